@@ -1,0 +1,198 @@
+//! The `brama` command line.
+
+mod certs;
+mod send;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::ServerConf;
+
+#[derive(Parser)]
+#[command(name = "brama", version, about = "X-Road / Trembita security server and integration gateway")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the security server (the embedded default configuration unless --config is given).
+    Serve {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Configuration tools.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Build one X-Road SOAP request and send it to a client proxy; print the response or fault.
+    Send(send::SendArgs),
+    /// Test PKI tools.
+    Certs {
+        #[command(subcommand)]
+        command: CertsCommand,
+    },
+    /// Run the registry simulator alone.
+    RegistrySim {
+        #[arg(long, default_value = "127.0.0.1:8090")]
+        listen: String,
+        #[arg(long, default_value_t = 0)]
+        latency_ms: u64,
+        /// Fraction of requests answered with a fault (0..1).
+        #[arg(long, default_value_t = 0.0)]
+        error_rate: f64,
+        /// Directory of the WSDLs it serves.
+        #[arg(long, default_value = "wsdl")]
+        wsdl_dir: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Validate the server configuration and the global configuration; print every error.
+    Check {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum CertsCommand {
+    /// Generate the test PKI (CA, auth, TLS and signing certificates) and write the new
+    /// certificate hashes into the global configuration.
+    Init(certs::InitArgs),
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Config {
+            command: ConfigCommand::Check { config },
+        } => match ServerConf::load(config.as_deref()) {
+            Ok(conf) => {
+                println!(
+                    "configuration OK: server {}, {} hosted clients, {} services",
+                    conf.server_id,
+                    conf.clients.len(),
+                    conf.clients.values().map(|c| c.services.len()).sum::<usize>()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(errors) => {
+                for e in &errors.0 {
+                    eprintln!("error: {e}");
+                }
+                eprintln!("{} error(s)", errors.0.len());
+                ExitCode::from(1)
+            }
+        },
+        Command::Serve { config } => {
+            let conf = match ServerConf::load(config.as_deref()) {
+                Ok(c) => c,
+                Err(errors) => {
+                    for e in &errors.0 {
+                        eprintln!("error: {e}");
+                    }
+                    return ExitCode::from(1);
+                }
+            };
+            init_logging(&conf.file.log.format, &conf.file.log.level);
+            runtime().block_on(serve(conf))
+        }
+        Command::Send(args) => runtime().block_on(send::run(args)),
+        Command::Certs {
+            command: CertsCommand::Init(args),
+        } => certs::init(args),
+        Command::RegistrySim {
+            listen,
+            latency_ms,
+            error_rate,
+            wsdl_dir,
+        } => {
+            init_logging("text", "info");
+            runtime().block_on(async move {
+                let wsdls = match crate::sim::load_wsdls(&crate::config::ConfigSource::Dir(PathBuf::from(".")), &wsdl_dir.to_string_lossy()) {
+                    Ok(w) => w,
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        return ExitCode::from(1);
+                    }
+                };
+                let listener = match crate::proxy::listener::bind(&listen).await {
+                    Ok(l) => l,
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        return ExitCode::from(1);
+                    }
+                };
+                tracing::info!(%listen, "registry simulator serving");
+                let cfg = crate::sim::SimConfig {
+                    latency: std::time::Duration::from_millis(latency_ms),
+                    error_rate,
+                    wsdls,
+                };
+                let stats = std::sync::Arc::new(crate::sim::SimStats::default());
+                match crate::sim::serve(listener, cfg, stats, shutdown_signal()).await {
+                    Ok(()) => ExitCode::SUCCESS,
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        ExitCode::from(1)
+                    }
+                }
+            })
+        }
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("the tokio runtime starts")
+}
+
+async fn serve(conf: ServerConf) -> ExitCode {
+    let running = match crate::proxy::start(conf, Default::default()).await {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    shutdown_signal().await;
+    tracing::info!("shutting down: draining in-flight requests");
+    running.shutdown().await;
+    ExitCode::SUCCESS
+}
+
+/// Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler installs");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+fn init_logging(format: &str, level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = if format == "json" {
+        builder.json().with_current_span(true).try_init()
+    } else {
+        builder.try_init()
+    };
+}

@@ -1,0 +1,296 @@
+//! Turns the TOML file into a [`ServerConf`], collecting every problem instead of stopping at the
+//! first, so one `brama config check` run lists them all.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use sha2::{Digest, Sha256};
+
+use super::file::{ClientSection, ConfigFile, Connection};
+use super::{load_globalconf, AccessRight, ConfigError, ConfigSource, HostedClient, ServerConf, Service, Subject};
+use crate::globalconf::auth_cert_hash;
+use crate::identifiers::{is_valid_part, ClientId, SecurityServerId, ServiceId};
+
+struct Errors<'a> {
+    file: &'a str,
+    list: &'a mut Vec<ConfigError>,
+}
+
+impl Errors<'_> {
+    fn add(&mut self, key: impl Into<String>, message: impl Into<String>) {
+        self.list.push(ConfigError {
+            file: self.file.into(),
+            key: key.into(),
+            message: message.into(),
+        });
+    }
+
+    fn add_in(&mut self, file: String, key: impl Into<String>, message: impl Into<String>) {
+        self.list.push(ConfigError {
+            file,
+            key: key.into(),
+            message: message.into(),
+        });
+    }
+}
+
+pub(super) fn check(
+    file: ConfigFile,
+    source: ConfigSource,
+    file_name: &str,
+    list: &mut Vec<ConfigError>,
+) -> Option<ServerConf> {
+    let mut e = Errors { file: file_name, list };
+
+    let server_id = SecurityServerId::parse_path(&file.server.id)
+        .map_err(|m| e.add("server.id", m))
+        .ok();
+    let gc_name = source.display(&file.server.globalconf_dir);
+    let globalconf = load_globalconf(&source, &file.server.globalconf_dir)
+        .map_err(|m| e.add_in(gc_name.clone(), "", m))
+        .ok();
+
+    for (key, addr) in [
+        ("listeners.client_http", file.listeners.client_http.as_deref()),
+        ("listeners.client_https", file.listeners.client_https.as_deref()),
+        ("listeners.server", Some(file.listeners.server.as_str())),
+        ("listeners.admin", file.listeners.admin.as_deref()),
+    ] {
+        if let Some(a) = addr {
+            if a.parse::<SocketAddr>().is_err() {
+                e.add(key, format!("'{a}' is not an address such as 0.0.0.0:8080"));
+            }
+        }
+    }
+    if file.listeners.client_https.is_some() && file.tls.internal_cert.is_none() {
+        e.add("tls.internal_cert", "listeners.client_https needs an internal TLS certificate and key");
+    }
+    check_limits(&file, &mut e);
+
+    let auth_certs = load_certs(&source, &file.tls.auth_cert, "tls.auth_cert", &mut e);
+    let auth_key = load_key(&source, &file.tls.auth_key, "tls.auth_key", &mut e);
+    let internal_tls = match (&file.tls.internal_cert, &file.tls.internal_key) {
+        (Some(c), Some(k)) => {
+            let certs = load_certs(&source, c, "tls.internal_cert", &mut e);
+            let key = load_key(&source, k, "tls.internal_key", &mut e);
+            certs.zip(key)
+        }
+        (None, None) => None,
+        _ => {
+            e.add("tls", "internal_cert and internal_key go together");
+            None
+        }
+    };
+
+    if let (Some(gc), Some(id)) = (&globalconf, &server_id) {
+        match gc.server(id) {
+            None => e.add_in(gc_name.clone(), "securityServer", format!("this server {id} is not in the global configuration")),
+            Some(ss) => {
+                if let Some(certs) = &auth_certs {
+                    let hash = auth_cert_hash(&certs[0]);
+                    if !ss.auth_cert_hashes.contains(&hash) {
+                        e.add(
+                            "tls.auth_cert",
+                            format!("this certificate is not registered for {id} in the global configuration (authCertHash); run `brama certs init` to regenerate the test PKI"),
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    let mut clients = HashMap::new();
+    for (i, c) in file.clients.iter().enumerate() {
+        let key = format!("clients[{i}]");
+        if let Some(hc) = check_client(c, &key, &source, &file, &mut e) {
+            if let (Some(gc), Some(sid)) = (&globalconf, &server_id) {
+                if !gc.client_exists(&hc.id) {
+                    e.add(format!("{key}.id"), format!("{} is not a member or subsystem in the global configuration", hc.id));
+                } else if !gc.servers_for_client(&hc.id).iter().any(|s| &s.id == sid) {
+                    e.add(format!("{key}.id"), format!("{} is not registered as a client of {sid} in the global configuration", hc.id));
+                }
+            }
+            if clients.insert(hc.id.clone(), hc).is_some() {
+                e.add(format!("{key}.id"), "this client is configured twice");
+            }
+        }
+    }
+
+    if let Some(sim) = &file.simulator {
+        if sim.listen.parse::<SocketAddr>().is_err() {
+            e.add("simulator.listen", format!("'{}' is not an address", sim.listen));
+        }
+        if !(0.0..=1.0).contains(&sim.error_rate) {
+            e.add("simulator.error_rate", "must be between 0 and 1");
+        }
+    }
+    if !["text", "json"].contains(&file.log.format.as_str()) {
+        e.add("log.format", "must be 'text' or 'json'");
+    }
+    match file.token.kind.as_str() {
+        "software" => {}
+        "pkcs11" if file.token.module.is_some() => {}
+        "pkcs11" => e.add("token.module", "a pkcs11 token needs the module path"),
+        other => e.add("token.kind", format!("'{other}' is not 'software' or 'pkcs11'")),
+    }
+
+    Some(ServerConf {
+        server_id: server_id?,
+        globalconf: globalconf?,
+        auth_certs: auth_certs?,
+        auth_key: auth_key?,
+        internal_tls,
+        clients,
+        source,
+        file,
+    })
+}
+
+fn check_limits(file: &ConfigFile, e: &mut Errors) {
+    let l = &file.limits;
+    for (key, v) in [
+        ("limits.max_body_bytes", l.max_body_bytes),
+        ("limits.max_xml_depth", l.max_xml_depth),
+        ("limits.max_header_elements", l.max_header_elements),
+        ("limits.max_mime_parts", l.max_mime_parts),
+        ("limits.max_http_headers", l.max_http_headers),
+        ("limits.max_connections", l.max_connections),
+    ] {
+        if v == 0 {
+            e.add(key, "must be greater than 0");
+        }
+    }
+}
+
+fn check_client(
+    c: &ClientSection,
+    key: &str,
+    source: &ConfigSource,
+    file: &ConfigFile,
+    e: &mut Errors,
+) -> Option<HostedClient> {
+    let id = ClientId::parse_path(&c.id).map_err(|m| e.add(format!("{key}.id"), m)).ok()?;
+    let mut is_cert_hashes = Vec::new();
+    for (j, path) in c.is_certs.iter().enumerate() {
+        if let Some(certs) = load_certs(source, path, &format!("{key}.is_certs[{j}]"), e) {
+            is_cert_hashes.push(Sha256::digest(&certs[0]).to_vec());
+        }
+    }
+    if c.connection == Connection::HttpsAuth && c.is_certs.is_empty() {
+        e.add(format!("{key}.is_certs"), "connection 'https-auth' needs at least one pinned certificate");
+    }
+    if c.connection != Connection::Http && file.listeners.client_https.is_none() {
+        e.add(format!("{key}.connection"), "HTTPS connections need listeners.client_https");
+    }
+
+    let mut services: Vec<Service> = Vec::new();
+    for (j, s) in c.services.iter().enumerate() {
+        let skey = format!("{key}.services[{j}]");
+        if !is_valid_part(&s.code) || s.version.as_deref().is_some_and(|v| !is_valid_part(v)) {
+            e.add(format!("{skey}.code"), "service code and version may hold letters, digits and '()+,-.=? only");
+            continue;
+        }
+        let url = parse_url(&s.url, &format!("{skey}.url"), e);
+        let wsdl = s.wsdl.as_deref().and_then(|w| parse_url(w, &format!("{skey}.wsdl"), e));
+        if services.iter().any(|x| x.id.service_code == s.code && x.id.service_version == s.version) {
+            e.add(format!("{skey}.code"), "this service code and version is configured twice");
+        }
+        if s.timeout_ms == 0 {
+            e.add(format!("{skey}.timeout_ms"), "must be greater than 0");
+        }
+        if let Some(url) = url {
+            services.push(Service {
+                id: ServiceId::new(id.clone(), &s.code, s.version.as_deref()),
+                url,
+                timeout: Duration::from_millis(s.timeout_ms),
+                disabled: s
+                    .disabled
+                    .then(|| s.disabled_notice.clone().unwrap_or_else(|| "Service is disabled".into())),
+                wsdl,
+            });
+        }
+    }
+
+    let mut local_groups = HashMap::new();
+    for (j, g) in c.local_groups.iter().enumerate() {
+        let gkey = format!("{key}.local_groups[{j}]");
+        let members: Vec<ClientId> = g
+            .members
+            .iter()
+            .enumerate()
+            .filter_map(|(k, m)| {
+                ClientId::parse_path(m)
+                    .map_err(|msg| e.add(format!("{gkey}.members[{k}]"), msg))
+                    .ok()
+            })
+            .collect();
+        if local_groups.insert(g.code.clone(), members).is_some() {
+            e.add(format!("{gkey}.code"), "this local group is defined twice");
+        }
+    }
+
+    let mut access = Vec::new();
+    for (j, a) in c.access.iter().enumerate() {
+        let akey = format!("{key}.access[{j}]");
+        if !c.services.iter().any(|s| s.code == a.service) {
+            e.add(format!("{akey}.service"), format!("no service '{}' is configured for {id}", a.service));
+        }
+        for (k, s) in a.subjects.iter().enumerate() {
+            match Subject::parse(s) {
+                Ok(Subject::LocalGroup(g)) if !local_groups.contains_key(&g) => {
+                    e.add(format!("{akey}.subjects[{k}]"), format!("local group '{g}' is not defined for {id}"))
+                }
+                Ok(subject) => access.push(AccessRight {
+                    service_code: a.service.clone(),
+                    subject,
+                }),
+                Err(m) => e.add(format!("{akey}.subjects[{k}]"), m),
+            }
+        }
+    }
+
+    Some(HostedClient {
+        id,
+        connection: c.connection,
+        is_cert_hashes,
+        services,
+        access,
+        local_groups,
+    })
+}
+
+fn parse_url(s: &str, key: &str, e: &mut Errors) -> Option<http::Uri> {
+    match s.parse::<http::Uri>() {
+        Ok(u) if matches!(u.scheme_str(), Some("http") | Some("https")) && u.host().is_some() => Some(u),
+        _ => {
+            e.add(key, format!("'{s}' is not an http:// or https:// URL"));
+            None
+        }
+    }
+}
+
+fn load_certs(source: &ConfigSource, path: &str, key: &str, e: &mut Errors) -> Option<Vec<CertificateDer<'static>>> {
+    let bytes = source
+        .read(path)
+        .map_err(|err| e.add(key, format!("cannot read {}: {err}", source.display(path))))
+        .ok()?;
+    let certs: Vec<_> = CertificateDer::pem_slice_iter(&bytes).filter_map(Result::ok).collect();
+    if certs.is_empty() {
+        e.add(key, format!("{} holds no PEM certificate", source.display(path)));
+        return None;
+    }
+    Some(certs)
+}
+
+fn load_key(source: &ConfigSource, path: &str, key: &str, e: &mut Errors) -> Option<PrivateKeyDer<'static>> {
+    let bytes = source
+        .read(path)
+        .map_err(|err| e.add(key, format!("cannot read {}: {err}", source.display(path))))
+        .ok()?;
+    PrivateKeyDer::from_pem_slice(&bytes)
+        .map_err(|err| e.add(key, format!("{} holds no PEM private key: {err}", source.display(path))))
+        .ok()
+}

@@ -1,0 +1,246 @@
+//! The TOML file as written (`config/brama.toml`); every key is documented in `config/README.md`.
+
+use serde::Deserialize;
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    pub server: ServerSection,
+    #[serde(default)]
+    pub listeners: Listeners,
+    #[serde(default)]
+    pub limits: Limits,
+    #[serde(default)]
+    pub proxy: ProxySection,
+    pub tls: TlsSection,
+    #[serde(default)]
+    pub clients: Vec<ClientSection>,
+    pub simulator: Option<SimulatorSection>,
+    #[serde(default)]
+    pub token: TokenSection,
+    #[serde(default)]
+    pub log: LogSection,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSection {
+    /// `INSTANCE/CLASS/CODE/SERVERCODE` of this security server.
+    pub id: String,
+    /// Directory of the global configuration, relative to the config file.
+    pub globalconf_dir: String,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Listeners {
+    pub client_http: Option<String>,
+    pub client_https: Option<String>,
+    pub server: String,
+    pub admin: Option<String>,
+}
+
+impl Default for Listeners {
+    fn default() -> Self {
+        Listeners {
+            client_http: Some("0.0.0.0:8080".into()),
+            client_https: None,
+            server: "0.0.0.0:5500".into(),
+            admin: Some("127.0.0.1:5588".into()),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    pub max_body_bytes: usize,
+    pub max_xml_depth: usize,
+    pub max_header_elements: usize,
+    pub max_mime_parts: usize,
+    pub max_http_headers: usize,
+    /// Time to receive a request's head (slow-client protection).
+    pub header_read_timeout_ms: u64,
+    /// Time to receive a whole request body.
+    pub body_read_timeout_ms: u64,
+    pub max_connections: usize,
+    pub shutdown_grace_ms: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_body_bytes: 32 * 1024 * 1024,
+            max_xml_depth: 128,
+            max_header_elements: 64,
+            max_mime_parts: 64,
+            max_http_headers: 100,
+            header_read_timeout_ms: 10_000,
+            body_read_timeout_ms: 60_000,
+            max_connections: 5000,
+            shutdown_grace_ms: 10_000,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProxySection {
+    /// Port of peer security servers when the global configuration gives a bare host.
+    pub peer_port: u16,
+    pub connect_timeout_ms: u64,
+    /// Read timeout for a peer's whole response when the service sets none.
+    pub peer_timeout_ms: u64,
+    pub pool_max_idle_per_peer: usize,
+    pub pool_idle_timeout_ms: u64,
+}
+
+impl Default for ProxySection {
+    fn default() -> Self {
+        ProxySection {
+            peer_port: 5500,
+            connect_timeout_ms: 5_000,
+            peer_timeout_ms: 120_000,
+            pool_max_idle_per_peer: 256,
+            pool_idle_timeout_ms: 90_000,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSection {
+    /// Authentication certificate and key of this server (PEM), used between security servers.
+    pub auth_cert: String,
+    pub auth_key: String,
+    /// Certificate and key of the information-system facing HTTPS listener.
+    pub internal_cert: Option<String>,
+    pub internal_key: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Connection {
+    /// X-Road NOSSL: HTTP or HTTPS.
+    #[default]
+    Http,
+    /// X-Road SSLNOAUTH: HTTPS only.
+    Https,
+    /// X-Road SSLAUTH: HTTPS with a pinned information-system certificate.
+    HttpsAuth,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientSection {
+    /// `INSTANCE/CLASS/CODE[/SUBSYSTEM]`.
+    pub id: String,
+    #[serde(default)]
+    pub connection: Connection,
+    /// PEM certificates of information systems allowed in with `https-auth`.
+    #[serde(default)]
+    pub is_certs: Vec<String>,
+    #[serde(default)]
+    pub services: Vec<ServiceSection>,
+    #[serde(default)]
+    pub access: Vec<AccessSection>,
+    #[serde(default)]
+    pub local_groups: Vec<LocalGroupSection>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceSection {
+    pub code: String,
+    pub version: Option<String>,
+    pub url: String,
+    #[serde(default = "default_service_timeout")]
+    pub timeout_ms: u64,
+    #[serde(default)]
+    pub disabled: bool,
+    pub disabled_notice: Option<String>,
+    /// Where the WSDL of this service is fetched from (`getWsdl`): an http(s) URL.
+    pub wsdl: Option<String>,
+}
+
+fn default_service_timeout() -> u64 {
+    60_000
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessSection {
+    /// Service code; the version is ignored, as in X-Road.
+    pub service: String,
+    /// `MEMBER:I/C/M`, `SUBSYSTEM:I/C/M/S`, `GLOBALGROUP:I/CODE` or `LOCALGROUP:CODE`.
+    pub subjects: Vec<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocalGroupSection {
+    pub code: String,
+    #[serde(default)]
+    pub description: String,
+    pub members: Vec<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimulatorSection {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    pub listen: String,
+    #[serde(default)]
+    pub latency_ms: u64,
+    #[serde(default)]
+    pub error_rate: f64,
+    pub wsdl_dir: String,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Signing token settings (used from the signing issue on). The PIN never lives here: it comes
+/// from the environment variable or file named below.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TokenSection {
+    /// `software` (PKCS#8 keys in `keys_dir`) or `pkcs11`.
+    pub kind: String,
+    pub keys_dir: Option<String>,
+    pub module: Option<String>,
+    pub pin_env: Option<String>,
+    pub pin_file: Option<String>,
+}
+
+impl Default for TokenSection {
+    fn default() -> Self {
+        TokenSection {
+            kind: "software".into(),
+            keys_dir: None,
+            module: None,
+            pin_env: None,
+            pin_file: None,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogSection {
+    /// `text` or `json`.
+    pub format: String,
+    /// A `tracing` filter such as `info` or `brama=debug`; `RUST_LOG` wins when set.
+    pub level: String,
+}
+
+impl Default for LogSection {
+    fn default() -> Self {
+        LogSection {
+            format: "text".into(),
+            level: "info".into(),
+        }
+    }
+}

@@ -1,0 +1,279 @@
+//! X-Road fault codes and the `Fault` every layer's error becomes before it goes on the wire.
+//!
+//! A fault code is `prefix.[ServiceFailed.]Leaf[.Sub]` (reference §1.7). Each layer has its own
+//! error type carrying a leaf [`ErrorCode`]; the proxy that hit the error adds the prefix, so the
+//! same parse error is `Client.InvalidBody` on the client proxy and `Server.ServerProxy.InvalidBody`
+//! on the server proxy. [`Fault`] also records whose side the error is on and whether the same
+//! request may be retried: the router's retry policy (a pure function of the fault) reads those.
+
+use std::fmt;
+
+/// Leaf codes, in X-Road 7's CamelCase spelling (what deployed X-Road and Trembita emit).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ErrorCode {
+    IoError,
+    NetworkError,
+    InternalError,
+    HttpError,
+    InvalidRequest,
+    InvalidResponse,
+    BadRequest,
+    NotFound,
+    InvalidSoap,
+    MalformedSoap,
+    MissingSoap,
+    InvalidXml,
+    InvalidBody,
+    MissingBody,
+    MissingHeader,
+    MissingHeaderField,
+    DuplicateHeaderField,
+    InconsistentHeaders,
+    InconsistentResponse,
+    InvalidProtocolVersion,
+    InvalidClientIdentifier,
+    InvalidContentType,
+    InvalidHttpMethod,
+    InvalidMessage,
+    MimeParsingFailed,
+    AccessDenied,
+    UnknownService,
+    ServiceDisabled,
+    UnknownMember,
+    InvalidSecurityServer,
+    ServiceMissingUrl,
+    ServiceMalformedUrl,
+    SslAuthenticationFailed,
+    MissingSignature,
+    MalformedSignature,
+    InvalidSignatureValue,
+    MalformedGlobalConf,
+    MalformedServerConf,
+    OutdatedGlobalConf,
+    MaintenanceMode,
+    Timeout,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        use ErrorCode::*;
+        match self {
+            IoError => "IOError",
+            NetworkError => "NetworkError",
+            InternalError => "InternalError",
+            HttpError => "HttpError",
+            InvalidRequest => "InvalidRequest",
+            InvalidResponse => "InvalidResponse",
+            BadRequest => "BadRequest",
+            NotFound => "NotFound",
+            InvalidSoap => "InvalidSoap",
+            MalformedSoap => "MalformedSoap",
+            MissingSoap => "MissingSoap",
+            InvalidXml => "InvalidXml",
+            InvalidBody => "InvalidBody",
+            MissingBody => "MissingBody",
+            MissingHeader => "MissingHeader",
+            MissingHeaderField => "MissingHeaderField",
+            DuplicateHeaderField => "DuplicateHeaderField",
+            InconsistentHeaders => "InconsistentHeaders",
+            InconsistentResponse => "InconsistentResponse",
+            InvalidProtocolVersion => "InvalidProtocolVersion",
+            InvalidClientIdentifier => "InvalidClientIdentifier",
+            InvalidContentType => "InvalidContentType",
+            InvalidHttpMethod => "InvalidHttpMethod",
+            InvalidMessage => "InvalidMessage",
+            MimeParsingFailed => "MimeParsingFailed",
+            AccessDenied => "AccessDenied",
+            UnknownService => "UnknownService",
+            ServiceDisabled => "ServiceDisabled",
+            UnknownMember => "UnknownMember",
+            InvalidSecurityServer => "InvalidSecurityServer",
+            ServiceMissingUrl => "ServiceMissingUrl",
+            ServiceMalformedUrl => "ServiceMalformedUrl",
+            SslAuthenticationFailed => "SslAuthenticationFailed",
+            MissingSignature => "MissingSignature",
+            MalformedSignature => "MalformedSignature",
+            InvalidSignatureValue => "InvalidSignatureValue",
+            MalformedGlobalConf => "MalformedGlobalConf",
+            MalformedServerConf => "MalformedServerConf",
+            OutdatedGlobalConf => "OutdatedGlobalConf",
+            MaintenanceMode => "MaintenanceMode",
+            Timeout => "Timeout",
+        }
+    }
+
+    /// Whether sending the same request again could succeed: transient network and service
+    /// trouble may clear, a malformed request or a refused right will not.
+    pub fn is_transient(self) -> bool {
+        use ErrorCode::*;
+        matches!(
+            self,
+            IoError
+                | NetworkError
+                | InternalError
+                | HttpError
+                | Timeout
+                | MaintenanceMode
+                | OutdatedGlobalConf
+                | ServiceDisabled
+        )
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where the error arose: the first part of the fault code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Prefix {
+    /// The information system sent something invalid.
+    Client,
+    /// The client's own security server failed.
+    ClientProxy,
+    /// The provider's security server failed.
+    ServerProxy,
+    Signer,
+}
+
+impl Prefix {
+    fn as_str(self) -> &'static str {
+        match self {
+            Prefix::Client => "Client",
+            Prefix::ClientProxy => "Server.ClientProxy",
+            Prefix::ServerProxy => "Server.ServerProxy",
+            Prefix::Signer => "Signer",
+        }
+    }
+}
+
+/// Whose side an error is on: decides alerting and whether a retry makes sense.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Side {
+    /// The caller (information system or client security server) sent something wrong.
+    Caller,
+    /// This server failed.
+    Local,
+    /// The peer security server or the service behind it failed.
+    Remote,
+}
+
+/// An error as it goes on the wire: a full fault code, a sentence, and an id that is also logged.
+#[derive(Clone, Debug)]
+pub struct Fault {
+    pub code: String,
+    pub message: String,
+    pub side: Side,
+    pub retryable: bool,
+    /// Error id for `detail/faultDetail`, matched against the log.
+    pub id: String,
+}
+
+impl Fault {
+    /// A fault raised here with `prefix`; `service_failed` adds the `ServiceFailed` infix used when
+    /// the remote side or the service itself failed.
+    pub fn new(prefix: Prefix, code: ErrorCode, message: impl Into<String>) -> Self {
+        Self::compose(prefix, false, code, message)
+    }
+
+    pub fn service_failed(prefix: Prefix, code: ErrorCode, message: impl Into<String>) -> Self {
+        Self::compose(prefix, true, code, message)
+    }
+
+    fn compose(prefix: Prefix, service_failed: bool, code: ErrorCode, msg: impl Into<String>) -> Self {
+        let infix = if service_failed { ".ServiceFailed" } else { "" };
+        let side = match prefix {
+            Prefix::Client => Side::Caller,
+            _ if service_failed => Side::Remote,
+            _ => Side::Local,
+        };
+        Fault {
+            code: format!("{}{infix}.{}", prefix.as_str(), code.as_str()),
+            message: msg.into(),
+            side,
+            retryable: prefix != Prefix::Client && code.is_transient(),
+            id: uuid::Uuid::new_v4().to_string(),
+        }
+    }
+
+    /// A fault received from the peer, passed on unchanged.
+    pub fn remote(code: String, message: String, id: Option<String>) -> Self {
+        Fault {
+            retryable: is_retryable_code(&code),
+            code,
+            message,
+            side: Side::Remote,
+            id: id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+        }
+    }
+
+    /// Whether this is a security event (refused peer, refused access) that the log counts apart.
+    pub fn is_security_event(&self) -> bool {
+        ["AccessDenied", "SslAuthenticationFailed", "InvalidSignatureValue"]
+            .iter()
+            .any(|c| self.code.ends_with(c))
+    }
+
+    /// The leaf code, for metrics labels.
+    pub fn leaf(&self) -> &str {
+        self.code.rsplit('.').next().unwrap_or(&self.code)
+    }
+}
+
+/// Retry policy over a fault code string: `Client.*`, access and configuration refusals are final;
+/// server-side transient trouble may clear.
+pub fn is_retryable_code(code: &str) -> bool {
+    if code.starts_with("Client.") {
+        return false;
+    }
+    const FINAL: &[&str] = &[
+        "AccessDenied",
+        "UnknownService",
+        "UnknownMember",
+        "InvalidSecurityServer",
+        "InconsistentHeaders",
+        "InvalidBody",
+        "MissingHeader",
+        "MissingHeaderField",
+        "InvalidProtocolVersion",
+        "InvalidXml",
+        "InvalidSoap",
+    ];
+    let leaf = code.rsplit('.').next().unwrap_or(code);
+    !FINAL.contains(&leaf) && code.starts_with("Server.")
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+impl std::error::Error for Fault {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn composes_codes() {
+        let f = Fault::new(Prefix::Client, ErrorCode::InvalidBody, "x");
+        assert_eq!(f.code, "Client.InvalidBody");
+        assert!(!f.retryable);
+        assert_eq!(f.side, Side::Caller);
+        let f = Fault::service_failed(Prefix::ServerProxy, ErrorCode::NetworkError, "x");
+        assert_eq!(f.code, "Server.ServerProxy.ServiceFailed.NetworkError");
+        assert!(f.retryable);
+        assert_eq!(f.leaf(), "NetworkError");
+    }
+
+    #[test]
+    fn retry_policy_is_a_function_of_the_code() {
+        assert!(is_retryable_code("Server.ServerProxy.ServiceFailed.NetworkError"));
+        assert!(!is_retryable_code("Server.ServerProxy.AccessDenied"));
+        assert!(!is_retryable_code("Client.InvalidSoap"));
+        assert!(!is_retryable_code("Server.ServerProxy.UnknownService"));
+    }
+}

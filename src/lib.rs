@@ -1,0 +1,9 @@
+//! brama: an X-Road / Trembita compatible security server and integration gateway.
+//!
+//! The request lifecycle is drawn in `docs/ARCHITECTURE.md`.
+
+pub mod error;
+pub mod identifiers;
+pub mod message;
+pub mod metrics;
+pub mod sign;

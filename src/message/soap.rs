@@ -1,0 +1,852 @@
+//! Streaming parse of X-Road SOAP 4.0 envelopes (reference §1).
+//!
+//! The message's bytes are never rewritten: the parser records where the header ends (and where an
+//! existing `requestHash` sits) so the provider side can set `requestHash` by splicing, and the
+//! request hash, signatures and message log all see exactly what the information system sent.
+
+use std::borrow::Cow;
+use std::ops::Range;
+
+use bytes::{Bytes, BytesMut};
+use quick_xml::events::{BytesStart, Event};
+use quick_xml::name::{Namespace, ResolveResult};
+use quick_xml::NsReader;
+
+use super::{MessageError, NS_IDENTIFIERS, NS_REPRESENTATION, NS_SOAP_ENV, NS_XROAD};
+use crate::error::ErrorCode;
+use crate::identifiers::{ClientId, SecurityServerId, ServiceId};
+
+/// Parser limits; every one is configurable under `[limits]`.
+#[derive(Clone, Debug)]
+pub struct SoapLimits {
+    /// Deepest element nesting accepted anywhere in the envelope.
+    pub max_depth: usize,
+    /// Most header elements accepted (X-Road and foreign ones together).
+    pub max_header_elements: usize,
+}
+
+impl Default for SoapLimits {
+    fn default() -> Self {
+        SoapLimits {
+            max_depth: 128,
+            max_header_elements: 64,
+        }
+    }
+}
+
+/// `repr:representedParty`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RepresentedParty {
+    pub party_class: Option<String>,
+    pub party_code: String,
+}
+
+/// The X-Road header fields found in an envelope. Requests must have client, service, id and
+/// protocolVersion (checked by [`SoapMessage::validate_request`]); responses may lack any of them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct XRoadHeader {
+    pub client: Option<ClientId>,
+    pub service: Option<ServiceId>,
+    pub id: Option<String>,
+    pub user_id: Option<String>,
+    pub issue: Option<String>,
+    pub protocol_version: Option<String>,
+    pub request_hash: Option<RequestHash>,
+    pub security_server: Option<SecurityServerId>,
+    pub represented_party: Option<RepresentedParty>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequestHash {
+    pub algorithm_id: Option<String>,
+    pub value: String,
+}
+
+/// What the body holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SoapBody {
+    /// The one child element of `Body` (the operation wrapper).
+    Element {
+        local_name: String,
+        namespace: Option<String>,
+    },
+    /// A SOAP 1.1 fault.
+    Fault {
+        code: String,
+        string: String,
+        detail: Option<String>,
+    },
+}
+
+/// A parsed envelope plus its original bytes.
+#[derive(Clone, Debug)]
+pub struct SoapMessage {
+    pub bytes: Bytes,
+    pub header: XRoadHeader,
+    has_header: bool,
+    /// `None` when the envelope has no (or an empty) `Header` element.
+    header_span: Option<HeaderSpan>,
+    /// Offsets of the Body element's content in `bytes`.
+    body_content: Range<usize>,
+    pub body: SoapBody,
+}
+
+#[derive(Clone, Debug)]
+struct HeaderSpan {
+    /// Offset of the header's end tag (`</SOAP-ENV:Header>`), where new fields are inserted.
+    end_tag: usize,
+    request_hash: Option<Range<usize>>,
+}
+
+fn err(code: ErrorCode, msg: impl Into<String>) -> MessageError {
+    MessageError::new(code, msg)
+}
+
+impl SoapMessage {
+    /// Parses an envelope. `charset` is the `Content-Type` parameter (UTF-8 when absent).
+    pub fn parse(bytes: Bytes, charset: Option<&str>, limits: &SoapLimits) -> Result<Self, MessageError> {
+        let text = Decoded::new(&bytes, charset)?;
+        let mut p = Parser {
+            reader: NsReader::from_reader(text.utf8()),
+            limits,
+            depth: 0,
+        };
+        p.reader.config_mut().check_end_names = true;
+        let parsed = p.envelope()?;
+        let body_content = text.original_offset(parsed.body_content.start)..text.original_offset(parsed.body_content.end);
+        let header_span = parsed.header_span.map(|h| HeaderSpan {
+            end_tag: text.original_offset(h.end_tag),
+            request_hash: h
+                .request_hash
+                .map(|r| text.original_offset(r.start)..text.original_offset(r.end)),
+        });
+        drop(text);
+        Ok(SoapMessage {
+            bytes,
+            has_header: parsed.has_header,
+            header: parsed.header,
+            header_span,
+            body_content,
+            body: parsed.body,
+        })
+    }
+
+    pub fn is_fault(&self) -> bool {
+        matches!(self.body, SoapBody::Fault { .. })
+    }
+
+    /// Checks what a request must carry (reference §1.3, §1.4).
+    pub fn validate_request(&self) -> Result<(), MessageError> {
+        if !self.has_header {
+            return Err(err(
+                ErrorCode::MissingHeader,
+                "Malformed SOAP message: header missing",
+            ));
+        }
+        let h = &self.header;
+        for (present, name) in [
+            (h.client.is_some(), "client"),
+            (h.service.is_some(), "service"),
+            (h.id.is_some(), "id"),
+            (h.protocol_version.is_some(), "protocolVersion"),
+        ] {
+            if !present {
+                return Err(err(
+                    ErrorCode::MissingHeaderField,
+                    format!("Required field '{name}' is missing"),
+                ));
+            }
+        }
+        if h.protocol_version.as_deref() != Some("4.0") {
+            return Err(err(
+                ErrorCode::InvalidProtocolVersion,
+                format!(
+                    "Invalid protocol version (expected 4.0, got '{}')",
+                    h.protocol_version.as_deref().unwrap_or_default()
+                ),
+            ));
+        }
+        match &self.body {
+            SoapBody::Fault { .. } => Err(err(
+                ErrorCode::InvalidBody,
+                "Malformed SOAP message: a request cannot be a fault",
+            )),
+            SoapBody::Element { local_name, .. } => {
+                let code = &h.service.as_ref().expect("checked above").service_code;
+                if local_name.starts_with(code.as_str()) {
+                    Ok(())
+                } else {
+                    Err(err(
+                        ErrorCode::InconsistentHeaders,
+                        format!(
+                            "Malformed SOAP message: service code '{code}' does not match body element '{local_name}'"
+                        ),
+                    ))
+                }
+            }
+        }
+    }
+
+    /// The client id, service id and message id of a validated request.
+    pub fn route(&self) -> (&ClientId, &ServiceId, &str) {
+        let h = &self.header;
+        (
+            h.client.as_ref().expect("validated request"),
+            h.service.as_ref().expect("validated request"),
+            h.id.as_deref().expect("validated request"),
+        )
+    }
+
+    /// Returns the bytes with `requestHash` set: an existing one is replaced, else one is inserted
+    /// just before the header's end tag. Without a header the bytes come back unchanged.
+    pub fn with_request_hash(&self, algorithm_uri: &str, hash_b64: &str) -> Bytes {
+        let Some(span) = &self.header_span else {
+            return self.bytes.clone();
+        };
+        let element = format!(
+            "<xrd:requestHash xmlns:xrd=\"{NS_XROAD}\" algorithmId=\"{algorithm_uri}\">{hash_b64}</xrd:requestHash>"
+        );
+        let range = span
+            .request_hash
+            .clone()
+            .unwrap_or(span.end_tag..span.end_tag);
+        let mut out = BytesMut::with_capacity(self.bytes.len() + element.len());
+        out.extend_from_slice(&self.bytes[..range.start]);
+        out.extend_from_slice(element.as_bytes());
+        out.extend_from_slice(&self.bytes[range.end..]);
+        out.freeze()
+    }
+
+    /// The Body element's content, as received.
+    pub fn body_content(&self) -> &[u8] {
+        &self.bytes[self.body_content.clone()]
+    }
+
+    /// A copy of this envelope (header echoed byte for byte) whose Body holds `content` instead.
+    /// Used by the metaservices, whose answers echo the request's header.
+    pub fn with_body(&self, content: &[u8]) -> Bytes {
+        let mut out = BytesMut::with_capacity(self.bytes.len() + content.len());
+        out.extend_from_slice(&self.bytes[..self.body_content.start]);
+        out.extend_from_slice(content);
+        out.extend_from_slice(&self.bytes[self.body_content.end..]);
+        out.freeze()
+    }
+
+    /// Sets `requestHash` in place (see [`Self::with_request_hash`]), keeping offsets right.
+    pub fn set_request_hash(&mut self, algorithm_uri: &str, hash_b64: &str) {
+        let Some(span) = &self.header_span else {
+            return;
+        };
+        let old = span.request_hash.clone().unwrap_or(span.end_tag..span.end_tag);
+        let bytes = self.with_request_hash(algorithm_uri, hash_b64);
+        let new_len = bytes.len() + old.len() - self.bytes.len();
+        let shift = |o: usize| o + new_len - old.len();
+        self.body_content = shift(self.body_content.start)..shift(self.body_content.end);
+        self.header_span = Some(HeaderSpan {
+            end_tag: shift(span.end_tag),
+            request_hash: Some(old.start..old.start + new_len),
+        });
+        self.bytes = bytes;
+        self.header.request_hash = Some(RequestHash {
+            algorithm_id: Some(algorithm_uri.to_string()),
+            value: hash_b64.to_string(),
+        });
+    }
+
+    /// Compares the response's echoed header with the request's (reference §1.5). Returns the first
+    /// field that differs.
+    pub fn inconsistent_echo(request: &XRoadHeader, response: &XRoadHeader) -> Option<&'static str> {
+        if request.client != response.client {
+            Some("client")
+        } else if request.service != response.service {
+            Some("service")
+        } else if request.user_id != response.user_id {
+            Some("userId")
+        } else if request.represented_party != response.represented_party {
+            Some("representedParty")
+        } else if request.issue != response.issue {
+            Some("issue")
+        } else if request.id != response.id {
+            Some("id")
+        } else {
+            None
+        }
+    }
+}
+
+/// The envelope as UTF-8 for the parser, and the way back to offsets in the original bytes.
+enum Decoded<'a> {
+    Utf8 { text: &'a [u8], skipped: usize },
+    Latin1(String),
+}
+
+impl<'a> Decoded<'a> {
+    fn new(bytes: &'a [u8], charset: Option<&str>) -> Result<Self, MessageError> {
+        let charset = charset.unwrap_or("utf-8").trim_matches('"').to_ascii_lowercase();
+        match charset.as_str() {
+            "utf-8" | "utf8" | "us-ascii" | "ascii" => {
+                let skipped = if bytes.starts_with(b"\xEF\xBB\xBF") { 3 } else { 0 };
+                let text = &bytes[skipped..];
+                std::str::from_utf8(text)
+                    .map_err(|e| err(ErrorCode::InvalidXml, format!("Message is not valid UTF-8: {e}")))?;
+                Ok(Decoded::Utf8 { text, skipped })
+            }
+            // Latin-1 maps each byte to the code point of the same value.
+            "iso-8859-1" | "latin1" | "iso8859-1" => {
+                Ok(Decoded::Latin1(bytes.iter().map(|&b| b as char).collect()))
+            }
+            other => Err(err(
+                ErrorCode::InvalidContentType,
+                format!("Unsupported charset '{other}'"),
+            )),
+        }
+    }
+
+    fn utf8(&self) -> &[u8] {
+        match self {
+            Decoded::Utf8 { text, .. } => text,
+            Decoded::Latin1(s) => s.as_bytes(),
+        }
+    }
+
+    fn original_offset(&self, offset: usize) -> usize {
+        match self {
+            Decoded::Utf8 { skipped, .. } => offset + skipped,
+            Decoded::Latin1(s) => s[..offset].chars().count(),
+        }
+    }
+}
+
+struct ParsedEnvelope {
+    body_content: Range<usize>,
+    has_header: bool,
+    header: XRoadHeader,
+    header_span: Option<HeaderSpan>,
+    body: SoapBody,
+}
+
+/// Which namespace an element or attribute resolved to.
+fn ns_of<'a>(r: &'a ResolveResult<'_>) -> Option<&'a [u8]> {
+    match r {
+        ResolveResult::Bound(Namespace(ns)) => Some(ns),
+        _ => None,
+    }
+}
+
+fn local(e: &BytesStart) -> String {
+    String::from_utf8_lossy(e.local_name().as_ref()).into_owned()
+}
+
+struct Parser<'i, 'l> {
+    reader: NsReader<&'i [u8]>,
+    limits: &'l SoapLimits,
+    depth: usize,
+}
+
+impl<'i> Parser<'i, '_> {
+    fn pos(&self) -> usize {
+        self.reader.buffer_position() as usize
+    }
+
+    /// Next event that matters (comments, PIs and whitespace are skipped); tracks depth.
+    fn next(&mut self) -> Result<(Option<Vec<u8>>, Event<'i>), MessageError> {
+        loop {
+            let (ns, ev) = self
+                .reader
+                .read_resolved_event()
+                .map_err(|e| err(ErrorCode::InvalidXml, format!("Malformed XML: {e}")))?;
+            let ns = ns_of(&ns).map(<[u8]>::to_vec);
+            match &ev {
+                Event::DocType(_) => {
+                    return Err(err(ErrorCode::InvalidXml, "DOCTYPE is not allowed in messages"))
+                }
+                Event::Comment(_) | Event::PI(_) | Event::Decl(_) => continue,
+                Event::Start(_) => {
+                    self.depth += 1;
+                    if self.depth > self.limits.max_depth {
+                        return Err(err(
+                            ErrorCode::InvalidXml,
+                            format!("XML nesting is deeper than {}", self.limits.max_depth),
+                        ));
+                    }
+                }
+                Event::End(_) => self.depth -= 1,
+                Event::Eof => {
+                    return Err(err(ErrorCode::InvalidXml, "Malformed XML: unexpected end of document"))
+                }
+                _ => {}
+            }
+            return Ok((ns, ev));
+        }
+    }
+
+    /// Like `next` but skips text that is only whitespace.
+    fn next_markup(&mut self) -> Result<(Option<Vec<u8>>, Event<'i>), MessageError> {
+        loop {
+            let (ns, ev) = self.next()?;
+            if let Event::Text(t) = &ev {
+                if t.iter().all(u8::is_ascii_whitespace) {
+                    continue;
+                }
+            }
+            return Ok((ns, ev));
+        }
+    }
+
+    /// Skips the rest of the element whose start tag was just read.
+    fn skip_element(&mut self) -> Result<(), MessageError> {
+        let target = self.depth - 1;
+        while self.depth > target {
+            self.next()?;
+        }
+        Ok(())
+    }
+
+    /// Reads the text content of the element whose start tag was just read.
+    fn text(&mut self) -> Result<String, MessageError> {
+        let mut out = String::new();
+        loop {
+            match self.next()?.1 {
+                Event::Text(t) => out.push_str(
+                    &t.unescape()
+                        .map_err(|e| err(ErrorCode::InvalidXml, format!("Malformed XML: {e}")))?,
+                ),
+                Event::CData(c) => out.push_str(&String::from_utf8_lossy(&c)),
+                Event::End(_) => return Ok(out),
+                Event::Start(_) => {
+                    return Err(err(ErrorCode::InvalidXml, "Unexpected element inside a text field"))
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn envelope(&mut self) -> Result<ParsedEnvelope, MessageError> {
+        let (ns, ev) = self.next_markup().map_err(|e| {
+            if e.code == ErrorCode::InvalidXml && e.message.contains("unexpected end") {
+                err(ErrorCode::InvalidSoap, "Malformed SOAP message: empty document")
+            } else {
+                e
+            }
+        })?;
+        let start = match &ev {
+            Event::Start(s) | Event::Empty(s) => s.clone().into_owned(),
+            _ => return Err(err(ErrorCode::InvalidSoap, "Malformed SOAP message: no root element")),
+        };
+        if ns.as_deref() != Some(NS_SOAP_ENV.as_bytes()) || start.local_name().as_ref() != b"Envelope" {
+            return Err(err(
+                ErrorCode::InvalidSoap,
+                "Malformed SOAP message: root is not a SOAP 1.1 Envelope",
+            ));
+        }
+        if self.has_encoding_style(&start) {
+            return Err(err(
+                ErrorCode::InvalidSoap,
+                "Malformed SOAP message: RPC/encoded messages are not supported (document/literal only)",
+            ));
+        }
+        if matches!(ev, Event::Empty(_)) {
+            return Err(err(ErrorCode::MissingBody, "Malformed SOAP message: body missing"));
+        }
+
+        let mut header = XRoadHeader::default();
+        let mut header_span = None;
+        let mut has_header = false;
+        let mut body = None;
+        let mut body_content = 0..0;
+        loop {
+            let (ns, ev) = self.next_markup()?;
+            match ev {
+                Event::Start(s) | Event::Empty(s)
+                    if ns.as_deref() == Some(NS_SOAP_ENV.as_bytes()) =>
+                {
+                    let empty = self.depth == 1;
+                    match s.local_name().as_ref() {
+                        b"Header" if body.is_none() && !has_header => {
+                            has_header = true;
+                            // `<Header/>` has no fields and no place to insert a requestHash.
+                            if !empty {
+                                header_span = Some(self.header(&mut header)?);
+                            }
+                        }
+                        b"Body" if body.is_none() => {
+                            if empty {
+                                return Err(err(
+                                    ErrorCode::InvalidBody,
+                                    "Malformed SOAP message: body must have exactly one child element",
+                                ));
+                            }
+                            let start = self.pos();
+                            let (b, end) = self.body()?;
+                            body = Some(b);
+                            body_content = start..end;
+                        }
+                        _ => {
+                            return Err(err(
+                                ErrorCode::InvalidSoap,
+                                format!("Malformed SOAP message: unexpected element '{}'", local(&s)),
+                            ))
+                        }
+                    }
+                }
+                Event::End(_) if self.depth == 0 => break,
+                Event::Start(s) | Event::Empty(s) => {
+                    return Err(err(
+                        ErrorCode::InvalidSoap,
+                        format!("Malformed SOAP message: unexpected element '{}'", local(&s)),
+                    ))
+                }
+                _ => {
+                    return Err(err(ErrorCode::InvalidSoap, "Malformed SOAP message: text in Envelope"))
+                }
+            }
+        }
+        let body = body.ok_or_else(|| err(ErrorCode::MissingBody, "Malformed SOAP message: body missing"))?;
+        Ok(ParsedEnvelope {
+            body_content,
+            has_header,
+            header,
+            header_span,
+            body,
+        })
+    }
+
+    fn has_encoding_style(&self, e: &BytesStart) -> bool {
+        e.attributes().flatten().any(|a| {
+            let (ns, name) = self.reader.resolve_attribute(a.key);
+            name.as_ref() == b"encodingStyle" && ns_of(&ns) == Some(NS_SOAP_ENV.as_bytes())
+        })
+    }
+
+    fn header(&mut self, h: &mut XRoadHeader) -> Result<HeaderSpan, MessageError> {
+        let mut count = 0;
+        let mut request_hash = None;
+        loop {
+            let at = self.pos();
+            let (ns, ev) = self.next_markup()?;
+            let (s, empty) = match ev {
+                Event::End(_) => {
+                    return Ok(HeaderSpan {
+                        end_tag: at,
+                        request_hash,
+                    })
+                }
+                Event::Start(s) => (s.into_owned(), false),
+                Event::Empty(s) => (s.into_owned(), true),
+                _ => continue,
+            };
+            count += 1;
+            if count > self.limits.max_header_elements {
+                return Err(err(
+                    ErrorCode::InvalidSoap,
+                    format!("More than {} header elements", self.limits.max_header_elements),
+                ));
+            }
+            let name = local(&s);
+            let ns = ns.unwrap_or_default();
+            if ns == NS_XROAD.as_bytes() {
+                match name.as_str() {
+                    "client" => {
+                        let id = self.identifier(&s, empty, "client")?;
+                        set_once(&mut h.client, id.into_client("client")?, "client")?
+                    }
+                    "service" => {
+                        let id = self.identifier(&s, empty, "service")?;
+                        set_once(&mut h.service, id.into_service()?, "service")?
+                    }
+                    "securityServer" => {
+                        let id = self.identifier(&s, empty, "securityServer")?;
+                        set_once(&mut h.security_server, id.into_server()?, "securityServer")?
+                    }
+                    "id" => set_once(&mut h.id, self.text_or_empty(empty)?, "id")?,
+                    "userId" => set_once(&mut h.user_id, self.text_or_empty(empty)?, "userId")?,
+                    "issue" => set_once(&mut h.issue, self.text_or_empty(empty)?, "issue")?,
+                    "protocolVersion" => set_once(
+                        &mut h.protocol_version,
+                        self.text_or_empty(empty)?,
+                        "protocolVersion",
+                    )?,
+                    "requestHash" => {
+                        let algorithm_id = s
+                            .try_get_attribute("algorithmId")
+                            .ok()
+                            .flatten()
+                            .map(|a| String::from_utf8_lossy(&a.value).into_owned());
+                        let value = self.text_or_empty(empty)?;
+                        request_hash = Some(at..self.pos());
+                        set_once(
+                            &mut h.request_hash,
+                            RequestHash {
+                                algorithm_id,
+                                value,
+                            },
+                            "requestHash",
+                        )?
+                    }
+                    _ if empty => {}
+                    _ => self.skip_element()?,
+                }
+            } else if ns == NS_REPRESENTATION.as_bytes() && name == "representedParty" {
+                let party = self.represented_party(empty)?;
+                set_once(&mut h.represented_party, party, "representedParty")?
+            } else if !empty {
+                // Foreign headers (security tokens, WS-Addressing, ...) travel untouched.
+                self.skip_element()?;
+            }
+        }
+    }
+
+    fn text_or_empty(&mut self, empty: bool) -> Result<String, MessageError> {
+        if empty {
+            Ok(String::new())
+        } else {
+            self.text()
+        }
+    }
+
+    fn identifier(&mut self, s: &BytesStart, empty: bool, field: &str) -> Result<RawIdentifier, MessageError> {
+        let object_type = s
+            .attributes()
+            .flatten()
+            .find(|a| {
+                let (ns, name) = self.reader.resolve_attribute(a.key);
+                name.as_ref() == b"objectType" && ns_of(&ns) == Some(NS_IDENTIFIERS.as_bytes())
+            })
+            .map(|a| String::from_utf8_lossy(&a.value).into_owned())
+            .ok_or_else(|| err(ErrorCode::InvalidXml, format!("Missing objectType attribute in '{field}'")))?;
+        let mut id = RawIdentifier {
+            object_type,
+            parts: Default::default(),
+        };
+        if empty {
+            return Ok(id);
+        }
+        loop {
+            let (ns, ev) = self.next_markup()?;
+            match ev {
+                Event::End(_) => return Ok(id),
+                Event::Start(c) if ns.as_deref() == Some(NS_IDENTIFIERS.as_bytes()) => {
+                    let name = local(&c);
+                    let value = self.text()?;
+                    let slot = match name.as_str() {
+                        "xRoadInstance" => 0,
+                        "memberClass" => 1,
+                        "memberCode" => 2,
+                        "subsystemCode" => 3,
+                        "serviceCode" => 4,
+                        "serviceVersion" => 5,
+                        "serverCode" => 6,
+                        "groupCode" => 7,
+                        _ => {
+                            return Err(err(
+                                ErrorCode::InvalidXml,
+                                format!("Unknown identifier element '{name}' in '{field}'"),
+                            ))
+                        }
+                    };
+                    if id.parts[slot].replace(value).is_some() {
+                        return Err(err(ErrorCode::InvalidXml, format!("Duplicate '{name}' in '{field}'")));
+                    }
+                }
+                Event::Start(c) | Event::Empty(c) => {
+                    return Err(err(
+                        ErrorCode::InvalidXml,
+                        format!("Unexpected element '{}' in '{field}'", local(&c)),
+                    ))
+                }
+                _ => {
+                    return Err(err(ErrorCode::InvalidXml, format!("Unexpected text in '{field}'")))
+                }
+            }
+        }
+    }
+
+    fn represented_party(&mut self, empty: bool) -> Result<RepresentedParty, MessageError> {
+        let (mut class, mut code) = (None, None);
+        if !empty {
+            loop {
+                let (ns, ev) = self.next_markup()?;
+                match ev {
+                    Event::End(_) => break,
+                    Event::Start(c) if ns.as_deref() == Some(NS_REPRESENTATION.as_bytes()) => {
+                        match c.local_name().as_ref() {
+                            b"partyClass" => class = Some(self.text()?),
+                            b"partyCode" => code = Some(self.text()?),
+                            _ => self.skip_element()?,
+                        }
+                    }
+                    Event::Start(_) => self.skip_element()?,
+                    _ => {}
+                }
+            }
+        }
+        Ok(RepresentedParty {
+            party_class: class,
+            party_code: code.ok_or_else(|| {
+                err(ErrorCode::InvalidXml, "representedParty lacks its partyCode")
+            })?,
+        })
+    }
+
+    fn body(&mut self) -> Result<(SoapBody, usize), MessageError> {
+        let mut found: Option<SoapBody> = None;
+        let end = loop {
+            let at = self.pos();
+            let (ns, ev) = self.next_markup()?;
+            let (s, empty) = match ev {
+                Event::End(_) => break at,
+                Event::Start(s) => (s, false),
+                Event::Empty(s) => (s, true),
+                Event::Text(_) | Event::CData(_) => {
+                    return Err(err(
+                        ErrorCode::InvalidBody,
+                        "Malformed SOAP message: text directly inside Body",
+                    ))
+                }
+                _ => continue,
+            };
+            if found.is_some() {
+                return Err(err(
+                    ErrorCode::InvalidBody,
+                    "Malformed SOAP message: body must have exactly one child element",
+                ));
+            }
+            let is_fault = ns.as_deref() == Some(NS_SOAP_ENV.as_bytes()) && s.local_name().as_ref() == b"Fault";
+            found = Some(if is_fault && !empty {
+                self.fault()?
+            } else {
+                let local_name = local(&s);
+                if !empty {
+                    self.skip_element()?;
+                }
+                SoapBody::Element {
+                    local_name,
+                    namespace: ns.map(|n| String::from_utf8_lossy(&n).into_owned()),
+                }
+            });
+        };
+        let found = found.ok_or_else(|| {
+            err(
+                ErrorCode::InvalidBody,
+                "Malformed SOAP message: body must have exactly one child element",
+            )
+        })?;
+        Ok((found, end))
+    }
+
+    fn fault(&mut self) -> Result<SoapBody, MessageError> {
+        let (mut code, mut string, mut detail) = (String::new(), String::new(), None);
+        loop {
+            match self.next_markup()?.1 {
+                Event::End(_) => break,
+                Event::Start(c) => match c.local_name().as_ref() {
+                    b"faultcode" => code = self.text()?,
+                    b"faultstring" => string = self.text()?,
+                    b"detail" => detail = Some(self.fault_detail()?),
+                    _ => self.skip_element()?,
+                },
+                _ => {}
+            }
+        }
+        Ok(SoapBody::Fault {
+            code,
+            string,
+            detail: detail.flatten(),
+        })
+    }
+
+    /// `detail/faultDetail` text, if the detail has that shape.
+    fn fault_detail(&mut self) -> Result<Option<String>, MessageError> {
+        let mut out = None;
+        loop {
+            match self.next_markup()?.1 {
+                Event::End(_) => return Ok(out),
+                Event::Start(c) if c.local_name().as_ref() == b"faultDetail" => out = Some(self.text()?),
+                Event::Start(_) => self.skip_element()?,
+                _ => {}
+            }
+        }
+    }
+}
+
+fn set_once<T>(slot: &mut Option<T>, value: T, name: &str) -> Result<(), MessageError> {
+    if slot.replace(value).is_some() {
+        return Err(err(
+            ErrorCode::DuplicateHeaderField,
+            format!("Header field '{name}' appears more than once"),
+        ));
+    }
+    Ok(())
+}
+
+/// Identifier children by slot: instance, class, code, subsystem, service, version, server, group.
+struct RawIdentifier {
+    object_type: String,
+    parts: [Option<String>; 8],
+}
+
+impl RawIdentifier {
+    fn take(&mut self, slot: usize, name: &str) -> Result<String, MessageError> {
+        self.parts[slot]
+            .take()
+            .ok_or_else(|| err(ErrorCode::InvalidXml, format!("Identifier lacks '{name}'")))
+    }
+
+    fn client_parts(&mut self) -> Result<ClientId, MessageError> {
+        Ok(ClientId {
+            instance: self.take(0, "xRoadInstance")?,
+            member_class: self.take(1, "memberClass")?,
+            member_code: self.take(2, "memberCode")?,
+            subsystem: None,
+        })
+    }
+
+    fn into_client(mut self, field: &str) -> Result<ClientId, MessageError> {
+        let mut id = self.client_parts()?;
+        match self.object_type.as_str() {
+            "MEMBER" if self.parts[3].is_none() => Ok(id),
+            "SUBSYSTEM" => {
+                id.subsystem = Some(self.take(3, "subsystemCode")?);
+                Ok(id)
+            }
+            other => Err(err(
+                ErrorCode::InvalidXml,
+                format!("'{field}' must be a MEMBER or SUBSYSTEM identifier, not '{other}'"),
+            )),
+        }
+    }
+
+    fn into_service(mut self) -> Result<ServiceId, MessageError> {
+        if self.object_type != "SERVICE" {
+            return Err(err(
+                ErrorCode::InvalidXml,
+                format!("'service' must be a SERVICE identifier, not '{}'", self.object_type),
+            ));
+        }
+        let mut provider = self.client_parts()?;
+        provider.subsystem = self.parts[3].take();
+        Ok(ServiceId {
+            provider,
+            service_code: self.take(4, "serviceCode")?,
+            service_version: self.parts[5].take(),
+        })
+    }
+
+    fn into_server(mut self) -> Result<SecurityServerId, MessageError> {
+        if self.object_type != "SERVER" {
+            return Err(err(
+                ErrorCode::InvalidXml,
+                format!("'securityServer' must be a SERVER identifier, not '{}'", self.object_type),
+            ));
+        }
+        Ok(SecurityServerId {
+            owner: self.client_parts()?,
+            server_code: self.take(6, "serverCode")?,
+        })
+    }
+}
+
+/// Escapes text for XML element content and attribute values.
+pub fn escape(s: &str) -> Cow<'_, str> {
+    quick_xml::escape::escape(s)
+}

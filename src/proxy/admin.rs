@@ -1,0 +1,67 @@
+//! Admin listener (default 127.0.0.1:5588): `/health` for load balancers (X-Road's health check,
+//! reference §7.5), `/metrics` for Prometheus, `/maintenance?targetState=true|false`.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use hyper::body::Incoming;
+use rustls_pki_types::UnixTime;
+
+use super::listener::Response;
+use super::{wire, Gateway};
+
+pub async fn handle(gw: Arc<Gateway>, req: http::Request<Incoming>) -> Response {
+    if req.method() != http::Method::GET {
+        return wire::plain(405, "Only GET is supported here");
+    }
+    match req.uri().path() {
+        "/health" => health(&gw),
+        "/metrics" => wire::ok("text/plain; version=0.0.4; charset=utf-8", Bytes::from(gw.metrics.render())),
+        "/maintenance" => {
+            let target = req.uri().query().and_then(|q| q.strip_prefix("targetState="));
+            match target {
+                Some("true") => gw.maintenance.store(true, Ordering::Relaxed),
+                Some("false") => gw.maintenance.store(false, Ordering::Relaxed),
+                _ => return wire::plain(400, "Use /maintenance?targetState=true or false"),
+            }
+            wire::plain(200, &format!("maintenance mode: {}", gw.maintenance.load(Ordering::Relaxed)))
+        }
+        _ => wire::plain(404, "Not found: /health, /metrics or /maintenance"),
+    }
+}
+
+/// Runs the checks; the first failing one is named in a 503.
+fn health(gw: &Gateway) -> Response {
+    if gw.maintenance.load(Ordering::Relaxed) {
+        return wire::plain(503, "Health check interface is in maintenance mode");
+    }
+    let checks: [(&str, fn(&Gateway) -> Result<(), String>); 3] = [
+        ("global configuration", |gw| {
+            gw.gc
+                .server(&gw.conf.server_id)
+                .map(|_| ())
+                .ok_or_else(|| format!("this server {} is not in the global configuration", gw.conf.server_id))
+        }),
+        ("authentication certificate", |gw| {
+            if !gw.auth_cert_registered() {
+                return Err("not registered for this server in the global configuration".into());
+            }
+            gw.trust
+                .verify_chain(&gw.conf.auth_certs[0], &gw.conf.auth_certs[1..], UnixTime::now(), true)
+        }),
+        ("hosted clients", |gw| {
+            if gw.conf.clients.is_empty() {
+                Err("no clients are configured".into())
+            } else {
+                Ok(())
+            }
+        }),
+    ];
+    for (name, check) in checks {
+        if let Err(reason) = check(gw) {
+            return wire::plain(503, &format!("{name}: {reason}"));
+        }
+    }
+    wire::plain(200, "OK")
+}

@@ -1,0 +1,261 @@
+//! Client proxy: takes X-Road SOAP requests from information systems (reference §1), carries them
+//! to the provider's security server (§3) and returns the checked response.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use rustls_pki_types::ServerName;
+use sha2::{Digest, Sha256};
+use tracing::Instrument;
+
+use super::listener::{ConnInfo, Response};
+use super::{body, meta, wire, Gateway};
+use crate::config::Connection;
+use crate::error::{ErrorCode, Fault, Prefix};
+use crate::globalconf::SecurityServer;
+use crate::identifiers::ClientId;
+use crate::message::soap::SoapMessage;
+use crate::message::{request_hash, MessageError, SoapEnvelope, SHA512_URI};
+use crate::metrics::Proxy;
+use crate::transport::codec::{self, Incoming as TransportIncoming};
+use crate::transport::{Destination, TransportError};
+
+/// Handles one request on the client listener.
+pub async fn handle(gw: Arc<Gateway>, req: http::Request<Incoming>, conn: Arc<ConnInfo>) -> Response {
+    let path = req.uri().path().to_string();
+    match (req.method(), path.as_str()) {
+        (&http::Method::GET, "/listClients") => meta::list_clients(&gw, &req),
+        (&http::Method::POST, "/") => {
+            let _in_flight = gw.metrics.start(Proxy::Client);
+            let span = tracing::info_span!("message", proxy = "client", id = tracing::field::Empty, client = tracing::field::Empty, service = tracing::field::Empty);
+            match process(&gw, req, &conn).instrument(span).await {
+                Ok(resp) => resp,
+                Err(fault) => wire::soap_fault(&fault, Proxy::Client, &gw.metrics),
+            }
+        }
+        (_, "/") => wire::plain(405, "Only POST is supported for X-Road messages"),
+        _ => wire::plain(404, "Not found: X-Road messages are posted to /"),
+    }
+}
+
+fn client_fault(e: MessageError) -> Fault {
+    Fault::new(Prefix::Client, e.code, e.message)
+}
+
+fn local_fault(code: ErrorCode, msg: impl Into<String>) -> Fault {
+    Fault::new(Prefix::ClientProxy, code, msg)
+}
+
+async fn process(gw: &Gateway, req: http::Request<Incoming>, conn: &ConnInfo) -> Result<Response, Fault> {
+    let (parts, incoming) = req.into_parts();
+    let content_type = parts
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let soap_action = parts.headers.get("soapaction").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let bytes = body::read(incoming, gw.max_body(), gw.body_timeout(), Prefix::Client).await?;
+    let env = SoapEnvelope::from_http(content_type.as_deref(), bytes, &gw.soap_limits, gw.max_parts())
+        .map_err(client_fault)?;
+    env.soap.validate_request().map_err(client_fault)?;
+    let (client, service, id) = env.soap.route();
+    let span = tracing::Span::current();
+    span.record("id", id);
+    span.record("client", client.to_string());
+    span.record("service", service.to_string());
+
+    let hosted = gw.conf.client(client).ok_or_else(|| {
+        local_fault(ErrorCode::UnknownMember, format!("Client '{client}' is not hosted on this security server"))
+    })?;
+    authenticate_is(gw, hosted.connection, &hosted.is_cert_hashes, client, conn)?;
+
+    let candidates = provider_servers(gw, &env.soap)?;
+    let sig = gw.signer.sign(&client.member_id(), &[&env.soap.bytes])?;
+    let (transport_ct, transport_body) = codec::encode(&env, &[], &sig);
+    let request_id = uuid::Uuid::new_v4().to_string();
+
+    let mut last_err = None;
+    for server in candidates {
+        let dest = destination(gw, server)?;
+        let mut req = http::Request::post("/")
+            .header(http::header::HOST, dest.key.as_str())
+            .header(http::header::CONTENT_TYPE, transport_ct.as_str())
+            .header(codec::HDR_REQUEST_ID, request_id.as_str())
+            .header(codec::HDR_HASH_ALGORITHM, codec::HASH_ALGORITHM)
+            .header(codec::HDR_ORIGINAL_CONTENT_TYPE, env.content_type.as_str())
+            .header(codec::HDR_PROXY_VERSION, concat!("brama/", env!("CARGO_PKG_VERSION")));
+        if let Some(a) = &soap_action {
+            req = req.header(codec::HDR_ORIGINAL_SOAPACTION, a.as_str());
+        }
+        let req = req
+            .body(Full::new(transport_body.clone()))
+            .map_err(|e| local_fault(ErrorCode::InternalError, e.to_string()))?;
+        let timeout = Duration::from_millis(gw.conf.file.proxy.peer_timeout_ms);
+        match gw.pool.exchange(&dest, req, timeout, gw.max_body()).await {
+            Ok((parts, body)) => return response(gw, &env, parts, body),
+            // Connection-level failures may succeed on another server; anything after the request
+            // was sent is not retried, so a service is never called twice.
+            Err(e @ (TransportError::Connect(..) | TransportError::Tls(..))) => {
+                tracing::warn!(server = %server.id, error = %e, "provider security server unreachable");
+                last_err = Some(e);
+            }
+            Err(e) => return Err(transport_fault(e)),
+        }
+    }
+    Err(transport_fault(last_err.expect("at least one candidate was tried")))
+}
+
+fn transport_fault(e: TransportError) -> Fault {
+    let code = if e.is_tls() {
+        ErrorCode::SslAuthenticationFailed
+    } else {
+        ErrorCode::NetworkError
+    };
+    local_fault(code, e.to_string())
+}
+
+/// SSLAUTH: the information system must have presented one of the client's pinned certificates.
+fn authenticate_is(
+    gw: &Gateway,
+    connection: Connection,
+    pinned: &[Vec<u8>],
+    client: &ClientId,
+    conn: &ConnInfo,
+) -> Result<(), Fault> {
+    let fail = |msg: String| {
+        gw.metrics.security_event("is_authentication_failed");
+        Err(local_fault(ErrorCode::SslAuthenticationFailed, msg))
+    };
+    match connection {
+        Connection::Http => Ok(()),
+        Connection::Https if conn.tls => Ok(()),
+        Connection::Https => fail(format!("Client '{client}' must connect over HTTPS")),
+        Connection::HttpsAuth => match &conn.peer_cert {
+            Some(cert) if pinned.contains(&Sha256::digest(cert).to_vec()) => Ok(()),
+            Some(_) => fail(format!("The TLS certificate presented is not pinned for client '{client}'")),
+            None => fail(format!("Client '{client}' must present its TLS certificate over HTTPS")),
+        },
+    }
+}
+
+/// The provider's security servers from the global configuration, narrowed by the optional
+/// `securityServer` header, maintenance-mode servers left out.
+fn provider_servers<'a>(gw: &'a Gateway, soap: &SoapMessage) -> Result<Vec<&'a SecurityServer>, Fault> {
+    let (_, service, _) = soap.route();
+    let provider = &service.provider;
+    if !gw.gc.client_exists(provider) {
+        return Err(local_fault(
+            ErrorCode::UnknownMember,
+            format!("Service provider '{provider}' is not in the global configuration"),
+        ));
+    }
+    let mut servers = gw.gc.servers_for_client(provider);
+    if let Some(target) = &soap.header.security_server {
+        servers.retain(|s| &s.id == target);
+        if servers.is_empty() {
+            return Err(local_fault(
+                ErrorCode::InvalidSecurityServer,
+                format!("Security server '{target}' does not serve provider '{provider}'"),
+            ));
+        }
+    }
+    let total = servers.len();
+    servers.retain(|s| s.maintenance.is_none() && s.address.is_some());
+    if servers.is_empty() {
+        let (code, what) = if total > 0 {
+            (ErrorCode::MaintenanceMode, "all its security servers are in maintenance mode or have no address")
+        } else {
+            (ErrorCode::UnknownMember, "no security server serves it")
+        };
+        return Err(local_fault(code, format!("Cannot reach provider '{provider}': {what}")));
+    }
+    Ok(servers)
+}
+
+fn destination(gw: &Gateway, server: &SecurityServer) -> Result<Destination, Fault> {
+    let address = server.address.as_deref().unwrap_or_default();
+    let key = if address.contains(':') && !address.starts_with('[') && address.matches(':').count() == 1 {
+        address.to_string()
+    } else {
+        format!("{address}:{}", gw.conf.file.proxy.peer_port)
+    };
+    let host = key.rsplit_once(':').map_or(address, |(h, _)| h).trim_matches(['[', ']']);
+    let name = ServerName::try_from(host.to_string())
+        .map_err(|_| local_fault(ErrorCode::NetworkError, format!("'{address}' is not a usable server address")))?;
+    let tls = gw
+        .peer_tls(&server.id, &server.auth_cert_hashes)
+        .map_err(|e| local_fault(ErrorCode::InternalError, format!("TLS setup failed: {e}")))?;
+    Ok(Destination {
+        key,
+        tls: Some((tls, name)),
+    })
+}
+
+/// Checks the provider's answer and turns it back into what the information system expects.
+fn response(gw: &Gateway, req: &SoapEnvelope, parts: http::response::Parts, body: Bytes) -> Result<Response, Fault> {
+    let ct = parts
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let original = parts
+        .headers
+        .get(codec::HDR_ORIGINAL_CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    let bad = |e: MessageError| Fault::new(Prefix::ClientProxy, ErrorCode::InvalidResponse, format!("Malformed response from the provider's security server: {e}"));
+    let decoded = match codec::decode(ct, original, body.clone(), &gw.soap_limits, gw.max_parts()).map_err(bad)? {
+        // A fault from the provider's server goes to the client as it is.
+        TransportIncoming::Fault(f) => return Ok(fault_passthrough(gw, f)),
+        TransportIncoming::Message(d) => d,
+    };
+    let (_, service, _) = req.soap.route();
+    gw.verifier
+        .verify(&service.provider.member_id(), &[&decoded.envelope.soap.bytes], &decoded.signature)?;
+    let resp = &decoded.envelope.soap;
+    if resp.is_fault() {
+        return Ok(fault_passthrough(gw, resp.clone()));
+    }
+    if let Some(field) = SoapMessage::inconsistent_echo(&req.soap.header, &resp.header) {
+        return Err(Fault::new(
+            Prefix::ClientProxy,
+            ErrorCode::InconsistentResponse,
+            format!("Field '{field}' does not match in request and response"),
+        ));
+    }
+    let expected = request_hash(&req.soap.bytes);
+    match &resp.header.request_hash {
+        Some(h) if h.value == expected && h.algorithm_id.as_deref().is_none_or(|a| a == SHA512_URI) => {}
+        Some(_) => {
+            return Err(Fault::new(
+                Prefix::ClientProxy,
+                ErrorCode::InconsistentResponse,
+                "Request hash in the response does not match the request",
+            ))
+        }
+        None => {
+            return Err(Fault::new(
+                Prefix::ClientProxy,
+                ErrorCode::InconsistentResponse,
+                "Response has no requestHash",
+            ))
+        }
+    }
+    let (ct, bytes) = decoded.envelope.to_http();
+    Ok(wire::ok(&ct, bytes))
+}
+
+fn fault_passthrough(gw: &Gateway, f: SoapMessage) -> Response {
+    if let crate::message::soap::SoapBody::Fault { code, detail, string } = &f.body {
+        gw.metrics.fault(Proxy::Client, code);
+        tracing::info!(code = %code, error_id = ?detail, "provider answered with a fault: {string}");
+    }
+    http::Response::builder()
+        .status(200)
+        .header(http::header::CONTENT_TYPE, "text/xml; charset=UTF-8")
+        .header("SOAPAction", "\"\"")
+        .body(Full::new(f.bytes))
+        .expect("static response parts are valid")
+}

@@ -1,0 +1,260 @@
+//! The running security server: client proxy (information systems in), server proxy (peer
+//! security servers in), admin listener, and the built-in registry simulator.
+
+pub mod admin;
+pub mod client;
+mod body;
+pub mod listener;
+pub mod meta;
+pub mod server;
+pub mod wire;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
+
+use crate::config::ServerConf;
+use crate::globalconf::{auth_cert_hash, GlobalConf};
+use crate::identifiers::SecurityServerId;
+use crate::message::soap::SoapLimits;
+use crate::metrics::Metrics;
+use crate::sign::{MessageSigner, MessageVerifier, Unsigned};
+use crate::transport::tls::{self, Trust};
+use crate::transport::Pool;
+use listener::ListenerLimits;
+
+/// Shared state of one running server.
+pub struct Gateway {
+    pub conf: ServerConf,
+    pub gc: Arc<GlobalConf>,
+    pub trust: Arc<Trust>,
+    pub metrics: Arc<Metrics>,
+    pub pool: Pool,
+    peer_tls: Mutex<HashMap<SecurityServerId, Arc<rustls::ClientConfig>>>,
+    pub signer: Arc<dyn MessageSigner>,
+    pub verifier: Arc<dyn MessageVerifier>,
+    pub soap_limits: SoapLimits,
+    /// Set through the admin listener; the health check then answers 503.
+    pub maintenance: AtomicBool,
+    pub started: std::time::Instant,
+}
+
+impl Gateway {
+    pub fn new(conf: ServerConf) -> Arc<Gateway> {
+        let gc = Arc::new(conf.globalconf.clone());
+        let p = &conf.file.proxy;
+        let l = &conf.file.limits;
+        Arc::new(Gateway {
+            trust: Arc::new(Trust::from_globalconf(&gc)),
+            gc,
+            metrics: Arc::new(Metrics::default()),
+            pool: Pool::new(
+                p.pool_max_idle_per_peer,
+                Duration::from_millis(p.pool_idle_timeout_ms),
+                Duration::from_millis(p.connect_timeout_ms),
+            ),
+            peer_tls: Mutex::new(HashMap::new()),
+            signer: Arc::new(Unsigned),
+            verifier: Arc::new(Unsigned),
+            soap_limits: SoapLimits {
+                max_depth: l.max_xml_depth,
+                max_header_elements: l.max_header_elements,
+            },
+            maintenance: AtomicBool::new(false),
+            started: std::time::Instant::now(),
+            conf,
+        })
+    }
+
+    /// TLS client settings for reaching `server`, built once per server.
+    pub fn peer_tls(&self, server: &SecurityServerId, hashes: &[Vec<u8>]) -> Result<Arc<rustls::ClientConfig>, rustls::Error> {
+        let mut cache = self.peer_tls.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = cache.get(server) {
+            return Ok(c.clone());
+        }
+        let config = Arc::new(tls::peer_client_config(
+            self.trust.clone(),
+            hashes.to_vec(),
+            server.to_string(),
+            self.conf.auth_certs.clone(),
+            self.conf.auth_key.clone_key(),
+            self.metrics.clone(),
+        )?);
+        cache.insert(server.clone(), config.clone());
+        Ok(config)
+    }
+
+    pub fn max_body(&self) -> usize {
+        self.conf.file.limits.max_body_bytes
+    }
+
+    pub fn max_parts(&self) -> usize {
+        self.conf.file.limits.max_mime_parts
+    }
+
+    pub fn body_timeout(&self) -> Duration {
+        Duration::from_millis(self.conf.file.limits.body_read_timeout_ms)
+    }
+
+    /// Whether this server's own authentication certificate is registered in the global
+    /// configuration (a health check).
+    pub fn auth_cert_registered(&self) -> bool {
+        self.gc
+            .server(&self.conf.server_id)
+            .is_some_and(|s| s.auth_cert_hashes.contains(&auth_cert_hash(&self.conf.auth_certs[0])))
+    }
+}
+
+/// Listeners bound by the caller beforehand (tests bind port 0 and write the ports into the
+/// global configuration before loading it). Unset ones are bound from the configuration.
+#[derive(Default)]
+pub struct Prebound {
+    pub client_http: Option<std::net::TcpListener>,
+    pub client_https: Option<std::net::TcpListener>,
+    pub server: Option<std::net::TcpListener>,
+    pub admin: Option<std::net::TcpListener>,
+    pub simulator: Option<std::net::TcpListener>,
+}
+
+/// A started server: its bound addresses and the handle that stops it.
+pub struct Running {
+    pub gateway: Arc<Gateway>,
+    pub client_http: Option<SocketAddr>,
+    pub client_https: Option<SocketAddr>,
+    pub server: SocketAddr,
+    pub admin: Option<SocketAddr>,
+    pub simulator: Option<SocketAddr>,
+    shutdown: watch::Sender<bool>,
+    tasks: JoinSet<()>,
+}
+
+impl Running {
+    /// Stops accepting, lets in-flight requests finish (bounded by `limits.shutdown_grace_ms`).
+    pub async fn shutdown(mut self) {
+        let _ = self.shutdown.send(true);
+        while self.tasks.join_next().await.is_some() {}
+    }
+}
+
+async fn take_or_bind(pre: Option<std::net::TcpListener>, addr: &str) -> std::io::Result<tokio::net::TcpListener> {
+    match pre {
+        Some(l) => {
+            l.set_nonblocking(true)?;
+            tokio::net::TcpListener::from_std(l)
+        }
+        None => listener::bind(addr).await,
+    }
+}
+
+/// Starts every configured listener.
+pub async fn start(conf: ServerConf, pre: Prebound) -> std::io::Result<Running> {
+    let gw = Gateway::new(conf);
+    let f = &gw.conf.file;
+    let limits = ListenerLimits {
+        max_connections: f.limits.max_connections,
+        max_headers: f.limits.max_http_headers,
+        header_read_timeout: Duration::from_millis(f.limits.header_read_timeout_ms),
+        shutdown_grace: Duration::from_millis(f.limits.shutdown_grace_ms),
+    };
+    let (tx, rx) = watch::channel(false);
+    let mut tasks = JoinSet::new();
+    let io_err = |e: rustls::Error| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string());
+
+    // Server proxy: mutual TLS with peer security servers.
+    let server_tls = tls::peer_server_config(
+        gw.trust.clone(),
+        gw.gc.clone(),
+        gw.conf.auth_certs.clone(),
+        gw.conf.auth_key.clone_key(),
+        gw.metrics.clone(),
+    )
+    .map_err(io_err)?;
+    let l = take_or_bind(pre.server, &f.listeners.server).await?;
+    let server = l.local_addr()?;
+    let g = gw.clone();
+    tasks.spawn(listener::serve(
+        l,
+        Some(TlsAcceptor::from(Arc::new(server_tls))),
+        limits.clone(),
+        rx.clone(),
+        move |req, info| server::handle(g.clone(), req, info),
+    ));
+
+    let mut client_http = None;
+    if let Some(addr) = &f.listeners.client_http {
+        let l = take_or_bind(pre.client_http, addr).await?;
+        client_http = Some(l.local_addr()?);
+        let g = gw.clone();
+        tasks.spawn(listener::serve(l, None, limits.clone(), rx.clone(), move |req, info| {
+            client::handle(g.clone(), req, info)
+        }));
+    }
+    let mut client_https = None;
+    if let (Some(addr), Some((certs, key))) = (&f.listeners.client_https, &gw.conf.internal_tls) {
+        let config = tls::internal_server_config(certs.clone(), key.clone_key()).map_err(io_err)?;
+        let l = take_or_bind(pre.client_https, addr).await?;
+        client_https = Some(l.local_addr()?);
+        let g = gw.clone();
+        tasks.spawn(listener::serve(
+            l,
+            Some(TlsAcceptor::from(Arc::new(config))),
+            limits.clone(),
+            rx.clone(),
+            move |req, info| client::handle(g.clone(), req, info),
+        ));
+    }
+    let mut admin = None;
+    if let Some(addr) = &f.listeners.admin {
+        let l = take_or_bind(pre.admin, addr).await?;
+        admin = Some(l.local_addr()?);
+        let g = gw.clone();
+        tasks.spawn(listener::serve(l, None, limits.clone(), rx.clone(), move |req, _| {
+            admin::handle(g.clone(), req)
+        }));
+    }
+    let mut simulator = None;
+    if let Some(sim) = f.simulator.as_ref().filter(|s| s.enabled) {
+        let l = take_or_bind(pre.simulator, &sim.listen).await?;
+        simulator = Some(l.local_addr()?);
+        let cfg = crate::sim::SimConfig {
+            latency: Duration::from_millis(sim.latency_ms),
+            error_rate: sim.error_rate,
+            wsdls: crate::sim::load_wsdls(&gw.conf.source, &sim.wsdl_dir)?,
+        };
+        let mut stop = rx.clone();
+        tasks.spawn(async move {
+            let stats = Arc::new(crate::sim::SimStats::default());
+            let shutdown = async move {
+                let _ = stop.changed().await;
+            };
+            if let Err(e) = crate::sim::serve(l, cfg, stats, shutdown).await {
+                tracing::error!(error = %e, "registry simulator stopped");
+            }
+        });
+    }
+    tracing::info!(
+        server_id = %gw.conf.server_id,
+        server = %server,
+        client_http = ?client_http,
+        client_https = ?client_https,
+        admin = ?admin,
+        simulator = ?simulator,
+        "brama is serving"
+    );
+    Ok(Running {
+        gateway: gw,
+        client_http,
+        client_https,
+        server,
+        admin,
+        simulator,
+        shutdown: tx,
+        tasks,
+    })
+}

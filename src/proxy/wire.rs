@@ -1,0 +1,52 @@
+//! The one place where errors become what goes on the wire.
+
+use bytes::Bytes;
+use http_body_util::Full;
+
+use super::listener::Response;
+use crate::error::Fault;
+use crate::metrics::{Metrics, Proxy};
+
+/// A SOAP fault the way X-Road answers: HTTP 200, `text/xml; charset=UTF-8`, `SOAPAction: ""`.
+/// The fault is logged with its id (the same id is in `faultDetail`) and counted.
+pub fn soap_fault(fault: &Fault, proxy: Proxy, metrics: &Metrics) -> Response {
+    log_fault(fault, proxy, metrics);
+    http::Response::builder()
+        .status(200)
+        .header(http::header::CONTENT_TYPE, "text/xml; charset=UTF-8")
+        .header("SOAPAction", "\"\"")
+        .body(Full::new(Bytes::from(fault.to_soap_xml())))
+        .expect("static response parts are valid")
+}
+
+fn log_fault(fault: &Fault, proxy: Proxy, metrics: &Metrics) {
+    metrics.fault(proxy, &fault.code);
+    if fault.is_security_event() {
+        metrics.security_event(if fault.code.ends_with("AccessDenied") {
+            "access_denied"
+        } else {
+            "authentication_failed"
+        });
+        tracing::warn!(target: "security", error_id = %fault.id, code = %fault.code, side = ?fault.side, "{}", fault.message);
+    } else {
+        tracing::info!(error_id = %fault.id, code = %fault.code, side = ?fault.side, retryable = fault.retryable, "{}", fault.message);
+    }
+}
+
+/// A plain-text answer for requests that are not X-Road messages at all (wrong method or path).
+pub fn plain(status: u16, text: &str) -> Response {
+    http::Response::builder()
+        .status(status)
+        .header(http::header::CONTENT_TYPE, "text/plain; charset=UTF-8")
+        .body(Full::new(Bytes::from(format!("{text}\n"))))
+        .expect("static response parts are valid")
+}
+
+/// A successful response with a body and content type.
+pub fn ok(content_type: &str, body: Bytes) -> Response {
+    http::Response::builder()
+        .status(200)
+        .header(http::header::CONTENT_TYPE, content_type)
+        .body(Full::new(body))
+        .unwrap_or_else(|_| plain(500, "invalid content type"))
+}

@@ -1,0 +1,276 @@
+//! Mutual TLS between security servers (reference §3.1).
+//!
+//! X-Road does not use host names: a peer is trusted when its authentication certificate chains
+//! to an approved CA of the global configuration and the certificate's hash is registered there
+//! for the security server it should be. Both checks run inside the handshake, so a wrong or
+//! unregistered certificate never gets a request through.
+
+use std::fmt;
+use std::sync::Arc;
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider, WebPkiSupportedAlgorithms};
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use webpki::types::TrustAnchor;
+
+use crate::globalconf::{auth_cert_hash, GlobalConf};
+use crate::metrics::Metrics;
+
+pub fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+const VERSIONS: &[&rustls::SupportedProtocolVersion] = &[&rustls::version::TLS12, &rustls::version::TLS13];
+
+/// Trust anchors (approved CAs) and known intermediates from the global configuration.
+pub struct Trust {
+    anchors: Vec<TrustAnchor<'static>>,
+    intermediates: Vec<CertificateDer<'static>>,
+    algorithms: WebPkiSupportedAlgorithms,
+}
+
+impl fmt::Debug for Trust {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Trust({} anchors)", self.anchors.len())
+    }
+}
+
+impl Trust {
+    pub fn from_globalconf(gc: &GlobalConf) -> Trust {
+        let mut anchors = Vec::new();
+        let mut intermediates = Vec::new();
+        for ca in gc.approved_cas() {
+            let der = CertificateDer::from(ca.top_ca.cert_der.clone());
+            if let Ok(a) = webpki::anchor_from_trusted_cert(&der) {
+                anchors.push(a.to_owned());
+            }
+            intermediates.extend(ca.intermediate_cas.iter().map(|i| CertificateDer::from(i.cert_der.clone())));
+        }
+        Trust {
+            anchors,
+            intermediates,
+            algorithms: provider().signature_verification_algorithms,
+        }
+    }
+
+    /// Checks that `ee` chains to an approved CA, for TLS server or client use.
+    pub fn verify_chain(
+        &self,
+        ee: &CertificateDer<'_>,
+        presented: &[CertificateDer<'_>],
+        now: UnixTime,
+        server: bool,
+    ) -> Result<(), String> {
+        let cert = webpki::EndEntityCert::try_from(ee).map_err(|e| format!("unreadable certificate: {e}"))?;
+        let mut inter: Vec<CertificateDer<'_>> = presented.to_vec();
+        inter.extend(self.intermediates.iter().cloned());
+        let usage = if server {
+            webpki::KeyUsage::server_auth()
+        } else {
+            webpki::KeyUsage::client_auth()
+        };
+        cert.verify_for_usage(self.algorithms.all, &self.anchors, &inter, now, usage, None, None)
+            .map(|_| ())
+            .map_err(|e| format!("certificate does not chain to an approved CA: {e}"))
+    }
+
+    fn tls12(&self, m: &[u8], c: &CertificateDer<'_>, d: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(m, c, d, &self.algorithms)
+    }
+
+    fn tls13(&self, m: &[u8], c: &CertificateDer<'_>, d: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(m, c, d, &self.algorithms)
+    }
+
+    fn schemes(&self) -> Vec<SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}
+
+fn refuse(reason: String) -> rustls::Error {
+    rustls::Error::General(reason)
+}
+
+/// Verifies a provider security server: registered hash for that server, approved CA.
+#[derive(Debug)]
+struct PeerServerVerifier {
+    trust: Arc<Trust>,
+    expected_hashes: Vec<Vec<u8>>,
+    peer: String,
+    metrics: Arc<Metrics>,
+}
+
+impl ServerCertVerifier for PeerServerVerifier {
+    fn verify_server_cert(
+        &self,
+        ee: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        _name: &ServerName<'_>,
+        _ocsp: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let result = if !self.expected_hashes.contains(&auth_cert_hash(ee)) {
+            Err(format!(
+                "TLS certificate of {} is not registered for it in the global configuration",
+                self.peer
+            ))
+        } else {
+            self.trust.verify_chain(ee, intermediates, now, true)
+        };
+        result.map(|_| ServerCertVerified::assertion()).map_err(|r| {
+            self.metrics.security_event("tls_peer_refused");
+            tracing::warn!(target: "security", peer = %self.peer, reason = %r, "refused provider security server");
+            refuse(r)
+        })
+    }
+
+    fn verify_tls12_signature(&self, m: &[u8], c: &CertificateDer<'_>, d: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.trust.tls12(m, c, d)
+    }
+
+    fn verify_tls13_signature(&self, m: &[u8], c: &CertificateDer<'_>, d: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.trust.tls13(m, c, d)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.trust.schemes()
+    }
+}
+
+/// TLS client settings for talking to one provider server, whose registered hashes are given.
+pub fn peer_client_config(
+    trust: Arc<Trust>,
+    expected_hashes: Vec<Vec<u8>>,
+    peer: String,
+    certs: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+    metrics: Arc<Metrics>,
+) -> Result<rustls::ClientConfig, rustls::Error> {
+    let verifier = PeerServerVerifier {
+        trust,
+        expected_hashes,
+        peer,
+        metrics,
+    };
+    rustls::ClientConfig::builder_with_provider(provider())
+        .with_protocol_versions(VERSIONS)?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(verifier))
+        .with_client_auth_cert(certs, key)
+}
+
+/// Verifies calling security servers: approved CA, hash registered for some server. Which server
+/// it is, and whether it may speak for the client, is checked per request.
+#[derive(Debug)]
+struct PeerClientVerifier {
+    trust: Arc<Trust>,
+    gc: Arc<GlobalConf>,
+    metrics: Arc<Metrics>,
+}
+
+impl ClientCertVerifier for PeerClientVerifier {
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        &[]
+    }
+
+    fn verify_client_cert(
+        &self,
+        ee: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        let result = match self.gc.server_by_auth_cert(ee) {
+            None => Err("TLS certificate is not registered for any security server in the global configuration".to_string()),
+            Some(_) => self.trust.verify_chain(ee, intermediates, now, false),
+        };
+        result.map(|_| ClientCertVerified::assertion()).map_err(|r| {
+            self.metrics.security_event("tls_peer_refused");
+            tracing::warn!(target: "security", reason = %r, "refused client security server");
+            refuse(r)
+        })
+    }
+
+    fn verify_tls12_signature(&self, m: &[u8], c: &CertificateDer<'_>, d: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.trust.tls12(m, c, d)
+    }
+
+    fn verify_tls13_signature(&self, m: &[u8], c: &CertificateDer<'_>, d: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.trust.tls13(m, c, d)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.trust.schemes()
+    }
+}
+
+/// TLS server settings for the server proxy (port 5500): client certificates are mandatory.
+pub fn peer_server_config(
+    trust: Arc<Trust>,
+    gc: Arc<GlobalConf>,
+    certs: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+    metrics: Arc<Metrics>,
+) -> Result<rustls::ServerConfig, rustls::Error> {
+    let verifier = PeerClientVerifier { trust, gc, metrics };
+    let mut config = rustls::ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(VERSIONS)?
+        .with_client_cert_verifier(Arc::new(verifier))
+        .with_single_cert(certs, key)?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+/// Accepts any information-system client certificate whose handshake signature is valid; the
+/// certificate is then compared with the pinned ones of the client it claims to be (SSLAUTH).
+#[derive(Debug)]
+struct PinnedClientVerifier {
+    algorithms: WebPkiSupportedAlgorithms,
+}
+
+impl ClientCertVerifier for PinnedClientVerifier {
+    fn offer_client_auth(&self) -> bool {
+        true
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        false
+    }
+
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        &[]
+    }
+
+    fn verify_client_cert(&self, _: &CertificateDer<'_>, _: &[CertificateDer<'_>], _: UnixTime) -> Result<ClientCertVerified, rustls::Error> {
+        Ok(ClientCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(&self, m: &[u8], c: &CertificateDer<'_>, d: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(m, c, d, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(&self, m: &[u8], c: &CertificateDer<'_>, d: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(m, c, d, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}
+
+/// TLS settings of the information-system facing HTTPS listener.
+pub fn internal_server_config(
+    certs: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+) -> Result<rustls::ServerConfig, rustls::Error> {
+    let verifier = PinnedClientVerifier {
+        algorithms: provider().signature_verification_algorithms,
+    };
+    let mut config = rustls::ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(VERSIONS)?
+        .with_client_cert_verifier(Arc::new(verifier))
+        .with_single_cert(certs, key)?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
+}
