@@ -6,4 +6,6 @@ pub mod error;
 pub mod identifiers;
 pub mod message;
 pub mod metrics;
+pub mod pki;
 pub mod sign;
+pub mod globalconf;
