@@ -114,7 +114,7 @@ fn find(haystack: &[u8], needle: &[u8], from: usize) -> Option<usize> {
 }
 
 fn malformed(msg: impl Into<String>) -> MessageError {
-    MessageError::new(ErrorCode::MimeParsingFailed, msg)
+    MessageError::new(ErrorCode::InvalidMessage, msg)
 }
 
 /// Splits a multipart body into its parts. At most `max_parts` parts are accepted.

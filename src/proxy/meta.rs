@@ -237,7 +237,7 @@ pub fn hide_addresses(wsdl: &[u8]) -> Result<Bytes, quick_xml::Error> {
             Event::Empty(e) if e.local_name().as_ref() == b"address" => Event::Empty(relocate(&e)),
             other => other,
         };
-        writer.write_event(ev).map_err(quick_xml::Error::Io)?;
+        writer.write_event(ev).map_err(|e| quick_xml::Error::Io(std::sync::Arc::new(e)))?;
     }
     Ok(Bytes::from(writer.into_inner()))
 }

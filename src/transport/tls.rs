@@ -13,7 +13,7 @@ use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvi
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
-use webpki::types::TrustAnchor;
+use rustls_pki_types::TrustAnchor;
 
 use crate::globalconf::{auth_cert_hash, GlobalConf};
 use crate::metrics::Metrics;
