@@ -2,10 +2,16 @@
 //!
 //! The request lifecycle is drawn in `docs/ARCHITECTURE.md`.
 
+pub mod cli;
+pub mod config;
+pub mod deploy;
 pub mod error;
 pub mod identifiers;
 pub mod message;
 pub mod metrics;
+pub mod proxy;
 pub mod pki;
 pub mod sign;
+pub mod transport;
 pub mod globalconf;
+pub mod sim;

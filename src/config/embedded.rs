@@ -24,11 +24,3 @@ static FILES: &[(&str, &[u8])] = embed!(
 pub fn file(path: &str) -> Option<&'static [u8]> {
     FILES.iter().find(|(p, _)| *p == path).map(|(_, b)| *b)
 }
-
-/// Every embedded file under `dir/`, for directory-shaped settings such as the simulator's WSDLs.
-pub fn files_under(dir: &str) -> impl Iterator<Item = (&'static str, &'static [u8])> + '_ {
-    FILES
-        .iter()
-        .filter(move |(p, _)| p.strip_prefix(dir).is_some_and(|r| r.starts_with('/')))
-        .map(|(p, b)| (*p, *b))
-}

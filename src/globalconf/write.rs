@@ -1,177 +1,287 @@
-//! Writing the XML back (`brama certs init` and test deployments), in the element order of the
-//! X-Road schemas so X-Road tools read it too.
+//! Writing the XML back (`brama certs init`, test deployments) in the element order of the X-Road
+//! schemas, so X-Road's own tools read it too. Children of `conf` are unqualified, identifier
+//! parts and `objectType` are in the identifiers namespace, as the schemas define them.
 
+use std::collections::HashMap;
 use std::fmt::Write;
 
 use base64::Engine;
 
 use super::model::*;
+use super::xml::{NS_IDENTIFIERS, NS_XROAD, VERSION_COMMENT};
 use crate::identifiers::ClientId;
-use crate::message::soap::escape;
 
-fn b64(d: &[u8]) -> String {
-    base64::engine::general_purpose::STANDARD.encode(d)
+/// Indenting writer; indentation keeps generated files readable and diffable.
+struct W {
+    out: String,
+    depth: usize,
 }
 
-fn el(out: &mut String, name: &str, text: &str) {
-    let _ = write!(out, "<{name}>{}</{name}>", escape(text));
-}
-
-fn id_parts(out: &mut String, id: &ClientId) {
-    el(out, "id:xRoadInstance", &id.instance);
-    el(out, "id:memberClass", &id.member_class);
-    el(out, "id:memberCode", &id.member_code);
-    if let Some(s) = &id.subsystem {
-        el(out, "id:subsystemCode", s);
+impl W {
+    fn new(version: u8) -> W {
+        let mut out =
+            String::from("<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?>\n");
+        let _ = writeln!(out, "<!-- {VERSION_COMMENT}{version} -->");
+        let _ = writeln!(
+            out,
+            "<xrd:conf xmlns:id=\"{NS_IDENTIFIERS}\" xmlns:xrd=\"{NS_XROAD}\">"
+        );
+        W { out, depth: 1 }
     }
-}
 
-fn ca_info(out: &mut String, tag: &str, ca: &CaInfo) {
-    let _ = write!(out, "<{tag}>");
-    el(out, "cert", &b64(&ca.cert_der));
-    for o in &ca.ocsp {
-        out.push_str("<ocsp>");
-        el(out, "url", &o.url);
-        if let Some(c) = &o.cert_der {
-            el(out, "cert", &b64(c));
+    fn indent(&mut self) {
+        for _ in 0..self.depth {
+            self.out.push_str("    ");
         }
-        out.push_str("</ocsp>");
     }
-    let _ = write!(out, "</{tag}>");
+
+    fn open(&mut self, tag: &str) {
+        self.open_with(tag, "");
+    }
+
+    /// `attrs` is written as is: callers pass only escaped values.
+    fn open_with(&mut self, tag: &str, attrs: &str) {
+        self.indent();
+        let _ = writeln!(self.out, "<{tag}{attrs}>");
+        self.depth += 1;
+    }
+
+    fn close(&mut self, tag: &str) {
+        self.depth -= 1;
+        self.indent();
+        let _ = writeln!(self.out, "</{tag}>");
+    }
+
+    fn leaf(&mut self, tag: &str, text: &str) {
+        self.indent();
+        let _ = writeln!(self.out, "<{tag}>{}</{tag}>", escape(text));
+    }
+
+    fn b64(&mut self, tag: &str, data: &[u8]) {
+        self.leaf(tag, &base64::engine::general_purpose::STANDARD.encode(data));
+    }
+
+    fn client_id(&mut self, tag: &str, id: &ClientId) {
+        self.open_with(tag, &format!(" id:objectType=\"{}\"", id.object_type()));
+        self.leaf("id:xRoadInstance", &id.instance);
+        self.leaf("id:memberClass", &id.member_class);
+        self.leaf("id:memberCode", &id.member_code);
+        if let Some(s) = &id.subsystem {
+            self.leaf("id:subsystemCode", s);
+        }
+        self.close(tag);
+    }
+
+    fn ca_info(&mut self, tag: &str, ca: &CaInfo) {
+        self.open(tag);
+        self.b64("cert", &ca.cert_der);
+        for o in &ca.ocsp {
+            self.open("ocsp");
+            self.leaf("url", &o.url);
+            if let Some(c) = &o.cert_der {
+                self.b64("cert", c);
+            }
+            self.close("ocsp");
+        }
+        self.close(tag);
+    }
+
+    fn finish(mut self) -> String {
+        self.out.push_str("</xrd:conf>\n");
+        self.out
+    }
 }
 
-const HEAD: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?>\n<xrd:conf xmlns:id=\"http://x-road.eu/xsd/identifiers\" xmlns:xrd=\"http://x-road.eu/xsd/xroad.xsd\">";
+fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
 
 impl SharedParams {
+    /// The document for `self.version`: elements a later version introduced (`subsystemName`,
+    /// `inMaintenanceMode`, v5) are left out of older ones. Member and subsystem ids are
+    /// numbered afresh (`id0`, `id1`, …). References the format cannot express are left out:
+    /// a client that is not among `members` and their subsystems, and a whole server whose
+    /// owner is not among `members`.
     pub fn to_xml(&self) -> String {
-        let mut out = String::from(HEAD);
-        el(&mut out, "instanceIdentifier", &self.instance_identifier);
+        let v5 = self.version >= 5;
+        let mut w = W::new(self.version);
+        w.leaf("instanceIdentifier", &self.instance_identifier);
         for s in &self.sources {
-            out.push_str("<source>");
-            el(&mut out, "address", &s.address);
+            w.open("source");
+            w.leaf("address", &s.address);
             for c in &s.internal_verification_certs {
-                el(&mut out, "internalVerificationCert", &b64(c));
+                w.b64("internalVerificationCert", c);
             }
             for c in &s.external_verification_certs {
-                el(&mut out, "externalVerificationCert", &b64(c));
+                w.b64("externalVerificationCert", c);
             }
-            out.push_str("</source>");
+            w.close("source");
         }
         for ca in &self.approved_cas {
-            out.push_str("<approvedCA>");
-            el(&mut out, "name", &ca.name);
-            el(&mut out, "authenticationOnly", if ca.authentication_only { "true" } else { "false" });
-            ca_info(&mut out, "topCA", &ca.top_ca);
+            w.open("approvedCA");
+            w.leaf("name", &ca.name);
+            w.leaf(
+                "authenticationOnly",
+                if ca.authentication_only {
+                    "true"
+                } else {
+                    "false"
+                },
+            );
+            w.ca_info("topCA", &ca.top_ca);
             for i in &ca.intermediate_cas {
-                ca_info(&mut out, "intermediateCA", i);
+                w.ca_info("intermediateCA", i);
             }
-            el(&mut out, "certificateProfileInfo", &ca.certificate_profile_info);
-            out.push_str("</approvedCA>");
+            w.leaf("certificateProfileInfo", &ca.certificate_profile_info);
+            w.close("approvedCA");
         }
         for t in &self.approved_tsas {
-            out.push_str("<approvedTSA>");
-            el(&mut out, "name", &t.name);
-            el(&mut out, "url", &t.url);
-            el(&mut out, "cert", &b64(&t.cert_der));
-            out.push_str("</approvedTSA>");
+            w.open("approvedTSA");
+            w.leaf("name", &t.name);
+            w.leaf("url", &t.url);
+            w.b64("cert", &t.cert_der);
+            w.close("approvedTSA");
         }
-        // XML ids for members and subsystems, referred to by the servers below.
-        let mut refs: Vec<(ClientId, String)> = Vec::new();
+        let mut refs: HashMap<ClientId, String> = HashMap::new();
+        // A counter of its own, so duplicate identifiers in the model never yield duplicate ids.
+        let mut next = 0;
+        let mut new_ref = || {
+            next += 1;
+            format!("id{}", next - 1)
+        };
         for m in &self.members {
-            let mid = format!("id{}", refs.len());
-            refs.push((m.id.clone(), mid.clone()));
-            let _ = write!(out, "<member id=\"{mid}\"><memberClass>");
-            el(&mut out, "code", &m.id.member_class);
-            el(&mut out, "description", &m.class_description);
-            out.push_str("</memberClass>");
-            el(&mut out, "memberCode", &m.id.member_code);
-            el(&mut out, "name", &m.name);
+            let member_ref = new_ref();
+            refs.entry(m.id.member_id())
+                .or_insert_with(|| member_ref.clone());
+            w.open_with("member", &format!(" id=\"{member_ref}\""));
+            w.open("memberClass");
+            w.leaf("code", &m.id.member_class);
+            w.leaf("description", &m.class_description);
+            w.close("memberClass");
+            w.leaf("memberCode", &m.id.member_code);
+            w.leaf("name", &m.name);
             for s in &m.subsystems {
-                let sid = format!("id{}", refs.len());
-                refs.push((ClientId { subsystem: Some(s.code.clone()), ..m.id.clone() }, sid.clone()));
-                let _ = write!(out, "<subsystem id=\"{sid}\">");
-                el(&mut out, "subsystemCode", &s.code);
-                if let Some(n) = &s.name {
-                    el(&mut out, "subsystemName", n);
+                let sub_ref = new_ref();
+                let id = ClientId {
+                    subsystem: Some(s.code.clone()),
+                    ..m.id.member_id()
+                };
+                refs.entry(id).or_insert_with(|| sub_ref.clone());
+                w.open_with("subsystem", &format!(" id=\"{sub_ref}\""));
+                w.leaf("subsystemCode", &s.code);
+                if let (true, Some(name)) = (v5, &s.name) {
+                    w.leaf("subsystemName", name);
                 }
-                out.push_str("</subsystem>");
+                w.close("subsystem");
             }
-            out.push_str("</member>");
+            w.close("member");
         }
-        let ref_of = |id: &ClientId| refs.iter().find(|(c, _)| c == id).map(|(_, r)| r.clone()).unwrap_or_default();
         for s in &self.security_servers {
-            out.push_str("<securityServer>");
-            el(&mut out, "owner", &ref_of(&s.id.owner));
-            el(&mut out, "serverCode", &s.id.server_code);
-            if let Some(a) = &s.address {
-                el(&mut out, "address", a);
+            let Some(owner) = refs.get(&s.id.owner) else {
+                continue;
+            };
+            w.open("securityServer");
+            w.leaf("owner", owner);
+            w.leaf("serverCode", &s.id.server_code);
+            if let Some(a) = s.address.as_deref().filter(|a| !a.is_empty()) {
+                w.leaf("address", a);
             }
             for h in &s.auth_cert_hashes {
-                el(&mut out, "authCertHash", &b64(h));
+                w.b64("authCertHash", h);
             }
-            for c in &s.clients {
-                el(&mut out, "client", &ref_of(c));
+            for c in s.clients.iter().filter_map(|c| refs.get(c)) {
+                w.leaf("client", c);
             }
-            if let Some(m) = &s.maintenance {
-                out.push_str("<inMaintenanceMode>");
-                el(&mut out, "message", m);
-                out.push_str("</inMaintenanceMode>");
+            match (v5, s.maintenance.as_deref()) {
+                (true, Some("")) => {
+                    w.indent();
+                    w.out.push_str("<inMaintenanceMode/>\n");
+                }
+                (true, Some(message)) => {
+                    w.open("inMaintenanceMode");
+                    w.leaf("message", message);
+                    w.close("inMaintenanceMode");
+                }
+                _ => {}
             }
-            out.push_str("</securityServer>");
+            w.close("securityServer");
         }
         for g in &self.global_groups {
-            out.push_str("<globalGroup>");
-            el(&mut out, "groupCode", &g.code);
-            el(&mut out, "description", &g.description);
+            w.open("globalGroup");
+            w.leaf("groupCode", &g.code);
+            w.leaf("description", &g.description);
             for m in &g.members {
-                let _ = write!(out, "<groupMember id:objectType=\"{}\">", m.object_type());
-                id_parts(&mut out, m);
-                out.push_str("</groupMember>");
+                w.client_id("groupMember", m);
             }
-            out.push_str("</globalGroup>");
+            w.close("globalGroup");
         }
-        out.push_str("<globalSettings>");
+        w.open("globalSettings");
         for c in &self.global_settings.member_classes {
-            out.push_str("<memberClass>");
-            el(&mut out, "code", &c.code);
-            el(&mut out, "description", &c.description);
-            out.push_str("</memberClass>");
+            w.open("memberClass");
+            w.leaf("code", &c.code);
+            w.leaf("description", &c.description);
+            w.close("memberClass");
         }
-        el(&mut out, "ocspFreshnessSeconds", &self.global_settings.ocsp_freshness_seconds.to_string());
-        out.push_str("</globalSettings></xrd:conf>\n");
-        out
+        w.leaf(
+            "ocspFreshnessSeconds",
+            &self.global_settings.ocsp_freshness_seconds.to_string(),
+        );
+        w.close("globalSettings");
+        w.finish()
     }
 }
 
 impl PrivateParams {
+    /// The `PrivateParametersTypeV3` document (the private schema is the same for v3 to v5).
     pub fn to_xml(&self) -> String {
-        let mut out = String::from(HEAD);
-        el(&mut out, "instanceIdentifier", &self.instance_identifier);
+        let mut w = W::new(self.version);
+        w.leaf("instanceIdentifier", &self.instance_identifier);
         for a in &self.configuration_anchors {
-            out.push_str("<configurationAnchor>");
-            el(&mut out, "generatedAt", &a.generated_at);
-            el(&mut out, "instanceIdentifier", &a.instance_identifier);
-            for s in &a.sources {
-                out.push_str("<source>");
-                el(&mut out, "downloadURL", &s.download_url);
-                el(&mut out, "verificationCert", &b64(&s.verification_cert));
-                out.push_str("</source>");
+            w.open("configurationAnchor");
+            if let Some(at) = &a.generated_at {
+                w.leaf("generatedAt", at);
             }
-            out.push_str("</configurationAnchor>");
+            w.leaf("instanceIdentifier", &a.instance_identifier);
+            for s in &a.sources {
+                w.open("source");
+                w.leaf("downloadURL", &s.download_url);
+                for c in &s.verification_certs {
+                    w.b64("verificationCert", c);
+                }
+                w.close("source");
+            }
+            w.close("configurationAnchor");
         }
         if let Some(m) = &self.management_service {
-            out.push_str("<managementService>");
-            el(&mut out, "authCertRegServiceAddress", &m.auth_cert_reg_service_address);
-            el(&mut out, "authCertRegServiceCert", &b64(&m.auth_cert_reg_service_cert));
-            if let Some(id) = &m.management_request_service_provider_id {
-                let _ = write!(out, "<managementRequestServiceProviderId id:objectType=\"{}\">", id.object_type());
-                id_parts(&mut out, id);
-                out.push_str("</managementRequestServiceProviderId>");
+            w.open("managementService");
+            w.leaf(
+                "authCertRegServiceAddress",
+                &m.auth_cert_reg_service_address,
+            );
+            if let Some(c) = &m.auth_cert_reg_service_cert {
+                w.b64("authCertRegServiceCert", c);
             }
-            out.push_str("</managementService>");
+            w.client_id(
+                "managementRequestServiceProviderId",
+                &m.management_request_service_provider_id,
+            );
+            w.close("managementService");
         }
-        el(&mut out, "timeStampingIntervalSeconds", &self.time_stamping_interval_seconds.to_string());
-        out.push_str("</xrd:conf>\n");
-        out
+        w.leaf(
+            "timeStampingIntervalSeconds",
+            &self.time_stamping_interval_seconds.to_string(),
+        );
+        w.finish()
     }
 }

@@ -140,6 +140,10 @@ fn end_entity() -> CertificateParams {
 fn dn(entries: &[(DnType, DnValue)]) -> DistinguishedName {
     let mut dn = DistinguishedName::new();
     for (ty, value) in entries {
+        // X.520 strings may not be empty: a nameless owner simply gets no O attribute.
+        if matches!(value, DnValue::Utf8String(s) if s.trim().is_empty()) {
+            continue;
+        }
         dn.push(ty.clone(), value.clone());
     }
     dn
@@ -158,6 +162,7 @@ fn printable(s: &str) -> DnValue {
 fn sans(hosts: &[&str]) -> Result<Vec<SanType>, PkiError> {
     let mut out: Vec<SanType> = Vec::new();
     for host in hosts {
+        let host = bare_host(host);
         let san = match host.parse::<IpAddr>() {
             Ok(ip) => SanType::IpAddress(ip),
             Err(_) => SanType::DnsName((*host).try_into().map_err(|_| {
@@ -169,4 +174,12 @@ fn sans(hosts: &[&str]) -> Result<Vec<SanType>, PkiError> {
         }
     }
     Ok(out)
+}
+
+/// `address` without the brackets of a bracketed IPv6 literal (`[::1]`).
+pub fn bare_host(address: &str) -> &str {
+    address
+        .strip_prefix('[')
+        .and_then(|a| a.strip_suffix(']'))
+        .unwrap_or(address)
 }

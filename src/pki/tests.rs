@@ -267,6 +267,32 @@ fn auth_sans_keep_a_host_name_address() {
 }
 
 #[test]
+fn empty_names_leave_out_the_organization() {
+    let mut spec = default_spec();
+    spec.servers[0].owner_name.clear();
+    spec.members[0].name.clear();
+    let pki = generate(&spec).unwrap();
+    for der in [
+        &pki.auth["ss1"].cert_der,
+        &pki.sign["GOV/00000001"].cert_der,
+    ] {
+        let cert = parse(der);
+        let oids: Vec<_> = subject(cert.subject())
+            .into_iter()
+            .map(|(o, _)| o)
+            .collect();
+        assert_eq!(
+            oids,
+            [
+                OID_X509_COUNTRY_NAME,
+                OID_X509_SERIALNUMBER,
+                OID_X509_COMMON_NAME
+            ]
+        );
+    }
+}
+
+#[test]
 fn internal_tls_profile() {
     let pki = default_pki();
     let ca = parse(&pki.ca.cert_der);
@@ -571,7 +597,8 @@ fn invalid_specs_are_refused() {
             name: "x".into(),
         });
     }));
-    // Servers alone, without members, are fine; so is an IPv6 address.
+    // Servers alone, without members, are fine; so are IPv6 addresses, bracketed or not.
     assert!(!refused(&|s| s.members.clear()));
     assert!(!refused(&|s| s.servers[0].address = "::1".into()));
+    assert!(!refused(&|s| s.servers[0].address = "[::1]".into()));
 }

@@ -1,0 +1,497 @@
+//! Registry simulator: a plain HTTP SOAP service standing in for the information systems behind
+//! a provider security server.
+//!
+//! - `POST` (any path), `text/xml` or `multipart/related` (SOAP part first): replies with the
+//!   request's Envelope start tag and SOAP Header copied byte for byte (X-Road services must
+//!   echo every header field in order) and a `<op>Response` body. `getBirthRecord` gets a
+//!   made-up but deterministic DRACS birth record (`wsdl/dracs.wsdl`); any other operation gets
+//!   the request wrapper's content echoed back.
+//! - `GET /wsdl/<name>.wsdl` and `GET /<name>?wsdl` serve the WSDLs in [`SimConfig::wsdls`],
+//!   loaded once at start by [`load_wsdls`].
+//! - Faults are SOAP 1.1 with HTTP 500, as ordinary SOAP services send them: `Client` for a
+//!   request that cannot be understood, `Server.InternalError` for simulated failures
+//!   ([`SimConfig::error_rate`], or the request header `x-sim-fault: 1`).
+
+mod dracs;
+mod envelope;
+mod mime;
+#[cfg(test)]
+mod tests;
+
+use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
+use std::convert::Infallible;
+use std::future::Future;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use hyper::body::{Body as _, Incoming};
+use hyper::header::{HeaderValue, ALLOW, CONTENT_TYPE};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use rand::Rng;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use self::envelope::Envelope;
+use self::mime::ContentType;
+use crate::config::ConfigSource;
+
+/// Largest request body accepted.
+pub const MAX_BODY: usize = 32 * 1024 * 1024;
+/// A client that has not sent its request headers by then is disconnected.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long `serve` waits for in-flight requests after the shutdown signal.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+const TEXT_XML: &str = "text/xml; charset=UTF-8";
+const TEXT_PLAIN: &str = "text/plain; charset=UTF-8";
+
+/// How the simulator behaves.
+#[derive(Clone, Debug)]
+pub struct SimConfig {
+    /// Added before every SOAP answer, to look like a real registry.
+    pub latency: Duration,
+    /// Fraction (0..=1) of well-formed requests answered with a `Server.InternalError` fault.
+    pub error_rate: f64,
+    /// The `.wsdl` (and `.xsd`) files served over `GET`.
+    pub wsdls: Wsdls,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            latency: Duration::ZERO,
+            error_rate: 0.0,
+            wsdls: Wsdls::default(),
+        }
+    }
+}
+
+/// WSDL and schema files by file name. Loaded up front so the simulator also runs from the
+/// configuration compiled into the binary, and a request never touches the file system.
+#[derive(Clone, Debug, Default)]
+pub struct Wsdls(HashMap<String, Bytes>);
+
+impl Wsdls {
+    /// Every `*.wsdl` and `*.xsd` file directly inside `dir`.
+    pub fn from_dir(dir: &Path) -> std::io::Result<Wsdls> {
+        let mut files = HashMap::new();
+        let entries = std::fs::read_dir(dir).map_err(|e| {
+            std::io::Error::new(e.kind(), format!("WSDL directory {}: {e}", dir.display()))
+        })?;
+        for entry in entries {
+            let entry = entry?;
+            let Some(name) = entry.file_name().to_str().map(str::to_string) else {
+                continue;
+            };
+            if servable(&name) && entry.file_type()?.is_file() {
+                files.insert(name, Bytes::from(std::fs::read(entry.path())?));
+            }
+        }
+        Ok(Wsdls(files))
+    }
+
+    /// Adds or replaces one file. Names that could not be requested are refused.
+    pub fn insert(&mut self, name: &str, content: impl Into<Bytes>) -> bool {
+        let ok = servable(name);
+        if ok {
+            self.0.insert(name.to_string(), content.into());
+        }
+        ok
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Bytes> {
+        self.0.get(name)
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.0.keys().map(String::as_str)
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// The WSDLs in `dir`, a directory relative to the configuration (`simulator.wsdl_dir`). An
+/// embedded configuration cannot be listed, so there the files the binary carries are looked up
+/// by name.
+pub fn load_wsdls(source: &ConfigSource, dir: &str) -> std::io::Result<Wsdls> {
+    match source {
+        ConfigSource::Dir(base) => Wsdls::from_dir(&base.join(dir)),
+        ConfigSource::Embedded => {
+            let mut wsdls = Wsdls::default();
+            for name in EMBEDDED_WSDLS {
+                match source.read(&format!("{}/{name}", dir.trim_end_matches('/'))) {
+                    Ok(bytes) => {
+                        wsdls.insert(name, bytes);
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(wsdls)
+        }
+    }
+}
+
+/// WSDLs compiled into the binary (see `config/embedded.rs`).
+const EMBEDDED_WSDLS: &[&str] = &["dracs.wsdl"];
+
+/// What the simulator has seen; shared with the caller so tests and benchmarks can check that
+/// every message reached the registry exactly once.
+#[derive(Debug, Default)]
+pub struct SimStats {
+    requests: AtomicU64,
+    faults: AtomicU64,
+    wsdl_requests: AtomicU64,
+    ids: Mutex<HashSet<String>>,
+}
+
+impl SimStats {
+    /// SOAP requests received (every `POST`, whatever the outcome).
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    /// SOAP faults sent (malformed requests and simulated failures).
+    pub fn faults(&self) -> u64 {
+        self.faults.load(Ordering::Relaxed)
+    }
+
+    /// WSDL and schema `GET`s answered with a file.
+    pub fn wsdl_requests(&self) -> u64 {
+        self.wsdl_requests.load(Ordering::Relaxed)
+    }
+
+    /// Distinct X-Road message ids (`xrd:id` header field) seen.
+    pub fn distinct_ids(&self) -> usize {
+        self.lock_ids().len()
+    }
+
+    /// Whether a message with this X-Road id has arrived.
+    pub fn saw_id(&self, id: &str) -> bool {
+        self.lock_ids().contains(id)
+    }
+
+    fn record_id(&self, id: &str) {
+        let mut ids = self.lock_ids();
+        if !ids.contains(id) {
+            ids.insert(id.to_string());
+        }
+    }
+
+    fn lock_ids(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        // A panic elsewhere cannot leave a HashSet half-updated in a way that matters here.
+        self.ids.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+struct Ctx {
+    cfg: SimConfig,
+    stats: Arc<SimStats>,
+}
+
+/// Serves HTTP/1.1 (keep-alive, one task per connection) on `listener` until `shutdown`
+/// completes, then stops accepting and gives open connections a short grace period to finish
+/// their current request.
+pub async fn serve(
+    listener: TcpListener,
+    cfg: SimConfig,
+    stats: Arc<SimStats>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let ctx = Arc::new(Ctx { cfg, stats });
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut conns = JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    conns.spawn(connection(stream, ctx.clone(), stop_rx.clone()));
+                }
+                Err(e) => {
+                    // Usually out of file descriptors: back off instead of spinning.
+                    tracing::warn!(error = %e, "registry simulator: accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            // Reap finished connections so the set does not grow without bound.
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+        }
+    }
+    drop(listener);
+    let _ = stop_tx.send(true);
+    let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
+        while conns.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        conns.abort_all();
+    }
+    Ok(())
+}
+
+async fn connection(stream: TcpStream, ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>) {
+    let _ = stream.set_nodelay(true);
+    let service = service_fn(move |req| {
+        let ctx = ctx.clone();
+        async move { Ok::<_, Infallible>(handle(req, &ctx).await) }
+    });
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .keep_alive(true);
+    let conn = builder.serve_connection(TokioIo::new(stream), service);
+    tokio::pin!(conn);
+    tokio::select! {
+        res = conn.as_mut() => {
+            if let Err(e) = res {
+                tracing::debug!(error = %e, "registry simulator: connection ended");
+            }
+        }
+        _ = stop.changed() => {
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        }
+    }
+}
+
+async fn handle(req: Request<Incoming>, ctx: &Ctx) -> Response<Full<Bytes>> {
+    match *req.method() {
+        Method::POST => soap(req, ctx).await,
+        Method::GET | Method::HEAD => get(&req, ctx).await,
+        _ => {
+            let mut resp = plain(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
+            resp.headers_mut()
+                .insert(ALLOW, HeaderValue::from_static("GET, HEAD, POST"));
+            resp
+        }
+    }
+}
+
+async fn get(req: &Request<Incoming>, ctx: &Ctx) -> Response<Full<Bytes>> {
+    let path = req.uri().path();
+    let wants_wsdl = req
+        .uri()
+        .query()
+        .is_some_and(|q| q.split('&').any(|p| p.eq_ignore_ascii_case("wsdl")));
+    let file = match path.strip_prefix("/wsdl/") {
+        Some(name) => name.to_string(),
+        None if wants_wsdl => format!("{}.wsdl", path.trim_start_matches('/')),
+        None => return plain(StatusCode::NOT_FOUND, "not found\n"),
+    };
+    // Only names that could have been loaded are looked up; `/` and `..` never match.
+    match ctx.cfg.wsdls.get(&file).filter(|_| servable(&file)) {
+        Some(bytes) => {
+            ctx.stats.wsdl_requests.fetch_add(1, Ordering::Relaxed);
+            response(StatusCode::OK, TEXT_XML, bytes.clone())
+        }
+        None => plain(StatusCode::NOT_FOUND, "not found\n"),
+    }
+}
+
+/// A `.wsdl` or `.xsd` file name of ordinary characters: one path segment, no `/`, `\`, `..`,
+/// hidden files or escapes.
+fn servable(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 128
+        && !name.starts_with('.')
+        && !name.contains("..")
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+        && (name.ends_with(".wsdl") || name.ends_with(".xsd"))
+}
+
+async fn soap(req: Request<Incoming>, ctx: &Ctx) -> Response<Full<Bytes>> {
+    let stats = &ctx.stats;
+    stats.requests.fetch_add(1, Ordering::Relaxed);
+    let forced = req
+        .headers()
+        .get("x-sim-fault")
+        .is_some_and(|v| v.as_bytes() == b"1" || v.as_bytes().eq_ignore_ascii_case(b"true"));
+    let content_type = req
+        .headers()
+        .get(CONTENT_TYPE)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .unwrap_or_default();
+
+    let too_large = (
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "the request body is larger than 32 MiB",
+    );
+    // A declared Content-Length over the limit is refused before reading anything.
+    let read = if req.body().size_hint().lower() > MAX_BODY as u64 {
+        Err(too_large)
+    } else {
+        Limited::new(req.into_body(), MAX_BODY)
+            .collect()
+            .await
+            .map_err(|e| {
+                if e.is::<LengthLimitError>() {
+                    too_large
+                } else {
+                    (
+                        StatusCode::BAD_REQUEST,
+                        "the request body could not be read",
+                    )
+                }
+            })
+    };
+    let body = match read {
+        Ok(c) => c.to_bytes(),
+        Err((status, msg)) => {
+            stats.faults.fetch_add(1, Ordering::Relaxed);
+            return response(status, TEXT_XML, envelope::fault("Client", msg));
+        }
+    };
+
+    let answer = answer(&content_type, &body, stats);
+    let fail = forced || roll(ctx.cfg.error_rate);
+    if !ctx.cfg.latency.is_zero() {
+        tokio::time::sleep(ctx.cfg.latency).await;
+    }
+    let (status, xml) = match answer {
+        Err(msg) => {
+            tracing::debug!(reason = %msg, "registry simulator: Client fault");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                envelope::fault("Client", &msg),
+            )
+        }
+        Ok(_) if fail => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            envelope::fault(
+                "Server.InternalError",
+                "Simulated internal error of the registry",
+            ),
+        ),
+        Ok(xml) => (StatusCode::OK, xml),
+    };
+    if status != StatusCode::OK {
+        stats.faults.fetch_add(1, Ordering::Relaxed);
+    }
+    response(status, TEXT_XML, xml)
+}
+
+fn roll(rate: f64) -> bool {
+    // NaN and out-of-range rates must not reach the generator (`gen_bool` panics on them).
+    if rate.is_nan() || rate <= 0.0 {
+        false
+    } else if rate >= 1.0 {
+        true
+    } else {
+        rand::thread_rng().gen::<f64>() < rate
+    }
+}
+
+/// The reply envelope for a request body, or the sentence of a `Client` fault.
+fn answer(content_type: &str, body: &[u8], stats: &SimStats) -> Result<String, String> {
+    let ct = ContentType::parse(content_type);
+    let (xml, charset) = match ct.media_type.as_str() {
+        // A missing type is read as SOAP: some clients omit it.
+        "" | "text/xml" => (body, ct.param("charset").map(str::to_string)),
+        "multipart/related" => {
+            let boundary = ct
+                .param("boundary")
+                .ok_or("multipart/related without a boundary")?;
+            let part = mime::first_part(body, boundary)?;
+            if let Some(cte) = part.header("content-transfer-encoding") {
+                if !matches!(
+                    cte.to_ascii_lowercase().as_str(),
+                    "8bit" | "7bit" | "binary"
+                ) {
+                    return Err(format!(
+                        "unsupported Content-Transfer-Encoding '{cte}' of the SOAP part"
+                    ));
+                }
+            }
+            let charset = part
+                .header("content-type")
+                .and_then(|v| ContentType::parse(v).param("charset").map(str::to_string));
+            (part.content, charset)
+        }
+        other => return Err(format!("unsupported Content-Type '{other}'")),
+    };
+    let text = decode(xml, charset.as_deref())?;
+    let env = envelope::parse(&text)?;
+    if let Some(id) = &env.xroad_id {
+        stats.record_id(id);
+    }
+    Ok(envelope::reply(&env, &body_content(&env)?))
+}
+
+fn body_content(env: &Envelope<'_>) -> Result<String, String> {
+    if env.wrapper.local != dracs::OPERATION {
+        return Ok(envelope::echo_body(&env.wrapper));
+    }
+    let inner = dracs::answer(&dracs::parse_query(env.wrapper.inner)?)?;
+    let (open, close) = envelope::own_wrapper(env);
+    Ok(format!("{open}{inner}{close}"))
+}
+
+/// The request as UTF-8. The charset comes from `Content-Type`, else the XML declaration, else
+/// UTF-8 (PR-MESS §1.6). ISO-8859-1 maps byte for byte onto the first 256 code points.
+fn decode<'a>(bytes: &'a [u8], charset: Option<&str>) -> Result<Cow<'a, str>, String> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let charset = match charset {
+        Some(c) => c.trim().to_ascii_lowercase(),
+        None => declared_encoding(bytes).unwrap_or_default(),
+    };
+    match charset.as_str() {
+        "" | "utf-8" | "utf8" => std::str::from_utf8(bytes)
+            .map(Cow::Borrowed)
+            .map_err(|_| "the request is not valid UTF-8".to_string()),
+        "iso-8859-1" | "iso8859-1" | "latin1" | "l1" | "us-ascii" | "ascii" => {
+            Ok(Cow::Owned(bytes.iter().map(|&b| char::from(b)).collect()))
+        }
+        other => Err(format!("unsupported charset '{other}'")),
+    }
+}
+
+/// `encoding` of the XML declaration, lower-cased.
+fn declared_encoding(bytes: &[u8]) -> Option<String> {
+    let head = bytes.get(..bytes.len().min(256))?;
+    if !head.starts_with(b"<?xml") {
+        return None;
+    }
+    let end = head.windows(2).position(|w| w == b"?>")?;
+    let decl = String::from_utf8_lossy(&head[..end]);
+    let rest = &decl[decl.find("encoding")? + "encoding".len()..];
+    let rest = rest.trim_start().strip_prefix('=')?.trim_start();
+    let quote = rest.chars().next().filter(|c| *c == '"' || *c == '\'')?;
+    let value = &rest[1..];
+    Some(value[..value.find(quote)?].to_ascii_lowercase())
+}
+
+fn plain(status: StatusCode, text: &'static str) -> Response<Full<Bytes>> {
+    response(status, TEXT_PLAIN, text)
+}
+
+fn response(
+    status: StatusCode,
+    content_type: &'static str,
+    body: impl Into<Bytes>,
+) -> Response<Full<Bytes>> {
+    let mut resp = Response::new(Full::new(body.into()));
+    *resp.status_mut() = status;
+    resp.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    resp
+}

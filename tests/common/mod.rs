@@ -1,0 +1,244 @@
+//! Shared test harness: real brama servers, real TLS, real sockets on 127.0.0.1 port 0.
+#![allow(dead_code)]
+
+pub mod http;
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use brama::config::{ConfigSource, ServerConf};
+use brama::deploy::{MemberDef, ServerDef, Topology};
+use brama::globalconf::GlobalGroup;
+use brama::identifiers::ClientId;
+use brama::pki::Pki;
+use brama::proxy::{Prebound, Running};
+
+pub const INSTANCE: &str = "SEVDEIR-TEST";
+
+pub fn bind() -> TcpListener {
+    TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0")
+}
+
+pub fn sub(member: &str, code: &str) -> ClientId {
+    ClientId::subsystem(INSTANCE, "GOV", member, code)
+}
+
+/// A registry simulator on its own port.
+pub struct Sim {
+    pub addr: SocketAddr,
+    pub stats: Arc<brama::sim::SimStats>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+}
+
+pub async fn start_sim(latency: Duration) -> Sim {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let stats = Arc::new(brama::sim::SimStats::default());
+    let wsdl_dir = concat!(env!("CARGO_MANIFEST_DIR"), "/wsdl");
+    let cfg = brama::sim::SimConfig {
+        latency,
+        error_rate: 0.0,
+        wsdls: brama::sim::load_wsdls(&ConfigSource::Dir(PathBuf::from("/")), wsdl_dir).unwrap(),
+    };
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(brama::sim::serve(l, cfg, stats.clone(), async move {
+        let _ = rx.await;
+    }));
+    Sim { addr, stats, stop: Some(tx) }
+}
+
+/// Two security servers of one instance: ss1 hosts DIIA and OTHER (clients), ss2 hosts DRACS.
+pub struct TwoServers {
+    pub dir: tempfile::TempDir,
+    pub pki: Pki,
+    pub topology: Topology,
+    pub ss1_server: TcpListener,
+    pub ss2_server: TcpListener,
+}
+
+impl TwoServers {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let ss1_server = bind();
+        let ss2_server = bind();
+        let member = |code: &str, name: &str, subs: &[&str]| MemberDef {
+            class: "GOV".into(),
+            code: code.into(),
+            name: name.into(),
+            subsystems: subs.iter().map(|s| s.to_string()).collect(),
+        };
+        let topology = Topology {
+            instance: INSTANCE.into(),
+            members: vec![
+                member("00000001", "Мінцифри", &["DIIA"]),
+                member("00000002", "Мін'юст", &["DRACS"]),
+                member("00000009", "Тестова установа", &["OTHER"]),
+            ],
+            servers: vec![
+                ServerDef {
+                    owner_code: "00000001".into(),
+                    code: "ss1".into(),
+                    address: ss1_server.local_addr().unwrap().to_string(),
+                    clients: vec![sub("00000001", "DIIA"), sub("00000009", "OTHER")],
+                },
+                ServerDef {
+                    owner_code: "00000002".into(),
+                    code: "ss2".into(),
+                    address: ss2_server.local_addr().unwrap().to_string(),
+                    clients: vec![sub("00000002", "DRACS")],
+                },
+            ],
+            global_groups: vec![GlobalGroup {
+                code: "registries".into(),
+                description: "".into(),
+                members: vec![sub("00000009", "OTHER")],
+            }],
+        };
+        let pki = brama::pki::generate(&topology.pki_spec("test CA", &["diia-is"])).unwrap();
+        pki.write_dir(&dir.path().join("certs")).unwrap();
+        topology.write_globalconf(&dir.path().join("globalconf"), &pki).unwrap();
+        TwoServers { dir, pki, topology, ss1_server, ss2_server }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+/// The common part of a node's TOML; `extra` adds `[[clients]]` and more.
+pub fn node_toml(server_code: &str, owner: &str, globalconf: &str, extra: &str) -> String {
+    format!(
+        r#"
+[server]
+id = "{INSTANCE}/GOV/{owner}/{server_code}"
+globalconf_dir = "{globalconf}"
+
+[listeners]
+client_http = "127.0.0.1:0"
+client_https = "127.0.0.1:0"
+server = "127.0.0.1:0"
+admin = "127.0.0.1:0"
+
+[limits]
+max_body_bytes = 1048576
+header_read_timeout_ms = 1000
+body_read_timeout_ms = 2000
+shutdown_grace_ms = 5000
+
+[tls]
+auth_cert = "certs/{server_code}-auth.pem"
+auth_key = "certs/{server_code}-auth.key"
+internal_cert = "certs/{server_code}-internal.pem"
+internal_key = "certs/{server_code}-internal.key"
+
+{extra}
+"#
+    )
+}
+
+/// Loads and starts a node from TOML text in `dir`.
+pub async fn start_node(dir: &Path, name: &str, toml: &str, server: Option<TcpListener>) -> Running {
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(&path, toml).unwrap();
+    let conf = ServerConf::load(Some(&path)).unwrap_or_else(|e| panic!("config {name}: {e}"));
+    let pre = Prebound { server, ..Default::default() };
+    brama::proxy::start(conf, pre).await.unwrap()
+}
+
+/// ss1's configuration: DIIA (http), OTHER (http), DIIA-S (https-auth pinned) as clients.
+pub fn ss1_toml() -> String {
+    node_toml(
+        "ss1",
+        "00000001",
+        "globalconf",
+        r#"
+[[clients]]
+id = "SEVDEIR-TEST/GOV/00000001/DIIA"
+
+[[clients]]
+id = "SEVDEIR-TEST/GOV/00000009/OTHER"
+connection = "https-auth"
+is_certs = ["certs/client-diia-is.pem"]
+"#,
+    )
+}
+
+/// ss2's configuration: DRACS with getBirthRecord (DIIA allowed), a disabled service and a dead one.
+pub fn ss2_toml(sim: SocketAddr, dead: SocketAddr) -> String {
+    node_toml(
+        "ss2",
+        "00000002",
+        "globalconf",
+        &format!(
+            r#"
+[[clients]]
+id = "SEVDEIR-TEST/GOV/00000002/DRACS"
+
+[[clients.services]]
+code = "getBirthRecord"
+version = "v1"
+url = "http://{sim}/dracs"
+timeout_ms = 3000
+wsdl = "http://{sim}/wsdl/dracs.wsdl"
+
+[[clients.services]]
+code = "testQuery"
+url = "http://{sim}/echo"
+disabled = true
+disabled_notice = "Сервіс на обслуговуванні до 06:00"
+
+[[clients.services]]
+code = "getState"
+url = "http://{dead}/nobody"
+timeout_ms = 1000
+
+[[clients.services]]
+code = "test"
+url = "http://{sim}/echo"
+
+[[clients.local_groups]]
+code = "ministries"
+members = ["SEVDEIR-TEST/GOV/00000001/DIIA"]
+
+[[clients.access]]
+service = "getBirthRecord"
+subjects = ["SUBSYSTEM:SEVDEIR-TEST/GOV/00000001/DIIA"]
+
+[[clients.access]]
+service = "testQuery"
+subjects = ["LOCALGROUP:ministries"]
+
+[[clients.access]]
+service = "getState"
+subjects = ["SUBSYSTEM:SEVDEIR-TEST/GOV/00000001/DIIA"]
+
+[[clients.access]]
+service = "test"
+subjects = ["GLOBALGROUP:SEVDEIR-TEST/registries", "MEMBER:SEVDEIR-TEST/GOV/00000001"]
+"#
+        ),
+    )
+}
+
+pub fn read_conformance(rel: &str) -> Vec<u8> {
+    std::fs::read(format!("{}/../shared/conformance/xroad/{rel}", env!("CARGO_MANIFEST_DIR")))
+        .unwrap_or_else(|e| panic!("{rel}: {e} (shared/ must sit beside the checkout)"))
+}
+
+/// The `faultcode` of a SOAP fault body, if it is one.
+pub fn fault_code(body: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(body);
+    let start = text.find("<faultcode>")? + "<faultcode>".len();
+    let end = text[start..].find("</faultcode>")? + start;
+    Some(text[start..end].to_string())
+}
