@@ -199,39 +199,71 @@ pub(crate) fn answer(q: &Query) -> Result<String, String> {
         "ACTIVE"
     };
 
-    let person = |surname: &str, given: &str, patronymic: &str, extra: &str| {
-        format!(
-            "<surname>{surname}</surname><givenName>{given}</givenName><patronymic>{patronymic}</patronymic>{extra}"
-        )
+    let mut x = String::with_capacity(2048);
+    let person = |x: &mut String, tag: &str, (surname, given, patronymic): (&str, &str, &str)| {
+        line(x, 1, &format!("<{tag}>"));
+        line(x, 2, &format!("<surname>{surname}</surname>"));
+        line(x, 2, &format!("<givenName>{given}</givenName>"));
+        line(x, 2, &format!("<patronymic>{patronymic}</patronymic>"));
     };
-    Ok(format!(
-        "<birthRecord>\
-         <actRecordNumber>{number}</actRecordNumber>\
-         <actRecordDate>{act}</actRecordDate>\
-         <child>{child}</child>\
-         <birthDate>{born}</birthDate>\
-         <birthPlace><country>Україна</country><settlement>м. Київ</settlement><katottg>{KYIV_KATOTTG}</katottg></birthPlace>\
-         <father>{father}</father>\
-         <mother>{mother}</mother>\
-         <registryOffice>{OFFICE}</registryOffice>\
-         <status>{status}</status>\
-         </birthRecord>",
-        number = escape(&record_number),
-        act = fmt_date(act_date),
-        child = person(
-            surname,
-            child_name,
-            if male { father.1 } else { father.2 },
-            if male { "<sex>M</sex>" } else { "<sex>F</sex>" }
-        ),
-        born = fmt_date(birth_date),
-        father = person(surname, father.0, grandfather.1, ""),
-        mother = person(surname, mother, mothers_father.2, ""),
-    ))
+    line(&mut x, 0, "<birthRecord>");
+    let number = escape(&record_number);
+    line(
+        &mut x,
+        1,
+        &format!("<actRecordNumber>{number}</actRecordNumber>"),
+    );
+    line(
+        &mut x,
+        1,
+        &format!("<actRecordDate>{}</actRecordDate>", fmt_date(act_date)),
+    );
+    let child_patronymic = if male { father.1 } else { father.2 };
+    person(&mut x, "child", (surname, child_name, child_patronymic));
+    line(
+        &mut x,
+        2,
+        if male { "<sex>M</sex>" } else { "<sex>F</sex>" },
+    );
+    line(&mut x, 1, "</child>");
+    line(
+        &mut x,
+        1,
+        &format!("<birthDate>{}</birthDate>", fmt_date(birth_date)),
+    );
+    line(&mut x, 1, "<birthPlace>");
+    line(&mut x, 2, "<country>Україна</country>");
+    line(&mut x, 2, "<settlement>м. Київ</settlement>");
+    line(&mut x, 2, &format!("<katottg>{KYIV_KATOTTG}</katottg>"));
+    line(&mut x, 1, "</birthPlace>");
+    person(&mut x, "father", (surname, father.0, grandfather.1));
+    line(&mut x, 1, "</father>");
+    person(&mut x, "mother", (surname, mother, mothers_father.2));
+    line(&mut x, 1, "</mother>");
+    line(
+        &mut x,
+        1,
+        &format!("<registryOffice>{OFFICE}</registryOffice>"),
+    );
+    line(&mut x, 1, &format!("<status>{status}</status>"));
+    line(&mut x, 0, "</birthRecord>");
+    Ok(x)
+}
+
+/// Indentation for a reader of `curl` output: the response wrapper sits at 8 spaces.
+fn line(out: &mut String, depth: usize, text: &str) {
+    out.push('\n');
+    out.extend(std::iter::repeat(' ').take(12 + 4 * depth));
+    out.push_str(text);
 }
 
 fn business_error(code: &str, message: &str) -> String {
-    format!("<error><code>{code}</code><message>{message}</message></error>")
+    let mut x = String::new();
+    line(&mut x, 0, "<error>");
+    line(&mut x, 1, &format!("<code>{code}</code>"));
+    line(&mut x, 1, &format!("<message>{message}</message>"));
+    line(&mut x, 0, "</error>");
+    x
 }
 
 /// `xs:date`: `YYYY-MM-DD`, optionally followed by a time zone, which is ignored.
@@ -369,6 +401,6 @@ mod tests {
             assert!(parse_date(d).is_err(), "{d}");
         }
         let nf = answer(&q("<recordNumber>№ 0</recordNumber>")).unwrap();
-        assert!(nf.starts_with("<error><code>NOT_FOUND</code>"));
+        assert!(nf.contains("<code>NOT_FOUND</code>") && !nf.contains("birthRecord"));
     }
 }

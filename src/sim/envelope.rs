@@ -352,7 +352,7 @@ pub(crate) fn reply(env: &Envelope<'_>, body_content: &str) -> String {
             content,
             name,
         }) => {
-            out.push('\n');
+            out.push_str("\n    ");
             out.push_str(start_tag);
             out.push_str(content);
             out.push_str("</");
@@ -360,15 +360,16 @@ pub(crate) fn reply(env: &Envelope<'_>, body_content: &str) -> String {
             out.push('>');
         }
         Some(Header::Empty(tag)) => {
-            out.push('\n');
+            out.push_str("\n    ");
             out.push_str(tag);
         }
         None => {}
     }
-    out.push('\n');
+    out.push_str("\n    ");
     out.push_str(env.body_start_tag);
+    out.push_str("\n        ");
     out.push_str(body_content);
-    out.push_str("</");
+    out.push_str("\n    </");
     out.push_str(env.body_name);
     out.push_str(">\n</");
     out.push_str(env.name);

@@ -443,7 +443,7 @@ fn body_content(env: &Envelope<'_>) -> Result<String, String> {
     }
     let inner = dracs::answer(&dracs::parse_query(env.wrapper.inner)?)?;
     let (open, close) = envelope::own_wrapper(env);
-    Ok(format!("{open}{inner}{close}"))
+    Ok(format!("{open}{inner}\n        {close}"))
 }
 
 /// The request as UTF-8. The charset comes from `Content-Type`, else the XML declaration, else

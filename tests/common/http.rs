@@ -24,7 +24,7 @@ impl Reply {
 
 pub async fn request(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: Bytes) -> Reply {
     let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-    exchange(TokioIo::new(tcp), addr, method, path, headers, body).await
+    exchange(TokioIo::new(tcp), addr, method, path, headers, body).await.unwrap()
 }
 
 pub async fn post_xml(addr: SocketAddr, body: impl Into<Bytes>) -> Reply {
@@ -67,24 +67,24 @@ pub async fn request_tls(
         .connect(name, tcp)
         .await
         .map_err(|e| e.to_string())?;
-    Ok(exchange(TokioIo::new(tls), addr, "POST", "/", headers, body).await)
+    exchange(TokioIo::new(tls), addr, "POST", "/", headers, body).await
 }
 
-async fn exchange<T>(io: TokioIo<T>, addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: Bytes) -> Reply
+async fn exchange<T>(io: TokioIo<T>, addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: Bytes) -> Result<Reply, String>
 where
     T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(io).await.unwrap();
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(io).await.map_err(|e| e.to_string())?;
     tokio::spawn(conn);
     let mut req = http::Request::builder().method(method).uri(path).header("host", addr.to_string());
     for (k, v) in headers {
         req = req.header(*k, *v);
     }
-    let resp = sender.send_request(req.body(Full::new(body)).unwrap()).await.unwrap();
+    let resp = sender.send_request(req.body(Full::new(body)).unwrap()).await.map_err(|e| e.to_string())?;
     let (parts, body) = resp.into_parts();
-    Reply {
+    Ok(Reply {
         status: parts.status,
         headers: parts.headers,
-        body: body.collect().await.unwrap().to_bytes(),
-    }
+        body: body.collect().await.map_err(|e| e.to_string())?.to_bytes(),
+    })
 }

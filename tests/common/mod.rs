@@ -110,8 +110,8 @@ impl TwoServers {
         TwoServers { dir, pki, topology, ss1_server, ss2_server }
     }
 
-    pub fn path(&self) -> &Path {
-        self.dir.path()
+    pub fn path(&self) -> PathBuf {
+        self.dir.path().to_path_buf()
     }
 }
 
