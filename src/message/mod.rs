@@ -95,6 +95,9 @@ impl SoapEnvelope {
         let boundary = ct.param("boundary").ok_or_else(|| {
             MessageError::new(ErrorCode::InvalidContentType, "multipart message without a boundary")
         })?;
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Err(MessageError::new(ErrorCode::MissingSoap, "multipart message is empty"));
+        }
         let mut parts = mime::parse_multipart(&body, boundary, max_parts)?;
         // MTOM names its root part with `start`; otherwise the SOAP part comes first.
         let root = match ct.param("start") {
@@ -118,6 +121,12 @@ impl SoapEnvelope {
             return Err(MessageError::new(
                 ErrorCode::InvalidContentType,
                 format!("Invalid content type of the SOAP part: '{}'", part_ct.mime),
+            ));
+        }
+        if let Some(i) = parts.iter().position(|p| p.header("content-type").is_none()) {
+            return Err(MessageError::new(
+                ErrorCode::InvalidContentType,
+                format!("Attachment part {} has no Content-Type", i + 1),
             ));
         }
         if soap_part.body.iter().all(u8::is_ascii_whitespace) {

@@ -219,7 +219,7 @@ fn response(gw: &Gateway, req: &SoapEnvelope, parts: http::response::Parts, body
         return Ok(fault_passthrough(gw, resp.clone()));
     }
     if let Some(field) = SoapMessage::inconsistent_echo(&req.soap.header, &resp.header) {
-        return Err(Fault::new(
+        return Err(Fault::service_failed(
             Prefix::ClientProxy,
             ErrorCode::InconsistentResponse,
             format!("Field '{field}' does not match in request and response"),
@@ -229,14 +229,14 @@ fn response(gw: &Gateway, req: &SoapEnvelope, parts: http::response::Parts, body
     match &resp.header.request_hash {
         Some(h) if h.value == expected && h.algorithm_id.as_deref().is_none_or(|a| a == SHA512_URI) => {}
         Some(_) => {
-            return Err(Fault::new(
+            return Err(Fault::service_failed(
                 Prefix::ClientProxy,
                 ErrorCode::InconsistentResponse,
                 "Request hash in the response does not match the request",
             ))
         }
         None => {
-            return Err(Fault::new(
+            return Err(Fault::service_failed(
                 Prefix::ClientProxy,
                 ErrorCode::InconsistentResponse,
                 "Response has no requestHash",

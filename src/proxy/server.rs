@@ -164,23 +164,7 @@ async fn call_service(gw: &Gateway, svc: &Service, env: &SoapEnvelope, soap_acti
     if !env.soap.is_fault() && parts.status.is_server_error() {
         return Err(service_failed(ErrorCode::HttpError, format!("Service {} answered HTTP {}", svc.id, parts.status)));
     }
-    if !env.soap.is_fault() {
-        check_service_response(svc, &env)?;
-    }
     Ok(env)
-}
-
-/// The service's response must name the same service (body wrapper starts with the code).
-fn check_service_response(svc: &Service, env: &SoapEnvelope) -> Result<(), Fault> {
-    if let crate::message::soap::SoapBody::Element { local_name, .. } = &env.soap.body {
-        if !local_name.starts_with(svc.id.service_code.as_str()) {
-            return Err(service_failed(
-                ErrorCode::InconsistentHeaders,
-                format!("Service {} answered with body element '{local_name}'", svc.id),
-            ));
-        }
-    }
-    Ok(())
 }
 
 /// Sets requestHash, signs with the provider member's key and encodes the transport response.

@@ -83,9 +83,12 @@ fn unquote(v: &str) -> String {
     }
 }
 
-/// The first part of a multipart body.
+/// One body part of a multipart message.
 #[derive(Debug)]
 pub(crate) struct Part<'a> {
+    /// The header lines as received (without line ends), so an echoed attachment keeps its
+    /// MIME headers unchanged (PR-MESS §1.6).
+    pub raw_headers: Vec<&'a [u8]>,
     /// Header names lower-cased, values trimmed (folded lines joined).
     pub headers: Vec<(String, String)>,
     pub content: &'a [u8],
@@ -100,9 +103,12 @@ impl Part<'_> {
     }
 }
 
-/// Finds the first body part. Only that part is scanned, so large attachments after it cost
-/// nothing beyond having been received.
-pub(crate) fn first_part<'a>(body: &'a [u8], boundary: &str) -> Result<Part<'a>, String> {
+const MAX_PARTS: usize = 1000;
+const MAX_PART_HEADERS: usize = 100;
+
+/// Splits a multipart body into its parts (preamble and epilogue dropped). Every part must
+/// end at a delimiter; the close delimiter (`--boundary--`) ends the list.
+pub(crate) fn parts<'a>(body: &'a [u8], boundary: &str) -> Result<Vec<Part<'a>>, String> {
     if boundary.is_empty() || boundary.len() > 200 {
         return Err("invalid multipart boundary".into());
     }
@@ -111,79 +117,126 @@ pub(crate) fn first_part<'a>(body: &'a [u8], boundary: &str) -> Result<Part<'a>,
 
     // The first delimiter starts the body or a line (anything before it is preamble).
     let mut from = 0;
-    let start = loop {
+    let mut pos = loop {
         let p = find(body, delim, from).ok_or("multipart body has no boundary delimiter")?;
         if p == 0 || body[p - 1] == b'\n' {
             break p + delim.len();
         }
         from = p + 1;
     };
-    let rest = &body[start..];
-    if rest.starts_with(b"--") {
-        return Err("multipart body has no parts".into());
-    }
-    // Transport padding, then the line break ending the delimiter line.
-    let line_end = find(rest, b"\n", 0).ok_or("truncated multipart body")?;
-    if !rest[..line_end]
-        .iter()
-        .all(|b| matches!(b, b' ' | b'\t' | b'\r'))
-    {
-        return Err("garbage after multipart boundary".into());
-    }
-    let mut pos = line_end + 1;
-
-    let mut headers: Vec<(String, String)> = Vec::new();
+    let mut out = Vec::new();
     loop {
-        let eol = find(rest, b"\n", pos).ok_or("truncated multipart part headers")?;
-        let line = &rest[pos..eol];
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        pos = eol + 1;
-        if line.is_empty() {
+        // `pos` is just after a delimiter.
+        if body[pos..].starts_with(b"--") {
             break;
         }
-        let line = std::str::from_utf8(line).map_err(|_| "multipart part header is not UTF-8")?;
-        if line.starts_with([' ', '\t']) {
-            // A folded continuation of the previous header.
-            match headers.last_mut() {
-                Some((_, v)) => {
-                    v.push(' ');
-                    v.push_str(line.trim());
-                }
-                None => return Err("malformed multipart part header".into()),
-            }
-            continue;
+        // Transport padding, then the line break ending the delimiter line.
+        let line_end = find(body, b"\n", pos).ok_or("truncated multipart body")?;
+        if !body[pos..line_end]
+            .iter()
+            .all(|b| matches!(b, b' ' | b'\t' | b'\r'))
+        {
+            return Err("garbage after multipart boundary".into());
         }
-        let (name, value) = line
-            .split_once(':')
-            .ok_or("malformed multipart part header")?;
-        headers.push((name.trim().to_ascii_lowercase(), value.trim().to_string()));
-        if headers.len() > 100 {
-            return Err("too many multipart part headers".into());
-        }
-    }
+        pos = line_end + 1;
 
-    // The line break before the next delimiter belongs to the delimiter (RFC 2046 §5.1.1).
-    let mut search = pos;
-    let end = loop {
-        let p =
-            find(rest, delim, search).ok_or("multipart part is not terminated by a boundary")?;
-        if p > pos && rest[p - 1] == b'\n' {
-            let cut = if p > pos + 1 && rest[p - 2] == b'\r' {
-                p - 2
-            } else {
-                p - 1
-            };
-            break cut;
+        let mut raw_headers = Vec::new();
+        let mut headers: Vec<(String, String)> = Vec::new();
+        loop {
+            let eol = find(body, b"\n", pos).ok_or("truncated multipart part headers")?;
+            let raw = &body[pos..eol];
+            let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+            pos = eol + 1;
+            if raw.is_empty() {
+                break;
+            }
+            let line =
+                std::str::from_utf8(raw).map_err(|_| "multipart part header is not UTF-8")?;
+            raw_headers.push(raw);
+            if line.starts_with([' ', '\t']) {
+                // A folded continuation of the previous header.
+                match headers.last_mut() {
+                    Some((_, v)) => {
+                        v.push(' ');
+                        v.push_str(line.trim());
+                    }
+                    None => return Err("malformed multipart part header".into()),
+                }
+                continue;
+            }
+            let (name, value) = line
+                .split_once(':')
+                .ok_or("malformed multipart part header")?;
+            headers.push((name.trim().to_ascii_lowercase(), value.trim().to_string()));
+            if headers.len() > MAX_PART_HEADERS {
+                return Err("too many multipart part headers".into());
+            }
         }
-        if p == pos {
-            break p; // an empty part
+
+        // The line break before the next delimiter belongs to the delimiter (RFC 2046 §5.1.1).
+        let mut search = pos;
+        let (end, next) = loop {
+            let p = find(body, delim, search)
+                .ok_or("multipart part is not terminated by a boundary")?;
+            if p > pos && body[p - 1] == b'\n' {
+                let cut = if p > pos + 1 && body[p - 2] == b'\r' {
+                    p - 2
+                } else {
+                    p - 1
+                };
+                break (cut, p + delim.len());
+            }
+            if p == pos {
+                break (p, p + delim.len()); // an empty part
+            }
+            search = p + 1;
+        };
+        out.push(Part {
+            raw_headers,
+            headers,
+            content: &body[pos..end],
+        });
+        if out.len() > MAX_PARTS {
+            return Err("too many multipart parts".into());
         }
-        search = p + 1;
+        pos = next;
+    }
+    if out.is_empty() {
+        return Err("multipart body has no parts".into());
+    }
+    Ok(out)
+}
+
+/// A multipart body: the root part with `root_headers`, then `rest` with their header lines as
+/// they were received.
+pub(crate) fn related(
+    boundary: &str,
+    root_headers: &[String],
+    root: &[u8],
+    rest: &[Part<'_>],
+) -> Vec<u8> {
+    let size = root.len() + rest.iter().map(|p| p.content.len() + 256).sum::<usize>() + 512;
+    let mut out = Vec::with_capacity(size);
+    let mut part = |headers: &mut dyn Iterator<Item = &[u8]>, content: &[u8]| {
+        out.extend_from_slice(b"--");
+        out.extend_from_slice(boundary.as_bytes());
+        out.extend_from_slice(b"\r\n");
+        for h in headers {
+            out.extend_from_slice(h);
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(content);
+        out.extend_from_slice(b"\r\n");
     };
-    Ok(Part {
-        headers,
-        content: &rest[pos..end],
-    })
+    part(&mut root_headers.iter().map(|h| h.as_bytes()), root);
+    for p in rest {
+        part(&mut p.raw_headers.iter().copied(), p.content);
+    }
+    out.extend_from_slice(b"--");
+    out.extend_from_slice(boundary.as_bytes());
+    out.extend_from_slice(b"--\r\n");
+    out
 }
 
 fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
@@ -219,31 +272,41 @@ mod tests {
     }
 
     #[test]
-    fn first_part_crlf_and_lf() {
-        let body = b"preamble\r\n--b1\r\nContent-Type: text/xml;\r\n  charset=UTF-8\r\n\r\n<a/>\r\n--b1\r\nX: y\r\n\r\natt\r\n--b1--\r\n";
-        let p = first_part(body, "b1").unwrap();
-        assert_eq!(p.content, b"<a/>");
-        assert_eq!(p.header("content-type"), Some("text/xml; charset=UTF-8"));
+    fn parts_crlf_and_lf() {
+        let body = b"preamble\r\n--b1\r\nContent-Type: text/xml;\r\n  charset=UTF-8\r\n\r\n<a/>\r\n--b1\r\nContent-ID: <x>\r\n\r\natt\r\n--b1 \r\n\r\n\r\n--b1--\r\nepilogue";
+        let p = parts(body, "b1").unwrap();
+        assert_eq!(p.len(), 3);
+        assert_eq!(p[0].content, b"<a/>");
+        assert_eq!(p[0].header("content-type"), Some("text/xml; charset=UTF-8"));
+        assert_eq!(
+            p[0].raw_headers,
+            vec![&b"Content-Type: text/xml;"[..], b"  charset=UTF-8"]
+        );
+        assert_eq!(p[1].raw_headers, vec![&b"Content-ID: <x>"[..]]);
+        assert_eq!(p[1].content, b"att");
+        assert_eq!(p[2].content, b"");
         let body = b"--b1\nContent-Type: text/xml\n\n<a/>\n--b1--\n";
-        assert_eq!(first_part(body, "b1").unwrap().content, b"<a/>");
+        assert_eq!(parts(body, "b1").unwrap()[0].content, b"<a/>");
     }
 
     #[test]
-    fn first_part_errors() {
+    fn parts_errors() {
         for body in [
             &b""[..],
             b"--b1",
             b"--b1--\r\n",
             b"--b1\r\nContent-Type: text/xml\r\n\r\n<a/>",
+            b"--b1\r\nContent-Type: text/xml\r\n\r\n<a/>\r\n--b1\r\n\r\nunterminated",
             b"x--b1\r\n\r\n<a/>\r\n--b1--",
             b"--b1\r\nno colon\r\n\r\n<a/>\r\n--b1--",
+            b"--b1x\r\n\r\n<a/>\r\n--b1--",
         ] {
             assert!(
-                first_part(body, "b1").is_err(),
+                parts(body, "b1").is_err(),
                 "{:?}",
                 String::from_utf8_lossy(body)
             );
         }
-        assert!(first_part(b"--\r\n\r\n", "").is_err());
+        assert!(parts(b"--\r\n\r\n", "").is_err());
     }
 }

@@ -5,7 +5,8 @@
 //!   request's Envelope start tag and SOAP Header copied byte for byte (X-Road services must
 //!   echo every header field in order) and a `<op>Response` body. `getBirthRecord` gets a
 //!   made-up but deterministic DRACS birth record (`wsdl/dracs.wsdl`); any other operation gets
-//!   the request wrapper's content echoed back.
+//!   the request wrapper's content echoed back. The reply is `text/xml; charset=UTF-8`; a
+//!   multipart request gets a multipart reply (same SwA/MTOM style) with its attachments.
 //! - `GET /wsdl/<name>.wsdl` and `GET /<name>?wsdl` serve the WSDLs in [`SimConfig::wsdls`],
 //!   loaded once at start by [`load_wsdls`].
 //! - Faults are SOAP 1.1 with HTTP 500, as ordinary SOAP services send them: `Client` for a
@@ -367,27 +368,23 @@ async fn soap(req: Request<Incoming>, ctx: &Ctx) -> Response<Full<Bytes>> {
     if !ctx.cfg.latency.is_zero() {
         tokio::time::sleep(ctx.cfg.latency).await;
     }
-    let (status, xml) = match answer {
+    let fault = match answer {
+        Ok(reply) if !fail => {
+            let mut resp = response(StatusCode::OK, TEXT_XML, reply.body);
+            resp.headers_mut().insert(CONTENT_TYPE, reply.content_type);
+            return resp;
+        }
+        Ok(_) => envelope::fault(
+            "Server.InternalError",
+            "Simulated internal error of the registry",
+        ),
         Err(msg) => {
             tracing::debug!(reason = %msg, "registry simulator: Client fault");
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                envelope::fault("Client", &msg),
-            )
+            envelope::fault("Client", &msg)
         }
-        Ok(_) if fail => (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            envelope::fault(
-                "Server.InternalError",
-                "Simulated internal error of the registry",
-            ),
-        ),
-        Ok(xml) => (StatusCode::OK, xml),
     };
-    if status != StatusCode::OK {
-        stats.faults.fetch_add(1, Ordering::Relaxed);
-    }
-    response(status, TEXT_XML, xml)
+    stats.faults.fetch_add(1, Ordering::Relaxed);
+    response(StatusCode::INTERNAL_SERVER_ERROR, TEXT_XML, fault)
 }
 
 fn roll(rate: f64) -> bool {
@@ -401,18 +398,32 @@ fn roll(rate: f64) -> bool {
     }
 }
 
-/// The reply envelope for a request body, or the sentence of a `Client` fault.
-fn answer(content_type: &str, body: &[u8], stats: &SimStats) -> Result<String, String> {
+struct Reply {
+    content_type: HeaderValue,
+    body: Bytes,
+}
+
+/// The reply to a request body, or the sentence of a `Client` fault. A `multipart/related`
+/// request gets a `multipart/related` reply in the same style (SwA or MTOM) carrying its
+/// attachments back unchanged, so attachments can be seen to travel both ways.
+fn answer(content_type: &str, body: &[u8], stats: &SimStats) -> Result<Reply, String> {
     let ct = ContentType::parse(content_type);
-    let (xml, charset) = match ct.media_type.as_str() {
+    let (xml, charset, multipart) = match ct.media_type.as_str() {
         // A missing type is read as SOAP: some clients omit it.
-        "" | "text/xml" => (body, ct.param("charset").map(str::to_string)),
+        "" | "text/xml" => (body, ct.param("charset").map(str::to_string), None),
         "multipart/related" => {
             let boundary = ct
                 .param("boundary")
                 .ok_or("multipart/related without a boundary")?;
-            let part = mime::first_part(body, boundary)?;
-            if let Some(cte) = part.header("content-transfer-encoding") {
+            let parts = mime::parts(body, boundary)?;
+            let root = &parts[0];
+            let root_ct = ContentType::parse(root.header("content-type").unwrap_or(""));
+            let mtom = match root_ct.media_type.as_str() {
+                "" | "text/xml" => false,
+                "application/xop+xml" => true,
+                other => return Err(format!("the first MIME part is '{other}', not SOAP")),
+            };
+            if let Some(cte) = root.header("content-transfer-encoding") {
                 if !matches!(
                     cte.to_ascii_lowercase().as_str(),
                     "8bit" | "7bit" | "binary"
@@ -422,10 +433,8 @@ fn answer(content_type: &str, body: &[u8], stats: &SimStats) -> Result<String, S
                     ));
                 }
             }
-            let charset = part
-                .header("content-type")
-                .and_then(|v| ContentType::parse(v).param("charset").map(str::to_string));
-            (part.content, charset)
+            let charset = root_ct.param("charset").map(str::to_string);
+            (root.content, charset, Some((parts, mtom)))
         }
         other => return Err(format!("unsupported Content-Type '{other}'")),
     };
@@ -434,7 +443,56 @@ fn answer(content_type: &str, body: &[u8], stats: &SimStats) -> Result<String, S
     if let Some(id) = &env.xroad_id {
         stats.record_id(id);
     }
-    Ok(envelope::reply(&env, &body_content(&env)?))
+    let xml = envelope::reply(&env, &body_content(&env)?);
+    match multipart {
+        None => Ok(Reply {
+            content_type: HeaderValue::from_static(TEXT_XML),
+            body: Bytes::from(xml),
+        }),
+        Some((parts, mtom)) => multipart_reply(xml.as_bytes(), &parts, mtom),
+    }
+}
+
+fn multipart_reply(xml: &[u8], parts: &[mime::Part<'_>], mtom: bool) -> Result<Reply, String> {
+    let boundary = format!("brama-sim-{:032x}", rand::random::<u128>());
+    // The request's root Content-ID is reused when it can be quoted in a header parameter.
+    let cid = parts[0]
+        .header("content-id")
+        .filter(|c| {
+            c.bytes()
+                .all(|b| (0x21..0x7f).contains(&b) && b != b'"' && b != b'\\')
+        })
+        .map(str::to_string)
+        .or_else(|| mtom.then(|| "<root.message@brama.sim>".to_string()));
+    let (outer, root_type) = if mtom {
+        (
+            format!(
+                "multipart/related; type=\"application/xop+xml\"; start-info=\"text/xml\"; boundary=\"{boundary}\""
+            ),
+            "application/xop+xml; charset=UTF-8; type=\"text/xml\"",
+        )
+    } else {
+        (
+            format!("multipart/related; type=\"text/xml\"; charset=UTF-8; boundary=\"{boundary}\""),
+            TEXT_XML,
+        )
+    };
+    let outer = match &cid {
+        Some(c) => format!("{outer}; start=\"{c}\""),
+        None => outer,
+    };
+    let mut root_headers = vec![
+        format!("Content-Type: {root_type}"),
+        "Content-Transfer-Encoding: 8bit".to_string(),
+    ];
+    if let Some(c) = &cid {
+        root_headers.push(format!("Content-ID: {c}"));
+    }
+    Ok(Reply {
+        content_type: HeaderValue::from_str(&outer)
+            .map_err(|_| "cannot build the multipart Content-Type".to_string())?,
+        body: Bytes::from(mime::related(&boundary, &root_headers, xml, &parts[1..])),
+    })
 }
 
 fn body_content(env: &Envelope<'_>) -> Result<String, String> {

@@ -14,6 +14,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 
+use super::mime::ContentType;
 use super::*;
 
 const WSDL_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/wsdl");
@@ -220,7 +221,7 @@ async fn other_operations_are_echoed() {
 }
 
 #[tokio::test]
-async fn multipart_request_uses_the_first_part() {
+async fn multipart_request_is_answered_with_its_attachments() {
     let sim = start(0.0, Duration::ZERO).await;
     let mut c = connect(sim.addr).await;
     let soap = echo_request(
@@ -229,30 +230,85 @@ async fn multipart_request_uses_the_first_part() {
     );
     let body = format!(
         "--jetty771207119h3h10dty\r\nContent-Type: text/xml; charset=\"utf-8\"\r\n\r\n{soap}\r\n\
-         --jetty771207119h3h10dty\r\nContent-Type: text/plain\r\nContent-ID: <att1>\r\n\r\nblaah\r\n\
+         --jetty771207119h3h10dty\r\nContent-Type: application/pdf\r\ncontent-id: <att1>\r\nX-Folded: a\r\n b\r\n\r\n%PDF-1.4 довідка\r\n\
          --jetty771207119h3h10dty--\r\n"
     );
     let ct =
         r#"multipart/related; type="text/xml"; charset=UTF-8; boundary=jetty771207119h3h10dty"#;
     let r = send(&mut c, post(ct, body)).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-    assert_eq!(r.content_type, "text/xml; charset=UTF-8");
-    assert_eq!(header_content(&r.body), header_content(&soap));
-    assert!(r.body.contains(
+    let reply_ct = ContentType::parse(&r.content_type);
+    assert_eq!(reply_ct.media_type, "multipart/related");
+    assert_eq!(reply_ct.param("type"), Some("text/xml"));
+    let parts = mime::parts(r.body.as_bytes(), reply_ct.param("boundary").unwrap()).unwrap();
+    assert_eq!(parts.len(), 2);
+    assert_eq!(
+        parts[0].header("content-type"),
+        Some("text/xml; charset=UTF-8")
+    );
+    assert_eq!(parts[0].header("content-transfer-encoding"), Some("8bit"));
+    let xml = std::str::from_utf8(parts[0].content).unwrap();
+    assert_eq!(header_content(xml), header_content(&soap));
+    assert!(xml.contains(
         r#"<ns1:testResponse xmlns:ns1="http://cosumer.ee.xroad.net">aä</ns1:testResponse>"#
     ));
+    // The attachment comes back with its MIME headers exactly as sent.
+    assert_eq!(
+        parts[1].raw_headers,
+        vec![
+            &b"Content-Type: application/pdf"[..],
+            b"content-id: <att1>",
+            b"X-Folded: a",
+            b" b"
+        ]
+    );
+    assert_eq!(parts[1].content, "%PDF-1.4 довідка".as_bytes());
 
-    // No boundary parameter, and a part that never ends: both are Client faults.
-    let r = send(&mut c, post("multipart/related", soap.clone())).await;
-    assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR);
-    assert!(r.body.contains("<faultcode>SOAP-ENV:Client</faultcode>"));
-    let r = send(
-        &mut c,
-        post(ct, format!("--jetty771207119h3h10dty\r\n\r\n{soap}")),
-    )
-    .await;
-    assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR);
+    // No boundary parameter, a part that never ends, a first part that is not SOAP.
+    for (ct, body) in [
+        ("multipart/related", soap.clone()),
+        (ct, format!("--jetty771207119h3h10dty\r\n\r\n{soap}")),
+        (
+            ct,
+            format!("--jetty771207119h3h10dty\r\nContent-Type: text/plain\r\n\r\n{soap}\r\n--jetty771207119h3h10dty--"),
+        ),
+    ] {
+        let r = send(&mut c, post(ct, body)).await;
+        assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(r.body.contains("<faultcode>SOAP-ENV:Client</faultcode>"));
+    }
     assert!(sim.stats.saw_id("mp-1"));
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn mtom_request_gets_an_mtom_reply() {
+    let sim = start(0.0, Duration::ZERO).await;
+    let mut c = connect(sim.addr).await;
+    let soap = echo_request(
+        "mtom-1",
+        r#"<ns1:test xmlns:ns1="urn:t"><xop:Include xmlns:xop="http://www.w3.org/2004/08/xop/include" href="cid:a1@example.org"/></ns1:test>"#,
+    );
+    let body = format!(
+        "--b\r\nContent-Type: application/xop+xml; type=\"text/xml\"; charset=utf-8\r\nContent-ID: <foo>\r\n\r\n{soap}\r\n\
+         --b\r\nContent-Type: text/plain\r\nContent-ID: <a1@example.org>\r\n\r\nfoobar\r\n--b--\r\n"
+    );
+    let ct = r#"multipart/related; type="application/xop+xml"; start="<foo>"; start-info="text/xml"; boundary=b"#;
+    let r = send(&mut c, post(ct, body)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let reply_ct = ContentType::parse(&r.content_type);
+    assert_eq!(reply_ct.param("type"), Some("application/xop+xml"));
+    assert_eq!(reply_ct.param("start"), Some("<foo>"));
+    let parts = mime::parts(r.body.as_bytes(), reply_ct.param("boundary").unwrap()).unwrap();
+    assert_eq!(
+        parts[0].header("content-type"),
+        Some("application/xop+xml; charset=UTF-8; type=\"text/xml\"")
+    );
+    assert_eq!(parts[0].header("content-id"), Some("<foo>"));
+    assert!(std::str::from_utf8(parts[0].content)
+        .unwrap()
+        .contains("href=\"cid:a1@example.org\""));
+    assert_eq!(parts[1].content, b"foobar");
     sim.stop().await;
 }
 
