@@ -1,0 +1,59 @@
+//! A real SOAP client (Python zeep) loads the WSDL that brama's `getWsdl` metaservice returns and
+//! calls the service through brama. `scripts/test.sh` installs zeep.
+
+mod common;
+
+use std::time::Duration;
+
+use common::http::post_xml;
+use common::*;
+
+use brama::identifiers::{ClientId, ServiceId};
+use brama::message::build::{request, RequestHeader};
+use brama::message::mime::{parse_multipart, ContentType};
+
+#[tokio::test]
+async fn zeep_calls_the_service_from_the_wsdl_brama_served() {
+    let mut net = TwoServers::new();
+    let sim = start_sim(Duration::ZERO).await;
+    let dead = bind().local_addr().unwrap();
+    let dir = net.path();
+    let ss2 = start_node(&dir, "ss2", &ss2_toml(sim.addr, dead), Some(std::mem::replace(&mut net.ss2_server, bind()))).await;
+    let ss1 = start_node(&dir, "ss1", &ss1_toml(), Some(std::mem::replace(&mut net.ss1_server, bind()))).await;
+    let proxy = ss1.client_http.unwrap();
+
+    let get_wsdl = request(
+        &RequestHeader {
+            client: ClientId::parse_path("SEVDEIR-TEST/GOV/00000001/DIIA").unwrap(),
+            service: ServiceId::parse_path("SEVDEIR-TEST/GOV/00000002/DRACS/getWsdl").unwrap(),
+            id: uuid::Uuid::new_v4().to_string(),
+            user_id: None,
+            issue: None,
+            security_server: None,
+        },
+        "<xroad:getWsdl xmlns:xroad=\"http://x-road.eu/xsd/xroad.xsd\"><xroad:serviceCode>getBirthRecord</xroad:serviceCode><xroad:serviceVersion>v1</xroad:serviceVersion></xroad:getWsdl>",
+    );
+    let r = post_xml(proxy, get_wsdl).await;
+    let ct = ContentType::parse(r.content_type()).unwrap();
+    assert_eq!(ct.mime, "multipart/related", "{}", r.text());
+    let parts = parse_multipart(&r.body, ct.param("boundary").unwrap(), 8).unwrap();
+    let wsdl = &parts[1].body;
+    let wsdl_path = dir.join("dracs-from-getWsdl.wsdl");
+    std::fs::write(&wsdl_path, wsdl).unwrap();
+
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/zeep_client.py");
+    let url = format!("http://{proxy}/");
+    let out = tokio::process::Command::new("python3")
+        .args([script, wsdl_path.to_str().unwrap(), &url])
+        .output()
+        .await
+        .expect("python3 runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "zeep failed (is zeep installed? run scripts/test.sh):\n{stdout}\n{stderr}");
+    assert!(stdout.contains("actRecordNumber=№ 4321"), "{stdout}");
+    let id = stdout.lines().find_map(|l| l.strip_prefix("id=")).unwrap();
+    assert!(sim.stats.saw_id(id), "the call went through brama to the registry");
+    ss1.shutdown().await;
+    ss2.shutdown().await;
+}
