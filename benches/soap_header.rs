@@ -21,7 +21,15 @@ fn bench(c: &mut Criterion) {
         })
     });
     g.bench_function("from_http_text_xml", |b| {
-        b.iter(|| SoapEnvelope::from_http(Some("text/xml; charset=UTF-8"), black_box(bytes.clone()), &limits, 64).unwrap())
+        b.iter(|| {
+            SoapEnvelope::from_http(
+                Some("text/xml; charset=UTF-8"),
+                black_box(bytes.clone()),
+                &limits,
+                64,
+            )
+            .unwrap()
+        })
     });
     g.finish();
 }

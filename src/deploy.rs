@@ -5,8 +5,8 @@
 use std::path::Path;
 
 use crate::globalconf::{
-    auth_cert_hash, ApprovedCa, CaInfo, GlobalGroup, GlobalSettings, Member, MemberClass, PrivateParams, SecurityServer,
-    SharedParams, Subsystem,
+    auth_cert_hash, ApprovedCa, CaInfo, GlobalGroup, GlobalSettings, Member, MemberClass,
+    PrivateParams, SecurityServer, SharedParams, Subsystem,
 };
 use crate::identifiers::{ClientId, SecurityServerId};
 use crate::pki::{MemberSpec, Pki, PkiSpec, ServerSpec};
@@ -106,7 +106,11 @@ impl Topology {
                         owner_code: s.owner_code.clone(),
                         owner_name: owner.map_or(String::new(), |m| m.name.clone()),
                         server_code: s.code.clone(),
-                        address: s.address.rsplit_once(':').map_or(s.address.as_str(), |(h, _)| h).to_string(),
+                        address: s
+                            .address
+                            .rsplit_once(':')
+                            .map_or(s.address.as_str(), |(h, _)| h)
+                            .to_string(),
                     }
                 })
                 .collect(),
@@ -187,7 +191,10 @@ impl Topology {
         let inst = dir.join(&self.instance);
         std::fs::create_dir_all(&inst)?;
         std::fs::write(dir.join("instance-identifier"), &self.instance)?;
-        std::fs::write(inst.join("shared-params.xml"), self.shared_params(pki).to_xml())?;
+        std::fs::write(
+            inst.join("shared-params.xml"),
+            self.shared_params(pki).to_xml(),
+        )?;
         let private = PrivateParams {
             version: 3,
             instance_identifier: self.instance.clone(),

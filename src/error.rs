@@ -182,7 +182,12 @@ impl Fault {
         Self::compose(prefix, true, code, message)
     }
 
-    fn compose(prefix: Prefix, service_failed: bool, code: ErrorCode, msg: impl Into<String>) -> Self {
+    fn compose(
+        prefix: Prefix,
+        service_failed: bool,
+        code: ErrorCode,
+        msg: impl Into<String>,
+    ) -> Self {
         let infix = if service_failed { ".ServiceFailed" } else { "" };
         let side = match prefix {
             Prefix::Client => Side::Caller,
@@ -211,9 +216,13 @@ impl Fault {
 
     /// Whether this is a security event (refused peer, refused access) that the log counts apart.
     pub fn is_security_event(&self) -> bool {
-        ["AccessDenied", "SslAuthenticationFailed", "InvalidSignatureValue"]
-            .iter()
-            .any(|c| self.code.ends_with(c))
+        [
+            "AccessDenied",
+            "SslAuthenticationFailed",
+            "InvalidSignatureValue",
+        ]
+        .iter()
+        .any(|c| self.code.ends_with(c))
     }
 
     /// The leaf code, for metrics labels.
@@ -271,7 +280,9 @@ mod tests {
 
     #[test]
     fn retry_policy_is_a_function_of_the_code() {
-        assert!(is_retryable_code("Server.ServerProxy.ServiceFailed.NetworkError"));
+        assert!(is_retryable_code(
+            "Server.ServerProxy.ServiceFailed.NetworkError"
+        ));
         assert!(!is_retryable_code("Server.ServerProxy.AccessDenied"));
         assert!(!is_retryable_code("Client.InvalidSoap"));
         assert!(!is_retryable_code("Server.ServerProxy.UnknownService"));

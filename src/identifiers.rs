@@ -124,7 +124,9 @@ impl ServiceId {
         };
         let client = client.validated()?;
         if !is_valid_part(code) || version.is_some_and(|v| !is_valid_part(v)) {
-            return Err(format!("service code or version in '{s}' has illegal characters"));
+            return Err(format!(
+                "service code or version in '{s}' has illegal characters"
+            ));
         }
         Ok(ServiceId::new(client, code, version))
     }
@@ -199,7 +201,10 @@ mod tests {
         assert_eq!(c.member_id().to_string(), "SEVDEIR-TEST/GOV/00000001");
         let s = ServiceId::parse_path("SEVDEIR-TEST/GOV/00000002/DRACS/getBirthRecord/v1").unwrap();
         assert_eq!(s.service_version.as_deref(), Some("v1"));
-        assert_eq!(s.to_string(), "SEVDEIR-TEST/GOV/00000002/DRACS/getBirthRecord/v1");
+        assert_eq!(
+            s.to_string(),
+            "SEVDEIR-TEST/GOV/00000002/DRACS/getBirthRecord/v1"
+        );
         let ss = SecurityServerId::parse_path("SEVDEIR-TEST/GOV/00000001/ss1").unwrap();
         assert_eq!(ss.server_code, "ss1");
     }

@@ -41,7 +41,8 @@ impl Histogram {
             self.buckets[i].fetch_add(1, Ordering::Relaxed);
         }
         self.count.fetch_add(1, Ordering::Relaxed);
-        self.sum_micros.fetch_add(d.as_micros() as u64, Ordering::Relaxed);
+        self.sum_micros
+            .fetch_add(d.as_micros() as u64, Ordering::Relaxed);
     }
 }
 
@@ -106,7 +107,10 @@ impl Metrics {
     }
 
     pub fn in_flight(&self) -> i64 {
-        self.in_flight.iter().map(|a| a.load(Ordering::Relaxed)).sum()
+        self.in_flight
+            .iter()
+            .map(|a| a.load(Ordering::Relaxed))
+            .sum()
     }
 
     /// Prometheus text exposition format 0.0.4.
@@ -115,18 +119,36 @@ impl Metrics {
         let proxies = [Proxy::Client, Proxy::Server];
         out.push_str("# HELP brama_requests_total Requests received, by proxy.\n# TYPE brama_requests_total counter\n");
         for p in proxies {
-            let _ = writeln!(out, "brama_requests_total{{proxy=\"{}\"}} {}", p.label(), self.requests[p as usize].load(Ordering::Relaxed));
+            let _ = writeln!(
+                out,
+                "brama_requests_total{{proxy=\"{}\"}} {}",
+                p.label(),
+                self.requests[p as usize].load(Ordering::Relaxed)
+            );
         }
         out.push_str("# HELP brama_in_flight Requests being processed, by proxy.\n# TYPE brama_in_flight gauge\n");
         for p in proxies {
-            let _ = writeln!(out, "brama_in_flight{{proxy=\"{}\"}} {}", p.label(), self.in_flight[p as usize].load(Ordering::Relaxed));
+            let _ = writeln!(
+                out,
+                "brama_in_flight{{proxy=\"{}\"}} {}",
+                p.label(),
+                self.in_flight[p as usize].load(Ordering::Relaxed)
+            );
         }
         out.push_str("# HELP brama_faults_total Faults answered, by proxy and X-Road fault code.\n# TYPE brama_faults_total counter\n");
         for ((p, code), n) in self.faults.lock().unwrap_or_else(|p| p.into_inner()).iter() {
-            let _ = writeln!(out, "brama_faults_total{{proxy=\"{p}\",code=\"{code}\"}} {n}");
+            let _ = writeln!(
+                out,
+                "brama_faults_total{{proxy=\"{p}\",code=\"{code}\"}} {n}"
+            );
         }
         out.push_str("# HELP brama_security_events_total Security events (refused TLS peers, denied access).\n# TYPE brama_security_events_total counter\n");
-        for (kind, n) in self.security.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+        for (kind, n) in self
+            .security
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
             let _ = writeln!(out, "brama_security_events_total{{kind=\"{kind}\"}} {n}");
         }
         out.push_str("# HELP brama_request_duration_seconds Request latency, by proxy.\n# TYPE brama_request_duration_seconds histogram\n");
@@ -135,12 +157,29 @@ impl Metrics {
             let mut cumulative = 0;
             for (i, b) in BUCKETS.iter().enumerate() {
                 cumulative += h.buckets[i].load(Ordering::Relaxed);
-                let _ = writeln!(out, "brama_request_duration_seconds_bucket{{proxy=\"{}\",le=\"{b}\"}} {cumulative}", p.label());
+                let _ = writeln!(
+                    out,
+                    "brama_request_duration_seconds_bucket{{proxy=\"{}\",le=\"{b}\"}} {cumulative}",
+                    p.label()
+                );
             }
             let count = h.count.load(Ordering::Relaxed);
-            let _ = writeln!(out, "brama_request_duration_seconds_bucket{{proxy=\"{}\",le=\"+Inf\"}} {count}", p.label());
-            let _ = writeln!(out, "brama_request_duration_seconds_sum{{proxy=\"{}\"}} {}", p.label(), h.sum_micros.load(Ordering::Relaxed) as f64 / 1e6);
-            let _ = writeln!(out, "brama_request_duration_seconds_count{{proxy=\"{}\"}} {count}", p.label());
+            let _ = writeln!(
+                out,
+                "brama_request_duration_seconds_bucket{{proxy=\"{}\",le=\"+Inf\"}} {count}",
+                p.label()
+            );
+            let _ = writeln!(
+                out,
+                "brama_request_duration_seconds_sum{{proxy=\"{}\"}} {}",
+                p.label(),
+                h.sum_micros.load(Ordering::Relaxed) as f64 / 1e6
+            );
+            let _ = writeln!(
+                out,
+                "brama_request_duration_seconds_count{{proxy=\"{}\"}} {count}",
+                p.label()
+            );
         }
         out
     }
@@ -161,7 +200,9 @@ mod tests {
         m.security_event("access_denied");
         let text = m.render();
         assert!(text.contains("brama_requests_total{proxy=\"client\"} 1"));
-        assert!(text.contains("brama_faults_total{proxy=\"server\",code=\"Server.ServerProxy.AccessDenied\"} 1"));
+        assert!(text.contains(
+            "brama_faults_total{proxy=\"server\",code=\"Server.ServerProxy.AccessDenied\"} 1"
+        ));
         assert!(text.contains("brama_security_events_total{kind=\"access_denied\"} 1"));
         assert!(text.contains("brama_request_duration_seconds_count{proxy=\"client\"} 1"));
         assert_eq!(m.in_flight(), 0);

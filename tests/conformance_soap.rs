@@ -41,23 +41,63 @@ const CASES: &[(&str, &str, Option<&str>)] = &[
     ("no-header.query", XML, Some("Client.MissingHeader")),
     ("malformed-body1.query", XML, Some("Client.InvalidBody")),
     ("malformed-body2.query", XML, Some("Client.InvalidBody")),
-    ("malformed-body3.query", XML, Some("Client.InconsistentHeaders")),
-    ("missing-protocolVersion.query", XML, Some("Client.MissingHeaderField")),
-    ("wrong-protocolVersion.query", XML, Some("Client.InvalidProtocolVersion")),
-    ("malformed-protocolVersion.query", XML, Some("Client.InvalidProtocolVersion")),
+    (
+        "malformed-body3.query",
+        XML,
+        Some("Client.InconsistentHeaders"),
+    ),
+    (
+        "missing-protocolVersion.query",
+        XML,
+        Some("Client.MissingHeaderField"),
+    ),
+    (
+        "wrong-protocolVersion.query",
+        XML,
+        Some("Client.InvalidProtocolVersion"),
+    ),
+    (
+        "malformed-protocolVersion.query",
+        XML,
+        Some("Client.InvalidProtocolVersion"),
+    ),
     ("missingobjecttype.query", XML, Some("Client.InvalidXml")),
-    ("faulty-header.query", XML, Some("Client.MissingHeaderField")),
-    ("faulty-header2.query", XML, Some("Client.DuplicateHeaderField")),
-    ("inconsistent-headers.query", XML, Some("Client.InconsistentHeaders")),
+    (
+        "faulty-header.query",
+        XML,
+        Some("Client.MissingHeaderField"),
+    ),
+    (
+        "faulty-header2.query",
+        XML,
+        Some("Client.DuplicateHeaderField"),
+    ),
+    (
+        "inconsistent-headers.query",
+        XML,
+        Some("Client.InconsistentHeaders"),
+    ),
     ("faulty-multipart.query", MR, Some("Client.InvalidMessage")),
-    ("attachm-no-soap.query", MR, Some("Client.InvalidContentType")),
+    (
+        "attachm-no-soap.query",
+        MR,
+        Some("Client.InvalidContentType"),
+    ),
     ("attachm-error.query", MR, Some("Client.InvalidContentType")),
-    ("attachm-faulty-soap.query", MR, Some("Client.MissingHeaderField")),
+    (
+        "attachm-faulty-soap.query",
+        MR,
+        Some("Client.MissingHeaderField"),
+    ),
     ("empty.query", XML, Some("Client.InvalidSoap")),
     ("empty.query", MR, Some("Client.MissingSoap")),
     ("no-soap.query", MR, Some("Client.MissingSoap")),
     ("simple-rpc.query", XML, Some("Client.InvalidSoap")),
-    ("missing-org.query", XML, Some("Server.ClientProxy.UnknownMember")),
+    (
+        "missing-org.query",
+        XML,
+        Some("Server.ClientProxy.UnknownMember"),
+    ),
 ];
 
 fn member(code: &str, subs: &[&str]) -> MemberDef {
@@ -78,7 +118,12 @@ fn ee(code: &str, sub: Option<&str>) -> ClientId {
 
 /// One server of instance EE hosting every client and provider the vectors name. `test_url`
 /// answers the `test` service; `grant_test` decides whether `consumer` may call it.
-async fn ee_node(dir: &std::path::Path, sim: SocketAddr, test_url: &str, grant_test: bool) -> brama::proxy::Running {
+async fn ee_node(
+    dir: &std::path::Path,
+    sim: SocketAddr,
+    test_url: &str,
+    grant_test: bool,
+) -> brama::proxy::Running {
     let server = bind();
     let topology = Topology {
         instance: "EE".into(),
@@ -106,7 +151,9 @@ async fn ee_node(dir: &std::path::Path, sim: SocketAddr, test_url: &str, grant_t
     };
     let pki = brama::pki::generate(&topology.pki_spec("EE test CA", &[])).unwrap();
     pki.write_dir(&dir.join("certs")).unwrap();
-    topology.write_globalconf(&dir.join("globalconf"), &pki).unwrap();
+    topology
+        .write_globalconf(&dir.join("globalconf"), &pki)
+        .unwrap();
     let echo = format!("http://{sim}/echo");
     let provider = |id: &str, services: &[(&str, &str)], callers: &[&str]| {
         let mut s = format!("[[clients]]\nid = \"{id}\"\n");
@@ -118,7 +165,10 @@ async fn ee_node(dir: &std::path::Path, sim: SocketAddr, test_url: &str, grant_t
                 continue;
             }
             let subjects: Vec<String> = callers.iter().map(|c| format!("\"{c}\"")).collect();
-            s += &format!("[[clients.access]]\nservice = \"{code}\"\nsubjects = [{}]\n", subjects.join(", "));
+            s += &format!(
+                "[[clients.access]]\nservice = \"{code}\"\nsubjects = [{}]\n",
+                subjects.join(", ")
+            );
         }
         s
     };
@@ -132,14 +182,22 @@ async fn ee_node(dir: &std::path::Path, sim: SocketAddr, test_url: &str, grant_t
         "[[clients]]\nid = \"EE/BUSINESS/10239452\"\n".to_string(),
     ]
     .concat();
-    let toml = node_toml("ss", "consumer", "globalconf", &clients).replace("EE/GOV/consumer", "EE/BUSINESS/consumer");
+    let toml = node_toml("ss", "consumer", "globalconf", &clients)
+        .replace("EE/GOV/consumer", "EE/BUSINESS/consumer");
     let toml = toml.replace("SEVDEIR-TEST/GOV/consumer/ss", "EE/BUSINESS/consumer/ss");
     start_node(dir, "ee", &toml, Some(server)).await
 }
 
 async fn post(node: &brama::proxy::Running, file: &str, ct: &str) -> common::http::Reply {
     let body = read_conformance(&format!("soap-queries/{file}"));
-    request(node.client_http.unwrap(), "POST", "/", &[("content-type", ct)], Bytes::from(body)).await
+    request(
+        node.client_http.unwrap(),
+        "POST",
+        "/",
+        &[("content-type", ct)],
+        Bytes::from(body),
+    )
+    .await
 }
 
 #[tokio::test]
@@ -153,10 +211,20 @@ async fn soap_queries_get_xroad_outcomes() {
         let r = post(&node, file, ct).await;
         let got = fault_code(&r.body);
         if r.status != 200 || got.as_deref() != *expected {
-            failures.push(format!("{file} ({ct}): expected {expected:?}, got {got:?} HTTP {}: {}", r.status, r.text()));
+            failures.push(format!(
+                "{file} ({ct}): expected {expected:?}, got {got:?} HTTP {}: {}",
+                r.status,
+                r.text()
+            ));
         }
     }
-    assert!(failures.is_empty(), "{} of {} cases differ:\n{}", failures.len(), CASES.len(), failures.join("\n\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases differ:\n{}",
+        failures.len(),
+        CASES.len(),
+        failures.join("\n\n")
+    );
     node.shutdown().await;
 }
 
@@ -169,7 +237,12 @@ async fn access_denied_and_inconsistent_service_answers() {
     let dir = tempfile::tempdir().unwrap();
     let node = ee_node(dir.path(), sim.addr, &echo, false).await;
     let r = post(&node, "notAllowed.query", XML).await;
-    assert_eq!(fault_code(&r.body).as_deref(), Some("Server.ServerProxy.AccessDenied"), "{}", r.text());
+    assert_eq!(
+        fault_code(&r.body).as_deref(),
+        Some("Server.ServerProxy.AccessDenied"),
+        "{}",
+        r.text()
+    );
     node.shutdown().await;
 
     // xml: the service answers with another message's header (X-Road's ServerClientInconsistency).

@@ -60,16 +60,25 @@ async fn request_crosses_two_servers_and_comes_back_checked() {
     assert_eq!(r.status, 200);
     let text = r.text();
     assert!(fault_code(&r.body).is_none(), "{text}");
-    assert!(text.contains("getBirthRecordResponse") && text.contains("№ 77"), "{text}");
+    assert!(
+        text.contains("getBirthRecordResponse") && text.contains("№ 77"),
+        "{text}"
+    );
     // The provider's server set requestHash over the exact request bytes.
     let expected = base64::engine::general_purpose::STANDARD.encode(Sha512::digest(req.as_bytes()));
     assert!(text.contains(&expected), "requestHash missing: {text}");
     assert_eq!(p.sim.stats.distinct_ids(), 1);
     // Both servers counted it.
     let m1 = get(p.ss1.admin.unwrap(), "/metrics", &[]).await.text();
-    assert!(m1.contains("brama_requests_total{proxy=\"client\"} 1"), "{m1}");
+    assert!(
+        m1.contains("brama_requests_total{proxy=\"client\"} 1"),
+        "{m1}"
+    );
     let m2 = get(p.ss2.admin.unwrap(), "/metrics", &[]).await.text();
-    assert!(m2.contains("brama_requests_total{proxy=\"server\"} 1"), "{m2}");
+    assert!(
+        m2.contains("brama_requests_total{proxy=\"server\"} 1"),
+        "{m2}"
+    );
     assert_eq!(get(p.ss1.admin.unwrap(), "/health", &[]).await.status, 200);
 }
 
@@ -79,26 +88,71 @@ async fn access_rights_and_service_faults_have_xroad_codes() {
     let a = p.ss1.client_http.unwrap();
     let cases = [
         // OTHER has no right to getBirthRecord (and must come over HTTPS: see the SSLAUTH test).
-        (DIIA, "SEVDEIR-TEST/GOV/00000002/DRACS/getDeathRecord/v1", "Server.ServerProxy.UnknownService"),
-        (DIIA, "SEVDEIR-TEST/GOV/00000002/DRACS/getBirthRecord/v2", "Server.ServerProxy.UnknownService"),
-        (DIIA, "SEVDEIR-TEST/GOV/00000002/DRACS/testQuery", "Server.ServerProxy.ServiceDisabled"),
-        (DIIA, "SEVDEIR-TEST/GOV/00000002/DRACS/getState", "Server.ServerProxy.ServiceFailed.NetworkError"),
+        (
+            DIIA,
+            "SEVDEIR-TEST/GOV/00000002/DRACS/getDeathRecord/v1",
+            "Server.ServerProxy.UnknownService",
+        ),
+        (
+            DIIA,
+            "SEVDEIR-TEST/GOV/00000002/DRACS/getBirthRecord/v2",
+            "Server.ServerProxy.UnknownService",
+        ),
+        (
+            DIIA,
+            "SEVDEIR-TEST/GOV/00000002/DRACS/testQuery",
+            "Server.ServerProxy.ServiceDisabled",
+        ),
+        (
+            DIIA,
+            "SEVDEIR-TEST/GOV/00000002/DRACS/getState",
+            "Server.ServerProxy.ServiceFailed.NetworkError",
+        ),
         // A member's right does not cover its subsystems: MEMBER:…/00000001 is granted `test`.
-        (DIIA, "SEVDEIR-TEST/GOV/00000002/DRACS/test", "Server.ServerProxy.AccessDenied"),
-        (DIIA, "SEVDEIR-TEST/GOV/00000077/NOBODY/getX", "Server.ClientProxy.UnknownMember"),
-        ("SEVDEIR-TEST/GOV/00000002/DRACS", BIRTH, "Server.ClientProxy.UnknownMember"),
+        (
+            DIIA,
+            "SEVDEIR-TEST/GOV/00000002/DRACS/test",
+            "Server.ServerProxy.AccessDenied",
+        ),
+        (
+            DIIA,
+            "SEVDEIR-TEST/GOV/00000077/NOBODY/getX",
+            "Server.ClientProxy.UnknownMember",
+        ),
+        (
+            "SEVDEIR-TEST/GOV/00000002/DRACS",
+            BIRTH,
+            "Server.ClientProxy.UnknownMember",
+        ),
     ];
     for (client, service, expected) in cases {
-        let code = service.rsplit('/').find(|s| !s.starts_with('v')).unwrap_or("x");
+        let code = service
+            .rsplit('/')
+            .find(|s| !s.starts_with('v'))
+            .unwrap_or("x");
         let body = format!("<x:{code} xmlns:x=\"urn:t\"/>");
         let r = post_xml(a, msg(client, service, &body)).await;
         assert_eq!(r.status, 200);
-        assert_eq!(fault_code(&r.body).as_deref(), Some(expected), "{client} → {service}: {}", r.text());
-        assert!(r.text().contains("<faultDetail xmlns=\"\">"), "fault has an error id");
+        assert_eq!(
+            fault_code(&r.body).as_deref(),
+            Some(expected),
+            "{client} → {service}: {}",
+            r.text()
+        );
+        assert!(
+            r.text().contains("<faultDetail xmlns=\"\">"),
+            "fault has an error id"
+        );
     }
     let m = get(p.ss2.admin.unwrap(), "/metrics", &[]).await.text();
-    assert!(m.contains("code=\"Server.ServerProxy.AccessDenied\"} 1"), "{m}");
-    assert!(m.contains("brama_security_events_total{kind=\"access_denied\"} 1"), "{m}");
+    assert!(
+        m.contains("code=\"Server.ServerProxy.AccessDenied\"} 1"),
+        "{m}"
+    );
+    assert!(
+        m.contains("brama_security_events_total{kind=\"access_denied\"} 1"),
+        "{m}"
+    );
 }
 
 #[tokio::test]
@@ -107,17 +161,37 @@ async fn sslauth_client_needs_its_pinned_certificate() {
     let https = p.ss1.client_https.unwrap();
     let ca = &p.net.pki.ca.cert_pem;
     let is = &p.net.pki.clients["diia-is"];
-    let body = Bytes::from(msg(OTHER, "SEVDEIR-TEST/GOV/00000002/DRACS/test", "<x:test xmlns:x=\"urn:t\"><v>1</v></x:test>"));
+    let body = Bytes::from(msg(
+        OTHER,
+        "SEVDEIR-TEST/GOV/00000002/DRACS/test",
+        "<x:test xmlns:x=\"urn:t\"><v>1</v></x:test>",
+    ));
     let h = [("content-type", "text/xml; charset=UTF-8")];
     // With the pinned certificate: through, and OTHER is in the global group granted `test`.
-    let r = request_tls(https, ca, Some((&is.cert_pem, &is.key_pem)), &h, body.clone()).await.unwrap();
+    let r = request_tls(
+        https,
+        ca,
+        Some((&is.cert_pem, &is.key_pem)),
+        &h,
+        body.clone(),
+    )
+    .await
+    .unwrap();
     assert_eq!(fault_code(&r.body), None, "{}", r.text());
     assert!(r.text().contains("testResponse"));
     // Without a certificate, or over plain HTTP: refused.
-    let r = request_tls(https, ca, None, &h, body.clone()).await.unwrap();
-    assert_eq!(fault_code(&r.body).as_deref(), Some("Server.ClientProxy.SslAuthenticationFailed"));
+    let r = request_tls(https, ca, None, &h, body.clone())
+        .await
+        .unwrap();
+    assert_eq!(
+        fault_code(&r.body).as_deref(),
+        Some("Server.ClientProxy.SslAuthenticationFailed")
+    );
     let r = request(p.ss1.client_http.unwrap(), "POST", "/", &h, body).await;
-    assert_eq!(fault_code(&r.body).as_deref(), Some("Server.ClientProxy.SslAuthenticationFailed"));
+    assert_eq!(
+        fault_code(&r.body).as_deref(),
+        Some("Server.ClientProxy.SslAuthenticationFailed")
+    );
 }
 
 #[tokio::test]
@@ -129,7 +203,9 @@ async fn unregistered_or_untrusted_tls_certificates_are_refused() {
     let mut topo = net.topology.clone();
     let other_pki = brama::pki::generate(&topo.pki_spec("other CA", &[])).unwrap();
     let mut sp = topo.shared_params(&net.pki);
-    sp.security_servers[1].auth_cert_hashes = vec![brama::globalconf::auth_cert_hash(&other_pki.auth["ss2"].cert_der)];
+    sp.security_servers[1].auth_cert_hashes = vec![brama::globalconf::auth_cert_hash(
+        &other_pki.auth["ss2"].cert_der,
+    )];
     let gc2 = net.path().join("globalconf-ss1");
     std::fs::create_dir_all(gc2.join(INSTANCE)).unwrap();
     std::fs::write(gc2.join("instance-identifier"), INSTANCE).unwrap();
@@ -137,10 +213,18 @@ async fn unregistered_or_untrusted_tls_certificates_are_refused() {
     topo.instance = INSTANCE.into();
     let dir = net.path();
     let ss2 = start_node(&dir, "ss2", &ss2_toml(sim.addr, dead), Some(net.ss2_server)).await;
-    let ss1_toml = ss1_toml().replace("globalconf_dir = \"globalconf\"", "globalconf_dir = \"globalconf-ss1\"");
+    let ss1_toml = ss1_toml().replace(
+        "globalconf_dir = \"globalconf\"",
+        "globalconf_dir = \"globalconf-ss1\"",
+    );
     let ss1 = start_node(&dir, "ss1", &ss1_toml, Some(net.ss1_server)).await;
     let r = post_xml(ss1.client_http.unwrap(), msg(DIIA, BIRTH, BIRTH_BODY)).await;
-    assert_eq!(fault_code(&r.body).as_deref(), Some("Server.ClientProxy.SslAuthenticationFailed"), "{}", r.text());
+    assert_eq!(
+        fault_code(&r.body).as_deref(),
+        Some("Server.ClientProxy.SslAuthenticationFailed"),
+        "{}",
+        r.text()
+    );
     assert_eq!(ss1.gateway.metrics.security_events("tls_peer_refused"), 1);
     assert_eq!(sim.stats.requests(), 0, "nothing reached the service");
 
@@ -148,10 +232,22 @@ async fn unregistered_or_untrusted_tls_certificates_are_refused() {
     // nor does one from the approved CA whose hash is not registered.
     let rogue = brama::pki::generate_ca("rogue CA").unwrap();
     let spec = &topo.pki_spec("x", &[]).servers[0];
-    for (ca_cert, ca_key) in [(&rogue.cert_pem, &rogue.key_pem), (&net.pki.ca.cert_pem, &std::fs::read_to_string(dir.join("certs/ca.key")).unwrap())] {
+    for (ca_cert, ca_key) in [
+        (&rogue.cert_pem, &rogue.key_pem),
+        (
+            &net.pki.ca.cert_pem,
+            &std::fs::read_to_string(dir.join("certs/ca.key")).unwrap(),
+        ),
+    ] {
         let cert = brama::pki::issue_auth_cert(ca_cert, ca_key, INSTANCE, spec).unwrap();
-        let r = request_tls(ss2.server, &net.pki.ca.cert_pem, Some((&cert.cert_pem, &cert.key_pem)), &[("content-type", "multipart/mixed; boundary=x")], Bytes::from_static(b"--x--"))
-            .await;
+        let r = request_tls(
+            ss2.server,
+            &net.pki.ca.cert_pem,
+            Some((&cert.cert_pem, &cert.key_pem)),
+            &[("content-type", "multipart/mixed; boundary=x")],
+            Bytes::from_static(b"--x--"),
+        )
+        .await;
         assert!(r.is_err(), "handshake must fail");
     }
     assert_eq!(ss2.gateway.metrics.security_events("tls_peer_refused"), 2);
@@ -163,15 +259,42 @@ async fn unregistered_or_untrusted_tls_certificates_are_refused() {
 async fn metaservices_list_and_describe() {
     let p = pair().await;
     let a = p.ss1.client_http.unwrap();
-    let r = post_xml(a, msg(DIIA, "SEVDEIR-TEST/GOV/00000002/DRACS/listMethods", "<xroad:listMethods xmlns:xroad=\"http://x-road.eu/xsd/xroad.xsd\"/>")).await;
+    let r = post_xml(
+        a,
+        msg(
+            DIIA,
+            "SEVDEIR-TEST/GOV/00000002/DRACS/listMethods",
+            "<xroad:listMethods xmlns:xroad=\"http://x-road.eu/xsd/xroad.xsd\"/>",
+        ),
+    )
+    .await;
     let t = r.text();
     for code in ["getBirthRecord", "testQuery", "getState", "test"] {
-        assert!(t.contains(&format!("<id:serviceCode>{code}</id:serviceCode>")), "{t}");
+        assert!(
+            t.contains(&format!("<id:serviceCode>{code}</id:serviceCode>")),
+            "{t}"
+        );
     }
-    assert!(!t.contains(">listMethods<") || t.contains("<xroad:service"), "metaservices are never listed");
-    let r = post_xml(a, msg(DIIA, "SEVDEIR-TEST/GOV/00000002/DRACS/allowedMethods", "<xroad:allowedMethods xmlns:xroad=\"http://x-road.eu/xsd/xroad.xsd\"/>")).await;
+    assert!(
+        !t.contains(">listMethods<") || t.contains("<xroad:service"),
+        "metaservices are never listed"
+    );
+    let r = post_xml(
+        a,
+        msg(
+            DIIA,
+            "SEVDEIR-TEST/GOV/00000002/DRACS/allowedMethods",
+            "<xroad:allowedMethods xmlns:xroad=\"http://x-road.eu/xsd/xroad.xsd\"/>",
+        ),
+    )
+    .await;
     let t = r.text();
-    assert!(t.contains("allowedMethodsResponse") && t.contains(">getBirthRecord<") && t.contains(">testQuery<"), "{t}");
+    assert!(
+        t.contains("allowedMethodsResponse")
+            && t.contains(">getBirthRecord<")
+            && t.contains(">testQuery<"),
+        "{t}"
+    );
     assert!(!t.contains(">test<"), "DIIA may not call `test`: {t}");
 
     let r = post_xml(
@@ -179,13 +302,29 @@ async fn metaservices_list_and_describe() {
         msg(DIIA, "SEVDEIR-TEST/GOV/00000002/DRACS/getWsdl", "<xroad:getWsdl xmlns:xroad=\"http://x-road.eu/xsd/xroad.xsd\"><xroad:serviceCode>getBirthRecord</xroad:serviceCode><xroad:serviceVersion>v1</xroad:serviceVersion></xroad:getWsdl>"),
     )
     .await;
-    assert!(r.content_type().starts_with("multipart/related"), "{}", r.content_type());
+    assert!(
+        r.content_type().starts_with("multipart/related"),
+        "{}",
+        r.content_type()
+    );
     let t = r.text();
-    assert!(t.contains("getWsdlResponse") && t.contains("wsdl:definitions") || t.contains("definitions"), "{t}");
-    assert!(t.contains("http://example.org/xroad-endpoint") && !t.contains(&p.sim.addr.to_string()), "address hidden: {t}");
+    assert!(
+        t.contains("getWsdlResponse") && t.contains("wsdl:definitions")
+            || t.contains("definitions"),
+        "{t}"
+    );
+    assert!(
+        t.contains("http://example.org/xroad-endpoint") && !t.contains(&p.sim.addr.to_string()),
+        "address hidden: {t}"
+    );
 
     let r = get(a, "/listClients", &[]).await;
-    assert!(r.text().contains("<id:subsystemCode>DRACS</id:subsystemCode>"), "{}", r.text());
+    assert!(
+        r.text()
+            .contains("<id:subsystemCode>DRACS</id:subsystemCode>"),
+        "{}",
+        r.text()
+    );
     let r = get(a, "/listClients", &[("accept", "application/json")]).await;
     let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
     assert!(v["member"].as_array().unwrap().len() >= 6, "{v}");
@@ -217,28 +356,67 @@ async fn hostile_input_gets_quick_faults_and_the_server_keeps_serving() {
     let p = pair().await;
     let a = p.ss1.client_http.unwrap();
     let good = msg(DIIA, BIRTH, BIRTH_BODY);
-    let doctype = format!("<!DOCTYPE x [<!ENTITY e SYSTEM \"file:///etc/passwd\">]>{}", good.replace("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n", ""));
-    let deep = good.replace(BIRTH_BODY, &format!("<d:getBirthRecord xmlns:d=\"urn:x\">{}</d:getBirthRecord>", "<a>".repeat(300) + &"</a>".repeat(300)));
-    let big = good.replace(BIRTH_BODY, &format!("<d:getBirthRecord xmlns:d=\"urn:x\">{}</d:getBirthRecord>", "x".repeat(2 * 1024 * 1024)));
+    let doctype = format!(
+        "<!DOCTYPE x [<!ENTITY e SYSTEM \"file:///etc/passwd\">]>{}",
+        good.replace("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n", "")
+    );
+    let deep = good.replace(
+        BIRTH_BODY,
+        &format!(
+            "<d:getBirthRecord xmlns:d=\"urn:x\">{}</d:getBirthRecord>",
+            "<a>".repeat(300) + &"</a>".repeat(300)
+        ),
+    );
+    let big = good.replace(
+        BIRTH_BODY,
+        &format!(
+            "<d:getBirthRecord xmlns:d=\"urn:x\">{}</d:getBirthRecord>",
+            "x".repeat(2 * 1024 * 1024)
+        ),
+    );
     for (name, body, code) in [
         ("doctype", doctype, "Client.InvalidXml"),
         ("deep", deep, "Client.InvalidXml"),
         ("too large", big, "Client.InvalidMessage"),
-        ("garbage", "\u{0}\u{1}not xml".to_string(), "Client.InvalidSoap"),
+        (
+            "garbage",
+            "\u{0}\u{1}not xml".to_string(),
+            "Client.InvalidSoap",
+        ),
     ] {
         let r = post_xml(a, body).await;
-        assert_eq!(fault_code(&r.body).as_deref(), Some(code), "{name}: {}", r.text());
+        assert_eq!(
+            fault_code(&r.body).as_deref(),
+            Some(code),
+            "{name}: {}",
+            r.text()
+        );
     }
-    let r = request(a, "POST", "/", &[("content-type", "application/json")], Bytes::from_static(b"{}")).await;
-    assert_eq!(fault_code(&r.body).as_deref(), Some("Client.InvalidContentType"));
+    let r = request(
+        a,
+        "POST",
+        "/",
+        &[("content-type", "application/json")],
+        Bytes::from_static(b"{}"),
+    )
+    .await;
+    assert_eq!(
+        fault_code(&r.body).as_deref(),
+        Some("Client.InvalidContentType")
+    );
     assert_eq!(get(a, "/", &[]).await.status, 405);
 
     // A client that connects and sends nothing is cut off after header_read_timeout_ms.
     use tokio::io::AsyncReadExt;
     let mut idle = tokio::net::TcpStream::connect(a).await.unwrap();
     let mut buf = [0u8; 64];
-    let n = tokio::time::timeout(Duration::from_secs(5), idle.read(&mut buf)).await.expect("closed by the server");
-    assert!(matches!(n, Ok(0) | Err(_)), "the idle connection was closed, not answered: {n:?}");
+    let n = tokio::time::timeout(Duration::from_secs(5), idle.read(&mut buf))
+        .await
+        .expect("closed by the server");
+    assert!(
+        matches!(n, Ok(0) | Err(_)),
+        "the idle connection was closed, not answered: {n:?}"
+    );
 
     let r = post_xml(a, good).await;
     assert_eq!(fault_code(&r.body), None, "still serving: {}", r.text());
@@ -250,14 +428,34 @@ async fn shutdown_drains_in_flight_requests() {
     let sim = start_sim(Duration::from_millis(700)).await;
     let dead = bind().local_addr().unwrap();
     let dir = net.path();
-    let ss2 = start_node(&dir, "ss2", &ss2_toml(sim.addr, dead), Some(std::mem::replace(&mut net.ss2_server, bind()))).await;
-    let ss1 = start_node(&dir, "ss1", &ss1_toml(), Some(std::mem::replace(&mut net.ss1_server, bind()))).await;
+    let ss2 = start_node(
+        &dir,
+        "ss2",
+        &ss2_toml(sim.addr, dead),
+        Some(std::mem::replace(&mut net.ss2_server, bind())),
+    )
+    .await;
+    let ss1 = start_node(
+        &dir,
+        "ss1",
+        &ss1_toml(),
+        Some(std::mem::replace(&mut net.ss1_server, bind())),
+    )
+    .await;
     let a = ss1.client_http.unwrap();
     let in_flight = tokio::spawn(post_xml(a, msg(DIIA, BIRTH, BIRTH_BODY)));
     tokio::time::sleep(Duration::from_millis(200)).await;
     ss1.shutdown().await;
     let r = in_flight.await.unwrap();
-    assert_eq!(fault_code(&r.body), None, "finished during shutdown: {}", r.text());
-    assert!(tokio::net::TcpStream::connect(a).await.is_err(), "no longer accepting");
+    assert_eq!(
+        fault_code(&r.body),
+        None,
+        "finished during shutdown: {}",
+        r.text()
+    );
+    assert!(
+        tokio::net::TcpStream::connect(a).await.is_err(),
+        "no longer accepting"
+    );
     ss2.shutdown().await;
 }

@@ -18,8 +18,20 @@ async fn zeep_calls_the_service_from_the_wsdl_brama_served() {
     let sim = start_sim(Duration::ZERO).await;
     let dead = bind().local_addr().unwrap();
     let dir = net.path();
-    let ss2 = start_node(&dir, "ss2", &ss2_toml(sim.addr, dead), Some(std::mem::replace(&mut net.ss2_server, bind()))).await;
-    let ss1 = start_node(&dir, "ss1", &ss1_toml(), Some(std::mem::replace(&mut net.ss1_server, bind()))).await;
+    let ss2 = start_node(
+        &dir,
+        "ss2",
+        &ss2_toml(sim.addr, dead),
+        Some(std::mem::replace(&mut net.ss2_server, bind())),
+    )
+    .await;
+    let ss1 = start_node(
+        &dir,
+        "ss1",
+        &ss1_toml(),
+        Some(std::mem::replace(&mut net.ss1_server, bind())),
+    )
+    .await;
     let proxy = ss1.client_http.unwrap();
 
     let get_wsdl = request(
@@ -50,10 +62,16 @@ async fn zeep_calls_the_service_from_the_wsdl_brama_served() {
         .expect("python3 runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "zeep failed (is zeep installed? run scripts/test.sh):\n{stdout}\n{stderr}");
+    assert!(
+        out.status.success(),
+        "zeep failed (is zeep installed? run scripts/test.sh):\n{stdout}\n{stderr}"
+    );
     assert!(stdout.contains("actRecordNumber=№ 4321"), "{stdout}");
     let id = stdout.lines().find_map(|l| l.strip_prefix("id=")).unwrap();
-    assert!(sim.stats.saw_id(id), "the call went through brama to the registry");
+    assert!(
+        sim.stats.saw_id(id),
+        "the call went through brama to the registry"
+    );
     ss1.shutdown().await;
     ss2.shutdown().await;
 }

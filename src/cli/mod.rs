@@ -11,7 +11,11 @@ use clap::{Parser, Subcommand};
 use crate::config::ServerConf;
 
 #[derive(Parser)]
-#[command(name = "brama", version, about = "X-Road / Trembita security server and integration gateway")]
+#[command(
+    name = "brama",
+    version,
+    about = "X-Road / Trembita security server and integration gateway"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -79,7 +83,10 @@ pub fn main() -> ExitCode {
                     "configuration OK: server {}, {} hosted clients, {} services",
                     conf.server_id,
                     conf.clients.len(),
-                    conf.clients.values().map(|c| c.services.len()).sum::<usize>()
+                    conf.clients
+                        .values()
+                        .map(|c| c.services.len())
+                        .sum::<usize>()
                 );
                 ExitCode::SUCCESS
             }
@@ -116,7 +123,10 @@ pub fn main() -> ExitCode {
         } => {
             init_logging("text", "info");
             runtime().block_on(async move {
-                let wsdls = match crate::sim::load_wsdls(&crate::config::ConfigSource::Dir(PathBuf::from(".")), &wsdl_dir.to_string_lossy()) {
+                let wsdls = match crate::sim::load_wsdls(
+                    &crate::config::ConfigSource::Dir(PathBuf::from(".")),
+                    &wsdl_dir.to_string_lossy(),
+                ) {
                     Ok(w) => w,
                     Err(e) => {
                         eprintln!("error: {e}");
@@ -189,7 +199,9 @@ async fn shutdown_signal() {
 fn init_logging(format: &str, level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let _ = if format == "json" {
         builder.json().with_current_span(true).try_init()
     } else {

@@ -50,10 +50,17 @@ pub async fn run(a: SendArgs) -> ExitCode {
         Ok(RequestHeader {
             client: ClientId::parse_path(&a.client)?,
             service: ServiceId::parse_path(&a.service)?,
-            id: a.id.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+            id: a
+                .id
+                .clone()
+                .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
             user_id: a.user_id.clone(),
             issue: a.issue.clone(),
-            security_server: a.security_server.as_deref().map(SecurityServerId::parse_path).transpose()?,
+            security_server: a
+                .security_server
+                .as_deref()
+                .map(SecurityServerId::parse_path)
+                .transpose()?,
         })
     })();
     let header = match header {
@@ -71,11 +78,17 @@ pub async fn run(a: SendArgs) -> ExitCode {
     };
     let xml = build::request(&header, &body);
     let work = post(&a.url, Bytes::from(xml));
-    let (status, bytes) = match tokio::time::timeout(Duration::from_secs(a.timeout_secs), work).await {
-        Err(_) => return fail(format!("no answer from {} within {} s", a.url, a.timeout_secs)),
-        Ok(Err(e)) => return fail(e),
-        Ok(Ok(r)) => r,
-    };
+    let (status, bytes) =
+        match tokio::time::timeout(Duration::from_secs(a.timeout_secs), work).await {
+            Err(_) => {
+                return fail(format!(
+                    "no answer from {} within {} s",
+                    a.url, a.timeout_secs
+                ))
+            }
+            Ok(Err(e)) => return fail(e),
+            Ok(Ok(r)) => r,
+        };
     println!("{}", String::from_utf8_lossy(&bytes));
     match SoapMessage::parse(bytes, None, &SoapLimits::default()) {
         Ok(m) => match m.body {
@@ -94,7 +107,9 @@ pub async fn run(a: SendArgs) -> ExitCode {
 
 /// POSTs `body` as `text/xml` to an `http://` URL.
 pub async fn post(url: &str, body: Bytes) -> Result<(http::StatusCode, Bytes), String> {
-    let uri: http::Uri = url.parse().map_err(|e| format!("'{url}' is not a URL: {e}"))?;
+    let uri: http::Uri = url
+        .parse()
+        .map_err(|e| format!("'{url}' is not a URL: {e}"))?;
     if uri.scheme_str() != Some("http") {
         return Err("only http:// client proxy URLs are supported by `brama send`".into());
     }
@@ -115,6 +130,11 @@ pub async fn post(url: &str, body: Bytes) -> Result<(http::StatusCode, Bytes), S
         .map_err(|e| e.to_string())?;
     let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
     let status = resp.status();
-    let bytes = resp.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
+    let bytes = resp
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| e.to_string())?
+        .to_bytes();
     Ok((status, bytes))
 }

@@ -15,27 +15,35 @@ pub enum Subject {
 impl Subject {
     /// Parses `MEMBER:I/C/M`, `SUBSYSTEM:I/C/M/S`, `GLOBALGROUP:I/CODE` or `LOCALGROUP:CODE`.
     pub fn parse(s: &str) -> Result<Subject, String> {
-        let (kind, rest) = s
-            .split_once(':')
-            .ok_or_else(|| format!("'{s}' lacks its type (MEMBER:, SUBSYSTEM:, GLOBALGROUP: or LOCALGROUP:)"))?;
+        let (kind, rest) = s.split_once(':').ok_or_else(|| {
+            format!("'{s}' lacks its type (MEMBER:, SUBSYSTEM:, GLOBALGROUP: or LOCALGROUP:)")
+        })?;
         match kind {
             "MEMBER" | "SUBSYSTEM" => {
                 let id = ClientId::parse_path(rest)?;
                 if (kind == "MEMBER") != id.subsystem.is_none() {
-                    return Err(format!("'{s}': the identifier does not match its type {kind}"));
+                    return Err(format!(
+                        "'{s}': the identifier does not match its type {kind}"
+                    ));
                 }
                 Ok(Subject::Client(id))
             }
             "GLOBALGROUP" => match rest.split_once('/') {
-                Some((instance, code)) if !instance.is_empty() && !code.is_empty() && !code.contains('/') => {
+                Some((instance, code))
+                    if !instance.is_empty() && !code.is_empty() && !code.contains('/') =>
+                {
                     Ok(Subject::GlobalGroup(GlobalGroupId {
                         instance: instance.into(),
                         group_code: code.into(),
                     }))
                 }
-                _ => Err(format!("'{s}': a global group is GLOBALGROUP:INSTANCE/CODE")),
+                _ => Err(format!(
+                    "'{s}': a global group is GLOBALGROUP:INSTANCE/CODE"
+                )),
             },
-            "LOCALGROUP" if !rest.is_empty() && !rest.contains('/') => Ok(Subject::LocalGroup(rest.into())),
+            "LOCALGROUP" if !rest.is_empty() && !rest.contains('/') => {
+                Ok(Subject::LocalGroup(rest.into()))
+            }
             _ => Err(format!("'{s}' is not a valid access subject")),
         }
     }
@@ -54,11 +62,21 @@ mod tests {
 
     #[test]
     fn parses_subjects() {
-        assert!(matches!(Subject::parse("SUBSYSTEM:A/B/C/D"), Ok(Subject::Client(c)) if c.subsystem.is_some()));
-        assert!(matches!(Subject::parse("MEMBER:A/B/C"), Ok(Subject::Client(c)) if c.subsystem.is_none()));
+        assert!(
+            matches!(Subject::parse("SUBSYSTEM:A/B/C/D"), Ok(Subject::Client(c)) if c.subsystem.is_some())
+        );
+        assert!(
+            matches!(Subject::parse("MEMBER:A/B/C"), Ok(Subject::Client(c)) if c.subsystem.is_none())
+        );
         assert!(Subject::parse("MEMBER:A/B/C/D").is_err());
-        assert!(matches!(Subject::parse("GLOBALGROUP:A/g"), Ok(Subject::GlobalGroup(_))));
-        assert_eq!(Subject::parse("LOCALGROUP:x"), Ok(Subject::LocalGroup("x".into())));
+        assert!(matches!(
+            Subject::parse("GLOBALGROUP:A/g"),
+            Ok(Subject::GlobalGroup(_))
+        ));
+        assert_eq!(
+            Subject::parse("LOCALGROUP:x"),
+            Ok(Subject::LocalGroup("x".into()))
+        );
         assert!(Subject::parse("A/B/C").is_err());
     }
 }

@@ -10,7 +10,10 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use sha2::{Digest, Sha256};
 
 use super::file::{ClientSection, ConfigFile, Connection};
-use super::{load_globalconf, AccessRight, ConfigError, ConfigSource, HostedClient, ServerConf, Service, Subject};
+use super::{
+    load_globalconf, AccessRight, ConfigError, ConfigSource, HostedClient, ServerConf, Service,
+    Subject,
+};
 use crate::globalconf::auth_cert_hash;
 use crate::identifiers::{is_valid_part, ClientId, SecurityServerId, ServiceId};
 
@@ -43,7 +46,10 @@ pub(super) fn check(
     file_name: &str,
     list: &mut Vec<ConfigError>,
 ) -> Option<ServerConf> {
-    let mut e = Errors { file: file_name, list };
+    let mut e = Errors {
+        file: file_name,
+        list,
+    };
 
     let server_id = SecurityServerId::parse_path(&file.server.id)
         .map_err(|m| e.add("server.id", m))
@@ -54,8 +60,14 @@ pub(super) fn check(
         .ok();
 
     for (key, addr) in [
-        ("listeners.client_http", file.listeners.client_http.as_deref()),
-        ("listeners.client_https", file.listeners.client_https.as_deref()),
+        (
+            "listeners.client_http",
+            file.listeners.client_http.as_deref(),
+        ),
+        (
+            "listeners.client_https",
+            file.listeners.client_https.as_deref(),
+        ),
         ("listeners.server", Some(file.listeners.server.as_str())),
         ("listeners.admin", file.listeners.admin.as_deref()),
     ] {
@@ -66,7 +78,10 @@ pub(super) fn check(
         }
     }
     if file.listeners.client_https.is_some() && file.tls.internal_cert.is_none() {
-        e.add("tls.internal_cert", "listeners.client_https needs an internal TLS certificate and key");
+        e.add(
+            "tls.internal_cert",
+            "listeners.client_https needs an internal TLS certificate and key",
+        );
     }
     check_limits(&file, &mut e);
 
@@ -87,7 +102,11 @@ pub(super) fn check(
 
     if let (Some(gc), Some(id)) = (&globalconf, &server_id) {
         match gc.server(id) {
-            None => e.add_in(gc_name.clone(), "securityServer", format!("this server {id} is not in the global configuration")),
+            None => e.add_in(
+                gc_name.clone(),
+                "securityServer",
+                format!("this server {id} is not in the global configuration"),
+            ),
             Some(ss) => {
                 if let Some(certs) = &auth_certs {
                     let hash = auth_cert_hash(&certs[0]);
@@ -108,9 +127,21 @@ pub(super) fn check(
         if let Some(hc) = check_client(c, &key, &source, &file, &mut e) {
             if let (Some(gc), Some(sid)) = (&globalconf, &server_id) {
                 if !gc.client_exists(&hc.id) {
-                    e.add(format!("{key}.id"), format!("{} is not a member or subsystem in the global configuration", hc.id));
+                    e.add(
+                        format!("{key}.id"),
+                        format!(
+                            "{} is not a member or subsystem in the global configuration",
+                            hc.id
+                        ),
+                    );
                 } else if !gc.servers_for_client(&hc.id).iter().any(|s| &s.id == sid) {
-                    e.add(format!("{key}.id"), format!("{} is not registered as a client of {sid} in the global configuration", hc.id));
+                    e.add(
+                        format!("{key}.id"),
+                        format!(
+                            "{} is not registered as a client of {sid} in the global configuration",
+                            hc.id
+                        ),
+                    );
                 }
             }
             if clients.insert(hc.id.clone(), hc).is_some() {
@@ -121,7 +152,10 @@ pub(super) fn check(
 
     if let Some(sim) = &file.simulator {
         if sim.listen.parse::<SocketAddr>().is_err() {
-            e.add("simulator.listen", format!("'{}' is not an address", sim.listen));
+            e.add(
+                "simulator.listen",
+                format!("'{}' is not an address", sim.listen),
+            );
         }
         if !(0.0..=1.0).contains(&sim.error_rate) {
             e.add("simulator.error_rate", "must be between 0 and 1");
@@ -134,7 +168,10 @@ pub(super) fn check(
         "software" => {}
         "pkcs11" if file.token.module.is_some() => {}
         "pkcs11" => e.add("token.module", "a pkcs11 token needs the module path"),
-        other => e.add("token.kind", format!("'{other}' is not 'software' or 'pkcs11'")),
+        other => e.add(
+            "token.kind",
+            format!("'{other}' is not 'software' or 'pkcs11'"),
+        ),
     }
 
     Some(ServerConf {
@@ -172,7 +209,9 @@ fn check_client(
     file: &ConfigFile,
     e: &mut Errors,
 ) -> Option<HostedClient> {
-    let id = ClientId::parse_path(&c.id).map_err(|m| e.add(format!("{key}.id"), m)).ok()?;
+    let id = ClientId::parse_path(&c.id)
+        .map_err(|m| e.add(format!("{key}.id"), m))
+        .ok()?;
     let mut is_cert_hashes = Vec::new();
     for (j, path) in c.is_certs.iter().enumerate() {
         if let Some(certs) = load_certs(source, path, &format!("{key}.is_certs[{j}]"), e) {
@@ -180,23 +219,41 @@ fn check_client(
         }
     }
     if c.connection == Connection::HttpsAuth && c.is_certs.is_empty() {
-        e.add(format!("{key}.is_certs"), "connection 'https-auth' needs at least one pinned certificate");
+        e.add(
+            format!("{key}.is_certs"),
+            "connection 'https-auth' needs at least one pinned certificate",
+        );
     }
     if c.connection != Connection::Http && file.listeners.client_https.is_none() {
-        e.add(format!("{key}.connection"), "HTTPS connections need listeners.client_https");
+        e.add(
+            format!("{key}.connection"),
+            "HTTPS connections need listeners.client_https",
+        );
     }
 
     let mut services: Vec<Service> = Vec::new();
     for (j, s) in c.services.iter().enumerate() {
         let skey = format!("{key}.services[{j}]");
         if !is_valid_part(&s.code) || s.version.as_deref().is_some_and(|v| !is_valid_part(v)) {
-            e.add(format!("{skey}.code"), "service code and version may hold letters, digits and '()+,-.=? only");
+            e.add(
+                format!("{skey}.code"),
+                "service code and version may hold letters, digits and '()+,-.=? only",
+            );
             continue;
         }
         let url = parse_url(&s.url, &format!("{skey}.url"), e);
-        let wsdl = s.wsdl.as_deref().and_then(|w| parse_url(w, &format!("{skey}.wsdl"), e));
-        if services.iter().any(|x| x.id.service_code == s.code && x.id.service_version == s.version) {
-            e.add(format!("{skey}.code"), "this service code and version is configured twice");
+        let wsdl = s
+            .wsdl
+            .as_deref()
+            .and_then(|w| parse_url(w, &format!("{skey}.wsdl"), e));
+        if services
+            .iter()
+            .any(|x| x.id.service_code == s.code && x.id.service_version == s.version)
+        {
+            e.add(
+                format!("{skey}.code"),
+                "this service code and version is configured twice",
+            );
         }
         if s.timeout_ms == 0 {
             e.add(format!("{skey}.timeout_ms"), "must be greater than 0");
@@ -206,9 +263,11 @@ fn check_client(
                 id: ServiceId::new(id.clone(), &s.code, s.version.as_deref()),
                 url,
                 timeout: Duration::from_millis(s.timeout_ms),
-                disabled: s
-                    .disabled
-                    .then(|| s.disabled_notice.clone().unwrap_or_else(|| "Service is disabled".into())),
+                disabled: s.disabled.then(|| {
+                    s.disabled_notice
+                        .clone()
+                        .unwrap_or_else(|| "Service is disabled".into())
+                }),
                 wsdl,
             });
         }
@@ -236,13 +295,17 @@ fn check_client(
     for (j, a) in c.access.iter().enumerate() {
         let akey = format!("{key}.access[{j}]");
         if !c.services.iter().any(|s| s.code == a.service) {
-            e.add(format!("{akey}.service"), format!("no service '{}' is configured for {id}", a.service));
+            e.add(
+                format!("{akey}.service"),
+                format!("no service '{}' is configured for {id}", a.service),
+            );
         }
         for (k, s) in a.subjects.iter().enumerate() {
             match Subject::parse(s) {
-                Ok(Subject::LocalGroup(g)) if !local_groups.contains_key(&g) => {
-                    e.add(format!("{akey}.subjects[{k}]"), format!("local group '{g}' is not defined for {id}"))
-                }
+                Ok(Subject::LocalGroup(g)) if !local_groups.contains_key(&g) => e.add(
+                    format!("{akey}.subjects[{k}]"),
+                    format!("local group '{g}' is not defined for {id}"),
+                ),
                 Ok(subject) => access.push(AccessRight {
                     service_code: a.service.clone(),
                     subject,
@@ -264,7 +327,9 @@ fn check_client(
 
 fn parse_url(s: &str, key: &str, e: &mut Errors) -> Option<http::Uri> {
     match s.parse::<http::Uri>() {
-        Ok(u) if matches!(u.scheme_str(), Some("http") | Some("https")) && u.host().is_some() => Some(u),
+        Ok(u) if matches!(u.scheme_str(), Some("http") | Some("https")) && u.host().is_some() => {
+            Some(u)
+        }
         _ => {
             e.add(key, format!("'{s}' is not an http:// or https:// URL"));
             None
@@ -272,25 +337,45 @@ fn parse_url(s: &str, key: &str, e: &mut Errors) -> Option<http::Uri> {
     }
 }
 
-fn load_certs(source: &ConfigSource, path: &str, key: &str, e: &mut Errors) -> Option<Vec<CertificateDer<'static>>> {
+fn load_certs(
+    source: &ConfigSource,
+    path: &str,
+    key: &str,
+    e: &mut Errors,
+) -> Option<Vec<CertificateDer<'static>>> {
     let bytes = source
         .read(path)
         .map_err(|err| e.add(key, format!("cannot read {}: {err}", source.display(path))))
         .ok()?;
-    let certs: Vec<_> = CertificateDer::pem_slice_iter(&bytes).filter_map(Result::ok).collect();
+    let certs: Vec<_> = CertificateDer::pem_slice_iter(&bytes)
+        .filter_map(Result::ok)
+        .collect();
     if certs.is_empty() {
-        e.add(key, format!("{} holds no PEM certificate", source.display(path)));
+        e.add(
+            key,
+            format!("{} holds no PEM certificate", source.display(path)),
+        );
         return None;
     }
     Some(certs)
 }
 
-fn load_key(source: &ConfigSource, path: &str, key: &str, e: &mut Errors) -> Option<PrivateKeyDer<'static>> {
+fn load_key(
+    source: &ConfigSource,
+    path: &str,
+    key: &str,
+    e: &mut Errors,
+) -> Option<PrivateKeyDer<'static>> {
     let bytes = source
         .read(path)
         .map_err(|err| e.add(key, format!("cannot read {}: {err}", source.display(path))))
         .ok()?;
     PrivateKeyDer::from_pem_slice(&bytes)
-        .map_err(|err| e.add(key, format!("{} holds no PEM private key: {err}", source.display(path))))
+        .map_err(|err| {
+            e.add(
+                key,
+                format!("{} holds no PEM private key: {err}", source.display(path)),
+            )
+        })
         .ok()
 }

@@ -47,7 +47,9 @@ impl ConfigSource {
     pub fn display(&self, rel: &str) -> String {
         match self {
             ConfigSource::Dir(dir) => dir.join(rel).display().to_string(),
-            ConfigSource::Embedded => format!("<embedded>/{}", normalize(Path::new("config").join(rel))),
+            ConfigSource::Embedded => {
+                format!("<embedded>/{}", normalize(Path::new("config").join(rel)))
+            }
         }
     }
 }
@@ -197,13 +199,19 @@ impl ServerConf {
             None => (ConfigSource::Embedded, "brama.toml".to_string()),
         };
         let file_name = source.display(&name);
-        let text = source.read(&name).map_err(|e| one(&file_name, "", format!("cannot read: {e}")))?;
+        let text = source
+            .read(&name)
+            .map_err(|e| one(&file_name, "", format!("cannot read: {e}")))?;
         let text = String::from_utf8(text).map_err(|_| one(&file_name, "", "not UTF-8".into()))?;
         Self::from_toml(&text, source, &file_name)
     }
 
     /// Parses and checks a TOML text whose relative paths resolve through `source`.
-    pub fn from_toml(text: &str, source: ConfigSource, file_name: &str) -> Result<ServerConf, ConfigErrors> {
+    pub fn from_toml(
+        text: &str,
+        source: ConfigSource,
+        file_name: &str,
+    ) -> Result<ServerConf, ConfigErrors> {
         let file: ConfigFile = toml::from_str(text).map_err(|e| {
             let span = e
                 .span()
@@ -241,9 +249,10 @@ pub fn load_globalconf(source: &ConfigSource, dir: &str) -> Result<GlobalConf, S
         ConfigSource::Dir(base) => GlobalConf::load_dir(&base.join(dir)).map_err(|e| e.to_string()),
         ConfigSource::Embedded => {
             let read = |rel: &str| source.read(&format!("{dir}/{rel}"));
-            let own = String::from_utf8_lossy(&read("instance-identifier").map_err(|e| e.to_string())?)
-                .trim()
-                .to_string();
+            let own =
+                String::from_utf8_lossy(&read("instance-identifier").map_err(|e| e.to_string())?)
+                    .trim()
+                    .to_string();
             let shared = SharedParams::parse(
                 &read(&format!("{own}/shared-params.xml")).map_err(|e| e.to_string())?,
             )

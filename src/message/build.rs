@@ -37,11 +37,19 @@ pub fn request(h: &RequestHeader, body: &str) -> String {
         out,
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<SOAP-ENV:Envelope xmlns:SOAP-ENV=\"{NS_SOAP_ENV}\" xmlns:xroad=\"{NS_XROAD}\" xmlns:id=\"{NS_IDENTIFIERS}\"><SOAP-ENV:Header>"
     );
-    let _ = write!(out, "<xroad:client id:objectType=\"{}\">", h.client.object_type());
+    let _ = write!(
+        out,
+        "<xroad:client id:objectType=\"{}\">",
+        h.client.object_type()
+    );
     id_parts(&mut out, &h.client);
     out.push_str("</xroad:client><xroad:service id:objectType=\"SERVICE\">");
     id_parts(&mut out, &h.service.provider);
-    let _ = write!(out, "<id:serviceCode>{}</id:serviceCode>", escape(&h.service.service_code));
+    let _ = write!(
+        out,
+        "<id:serviceCode>{}</id:serviceCode>",
+        escape(&h.service.service_code)
+    );
     if let Some(v) = &h.service.service_version {
         let _ = write!(out, "<id:serviceVersion>{}</id:serviceVersion>", escape(v));
     }
@@ -49,7 +57,11 @@ pub fn request(h: &RequestHeader, body: &str) -> String {
     if let Some(ss) = &h.security_server {
         out.push_str("<xroad:securityServer id:objectType=\"SERVER\">");
         id_parts(&mut out, &ss.owner);
-        let _ = write!(out, "<id:serverCode>{}</id:serverCode></xroad:securityServer>", escape(&ss.server_code));
+        let _ = write!(
+            out,
+            "<id:serverCode>{}</id:serverCode></xroad:securityServer>",
+            escape(&ss.server_code)
+        );
     }
     let _ = write!(out, "<xroad:id>{}</xroad:id>", escape(&h.id));
     if let Some(u) = &h.user_id {
@@ -58,7 +70,9 @@ pub fn request(h: &RequestHeader, body: &str) -> String {
     if let Some(i) = &h.issue {
         let _ = write!(out, "<xroad:issue>{}</xroad:issue>", escape(i));
     }
-    out.push_str("<xroad:protocolVersion>4.0</xroad:protocolVersion></SOAP-ENV:Header><SOAP-ENV:Body>");
+    out.push_str(
+        "<xroad:protocolVersion>4.0</xroad:protocolVersion></SOAP-ENV:Header><SOAP-ENV:Body>",
+    );
     out.push_str(body.trim());
     out.push_str("</SOAP-ENV:Body></SOAP-ENV:Envelope>\n");
     out
@@ -73,16 +87,25 @@ mod tests {
     fn built_requests_parse_and_validate() {
         let h = RequestHeader {
             client: ClientId::parse_path("SEVDEIR-TEST/GOV/00000001/DIIA").unwrap(),
-            service: ServiceId::parse_path("SEVDEIR-TEST/GOV/00000002/DRACS/getBirthRecord/v1").unwrap(),
+            service: ServiceId::parse_path("SEVDEIR-TEST/GOV/00000002/DRACS/getBirthRecord/v1")
+                .unwrap(),
             id: "id-1".into(),
             user_id: Some("UA<1>".into()),
             issue: None,
-            security_server: Some(SecurityServerId::parse_path("SEVDEIR-TEST/GOV/00000002/ss2").unwrap()),
+            security_server: Some(
+                SecurityServerId::parse_path("SEVDEIR-TEST/GOV/00000002/ss2").unwrap(),
+            ),
         };
-        let xml = request(&h, "<d:getBirthRecord xmlns:d=\"urn:x\"><n>1</n></d:getBirthRecord>");
+        let xml = request(
+            &h,
+            "<d:getBirthRecord xmlns:d=\"urn:x\"><n>1</n></d:getBirthRecord>",
+        );
         let m = SoapMessage::parse(xml.into(), None, &SoapLimits::default()).unwrap();
         m.validate_request().unwrap();
         assert_eq!(m.header.user_id.as_deref(), Some("UA<1>"));
-        assert_eq!(m.header.security_server.as_ref().unwrap().server_code, "ss2");
+        assert_eq!(
+            m.header.security_server.as_ref().unwrap().server_code,
+            "ss2"
+        );
     }
 }

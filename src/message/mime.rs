@@ -118,7 +118,11 @@ fn malformed(msg: impl Into<String>) -> MessageError {
 }
 
 /// Splits a multipart body into its parts. At most `max_parts` parts are accepted.
-pub fn parse_multipart(body: &Bytes, boundary: &str, max_parts: usize) -> Result<Vec<Part>, MessageError> {
+pub fn parse_multipart(
+    body: &Bytes,
+    boundary: &str,
+    max_parts: usize,
+) -> Result<Vec<Part>, MessageError> {
     if boundary.is_empty() || boundary.len() > 200 {
         return Err(malformed("multipart boundary missing or too long"));
     }
@@ -139,7 +143,8 @@ pub fn parse_multipart(body: &Bytes, boundary: &str, max_parts: usize) -> Result
             break; // closing delimiter; the epilogue is ignored
         }
         // Rest of the delimiter line (transport padding), then the line end.
-        let line_end = find(body, b"\n", pos).ok_or_else(|| malformed("truncated multipart part"))?;
+        let line_end =
+            find(body, b"\n", pos).ok_or_else(|| malformed("truncated multipart part"))?;
         if !body[pos..line_end].iter().all(|b| b" \t\r".contains(b)) {
             return Err(malformed("garbage after multipart boundary"));
         }
@@ -147,7 +152,11 @@ pub fn parse_multipart(body: &Bytes, boundary: &str, max_parts: usize) -> Result
         let next = find(body, &[b"\n", delim].concat(), start.saturating_sub(1))
             .ok_or_else(|| malformed("multipart body is not terminated by its closing boundary"))?;
         // The line break before the delimiter belongs to the delimiter.
-        let end = if next > start && body[next - 1] == b'\r' { next - 1 } else { next };
+        let end = if next > start && body[next - 1] == b'\r' {
+            next - 1
+        } else {
+            next
+        };
         parts.push(parse_part(body.slice(start..end.max(start)))?);
         if parts.len() > max_parts {
             return Err(malformed(format!("more than {max_parts} multipart parts")));
@@ -163,7 +172,9 @@ fn parse_part(raw: Bytes) -> Result<Part, MessageError> {
         (0, 2)
     } else if raw.starts_with(b"\n") {
         (0, 1)
-    } else if let Some(i) = find(&raw, b"\r\n\r\n", 0).filter(|&i| find(&raw, b"\n\n", 0).is_none_or(|j| i < j)) {
+    } else if let Some(i) =
+        find(&raw, b"\r\n\r\n", 0).filter(|&i| find(&raw, b"\n\n", 0).is_none_or(|j| i < j))
+    {
         (i, i + 4)
     } else if let Some(i) = find(&raw, b"\n\n", 0) {
         (i, i + 2)
@@ -171,7 +182,8 @@ fn parse_part(raw: Bytes) -> Result<Part, MessageError> {
         (raw.len(), raw.len())
     };
     let raw_headers = raw.slice(..header_end);
-    let text = std::str::from_utf8(&raw_headers).map_err(|_| malformed("part headers are not UTF-8"))?;
+    let text =
+        std::str::from_utf8(&raw_headers).map_err(|_| malformed("part headers are not UTF-8"))?;
     let mut headers: Vec<(String, String)> = Vec::new();
     for line in text.split('\n').map(|l| l.trim_end_matches('\r')) {
         if line.is_empty() {
@@ -179,7 +191,9 @@ fn parse_part(raw: Bytes) -> Result<Part, MessageError> {
         }
         if line.starts_with([' ', '\t']) {
             // Folded continuation of the previous header.
-            let last = headers.last_mut().ok_or_else(|| malformed("part header starts folded"))?;
+            let last = headers
+                .last_mut()
+                .ok_or_else(|| malformed("part header starts folded"))?;
             last.1.push(' ');
             last.1.push_str(line.trim());
             continue;
@@ -297,7 +311,11 @@ mod tests {
 
     #[test]
     fn refuses_broken_multipart() {
-        for bad in [&b"no boundary here"[..], b"--b\nContent-Type: text/xml\n\n<x/>", b"--bxx"] {
+        for bad in [
+            &b"no boundary here"[..],
+            b"--b\nContent-Type: text/xml\n\n<x/>",
+            b"--bxx",
+        ] {
             assert!(parse_multipart(&Bytes::copy_from_slice(bad), "b", 10).is_err());
         }
         let many = Bytes::from("--b\n\nx\n".repeat(20) + "--b--");

@@ -93,10 +93,16 @@ impl SoapEnvelope {
         max_parts: usize,
     ) -> Result<Self, MessageError> {
         let boundary = ct.param("boundary").ok_or_else(|| {
-            MessageError::new(ErrorCode::InvalidContentType, "multipart message without a boundary")
+            MessageError::new(
+                ErrorCode::InvalidContentType,
+                "multipart message without a boundary",
+            )
         })?;
         if body.iter().all(u8::is_ascii_whitespace) {
-            return Err(MessageError::new(ErrorCode::MissingSoap, "multipart message is empty"));
+            return Err(MessageError::new(
+                ErrorCode::MissingSoap,
+                "multipart message is empty",
+            ));
         }
         let mut parts = mime::parse_multipart(&body, boundary, max_parts)?;
         // MTOM names its root part with `start`; otherwise the SOAP part comes first.
@@ -107,13 +113,19 @@ impl SoapEnvelope {
                     .iter()
                     .position(|p| p.content_id() == Some(start))
                     .ok_or_else(|| {
-                        MessageError::new(ErrorCode::MissingSoap, "multipart root part named by 'start' is missing")
+                        MessageError::new(
+                            ErrorCode::MissingSoap,
+                            "multipart root part named by 'start' is missing",
+                        )
                     })?
             }
             None => 0,
         };
         if parts.is_empty() {
-            return Err(MessageError::new(ErrorCode::MissingSoap, "multipart message has no parts"));
+            return Err(MessageError::new(
+                ErrorCode::MissingSoap,
+                "multipart message has no parts",
+            ));
         }
         let soap_part = parts.remove(root);
         let part_ct = soap_part.content_type()?;
@@ -123,18 +135,27 @@ impl SoapEnvelope {
                 format!("Invalid content type of the SOAP part: '{}'", part_ct.mime),
             ));
         }
-        if let Some(i) = parts.iter().position(|p| p.header("content-type").is_none()) {
+        if let Some(i) = parts
+            .iter()
+            .position(|p| p.header("content-type").is_none())
+        {
             return Err(MessageError::new(
                 ErrorCode::InvalidContentType,
                 format!("Attachment part {} has no Content-Type", i + 1),
             ));
         }
         if soap_part.body.iter().all(u8::is_ascii_whitespace) {
-            return Err(MessageError::new(ErrorCode::MissingSoap, "the SOAP part is empty"));
+            return Err(MessageError::new(
+                ErrorCode::MissingSoap,
+                "the SOAP part is empty",
+            ));
         }
         Ok(SoapEnvelope {
             soap: SoapMessage::parse(soap_part.body.clone(), part_ct.charset(), limits)?,
-            soap_content_type: soap_part.header("content-type").unwrap_or("text/xml").to_string(),
+            soap_content_type: soap_part
+                .header("content-type")
+                .unwrap_or("text/xml")
+                .to_string(),
             soap_part_headers: Some(soap_part.raw_headers.clone()),
             attachments: parts,
             content_type: raw_ct.to_string(),
@@ -151,7 +172,12 @@ impl SoapEnvelope {
             .ok()
             .and_then(|ct| ct.param("boundary").map(str::to_string))
             .unwrap_or_else(|| mime::new_boundary("brama"));
-        let size = self.soap.bytes.len() + self.attachments.iter().map(|a| a.body.len() + 256).sum::<usize>();
+        let size = self.soap.bytes.len()
+            + self
+                .attachments
+                .iter()
+                .map(|a| a.body.len() + 256)
+                .sum::<usize>();
         let mut w = mime::MultipartWriter::new(boundary, size);
         self.write_parts(&mut w);
         (self.content_type.clone(), w.finish())

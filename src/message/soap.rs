@@ -104,7 +104,11 @@ fn err(code: ErrorCode, msg: impl Into<String>) -> MessageError {
 
 impl SoapMessage {
     /// Parses an envelope. `charset` is the `Content-Type` parameter (UTF-8 when absent).
-    pub fn parse(bytes: Bytes, charset: Option<&str>, limits: &SoapLimits) -> Result<Self, MessageError> {
+    pub fn parse(
+        bytes: Bytes,
+        charset: Option<&str>,
+        limits: &SoapLimits,
+    ) -> Result<Self, MessageError> {
         let text = Decoded::new(&bytes, charset)?;
         let mut p = Parser {
             reader: NsReader::from_reader(text.utf8()),
@@ -113,7 +117,8 @@ impl SoapMessage {
         };
         p.reader.config_mut().check_end_names = true;
         let parsed = p.envelope()?;
-        let body_content = text.original_offset(parsed.body_content.start)..text.original_offset(parsed.body_content.end);
+        let body_content = text.original_offset(parsed.body_content.start)
+            ..text.original_offset(parsed.body_content.end);
         let header_span = parsed.header_span.map(|h| HeaderSpan {
             end_tag: text.original_offset(h.end_tag),
             request_hash: h
@@ -237,7 +242,10 @@ impl SoapMessage {
         let Some(span) = &self.header_span else {
             return;
         };
-        let old = span.request_hash.clone().unwrap_or(span.end_tag..span.end_tag);
+        let old = span
+            .request_hash
+            .clone()
+            .unwrap_or(span.end_tag..span.end_tag);
         let bytes = self.with_request_hash(algorithm_uri, hash_b64);
         let new_len = bytes.len() + old.len() - self.bytes.len();
         let shift = |o: usize| o + new_len - old.len();
@@ -255,7 +263,10 @@ impl SoapMessage {
 
     /// Compares the response's echoed header with the request's (reference §1.5). Returns the first
     /// field that differs.
-    pub fn inconsistent_echo(request: &XRoadHeader, response: &XRoadHeader) -> Option<&'static str> {
+    pub fn inconsistent_echo(
+        request: &XRoadHeader,
+        response: &XRoadHeader,
+    ) -> Option<&'static str> {
         if request.client != response.client {
             Some("client")
         } else if request.service != response.service {
@@ -282,13 +293,24 @@ enum Decoded<'a> {
 
 impl<'a> Decoded<'a> {
     fn new(bytes: &'a [u8], charset: Option<&str>) -> Result<Self, MessageError> {
-        let charset = charset.unwrap_or("utf-8").trim_matches('"').to_ascii_lowercase();
+        let charset = charset
+            .unwrap_or("utf-8")
+            .trim_matches('"')
+            .to_ascii_lowercase();
         match charset.as_str() {
             "utf-8" | "utf8" | "us-ascii" | "ascii" => {
-                let skipped = if bytes.starts_with(b"\xEF\xBB\xBF") { 3 } else { 0 };
+                let skipped = if bytes.starts_with(b"\xEF\xBB\xBF") {
+                    3
+                } else {
+                    0
+                };
                 let text = &bytes[skipped..];
-                std::str::from_utf8(text)
-                    .map_err(|e| err(ErrorCode::InvalidXml, format!("Message is not valid UTF-8: {e}")))?;
+                std::str::from_utf8(text).map_err(|e| {
+                    err(
+                        ErrorCode::InvalidXml,
+                        format!("Message is not valid UTF-8: {e}"),
+                    )
+                })?;
                 Ok(Decoded::Utf8 { text, skipped })
             }
             // Latin-1 maps each byte to the code point of the same value.
@@ -358,7 +380,10 @@ impl<'i> Parser<'i, '_> {
             let ns = ns_of(&ns).map(<[u8]>::to_vec);
             match &ev {
                 Event::DocType(_) => {
-                    return Err(err(ErrorCode::InvalidXml, "DOCTYPE is not allowed in messages"))
+                    return Err(err(
+                        ErrorCode::InvalidXml,
+                        "DOCTYPE is not allowed in messages",
+                    ))
                 }
                 Event::Comment(_) | Event::PI(_) | Event::Decl(_) => continue,
                 Event::Start(_) => {
@@ -372,7 +397,10 @@ impl<'i> Parser<'i, '_> {
                 }
                 Event::End(_) => self.depth -= 1,
                 Event::Eof => {
-                    return Err(err(ErrorCode::InvalidXml, "Malformed XML: unexpected end of document"))
+                    return Err(err(
+                        ErrorCode::InvalidXml,
+                        "Malformed XML: unexpected end of document",
+                    ))
                 }
                 _ => {}
             }
@@ -414,7 +442,10 @@ impl<'i> Parser<'i, '_> {
                 Event::CData(c) => out.push_str(&String::from_utf8_lossy(&c)),
                 Event::End(_) => return Ok(out),
                 Event::Start(_) => {
-                    return Err(err(ErrorCode::InvalidXml, "Unexpected element inside a text field"))
+                    return Err(err(
+                        ErrorCode::InvalidXml,
+                        "Unexpected element inside a text field",
+                    ))
                 }
                 _ => {}
             }
@@ -424,16 +455,26 @@ impl<'i> Parser<'i, '_> {
     fn envelope(&mut self) -> Result<ParsedEnvelope, MessageError> {
         let (ns, ev) = self.next_markup().map_err(|e| {
             if e.code == ErrorCode::InvalidXml && e.message.contains("unexpected end") {
-                err(ErrorCode::InvalidSoap, "Malformed SOAP message: empty document")
+                err(
+                    ErrorCode::InvalidSoap,
+                    "Malformed SOAP message: empty document",
+                )
             } else {
                 e
             }
         })?;
         let start = match &ev {
             Event::Start(s) | Event::Empty(s) => s.clone().into_owned(),
-            _ => return Err(err(ErrorCode::InvalidSoap, "Malformed SOAP message: no root element")),
+            _ => {
+                return Err(err(
+                    ErrorCode::InvalidSoap,
+                    "Malformed SOAP message: no root element",
+                ))
+            }
         };
-        if ns.as_deref() != Some(NS_SOAP_ENV.as_bytes()) || start.local_name().as_ref() != b"Envelope" {
+        if ns.as_deref() != Some(NS_SOAP_ENV.as_bytes())
+            || start.local_name().as_ref() != b"Envelope"
+        {
             return Err(err(
                 ErrorCode::InvalidSoap,
                 "Malformed SOAP message: root is not a SOAP 1.1 Envelope",
@@ -446,7 +487,10 @@ impl<'i> Parser<'i, '_> {
             ));
         }
         if matches!(ev, Event::Empty(_)) {
-            return Err(err(ErrorCode::MissingBody, "Malformed SOAP message: body missing"));
+            return Err(err(
+                ErrorCode::MissingBody,
+                "Malformed SOAP message: body missing",
+            ));
         }
 
         let mut header = XRoadHeader::default();
@@ -484,7 +528,10 @@ impl<'i> Parser<'i, '_> {
                         _ => {
                             return Err(err(
                                 ErrorCode::InvalidSoap,
-                                format!("Malformed SOAP message: unexpected element '{}'", local(&s)),
+                                format!(
+                                    "Malformed SOAP message: unexpected element '{}'",
+                                    local(&s)
+                                ),
                             ))
                         }
                     }
@@ -497,11 +544,19 @@ impl<'i> Parser<'i, '_> {
                     ))
                 }
                 _ => {
-                    return Err(err(ErrorCode::InvalidSoap, "Malformed SOAP message: text in Envelope"))
+                    return Err(err(
+                        ErrorCode::InvalidSoap,
+                        "Malformed SOAP message: text in Envelope",
+                    ))
                 }
             }
         }
-        let body = body.ok_or_else(|| err(ErrorCode::MissingBody, "Malformed SOAP message: body missing"))?;
+        let body = body.ok_or_else(|| {
+            err(
+                ErrorCode::MissingBody,
+                "Malformed SOAP message: body missing",
+            )
+        })?;
         Ok(ParsedEnvelope {
             body_content,
             has_header,
@@ -539,7 +594,10 @@ impl<'i> Parser<'i, '_> {
             if count > self.limits.max_header_elements {
                 return Err(err(
                     ErrorCode::InvalidSoap,
-                    format!("More than {} header elements", self.limits.max_header_elements),
+                    format!(
+                        "More than {} header elements",
+                        self.limits.max_header_elements
+                    ),
                 ));
             }
             let name = local(&s);
@@ -604,7 +662,12 @@ impl<'i> Parser<'i, '_> {
         }
     }
 
-    fn identifier(&mut self, s: &BytesStart, empty: bool, field: &str) -> Result<RawIdentifier, MessageError> {
+    fn identifier(
+        &mut self,
+        s: &BytesStart,
+        empty: bool,
+        field: &str,
+    ) -> Result<RawIdentifier, MessageError> {
         let object_type = s
             .attributes()
             .flatten()
@@ -613,7 +676,12 @@ impl<'i> Parser<'i, '_> {
                 name.as_ref() == b"objectType" && ns_of(&ns) == Some(NS_IDENTIFIERS.as_bytes())
             })
             .map(|a| String::from_utf8_lossy(&a.value).into_owned())
-            .ok_or_else(|| err(ErrorCode::InvalidXml, format!("Missing objectType attribute in '{field}'")))?;
+            .ok_or_else(|| {
+                err(
+                    ErrorCode::InvalidXml,
+                    format!("Missing objectType attribute in '{field}'"),
+                )
+            })?;
         let mut id = RawIdentifier {
             object_type,
             parts: Default::default(),
@@ -645,7 +713,10 @@ impl<'i> Parser<'i, '_> {
                         }
                     };
                     if id.parts[slot].replace(value).is_some() {
-                        return Err(err(ErrorCode::InvalidXml, format!("Duplicate '{name}' in '{field}'")));
+                        return Err(err(
+                            ErrorCode::InvalidXml,
+                            format!("Duplicate '{name}' in '{field}'"),
+                        ));
                     }
                 }
                 Event::Start(c) | Event::Empty(c) => {
@@ -655,7 +726,10 @@ impl<'i> Parser<'i, '_> {
                     ))
                 }
                 _ => {
-                    return Err(err(ErrorCode::InvalidXml, format!("Unexpected text in '{field}'")))
+                    return Err(err(
+                        ErrorCode::InvalidXml,
+                        format!("Unexpected text in '{field}'"),
+                    ))
                 }
             }
         }
@@ -683,7 +757,10 @@ impl<'i> Parser<'i, '_> {
         Ok(RepresentedParty {
             party_class: class,
             party_code: code.ok_or_else(|| {
-                err(ErrorCode::InvalidXml, "representedParty lacks its partyCode")
+                err(
+                    ErrorCode::InvalidXml,
+                    "representedParty lacks its partyCode",
+                )
             })?,
         })
     }
@@ -711,7 +788,8 @@ impl<'i> Parser<'i, '_> {
                     "Malformed SOAP message: body must have exactly one child element",
                 ));
             }
-            let is_fault = ns.as_deref() == Some(NS_SOAP_ENV.as_bytes()) && s.local_name().as_ref() == b"Fault";
+            let is_fault = ns.as_deref() == Some(NS_SOAP_ENV.as_bytes())
+                && s.local_name().as_ref() == b"Fault";
             found = Some(if is_fault && !empty {
                 self.fault()?
             } else {
@@ -761,7 +839,9 @@ impl<'i> Parser<'i, '_> {
         loop {
             match self.next_markup()?.1 {
                 Event::End(_) => return Ok(out),
-                Event::Start(c) if c.local_name().as_ref() == b"faultDetail" => out = Some(self.text()?),
+                Event::Start(c) if c.local_name().as_ref() == b"faultDetail" => {
+                    out = Some(self.text()?)
+                }
                 Event::Start(_) => self.skip_element()?,
                 _ => {}
             }
@@ -820,7 +900,10 @@ impl RawIdentifier {
         if self.object_type != "SERVICE" {
             return Err(err(
                 ErrorCode::InvalidXml,
-                format!("'service' must be a SERVICE identifier, not '{}'", self.object_type),
+                format!(
+                    "'service' must be a SERVICE identifier, not '{}'",
+                    self.object_type
+                ),
             ));
         }
         let mut provider = self.client_parts()?;
@@ -836,7 +919,10 @@ impl RawIdentifier {
         if self.object_type != "SERVER" {
             return Err(err(
                 ErrorCode::InvalidXml,
-                format!("'securityServer' must be a SERVER identifier, not '{}'", self.object_type),
+                format!(
+                    "'securityServer' must be a SERVER identifier, not '{}'",
+                    self.object_type
+                ),
             ));
         }
         Ok(SecurityServerId {

@@ -6,7 +6,11 @@ use super::*;
 const SIMPLE: &str = include_str!("../../examples/soap/getBirthRecord.xml");
 
 fn parse(s: &str) -> Result<SoapMessage, MessageError> {
-    SoapMessage::parse(Bytes::copy_from_slice(s.as_bytes()), None, &SoapLimits::default())
+    SoapMessage::parse(
+        Bytes::copy_from_slice(s.as_bytes()),
+        None,
+        &SoapLimits::default(),
+    )
 }
 
 #[test]
@@ -15,9 +19,14 @@ fn parses_the_example_request() {
     m.validate_request().unwrap();
     let (client, service, id) = m.route();
     assert_eq!(client.to_string(), "SEVDEIR-TEST/GOV/00000001/DIIA");
-    assert_eq!(service.to_string(), "SEVDEIR-TEST/GOV/00000002/DRACS/getBirthRecord/v1");
+    assert_eq!(
+        service.to_string(),
+        "SEVDEIR-TEST/GOV/00000002/DRACS/getBirthRecord/v1"
+    );
     assert!(!id.is_empty());
-    assert!(matches!(&m.body, SoapBody::Element { local_name, .. } if local_name == "getBirthRecord"));
+    assert!(
+        matches!(&m.body, SoapBody::Element { local_name, .. } if local_name == "getBirthRecord")
+    );
 }
 
 #[test]
@@ -30,7 +39,12 @@ fn request_hash_is_inserted_then_replaced() {
     let m3 = SoapMessage::parse(twice.clone(), None, &SoapLimits::default()).unwrap();
     assert_eq!(m3.header.request_hash.as_ref().unwrap().value, "BBBB");
     assert_eq!(
-        m3.header.request_hash.as_ref().unwrap().algorithm_id.as_deref(),
+        m3.header
+            .request_hash
+            .as_ref()
+            .unwrap()
+            .algorithm_id
+            .as_deref(),
         Some(SHA512_URI)
     );
     assert_eq!(twice.len(), m2.bytes.len());
@@ -51,7 +65,12 @@ fn refuses_doctype_and_deep_nesting() {
 fn latin1_offsets_map_back() {
     let xml = "<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\" xmlns:x=\"http://x-road.eu/xsd/xroad.xsd\"><s:Header><x:userId>\u{e4}\u{f5}</x:userId></s:Header><s:Body><x:aResponse/></s:Body></s:Envelope>";
     let latin1: Vec<u8> = xml.chars().map(|c| c as u8).collect();
-    let m = SoapMessage::parse(Bytes::from(latin1), Some("ISO-8859-1"), &SoapLimits::default()).unwrap();
+    let m = SoapMessage::parse(
+        Bytes::from(latin1),
+        Some("ISO-8859-1"),
+        &SoapLimits::default(),
+    )
+    .unwrap();
     assert_eq!(m.header.user_id.as_deref(), Some("\u{e4}\u{f5}"));
     let out = m.with_request_hash(SHA512_URI, "QQ==");
     let end = out.windows(11).position(|w| w == b"</s:Header>").unwrap();
@@ -60,7 +79,12 @@ fn latin1_offsets_map_back() {
 
 #[test]
 fn faults_are_read() {
-    let xml = fault::fault_xml("Server.ServerProxy.AccessDenied", "no <way>", None, Some("id-1"));
+    let xml = fault::fault_xml(
+        "Server.ServerProxy.AccessDenied",
+        "no <way>",
+        None,
+        Some("id-1"),
+    );
     let m = parse(&xml).unwrap();
     assert_eq!(
         m.body,

@@ -17,15 +17,27 @@ pub async fn handle(gw: Arc<Gateway>, req: http::Request<Incoming>) -> Response 
     }
     match req.uri().path() {
         "/health" => health(&gw),
-        "/metrics" => wire::ok("text/plain; version=0.0.4; charset=utf-8", Bytes::from(gw.metrics.render())),
+        "/metrics" => wire::ok(
+            "text/plain; version=0.0.4; charset=utf-8",
+            Bytes::from(gw.metrics.render()),
+        ),
         "/maintenance" => {
-            let target = req.uri().query().and_then(|q| q.strip_prefix("targetState="));
+            let target = req
+                .uri()
+                .query()
+                .and_then(|q| q.strip_prefix("targetState="));
             match target {
                 Some("true") => gw.maintenance.store(true, Ordering::Relaxed),
                 Some("false") => gw.maintenance.store(false, Ordering::Relaxed),
                 _ => return wire::plain(400, "Use /maintenance?targetState=true or false"),
             }
-            wire::plain(200, &format!("maintenance mode: {}", gw.maintenance.load(Ordering::Relaxed)))
+            wire::plain(
+                200,
+                &format!(
+                    "maintenance mode: {}",
+                    gw.maintenance.load(Ordering::Relaxed)
+                ),
+            )
         }
         _ => wire::plain(404, "Not found: /health, /metrics or /maintenance"),
     }
@@ -36,19 +48,26 @@ fn health(gw: &Gateway) -> Response {
     if gw.maintenance.load(Ordering::Relaxed) {
         return wire::plain(503, "Health check interface is in maintenance mode");
     }
-    let checks: [(&str, fn(&Gateway) -> Result<(), String>); 3] = [
+    type Check = fn(&Gateway) -> Result<(), String>;
+    let checks: [(&str, Check); 3] = [
         ("global configuration", |gw| {
-            gw.gc
-                .server(&gw.conf.server_id)
-                .map(|_| ())
-                .ok_or_else(|| format!("this server {} is not in the global configuration", gw.conf.server_id))
+            gw.gc.server(&gw.conf.server_id).map(|_| ()).ok_or_else(|| {
+                format!(
+                    "this server {} is not in the global configuration",
+                    gw.conf.server_id
+                )
+            })
         }),
         ("authentication certificate", |gw| {
             if !gw.auth_cert_registered() {
                 return Err("not registered for this server in the global configuration".into());
             }
-            gw.trust
-                .verify_chain(&gw.conf.auth_certs[0], &gw.conf.auth_certs[1..], UnixTime::now(), true)
+            gw.trust.verify_chain(
+                &gw.conf.auth_certs[0],
+                &gw.conf.auth_certs[1..],
+                UnixTime::now(),
+                true,
+            )
         }),
         ("hosted clients", |gw| {
             if gw.conf.clients.is_empty() {

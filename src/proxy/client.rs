@@ -24,13 +24,23 @@ use crate::transport::codec::{self, Incoming as TransportIncoming};
 use crate::transport::{Destination, TransportError};
 
 /// Handles one request on the client listener.
-pub async fn handle(gw: Arc<Gateway>, req: http::Request<Incoming>, conn: Arc<ConnInfo>) -> Response {
+pub async fn handle(
+    gw: Arc<Gateway>,
+    req: http::Request<Incoming>,
+    conn: Arc<ConnInfo>,
+) -> Response {
     let path = req.uri().path().to_string();
     match (req.method(), path.as_str()) {
         (&http::Method::GET, "/listClients") => meta::list_clients(&gw, &req),
         (&http::Method::POST, "/") => {
             let _in_flight = gw.metrics.start(Proxy::Client);
-            let span = tracing::info_span!("message", proxy = "client", id = tracing::field::Empty, client = tracing::field::Empty, service = tracing::field::Empty);
+            let span = tracing::info_span!(
+                "message",
+                proxy = "client",
+                id = tracing::field::Empty,
+                client = tracing::field::Empty,
+                service = tracing::field::Empty
+            );
             match process(&gw, req, &conn).instrument(span).await {
                 Ok(resp) => resp,
                 Err(fault) => wire::soap_fault(&fault, Proxy::Client, &gw.metrics),
@@ -49,17 +59,30 @@ fn local_fault(code: ErrorCode, msg: impl Into<String>) -> Fault {
     Fault::new(Prefix::ClientProxy, code, msg)
 }
 
-async fn process(gw: &Gateway, req: http::Request<Incoming>, conn: &ConnInfo) -> Result<Response, Fault> {
+async fn process(
+    gw: &Gateway,
+    req: http::Request<Incoming>,
+    conn: &ConnInfo,
+) -> Result<Response, Fault> {
     let (parts, incoming) = req.into_parts();
     let content_type = parts
         .headers
         .get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    let soap_action = parts.headers.get("soapaction").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let soap_action = parts
+        .headers
+        .get("soapaction")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     let bytes = body::read(incoming, gw.max_body(), gw.body_timeout(), Prefix::Client).await?;
-    let env = SoapEnvelope::from_http(content_type.as_deref(), bytes, &gw.soap_limits, gw.max_parts())
-        .map_err(client_fault)?;
+    let env = SoapEnvelope::from_http(
+        content_type.as_deref(),
+        bytes,
+        &gw.soap_limits,
+        gw.max_parts(),
+    )
+    .map_err(client_fault)?;
     env.soap.validate_request().map_err(client_fault)?;
     let (client, service, id) = env.soap.route();
     let span = tracing::Span::current();
@@ -68,7 +91,10 @@ async fn process(gw: &Gateway, req: http::Request<Incoming>, conn: &ConnInfo) ->
     span.record("service", service.to_string());
 
     let hosted = gw.conf.client(client).ok_or_else(|| {
-        local_fault(ErrorCode::UnknownMember, format!("Client '{client}' is not hosted on this security server"))
+        local_fault(
+            ErrorCode::UnknownMember,
+            format!("Client '{client}' is not hosted on this security server"),
+        )
     })?;
     authenticate_is(gw, hosted.connection, &hosted.is_cert_hashes, client, conn)?;
 
@@ -86,7 +112,10 @@ async fn process(gw: &Gateway, req: http::Request<Incoming>, conn: &ConnInfo) ->
             .header(codec::HDR_REQUEST_ID, request_id.as_str())
             .header(codec::HDR_HASH_ALGORITHM, codec::HASH_ALGORITHM)
             .header(codec::HDR_ORIGINAL_CONTENT_TYPE, env.content_type.as_str())
-            .header(codec::HDR_PROXY_VERSION, concat!("brama/", env!("CARGO_PKG_VERSION")));
+            .header(
+                codec::HDR_PROXY_VERSION,
+                concat!("brama/", env!("CARGO_PKG_VERSION")),
+            );
         if let Some(a) = &soap_action {
             req = req.header(codec::HDR_ORIGINAL_SOAPACTION, a.as_str());
         }
@@ -105,7 +134,9 @@ async fn process(gw: &Gateway, req: http::Request<Incoming>, conn: &ConnInfo) ->
             Err(e) => return Err(transport_fault(e)),
         }
     }
-    Err(transport_fault(last_err.expect("at least one candidate was tried")))
+    Err(transport_fault(
+        last_err.expect("at least one candidate was tried"),
+    ))
 }
 
 fn transport_fault(e: TransportError) -> Fault {
@@ -135,15 +166,22 @@ fn authenticate_is(
         Connection::Https => fail(format!("Client '{client}' must connect over HTTPS")),
         Connection::HttpsAuth => match &conn.peer_cert {
             Some(cert) if pinned.contains(&Sha256::digest(cert).to_vec()) => Ok(()),
-            Some(_) => fail(format!("The TLS certificate presented is not pinned for client '{client}'")),
-            None => fail(format!("Client '{client}' must present its TLS certificate over HTTPS")),
+            Some(_) => fail(format!(
+                "The TLS certificate presented is not pinned for client '{client}'"
+            )),
+            None => fail(format!(
+                "Client '{client}' must present its TLS certificate over HTTPS"
+            )),
         },
     }
 }
 
 /// The provider's security servers from the global configuration, narrowed by the optional
 /// `securityServer` header, maintenance-mode servers left out.
-fn provider_servers<'a>(gw: &'a Gateway, soap: &SoapMessage) -> Result<Vec<&'a SecurityServer>, Fault> {
+fn provider_servers<'a>(
+    gw: &'a Gateway,
+    soap: &SoapMessage,
+) -> Result<Vec<&'a SecurityServer>, Fault> {
     let (_, service, _) = soap.route();
     let provider = &service.provider;
     if !gw.gc.client_exists(provider) {
@@ -166,25 +204,41 @@ fn provider_servers<'a>(gw: &'a Gateway, soap: &SoapMessage) -> Result<Vec<&'a S
     servers.retain(|s| s.maintenance.is_none() && s.address.is_some());
     if servers.is_empty() {
         let (code, what) = if total > 0 {
-            (ErrorCode::MaintenanceMode, "all its security servers are in maintenance mode or have no address")
+            (
+                ErrorCode::MaintenanceMode,
+                "all its security servers are in maintenance mode or have no address",
+            )
         } else {
             (ErrorCode::UnknownMember, "no security server serves it")
         };
-        return Err(local_fault(code, format!("Cannot reach provider '{provider}': {what}")));
+        return Err(local_fault(
+            code,
+            format!("Cannot reach provider '{provider}': {what}"),
+        ));
     }
     Ok(servers)
 }
 
 fn destination(gw: &Gateway, server: &SecurityServer) -> Result<Destination, Fault> {
     let address = server.address.as_deref().unwrap_or_default();
-    let key = if address.contains(':') && !address.starts_with('[') && address.matches(':').count() == 1 {
+    let key = if address.contains(':')
+        && !address.starts_with('[')
+        && address.matches(':').count() == 1
+    {
         address.to_string()
     } else {
         format!("{address}:{}", gw.conf.file.proxy.peer_port)
     };
-    let host = key.rsplit_once(':').map_or(address, |(h, _)| h).trim_matches(['[', ']']);
-    let name = ServerName::try_from(host.to_string())
-        .map_err(|_| local_fault(ErrorCode::NetworkError, format!("'{address}' is not a usable server address")))?;
+    let host = key
+        .rsplit_once(':')
+        .map_or(address, |(h, _)| h)
+        .trim_matches(['[', ']']);
+    let name = ServerName::try_from(host.to_string()).map_err(|_| {
+        local_fault(
+            ErrorCode::NetworkError,
+            format!("'{address}' is not a usable server address"),
+        )
+    })?;
     let tls = gw
         .peer_tls(&server.id, &server.auth_cert_hashes)
         .map_err(|e| local_fault(ErrorCode::InternalError, format!("TLS setup failed: {e}")))?;
@@ -195,7 +249,12 @@ fn destination(gw: &Gateway, server: &SecurityServer) -> Result<Destination, Fau
 }
 
 /// Checks the provider's answer and turns it back into what the information system expects.
-fn response(gw: &Gateway, req: &SoapEnvelope, parts: http::response::Parts, body: Bytes) -> Result<Response, Fault> {
+fn response(
+    gw: &Gateway,
+    req: &SoapEnvelope,
+    parts: http::response::Parts,
+    body: Bytes,
+) -> Result<Response, Fault> {
     let ct = parts
         .headers
         .get(http::header::CONTENT_TYPE)
@@ -205,15 +264,26 @@ fn response(gw: &Gateway, req: &SoapEnvelope, parts: http::response::Parts, body
         .headers
         .get(codec::HDR_ORIGINAL_CONTENT_TYPE)
         .and_then(|v| v.to_str().ok());
-    let bad = |e: MessageError| Fault::new(Prefix::ClientProxy, ErrorCode::InvalidResponse, format!("Malformed response from the provider's security server: {e}"));
-    let decoded = match codec::decode(ct, original, body.clone(), &gw.soap_limits, gw.max_parts()).map_err(bad)? {
+    let bad = |e: MessageError| {
+        Fault::new(
+            Prefix::ClientProxy,
+            ErrorCode::InvalidResponse,
+            format!("Malformed response from the provider's security server: {e}"),
+        )
+    };
+    let decoded = match codec::decode(ct, original, body.clone(), &gw.soap_limits, gw.max_parts())
+        .map_err(bad)?
+    {
         // A fault from the provider's server goes to the client as it is.
-        TransportIncoming::Fault(f) => return Ok(fault_passthrough(gw, f)),
+        TransportIncoming::Fault(f) => return Ok(fault_passthrough(gw, *f)),
         TransportIncoming::Message(d) => d,
     };
     let (_, service, _) = req.soap.route();
-    gw.verifier
-        .verify(&service.provider.member_id(), &[&decoded.envelope.soap.bytes], &decoded.signature)?;
+    gw.verifier.verify(
+        &service.provider.member_id(),
+        &[&decoded.envelope.soap.bytes],
+        &decoded.signature,
+    )?;
     let resp = &decoded.envelope.soap;
     if resp.is_fault() {
         return Ok(fault_passthrough(gw, resp.clone()));
@@ -227,7 +297,9 @@ fn response(gw: &Gateway, req: &SoapEnvelope, parts: http::response::Parts, body
     }
     let expected = request_hash(&req.soap.bytes);
     match &resp.header.request_hash {
-        Some(h) if h.value == expected && h.algorithm_id.as_deref().is_none_or(|a| a == SHA512_URI) => {}
+        Some(h)
+            if h.value == expected && h.algorithm_id.as_deref().is_none_or(|a| a == SHA512_URI) => {
+        }
         Some(_) => {
             return Err(Fault::service_failed(
                 Prefix::ClientProxy,
@@ -248,7 +320,12 @@ fn response(gw: &Gateway, req: &SoapEnvelope, parts: http::response::Parts, body
 }
 
 fn fault_passthrough(gw: &Gateway, f: SoapMessage) -> Response {
-    if let crate::message::soap::SoapBody::Fault { code, detail, string } = &f.body {
+    if let crate::message::soap::SoapBody::Fault {
+        code,
+        detail,
+        string,
+    } = &f.body
+    {
         gw.metrics.fault(Proxy::Client, code);
         tracing::info!(code = %code, error_id = ?detail, "provider answered with a fault: {string}");
     }

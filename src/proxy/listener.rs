@@ -77,11 +77,17 @@ pub async fn serve<H, F>(
             let _done = done;
             match tls {
                 None => {
-                    let info = Arc::new(ConnInfo { remote, peer_cert: None, tls: false });
+                    let info = Arc::new(ConnInfo {
+                        remote,
+                        peer_cert: None,
+                        tls: false,
+                    });
                     serve_conn(TokioIo::new(tcp), info, &limits, &mut shutdown, handler).await
                 }
                 Some(acceptor) => {
-                    let accepted = tokio::time::timeout(limits.header_read_timeout, acceptor.accept(tcp)).await;
+                    let accepted =
+                        tokio::time::timeout(limits.header_read_timeout, acceptor.accept(tcp))
+                            .await;
                     let stream = match accepted {
                         Ok(Ok(s)) => s,
                         Ok(Err(e)) => {
@@ -96,7 +102,11 @@ pub async fn serve<H, F>(
                         .peer_certificates()
                         .and_then(|c| c.first())
                         .map(|c| c.clone().into_owned());
-                    let info = Arc::new(ConnInfo { remote, peer_cert, tls: true });
+                    let info = Arc::new(ConnInfo {
+                        remote,
+                        peer_cert,
+                        tls: true,
+                    });
                     serve_conn(TokioIo::new(stream), info, &limits, &mut shutdown, handler).await
                 }
             }

@@ -38,7 +38,9 @@ pub fn list_clients(gw: &Gateway, req: &http::Request<Incoming>) -> Response {
             .find(|(k, _)| *k == "xRoadInstance")
             .map(|(_, v)| v.to_string())
     });
-    let entries = gw.gc.clients(Some(instance.as_deref().unwrap_or(&gw.gc.own_instance)));
+    let entries = gw
+        .gc
+        .clients(Some(instance.as_deref().unwrap_or(&gw.gc.own_instance)));
     let json = req
         .headers()
         .get(http::header::ACCEPT)
@@ -103,7 +105,11 @@ fn write_service_id(out: &mut String, id: &ServiceId) {
     if let Some(s) = &p.subsystem {
         let _ = write!(out, "<id:subsystemCode>{}</id:subsystemCode>", escape(s));
     }
-    let _ = write!(out, "<id:serviceCode>{}</id:serviceCode>", escape(&id.service_code));
+    let _ = write!(
+        out,
+        "<id:serviceCode>{}</id:serviceCode>",
+        escape(&id.service_code)
+    );
     if let Some(v) = &id.service_version {
         let _ = write!(out, "<id:serviceVersion>{}</id:serviceVersion>", escape(v));
     }
@@ -111,9 +117,14 @@ fn write_service_id(out: &mut String, id: &ServiceId) {
 }
 
 /// Answers a metaservice request addressed to `provider`. The answer echoes the request's header.
-pub async fn answer(gw: &Gateway, provider: &HostedClient, env: &SoapEnvelope) -> Result<SoapEnvelope, Fault> {
+pub async fn answer(
+    gw: &Gateway,
+    provider: &HostedClient,
+    env: &SoapEnvelope,
+) -> Result<SoapEnvelope, Fault> {
     let (client, service, _) = env.soap.route();
-    let open = |name: &str| format!("<xrd:{name} xmlns:xrd=\"{NS_XROAD}\" xmlns:id=\"{NS_IDENTIFIERS}\">");
+    let open =
+        |name: &str| format!("<xrd:{name} xmlns:xrd=\"{NS_XROAD}\" xmlns:id=\"{NS_IDENTIFIERS}\">");
     let (body, attachment) = match service.service_code.as_str() {
         code @ ("listMethods" | "allowedMethods") => {
             let services: Vec<&Service> = if code == "listMethods" {
@@ -122,7 +133,10 @@ pub async fn answer(gw: &Gateway, provider: &HostedClient, env: &SoapEnvelope) -
                 provider.allowed_services(client, &gw.gc).collect()
             };
             let mut out = open(&format!("{code}Response"));
-            for s in services.iter().filter(|s| !is_metaservice(&s.id.service_code)) {
+            for s in services
+                .iter()
+                .filter(|s| !is_metaservice(&s.id.service_code))
+            {
                 write_service_id(&mut out, &s.id);
             }
             let _ = write!(out, "</xrd:{code}Response>");
@@ -130,14 +144,21 @@ pub async fn answer(gw: &Gateway, provider: &HostedClient, env: &SoapEnvelope) -
         }
         _ => {
             let (code, version) = requested_service(env.soap.body_content())?;
-            let svc = provider
-                .service(&code, version.as_deref())
-                .ok_or_else(|| fault(ErrorCode::UnknownService, format!("Unknown service: '{code}'")))?;
+            let svc = provider.service(&code, version.as_deref()).ok_or_else(|| {
+                fault(
+                    ErrorCode::UnknownService,
+                    format!("Unknown service: '{code}'"),
+                )
+            })?;
             let wsdl = fetch_wsdl(gw, svc).await?;
             let mut out = open("getWsdlResponse");
             let _ = write!(out, "<xrd:serviceCode>{}</xrd:serviceCode>", escape(&code));
             if let Some(v) = &version {
-                let _ = write!(out, "<xrd:serviceVersion>{}</xrd:serviceVersion>", escape(v));
+                let _ = write!(
+                    out,
+                    "<xrd:serviceVersion>{}</xrd:serviceVersion>",
+                    escape(v)
+                );
             }
             out.push_str("</xrd:getWsdlResponse>");
             (out, Some(wsdl))
@@ -162,14 +183,18 @@ pub async fn answer(gw: &Gateway, provider: &HostedClient, env: &SoapEnvelope) -
         soap_content_type: "text/xml; charset=UTF-8".into(),
         soap_part_headers: Some(Bytes::from_static(b"Content-Type: text/xml; charset=UTF-8")),
         attachments: vec![Part {
-            raw_headers: Bytes::from(format!("Content-Type: text/xml\r\nContent-ID: <{content_id}>")),
+            raw_headers: Bytes::from(format!(
+                "Content-Type: text/xml\r\nContent-ID: <{content_id}>"
+            )),
             headers: vec![
                 ("Content-Type".into(), "text/xml".into()),
                 ("Content-ID".into(), format!("<{content_id}>")),
             ],
             body: wsdl,
         }],
-        content_type: format!("multipart/related; type=\"text/xml\"; charset=UTF-8; boundary={boundary}"),
+        content_type: format!(
+            "multipart/related; type=\"text/xml\"; charset=UTF-8; boundary={boundary}"
+        ),
     })
 }
 
@@ -190,19 +215,31 @@ fn requested_service(body: &[u8]) -> Result<(String, Option<String>), Fault> {
             }
             Ok(Event::End(_)) => current = None,
             Ok(Event::Eof) => break,
-            Err(e) => return Err(fault(ErrorCode::InvalidXml, format!("Malformed getWsdl request: {e}"))),
+            Err(e) => {
+                return Err(fault(
+                    ErrorCode::InvalidXml,
+                    format!("Malformed getWsdl request: {e}"),
+                ))
+            }
             _ => {}
         }
     }
-    let code = code.ok_or_else(|| fault(ErrorCode::InvalidBody, "getWsdl request names no serviceCode"))?;
+    let code = code.ok_or_else(|| {
+        fault(
+            ErrorCode::InvalidBody,
+            "getWsdl request names no serviceCode",
+        )
+    })?;
     Ok((code, version))
 }
 
 async fn fetch_wsdl(gw: &Gateway, svc: &Service) -> Result<Bytes, Fault> {
-    let url = svc
-        .wsdl
-        .as_ref()
-        .ok_or_else(|| fault(ErrorCode::ServiceMissingUrl, format!("No WSDL is configured for service {}", svc.id)))?;
+    let url = svc.wsdl.as_ref().ok_or_else(|| {
+        fault(
+            ErrorCode::ServiceMissingUrl,
+            format!("No WSDL is configured for service {}", svc.id),
+        )
+    })?;
     let dest = server::service_destination(gw, url)?;
     let path = url.path_and_query().map_or("/", |p| p.as_str());
     let req = http::Request::get(path)
@@ -213,15 +250,29 @@ async fn fetch_wsdl(gw: &Gateway, svc: &Service) -> Result<Bytes, Fault> {
         .pool
         .exchange(&dest, req, svc.timeout, gw.max_body())
         .await
-        .map_err(|e| Fault::service_failed(Prefix::ServerProxy, ErrorCode::NetworkError, format!("Fetching the WSDL failed: {e}")))?;
+        .map_err(|e| {
+            Fault::service_failed(
+                Prefix::ServerProxy,
+                ErrorCode::NetworkError,
+                format!("Fetching the WSDL failed: {e}"),
+            )
+        })?;
     if !parts.status.is_success() {
         return Err(Fault::service_failed(
             Prefix::ServerProxy,
             ErrorCode::HttpError,
-            format!("Fetching the WSDL from {url} answered HTTP {}", parts.status),
+            format!(
+                "Fetching the WSDL from {url} answered HTTP {}",
+                parts.status
+            ),
         ));
     }
-    hide_addresses(&body).map_err(|e| fault(ErrorCode::InvalidXml, format!("The WSDL of {} is not valid XML: {e}", svc.id)))
+    hide_addresses(&body).map_err(|e| {
+        fault(
+            ErrorCode::InvalidXml,
+            format!("The WSDL of {} is not valid XML: {e}", svc.id),
+        )
+    })
 }
 
 /// Rewrites every `address/@location` (SOAP 1.1 and 1.2 bindings) to [`HIDDEN_ENDPOINT`].
@@ -232,12 +283,18 @@ pub fn hide_addresses(wsdl: &[u8]) -> Result<Bytes, quick_xml::Error> {
         let ev = reader.read_event()?;
         let ev = match ev {
             Event::Eof => break,
-            Event::DocType(_) => return Err(quick_xml::Error::Syntax(quick_xml::errors::SyntaxError::InvalidBangMarkup)),
+            Event::DocType(_) => {
+                return Err(quick_xml::Error::Syntax(
+                    quick_xml::errors::SyntaxError::InvalidBangMarkup,
+                ))
+            }
             Event::Start(e) if e.local_name().as_ref() == b"address" => Event::Start(relocate(&e)),
             Event::Empty(e) if e.local_name().as_ref() == b"address" => Event::Empty(relocate(&e)),
             other => other,
         };
-        writer.write_event(ev).map_err(|e| quick_xml::Error::Io(std::sync::Arc::new(e)))?;
+        writer
+            .write_event(ev)
+            .map_err(|e| quick_xml::Error::Io(std::sync::Arc::new(e)))?;
     }
     Ok(Bytes::from(writer.into_inner()))
 }

@@ -2,8 +2,8 @@
 //! security servers in), admin listener, and the built-in registry simulator.
 
 pub mod admin;
-pub mod client;
 mod body;
+pub mod client;
 pub mod listener;
 pub mod meta;
 pub mod server;
@@ -73,7 +73,11 @@ impl Gateway {
     }
 
     /// TLS client settings for reaching `server`, built once per server.
-    pub fn peer_tls(&self, server: &SecurityServerId, hashes: &[Vec<u8>]) -> Result<Arc<rustls::ClientConfig>, rustls::Error> {
+    pub fn peer_tls(
+        &self,
+        server: &SecurityServerId,
+        hashes: &[Vec<u8>],
+    ) -> Result<Arc<rustls::ClientConfig>, rustls::Error> {
         let mut cache = self.peer_tls.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(c) = cache.get(server) {
             return Ok(c.clone());
@@ -105,9 +109,10 @@ impl Gateway {
     /// Whether this server's own authentication certificate is registered in the global
     /// configuration (a health check).
     pub fn auth_cert_registered(&self) -> bool {
-        self.gc
-            .server(&self.conf.server_id)
-            .is_some_and(|s| s.auth_cert_hashes.contains(&auth_cert_hash(&self.conf.auth_certs[0])))
+        self.gc.server(&self.conf.server_id).is_some_and(|s| {
+            s.auth_cert_hashes
+                .contains(&auth_cert_hash(&self.conf.auth_certs[0]))
+        })
     }
 }
 
@@ -142,7 +147,10 @@ impl Running {
     }
 }
 
-async fn take_or_bind(pre: Option<std::net::TcpListener>, addr: &str) -> std::io::Result<tokio::net::TcpListener> {
+async fn take_or_bind(
+    pre: Option<std::net::TcpListener>,
+    addr: &str,
+) -> std::io::Result<tokio::net::TcpListener> {
     match pre {
         Some(l) => {
             l.set_nonblocking(true)?;
@@ -164,7 +172,8 @@ pub async fn start(conf: ServerConf, pre: Prebound) -> std::io::Result<Running> 
     };
     let (tx, rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
-    let io_err = |e: rustls::Error| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string());
+    let io_err =
+        |e: rustls::Error| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string());
 
     // Server proxy: mutual TLS with peer security servers.
     let server_tls = tls::peer_server_config(
@@ -191,9 +200,13 @@ pub async fn start(conf: ServerConf, pre: Prebound) -> std::io::Result<Running> 
         let l = take_or_bind(pre.client_http, addr).await?;
         client_http = Some(l.local_addr()?);
         let g = gw.clone();
-        tasks.spawn(listener::serve(l, None, limits.clone(), rx.clone(), move |req, info| {
-            client::handle(g.clone(), req, info)
-        }));
+        tasks.spawn(listener::serve(
+            l,
+            None,
+            limits.clone(),
+            rx.clone(),
+            move |req, info| client::handle(g.clone(), req, info),
+        ));
     }
     let mut client_https = None;
     if let (Some(addr), Some((certs, key))) = (&f.listeners.client_https, &gw.conf.internal_tls) {
@@ -214,9 +227,13 @@ pub async fn start(conf: ServerConf, pre: Prebound) -> std::io::Result<Running> 
         let l = take_or_bind(pre.admin, addr).await?;
         admin = Some(l.local_addr()?);
         let g = gw.clone();
-        tasks.spawn(listener::serve(l, None, limits.clone(), rx.clone(), move |req, _| {
-            admin::handle(g.clone(), req)
-        }));
+        tasks.spawn(listener::serve(
+            l,
+            None,
+            limits.clone(),
+            rx.clone(),
+            move |req, _| admin::handle(g.clone(), req),
+        ));
     }
     let mut simulator = None;
     if let Some(sim) = f.simulator.as_ref().filter(|s| s.enabled) {

@@ -26,22 +26,38 @@ fn service_failed(code: ErrorCode, msg: impl Into<String>) -> Fault {
 }
 
 /// Handles one request on the server listener.
-pub async fn handle(gw: Arc<Gateway>, req: http::Request<Incoming>, conn: Arc<ConnInfo>) -> Response {
+pub async fn handle(
+    gw: Arc<Gateway>,
+    req: http::Request<Incoming>,
+    conn: Arc<ConnInfo>,
+) -> Response {
     if req.method() != http::Method::POST {
         return wire::plain(405, "Only POST is supported between security servers");
     }
     let _in_flight = gw.metrics.start(Proxy::Server);
-    let span = tracing::info_span!("message", proxy = "server", id = tracing::field::Empty, client = tracing::field::Empty, service = tracing::field::Empty);
+    let span = tracing::info_span!(
+        "message",
+        proxy = "server",
+        id = tracing::field::Empty,
+        client = tracing::field::Empty,
+        service = tracing::field::Empty
+    );
     match process(&gw, req, &conn).instrument(span).await {
         Ok(resp) => resp,
         Err(f) => wire::soap_fault(&f, Proxy::Server, &gw.metrics),
     }
 }
 
-async fn process(gw: &Gateway, req: http::Request<Incoming>, conn: &ConnInfo) -> Result<Response, Fault> {
+async fn process(
+    gw: &Gateway,
+    req: http::Request<Incoming>,
+    conn: &ConnInfo,
+) -> Result<Response, Fault> {
     let (parts, incoming) = req.into_parts();
     let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
-    let ct = header(http::header::CONTENT_TYPE.as_str()).unwrap_or_default().to_string();
+    let ct = header(http::header::CONTENT_TYPE.as_str())
+        .unwrap_or_default()
+        .to_string();
     let original = header(codec::HDR_ORIGINAL_CONTENT_TYPE).map(str::to_string);
     let soap_action = header(codec::HDR_ORIGINAL_SOAPACTION).map(str::to_string);
     let request_id = header(codec::HDR_REQUEST_ID).map(str::to_string);
@@ -51,13 +67,34 @@ async fn process(gw: &Gateway, req: http::Request<Incoming>, conn: &ConnInfo) ->
         .peer_cert
         .as_ref()
         .and_then(|c| gw.gc.server_by_auth_cert(c))
-        .ok_or_else(|| fault(ErrorCode::SslAuthenticationFailed, "Client security server presented no registered certificate"))?;
+        .ok_or_else(|| {
+            fault(
+                ErrorCode::SslAuthenticationFailed,
+                "Client security server presented no registered certificate",
+            )
+        })?;
 
-    let bytes = body::read(incoming, gw.max_body(), gw.body_timeout(), Prefix::ServerProxy).await?;
+    let bytes = body::read(
+        incoming,
+        gw.max_body(),
+        gw.body_timeout(),
+        Prefix::ServerProxy,
+    )
+    .await?;
     let bad = |e: MessageError| fault(e.code, e.message);
-    let decoded = match codec::decode(&ct, original.as_deref(), bytes, &gw.soap_limits, gw.max_parts()).map_err(bad)? {
+    let decoded = match codec::decode(
+        &ct,
+        original.as_deref(),
+        bytes,
+        &gw.soap_limits,
+        gw.max_parts(),
+    )
+    .map_err(bad)?
+    {
         TransportIncoming::Message(d) => d,
-        TransportIncoming::Fault(_) => return Err(fault(ErrorCode::InvalidMessage, "Request is a SOAP fault")),
+        TransportIncoming::Fault(_) => {
+            return Err(fault(ErrorCode::InvalidMessage, "Request is a SOAP fault"))
+        }
     };
     let env = decoded.envelope;
     env.soap.validate_request().map_err(bad)?;
@@ -71,39 +108,61 @@ async fn process(gw: &Gateway, req: http::Request<Incoming>, conn: &ConnInfo) ->
     if caller_server.id.owner != client.member_id() && !caller_server.clients.contains(client) {
         return Err(fault(
             ErrorCode::SslAuthenticationFailed,
-            format!("Client '{client}' is not registered at security server '{}'", caller_server.id),
+            format!(
+                "Client '{client}' is not registered at security server '{}'",
+                caller_server.id
+            ),
         ));
     }
-    let provider = gw
-        .conf
-        .client(&service.provider)
-        .ok_or_else(|| fault(ErrorCode::UnknownMember, format!("Service provider '{}' is not hosted on this security server", service.provider)))?;
+    let provider = gw.conf.client(&service.provider).ok_or_else(|| {
+        fault(
+            ErrorCode::UnknownMember,
+            format!(
+                "Service provider '{}' is not hosted on this security server",
+                service.provider
+            ),
+        )
+    })?;
     if let Some(target) = &env.soap.header.security_server {
         if target != &gw.conf.server_id {
             return Err(fault(
                 ErrorCode::InvalidSecurityServer,
-                format!("Request was meant for security server '{target}', this is '{}'", gw.conf.server_id),
+                format!(
+                    "Request was meant for security server '{target}', this is '{}'",
+                    gw.conf.server_id
+                ),
             ));
         }
     }
 
     let answer = if meta::is_metaservice(&service.service_code) {
-        gw.verifier.verify(&client.member_id(), &[&env.soap.bytes], &decoded.signature)?;
+        gw.verifier
+            .verify(&client.member_id(), &[&env.soap.bytes], &decoded.signature)?;
         meta::answer(gw, provider, &env).await?
     } else {
         let svc = check_access(gw, provider, &env)?;
-        gw.verifier.verify(&client.member_id(), &[&env.soap.bytes], &decoded.signature)?;
+        gw.verifier
+            .verify(&client.member_id(), &[&env.soap.bytes], &decoded.signature)?;
         call_service(gw, svc, &env, soap_action.as_deref()).await?
     };
     respond(gw, &env, answer, request_id.as_deref())
 }
 
 /// Service exists, ACL allows, service enabled (in X-Road's order).
-fn check_access<'a>(gw: &Gateway, provider: &'a HostedClient, env: &SoapEnvelope) -> Result<&'a Service, Fault> {
+fn check_access<'a>(
+    gw: &Gateway,
+    provider: &'a HostedClient,
+    env: &SoapEnvelope,
+) -> Result<&'a Service, Fault> {
     let (client, service, _) = env.soap.route();
     let svc = provider
         .service(&service.service_code, service.service_version.as_deref())
-        .ok_or_else(|| fault(ErrorCode::UnknownService, format!("Unknown service: '{service}'")))?;
+        .ok_or_else(|| {
+            fault(
+                ErrorCode::UnknownService,
+                format!("Unknown service: '{service}'"),
+            )
+        })?;
     if !provider.is_allowed(client, &service.service_code, &gw.gc) {
         return Err(fault(
             ErrorCode::AccessDenied,
@@ -134,7 +193,12 @@ pub fn service_destination(gw: &Gateway, url: &http::Uri) -> Result<Destination,
 }
 
 /// Calls the provider's information system and parses its answer.
-async fn call_service(gw: &Gateway, svc: &Service, env: &SoapEnvelope, soap_action: Option<&str>) -> Result<SoapEnvelope, Fault> {
+async fn call_service(
+    gw: &Gateway,
+    svc: &Service,
+    env: &SoapEnvelope,
+    soap_action: Option<&str>,
+) -> Result<SoapEnvelope, Fault> {
     let dest = service_destination(gw, &svc.url)?;
     let (ct, body) = env.to_http();
     let path = svc.url.path_and_query().map_or("/", |p| p.as_str());
@@ -144,44 +208,76 @@ async fn call_service(gw: &Gateway, svc: &Service, env: &SoapEnvelope, soap_acti
     if let Some(a) = soap_action {
         req = req.header("SOAPAction", a);
     }
-    let req = req.body(Full::new(body)).map_err(|e| fault(ErrorCode::InternalError, e.to_string()))?;
+    let req = req
+        .body(Full::new(body))
+        .map_err(|e| fault(ErrorCode::InternalError, e.to_string()))?;
     let (parts, body) = gw
         .pool
         .exchange(&dest, req, svc.timeout, gw.max_body())
         .await
         .map_err(|e| match e {
-            TransportError::TooLarge(..) => service_failed(ErrorCode::InvalidMessage, e.to_string()),
-            _ => service_failed(ErrorCode::NetworkError, format!("Service {} failed: {e}", svc.id)),
+            TransportError::TooLarge(..) => {
+                service_failed(ErrorCode::InvalidMessage, e.to_string())
+            }
+            _ => service_failed(
+                ErrorCode::NetworkError,
+                format!("Service {} failed: {e}", svc.id),
+            ),
         })?;
-    let ct = parts.headers.get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    let ct = parts
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
     let env = SoapEnvelope::from_http(ct, body, &gw.soap_limits, gw.max_parts()).map_err(|e| {
         let code = match e.code {
             ErrorCode::MimeParsingFailed => ErrorCode::InvalidMessage,
             c => c,
         };
-        service_failed(code, format!("Service {} answered with an invalid message: {}", svc.id, e.message))
+        service_failed(
+            code,
+            format!(
+                "Service {} answered with an invalid message: {}",
+                svc.id, e.message
+            ),
+        )
     })?;
     if !env.soap.is_fault() && parts.status.is_server_error() {
-        return Err(service_failed(ErrorCode::HttpError, format!("Service {} answered HTTP {}", svc.id, parts.status)));
+        return Err(service_failed(
+            ErrorCode::HttpError,
+            format!("Service {} answered HTTP {}", svc.id, parts.status),
+        ));
     }
     Ok(env)
 }
 
 /// Sets requestHash, signs with the provider member's key and encodes the transport response.
-fn respond(gw: &Gateway, req: &SoapEnvelope, mut answer: SoapEnvelope, request_id: Option<&str>) -> Result<Response, Fault> {
+fn respond(
+    gw: &Gateway,
+    req: &SoapEnvelope,
+    mut answer: SoapEnvelope,
+    request_id: Option<&str>,
+) -> Result<Response, Fault> {
     if !answer.soap.is_fault() {
-        answer.soap.set_request_hash(SHA512_URI, &request_hash(&req.soap.bytes));
+        answer
+            .soap
+            .set_request_hash(SHA512_URI, &request_hash(&req.soap.bytes));
     }
     let (_, service, _) = req.soap.route();
-    let sig = gw.signer.sign(&service.provider.member_id(), &[&answer.soap.bytes])?;
+    let sig = gw
+        .signer
+        .sign(&service.provider.member_id(), &[&answer.soap.bytes])?;
     let (ct, body): (String, Bytes) = codec::encode(&answer, &[], &sig);
     let mut resp = http::Response::builder()
         .status(200)
         .header(http::header::CONTENT_TYPE, ct)
         .header(codec::HDR_HASH_ALGORITHM, codec::HASH_ALGORITHM)
-        .header(codec::HDR_ORIGINAL_CONTENT_TYPE, answer.content_type.as_str());
+        .header(
+            codec::HDR_ORIGINAL_CONTENT_TYPE,
+            answer.content_type.as_str(),
+        );
     if let Some(id) = request_id {
         resp = resp.header(codec::HDR_REQUEST_ID, id);
     }
-    resp.body(Full::new(body)).map_err(|e| fault(ErrorCode::InternalError, e.to_string()))
+    resp.body(Full::new(body))
+        .map_err(|e| fault(ErrorCode::InternalError, e.to_string()))
 }

@@ -33,7 +33,8 @@ pub trait MessageSigner: Send + Sync {
 
 /// Verifies that `member` signed exactly these parts.
 pub trait MessageVerifier: Send + Sync {
-    fn verify(&self, member: &ClientId, parts: &[&[u8]], sig: &SignatureParts) -> Result<(), Fault>;
+    fn verify(&self, member: &ClientId, parts: &[&[u8]], sig: &SignatureParts)
+        -> Result<(), Fault>;
 }
 
 /// No signatures yet: see the module documentation.

@@ -253,7 +253,7 @@ pub(crate) fn answer(q: &Query) -> Result<String, String> {
 /// Indentation for a reader of `curl` output: the response wrapper sits at 8 spaces.
 fn line(out: &mut String, depth: usize, text: &str) {
     out.push('\n');
-    out.extend(std::iter::repeat(' ').take(12 + 4 * depth));
+    out.extend(std::iter::repeat_n(' ', 12 + 4 * depth));
     out.push_str(text);
 }
 

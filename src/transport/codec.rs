@@ -27,7 +27,11 @@ pub const HASH_ALGORITHM: &str = "SHA-512";
 /// Encodes an envelope and its signature parts; returns (Content-Type, body).
 pub fn encode(env: &SoapEnvelope, ocsp: &[Bytes], sig: &SignatureParts) -> (String, Bytes) {
     let size = env.soap.bytes.len()
-        + env.attachments.iter().map(|a| a.body.len() + 256).sum::<usize>()
+        + env
+            .attachments
+            .iter()
+            .map(|a| a.body.len() + 256)
+            .sum::<usize>()
         + sig.signature.as_ref().map_or(0, Bytes::len);
     let mut w = MultipartWriter::new(mime::new_boundary("xtop"), size);
     for o in ocsp {
@@ -42,7 +46,10 @@ pub fn encode(env: &SoapEnvelope, ocsp: &[Bytes], sig: &SignatureParts) -> (Stri
         for a in &env.attachments {
             att.raw_part(&a.raw_headers, &a.body);
         }
-        let ct = format!("multipart/mixed; charset=UTF-8; boundary={}", att.boundary());
+        let ct = format!(
+            "multipart/mixed; charset=UTF-8; boundary={}",
+            att.boundary()
+        );
         w.part(&ct, &att.finish());
     }
     for (ct, part) in [
@@ -69,10 +76,10 @@ pub struct Decoded {
 /// What a transport body turned out to be.
 #[derive(Debug)]
 pub enum Incoming {
-    Message(Decoded),
+    Message(Box<Decoded>),
     /// A bare SOAP fault (`text/xml` instead of multipart), or a fault as the last part: the
     /// sender failed before or while streaming.
-    Fault(SoapMessage),
+    Fault(Box<SoapMessage>),
 }
 
 /// Decodes a transport body. `original_ct` is `x-original-content-type`, restored on the envelope.
@@ -85,7 +92,11 @@ pub fn decode(
 ) -> Result<Incoming, MessageError> {
     let ct = ContentType::parse(content_type)?;
     if ct.mime == "text/xml" {
-        return Ok(Incoming::Fault(SoapMessage::parse(body, ct.charset(), limits)?));
+        return Ok(Incoming::Fault(Box::new(SoapMessage::parse(
+            body,
+            ct.charset(),
+            limits,
+        )?)));
     }
     if ct.mime != "multipart/mixed" {
         return Err(MessageError::new(
@@ -93,9 +104,12 @@ pub fn decode(
             format!("Invalid transport content type '{}'", ct.mime),
         ));
     }
-    let boundary = ct
-        .param("boundary")
-        .ok_or_else(|| MessageError::new(ErrorCode::InvalidContentType, "transport message without boundary"))?;
+    let boundary = ct.param("boundary").ok_or_else(|| {
+        MessageError::new(
+            ErrorCode::InvalidContentType,
+            "transport message without boundary",
+        )
+    })?;
     let parts = mime::parse_multipart(&body, boundary, max_parts)?;
     let mut it = parts.into_iter().peekable();
 
@@ -103,9 +117,9 @@ pub fn decode(
     while let Some(p) = it.next_if(|p| is_type(p, CT_OCSP)) {
         ocsp.push(p.body);
     }
-    let soap_part = it
-        .next()
-        .ok_or_else(|| MessageError::new(ErrorCode::MissingSoap, "transport message has no SOAP part"))?;
+    let soap_part = it.next().ok_or_else(|| {
+        MessageError::new(ErrorCode::MissingSoap, "transport message has no SOAP part")
+    })?;
     let soap_ct = soap_part.content_type()?;
     if soap_ct.mime != "text/xml" && soap_ct.mime != "application/xop+xml" {
         return Err(MessageError::new(
@@ -118,9 +132,12 @@ pub fn decode(
     let mut attachments = Vec::new();
     if let Some(att) = it.next_if(|p| is_type(p, "multipart/mixed")) {
         let act = att.content_type()?;
-        let b = act
-            .param("boundary")
-            .ok_or_else(|| MessageError::new(ErrorCode::MimeParsingFailed, "attachment part without boundary"))?;
+        let b = act.param("boundary").ok_or_else(|| {
+            MessageError::new(
+                ErrorCode::MimeParsingFailed,
+                "attachment part without boundary",
+            )
+        })?;
         attachments = mime::parse_multipart(&att.body, b, max_parts)?;
     }
     let mut signature = SignatureParts::default();
@@ -137,7 +154,13 @@ pub fn decode(
             CT_HASH_CHAIN => signature.hash_chain = Some(p.body),
             CT_SIGNATURE => signature.signature = Some(p.body),
             // A SOAP fault as last part: the sender failed while streaming.
-            "text/xml" => return Ok(Incoming::Fault(SoapMessage::parse(p.body, t.charset(), limits)?)),
+            "text/xml" => {
+                return Ok(Incoming::Fault(Box::new(SoapMessage::parse(
+                    p.body,
+                    t.charset(),
+                    limits,
+                )?)))
+            }
             other => {
                 return Err(MessageError::new(
                     ErrorCode::InvalidMessage,
@@ -151,17 +174,20 @@ pub fn decode(
         .map(|c| c.is_multipart())
         .unwrap_or(false)
         .then(|| soap_part.raw_headers.clone());
-    Ok(Incoming::Message(Decoded {
+    Ok(Incoming::Message(Box::new(Decoded {
         envelope: SoapEnvelope {
             soap,
-            soap_content_type: soap_part.header("content-type").unwrap_or("text/xml").to_string(),
+            soap_content_type: soap_part
+                .header("content-type")
+                .unwrap_or("text/xml")
+                .to_string(),
             soap_part_headers,
             attachments,
             content_type: original,
         },
         ocsp,
         signature,
-    }))
+    })))
 }
 
 fn is_type(p: &Part, mime: &str) -> bool {
@@ -173,7 +199,10 @@ mod tests {
     use super::*;
 
     fn conformance(name: &str) -> Bytes {
-        let path = format!("{}/../shared/conformance/xroad/transport/{name}", env!("CARGO_MANIFEST_DIR"));
+        let path = format!(
+            "{}/../shared/conformance/xroad/transport/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
         Bytes::from(std::fs::read(path).unwrap())
     }
 
@@ -191,7 +220,8 @@ mod tests {
     #[test]
     fn decodes_conformance_transport_messages() {
         for name in ["normal.request", "attachment.request", "ocsp.request"] {
-            let Incoming::Message(d) = decode_file(name).unwrap_or_else(|e| panic!("{name}: {e}")) else {
+            let Incoming::Message(d) = decode_file(name).unwrap_or_else(|e| panic!("{name}: {e}"))
+            else {
                 panic!("{name}: not a message");
             };
             assert!(d.signature.signature.is_some(), "{name}: signature part");
@@ -205,9 +235,15 @@ mod tests {
         assert!(
             matches!(decode_file("normal-soapfault.request"), Ok(Incoming::Message(d)) if d.envelope.soap.is_fault())
         );
-        assert!(matches!(decode_file("fault-signature.request"), Ok(Incoming::Fault(_))));
+        assert!(matches!(
+            decode_file("fault-signature.request"),
+            Ok(Incoming::Fault(_))
+        ));
         // normal.response carries X-Road 5 headers (no identifier objectType): not a 4.0 message.
-        assert_eq!(decode_file("normal.response").unwrap_err().code, ErrorCode::InvalidXml);
+        assert_eq!(
+            decode_file("normal.response").unwrap_err().code,
+            ErrorCode::InvalidXml
+        );
         for bad in [
             "invalid-soap-contenttype.request",
             "extracontent.request",
@@ -221,15 +257,20 @@ mod tests {
     fn encode_then_decode_keeps_bytes() {
         let body = conformance("attachment.request");
         let ct = format!("multipart/mixed; boundary={}", boundary_of(&body));
-        let Incoming::Message(d) = decode(&ct, None, body, &SoapLimits::default(), 64).unwrap() else {
+        let Incoming::Message(d) = decode(&ct, None, body, &SoapLimits::default(), 64).unwrap()
+        else {
             panic!()
         };
         let (ct2, bytes) = encode(&d.envelope, &[], &d.signature);
-        let Incoming::Message(d2) = decode(&ct2, None, bytes, &SoapLimits::default(), 64).unwrap() else {
+        let Incoming::Message(d2) = decode(&ct2, None, bytes, &SoapLimits::default(), 64).unwrap()
+        else {
             panic!()
         };
         assert_eq!(d.envelope.soap.bytes, d2.envelope.soap.bytes);
-        assert_eq!(d.envelope.attachments[0].body, d2.envelope.attachments[0].body);
+        assert_eq!(
+            d.envelope.attachments[0].body,
+            d2.envelope.attachments[0].body
+        );
         assert_eq!(d.signature.signature, d2.signature.signature);
     }
 }

@@ -59,7 +59,11 @@ pub struct Pool {
 }
 
 impl Pool {
-    pub fn new(max_idle_per_destination: usize, idle_timeout: Duration, connect_timeout: Duration) -> Self {
+    pub fn new(
+        max_idle_per_destination: usize,
+        idle_timeout: Duration,
+        connect_timeout: Duration,
+    ) -> Self {
         Pool {
             idle: Mutex::new(HashMap::new()),
             max_idle_per_destination,
@@ -72,7 +76,8 @@ impl Pool {
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         let list = idle.get_mut(key)?;
         while let Some(c) = list.pop() {
-            if !c.sender.is_closed() && c.sender.is_ready() && c.since.elapsed() < self.idle_timeout {
+            if !c.sender.is_closed() && c.sender.is_ready() && c.since.elapsed() < self.idle_timeout
+            {
                 return Some(c.sender);
             }
         }
@@ -93,7 +98,10 @@ impl Pool {
         }
     }
 
-    async fn connect(&self, dest: &Destination) -> Result<SendRequest<Full<Bytes>>, TransportError> {
+    async fn connect(
+        &self,
+        dest: &Destination,
+    ) -> Result<SendRequest<Full<Bytes>>, TransportError> {
         let tcp = tokio::time::timeout(self.connect_timeout, TcpStream::connect(&dest.key))
             .await
             .map_err(|_| TransportError::Timeout(dest.key.clone(), self.connect_timeout))?
@@ -133,7 +141,9 @@ impl Pool {
                 .map_err(|e| TransportError::Http(dest.key.clone(), e.to_string()))?;
             let (parts, body) = resp.into_parts();
             let body = Limited::new(body, max_body).collect().await.map_err(|e| {
-                if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+                if e.downcast_ref::<http_body_util::LengthLimitError>()
+                    .is_some()
+                {
                     TransportError::TooLarge(dest.key.clone(), max_body)
                 } else {
                     TransportError::Http(dest.key.clone(), e.to_string())

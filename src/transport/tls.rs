@@ -9,11 +9,13 @@ use std::fmt;
 use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider, WebPkiSupportedAlgorithms};
+use rustls::crypto::{
+    verify_tls12_signature, verify_tls13_signature, CryptoProvider, WebPkiSupportedAlgorithms,
+};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
-use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls_pki_types::TrustAnchor;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 
 use crate::globalconf::{auth_cert_hash, GlobalConf};
 use crate::metrics::Metrics;
@@ -22,7 +24,8 @@ pub fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-const VERSIONS: &[&rustls::SupportedProtocolVersion] = &[&rustls::version::TLS12, &rustls::version::TLS13];
+const VERSIONS: &[&rustls::SupportedProtocolVersion] =
+    &[&rustls::version::TLS12, &rustls::version::TLS13];
 
 /// Trust anchors (approved CAs) and known intermediates from the global configuration.
 pub struct Trust {
@@ -46,7 +49,11 @@ impl Trust {
             if let Ok(a) = webpki::anchor_from_trusted_cert(&der) {
                 anchors.push(a.to_owned());
             }
-            intermediates.extend(ca.intermediate_cas.iter().map(|i| CertificateDer::from(i.cert_der.clone())));
+            intermediates.extend(
+                ca.intermediate_cas
+                    .iter()
+                    .map(|i| CertificateDer::from(i.cert_der.clone())),
+            );
         }
         Trust {
             anchors,
@@ -63,7 +70,8 @@ impl Trust {
         now: UnixTime,
         server: bool,
     ) -> Result<(), String> {
-        let cert = webpki::EndEntityCert::try_from(ee).map_err(|e| format!("unreadable certificate: {e}"))?;
+        let cert = webpki::EndEntityCert::try_from(ee)
+            .map_err(|e| format!("unreadable certificate: {e}"))?;
         let mut inter: Vec<CertificateDer<'_>> = presented.to_vec();
         inter.extend(self.intermediates.iter().cloned());
         let usage = if server {
@@ -71,16 +79,34 @@ impl Trust {
         } else {
             webpki::KeyUsage::client_auth()
         };
-        cert.verify_for_usage(self.algorithms.all, &self.anchors, &inter, now, usage, None, None)
-            .map(|_| ())
-            .map_err(|e| format!("certificate does not chain to an approved CA: {e}"))
+        cert.verify_for_usage(
+            self.algorithms.all,
+            &self.anchors,
+            &inter,
+            now,
+            usage,
+            None,
+            None,
+        )
+        .map(|_| ())
+        .map_err(|e| format!("certificate does not chain to an approved CA: {e}"))
     }
 
-    fn tls12(&self, m: &[u8], c: &CertificateDer<'_>, d: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+    fn tls12(
+        &self,
+        m: &[u8],
+        c: &CertificateDer<'_>,
+        d: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
         verify_tls12_signature(m, c, d, &self.algorithms)
     }
 
-    fn tls13(&self, m: &[u8], c: &CertificateDer<'_>, d: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+    fn tls13(
+        &self,
+        m: &[u8],
+        c: &CertificateDer<'_>,
+        d: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
         verify_tls13_signature(m, c, d, &self.algorithms)
     }
 
@@ -126,11 +152,21 @@ impl ServerCertVerifier for PeerServerVerifier {
         })
     }
 
-    fn verify_tls12_signature(&self, m: &[u8], c: &CertificateDer<'_>, d: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+    fn verify_tls12_signature(
+        &self,
+        m: &[u8],
+        c: &CertificateDer<'_>,
+        d: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
         self.trust.tls12(m, c, d)
     }
 
-    fn verify_tls13_signature(&self, m: &[u8], c: &CertificateDer<'_>, d: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+    fn verify_tls13_signature(
+        &self,
+        m: &[u8],
+        c: &CertificateDer<'_>,
+        d: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
         self.trust.tls13(m, c, d)
     }
 
@@ -185,18 +221,30 @@ impl ClientCertVerifier for PeerClientVerifier {
             None => Err("TLS certificate is not registered for any security server in the global configuration".to_string()),
             Some(_) => self.trust.verify_chain(ee, intermediates, now, false),
         };
-        result.map(|_| ClientCertVerified::assertion()).map_err(|r| {
-            self.metrics.security_event("tls_peer_refused");
-            tracing::warn!(target: "security", reason = %r, "refused client security server");
-            refuse(r)
-        })
+        result
+            .map(|_| ClientCertVerified::assertion())
+            .map_err(|r| {
+                self.metrics.security_event("tls_peer_refused");
+                tracing::warn!(target: "security", reason = %r, "refused client security server");
+                refuse(r)
+            })
     }
 
-    fn verify_tls12_signature(&self, m: &[u8], c: &CertificateDer<'_>, d: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+    fn verify_tls12_signature(
+        &self,
+        m: &[u8],
+        c: &CertificateDer<'_>,
+        d: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
         self.trust.tls12(m, c, d)
     }
 
-    fn verify_tls13_signature(&self, m: &[u8], c: &CertificateDer<'_>, d: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+    fn verify_tls13_signature(
+        &self,
+        m: &[u8],
+        c: &CertificateDer<'_>,
+        d: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
         self.trust.tls13(m, c, d)
     }
 
@@ -242,15 +290,30 @@ impl ClientCertVerifier for PinnedClientVerifier {
         &[]
     }
 
-    fn verify_client_cert(&self, _: &CertificateDer<'_>, _: &[CertificateDer<'_>], _: UnixTime) -> Result<ClientCertVerified, rustls::Error> {
+    fn verify_client_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
         Ok(ClientCertVerified::assertion())
     }
 
-    fn verify_tls12_signature(&self, m: &[u8], c: &CertificateDer<'_>, d: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+    fn verify_tls12_signature(
+        &self,
+        m: &[u8],
+        c: &CertificateDer<'_>,
+        d: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
         verify_tls12_signature(m, c, d, &self.algorithms)
     }
 
-    fn verify_tls13_signature(&self, m: &[u8], c: &CertificateDer<'_>, d: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+    fn verify_tls13_signature(
+        &self,
+        m: &[u8],
+        c: &CertificateDer<'_>,
+        d: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
         verify_tls13_signature(m, c, d, &self.algorithms)
     }
 

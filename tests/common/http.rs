@@ -18,17 +18,35 @@ impl Reply {
         String::from_utf8_lossy(&self.body).into_owned()
     }
     pub fn content_type(&self) -> &str {
-        self.headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default()
+        self.headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
     }
 }
 
-pub async fn request(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: Bytes) -> Reply {
+pub async fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Bytes,
+) -> Reply {
     let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-    exchange(TokioIo::new(tcp), addr, method, path, headers, body).await.unwrap()
+    exchange(TokioIo::new(tcp), addr, method, path, headers, body)
+        .await
+        .unwrap()
 }
 
 pub async fn post_xml(addr: SocketAddr, body: impl Into<Bytes>) -> Reply {
-    request(addr, "POST", "/", &[("content-type", "text/xml; charset=UTF-8")], body.into()).await
+    request(
+        addr,
+        "POST",
+        "/",
+        &[("content-type", "text/xml; charset=UTF-8")],
+        body.into(),
+    )
+    .await
 }
 
 pub async fn get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Reply {
@@ -46,7 +64,9 @@ pub async fn request_tls(
     use rustls_pki_types::pem::PemObject;
     use rustls_pki_types::{CertificateDer, PrivateKeyDer};
     let mut roots = rustls::RootCertStore::empty();
-    roots.add(CertificateDer::from_pem_slice(ca_pem.as_bytes()).unwrap()).unwrap();
+    roots
+        .add(CertificateDer::from_pem_slice(ca_pem.as_bytes()).unwrap())
+        .unwrap();
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -61,7 +81,9 @@ pub async fn request_tls(
             .unwrap(),
         None => builder.with_no_client_auth(),
     };
-    let tcp = tokio::net::TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+    let tcp = tokio::net::TcpStream::connect(addr)
+        .await
+        .map_err(|e| e.to_string())?;
     let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
     let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
         .connect(name, tcp)
@@ -70,17 +92,32 @@ pub async fn request_tls(
     exchange(TokioIo::new(tls), addr, "POST", "/", headers, body).await
 }
 
-async fn exchange<T>(io: TokioIo<T>, addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: Bytes) -> Result<Reply, String>
+async fn exchange<T>(
+    io: TokioIo<T>,
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Bytes,
+) -> Result<Reply, String>
 where
     T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(io).await.map_err(|e| e.to_string())?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(io)
+        .await
+        .map_err(|e| e.to_string())?;
     tokio::spawn(conn);
-    let mut req = http::Request::builder().method(method).uri(path).header("host", addr.to_string());
+    let mut req = http::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", addr.to_string());
     for (k, v) in headers {
         req = req.header(*k, *v);
     }
-    let resp = sender.send_request(req.body(Full::new(body)).unwrap()).await.map_err(|e| e.to_string())?;
+    let resp = sender
+        .send_request(req.body(Full::new(body)).unwrap())
+        .await
+        .map_err(|e| e.to_string())?;
     let (parts, body) = resp.into_parts();
     Ok(Reply {
         status: parts.status,

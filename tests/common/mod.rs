@@ -54,7 +54,11 @@ pub async fn start_sim(latency: Duration) -> Sim {
     tokio::spawn(brama::sim::serve(l, cfg, stats.clone(), async move {
         let _ = rx.await;
     }));
-    Sim { addr, stats, stop: Some(tx) }
+    Sim {
+        addr,
+        stats,
+        stop: Some(tx),
+    }
 }
 
 /// Two security servers of one instance: ss1 hosts DIIA and OTHER (clients), ss2 hosts DRACS.
@@ -106,8 +110,16 @@ impl TwoServers {
         };
         let pki = brama::pki::generate(&topology.pki_spec("test CA", &["diia-is"])).unwrap();
         pki.write_dir(&dir.path().join("certs")).unwrap();
-        topology.write_globalconf(&dir.path().join("globalconf"), &pki).unwrap();
-        TwoServers { dir, pki, topology, ss1_server, ss2_server }
+        topology
+            .write_globalconf(&dir.path().join("globalconf"), &pki)
+            .unwrap();
+        TwoServers {
+            dir,
+            pki,
+            topology,
+            ss1_server,
+            ss2_server,
+        }
     }
 
     pub fn path(&self) -> PathBuf {
@@ -147,11 +159,19 @@ internal_key = "certs/{server_code}-internal.key"
 }
 
 /// Loads and starts a node from TOML text in `dir`.
-pub async fn start_node(dir: &Path, name: &str, toml: &str, server: Option<TcpListener>) -> Running {
+pub async fn start_node(
+    dir: &Path,
+    name: &str,
+    toml: &str,
+    server: Option<TcpListener>,
+) -> Running {
     let path = dir.join(format!("{name}.toml"));
     std::fs::write(&path, toml).unwrap();
     let conf = ServerConf::load(Some(&path)).unwrap_or_else(|e| panic!("config {name}: {e}"));
-    let pre = Prebound { server, ..Default::default() };
+    let pre = Prebound {
+        server,
+        ..Default::default()
+    };
     brama::proxy::start(conf, pre).await.unwrap()
 }
 
@@ -231,8 +251,11 @@ subjects = ["GLOBALGROUP:SEVDEIR-TEST/registries", "MEMBER:SEVDEIR-TEST/GOV/0000
 }
 
 pub fn read_conformance(rel: &str) -> Vec<u8> {
-    std::fs::read(format!("{}/../shared/conformance/xroad/{rel}", env!("CARGO_MANIFEST_DIR")))
-        .unwrap_or_else(|e| panic!("{rel}: {e} (shared/ must sit beside the checkout)"))
+    std::fs::read(format!(
+        "{}/../shared/conformance/xroad/{rel}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap_or_else(|e| panic!("{rel}: {e} (shared/ must sit beside the checkout)"))
 }
 
 /// The `faultcode` of a SOAP fault body, if it is one.
