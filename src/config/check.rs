@@ -242,6 +242,12 @@ fn check_client(
             continue;
         }
         let url = parse_url(&s.url, &format!("{skey}.url"), e);
+        if url
+            .as_ref()
+            .is_some_and(|u| u.scheme_str() == Some("https"))
+        {
+            e.add(format!("{skey}.url"), "https:// service addresses are not supported yet (no verified TLS to services); use http://");
+        }
         let wsdl = s
             .wsdl
             .as_deref()
