@@ -133,7 +133,9 @@ async fn send_builds_a_request_and_prints_answer_or_fault() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("Шевченківський"));
-    let out = run("SEVDEIR-TEST/GOV/00000002/DRACS/getBirthRecord/v9").await.unwrap();
+    let out = run("SEVDEIR-TEST/GOV/00000002/DRACS/getBirthRecord/v9")
+        .await
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("Server.ServerProxy.UnknownService"));
     ss1.shutdown().await;

@@ -1,0 +1,120 @@
+//! Network input never panics: every parser of untrusted bytes is fed mutated real messages
+//! (deterministic, so a failure reproduces). The fuzz targets in `fuzz/` do the same without end.
+
+use bytes::Bytes;
+
+use brama::message::soap::SoapLimits;
+use brama::message::SoapEnvelope;
+use brama::transport::codec::decode;
+
+/// xorshift: a small deterministic generator, no dependency needed.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
+
+fn mutate(rng: &mut Rng, seed: &[u8]) -> Vec<u8> {
+    let mut v = seed.to_vec();
+    for _ in 0..1 + rng.below(8) {
+        match rng.below(5) {
+            0 if !v.is_empty() => {
+                let i = rng.below(v.len());
+                v[i] = rng.next() as u8;
+            }
+            1 if !v.is_empty() => {
+                let i = rng.below(v.len());
+                v.truncate(i);
+            }
+            2 => {
+                let i = rng.below(v.len() + 1);
+                let chunk: Vec<u8> = [
+                    &b"<"[..],
+                    b">",
+                    b"--",
+                    b"\r\n",
+                    b"&",
+                    b"xmlns:a=\"",
+                    b"<!DOCTYPE",
+                    b"]]>",
+                ][rng.below(8)]
+                .to_vec();
+                v.splice(i..i, chunk);
+            }
+            3 if v.len() > 2 => {
+                let a = rng.below(v.len());
+                let b = rng.below(v.len());
+                let (a, b) = (a.min(b), a.max(b));
+                let copy = v[a..b].to_vec();
+                v.splice(a..a, copy);
+            }
+            _ => v.reverse(),
+        }
+    }
+    v
+}
+
+fn seeds(dir: &str) -> Vec<Vec<u8>> {
+    let path = format!(
+        "{}/../shared/conformance/xroad/{dir}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read_dir(path)
+        .unwrap()
+        .flatten()
+        .filter_map(|e| std::fs::read(e.path()).ok())
+        .collect()
+}
+
+#[test]
+fn parsers_survive_mutated_messages() {
+    let limits = SoapLimits::default();
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let soap = seeds("soap-queries");
+    let transport = seeds("transport");
+    for _ in 0..3000 {
+        let s = &soap[rng.below(soap.len())];
+        let m = Bytes::from(mutate(&mut rng, s));
+        if let Ok(env) =
+            SoapEnvelope::from_http(Some("text/xml; charset=UTF-8"), m.clone(), &limits, 64)
+        {
+            let _ = env.soap.validate_request();
+            let _ = env.soap.with_request_hash("u", "h");
+        }
+        let _ = SoapEnvelope::from_http(
+            Some("multipart/related; boundary=jetty771207119h3h10dty"),
+            m,
+            &limits,
+            64,
+        );
+
+        let t = &transport[rng.below(transport.len())];
+        let boundary = String::from_utf8_lossy(t.split(|&b| b == b'\n').next().unwrap_or_default())
+            .trim()
+            .trim_start_matches("--")
+            .to_string();
+        let m = Bytes::from(mutate(&mut rng, t));
+        let _ = decode(
+            &format!("multipart/mixed; boundary={boundary}"),
+            None,
+            m,
+            &limits,
+            64,
+        );
+    }
+    let gc = std::fs::read(format!(
+        "{}/../shared/conformance/xroad/globalconf/globalconf_good2_v3/DEV/shared-params.xml",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    for _ in 0..500 {
+        let _ = brama::globalconf::SharedParams::parse(&mutate(&mut rng, &gc));
+    }
+}
