@@ -131,14 +131,23 @@ impl Pool {
         max_body: usize,
     ) -> Result<(http::response::Parts, Bytes), TransportError> {
         let work = async {
-            let mut sender = match self.checkout(&dest.key) {
-                Some(s) => s,
-                None => self.connect(dest).await?,
+            let (mut sender, pooled) = match self.checkout(&dest.key) {
+                Some(s) => (s, true),
+                None => (self.connect(dest).await?, false),
             };
-            let resp = sender
-                .send_request(req)
-                .await
-                .map_err(|e| TransportError::Http(dest.key.clone(), e.to_string()))?;
+            let http_err = |e: hyper::Error| TransportError::Http(dest.key.clone(), e.to_string());
+            let resp = match sender.try_send_request(req).await {
+                Ok(r) => r,
+                // A pooled connection the peer had already closed: the request was never sent,
+                // so it goes out once more on a fresh connection (a service is never called twice).
+                Err(mut e) => match (pooled, e.take_message()) {
+                    (true, Some(req)) => {
+                        sender = self.connect(dest).await?;
+                        sender.send_request(req).await.map_err(http_err)?
+                    }
+                    _ => return Err(http_err(e.into_error())),
+                },
+            };
             let (parts, body) = resp.into_parts();
             let body = Limited::new(body, max_body).collect().await.map_err(|e| {
                 if e.downcast_ref::<http_body_util::LengthLimitError>()
