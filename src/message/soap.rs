@@ -347,6 +347,28 @@ struct ParsedEnvelope {
     body: SoapBody,
 }
 
+/// The namespaces the parser acts on; everything else is `Other`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Ns {
+    SoapEnv,
+    XRoad,
+    Identifiers,
+    Representation,
+    Other,
+}
+
+impl Ns {
+    fn of(ns: Option<&[u8]>) -> Ns {
+        match ns {
+            Some(n) if n == NS_SOAP_ENV.as_bytes() => Ns::SoapEnv,
+            Some(n) if n == NS_XROAD.as_bytes() => Ns::XRoad,
+            Some(n) if n == NS_IDENTIFIERS.as_bytes() => Ns::Identifiers,
+            Some(n) if n == NS_REPRESENTATION.as_bytes() => Ns::Representation,
+            _ => Ns::Other,
+        }
+    }
+}
+
 /// Which namespace an element or attribute resolved to.
 fn ns_of<'a>(r: &'a ResolveResult<'_>) -> Option<&'a [u8]> {
     match r {
@@ -371,13 +393,13 @@ impl<'i> Parser<'i, '_> {
     }
 
     /// Next event that matters (comments, PIs and whitespace are skipped); tracks depth.
-    fn next(&mut self) -> Result<(Option<Vec<u8>>, Event<'i>), MessageError> {
+    fn next(&mut self) -> Result<(Ns, Event<'i>), MessageError> {
         loop {
             let (ns, ev) = self
                 .reader
                 .read_resolved_event()
                 .map_err(|e| err(ErrorCode::InvalidXml, format!("Malformed XML: {e}")))?;
-            let ns = ns_of(&ns).map(<[u8]>::to_vec);
+            let ns = Ns::of(ns_of(&ns));
             match &ev {
                 Event::DocType(_) => {
                     return Err(err(
@@ -409,7 +431,7 @@ impl<'i> Parser<'i, '_> {
     }
 
     /// Like `next` but skips text that is only whitespace.
-    fn next_markup(&mut self) -> Result<(Option<Vec<u8>>, Event<'i>), MessageError> {
+    fn next_markup(&mut self) -> Result<(Ns, Event<'i>), MessageError> {
         loop {
             let (ns, ev) = self.next()?;
             if let Event::Text(t) = &ev {
@@ -472,9 +494,7 @@ impl<'i> Parser<'i, '_> {
                 ))
             }
         };
-        if ns.as_deref() != Some(NS_SOAP_ENV.as_bytes())
-            || start.local_name().as_ref() != b"Envelope"
-        {
+        if ns != Ns::SoapEnv || start.local_name().as_ref() != b"Envelope" {
             return Err(err(
                 ErrorCode::InvalidSoap,
                 "Malformed SOAP message: root is not a SOAP 1.1 Envelope",
@@ -501,9 +521,7 @@ impl<'i> Parser<'i, '_> {
         loop {
             let (ns, ev) = self.next_markup()?;
             match ev {
-                Event::Start(s) | Event::Empty(s)
-                    if ns.as_deref() == Some(NS_SOAP_ENV.as_bytes()) =>
-                {
+                Event::Start(s) | Event::Empty(s) if ns == Ns::SoapEnv => {
                     let empty = self.depth == 1;
                     match s.local_name().as_ref() {
                         b"Header" if body.is_none() && !has_header => {
@@ -601,8 +619,7 @@ impl<'i> Parser<'i, '_> {
                 ));
             }
             let name = local(&s);
-            let ns = ns.unwrap_or_default();
-            if ns == NS_XROAD.as_bytes() {
+            if ns == Ns::XRoad {
                 match name.as_str() {
                     "client" => {
                         let id = self.identifier(&s, empty, "client")?;
@@ -644,7 +661,7 @@ impl<'i> Parser<'i, '_> {
                     _ if empty => {}
                     _ => self.skip_element()?,
                 }
-            } else if ns == NS_REPRESENTATION.as_bytes() && name == "representedParty" {
+            } else if ns == Ns::Representation && name == "representedParty" {
                 let party = self.represented_party(empty)?;
                 set_once(&mut h.represented_party, party, "representedParty")?
             } else if !empty {
@@ -693,7 +710,7 @@ impl<'i> Parser<'i, '_> {
             let (ns, ev) = self.next_markup()?;
             match ev {
                 Event::End(_) => return Ok(id),
-                Event::Start(c) if ns.as_deref() == Some(NS_IDENTIFIERS.as_bytes()) => {
+                Event::Start(c) if ns == Ns::Identifiers => {
                     let name = local(&c);
                     let value = self.text()?;
                     let slot = match name.as_str() {
@@ -742,13 +759,11 @@ impl<'i> Parser<'i, '_> {
                 let (ns, ev) = self.next_markup()?;
                 match ev {
                     Event::End(_) => break,
-                    Event::Start(c) if ns.as_deref() == Some(NS_REPRESENTATION.as_bytes()) => {
-                        match c.local_name().as_ref() {
-                            b"partyClass" => class = Some(self.text()?),
-                            b"partyCode" => code = Some(self.text()?),
-                            _ => self.skip_element()?,
-                        }
-                    }
+                    Event::Start(c) if ns == Ns::Representation => match c.local_name().as_ref() {
+                        b"partyClass" => class = Some(self.text()?),
+                        b"partyCode" => code = Some(self.text()?),
+                        _ => self.skip_element()?,
+                    },
                     Event::Start(_) => self.skip_element()?,
                     _ => {}
                 }
@@ -788,18 +803,21 @@ impl<'i> Parser<'i, '_> {
                     "Malformed SOAP message: body must have exactly one child element",
                 ));
             }
-            let is_fault = ns.as_deref() == Some(NS_SOAP_ENV.as_bytes())
-                && s.local_name().as_ref() == b"Fault";
+            let is_fault = ns == Ns::SoapEnv && s.local_name().as_ref() == b"Fault";
             found = Some(if is_fault && !empty {
                 self.fault()?
             } else {
                 let local_name = local(&s);
+                // Only the body element's namespace is kept as a string; resolving it here
+                // (before its scope closes) spares an allocation on every other event.
+                let namespace = ns_of(&self.reader.resolve_element(s.name()).0)
+                    .map(|n| String::from_utf8_lossy(n).into_owned());
                 if !empty {
                     self.skip_element()?;
                 }
                 SoapBody::Element {
                     local_name,
-                    namespace: ns.map(|n| String::from_utf8_lossy(&n).into_owned()),
+                    namespace,
                 }
             });
         };
