@@ -459,3 +459,108 @@ async fn shutdown_drains_in_flight_requests() {
     );
     ss2.shutdown().await;
 }
+
+/// A TLS front for the simulator, with the given certificate (the provider's HTTPS service).
+async fn tls_front(sim: std::net::SocketAddr, cert: &brama::pki::Issued) -> std::net::SocketAddr {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(
+        vec![CertificateDer::from_pem_slice(cert.cert_pem.as_bytes()).unwrap()],
+        PrivateKeyDer::from_pem_slice(cert.key_pem.as_bytes()).unwrap(),
+    )
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = l.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                if let Ok(mut tls) = acceptor.accept(tcp).await {
+                    let mut upstream = tokio::net::TcpStream::connect(sim).await.unwrap();
+                    let _ = tokio::io::copy_bidirectional(&mut tls, &mut upstream).await;
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn https_services_are_verified_against_their_ca() {
+    let mut net = TwoServers::new();
+    let sim = start_sim(Duration::ZERO).await;
+    let front = tls_front(sim.addr, &net.pki.internal_tls["ss2"]).await;
+    let other_ca = brama::pki::generate_ca("other CA").unwrap();
+    let dir = net.path();
+    std::fs::write(dir.join("other-ca.pem"), &other_ca.cert_pem).unwrap();
+    let services = format!(
+        r#"
+[[clients]]
+id = "SEVDEIR-TEST/GOV/00000002/DRACS"
+
+[[clients.services]]
+code = "getBirthRecord"
+version = "v1"
+url = "https://localhost:{port}/dracs"
+tls_ca = "certs/ca.pem"
+
+[[clients.services]]
+code = "getBirthRecord"
+version = "v2"
+url = "https://localhost:{port}/dracs"
+tls_ca = "other-ca.pem"
+
+[[clients.access]]
+service = "getBirthRecord"
+subjects = ["SUBSYSTEM:SEVDEIR-TEST/GOV/00000001/DIIA"]
+"#,
+        port = front.port()
+    );
+    let ss2 = start_node(
+        &dir,
+        "ss2",
+        &node_toml("ss2", "00000002", "globalconf", &services),
+        Some(std::mem::replace(&mut net.ss2_server, bind())),
+    )
+    .await;
+    let ss1 = start_node(
+        &dir,
+        "ss1",
+        &ss1_toml(),
+        Some(std::mem::replace(&mut net.ss1_server, bind())),
+    )
+    .await;
+    let a = ss1.client_http.unwrap();
+    let r = post_xml(a, msg(DIIA, BIRTH, BIRTH_BODY)).await;
+    assert_eq!(fault_code(&r.body), None, "{}", r.text());
+    assert!(r.text().contains("getBirthRecordResponse"));
+    let r = post_xml(
+        a,
+        msg(
+            DIIA,
+            "SEVDEIR-TEST/GOV/00000002/DRACS/getBirthRecord/v2",
+            BIRTH_BODY,
+        ),
+    )
+    .await;
+    assert_eq!(
+        fault_code(&r.body).as_deref(),
+        Some("Server.ServerProxy.ServiceFailed.NetworkError"),
+        "{}",
+        r.text()
+    );
+    assert_eq!(
+        sim.stats.requests(),
+        1,
+        "the untrusted service was never called"
+    );
+    ss1.shutdown().await;
+    ss2.shutdown().await;
+}

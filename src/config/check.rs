@@ -242,16 +242,25 @@ fn check_client(
             continue;
         }
         let url = parse_url(&s.url, &format!("{skey}.url"), e);
-        if url
-            .as_ref()
-            .is_some_and(|u| u.scheme_str() == Some("https"))
-        {
-            e.add(format!("{skey}.url"), "https:// service addresses are not supported yet (no verified TLS to services); use http://");
-        }
         let wsdl = s
             .wsdl
             .as_deref()
             .and_then(|w| parse_url(w, &format!("{skey}.wsdl"), e));
+        let https = [&url, &wsdl]
+            .into_iter()
+            .flatten()
+            .any(|u| u.scheme_str() == Some("https"));
+        let tls = match (&s.tls_ca, https) {
+            (Some(ca), _) => service_tls(source, ca, &format!("{skey}.tls_ca"), e),
+            (None, true) => {
+                e.add(
+                    format!("{skey}.tls_ca"),
+                    "an https:// service needs tls_ca, the CA its certificate chains to",
+                );
+                None
+            }
+            (None, false) => None,
+        };
         if services
             .iter()
             .any(|x| x.id.service_code == s.code && x.id.service_version == s.version)
@@ -275,6 +284,7 @@ fn check_client(
                         .unwrap_or_else(|| "Service is disabled".into())
                 }),
                 wsdl,
+                tls,
             });
         }
     }
@@ -384,4 +394,28 @@ fn load_key(
             )
         })
         .ok()
+}
+
+/// Client TLS settings trusting only `ca_path` (host names are checked).
+fn service_tls(
+    source: &ConfigSource,
+    ca_path: &str,
+    key: &str,
+    e: &mut Errors,
+) -> Option<std::sync::Arc<rustls::ClientConfig>> {
+    let certs = load_certs(source, ca_path, key, e)?;
+    let mut roots = rustls::RootCertStore::empty();
+    for c in certs {
+        if let Err(err) = roots.add(c) {
+            e.add(key, format!("unusable CA certificate: {err}"));
+            return None;
+        }
+    }
+    let config = rustls::ClientConfig::builder_with_provider(crate::transport::tls::provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|err| e.add(key, err.to_string()))
+        .ok()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Some(std::sync::Arc::new(config))
 }

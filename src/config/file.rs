@@ -161,6 +161,9 @@ pub struct ServiceSection {
     pub disabled_notice: Option<String>,
     /// Where the WSDL of this service is fetched from (`getWsdl`): an http(s) URL.
     pub wsdl: Option<String>,
+    /// PEM CA certificate(s) that an `https://` service's certificate must chain to; the host name
+    /// in the URL must match the certificate.
+    pub tls_ca: Option<String>,
 }
 
 fn default_service_timeout() -> u64 {

@@ -114,6 +114,8 @@ pub struct Service {
     /// `Some(notice)` when the service is disabled.
     pub disabled: Option<String>,
     pub wsdl: Option<http::Uri>,
+    /// TLS settings for `https://` service and WSDL addresses.
+    pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
 }
 
 /// A member or subsystem hosted on this server.

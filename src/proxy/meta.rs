@@ -240,7 +240,7 @@ async fn fetch_wsdl(gw: &Gateway, svc: &Service) -> Result<Bytes, Fault> {
             format!("No WSDL is configured for service {}", svc.id),
         )
     })?;
-    let dest = server::service_destination(gw, url)?;
+    let dest = server::service_destination(url, svc.tls.as_ref())?;
     let path = url.path_and_query().map_or("/", |p| p.as_str());
     let req = http::Request::get(path)
         .header(http::header::HOST, dest.key.as_str())

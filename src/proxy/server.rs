@@ -175,21 +175,35 @@ fn check_access<'a>(
     Ok(svc)
 }
 
-/// Destination of a service URL: plain HTTP, or HTTPS verified against the platform-independent
-/// trust of this server (the service's CA must be one of the global configuration's CAs).
-pub fn service_destination(gw: &Gateway, url: &http::Uri) -> Result<Destination, Fault> {
+/// Destination of a service URL: plain HTTP, or HTTPS verified against the service's `tls_ca`.
+pub fn service_destination(
+    url: &http::Uri,
+    tls: Option<&Arc<rustls::ClientConfig>>,
+) -> Result<Destination, Fault> {
     let host = url.host().unwrap_or_default();
     let https = url.scheme_str() == Some("https");
     let port = url.port_u16().unwrap_or(if https { 443 } else { 80 });
     let key = format!("{host}:{port}");
-    if https {
-        return Err(fault(
-            ErrorCode::ServiceMalformedUrl,
-            format!("HTTPS service addresses are not supported yet: {url}"),
-        ));
+    if !https {
+        return Ok(Destination { key, tls: None });
     }
-    let _ = gw;
-    Ok(Destination { key, tls: None })
+    let config = tls.ok_or_else(|| {
+        fault(
+            ErrorCode::ServiceMalformedUrl,
+            format!("No TLS trust is configured for {url}"),
+        )
+    })?;
+    let name = rustls_pki_types::ServerName::try_from(host.trim_matches(['[', ']']).to_string())
+        .map_err(|_| {
+            fault(
+                ErrorCode::ServiceMalformedUrl,
+                format!("'{host}' is not a usable host name"),
+            )
+        })?;
+    Ok(Destination {
+        key,
+        tls: Some((config.clone(), name)),
+    })
 }
 
 /// Calls the provider's information system and parses its answer.
@@ -199,7 +213,7 @@ async fn call_service(
     env: &SoapEnvelope,
     soap_action: Option<&str>,
 ) -> Result<SoapEnvelope, Fault> {
-    let dest = service_destination(gw, &svc.url)?;
+    let dest = service_destination(&svc.url, svc.tls.as_ref())?;
     let (ct, body) = env.to_http();
     let path = svc.url.path_and_query().map_or("/", |p| p.as_str());
     let mut req = http::Request::post(path)

@@ -38,6 +38,17 @@ pub enum TransportError {
     TooLarge(String, usize),
 }
 
+impl Destination {
+    /// Connections are shared only between requests with the same address *and* the same TLS
+    /// trust: a connection verified against one CA must not serve a service trusting another.
+    fn pool_key(&self) -> String {
+        match &self.tls {
+            None => self.key.clone(),
+            Some((config, _)) => format!("{}#{:p}", self.key, Arc::as_ptr(config)),
+        }
+    }
+}
+
 impl TransportError {
     /// The TLS peer was refused (certificate not registered or not trusted).
     pub fn is_tls(&self) -> bool {
@@ -131,7 +142,8 @@ impl Pool {
         max_body: usize,
     ) -> Result<(http::response::Parts, Bytes), TransportError> {
         let work = async {
-            let (mut sender, pooled) = match self.checkout(&dest.key) {
+            let pool_key = dest.pool_key();
+            let (mut sender, pooled) = match self.checkout(&pool_key) {
                 Some(s) => (s, true),
                 None => (self.connect(dest).await?, false),
             };
@@ -158,7 +170,7 @@ impl Pool {
                     TransportError::Http(dest.key.clone(), e.to_string())
                 }
             })?;
-            self.checkin(&dest.key, sender);
+            self.checkin(&pool_key, sender);
             Ok((parts, body.to_bytes()))
         };
         tokio::time::timeout(timeout, work)
