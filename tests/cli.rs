@@ -82,24 +82,7 @@ subjects = ["SUBSYSTEM:SEVDEIR-TEST/GOV/00000001", "LOCALGROUP:none"]
 
 #[tokio::test]
 async fn send_builds_a_request_and_prints_answer_or_fault() {
-    let mut net = TwoServers::new();
-    let sim = start_sim(Duration::ZERO).await;
-    let dead = bind().local_addr().unwrap();
-    let dir = net.path();
-    let ss2 = start_node(
-        &dir,
-        "ss2",
-        &ss2_toml(sim.addr, dead),
-        Some(std::mem::replace(&mut net.ss2_server, bind())),
-    )
-    .await;
-    let ss1 = start_node(
-        &dir,
-        "ss1",
-        &ss1_toml(),
-        Some(std::mem::replace(&mut net.ss1_server, bind())),
-    )
-    .await;
+    let Pair { ss1, ss2, sim: _sim, .. } = start_pair(Duration::ZERO).await;
     let url = format!("http://{}/", ss1.client_http.unwrap());
     let body = concat!(
         env!("CARGO_MANIFEST_DIR"),

@@ -33,23 +33,8 @@ const OTHER: &str = "SEVDEIR-TEST/GOV/00000009/OTHER";
 const BIRTH: &str = "SEVDEIR-TEST/GOV/00000002/DRACS/getBirthRecord/v1";
 const BIRTH_BODY: &str = "<d:getBirthRecord xmlns:d=\"http://minjust.gov.ua/dracs/v1\"><recordNumber>№ 77</recordNumber></d:getBirthRecord>";
 
-struct Pair {
-    net: TwoServers,
-    ss1: brama::proxy::Running,
-    ss2: brama::proxy::Running,
-    sim: Sim,
-}
-
 async fn pair() -> Pair {
-    let mut net = TwoServers::new();
-    let sim = start_sim(Duration::ZERO).await;
-    let dead = bind().local_addr().unwrap(); // bound then dropped: nothing listens there
-    let ss2_listener = std::mem::replace(&mut net.ss2_server, bind());
-    let ss1_listener = std::mem::replace(&mut net.ss1_server, bind());
-    let dir = net.path();
-    let ss2 = start_node(&dir, "ss2", &ss2_toml(sim.addr, dead), Some(ss2_listener)).await;
-    let ss1 = start_node(&dir, "ss1", &ss1_toml(), Some(ss1_listener)).await;
-    Pair { net, ss1, ss2, sim }
+    start_pair(Duration::ZERO).await
 }
 
 #[tokio::test]
@@ -424,24 +409,7 @@ async fn hostile_input_gets_quick_faults_and_the_server_keeps_serving() {
 
 #[tokio::test]
 async fn shutdown_drains_in_flight_requests() {
-    let mut net = TwoServers::new();
-    let sim = start_sim(Duration::from_millis(700)).await;
-    let dead = bind().local_addr().unwrap();
-    let dir = net.path();
-    let ss2 = start_node(
-        &dir,
-        "ss2",
-        &ss2_toml(sim.addr, dead),
-        Some(std::mem::replace(&mut net.ss2_server, bind())),
-    )
-    .await;
-    let ss1 = start_node(
-        &dir,
-        "ss1",
-        &ss1_toml(),
-        Some(std::mem::replace(&mut net.ss1_server, bind())),
-    )
-    .await;
+    let Pair { ss1, ss2, sim: _sim, .. } = start_pair(Duration::from_millis(700)).await;
     let a = ss1.client_http.unwrap();
     let in_flight = tokio::spawn(post_xml(a, msg(DIIA, BIRTH, BIRTH_BODY)));
     tokio::time::sleep(Duration::from_millis(200)).await;

@@ -14,24 +14,8 @@ use brama::message::mime::{parse_multipart, ContentType};
 
 #[tokio::test]
 async fn zeep_calls_the_service_from_the_wsdl_brama_served() {
-    let mut net = TwoServers::new();
-    let sim = start_sim(Duration::ZERO).await;
-    let dead = bind().local_addr().unwrap();
+    let Pair { net, ss1, ss2, sim } = start_pair(Duration::ZERO).await;
     let dir = net.path();
-    let ss2 = start_node(
-        &dir,
-        "ss2",
-        &ss2_toml(sim.addr, dead),
-        Some(std::mem::replace(&mut net.ss2_server, bind())),
-    )
-    .await;
-    let ss1 = start_node(
-        &dir,
-        "ss1",
-        &ss1_toml(),
-        Some(std::mem::replace(&mut net.ss1_server, bind())),
-    )
-    .await;
     let proxy = ss1.client_http.unwrap();
 
     let get_wsdl = request(

@@ -265,3 +265,25 @@ pub fn fault_code(body: &[u8]) -> Option<String> {
     let end = text[start..].find("</faultcode>")? + start;
     Some(text[start..end].to_string())
 }
+
+/// A running two-server deployment with the simulator behind ss2.
+pub struct Pair {
+    pub net: TwoServers,
+    pub ss1: Running,
+    pub ss2: Running,
+    pub sim: Sim,
+}
+
+/// Starts ss2 (provider, `ss2_toml`) and ss1 (client side, `ss1_toml`); `latency` is the
+/// simulator's.
+pub async fn start_pair(latency: Duration) -> Pair {
+    let mut net = TwoServers::new();
+    let sim = start_sim(latency).await;
+    let dead = bind().local_addr().unwrap(); // bound then dropped: nothing listens there
+    let dir = net.path();
+    let ss2_listener = std::mem::replace(&mut net.ss2_server, bind());
+    let ss1_listener = std::mem::replace(&mut net.ss1_server, bind());
+    let ss2 = start_node(&dir, "ss2", &ss2_toml(sim.addr, dead), Some(ss2_listener)).await;
+    let ss1 = start_node(&dir, "ss1", &ss1_toml(), Some(ss1_listener)).await;
+    Pair { net, ss1, ss2, sim }
+}
