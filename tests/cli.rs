@@ -82,7 +82,12 @@ subjects = ["SUBSYSTEM:SEVDEIR-TEST/GOV/00000001", "LOCALGROUP:none"]
 
 #[tokio::test]
 async fn send_builds_a_request_and_prints_answer_or_fault() {
-    let Pair { ss1, ss2, sim: _sim, .. } = start_pair(Duration::ZERO).await;
+    let Pair {
+        ss1,
+        ss2,
+        sim: _sim,
+        ..
+    } = start_pair(Duration::ZERO).await;
     let url = format!("http://{}/", ss1.client_http.unwrap());
     let body = concat!(
         env!("CARGO_MANIFEST_DIR"),

@@ -409,7 +409,12 @@ async fn hostile_input_gets_quick_faults_and_the_server_keeps_serving() {
 
 #[tokio::test]
 async fn shutdown_drains_in_flight_requests() {
-    let Pair { ss1, ss2, sim: _sim, .. } = start_pair(Duration::from_millis(700)).await;
+    let Pair {
+        ss1,
+        ss2,
+        sim: _sim,
+        ..
+    } = start_pair(Duration::from_millis(700)).await;
     let a = ss1.client_http.unwrap();
     let in_flight = tokio::spawn(post_xml(a, msg(DIIA, BIRTH, BIRTH_BODY)));
     tokio::time::sleep(Duration::from_millis(200)).await;
