@@ -15,7 +15,6 @@
 
 mod dracs;
 mod envelope;
-mod mime;
 #[cfg(test)]
 mod tests;
 
@@ -42,8 +41,8 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use self::envelope::Envelope;
-use self::mime::ContentType;
 use crate::config::ConfigSource;
+use crate::message::mime::{self, ContentType, MultipartWriter, Part};
 
 /// Largest request body accepted.
 pub const MAX_BODY: usize = 32 * 1024 * 1024;
@@ -407,18 +406,26 @@ struct Reply {
 /// request gets a `multipart/related` reply in the same style (SwA or MTOM) carrying its
 /// attachments back unchanged, so attachments can be seen to travel both ways.
 fn answer(content_type: &str, body: &[u8], stats: &SimStats) -> Result<Reply, String> {
-    let ct = ContentType::parse(content_type);
-    let (xml, charset, multipart) = match ct.media_type.as_str() {
+    // A missing type is read as SOAP: some clients omit it.
+    let ct = match content_type.trim() {
+        "" => None,
+        t => Some(ContentType::parse(t).map_err(|e| e.message)?),
+    };
+    let param = |name: &str| ct.as_ref().and_then(|c| c.param(name)).map(str::to_string);
+    let media = ct.as_ref().map_or("", |c| c.mime.as_str());
+    let (xml, charset, multipart) = match media {
         // A missing type is read as SOAP: some clients omit it.
-        "" | "text/xml" => (body, ct.param("charset").map(str::to_string), None),
+        "" | "text/xml" => (Bytes::copy_from_slice(body), param("charset"), None),
         "multipart/related" => {
-            let boundary = ct
-                .param("boundary")
-                .ok_or("multipart/related without a boundary")?;
-            let parts = mime::parts(body, boundary)?;
-            let root = &parts[0];
-            let root_ct = ContentType::parse(root.header("content-type").unwrap_or(""));
-            let mtom = match root_ct.media_type.as_str() {
+            let boundary = param("boundary").ok_or("multipart/related without a boundary")?;
+            let parts = mime::parse_multipart(&Bytes::copy_from_slice(body), &boundary, 64)
+                .map_err(|e| e.message)?;
+            let root = parts.first().ok_or("multipart body has no parts")?;
+            let root_ct = match root.header("content-type") {
+                None => None,
+                Some(t) => Some(ContentType::parse(t).map_err(|e| e.message)?),
+            };
+            let mtom = match root_ct.as_ref().map_or("", |c| c.mime.as_str()) {
                 "" | "text/xml" => false,
                 "application/xop+xml" => true,
                 other => return Err(format!("the first MIME part is '{other}', not SOAP")),
@@ -433,12 +440,15 @@ fn answer(content_type: &str, body: &[u8], stats: &SimStats) -> Result<Reply, St
                     ));
                 }
             }
-            let charset = root_ct.param("charset").map(str::to_string);
-            (root.content, charset, Some((parts, mtom)))
+            let charset = root_ct
+                .as_ref()
+                .and_then(|c| c.charset())
+                .map(str::to_string);
+            (root.body.clone(), charset, Some((parts, mtom)))
         }
         other => return Err(format!("unsupported Content-Type '{other}'")),
     };
-    let text = decode(xml, charset.as_deref())?;
+    let text = decode(&xml, charset.as_deref())?;
     let env = envelope::parse(&text)?;
     if let Some(id) = &env.xroad_id {
         stats.record_id(id);
@@ -453,7 +463,7 @@ fn answer(content_type: &str, body: &[u8], stats: &SimStats) -> Result<Reply, St
     }
 }
 
-fn multipart_reply(xml: &[u8], parts: &[mime::Part<'_>], mtom: bool) -> Result<Reply, String> {
+fn multipart_reply(xml: &[u8], parts: &[Part], mtom: bool) -> Result<Reply, String> {
     let boundary = format!("brama-sim-{:032x}", rand::random::<u128>());
     // The request's root Content-ID is reused when it can be quoted in a header parameter.
     let cid = parts[0]
@@ -491,7 +501,15 @@ fn multipart_reply(xml: &[u8], parts: &[mime::Part<'_>], mtom: bool) -> Result<R
     Ok(Reply {
         content_type: HeaderValue::from_str(&outer)
             .map_err(|_| "cannot build the multipart Content-Type".to_string())?,
-        body: Bytes::from(mime::related(&boundary, &root_headers, xml, &parts[1..])),
+        body: {
+            let size = xml.len() + parts.iter().map(|p| p.body.len() + 256).sum::<usize>();
+            let mut w = MultipartWriter::new(boundary, size);
+            w.raw_part(root_headers.join("\r\n").as_bytes(), xml);
+            for p in &parts[1..] {
+                w.raw_part(&p.raw_headers, &p.body);
+            }
+            w.finish()
+        },
     })
 }
 

@@ -14,8 +14,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 
-use super::mime::ContentType;
 use super::*;
+use crate::message::mime::{self, ContentType};
 
 const WSDL_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/wsdl");
 const EXAMPLE: &str = include_str!(concat!(
@@ -237,32 +237,32 @@ async fn multipart_request_is_answered_with_its_attachments() {
         r#"multipart/related; type="text/xml"; charset=UTF-8; boundary=jetty771207119h3h10dty"#;
     let r = send(&mut c, post(ct, body)).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-    let reply_ct = ContentType::parse(&r.content_type);
-    assert_eq!(reply_ct.media_type, "multipart/related");
+    let reply_ct = ContentType::parse(&r.content_type).unwrap();
+    assert_eq!(reply_ct.mime, "multipart/related");
     assert_eq!(reply_ct.param("type"), Some("text/xml"));
-    let parts = mime::parts(r.body.as_bytes(), reply_ct.param("boundary").unwrap()).unwrap();
+    let parts = mime::parse_multipart(
+        &bytes::Bytes::from(r.body.clone()),
+        reply_ct.param("boundary").unwrap(),
+        64,
+    )
+    .unwrap();
     assert_eq!(parts.len(), 2);
     assert_eq!(
         parts[0].header("content-type"),
         Some("text/xml; charset=UTF-8")
     );
     assert_eq!(parts[0].header("content-transfer-encoding"), Some("8bit"));
-    let xml = std::str::from_utf8(parts[0].content).unwrap();
+    let xml = std::str::from_utf8(&parts[0].body).unwrap();
     assert_eq!(header_content(xml), header_content(&soap));
     assert!(xml.contains(
         r#"<ns1:testResponse xmlns:ns1="http://cosumer.ee.xroad.net">aä</ns1:testResponse>"#
     ));
     // The attachment comes back with its MIME headers exactly as sent.
     assert_eq!(
-        parts[1].raw_headers,
-        vec![
-            &b"Content-Type: application/pdf"[..],
-            b"content-id: <att1>",
-            b"X-Folded: a",
-            b" b"
-        ]
+        &parts[1].raw_headers[..],
+        &b"Content-Type: application/pdf\r\ncontent-id: <att1>\r\nX-Folded: a\r\n b"[..]
     );
-    assert_eq!(parts[1].content, "%PDF-1.4 довідка".as_bytes());
+    assert_eq!(&parts[1].body[..], "%PDF-1.4 довідка".as_bytes());
 
     // No boundary parameter, a part that never ends, a first part that is not SOAP.
     for (ct, body) in [
@@ -296,19 +296,24 @@ async fn mtom_request_gets_an_mtom_reply() {
     let ct = r#"multipart/related; type="application/xop+xml"; start="<foo>"; start-info="text/xml"; boundary=b"#;
     let r = send(&mut c, post(ct, body)).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-    let reply_ct = ContentType::parse(&r.content_type);
+    let reply_ct = ContentType::parse(&r.content_type).unwrap();
     assert_eq!(reply_ct.param("type"), Some("application/xop+xml"));
     assert_eq!(reply_ct.param("start"), Some("<foo>"));
-    let parts = mime::parts(r.body.as_bytes(), reply_ct.param("boundary").unwrap()).unwrap();
+    let parts = mime::parse_multipart(
+        &bytes::Bytes::from(r.body.clone()),
+        reply_ct.param("boundary").unwrap(),
+        64,
+    )
+    .unwrap();
     assert_eq!(
         parts[0].header("content-type"),
         Some("application/xop+xml; charset=UTF-8; type=\"text/xml\"")
     );
     assert_eq!(parts[0].header("content-id"), Some("<foo>"));
-    assert!(std::str::from_utf8(parts[0].content)
+    assert!(std::str::from_utf8(&parts[0].body)
         .unwrap()
         .contains("href=\"cid:a1@example.org\""));
-    assert_eq!(parts[1].content, b"foobar");
+    assert_eq!(&parts[1].body[..], b"foobar");
     sim.stop().await;
 }
 
