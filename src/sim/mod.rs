@@ -405,7 +405,7 @@ struct Reply {
 /// The reply to a request body, or the sentence of a `Client` fault. A `multipart/related`
 /// request gets a `multipart/related` reply in the same style (SwA or MTOM) carrying its
 /// attachments back unchanged, so attachments can be seen to travel both ways.
-fn answer(content_type: &str, body: &[u8], stats: &SimStats) -> Result<Reply, String> {
+fn answer(content_type: &str, body: &Bytes, stats: &SimStats) -> Result<Reply, String> {
     // A missing type is read as SOAP: some clients omit it.
     let ct = match content_type.trim() {
         "" => None,
@@ -415,11 +415,10 @@ fn answer(content_type: &str, body: &[u8], stats: &SimStats) -> Result<Reply, St
     let media = ct.as_ref().map_or("", |c| c.mime.as_str());
     let (xml, charset, multipart) = match media {
         // A missing type is read as SOAP: some clients omit it.
-        "" | "text/xml" => (Bytes::copy_from_slice(body), param("charset"), None),
+        "" | "text/xml" => (body.clone(), param("charset"), None),
         "multipart/related" => {
             let boundary = param("boundary").ok_or("multipart/related without a boundary")?;
-            let parts = mime::parse_multipart(&Bytes::copy_from_slice(body), &boundary, 64)
-                .map_err(|e| e.message)?;
+            let parts = mime::parse_multipart(body, &boundary, 64).map_err(|e| e.message)?;
             let root = parts.first().ok_or("multipart body has no parts")?;
             let root_ct = match root.header("content-type") {
                 None => None,
