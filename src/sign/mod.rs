@@ -7,6 +7,10 @@
 //! carry none, so two brama servers interoperate but an X-Road peer would refuse the messages
 //! with `MissingSignature`.
 
+pub mod c14n;
+pub mod pkcs11;
+pub mod token;
+
 use bytes::Bytes;
 
 use crate::error::Fault;

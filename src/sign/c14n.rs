@@ -1,0 +1,1 @@
+//! Canonical XML (being written).
