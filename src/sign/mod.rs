@@ -8,6 +8,8 @@
 //! with `MissingSignature`.
 
 pub mod c14n;
+pub mod digest;
+pub mod hashchain;
 pub mod pkcs11;
 pub mod token;
 

