@@ -47,6 +47,12 @@ pub enum ErrorCode {
     MissingSignature,
     MalformedSignature,
     InvalidSignatureValue,
+    IncorrectCertificate,
+    InvalidCertPath,
+    CannotCreateSignature,
+    TokenNotActive,
+    KeyNotFound,
+    UnsupportedAlgorithm,
     MalformedGlobalConf,
     MalformedServerConf,
     OutdatedGlobalConf,
@@ -94,6 +100,12 @@ impl ErrorCode {
             MissingSignature => "MissingSignature",
             MalformedSignature => "MalformedSignature",
             InvalidSignatureValue => "InvalidSignatureValue",
+            IncorrectCertificate => "IncorrectCertificate",
+            InvalidCertPath => "InvalidCertPath",
+            CannotCreateSignature => "CannotCreateSignature",
+            TokenNotActive => "TokenNotActive",
+            KeyNotFound => "KeyNotFound",
+            UnsupportedAlgorithm => "UnsupportedAlgorithm",
             MalformedGlobalConf => "MalformedGlobalConf",
             MalformedServerConf => "MalformedServerConf",
             OutdatedGlobalConf => "OutdatedGlobalConf",
@@ -116,6 +128,8 @@ impl ErrorCode {
                 | MaintenanceMode
                 | OutdatedGlobalConf
                 | ServiceDisabled
+                | CannotCreateSignature
+                | TokenNotActive
         )
     }
 }
@@ -212,6 +226,14 @@ impl Fault {
             side: Side::Remote,
             id: id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
         }
+    }
+
+    /// Appends a sub-code (`MalformedSignature` → `MalformedSignature.InvalidHashChainRef`), as
+    /// X-Road reports the cause of a signature failure.
+    pub fn with_sub(mut self, sub: &str) -> Self {
+        self.code.push('.');
+        self.code.push_str(sub);
+        self
     }
 
     /// Whether this is a security event (refused peer, refused access) that the log counts apart.

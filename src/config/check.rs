@@ -164,15 +164,8 @@ pub(super) fn check(
     if !["text", "json"].contains(&file.log.format.as_str()) {
         e.add("log.format", "must be 'text' or 'json'");
     }
-    match file.token.kind.as_str() {
-        "software" => {}
-        "pkcs11" if file.token.module.is_some() => {}
-        "pkcs11" => e.add("token.module", "a pkcs11 token needs the module path"),
-        other => e.add(
-            "token.kind",
-            format!("'{other}' is not 'software' or 'pkcs11'"),
-        ),
-    }
+    let hosted: Vec<ClientId> = clients.keys().cloned().collect();
+    let signer = super::signer::resolve(&file, &source, &hosted, &mut |k, m| e.add(k, m));
 
     Some(ServerConf {
         server_id: server_id?,
@@ -180,6 +173,7 @@ pub(super) fn check(
         auth_certs: auth_certs?,
         auth_key: auth_key?,
         internal_tls,
+        signer,
         clients,
         source,
         file,

@@ -17,6 +17,12 @@ static FILES: &[(&str, &[u8])] = embed!(
     "certs-test/ss1-internal.pem",
     "certs-test/ss1-internal.key",
     "certs-test/client-diia-is.pem",
+    "certs-test/sign-GOV-00000001.pem",
+    "certs-test/sign-GOV-00000001.key",
+    "certs-test/sign-GOV-00000002.pem",
+    "certs-test/sign-GOV-00000002.key",
+    "certs-test/sign-GOV-00000009.pem",
+    "certs-test/sign-GOV-00000009.key",
     "wsdl/dracs.wsdl",
 );
 

@@ -17,7 +17,7 @@ pub struct ConfigFile {
     pub clients: Vec<ClientSection>,
     pub simulator: Option<SimulatorSection>,
     #[serde(default)]
-    pub token: TokenSection,
+    pub signer: SignerSection,
     #[serde(default)]
     pub log: LogSection,
 }
@@ -205,29 +205,74 @@ fn yes() -> bool {
     true
 }
 
-/// Signing token settings (used from the signing issue on). The PIN never lives here: it comes
-/// from the environment variable or file named below.
+/// Message signing: tokens (where keys live) and one signing key per member. PINs never live
+/// here: they come from the environment variable or file a token names.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct TokenSection {
-    /// `software` (PKCS#8 keys in `keys_dir`) or `pkcs11`.
-    pub kind: String,
-    pub keys_dir: Option<String>,
-    pub module: Option<String>,
-    pub pin_env: Option<String>,
-    pub pin_file: Option<String>,
+pub struct SignerSection {
+    /// Digest of message parts and references, sent as `x-hash-algorithm`.
+    pub hash_algorithm: String,
+    /// Most messages one signature covers.
+    pub max_batch: usize,
+    /// A request waiting longer than this for a signature fails (`Signer.Timeout`).
+    pub timeout_ms: u64,
+    /// Sessions per key unless a key says otherwise.
+    pub sessions: usize,
+    pub tokens: Vec<TokenSection>,
+    pub keys: Vec<KeySection>,
 }
 
-impl Default for TokenSection {
+impl Default for SignerSection {
     fn default() -> Self {
-        TokenSection {
-            kind: "software".into(),
-            keys_dir: None,
-            module: None,
-            pin_env: None,
-            pin_file: None,
+        SignerSection {
+            hash_algorithm: "SHA-512".into(),
+            max_batch: 4096,
+            timeout_ms: 60_000,
+            sessions: 2,
+            tokens: Vec::new(),
+            keys: Vec::new(),
         }
     }
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TokenSection {
+    pub name: String,
+    /// `software` (PKCS#8 files) or `pkcs11`.
+    pub kind: String,
+    /// Software: directory of `sign-<CLASS>-<CODE>.key`/`.pem`, used for hosted members that
+    /// have no `[[signer.keys]]` entry.
+    pub keys_dir: Option<String>,
+    /// PKCS#11: the module (`.so`) path.
+    pub module: Option<String>,
+    /// PKCS#11: token label or serial number (never a slot index).
+    pub token_label: Option<String>,
+    pub token_serial: Option<String>,
+    pub pin_env: Option<String>,
+    pub pin_file: Option<String>,
+    /// PKCS#11: environment variables set before the module loads (`PKCS11_PROXY_SOCKET`...).
+    pub env: std::collections::BTreeMap<String, String>,
+    /// PKCS#11: mechanism override (`CKM_ECDSA`, `CKM_RSA_PKCS`).
+    pub mechanism: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KeySection {
+    /// `INSTANCE/CLASS/CODE` of the member whose key this is.
+    pub member: String,
+    /// Name of a `[[signer.tokens]]` entry.
+    pub token: String,
+    /// Software: the PKCS#8 key file. PKCS#11: unused.
+    pub file: Option<String>,
+    /// PKCS#11: `CKA_LABEL` of the private key.
+    pub label: Option<String>,
+    /// PKCS#11: hex `CKA_ID` of the private key.
+    pub id: Option<String>,
+    /// The signing certificate (PEM; intermediates may follow the leaf).
+    pub cert: String,
+    pub sessions: Option<usize>,
 }
 
 #[derive(Clone, Debug, Deserialize)]

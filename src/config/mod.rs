@@ -4,6 +4,7 @@
 mod acl;
 mod embedded;
 pub mod file;
+pub mod signer;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -40,6 +41,14 @@ impl ConfigSource {
                         format!("{rel} is not in the embedded configuration"),
                     )
                 }),
+        }
+    }
+
+    /// A filesystem path for `rel` (PIN files are read when the token opens, not embedded).
+    pub fn path(&self, rel: &str) -> PathBuf {
+        match self {
+            ConfigSource::Dir(dir) => dir.join(rel),
+            ConfigSource::Embedded => PathBuf::from(rel),
         }
     }
 
@@ -177,6 +186,7 @@ pub struct ServerConf {
     pub auth_certs: Vec<CertificateDer<'static>>,
     pub auth_key: PrivateKeyDer<'static>,
     pub internal_tls: Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>,
+    pub signer: signer::SignerConf,
 }
 
 impl fmt::Debug for ServerConf {

@@ -130,9 +130,10 @@ fn base() -> CertificateParams {
 
 fn end_entity() -> CertificateParams {
     let mut p = base();
-    // Explicit CA:false (with a subject key identifier) and an authority key identifier make
-    // chain building unambiguous when several test CAs share a name.
-    p.is_ca = IsCa::ExplicitNoCa;
+    // No BasicConstraints at all: rcgen's explicit `cA FALSE` encodes a DEFAULT value, which
+    // DER forbids and strict parsers (Python's `cryptography`) refuse. The authority key
+    // identifier keeps chain building unambiguous when several test CAs share a name.
+    p.is_ca = IsCa::NoCa;
     p.use_authority_key_identifier_extension = true;
     p
 }

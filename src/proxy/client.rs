@@ -99,7 +99,12 @@ async fn process(
     authenticate_is(gw, hosted.connection, &hosted.is_cert_hashes, client, conn)?;
 
     let candidates = provider_servers(gw, &env.soap)?;
-    let sig = gw.signer.sign(&client.member_id(), &[&env.soap.bytes])?;
+    let parts = message_parts(&env);
+    let sig = gw
+        .signer
+        .sign(&client.member_id(), &parts, false)
+        .await
+        .map_err(|e| e.to_fault(Prefix::Signer))?;
     let (transport_ct, transport_body) = codec::encode(&env, &[], &sig);
     let request_id = uuid::Uuid::new_v4().to_string();
 
@@ -110,7 +115,7 @@ async fn process(
             .header(http::header::HOST, dest.key.as_str())
             .header(http::header::CONTENT_TYPE, transport_ct.as_str())
             .header(codec::HDR_REQUEST_ID, request_id.as_str())
-            .header(codec::HDR_HASH_ALGORITHM, codec::HASH_ALGORITHM)
+            .header(codec::HDR_HASH_ALGORITHM, gw.signer.digest.name())
             .header(codec::HDR_ORIGINAL_CONTENT_TYPE, env.content_type.as_str())
             .header(
                 codec::HDR_PROXY_VERSION,
@@ -137,6 +142,14 @@ async fn process(
     Err(transport_fault(
         last_err.expect("at least one candidate was tried"),
     ))
+}
+
+/// The signed parts of a message: the SOAP bytes, then each attachment's body.
+pub fn message_parts(env: &SoapEnvelope) -> Vec<&[u8]> {
+    let mut parts = Vec::with_capacity(1 + env.attachments.len());
+    parts.push(&env.soap.bytes[..]);
+    parts.extend(env.attachments.iter().map(|a| &a.body[..]));
+    parts
 }
 
 fn transport_fault(e: TransportError) -> Fault {
@@ -279,11 +292,16 @@ fn response(
         TransportIncoming::Message(d) => d,
     };
     let (_, service, _) = req.soap.route();
-    gw.verifier.verify(
-        &service.provider.member_id(),
-        &[&decoded.envelope.soap.bytes],
-        &decoded.signature,
-    )?;
+    gw.verifier
+        .verify(
+            &service.provider.member_id(),
+            &message_parts(&decoded.envelope),
+            &decoded.signature,
+        )
+        .map_err(|e| {
+            gw.metrics.security_event("response_signature_invalid");
+            e.to_fault(Prefix::ClientProxy)
+        })?;
     let resp = &decoded.envelope.soap;
     if resp.is_fault() {
         return Ok(fault_passthrough(gw, resp.clone()));

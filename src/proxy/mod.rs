@@ -24,7 +24,7 @@ use crate::globalconf::{auth_cert_hash, GlobalConf};
 use crate::identifiers::SecurityServerId;
 use crate::message::soap::SoapLimits;
 use crate::metrics::Metrics;
-use crate::sign::{MessageSigner, MessageVerifier, Unsigned};
+use crate::sign::{Signer, Verifier};
 use crate::transport::tls::{self, Trust};
 use crate::transport::Pool;
 use listener::ListenerLimits;
@@ -37,8 +37,8 @@ pub struct Gateway {
     pub metrics: Arc<Metrics>,
     pub pool: Pool,
     peer_tls: Mutex<HashMap<SecurityServerId, Arc<rustls::ClientConfig>>>,
-    pub signer: Arc<dyn MessageSigner>,
-    pub verifier: Arc<dyn MessageVerifier>,
+    pub signer: Signer,
+    pub verifier: Verifier,
     pub soap_limits: SoapLimits,
     /// Set through the admin listener; the health check then answers 503.
     pub maintenance: AtomicBool,
@@ -46,11 +46,13 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    pub fn new(conf: ServerConf) -> Arc<Gateway> {
+    pub fn new(conf: ServerConf) -> Result<Arc<Gateway>, String> {
         let gc = Arc::new(conf.globalconf.clone());
         let p = &conf.file.proxy;
         let l = &conf.file.limits;
-        Arc::new(Gateway {
+        let signer = Signer::start(&conf.signer)?;
+        Ok(Arc::new(Gateway {
+            verifier: Verifier::new(&gc),
             trust: Arc::new(Trust::from_globalconf(&gc)),
             gc,
             metrics: Arc::new(Metrics::default()),
@@ -60,8 +62,7 @@ impl Gateway {
                 Duration::from_millis(p.connect_timeout_ms),
             ),
             peer_tls: Mutex::new(HashMap::new()),
-            signer: Arc::new(Unsigned),
-            verifier: Arc::new(Unsigned),
+            signer,
             soap_limits: SoapLimits {
                 max_depth: l.max_xml_depth,
                 max_header_elements: l.max_header_elements,
@@ -69,7 +70,7 @@ impl Gateway {
             maintenance: AtomicBool::new(false),
             started: std::time::Instant::now(),
             conf,
-        })
+        }))
     }
 
     /// TLS client settings for reaching `server`, built once per server.
@@ -144,6 +145,7 @@ impl Running {
     pub async fn shutdown(mut self) {
         let _ = self.shutdown.send(true);
         while self.tasks.join_next().await.is_some() {}
+        self.gateway.signer.stop();
     }
 }
 
@@ -162,7 +164,8 @@ async fn take_or_bind(
 
 /// Starts every configured listener.
 pub async fn start(conf: ServerConf, pre: Prebound) -> std::io::Result<Running> {
-    let gw = Gateway::new(conf);
+    let gw = Gateway::new(conf)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
     let f = &gw.conf.file;
     let limits = ListenerLimits {
         max_connections: f.limits.max_connections,

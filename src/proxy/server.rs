@@ -9,6 +9,7 @@ use hyper::body::Incoming;
 use tracing::Instrument;
 
 use super::listener::{ConnInfo, Response};
+use super::client::message_parts;
 use super::{body, meta, wire, Gateway};
 use crate::config::{HostedClient, Service};
 use crate::error::{ErrorCode, Fault, Prefix};
@@ -135,17 +136,27 @@ async fn process(
         }
     }
 
-    let answer = if meta::is_metaservice(&service.service_code) {
+    let verify = || {
         gw.verifier
-            .verify(&client.member_id(), &[&env.soap.bytes], &decoded.signature)?;
+            .verify(
+                &client.member_id(),
+                &message_parts(&env),
+                &decoded.signature,
+            )
+            .map_err(|e| {
+                gw.metrics.security_event("request_signature_invalid");
+                e.to_fault(Prefix::ServerProxy)
+            })
+    };
+    let answer = if meta::is_metaservice(&service.service_code) {
+        verify()?;
         meta::answer(gw, provider, &env).await?
     } else {
         let svc = check_access(gw, provider, &env)?;
-        gw.verifier
-            .verify(&client.member_id(), &[&env.soap.bytes], &decoded.signature)?;
+        verify()?;
         call_service(gw, svc, &env, soap_action.as_deref()).await?
     };
-    respond(gw, &env, answer, request_id.as_deref())
+    respond(gw, &env, answer, request_id.as_deref()).await
 }
 
 /// Service exists, ACL allows, service enabled (in X-Road's order).
@@ -265,7 +276,7 @@ async fn call_service(
 }
 
 /// Sets requestHash, signs with the provider member's key and encodes the transport response.
-fn respond(
+async fn respond(
     gw: &Gateway,
     req: &SoapEnvelope,
     mut answer: SoapEnvelope,
@@ -279,12 +290,14 @@ fn respond(
     let (_, service, _) = req.soap.route();
     let sig = gw
         .signer
-        .sign(&service.provider.member_id(), &[&answer.soap.bytes])?;
+        .sign(&service.provider.member_id(), &message_parts(&answer), false)
+        .await
+        .map_err(|e| e.to_fault(Prefix::Signer))?;
     let (ct, body): (String, Bytes) = codec::encode(&answer, &[], &sig);
     let mut resp = http::Response::builder()
         .status(200)
         .header(http::header::CONTENT_TYPE, ct)
-        .header(codec::HDR_HASH_ALGORITHM, codec::HASH_ALGORITHM)
+        .header(codec::HDR_HASH_ALGORITHM, gw.signer.digest.name())
         .header(
             codec::HDR_ORIGINAL_CONTENT_TYPE,
             answer.content_type.as_str(),

@@ -1,22 +1,35 @@
-//! The seam for message signatures (reference §4).
+//! Message signatures (reference §4, §5): tokens and their sessions, the batch signer, the
+//! signature XML and hash chains, and verification.
 //!
-//! Every transport message has room for the batch-signature parts (`application/hash-chain-result`,
-//! `application/hash-chain`) and the signature (`signature/bdoc-1.0/ts`, always last). This module
-//! defines what the proxies call; the X-Road XAdES/hash-chain signer and verifier plug in here.
-//! Until then [`Unsigned`] is the only implementation: it adds no parts and accepts messages that
-//! carry none, so two brama servers interoperate but an X-Road peer would refuse the messages
-//! with `MissingSignature`.
+//! The proxies see two things: [`Signer::sign`], which queues a message's parts for its member's
+//! key and returns its signature parts, and [`Verifier::verify`], which checks a received
+//! message's parts against its signature before anything is forwarded.
 
+pub mod asic;
+pub mod batch;
 pub mod c14n;
 pub mod digest;
+pub mod error;
 pub mod hashchain;
 pub mod pkcs11;
+pub mod software;
 pub mod token;
+pub mod verify;
+pub mod xades;
+
+use std::collections::HashMap;
+use std::sync::Arc;
 
 use bytes::Bytes;
 
-use crate::error::Fault;
+use crate::config::signer::{KeyLocation, SignerConf};
+use crate::error::ErrorCode;
+use crate::globalconf::GlobalConf;
 use crate::identifiers::ClientId;
+use batch::{KeySettings, KeyWorker};
+use digest::DigestAlgorithm;
+use error::SignError;
+use token::KeySource;
 
 /// Signature parts of one transport message, in wire order.
 #[derive(Clone, Debug, Default)]
@@ -32,29 +45,160 @@ impl SignatureParts {
     }
 }
 
-/// Signs the parts of a message with `member`'s signing key.
-pub trait MessageSigner: Send + Sync {
-    fn sign(&self, member: &ClientId, parts: &[&[u8]]) -> Result<SignatureParts, Fault>;
+/// Every member signing key of this server, each with its own queue and sessions.
+pub struct Signer {
+    keys: HashMap<ClientId, Arc<KeyWorker>>,
+    pub digest: DigestAlgorithm,
 }
 
-/// Verifies that `member` signed exactly these parts.
-pub trait MessageVerifier: Send + Sync {
-    fn verify(&self, member: &ClientId, parts: &[&[u8]], sig: &SignatureParts)
-        -> Result<(), Fault>;
-}
+impl Signer {
+    /// Opens every configured key. A PKCS#11 token that is not reachable yet does not stop the
+    /// server: its sessions keep retrying, and requests wait (bounded by `signer.timeout_ms`).
+    pub fn start(conf: &SignerConf) -> Result<Signer, String> {
+        let mut keys = HashMap::new();
+        for k in &conf.keys {
+            let source = open_source(&k.location)
+                .map_err(|e| format!("signing key of {}: {e}", k.member))?;
+            let cert = xades::SignerCert::from_der(k.cert_chain[0].clone(), k.cert_chain[1..].to_vec())
+                .map_err(|e| format!("signing certificate of {}: {e}", k.member))?;
+            let worker = KeyWorker::start(
+                source,
+                KeySettings {
+                    member: k.member.clone(),
+                    cert,
+                    digest: conf.hash,
+                    max_batch: conf.max_batch,
+                    timeout: conf.timeout,
+                    sessions: k.sessions,
+                },
+            );
+            keys.insert(k.member.clone(), worker);
+        }
+        Ok(Signer {
+            keys,
+            digest: conf.hash,
+        })
+    }
 
-/// No signatures yet: see the module documentation.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Unsigned;
+    pub fn key(&self, member: &ClientId) -> Option<&Arc<KeyWorker>> {
+        self.keys.get(&member.member_id())
+    }
 
-impl MessageSigner for Unsigned {
-    fn sign(&self, _: &ClientId, _: &[&[u8]]) -> Result<SignatureParts, Fault> {
-        Ok(SignatureParts::default())
+    pub fn keys(&self) -> impl Iterator<Item = &Arc<KeyWorker>> {
+        self.keys.values()
+    }
+
+    /// Signs `parts` (`/message.xml` first, then attachments) with `member`'s key.
+    pub async fn sign(
+        &self,
+        member: &ClientId,
+        parts: &[&[u8]],
+        force_chain: bool,
+    ) -> Result<SignatureParts, SignError> {
+        let key = self.key(member).ok_or_else(|| {
+            SignError::new(
+                ErrorCode::KeyNotFound,
+                format!("no signing key is configured for member '{}'", member.member_id()),
+            )
+        })?;
+        let digests = parts.iter().map(|p| key.digest().digest(p)).collect();
+        key.sign(digests, force_chain).await
+    }
+
+    pub fn stop(&self) {
+        for k in self.keys.values() {
+            k.stop();
+        }
     }
 }
 
-impl MessageVerifier for Unsigned {
-    fn verify(&self, _: &ClientId, _: &[&[u8]], _: &SignatureParts) -> Result<(), Fault> {
-        Ok(())
+impl Drop for Signer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn open_source(loc: &KeyLocation) -> Result<Arc<dyn KeySource>, String> {
+    match loc {
+        KeyLocation::Software { pkcs8, name } => {
+            software::SoftwareKey::from_pkcs8(std::path::Path::new(name), pkcs8)
+                .map(|k| Arc::new(k) as Arc<dyn KeySource>)
+                .map_err(|e| e.message)
+        }
+        KeyLocation::Pkcs11 {
+            module,
+            env,
+            token_label,
+            token_serial,
+            label,
+            id,
+            pin,
+            mechanism,
+        } => {
+            let m = pkcs11::Module::load(&pkcs11::ModuleSettings {
+                library: module.into(),
+                env: env.clone(),
+                mechanism: mechanism.clone(),
+            })
+            .map_err(|e| e.message)?;
+            let key = match (id, label) {
+                (Some(id), _) => pkcs11::KeyRef::Id(id.clone()),
+                (None, Some(l)) => pkcs11::KeyRef::Label(l.clone()),
+                (None, None) => return Err("a pkcs11 key needs a label or id".into()),
+            };
+            let pin = pin.read()?;
+            pkcs11::Pkcs11Key::new(
+                m,
+                pkcs11::TokenRef {
+                    label: token_label.clone(),
+                    serial: token_serial.clone(),
+                },
+                key,
+                pin,
+                mechanism.clone(),
+            )
+            .map(|k| Arc::new(k) as Arc<dyn KeySource>)
+            .map_err(|e| e.message)
+        }
+    }
+}
+
+/// Checks received signatures against the global configuration's approved CAs.
+pub struct Verifier {
+    pub trust: verify::TrustStore,
+}
+
+impl Verifier {
+    pub fn new(gc: &GlobalConf) -> Verifier {
+        Verifier {
+            trust: verify::TrustStore::from_globalconf(gc),
+        }
+    }
+
+    /// Verifies that `member` signed exactly `parts` (message, then attachments).
+    pub fn verify(
+        &self,
+        member: &ClientId,
+        parts: &[&[u8]],
+        sig: &SignatureParts,
+    ) -> Result<verify::Verified, SignError> {
+        let Some(signature) = &sig.signature else {
+            return Err(SignError::new(
+                ErrorCode::MissingSignature,
+                "the message carries no signature",
+            ));
+        };
+        let named = verify::Part::list(parts[0], parts[1..].iter().copied());
+        verify::verify(
+            verify::Signed {
+                signature,
+                hash_chain_result: sig.hash_chain_result.as_deref(),
+                hash_chain: sig.hash_chain.as_deref(),
+            },
+            &named,
+            &self.trust,
+            Some(member),
+            verify::At::Now,
+        )
     }
 }

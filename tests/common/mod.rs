@@ -153,6 +153,11 @@ auth_key = "certs/{server_code}-auth.key"
 internal_cert = "certs/{server_code}-internal.pem"
 internal_key = "certs/{server_code}-internal.key"
 
+[[signer.tokens]]
+name = "soft"
+kind = "software"
+keys_dir = "certs"
+
 {extra}
 "#
     )

@@ -1,0 +1,188 @@
+//! ASiC-E containers (reference §6.4): one signed message as X-Road's message log exports it,
+//! written by `brama sign` and checked by `brama verify`.
+
+use std::io::{Read, Write};
+
+use zip::write::SimpleFileOptions;
+
+use super::error::SignError;
+use super::hashchain::{self, Input};
+use super::verify::{self, At, Part, Signed, TrustStore, Verified};
+use super::digest::DigestAlgorithm;
+use crate::identifiers::ClientId;
+use crate::message::soap::{SoapLimits, SoapMessage};
+
+pub const MIMETYPE: &str = "application/vnd.etsi.asic-e+zip";
+const SIGNATURES: &str = "META-INF/signatures.xml";
+/// Containers are small; these bound what a hostile zip can make us inflate.
+const MAX_ENTRIES: usize = 1000;
+const MAX_TOTAL: u64 = 256 * 1024 * 1024;
+
+/// The files of a container that verification reads.
+#[derive(Clone, Debug, Default)]
+pub struct Container {
+    pub message: Vec<u8>,
+    pub attachments: Vec<Vec<u8>>,
+    pub signature: Vec<u8>,
+    pub hash_chain_result: Option<Vec<u8>>,
+    pub hash_chain: Option<Vec<u8>>,
+    pub ts_hash_chain_result: Option<Vec<u8>>,
+    pub ts_hash_chain: Option<Vec<u8>>,
+}
+
+fn structure(m: impl Into<String>) -> SignError {
+    SignError::malformed(m).with_sub("InvalidContainer")
+}
+
+/// Reads a container, refusing anything that is not an ASiC-E with a message and a signature.
+pub fn read(bytes: &[u8]) -> Result<Container, SignError> {
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes))
+        .map_err(|e| structure(format!("not a zip container: {e}")))?;
+    if zip.len() > MAX_ENTRIES {
+        return Err(structure("too many entries"));
+    }
+    let mut total = 0u64;
+    let mut entry = |zip: &mut zip::ZipArchive<std::io::Cursor<&[u8]>>,
+                     name: &str|
+     -> Result<Option<Vec<u8>>, SignError> {
+        let mut f = match zip.by_name(name) {
+            Ok(f) => f,
+            Err(zip::result::ZipError::FileNotFound) => return Ok(None),
+            Err(e) => return Err(structure(format!("{name}: {e}"))),
+        };
+        let mut buf = Vec::new();
+        let n = (&mut f)
+            .take(MAX_TOTAL - total + 1)
+            .read_to_end(&mut buf)
+            .map_err(|e| structure(format!("{name}: {e}")))?;
+        total += n as u64;
+        if total > MAX_TOTAL {
+            return Err(structure("container is too large"));
+        }
+        Ok(Some(buf))
+    };
+    match entry(&mut zip, "mimetype")? {
+        Some(m) if m.trim_ascii() == MIMETYPE.as_bytes() => {}
+        Some(_) => return Err(structure("mimetype is not application/vnd.etsi.asic-e+zip")),
+        None => return Err(structure("no mimetype entry")),
+    }
+    let message = entry(&mut zip, "message.xml")?.ok_or_else(|| structure("no message.xml"))?;
+    let signature =
+        entry(&mut zip, SIGNATURES)?.ok_or_else(|| structure("no META-INF/signatures.xml"))?;
+    let mut attachments = Vec::new();
+    while let Some(a) = entry(&mut zip, &format!("attachment{}", attachments.len() + 1))? {
+        attachments.push(a);
+    }
+    Ok(Container {
+        message,
+        attachments,
+        signature,
+        hash_chain_result: entry(&mut zip, "sig-hashchainresult.xml")?,
+        hash_chain: entry(&mut zip, "sig-hashchain.xml")?,
+        ts_hash_chain_result: entry(&mut zip, "ts-hashchainresult.xml")?,
+        ts_hash_chain: entry(&mut zip, "ts-hashchain.xml")?,
+    })
+}
+
+/// Writes a container: `mimetype` first and stored, as ASiC requires.
+pub fn write(c: &Container) -> Vec<u8> {
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let stored = SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    let deflated = SimpleFileOptions::default();
+    let mut put = |name: &str, data: &[u8], opts: SimpleFileOptions| {
+        zip.start_file(name, opts).expect("in-memory zip");
+        zip.write_all(data).expect("in-memory zip");
+    };
+    put("mimetype", MIMETYPE.as_bytes(), stored);
+    put("message.xml", &c.message, deflated);
+    for (i, a) in c.attachments.iter().enumerate() {
+        put(&format!("attachment{}", i + 1), a, deflated);
+    }
+    if let Some(r) = &c.hash_chain_result {
+        put("sig-hashchainresult.xml", r, deflated);
+    }
+    if let Some(h) = &c.hash_chain {
+        put("sig-hashchain.xml", h, deflated);
+    }
+    put(SIGNATURES, &c.signature, deflated);
+    put("META-INF/manifest.xml", manifest(c).as_bytes(), deflated);
+    zip.finish().expect("in-memory zip").into_inner()
+}
+
+fn manifest(c: &Container) -> String {
+    let mut m = String::from(
+        r#"<?xml version="1.0" encoding="UTF-8" standalone="no"?><manifest:manifest xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0" manifest:version="1.2"><manifest:file-entry manifest:full-path="/" manifest:media-type="application/vnd.etsi.asic-e+zip"/><manifest:file-entry manifest:full-path="message.xml" manifest:media-type="text/xml"/>"#,
+    );
+    for i in 0..c.attachments.len() {
+        m.push_str(&format!(
+            r#"<manifest:file-entry manifest:full-path="attachment{}" manifest:media-type="application/octet-stream"/>"#,
+            i + 1
+        ));
+    }
+    m.push_str("</manifest:manifest>");
+    m
+}
+
+/// The member who must have signed `message`: the client of a request, the service provider of
+/// a response (SOAP with `requestHash`, or a REST status line).
+pub fn expected_signer(message: &[u8]) -> Result<ClientId, SignError> {
+    let first = message.first().copied().unwrap_or(b' ');
+    if first.is_ascii_alphabetic() && first != b'<' || first.is_ascii_digit() {
+        // A REST header part: METHOD or STATUS line, then `name:value` lines.
+        let text = String::from_utf8_lossy(message);
+        let response = first.is_ascii_digit();
+        let want = if response { "x-road-service" } else { "x-road-client" };
+        for line in text.split("\r\n").chain(text.split('\n')) {
+            if let Some((k, v)) = line.split_once(':') {
+                if k.eq_ignore_ascii_case(want) {
+                    let parts: Vec<&str> = v.trim().split('/').collect();
+                    if parts.len() >= 3 {
+                        return Ok(ClientId::member(parts[0], parts[1], parts[2]));
+                    }
+                }
+            }
+        }
+        return Err(SignError::malformed(format!("REST message has no {want} header")));
+    }
+    let soap = SoapMessage::parse(bytes::Bytes::copy_from_slice(message), None, &SoapLimits::default())
+        .map_err(|e| SignError::malformed(format!("message.xml: {e}")))?;
+    let (client, service, _) = soap.route();
+    Ok(if soap.header.request_hash.is_some() {
+        service.provider.member_id()
+    } else {
+        client.member_id()
+    })
+}
+
+/// Verifies a container at its signing time, as an archive is verified.
+pub fn verify_container(c: &Container, trust: &TrustStore) -> Result<Verified, SignError> {
+    let signer = expected_signer(&c.message)?;
+    let parts = Part::list(&c.message, c.attachments.iter().map(Vec::as_slice));
+    let verified = verify::verify(
+        Signed {
+            signature: &c.signature,
+            hash_chain_result: c.hash_chain_result.as_deref(),
+            hash_chain: c.hash_chain.as_deref(),
+        },
+        &parts,
+        trust,
+        Some(&signer),
+        At::SigningTime,
+    )?;
+    // A batch time-stamp covers the signature through its own hash chain.
+    if let (Some(result), Some(chain)) = (&c.ts_hash_chain_result, &c.ts_hash_chain) {
+        let alg = DigestAlgorithm::from_uri(&hashchain::parse_result(result)?.method)
+            .ok_or_else(|| SignError::malformed("unsupported time-stamp hash chain digest"))?;
+        let chain = chain.clone();
+        let resolve = move |uri: &str| (uri == "/ts-hashchain.xml").then(|| chain.clone());
+        hashchain::verify(
+            result,
+            &resolve,
+            &[Input {
+                uri: "/META-INF/signatures.xml",
+                digest: Some(alg.digest(&c.signature)),
+            }],
+        )?;
+    }
+    Ok(verified)
+}

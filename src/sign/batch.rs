@@ -1,0 +1,333 @@
+//! The batch signer (reference §4.6) over a pool of token sessions.
+//!
+//! One queue per signing key. Each session runs on its own thread: it waits for work, takes
+//! everything queued (up to `max_batch`) and signs it with one token call — a plain signature for
+//! a lone single-part message, one hash-chain signature otherwise. The slower the token, the
+//! bigger the batches. A session that fails is reopened in the background with backoff while the
+//! others carry on; its batch goes back to the front of the queue once, for another session.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tokio::sync::oneshot;
+
+use super::digest::DigestAlgorithm;
+use super::error::SignError;
+use super::hashchain;
+use super::token::{KeySession, KeySource, SignatureAlgorithm};
+use super::xades::{self, SignatureInput, SignerCert};
+use super::SignatureParts;
+use crate::error::ErrorCode;
+
+/// One message waiting for its signature.
+struct Pending {
+    /// Digests of `/message.xml`, `/attachment1`, ... with the key's digest algorithm.
+    parts: Vec<Vec<u8>>,
+    /// Use the hash-chain form even for a lone single-part message (REST always does).
+    force_chain: bool,
+    enqueued: Instant,
+    retried: bool,
+    reply: oneshot::Sender<Result<SignatureParts, SignError>>,
+}
+
+/// Counters for `/metrics` and `/health`.
+#[derive(Default)]
+pub struct KeyStats {
+    /// Token signing calls (`C_Sign` on PKCS#11).
+    pub sign_calls: AtomicU64,
+    pub messages: AtomicU64,
+    pub failures: AtomicU64,
+    pub reopens: AtomicU64,
+    pub sessions_ready: AtomicUsize,
+    pub sessions_total: AtomicUsize,
+    pub largest_batch: AtomicUsize,
+}
+
+struct Queue {
+    items: VecDeque<Pending>,
+    stopped: bool,
+}
+
+/// A signing key with its queue and sessions.
+pub struct KeyWorker {
+    pub member: crate::identifiers::ClientId,
+    pub source_name: String,
+    pub stats: KeyStats,
+    queue: Mutex<Queue>,
+    ready: Condvar,
+    cert: SignerCert,
+    alg: SignatureAlgorithm,
+    digest: DigestAlgorithm,
+    max_batch: usize,
+    timeout: Duration,
+    /// Test and chaos hook: sessions whose index is listed here are killed before their next
+    /// signature, as a token reset would.
+    kill_requests: Mutex<Vec<usize>>,
+}
+
+pub struct KeySettings {
+    pub member: crate::identifiers::ClientId,
+    pub cert: SignerCert,
+    pub digest: DigestAlgorithm,
+    pub max_batch: usize,
+    pub timeout: Duration,
+    pub sessions: usize,
+}
+
+impl KeyWorker {
+    /// Starts `sessions` session threads on `source`. Sessions that cannot open yet keep
+    /// retrying in the background.
+    pub fn start(source: Arc<dyn KeySource>, s: KeySettings) -> Arc<KeyWorker> {
+        let alg = SignatureAlgorithm::default_for(source.key_type());
+        let w = Arc::new(KeyWorker {
+            member: s.member,
+            source_name: source.describe(),
+            stats: KeyStats::default(),
+            queue: Mutex::new(Queue {
+                items: VecDeque::new(),
+                stopped: false,
+            }),
+            ready: Condvar::new(),
+            cert: s.cert,
+            alg,
+            digest: s.digest,
+            max_batch: s.max_batch,
+            timeout: s.timeout,
+            kill_requests: Mutex::new(Vec::new()),
+        });
+        w.stats.sessions_total.store(s.sessions, Ordering::Relaxed);
+        for i in 0..s.sessions {
+            let w2 = w.clone();
+            let src = source.clone();
+            std::thread::Builder::new()
+                .name(format!("sign-{}-{i}", w.member.member_code))
+                .spawn(move || w2.session_loop(i, src))
+                .expect("spawning a signer thread");
+        }
+        w
+    }
+
+    pub fn digest(&self) -> DigestAlgorithm {
+        self.digest
+    }
+
+    pub fn algorithm(&self) -> SignatureAlgorithm {
+        self.alg
+    }
+
+    /// Queues one message's part digests and waits for its signature.
+    pub async fn sign(
+        &self,
+        parts: Vec<Vec<u8>>,
+        force_chain: bool,
+    ) -> Result<SignatureParts, SignError> {
+        let (tx, rx) = oneshot::channel();
+        {
+            let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+            if q.stopped {
+                return Err(SignError::new(ErrorCode::TokenNotActive, "the signer is stopped"));
+            }
+            q.items.push_back(Pending {
+                parts,
+                force_chain,
+                enqueued: Instant::now(),
+                retried: false,
+                reply: tx,
+            });
+        }
+        self.ready.notify_one();
+        match tokio::time::timeout(self.timeout, rx).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(_)) => Err(SignError::new(
+                ErrorCode::CannotCreateSignature,
+                "the signer dropped the request",
+            )),
+            Err(_) => Err(SignError::new(
+                ErrorCode::Timeout,
+                format!("no signature within {:?} (is the token reachable?)", self.timeout),
+            )),
+        }
+    }
+
+    /// Kills session `i` before its next signature (fault injection).
+    pub fn kill_session(&self, i: usize) {
+        self.kill_requests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(i);
+    }
+
+    /// Stops the session threads once the queue is empty.
+    pub fn stop(&self) {
+        self.queue.lock().unwrap_or_else(|p| p.into_inner()).stopped = true;
+        self.ready.notify_all();
+    }
+
+    fn session_loop(&self, index: usize, source: Arc<dyn KeySource>) {
+        let mut backoff = Duration::from_millis(50);
+        loop {
+            let mut session = match source.open() {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(key = %self.source_name, session = index, error = %e, retry_in = ?backoff, "signing session cannot open");
+                    if self.sleep_or_stop(backoff) {
+                        return;
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(30));
+                    continue;
+                }
+            };
+            backoff = Duration::from_millis(50);
+            self.stats.sessions_ready.fetch_add(1, Ordering::Relaxed);
+            let broken = self.serve(index, session.as_mut());
+            self.stats.sessions_ready.fetch_sub(1, Ordering::Relaxed);
+            if !broken {
+                return;
+            }
+            self.stats.reopens.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(key = %self.source_name, session = index, "signing session failed; reopening");
+        }
+    }
+
+    /// Returns true if the session broke (reopen), false when the signer stops.
+    fn sleep_or_stop(&self, d: Duration) -> bool {
+        let q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+        let (q, _) = self
+            .ready
+            .wait_timeout_while(q, d, |q| !q.stopped)
+            .unwrap_or_else(|p| p.into_inner());
+        q.stopped
+    }
+
+    fn serve(&self, index: usize, session: &mut dyn KeySession) -> bool {
+        loop {
+            let batch = {
+                let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+                while q.items.is_empty() && !q.stopped {
+                    q = self.ready.wait(q).unwrap_or_else(|p| p.into_inner());
+                }
+                if q.items.is_empty() {
+                    return false;
+                }
+                let n = q.items.len().min(self.max_batch);
+                q.items.drain(..n).collect::<Vec<_>>()
+            };
+            {
+                let mut kills = self.kill_requests.lock().unwrap_or_else(|p| p.into_inner());
+                if let Some(pos) = kills.iter().position(|k| *k == index) {
+                    kills.remove(pos);
+                    session.kill();
+                }
+            }
+            // Requests whose caller has given up are not signed.
+            let batch: Vec<Pending> = batch
+                .into_iter()
+                .filter(|p| !p.reply.is_closed() && p.enqueued.elapsed() < self.timeout)
+                .collect();
+            if batch.is_empty() {
+                continue;
+            }
+            match self.sign_batch(session, &batch) {
+                Ok(results) => {
+                    self.stats.sign_calls.fetch_add(1, Ordering::Relaxed);
+                    self.stats.messages.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                    self.stats.largest_batch.fetch_max(batch.len(), Ordering::Relaxed);
+                    for (p, r) in batch.into_iter().zip(results) {
+                        let _ = p.reply.send(Ok(r));
+                    }
+                }
+                Err(e) if e.retry_elsewhere => {
+                    self.stats.failures.fetch_add(1, Ordering::Relaxed);
+                    self.requeue_or_fail(batch, &e.message);
+                    return true;
+                }
+                Err(e) => {
+                    self.stats.failures.fetch_add(1, Ordering::Relaxed);
+                    for p in batch {
+                        let _ = p.reply.send(Err(SignError::new(
+                            ErrorCode::CannotCreateSignature,
+                            format!("{}: {}", self.source_name, e.message),
+                        )));
+                    }
+                }
+            }
+        }
+    }
+
+    /// A batch that failed on a broken session is tried once more on another session.
+    fn requeue_or_fail(&self, batch: Vec<Pending>, why: &str) {
+        let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+        for mut p in batch.into_iter().rev() {
+            if p.retried {
+                let _ = p.reply.send(Err(SignError::new(
+                    ErrorCode::CannotCreateSignature,
+                    format!("{}: {why} (after a retry on another session)", self.source_name),
+                )));
+            } else {
+                p.retried = true;
+                q.items.push_front(p);
+            }
+        }
+        drop(q);
+        self.ready.notify_all();
+    }
+
+    fn sign_batch(
+        &self,
+        session: &mut dyn KeySession,
+        batch: &[Pending],
+    ) -> Result<Vec<SignatureParts>, super::token::TokenError> {
+        let plain = batch.len() == 1 && batch[0].parts.len() == 1 && !batch[0].force_chain;
+        let time = xades::signing_time_now();
+        if plain {
+            let prepared = xades::prepare(&SignatureInput {
+                alg: self.alg,
+                digest_alg: self.digest,
+                reference_uri: hashchain::MESSAGE,
+                reference_digest: &batch[0].parts[0],
+                mime_type: "text/xml",
+                signer: &self.cert,
+                signing_time: &time,
+            });
+            let value = session.sign(self.alg, &prepared.to_sign)?;
+            return Ok(vec![SignatureParts {
+                hash_chain_result: None,
+                hash_chain: None,
+                signature: Some(Bytes::from(prepared.finish(&self.cert, &value))),
+            }]);
+        }
+        let inputs: Vec<Vec<Vec<u8>>> = batch.iter().map(|p| p.parts.clone()).collect();
+        let built = hashchain::build(self.digest, &inputs);
+        let result_digest = self.digest.digest(&built.result);
+        let prepared = xades::prepare(&SignatureInput {
+            alg: self.alg,
+            digest_alg: self.digest,
+            reference_uri: xades::HASHCHAIN_RESULT,
+            reference_digest: &result_digest,
+            mime_type: "application/hash-chain-result",
+            signer: &self.cert,
+            signing_time: &time,
+        });
+        let value = session.sign(self.alg, &prepared.to_sign)?;
+        let signature = Bytes::from(prepared.finish(&self.cert, &value));
+        let result = Bytes::from(built.result);
+        Ok(built
+            .chains
+            .into_iter()
+            .map(|c| SignatureParts {
+                hash_chain_result: Some(result.clone()),
+                hash_chain: Some(Bytes::from(c)),
+                signature: Some(signature.clone()),
+            })
+            .collect())
+    }
+}
+
+impl Drop for KeyWorker {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

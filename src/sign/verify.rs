@@ -1,0 +1,437 @@
+//! Verifying a message signature (reference §4.7), in X-Road's order: hash chain, signing
+//! certificate and signer, references and signature value, certificate path.
+
+use ring::signature::{self as rs, UnparsedPublicKey};
+use x509_parser::certificate::X509Certificate;
+use x509_parser::time::ASN1Time;
+
+use super::c14n::{self, Method, Select};
+use super::digest::DigestAlgorithm;
+use super::error::SignError;
+use super::hashchain::{self, Input};
+use super::token::SignatureAlgorithm;
+use super::xades::{self, ParsedSignature, HASHCHAIN_RESULT, SIGNED_PROPERTIES_TYPE};
+use crate::error::ErrorCode;
+use crate::globalconf::GlobalConf;
+use crate::identifiers::ClientId;
+
+/// One signed part as received: `/message.xml`, `/attachment1`, ...
+pub struct Part<'a> {
+    pub name: String,
+    pub data: &'a [u8],
+}
+
+impl<'a> Part<'a> {
+    /// Names parts in X-Road's order: the message, then its attachments.
+    pub fn list(message: &'a [u8], attachments: impl IntoIterator<Item = &'a [u8]>) -> Vec<Part<'a>> {
+        let mut v = vec![Part {
+            name: hashchain::MESSAGE.to_string(),
+            data: message,
+        }];
+        v.extend(attachments.into_iter().enumerate().map(|(i, data)| Part {
+            name: format!("/attachment{}", i + 1),
+            data,
+        }));
+        v
+    }
+}
+
+/// The signature parts of a message.
+#[derive(Clone, Copy)]
+pub struct Signed<'a> {
+    pub signature: &'a [u8],
+    pub hash_chain_result: Option<&'a [u8]>,
+    pub hash_chain: Option<&'a [u8]>,
+}
+
+/// How a CA's certificates name members (globalconf `certificateProfileInfo`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Profile {
+    /// `C=instance, O=memberClass, CN=memberCode` (X-Road's EJBCA default).
+    Ejbca,
+    /// `CN=memberCode, serialNumber=instance/serverCode/memberClass` (Finland; brama's test PKI).
+    Fi,
+    /// Unknown class: either mapping is accepted.
+    Any,
+}
+
+impl Profile {
+    pub fn from_class(name: &str) -> Profile {
+        if name.contains("Ejbca") {
+            Profile::Ejbca
+        } else if name.contains("FiVRK") || name.contains(".fi.") {
+            Profile::Fi
+        } else {
+            Profile::Any
+        }
+    }
+}
+
+/// Approved certification authorities of a global configuration.
+#[derive(Clone, Debug, Default)]
+pub struct TrustStore {
+    /// (certificate DER, whether it is a top CA, profile, signing allowed).
+    cas: Vec<(Vec<u8>, bool, Profile, bool)>,
+}
+
+impl TrustStore {
+    pub fn from_globalconf(gc: &GlobalConf) -> TrustStore {
+        let mut cas = Vec::new();
+        for ca in gc.approved_cas() {
+            let profile = Profile::from_class(&ca.certificate_profile_info);
+            let signing = !ca.authentication_only;
+            cas.push((ca.top_ca.cert_der.clone(), true, profile, signing));
+            for i in &ca.intermediate_cas {
+                cas.push((i.cert_der.clone(), false, profile, signing));
+            }
+        }
+        TrustStore { cas }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.cas.is_empty()
+    }
+}
+
+/// When certificates must be valid.
+#[derive(Clone, Copy, Debug)]
+pub enum At {
+    Now,
+    /// The signature's own `SigningTime` (archived messages whose certificates have expired).
+    SigningTime,
+}
+
+/// What a valid signature tells.
+#[derive(Clone, Debug)]
+pub struct Verified {
+    pub signer: Option<ClientId>,
+    pub signing_time: Option<String>,
+    pub batch: bool,
+    pub cert_subject: String,
+}
+
+fn invalid(m: impl Into<String>) -> SignError {
+    SignError::new(ErrorCode::InvalidSignatureValue, m)
+}
+
+fn incorrect_cert(m: impl Into<String>) -> SignError {
+    SignError::new(ErrorCode::IncorrectCertificate, m)
+}
+
+/// Verifies that `signed` covers exactly `parts` and was made by `expected` (a member id) with a
+/// certificate of an approved CA.
+pub fn verify(
+    signed: Signed<'_>,
+    parts: &[Part<'_>],
+    trust: &TrustStore,
+    expected: Option<&ClientId>,
+    at: At,
+) -> Result<Verified, SignError> {
+    let sig = xades::parse(signed.signature)?;
+    let file_refs: Vec<&xades::Reference> = sig
+        .references
+        .iter()
+        .filter(|r| !r.uri.starts_with('#'))
+        .collect();
+    let batch = file_refs.iter().any(|r| r.uri == HASHCHAIN_RESULT);
+
+    // 1. What the signature covers.
+    if sig.wrapped {
+        // X-Road's form: one data reference, to the message or to the hash chain result.
+        let [data_ref] = file_refs.as_slice() else {
+            return Err(SignError::malformed(
+                "the signature must reference exactly one of /message.xml and /sig-hashchainresult.xml",
+            ));
+        };
+        if data_ref.uri != hashchain::MESSAGE && data_ref.uri != HASHCHAIN_RESULT {
+            return Err(SignError::malformed(format!(
+                "unexpected signature reference '{}'",
+                data_ref.uri
+            )));
+        }
+        if !sig
+            .references
+            .iter()
+            .any(|r| r.uri.starts_with('#') && r.kind.as_deref() == Some(SIGNED_PROPERTIES_TYPE))
+        {
+            return Err(SignError::malformed("the signature does not sign its SignedProperties"));
+        }
+    }
+    if batch {
+        let (Some(result), Some(chain)) = (signed.hash_chain_result, signed.hash_chain) else {
+            return Err(SignError::malformed(
+                "a batch signature needs its hash chain result and hash chain",
+            ));
+        };
+        let alg = DigestAlgorithm::from_uri(&hashchain::parse_result(result)?.method)
+            .ok_or_else(|| SignError::malformed("unsupported hash chain digest method"))?;
+        let inputs: Vec<Input<'_>> = parts
+            .iter()
+            .map(|p| Input {
+                uri: &p.name,
+                digest: Some(alg.digest(p.data)),
+            })
+            .collect();
+        let chain = chain.to_vec();
+        let resolve = move |uri: &str| (uri == hashchain::SIG_HASHCHAIN).then(|| chain.clone());
+        hashchain::verify(result, &resolve, &inputs)?;
+    } else {
+        // Every part must be covered by its own reference.
+        for p in parts {
+            if !file_refs.iter().any(|r| r.uri == p.name) {
+                return Err(SignError::malformed(format!(
+                    "{} is not covered by the signature",
+                    p.name
+                )));
+            }
+        }
+    }
+
+    // 2. The signing certificate: a signing key (nonRepudiation) of the expected member.
+    let cert_der = &sig.certificates[0];
+    let (_, cert) = x509_parser::parse_x509_certificate(cert_der)
+        .map_err(|e| SignError::malformed(format!("signing certificate does not parse: {e}")))?;
+    match cert.key_usage() {
+        Ok(Some(ku)) if ku.value.non_repudiation() => {}
+        _ => {
+            return Err(incorrect_cert(format!(
+                "certificate '{}' is not a signing certificate (no nonRepudiation key usage)",
+                cert.subject()
+            )))
+        }
+    }
+    let issuer = find_issuer(&cert, trust, &sig.extra_certificates);
+    let profile = issuer.as_ref().map_or(Profile::Any, |i| i.1);
+    let members = members_of(&cert, profile);
+    if let Some(want) = expected {
+        let want = want.member_id();
+        if !members.contains(&want) {
+            return Err(incorrect_cert(format!(
+                "signer certificate '{}' does not belong to member '{want}'",
+                cert.subject()
+            )));
+        }
+    }
+    if let Some((alg_uri, digest)) = &sig.cert_digest {
+        let alg = DigestAlgorithm::from_uri(alg_uri)
+            .ok_or_else(|| SignError::malformed("unsupported certificate digest method"))?;
+        if &alg.digest(cert_der) != digest {
+            return Err(incorrect_cert(
+                "SigningCertificate digest does not match the certificate in KeyInfo",
+            ));
+        }
+    } else if sig.wrapped {
+        return Err(SignError::malformed("no xades:SigningCertificate"));
+    }
+
+    // 3. References and the signature value.
+    for r in &sig.references {
+        let alg = DigestAlgorithm::from_uri(&r.digest_method).ok_or_else(|| {
+            SignError::new(
+                ErrorCode::UnsupportedAlgorithm,
+                format!("digest method {}", r.digest_method),
+            )
+        })?;
+        let actual = if let Some(id) = r.uri.strip_prefix('#') {
+            let method = reference_c14n(r)?;
+            let c = c14n::canonicalize(signed.signature, Select::ById(id), &method)
+                .map_err(|e| SignError::malformed(format!("reference {}: {e}", r.uri)))?;
+            alg.digest(&c)
+        } else if r.uri == HASHCHAIN_RESULT {
+            alg.digest(signed.hash_chain_result.unwrap_or_default())
+        } else {
+            let p = parts.iter().find(|p| p.name == r.uri).ok_or_else(|| {
+                SignError::malformed(format!("signature references missing part '{}'", r.uri))
+            })?;
+            alg.digest(p.data)
+        };
+        if actual != r.digest {
+            return Err(invalid(format!(
+                "digest of reference '{}' does not match",
+                r.uri
+            )));
+        }
+    }
+    check_signature_value(&sig, signed.signature, &cert)?;
+
+    // 4. The certificate path at the signing time.
+    let when = match at {
+        At::Now => ASN1Time::now(),
+        At::SigningTime => signing_time(&sig)?,
+    };
+    check_path(&cert, issuer, trust, when)?;
+
+    Ok(Verified {
+        signer: members.into_iter().next(),
+        signing_time: sig.signing_time.clone(),
+        batch,
+        cert_subject: cert.subject().to_string(),
+    })
+}
+
+fn reference_c14n(r: &xades::Reference) -> Result<Method, SignError> {
+    let mut method = Method::Inclusive;
+    for (t, prefixes) in &r.transforms {
+        if t == "http://www.w3.org/2000/09/xmldsig#enveloped-signature" {
+            continue;
+        }
+        method = Method::from_uri(t, prefixes.clone())
+            .ok_or_else(|| SignError::malformed(format!("unsupported transform {t}")))?;
+    }
+    Ok(method)
+}
+
+fn check_signature_value(
+    sig: &ParsedSignature,
+    doc: &[u8],
+    cert: &X509Certificate<'_>,
+) -> Result<(), SignError> {
+    let method = Method::from_uri(&sig.c14n_method, sig.c14n_prefixes.clone()).ok_or_else(|| {
+        SignError::malformed(format!("unsupported canonicalization {}", sig.c14n_method))
+    })?;
+    let signed_info = c14n::canonicalize(
+        doc,
+        Select::ByName {
+            ns: xades::NS_DS,
+            local: "SignedInfo",
+        },
+        &method,
+    )
+    .map_err(|e| SignError::malformed(format!("SignedInfo: {e}")))?;
+    let alg = SignatureAlgorithm::from_uri(&sig.signature_method).ok_or_else(|| {
+        SignError::new(
+            ErrorCode::UnsupportedAlgorithm,
+            format!("signature method {}", sig.signature_method),
+        )
+    })?;
+    let verify_alg: &'static dyn rs::VerificationAlgorithm = match alg {
+        SignatureAlgorithm::RsaSha256 => &rs::RSA_PKCS1_2048_8192_SHA256,
+        SignatureAlgorithm::RsaSha512 => &rs::RSA_PKCS1_2048_8192_SHA512,
+        SignatureAlgorithm::EcdsaSha256 => &rs::ECDSA_P256_SHA256_FIXED,
+        SignatureAlgorithm::EcdsaSha384 => &rs::ECDSA_P384_SHA384_FIXED,
+        SignatureAlgorithm::EcdsaSha512 => {
+            return Err(SignError::new(
+                ErrorCode::UnsupportedAlgorithm,
+                "ECDSA with SHA-512 is not supported",
+            ))
+        }
+    };
+    let key = &cert.public_key().subject_public_key.data;
+    UnparsedPublicKey::new(verify_alg, key)
+        .verify(&signed_info, &sig.signature_value)
+        .map_err(|_| invalid("the signature value does not verify with the signing certificate"))
+}
+
+/// The approved CA (or an intermediate carried in the signature) that issued `cert`.
+fn find_issuer(
+    cert: &X509Certificate<'_>,
+    trust: &TrustStore,
+    extra: &[Vec<u8>],
+) -> Option<(Vec<u8>, Profile)> {
+    let issued_by = |ca_der: &[u8]| -> bool {
+        x509_parser::parse_x509_certificate(ca_der).is_ok_and(|(_, ca)| {
+            ca.subject() == cert.issuer() && cert.verify_signature(Some(ca.public_key())).is_ok()
+        })
+    };
+    for (der, _, profile, signing) in &trust.cas {
+        if *signing && issued_by(der) {
+            return Some((der.clone(), *profile));
+        }
+    }
+    // An intermediate from CertificateValues, itself issued by an approved CA.
+    for der in extra {
+        if issued_by(der) {
+            let (_, inter) = x509_parser::parse_x509_certificate(der).ok()?;
+            return find_issuer(&inter, trust, &[]).map(|(_, p)| (der.clone(), p));
+        }
+    }
+    None
+}
+
+fn check_path(
+    cert: &X509Certificate<'_>,
+    issuer: Option<(Vec<u8>, Profile)>,
+    trust: &TrustStore,
+    when: ASN1Time,
+) -> Result<(), SignError> {
+    let path_err = |m: String| SignError::new(ErrorCode::InvalidCertPath, m);
+    if !cert.validity().is_valid_at(when) {
+        return Err(path_err(format!(
+            "signing certificate '{}' is not valid at {when}",
+            cert.subject()
+        )));
+    }
+    let Some((issuer_der, _)) = issuer else {
+        return Err(path_err(format!(
+            "signing certificate '{}' is not issued by an approved certification authority",
+            cert.subject()
+        )));
+    };
+    // Walk up to a top CA, each link valid at the time.
+    let mut current = issuer_der;
+    for _ in 0..4 {
+        let (_, ca) = x509_parser::parse_x509_certificate(&current)
+            .map_err(|e| path_err(format!("CA certificate: {e}")))?;
+        if !ca.validity().is_valid_at(when) {
+            return Err(path_err(format!("CA '{}' is not valid at {when}", ca.subject())));
+        }
+        if trust.cas.iter().any(|(d, top, _, _)| *top && *d == current) {
+            return Ok(());
+        }
+        let next = trust.cas.iter().find(|(d, _, _, _)| {
+            x509_parser::parse_x509_certificate(d).is_ok_and(|(_, p)| {
+                p.subject() == ca.issuer() && ca.verify_signature(Some(p.public_key())).is_ok()
+            })
+        });
+        match next {
+            Some((d, ..)) => current = d.clone(),
+            None => break,
+        }
+    }
+    Err(path_err(
+        "the certificate path does not reach an approved top CA".into(),
+    ))
+}
+
+fn signing_time(sig: &ParsedSignature) -> Result<ASN1Time, SignError> {
+    let t = sig
+        .signing_time
+        .as_deref()
+        .ok_or_else(|| SignError::malformed("no xades:SigningTime"))?;
+    let parsed = time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+        .map_err(|e| SignError::malformed(format!("SigningTime '{t}': {e}")))?;
+    ASN1Time::from_timestamp(parsed.unix_timestamp())
+        .map_err(|e| SignError::malformed(format!("SigningTime '{t}': {e}")))
+}
+
+/// The member ids a signing certificate names under `profile`.
+pub fn members_of(cert: &X509Certificate<'_>, profile: Profile) -> Vec<ClientId> {
+    use x509_parser::oid_registry as oids;
+    let get = |oid: &x509_parser::der_parser::oid::Oid<'_>| -> Option<String> {
+        cert.subject()
+            .iter_by_oid(oid)
+            .next()
+            .and_then(|a| a.as_str().ok())
+            .map(str::to_string)
+    };
+    let cn = get(&oids::OID_X509_COMMON_NAME);
+    let mut out = Vec::new();
+    if matches!(profile, Profile::Fi | Profile::Any) {
+        if let (Some(code), Some(sn)) = (&cn, get(&oids::OID_X509_SERIALNUMBER)) {
+            let f: Vec<&str> = sn.split('/').collect();
+            if let [instance, _server, class] = f.as_slice() {
+                out.push(ClientId::member(instance, class, code));
+            }
+        }
+    }
+    if matches!(profile, Profile::Ejbca | Profile::Any) {
+        if let (Some(code), Some(i), Some(c)) = (
+            &cn,
+            get(&oids::OID_X509_COUNTRY_NAME),
+            get(&oids::OID_X509_ORGANIZATION_NAME),
+        ) {
+            out.push(ClientId::member(&i, &c, code));
+        }
+    }
+    out
+}
