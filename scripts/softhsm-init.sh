@@ -33,6 +33,11 @@ label="${positional[1]:-brama}"
 pin="${positional[2]:-1234}"
 so_pin="${positional[3]:-123456}"
 
+if [ -n "$import_file" ]; then
+  [ -n "$key_label" ] || { echo "--import needs --key-label" >&2; exit 2; }
+  [ -r "$import_file" ] || { echo "cannot read $import_file" >&2; exit 1; }
+fi
+
 command -v softhsm2-util >/dev/null 2>&1 || {
   echo "softhsm2-util not found: install SoftHSM2 (Debian/Ubuntu: apt-get install softhsm2)" >&2
   exit 1
@@ -62,7 +67,6 @@ else
 fi
 
 if [ -n "$import_file" ]; then
-  [ -n "$key_label" ] || { echo "--import needs --key-label" >&2; exit 2; }
   if [ -z "$key_id" ]; then
     # A stable CKA_ID derived from the key file, so fixtures get the same id on every run.
     key_id="$(sha1sum "$import_file" | cut -c1-40)"

@@ -2,6 +2,7 @@
 
 mod certs;
 mod send;
+mod sign;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -40,6 +41,10 @@ enum Command {
         #[command(subcommand)]
         command: CertsCommand,
     },
+    /// Sign message files with a member's configured key; write one ASiC-E container each.
+    Sign(sign::SignArgs),
+    /// Verify ASiC-E containers (or loose signature files) against a global configuration.
+    Verify(sign::VerifyArgs),
     /// Run the registry simulator alone.
     RegistrySim {
         #[arg(long, default_value = "127.0.0.1:8090")]
@@ -112,6 +117,8 @@ pub fn main() -> ExitCode {
             runtime().block_on(serve(conf))
         }
         Command::Send(args) => runtime().block_on(send::run(args)),
+        Command::Sign(args) => sign::sign(args),
+        Command::Verify(args) => sign::verify(args),
         Command::Certs {
             command: CertsCommand::Init(args),
         } => certs::init(args),

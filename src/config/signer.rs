@@ -98,7 +98,10 @@ pub(super) fn resolve(
             "software" => {}
             "pkcs11" => {
                 if t.module.is_none() {
-                    add(format!("{key}.module"), "a pkcs11 token needs its module path".into());
+                    add(
+                        format!("{key}.module"),
+                        "a pkcs11 token needs its module path".into(),
+                    );
                 }
                 if t.token_label.is_none() && t.token_serial.is_none() {
                     add(
@@ -107,13 +110,22 @@ pub(super) fn resolve(
                     );
                 }
                 if t.pin_env.is_none() == t.pin_file.is_none() {
-                    add(format!("{key}.pin_env"), "set exactly one of pin_env and pin_file".into());
+                    add(
+                        format!("{key}.pin_env"),
+                        "set exactly one of pin_env and pin_file".into(),
+                    );
                 }
             }
-            other => add(format!("{key}.kind"), format!("'{other}' is not 'software' or 'pkcs11'")),
+            other => add(
+                format!("{key}.kind"),
+                format!("'{other}' is not 'software' or 'pkcs11'"),
+            ),
         }
         if tokens.insert(t.name.as_str(), t).is_some() {
-            add(format!("{key}.name"), format!("token name '{}' is used twice", t.name));
+            add(
+                format!("{key}.name"),
+                format!("token name '{}' is used twice", t.name),
+            );
         }
     }
 
@@ -123,7 +135,10 @@ pub(super) fn resolve(
         let member = match ClientId::parse_path(&k.member) {
             Ok(m) if m.subsystem.is_none() => m,
             Ok(_) => {
-                add(format!("{key}.member"), "a signing key belongs to a member, not a subsystem".into());
+                add(
+                    format!("{key}.member"),
+                    "a signing key belongs to a member, not a subsystem".into(),
+                );
                 continue;
             }
             Err(m) => {
@@ -132,7 +147,10 @@ pub(super) fn resolve(
             }
         };
         let Some(token) = tokens.get(k.token.as_str()) else {
-            add(format!("{key}.token"), format!("no token named '{}'", k.token));
+            add(
+                format!("{key}.token"),
+                format!("no token named '{}'", k.token),
+            );
             continue;
         };
         let cert_chain = match read_chain(source, &k.cert) {
@@ -145,11 +163,17 @@ pub(super) fn resolve(
         let location = match token.kind.as_str() {
             "software" => {
                 let Some(f) = &k.file else {
-                    add(format!("{key}.file"), "a software key needs its PKCS#8 file".into());
+                    add(
+                        format!("{key}.file"),
+                        "a software key needs its PKCS#8 file".into(),
+                    );
                     continue;
                 };
                 match source.read(f) {
-                    Ok(pkcs8) => KeyLocation::Software { pkcs8, name: f.clone() },
+                    Ok(pkcs8) => KeyLocation::Software {
+                        pkcs8,
+                        name: f.clone(),
+                    },
                     Err(err) => {
                         add(format!("{key}.file"), format!("cannot read '{f}': {err}"));
                         continue;
@@ -166,7 +190,10 @@ pub(super) fn resolve(
                     None => None,
                 };
                 if id.is_none() && k.label.is_none() {
-                    add(format!("{key}.label"), "a pkcs11 key is found by label or id".into());
+                    add(
+                        format!("{key}.label"),
+                        "a pkcs11 key is found by label or id".into(),
+                    );
                     continue;
                 }
                 match pkcs11_location(token, k.label.clone(), id, source) {
@@ -184,7 +211,12 @@ pub(super) fn resolve(
     }
 
     // Members without an explicit key take `sign-<CLASS>-<CODE>` from a software keys_dir.
-    let dirs: Vec<&String> = s.tokens.iter().filter(|t| t.kind == "software").filter_map(|t| t.keys_dir.as_ref()).collect();
+    let dirs: Vec<&String> = s
+        .tokens
+        .iter()
+        .filter(|t| t.kind == "software")
+        .filter_map(|t| t.keys_dir.as_ref())
+        .collect();
     for client in hosted {
         let member = client.member_id();
         if keys.iter().any(|k| k.member == member) {
@@ -192,11 +224,17 @@ pub(super) fn resolve(
         }
         for dir in &dirs {
             let base = format!("{dir}/sign-{}-{}", member.member_class, member.member_code);
-            if let (Ok(pkcs8), Ok(chain)) = (source.read(&format!("{base}.key")), read_chain(source, &format!("{base}.pem"))) {
+            if let (Ok(pkcs8), Ok(chain)) = (
+                source.read(&format!("{base}.key")),
+                read_chain(source, &format!("{base}.pem")),
+            ) {
                 keys.push(SigningKeyConf {
                     member: member.clone(),
                     cert_chain: chain,
-                    location: KeyLocation::Software { pkcs8, name: format!("{base}.key") },
+                    location: KeyLocation::Software {
+                        pkcs8,
+                        name: format!("{base}.key"),
+                    },
                     sessions: s.sessions.max(1),
                 });
                 break;
@@ -236,7 +274,9 @@ fn pkcs11_location(
 
 fn read_chain(source: &ConfigSource, rel: &str) -> Result<Vec<Vec<u8>>, String> {
     use rustls_pki_types::pem::PemObject;
-    let pem = source.read(rel).map_err(|e| format!("cannot read '{rel}': {e}"))?;
+    let pem = source
+        .read(rel)
+        .map_err(|e| format!("cannot read '{rel}': {e}"))?;
     let certs: Vec<Vec<u8>> = rustls_pki_types::CertificateDer::pem_slice_iter(&pem)
         .filter_map(Result::ok)
         .map(|c| c.to_vec())

@@ -164,8 +164,8 @@ async fn take_or_bind(
 
 /// Starts every configured listener.
 pub async fn start(conf: ServerConf, pre: Prebound) -> std::io::Result<Running> {
-    let gw = Gateway::new(conf)
-        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    let gw =
+        Gateway::new(conf).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
     let f = &gw.conf.file;
     let limits = ListenerLimits {
         max_connections: f.limits.max_connections,

@@ -8,8 +8,8 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use tracing::Instrument;
 
-use super::listener::{ConnInfo, Response};
 use super::client::message_parts;
+use super::listener::{ConnInfo, Response};
 use super::{body, meta, wire, Gateway};
 use crate::config::{HostedClient, Service};
 use crate::error::{ErrorCode, Fault, Prefix};
@@ -290,7 +290,11 @@ async fn respond(
     let (_, service, _) = req.soap.route();
     let sig = gw
         .signer
-        .sign(&service.provider.member_id(), &message_parts(&answer), false)
+        .sign(
+            &service.provider.member_id(),
+            &message_parts(&answer),
+            false,
+        )
         .await
         .map_err(|e| e.to_fault(Prefix::Signer))?;
     let (ct, body): (String, Bytes) = codec::encode(&answer, &[], &sig);

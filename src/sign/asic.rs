@@ -5,10 +5,10 @@ use std::io::{Read, Write};
 
 use zip::write::SimpleFileOptions;
 
+use super::digest::DigestAlgorithm;
 use super::error::SignError;
 use super::hashchain::{self, Input};
 use super::verify::{self, At, Part, Signed, TrustStore, Verified};
-use super::digest::DigestAlgorithm;
 use crate::identifiers::ClientId;
 use crate::message::soap::{SoapLimits, SoapMessage};
 
@@ -131,7 +131,11 @@ pub fn expected_signer(message: &[u8]) -> Result<ClientId, SignError> {
         // A REST header part: METHOD or STATUS line, then `name:value` lines.
         let text = String::from_utf8_lossy(message);
         let response = first.is_ascii_digit();
-        let want = if response { "x-road-service" } else { "x-road-client" };
+        let want = if response {
+            "x-road-service"
+        } else {
+            "x-road-client"
+        };
         for line in text.split("\r\n").chain(text.split('\n')) {
             if let Some((k, v)) = line.split_once(':') {
                 if k.eq_ignore_ascii_case(want) {
@@ -142,34 +146,30 @@ pub fn expected_signer(message: &[u8]) -> Result<ClientId, SignError> {
                 }
             }
         }
-        return Err(SignError::malformed(format!("REST message has no {want} header")));
+        return Err(SignError::malformed(format!(
+            "REST message has no {want} header"
+        )));
     }
-    let soap = SoapMessage::parse(bytes::Bytes::copy_from_slice(message), None, &SoapLimits::default())
-        .map_err(|e| SignError::malformed(format!("message.xml: {e}")))?;
-    let (client, service, _) = soap.route();
-    Ok(if soap.header.request_hash.is_some() {
-        service.provider.member_id()
+    let soap = SoapMessage::parse(
+        bytes::Bytes::copy_from_slice(message),
+        None,
+        &SoapLimits::default(),
+    )
+    .map_err(|e| SignError::malformed(format!("message.xml: {e}")))?;
+    // Only the identifiers are needed: archived messages need not pass today's validation.
+    let h = &soap.header;
+    let member = if h.request_hash.is_some() {
+        h.service.as_ref().map(|s| s.provider.member_id())
     } else {
-        client.member_id()
-    })
+        h.client.as_ref().map(ClientId::member_id)
+    };
+    member.ok_or_else(|| SignError::malformed("message.xml names no client or service"))
 }
 
 /// Verifies a container at its signing time, as an archive is verified.
 pub fn verify_container(c: &Container, trust: &TrustStore) -> Result<Verified, SignError> {
-    let signer = expected_signer(&c.message)?;
-    let parts = Part::list(&c.message, c.attachments.iter().map(Vec::as_slice));
-    let verified = verify::verify(
-        Signed {
-            signature: &c.signature,
-            hash_chain_result: c.hash_chain_result.as_deref(),
-            hash_chain: c.hash_chain.as_deref(),
-        },
-        &parts,
-        trust,
-        Some(&signer),
-        At::SigningTime,
-    )?;
-    // A batch time-stamp covers the signature through its own hash chain.
+    // The time-stamp first, as X-Road does: a batch time-stamp covers the signature through
+    // its own hash chain.
     if let (Some(result), Some(chain)) = (&c.ts_hash_chain_result, &c.ts_hash_chain) {
         let alg = DigestAlgorithm::from_uri(&hashchain::parse_result(result)?.method)
             .ok_or_else(|| SignError::malformed("unsupported time-stamp hash chain digest"))?;
@@ -184,5 +184,18 @@ pub fn verify_container(c: &Container, trust: &TrustStore) -> Result<Verified, S
             }],
         )?;
     }
+    let signer = expected_signer(&c.message)?;
+    let parts = Part::list(&c.message, c.attachments.iter().map(Vec::as_slice));
+    let verified = verify::verify(
+        Signed {
+            signature: &c.signature,
+            hash_chain_result: c.hash_chain_result.as_deref(),
+            hash_chain: c.hash_chain.as_deref(),
+        },
+        &parts,
+        trust,
+        Some(&signer),
+        At::SigningTime,
+    )?;
     Ok(verified)
 }

@@ -128,7 +128,10 @@ impl KeyWorker {
         {
             let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
             if q.stopped {
-                return Err(SignError::new(ErrorCode::TokenNotActive, "the signer is stopped"));
+                return Err(SignError::new(
+                    ErrorCode::TokenNotActive,
+                    "the signer is stopped",
+                ));
             }
             q.items.push_back(Pending {
                 parts,
@@ -147,9 +150,48 @@ impl KeyWorker {
             )),
             Err(_) => Err(SignError::new(
                 ErrorCode::Timeout,
-                format!("no signature within {:?} (is the token reachable?)", self.timeout),
+                format!(
+                    "no signature within {:?} (is the token reachable?)",
+                    self.timeout
+                ),
             )),
         }
+    }
+
+    /// Queues several messages at once, so that one signature covers them all (up to
+    /// `max_batch`); `brama sign` uses it for its batch form.
+    pub async fn sign_many(
+        &self,
+        messages: Vec<Vec<Vec<u8>>>,
+        force_chain: bool,
+    ) -> Vec<Result<SignatureParts, SignError>> {
+        let mut waits = Vec::with_capacity(messages.len());
+        {
+            let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+            for parts in messages {
+                let (tx, rx) = oneshot::channel();
+                q.items.push_back(Pending {
+                    parts,
+                    force_chain,
+                    enqueued: Instant::now(),
+                    retried: false,
+                    reply: tx,
+                });
+                waits.push(rx);
+            }
+        }
+        self.ready.notify_one();
+        let mut out = Vec::with_capacity(waits.len());
+        for rx in waits {
+            out.push(match tokio::time::timeout(self.timeout, rx).await {
+                Ok(Ok(r)) => r,
+                _ => Err(SignError::new(
+                    ErrorCode::Timeout,
+                    format!("no signature within {:?}", self.timeout),
+                )),
+            });
+        }
+        out
     }
 
     /// Kills session `i` before its next signature (fault injection).
@@ -233,8 +275,12 @@ impl KeyWorker {
             match self.sign_batch(session, &batch) {
                 Ok(results) => {
                     self.stats.sign_calls.fetch_add(1, Ordering::Relaxed);
-                    self.stats.messages.fetch_add(batch.len() as u64, Ordering::Relaxed);
-                    self.stats.largest_batch.fetch_max(batch.len(), Ordering::Relaxed);
+                    self.stats
+                        .messages
+                        .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                    self.stats
+                        .largest_batch
+                        .fetch_max(batch.len(), Ordering::Relaxed);
                     for (p, r) in batch.into_iter().zip(results) {
                         let _ = p.reply.send(Ok(r));
                     }
@@ -264,7 +310,10 @@ impl KeyWorker {
             if p.retried {
                 let _ = p.reply.send(Err(SignError::new(
                     ErrorCode::CannotCreateSignature,
-                    format!("{}: {why} (after a retry on another session)", self.source_name),
+                    format!(
+                        "{}: {why} (after a retry on another session)",
+                        self.source_name
+                    ),
                 )));
             } else {
                 p.retried = true;

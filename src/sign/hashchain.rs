@@ -765,7 +765,14 @@ impl Verifier<'_, '_> {
         if let Some(i) = input {
             self.used[i] = true;
             if let Some(d) = &self.inputs[i].digest {
-                return Ok(d.clone());
+                // The chain must state the digest of what was actually received.
+                if *d != stated {
+                    return Err(err(
+                        HashChainErrorKind::InvalidHashChainRef,
+                        format!("the hash chain's digest of '{uri}' does not match the part"),
+                    ));
+                }
+                return Ok(stated);
             }
         }
         let Some(bytes) = (self.resolve)(uri) else {

@@ -59,8 +59,9 @@ impl Signer {
         for k in &conf.keys {
             let source = open_source(&k.location)
                 .map_err(|e| format!("signing key of {}: {e}", k.member))?;
-            let cert = xades::SignerCert::from_der(k.cert_chain[0].clone(), k.cert_chain[1..].to_vec())
-                .map_err(|e| format!("signing certificate of {}: {e}", k.member))?;
+            let cert =
+                xades::SignerCert::from_der(k.cert_chain[0].clone(), k.cert_chain[1..].to_vec())
+                    .map_err(|e| format!("signing certificate of {}: {e}", k.member))?;
             let worker = KeyWorker::start(
                 source,
                 KeySettings {
@@ -98,7 +99,10 @@ impl Signer {
         let key = self.key(member).ok_or_else(|| {
             SignError::new(
                 ErrorCode::KeyNotFound,
-                format!("no signing key is configured for member '{}'", member.member_id()),
+                format!(
+                    "no signing key is configured for member '{}'",
+                    member.member_id()
+                ),
             )
         })?;
         let digests = parts.iter().map(|p| key.digest().digest(p)).collect();

@@ -367,7 +367,9 @@ pub struct Pkcs11Key {
 
 impl Pkcs11Key {
     /// Checks that the token, PIN and key work and learns the key type. `mechanism` overrides
-    /// the module's setting.
+    /// the module's setting. Login is per token and process: while another session of this
+    /// process is logged in to the token, `C_Login` answers `CKR_USER_ALREADY_LOGGED_IN`
+    /// without looking at the PIN (SoftHSM2 does), so a wrong PIN shows only on a fresh login.
     pub fn new(
         module: Arc<Module>,
         token: TokenRef,
@@ -1565,6 +1567,8 @@ pub(crate) mod tests {
         let again = Module::load(module.settings()).unwrap();
         assert!(Arc::ptr_eq(module, &again));
         let mut other = module.settings().clone();
+        other.mechanism = Some("CKM_RSA_PKCS".into());
+        assert!(Arc::ptr_eq(module, &Module::load(&other).unwrap()));
         other
             .env
             .push(("PKCS11_PROXY_SOCKET".into(), "tcp://x".into()));

@@ -23,7 +23,10 @@ pub struct Part<'a> {
 
 impl<'a> Part<'a> {
     /// Names parts in X-Road's order: the message, then its attachments.
-    pub fn list(message: &'a [u8], attachments: impl IntoIterator<Item = &'a [u8]>) -> Vec<Part<'a>> {
+    pub fn list(
+        message: &'a [u8],
+        attachments: impl IntoIterator<Item = &'a [u8]>,
+    ) -> Vec<Part<'a>> {
         let mut v = vec![Part {
             name: hashchain::MESSAGE.to_string(),
             data: message,
@@ -137,24 +140,33 @@ pub fn verify(
 
     // 1. What the signature covers.
     if sig.wrapped {
-        // X-Road's form: one data reference, to the message or to the hash chain result.
-        let [data_ref] = file_refs.as_slice() else {
+        // X-Road's form: the message or the hash chain result (newer servers also sign each
+        // attachment by its own reference).
+        for r in &file_refs {
+            let part = r.uri == hashchain::MESSAGE
+                || r.uri
+                    .strip_prefix("/attachment")
+                    .is_some_and(|n| n.parse::<u32>().is_ok_and(|n| n > 0));
+            if !(part || r.uri == HASHCHAIN_RESULT) || (batch && file_refs.len() > 1) {
+                return Err(SignError::malformed(format!(
+                    "unexpected signature reference '{}'",
+                    r.uri
+                )));
+            }
+        }
+        if file_refs.is_empty() {
             return Err(SignError::malformed(
-                "the signature must reference exactly one of /message.xml and /sig-hashchainresult.xml",
+                "the signature references neither /message.xml nor /sig-hashchainresult.xml",
             ));
-        };
-        if data_ref.uri != hashchain::MESSAGE && data_ref.uri != HASHCHAIN_RESULT {
-            return Err(SignError::malformed(format!(
-                "unexpected signature reference '{}'",
-                data_ref.uri
-            )));
         }
         if !sig
             .references
             .iter()
             .any(|r| r.uri.starts_with('#') && r.kind.as_deref() == Some(SIGNED_PROPERTIES_TYPE))
         {
-            return Err(SignError::malformed("the signature does not sign its SignedProperties"));
+            return Err(SignError::malformed(
+                "the signature does not sign its SignedProperties",
+            ));
         }
     }
     if batch {
@@ -286,9 +298,10 @@ fn check_signature_value(
     doc: &[u8],
     cert: &X509Certificate<'_>,
 ) -> Result<(), SignError> {
-    let method = Method::from_uri(&sig.c14n_method, sig.c14n_prefixes.clone()).ok_or_else(|| {
-        SignError::malformed(format!("unsupported canonicalization {}", sig.c14n_method))
-    })?;
+    let method =
+        Method::from_uri(&sig.c14n_method, sig.c14n_prefixes.clone()).ok_or_else(|| {
+            SignError::malformed(format!("unsupported canonicalization {}", sig.c14n_method))
+        })?;
     let signed_info = c14n::canonicalize(
         doc,
         Select::ByName {
@@ -373,7 +386,10 @@ fn check_path(
         let (_, ca) = x509_parser::parse_x509_certificate(&current)
             .map_err(|e| path_err(format!("CA certificate: {e}")))?;
         if !ca.validity().is_valid_at(when) {
-            return Err(path_err(format!("CA '{}' is not valid at {when}", ca.subject())));
+            return Err(path_err(format!(
+                "CA '{}' is not valid at {when}",
+                ca.subject()
+            )));
         }
         if trust.cas.iter().any(|(d, top, _, _)| *top && *d == current) {
             return Ok(());

@@ -160,7 +160,9 @@ pub fn prepare(input: &SignatureInput<'_>) -> Prepared {
     sp.push_str(&esc(&input.signer.issuer_rfc2253));
     sp.push_str("</ds:X509IssuerName><ds:X509SerialNumber>");
     sp.push_str(&input.signer.serial_decimal);
-    sp.push_str("</ds:X509SerialNumber></xades:IssuerSerial></xades:Cert></xades:SigningCertificate>");
+    sp.push_str(
+        "</ds:X509SerialNumber></xades:IssuerSerial></xades:Cert></xades:SigningCertificate>",
+    );
     sp.push_str(r#"<xades:SignaturePolicyIdentifier><xades:SignaturePolicyId><xades:SigPolicyId><xades:Identifier Qualifier="OIDAsURN">"#);
     sp.push_str(POLICY_ID);
     sp.push_str("</xades:Identifier><xades:Description>");
@@ -205,7 +207,9 @@ impl Prepared {
     /// The whole signature document, with the signature value inserted.
     pub fn finish(&self, signer: &SignerCert, signature_value: &[u8]) -> Vec<u8> {
         let mut x = String::with_capacity(4096 + signer.der.len() * 2);
-        x.push_str(r#"<?xml version="1.0" encoding="UTF-8" standalone="no"?><asic:XAdESSignatures"#);
+        x.push_str(
+            r#"<?xml version="1.0" encoding="UTF-8" standalone="no"?><asic:XAdESSignatures"#,
+        );
         x.push_str(ROOT_NS);
         x.push_str(r#"><ds:Signature Id="signature">"#);
         x.push_str(&self.signed_info);
@@ -226,7 +230,9 @@ impl Prepared {
             }
             x.push_str("</xades:CertificateValues></xades:UnsignedSignatureProperties></xades:UnsignedProperties>");
         }
-        x.push_str("</xades:QualifyingProperties></ds:Object></ds:Signature></asic:XAdESSignatures>");
+        x.push_str(
+            "</xades:QualifyingProperties></ds:Object></ds:Signature></asic:XAdESSignatures>",
+        );
         x.into_bytes()
     }
 }
@@ -273,7 +279,8 @@ const MAX_DEPTH: usize = 64;
 
 fn b64(s: &str) -> Result<Vec<u8>, MalformedSignature> {
     let clean: String = s.chars().filter(|c| !c.is_ascii_whitespace()).collect();
-    B64.decode(clean).map_err(|e| bad(format!("bad base64: {e}")))
+    B64.decode(clean)
+        .map_err(|e| bad(format!("bad base64: {e}")))
 }
 
 /// Parses a signature document. Structure is checked; values are checked by the verifier.
@@ -341,7 +348,8 @@ pub fn parse(doc: &[u8]) -> Result<ParsedSignature, MalformedSignature> {
                     }
                     (1, "Transform", Some((1, "Transforms"))) => {
                         if let Some(r) = cur_ref.as_mut() {
-                            r.transforms.push((attr(b"Algorithm").unwrap_or_default(), Vec::new()));
+                            r.transforms
+                                .push((attr(b"Algorithm").unwrap_or_default(), Vec::new()));
                         }
                     }
                     (_, "InclusiveNamespaces", _) => {
@@ -400,9 +408,7 @@ pub fn parse(doc: &[u8]) -> Result<ParsedSignature, MalformedSignature> {
                     (1, "X509Certificate", Some((1, "X509Data"))) => {
                         p.certificates.push(b64(&text)?)
                     }
-                    (2, "EncapsulatedX509Certificate", _) => {
-                        p.extra_certificates.push(b64(&text)?)
-                    }
+                    (2, "EncapsulatedX509Certificate", _) => p.extra_certificates.push(b64(&text)?),
                     (2, "SigningTime", _) => p.signing_time = Some(text.trim().to_string()),
                     (1, "DigestValue", Some((2, "CertDigest"))) if in_sig_props_cert => {
                         if let Some((_, d)) = p.cert_digest.as_mut() {
@@ -425,7 +431,9 @@ pub fn parse(doc: &[u8]) -> Result<ParsedSignature, MalformedSignature> {
         return Err(bad("no ds:SignatureValue"));
     }
     if p.c14n_method.is_empty() || p.signature_method.is_empty() {
-        return Err(bad("SignedInfo lacks its canonicalization or signature method"));
+        return Err(bad(
+            "SignedInfo lacks its canonicalization or signature method",
+        ));
     }
     if p.certificates.is_empty() {
         return Err(bad("no signing certificate in ds:KeyInfo"));
