@@ -67,6 +67,7 @@ impl std::fmt::Debug for SigningKeyConf {
 pub struct SignerConf {
     pub hash: DigestAlgorithm,
     pub max_batch: usize,
+    pub batch_wait: std::time::Duration,
     pub timeout: std::time::Duration,
     pub keys: Vec<SigningKeyConf>,
 }
@@ -244,6 +245,7 @@ pub(super) fn resolve(
     SignerConf {
         hash,
         max_batch: s.max_batch.max(1),
+        batch_wait: std::time::Duration::from_micros(s.batch_wait_us),
         timeout: std::time::Duration::from_millis(s.timeout_ms),
         keys,
     }

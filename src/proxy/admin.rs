@@ -19,7 +19,7 @@ pub async fn handle(gw: Arc<Gateway>, req: http::Request<Incoming>) -> Response 
         "/health" => health(&gw),
         "/metrics" => wire::ok(
             "text/plain; version=0.0.4; charset=utf-8",
-            Bytes::from(gw.metrics.render()),
+            Bytes::from(gw.metrics.render() + &signer_metrics(&gw)),
         ),
         "/maintenance" => {
             let target = req
@@ -49,7 +49,7 @@ fn health(gw: &Gateway) -> Response {
         return wire::plain(503, "Health check interface is in maintenance mode");
     }
     type Check = fn(&Gateway) -> Result<(), String>;
-    let checks: [(&str, Check); 3] = [
+    let checks: [(&str, Check); 4] = [
         ("global configuration", |gw| {
             gw.gc.server(&gw.conf.server_id).map(|_| ()).ok_or_else(|| {
                 format!(
@@ -69,6 +69,20 @@ fn health(gw: &Gateway) -> Response {
                 true,
             )
         }),
+        ("signing keys", |gw| {
+            // A key with no open session cannot sign: its token is gone or refuses the PIN.
+            match gw
+                .signer
+                .keys()
+                .find(|k| k.stats.sessions_ready.load(Ordering::Relaxed) == 0)
+            {
+                Some(k) => Err(format!(
+                    "no open session for the key of {} ({})",
+                    k.member, k.source_name
+                )),
+                None => Ok(()),
+            }
+        }),
         ("hosted clients", |gw| {
             if gw.conf.clients.is_empty() {
                 Err("no clients are configured".into())
@@ -83,4 +97,54 @@ fn health(gw: &Gateway) -> Response {
         }
     }
     wire::plain(200, "OK")
+}
+
+/// Per-key signer state in Prometheus text format.
+fn signer_metrics(gw: &Gateway) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let series: [(&str, &str, &str); 6] = [
+        (
+            "brama_signer_sign_calls_total",
+            "counter",
+            "Token signing calls (C_Sign)",
+        ),
+        (
+            "brama_signer_messages_total",
+            "counter",
+            "Messages covered by signatures",
+        ),
+        (
+            "brama_signer_failures_total",
+            "counter",
+            "Failed signing calls",
+        ),
+        (
+            "brama_signer_session_reopens_total",
+            "counter",
+            "Sessions reopened after a failure",
+        ),
+        (
+            "brama_signer_sessions_ready",
+            "gauge",
+            "Logged-in sessions able to sign",
+        ),
+        ("brama_signer_sessions", "gauge", "Configured sessions"),
+    ];
+    for (i, (name, kind, help)) in series.iter().enumerate() {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for k in gw.signer.keys() {
+            let s = &k.stats;
+            let v = match i {
+                0 => s.sign_calls.load(Ordering::Relaxed),
+                1 => s.messages.load(Ordering::Relaxed),
+                2 => s.failures.load(Ordering::Relaxed),
+                3 => s.reopens.load(Ordering::Relaxed),
+                4 => s.sessions_ready.load(Ordering::Relaxed) as u64,
+                _ => s.sessions_total.load(Ordering::Relaxed) as u64,
+            };
+            let _ = writeln!(out, "{name}{{member=\"{}\"}} {v}", k.member);
+        }
+    }
+    out
 }

@@ -62,6 +62,7 @@ pub struct KeyWorker {
     alg: SignatureAlgorithm,
     digest: DigestAlgorithm,
     max_batch: usize,
+    batch_wait: Duration,
     timeout: Duration,
     /// Test and chaos hook: sessions whose index is listed here are killed before their next
     /// signature, as a token reset would.
@@ -73,6 +74,9 @@ pub struct KeySettings {
     pub cert: SignerCert,
     pub digest: DigestAlgorithm,
     pub max_batch: usize,
+    /// How long a free session waits for more messages before signing a partial batch (0: sign
+    /// what is queued at once, as X-Road does).
+    pub batch_wait: Duration,
     pub timeout: Duration,
     pub sessions: usize,
 }
@@ -95,6 +99,7 @@ impl KeyWorker {
             alg,
             digest: s.digest,
             max_batch: s.max_batch,
+            batch_wait: s.batch_wait,
             timeout: s.timeout,
             kill_requests: Mutex::new(Vec::new()),
         });
@@ -253,6 +258,21 @@ impl KeyWorker {
                 }
                 if q.items.is_empty() {
                     return false;
+                }
+                if !self.batch_wait.is_zero() && q.items.len() < self.max_batch {
+                    // Trade a little latency for fewer token calls on a fast token.
+                    let deadline = Instant::now() + self.batch_wait;
+                    while q.items.len() < self.max_batch && !q.stopped {
+                        let left = deadline.saturating_duration_since(Instant::now());
+                        if left.is_zero() {
+                            break;
+                        }
+                        q = self
+                            .ready
+                            .wait_timeout(q, left)
+                            .unwrap_or_else(|p| p.into_inner())
+                            .0;
+                    }
                 }
                 let n = q.items.len().min(self.max_batch);
                 q.items.drain(..n).collect::<Vec<_>>()

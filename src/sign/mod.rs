@@ -69,6 +69,7 @@ impl Signer {
                     cert,
                     digest: conf.hash,
                     max_batch: conf.max_batch,
+                    batch_wait: conf.batch_wait,
                     timeout: conf.timeout,
                     sessions: k.sessions,
                 },
