@@ -118,7 +118,9 @@ pub struct BuiltChains {
 
 enum Node {
     Leaf(usize),
-    Inner(Box<Node>, Box<Node>, Vec<u8>),
+    /// Left, right, value, and the first leaf index of the right subtree (leaves stay in input
+    /// order, so the path to a leaf is found without searching).
+    Inner(Box<Node>, Box<Node>, Vec<u8>, usize),
 }
 
 /// Builds the chains for `inputs` (each the part digests of one message, `/message.xml` first,
@@ -152,7 +154,8 @@ pub fn build(alg: DigestAlgorithm, inputs: &[Vec<Vec<u8>>]) -> BuiltChains {
                         alg,
                         &[node_value(&left, &leaves), node_value(&right, &leaves)],
                     );
-                    next.push(Node::Inner(Box::new(left), Box::new(right), v));
+                    let mid = first_leaf(&right);
+                    next.push(Node::Inner(Box::new(left), Box::new(right), v, mid));
                 }
                 None => next.push(left),
             }
@@ -184,14 +187,14 @@ pub fn build(alg: DigestAlgorithm, inputs: &[Vec<Vec<u8>>]) -> BuiltChains {
 fn node_value<'a>(n: &'a Node, leaves: &'a [Vec<u8>]) -> &'a [u8] {
     match n {
         Node::Leaf(i) => &leaves[*i],
-        Node::Inner(_, _, v) => v,
+        Node::Inner(_, _, v, _) => v,
     }
 }
 
-fn contains(n: &Node, i: usize) -> bool {
+fn first_leaf(n: &Node) -> usize {
     match n {
-        Node::Leaf(j) => *j == i,
-        Node::Inner(l, r, _) => contains(l, i) || contains(r, i),
+        Node::Leaf(i) => *i,
+        Node::Inner(l, ..) => first_leaf(l),
     }
 }
 
@@ -212,8 +215,8 @@ fn chain_xml(
     let multipart = parts.len() > 1 || n == 1;
     let mut step = 0;
     let mut node = root;
-    while let Node::Inner(l, r, _) = node {
-        let (path, sibling, path_left) = if contains(l, i) {
+    while let Node::Inner(l, r, _, mid) = node {
+        let (path, sibling, path_left) = if i < *mid {
             (l.as_ref(), r.as_ref(), true)
         } else {
             (r.as_ref(), l.as_ref(), false)
