@@ -1,6 +1,7 @@
 //! The `brama` command line.
 
 mod certs;
+mod keys;
 mod send;
 mod sign;
 
@@ -45,6 +46,11 @@ enum Command {
     Sign(sign::SignArgs),
     /// Verify ASiC-E containers (or loose signature files) against a global configuration.
     Verify(sign::VerifyArgs),
+    /// Manage signing keys on a configured token (PKCS#11 or software).
+    Keys {
+        #[command(subcommand)]
+        command: keys::KeysCommand,
+    },
     /// Run the registry simulator alone.
     RegistrySim {
         #[arg(long, default_value = "127.0.0.1:8090")]
@@ -119,6 +125,7 @@ pub fn main() -> ExitCode {
         Command::Send(args) => runtime().block_on(send::run(args)),
         Command::Sign(args) => sign::sign(args),
         Command::Verify(args) => sign::verify(args),
+        Command::Keys { command } => keys::run(command),
         Command::Certs {
             command: CertsCommand::Init(args),
         } => certs::init(args),
