@@ -92,6 +92,7 @@ pub struct ProxySection {
     /// Read timeout for a peer's whole response when the service sets none.
     pub peer_timeout_ms: u64,
     pub pool_max_idle_per_peer: usize,
+    /// Must stay below the peer's idle close (brama: `limits.header_read_timeout_ms`).
     pub pool_idle_timeout_ms: u64,
 }
 
@@ -102,7 +103,7 @@ impl Default for ProxySection {
             connect_timeout_ms: 5_000,
             peer_timeout_ms: 120_000,
             pool_max_idle_per_peer: 256,
-            pool_idle_timeout_ms: 90_000,
+            pool_idle_timeout_ms: 5_000,
         }
     }
 }

@@ -29,7 +29,11 @@ struct Pending {
     /// Use the hash-chain form even for a lone single-part message (REST always does).
     force_chain: bool,
     enqueued: Instant,
-    retried: bool,
+    /// Failures on freshly opened sessions: a session that had been signing and then broke
+    /// (a token reset, a dropped network HSM link) does not count against the request.
+    fresh_failures: u8,
+    /// Times the request went back to the queue, whatever the cause (bounded).
+    requeues: u8,
     reply: oneshot::Sender<Result<SignatureParts, SignError>>,
 }
 
@@ -142,7 +146,8 @@ impl KeyWorker {
                 parts,
                 force_chain,
                 enqueued: Instant::now(),
-                retried: false,
+                fresh_failures: 0,
+                requeues: 0,
                 reply: tx,
             });
         }
@@ -179,7 +184,8 @@ impl KeyWorker {
                     parts,
                     force_chain,
                     enqueued: Instant::now(),
-                    retried: false,
+                    fresh_failures: 0,
+                    requeues: 0,
                     reply: tx,
                 });
                 waits.push(rx);
@@ -250,6 +256,7 @@ impl KeyWorker {
     }
 
     fn serve(&self, index: usize, session: &mut dyn KeySession) -> bool {
+        let mut signed_here = 0u64;
         loop {
             let batch = {
                 let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
@@ -294,6 +301,7 @@ impl KeyWorker {
             }
             match self.sign_batch(session, &batch) {
                 Ok(results) => {
+                    signed_here += 1;
                     self.stats.sign_calls.fetch_add(1, Ordering::Relaxed);
                     self.stats
                         .messages
@@ -307,7 +315,7 @@ impl KeyWorker {
                 }
                 Err(e) if e.retry_elsewhere => {
                     self.stats.failures.fetch_add(1, Ordering::Relaxed);
-                    self.requeue_or_fail(batch, &e.message);
+                    self.requeue_or_fail(batch, &e.message, signed_here == 0);
                     return true;
                 }
                 Err(e) => {
@@ -323,20 +331,24 @@ impl KeyWorker {
         }
     }
 
-    /// A batch that failed on a broken session is tried once more on another session.
-    fn requeue_or_fail(&self, batch: Vec<Pending>, why: &str) {
+    /// A batch that failed on a broken session goes back to the front of the queue for another
+    /// session. A request fails once a second freshly opened session has also failed on it (the
+    /// token itself is broken), or after too many requeues.
+    fn requeue_or_fail(&self, batch: Vec<Pending>, why: &str, fresh_session: bool) {
+        const MAX_REQUEUES: u8 = 8;
         let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
         for mut p in batch.into_iter().rev() {
-            if p.retried {
+            p.fresh_failures += u8::from(fresh_session);
+            p.requeues += 1;
+            if p.fresh_failures >= 2 || p.requeues > MAX_REQUEUES {
                 let _ = p.reply.send(Err(SignError::new(
                     ErrorCode::CannotCreateSignature,
                     format!(
-                        "{}: {why} (after a retry on another session)",
-                        self.source_name
+                        "{}: {why} (after {} attempts on other sessions)",
+                        self.source_name, p.requeues
                     ),
                 )));
             } else {
-                p.retried = true;
                 q.items.push_front(p);
             }
         }

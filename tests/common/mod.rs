@@ -147,6 +147,11 @@ header_read_timeout_ms = 1000
 body_read_timeout_ms = 2000
 shutdown_grace_ms = 5000
 
+# Below the peers' idle close (header_read_timeout_ms), so a pooled connection is never reused
+# just as the peer closes it.
+[proxy]
+pool_idle_timeout_ms = 300
+
 [tls]
 auth_cert = "certs/{server_code}-auth.pem"
 auth_key = "certs/{server_code}-auth.key"
