@@ -2,7 +2,7 @@
 //! over a SoftHSM2 token at concurrency 1 to 256 (messages signed per second through the pool,
 //! and messages per `C_Sign`). Needs SoftHSM2 (`scripts/test.sh` installs it).
 
-use std::process::Command;
+use std::borrow::Cow;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,6 +16,10 @@ use brama::sign::digest::DigestAlgorithm;
 use brama::sign::hashchain::{self, Input};
 use brama::sign::pkcs11::{KeyRef, Module, ModuleSettings, Pkcs11Key, TokenRef};
 use brama::sign::xades::SignerCert;
+
+#[allow(dead_code)] // the tests use the rest
+#[path = "../tests/common/softhsm.rs"]
+mod softhsm;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
@@ -35,7 +39,9 @@ fn hash_chains(c: &mut Criterion) {
         let digest = inputs[n / 2][0].clone();
         g.bench_with_input(BenchmarkId::new("verify_one", n), &n, |b, _| {
             b.iter(|| {
-                let resolve = |uri: &str| (uri == hashchain::SIG_HASHCHAIN).then(|| chain.clone());
+                let resolve = |uri: &str| {
+                    (uri == hashchain::SIG_HASHCHAIN).then_some(Cow::Borrowed(chain.as_slice()))
+                };
                 hashchain::verify(
                     &built.result,
                     &resolve,
@@ -73,26 +79,11 @@ fn c14n_signed_info(c: &mut Criterion) {
 
 /// A SoftHSM2 token in a temporary directory holding the test PKI's DIIA signing key.
 fn softhsm_worker(dir: &std::path::Path, sessions: usize) -> Arc<KeyWorker> {
-    let hsm = dir.join("hsm");
-    let out = Command::new("bash")
-        .arg(format!("{ROOT}/scripts/softhsm-init.sh"))
-        .arg(&hsm)
-        .args(["brama", "1234", "123456", "--import"])
-        .arg(format!("{ROOT}/certs-test/sign-GOV-00000001.key"))
-        .args(["--key-label", "diia"])
-        .output()
-        .expect("scripts/softhsm-init.sh");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let key_file = std::path::PathBuf::from(format!("{ROOT}/certs-test/sign-GOV-00000001.key"));
+    let conf = softhsm::init_token(dir, &[(&key_file, "diia", "01")]);
     let module = Module::load(&ModuleSettings {
         library: "/usr/lib/softhsm/libsofthsm2.so".into(),
-        env: vec![(
-            "SOFTHSM2_CONF".into(),
-            hsm.join("softhsm2.conf").display().to_string(),
-        )],
+        env: vec![("SOFTHSM2_CONF".into(), conf.display().to_string())],
         mechanism: None,
     })
     .expect("SoftHSM2 loads");
@@ -103,7 +94,7 @@ fn softhsm_worker(dir: &std::path::Path, sessions: usize) -> Arc<KeyWorker> {
             serial: None,
         },
         KeyRef::Label("diia".into()),
-        "1234".into(),
+        softhsm::PIN.into(),
         None,
     )
     .unwrap();

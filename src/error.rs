@@ -271,9 +271,16 @@ pub fn is_retryable_code(code: &str) -> bool {
         "InvalidProtocolVersion",
         "InvalidXml",
         "InvalidSoap",
+        // A refused signature or certificate is refused again.
+        "MissingSignature",
+        "MalformedSignature",
+        "InvalidSignatureValue",
+        "IncorrectCertificate",
+        "InvalidCertPath",
     ];
-    let leaf = code.rsplit('.').next().unwrap_or(code);
-    !FINAL.contains(&leaf) && code.starts_with("Server.")
+    // Any segment counts: `MalformedSignature.InvalidHashChainRef` is final by its code, not
+    // its cause.
+    code.starts_with("Server.") && !code.split('.').any(|seg| FINAL.contains(&seg))
 }
 
 impl fmt::Display for Fault {
@@ -308,5 +315,11 @@ mod tests {
         assert!(!is_retryable_code("Server.ServerProxy.AccessDenied"));
         assert!(!is_retryable_code("Client.InvalidSoap"));
         assert!(!is_retryable_code("Server.ServerProxy.UnknownService"));
+        assert!(!is_retryable_code(
+            "Server.ServerProxy.MalformedSignature.InvalidHashChainRef"
+        ));
+        assert!(!is_retryable_code(
+            "Server.ClientProxy.InvalidSignatureValue"
+        ));
     }
 }

@@ -118,3 +118,63 @@ fn parsers_survive_mutated_messages() {
         let _ = brama::globalconf::SharedParams::parse(&mutate(&mut rng, &gc));
     }
 }
+
+/// Signature XML, hash chains, canonical XML and ASiC containers: every verdict is an error
+/// value, never a panic, whatever the mutation.
+#[test]
+fn signature_parsers_survive_mutated_input() {
+    use brama::sign::verify::{self, At, Part, Signed, TrustStore};
+    use brama::sign::{asic, c14n, hashchain};
+    use std::borrow::Cow;
+
+    let mut rng = Rng(0x2545_F491_4F6C_DD1D);
+    let trust = TrustStore::default();
+    let signatures = seeds("signatures");
+    let chains = seeds("hashchain");
+    let containers = seeds("asic");
+    let methods = [
+        c14n::Method::Inclusive,
+        c14n::Method::Exclusive {
+            inclusive_prefixes: vec!["ds".into()],
+        },
+    ];
+    for round in 0..1500 {
+        let pick = |rng: &mut Rng, set: &[Vec<u8>]| {
+            let seed = &set[rng.below(set.len())];
+            mutate(rng, seed)
+        };
+        let sig = pick(&mut rng, &signatures);
+        let chain = pick(&mut rng, &chains);
+        let result = pick(&mut rng, &chains);
+        let message = b"<m/>".as_slice();
+        let _ = verify::verify(
+            Signed {
+                signature: &sig,
+                hash_chain_result: Some(&result),
+                hash_chain: Some(&chain),
+            },
+            &Part::list(message, []),
+            &trust,
+            None,
+            At::Now,
+        );
+        let resolve = |_: &str| Some(Cow::Borrowed(chain.as_slice()));
+        let _ = hashchain::verify(
+            &result,
+            &resolve,
+            &[hashchain::Input {
+                uri: hashchain::MESSAGE,
+                digest: None,
+            }],
+        );
+        let m = &methods[round % 2];
+        let _ = c14n::canonicalize(&sig, c14n::Select::ById("signed-properties"), m);
+        let _ = c14n::canonicalize_document(&sig, m);
+        if round % 5 == 0 {
+            let zip = pick(&mut rng, &containers);
+            if let Ok(c) = asic::read(&zip) {
+                let _ = asic::verify_container(&c, &trust);
+            }
+        }
+    }
+}

@@ -5,74 +5,31 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use common::http::post_xml;
+use common::softhsm;
 use common::*;
 
-use brama::identifiers::{ClientId, ServiceId};
-use brama::message::build::{request as build_request, RequestHeader};
+use brama::identifiers::ClientId;
 
 const DIIA: &str = "SEVDEIR-TEST/GOV/00000001/DIIA";
 const BIRTH: &str = "SEVDEIR-TEST/GOV/00000002/DRACS/getBirthRecord/v1";
 const BODY: &str = "<d:getBirthRecord xmlns:d=\"http://minjust.gov.ua/dracs/v1\"><recordNumber>1</recordNumber></d:getBirthRecord>";
 
-fn msg() -> String {
-    build_request(
-        &RequestHeader {
-            client: ClientId::parse_path(DIIA).unwrap(),
-            service: ServiceId::parse_path(BIRTH).unwrap(),
-            id: uuid::Uuid::new_v4().to_string(),
-            user_id: Some("UA3456789012".into()),
-            issue: None,
-            security_server: None,
-        },
-        BODY,
-    )
-}
-
-/// A SoftHSM2 token holding both members' signing keys, imported with the repository's script.
+/// A SoftHSM2 token holding both members' signing keys; a short batch wait because SoftHSM2
+/// signs faster than the requests arrive.
 fn init_token(dir: &Path) -> String {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/softhsm-init.sh");
-    let hsm = dir.join("hsm");
-    for (i, code) in ["00000001", "00000002"].iter().enumerate() {
-        let key = dir.join(format!("certs/sign-GOV-{code}.key"));
-        let out = Command::new("bash")
-            .arg(script)
-            .arg(&hsm)
-            .args(["brama", "1234", "123456", "--import"])
-            .arg(&key)
-            .args([
-                "--key-label",
-                &format!("sign-{code}"),
-                "--id",
-                &format!("0{}", i + 1),
-            ])
-            .output()
-            .expect("runs scripts/softhsm-init.sh (needs softhsm2: apt-get install softhsm2)");
-        assert!(
-            out.status.success(),
-            "softhsm-init: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    std::fs::write(dir.join("pin"), "1234\n").unwrap();
+    let k1 = dir.join("certs/sign-GOV-00000001.key");
+    let k2 = dir.join("certs/sign-GOV-00000002.key");
+    let conf = softhsm::init_token(
+        dir,
+        &[(&k1, "sign-00000001", "01"), (&k2, "sign-00000002", "02")],
+    );
     format!(
-        r#"
-[signer]
-batch_wait_us = 2000
-
-[[signer.tokens]]
-name = "hsm"
-kind = "pkcs11"
-module = "/usr/lib/softhsm/libsofthsm2.so"
-token_label = "brama"
-pin_file = "pin"
-env = {{ SOFTHSM2_CONF = "{}" }}
-"#,
-        hsm.join("softhsm2.conf").display()
+        "\n[signer]\nbatch_wait_us = 2000\n{}",
+        softhsm::token_toml(&conf)
     )
 }
 
@@ -114,7 +71,7 @@ async fn hsm_batches_signatures_and_survives_killed_sessions() {
     // 200 concurrent requests: every one answered, far fewer token signatures than messages.
     let wave = |n: usize| {
         let reqs: Vec<_> = (0..n)
-            .map(|_| tokio::spawn(post_xml(client, msg())))
+            .map(|_| tokio::spawn(post_xml(client, msg(DIIA, BIRTH, BODY))))
             .collect();
         async move {
             let mut ok = 0;

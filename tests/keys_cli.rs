@@ -36,34 +36,15 @@ fn ok(config: &Path, args: &[&str]) -> String {
 
 /// A SoftHSM2 token `brama` (PIN in a file) and a config naming it after the software token.
 fn setup(dir: &Path) -> std::path::PathBuf {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/softhsm-init.sh");
-    let hsm = dir.join("hsm");
-    let out = Command::new("bash")
-        .arg(script)
-        .arg(&hsm)
-        .args(["brama", "1234", "123456"])
-        .output()
-        .expect("runs scripts/softhsm-init.sh (needs softhsm2: apt-get install softhsm2)");
-    assert!(
-        out.status.success(),
-        "softhsm-init: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    std::fs::write(dir.join("pin"), "1234\n").unwrap();
-    let extra = format!(
-        r#"
-[[signer.tokens]]
-name = "hsm"
-kind = "pkcs11"
-module = "/usr/lib/softhsm/libsofthsm2.so"
-token_label = "brama"
-pin_file = "pin"
-env = {{ SOFTHSM2_CONF = "{}" }}
-"#,
-        hsm.join("softhsm2.conf").display()
-    );
+    let conf = common::softhsm::init_token(dir, &[]);
     let config = dir.join("keys.toml");
-    std::fs::write(&config, node_toml("ss1", "00000001", "globalconf", &extra)).unwrap();
+    let toml = node_toml(
+        "ss1",
+        "00000001",
+        "globalconf",
+        &common::softhsm::token_toml(&conf),
+    );
+    std::fs::write(&config, toml).unwrap();
     config
 }
 

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::Command;
 
 use brama::globalconf::GlobalConf;
-use brama::sign::asic::{self, Container};
+use brama::sign::asic;
 use brama::sign::verify::{self, At, Part, Signed, TrustStore};
 
 const X: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/conformance/xroad/");
@@ -221,27 +221,10 @@ async fn brama_signatures_pass_the_independent_verifier() {
         TrustStore::from_globalconf(&GlobalConf::load_dir(&dir.join("globalconf")).unwrap());
     let mut files = Vec::new();
     for (name, set) in [("plain", plain), ("batch", batch)] {
-        let digests = set
-            .iter()
-            .map(|(m, a)| {
-                std::iter::once(m)
-                    .chain(a)
-                    .map(|p| key.digest().digest(p))
-                    .collect()
-            })
-            .collect();
-        let sigs = key.sign_many(digests, name == "batch").await;
-        for (i, ((message, attachments), sig)) in set.into_iter().zip(sigs).enumerate() {
-            let sig = sig.unwrap();
-            assert_eq!(sig.hash_chain.is_some(), name == "batch");
-            let c = Container {
-                message,
-                attachments,
-                signature: sig.signature.unwrap().to_vec(),
-                hash_chain_result: sig.hash_chain_result.map(|b| b.to_vec()),
-                hash_chain: sig.hash_chain.map(|b| b.to_vec()),
-                ..Default::default()
-            };
+        let containers = asic::sign_containers(&key, set, name == "batch").await;
+        for (i, c) in containers.into_iter().enumerate() {
+            let c = c.unwrap();
+            assert_eq!(c.hash_chain.is_some(), name == "batch");
             // brama's own verifier agrees, and refuses a tampered copy.
             asic::verify_container(&c, &trust).unwrap();
             let mut bad = c.clone();

@@ -11,23 +11,6 @@ use common::http::{get, post_xml, request, request_tls};
 use common::*;
 use sha2::{Digest, Sha512};
 
-use brama::identifiers::{ClientId, ServiceId};
-use brama::message::build::{request as build_request, RequestHeader};
-
-fn msg(client: &str, service: &str, body: &str) -> String {
-    build_request(
-        &RequestHeader {
-            client: ClientId::parse_path(client).unwrap(),
-            service: ServiceId::parse_path(service).unwrap(),
-            id: uuid::Uuid::new_v4().to_string(),
-            user_id: Some("UA3456789012".into()),
-            issue: Some("eMalyatko-1".into()),
-            security_server: None,
-        },
-        body,
-    )
-}
-
 const DIIA: &str = "SEVDEIR-TEST/GOV/00000001/DIIA";
 const OTHER: &str = "SEVDEIR-TEST/GOV/00000009/OTHER";
 const BIRTH: &str = "SEVDEIR-TEST/GOV/00000002/DRACS/getBirthRecord/v1";

@@ -84,32 +84,15 @@ fn run_sign(a: SignArgs) -> Result<(), String> {
         .iter()
         .map(|f| read_parts(f))
         .collect::<Result<_, _>>()?;
-    let digests: Vec<Vec<Vec<u8>>> = inputs
-        .iter()
-        .map(|(m, atts)| {
-            std::iter::once(m)
-                .chain(atts)
-                .map(|p| key.digest().digest(p))
-                .collect()
-        })
-        .collect();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
     let force = inputs.len() > 1;
-    let results = rt.block_on(key.sign_many(digests, force));
+    let containers = rt.block_on(asic::sign_containers(&key, inputs, force));
     std::fs::create_dir_all(&a.out).map_err(|e| format!("{}: {e}", a.out.display()))?;
-    for ((file, (message, attachments)), sig) in a.files.iter().zip(inputs).zip(results) {
-        let sig = sig.map_err(|e| format!("{}: {e}", file.display()))?;
-        let container = Container {
-            message,
-            attachments,
-            signature: sig.signature.map(|b| b.to_vec()).unwrap_or_default(),
-            hash_chain_result: sig.hash_chain_result.map(|b| b.to_vec()),
-            hash_chain: sig.hash_chain.map(|b| b.to_vec()),
-            ..Default::default()
-        };
+    for (file, container) in a.files.iter().zip(containers) {
+        let container = container.map_err(|e| format!("{}: {e}", file.display()))?;
         let stem = file
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())

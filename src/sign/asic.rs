@@ -1,15 +1,17 @@
 //! ASiC-E containers (reference §6.4): one signed message as X-Road's message log exports it,
 //! written by `brama sign` and checked by `brama verify`.
 
+use std::borrow::Cow;
 use std::io::{Read, Write};
 
 use zip::write::SimpleFileOptions;
 
+use super::batch::KeyWorker;
 use super::digest::DigestAlgorithm;
 use super::error::SignError;
 use super::hashchain::{self, Input};
 use super::verify::{self, At, Part, Signed, TrustStore, Verified};
-use crate::identifiers::ClientId;
+use crate::identifiers::{ClientId, ServiceId};
 use crate::message::soap::{SoapLimits, SoapMessage};
 
 pub const MIMETYPE: &str = "application/vnd.etsi.asic-e+zip";
@@ -84,6 +86,40 @@ pub fn read(bytes: &[u8]) -> Result<Container, SignError> {
     })
 }
 
+/// Signs messages (each its bytes and attachments) with one key in one batch and returns their
+/// containers; `force_chain` gives the hash-chain form even to a lone message.
+pub async fn sign_containers(
+    key: &KeyWorker,
+    messages: Vec<(Vec<u8>, Vec<Vec<u8>>)>,
+    force_chain: bool,
+) -> Vec<Result<Container, SignError>> {
+    let digests = messages
+        .iter()
+        .map(|(m, atts)| {
+            std::iter::once(m)
+                .chain(atts)
+                .map(|p| key.digest().digest(p))
+                .collect()
+        })
+        .collect();
+    let signatures = key.sign_many(digests, force_chain).await;
+    messages
+        .into_iter()
+        .zip(signatures)
+        .map(|((message, attachments), sig)| {
+            let sig = sig?;
+            Ok(Container {
+                message,
+                attachments,
+                signature: sig.signature.map(|b| b.to_vec()).unwrap_or_default(),
+                hash_chain_result: sig.hash_chain_result.map(|b| b.to_vec()),
+                hash_chain: sig.hash_chain.map(|b| b.to_vec()),
+                ..Default::default()
+            })
+        })
+        .collect()
+}
+
 /// Writes a container: `mimetype` first and stored, as ASiC requires.
 pub fn write(c: &Container) -> Vec<u8> {
     let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
@@ -127,8 +163,8 @@ fn manifest(c: &Container) -> String {
 /// a response (SOAP with `requestHash`, or a REST status line).
 pub fn expected_signer(message: &[u8]) -> Result<ClientId, SignError> {
     let first = message.first().copied().unwrap_or(b' ');
-    if first.is_ascii_alphabetic() && first != b'<' || first.is_ascii_digit() {
-        // A REST header part: METHOD or STATUS line, then `name:value` lines.
+    if first.is_ascii_alphanumeric() {
+        // A REST header part: a METHOD (request) or STATUS (response) line, then `name:value`.
         let text = String::from_utf8_lossy(message);
         let response = first.is_ascii_digit();
         let want = if response {
@@ -136,19 +172,18 @@ pub fn expected_signer(message: &[u8]) -> Result<ClientId, SignError> {
         } else {
             "x-road-client"
         };
-        for line in text.split("\r\n").chain(text.split('\n')) {
-            if let Some((k, v)) = line.split_once(':') {
-                if k.eq_ignore_ascii_case(want) {
-                    let parts: Vec<&str> = v.trim().split('/').collect();
-                    if parts.len() >= 3 {
-                        return Ok(ClientId::member(parts[0], parts[1], parts[2]));
-                    }
-                }
-            }
-        }
-        return Err(SignError::malformed(format!(
-            "REST message has no {want} header"
-        )));
+        let value = text
+            .lines()
+            .filter_map(|l| l.split_once(':'))
+            .find(|(k, _)| k.eq_ignore_ascii_case(want))
+            .map(|(_, v)| v.trim())
+            .ok_or_else(|| SignError::malformed(format!("REST message has no {want} header")))?;
+        let member = if response {
+            ServiceId::parse_path(value).map(|s| s.provider.member_id())
+        } else {
+            ClientId::parse_path(value).map(|c| c.member_id())
+        };
+        return member.map_err(|e| SignError::malformed(format!("{want}: {e}")));
     }
     let soap = SoapMessage::parse(
         bytes::Bytes::copy_from_slice(message),
@@ -173,8 +208,8 @@ pub fn verify_container(c: &Container, trust: &TrustStore) -> Result<Verified, S
     if let (Some(result), Some(chain)) = (&c.ts_hash_chain_result, &c.ts_hash_chain) {
         let alg = DigestAlgorithm::from_uri(&hashchain::parse_result(result)?.method)
             .ok_or_else(|| SignError::malformed("unsupported time-stamp hash chain digest"))?;
-        let chain = chain.clone();
-        let resolve = move |uri: &str| (uri == "/ts-hashchain.xml").then(|| chain.clone());
+        let resolve =
+            |uri: &str| (uri == "/ts-hashchain.xml").then_some(Cow::Borrowed(chain.as_slice()));
         hashchain::verify(
             result,
             &resolve,

@@ -37,6 +37,21 @@ struct Pending {
     reply: oneshot::Sender<Result<SignatureParts, SignError>>,
 }
 
+type Reply = oneshot::Receiver<Result<SignatureParts, SignError>>;
+
+fn push(q: &mut Queue, parts: Vec<Vec<u8>>, force_chain: bool) -> Reply {
+    let (tx, rx) = oneshot::channel();
+    q.items.push_back(Pending {
+        parts,
+        force_chain,
+        enqueued: Instant::now(),
+        fresh_failures: 0,
+        requeues: 0,
+        reply: tx,
+    });
+    rx
+}
+
 /// Counters for `/metrics` and `/health`.
 #[derive(Default)]
 pub struct KeyStats {
@@ -133,25 +148,48 @@ impl KeyWorker {
         parts: Vec<Vec<u8>>,
         force_chain: bool,
     ) -> Result<SignatureParts, SignError> {
-        let (tx, rx) = oneshot::channel();
-        {
-            let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
-            if q.stopped {
-                return Err(SignError::new(
-                    ErrorCode::TokenNotActive,
-                    "the signer is stopped",
-                ));
-            }
-            q.items.push_back(Pending {
-                parts,
-                force_chain,
-                enqueued: Instant::now(),
-                fresh_failures: 0,
-                requeues: 0,
-                reply: tx,
-            });
-        }
+        let rx = {
+            let mut q = self.open_queue()?;
+            push(&mut q, parts, force_chain)
+        };
         self.ready.notify_one();
+        self.wait(rx).await
+    }
+
+    /// Queues several messages at once, so that one signature covers them all (up to
+    /// `max_batch`); `brama sign` uses it for its batch form.
+    pub async fn sign_many(
+        &self,
+        messages: Vec<Vec<Vec<u8>>>,
+        force_chain: bool,
+    ) -> Vec<Result<SignatureParts, SignError>> {
+        let waits: Vec<_> = match self.open_queue() {
+            Ok(mut q) => messages
+                .into_iter()
+                .map(|parts| push(&mut q, parts, force_chain))
+                .collect(),
+            Err(e) => return messages.iter().map(|_| Err(e.clone())).collect(),
+        };
+        self.ready.notify_one();
+        let mut out = Vec::with_capacity(waits.len());
+        for rx in waits {
+            out.push(self.wait(rx).await);
+        }
+        out
+    }
+
+    fn open_queue(&self) -> Result<std::sync::MutexGuard<'_, Queue>, SignError> {
+        let q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+        if q.stopped {
+            return Err(SignError::new(
+                ErrorCode::TokenNotActive,
+                "the signer is stopped",
+            ));
+        }
+        Ok(q)
+    }
+
+    async fn wait(&self, rx: Reply) -> Result<SignatureParts, SignError> {
         match tokio::time::timeout(self.timeout, rx).await {
             Ok(Ok(r)) => r,
             Ok(Err(_)) => Err(SignError::new(
@@ -166,43 +204,6 @@ impl KeyWorker {
                 ),
             )),
         }
-    }
-
-    /// Queues several messages at once, so that one signature covers them all (up to
-    /// `max_batch`); `brama sign` uses it for its batch form.
-    pub async fn sign_many(
-        &self,
-        messages: Vec<Vec<Vec<u8>>>,
-        force_chain: bool,
-    ) -> Vec<Result<SignatureParts, SignError>> {
-        let mut waits = Vec::with_capacity(messages.len());
-        {
-            let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
-            for parts in messages {
-                let (tx, rx) = oneshot::channel();
-                q.items.push_back(Pending {
-                    parts,
-                    force_chain,
-                    enqueued: Instant::now(),
-                    fresh_failures: 0,
-                    requeues: 0,
-                    reply: tx,
-                });
-                waits.push(rx);
-            }
-        }
-        self.ready.notify_one();
-        let mut out = Vec::with_capacity(waits.len());
-        for rx in waits {
-            out.push(match tokio::time::timeout(self.timeout, rx).await {
-                Ok(Ok(r)) => r,
-                _ => Err(SignError::new(
-                    ErrorCode::Timeout,
-                    format!("no signature within {:?}", self.timeout),
-                )),
-            });
-        }
-        out
     }
 
     /// Kills session `i` before its next signature (fault injection).
@@ -380,7 +381,7 @@ impl KeyWorker {
                 signature: Some(Bytes::from(prepared.finish(&self.cert, &value))),
             }]);
         }
-        let inputs: Vec<Vec<Vec<u8>>> = batch.iter().map(|p| p.parts.clone()).collect();
+        let inputs: Vec<&[Vec<u8>]> = batch.iter().map(|p| p.parts.as_slice()).collect();
         let built = hashchain::build(self.digest, &inputs);
         let result_digest = self.digest.digest(&built.result);
         let prepared = xades::prepare(&SignatureInput {

@@ -5,6 +5,7 @@
 //! batch's root is signed once (through the HashChainResult) and every message carries the path
 //! from the root down to its own parts.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use base64::engine::general_purpose::STANDARD as B64;
@@ -13,6 +14,7 @@ use quick_xml::events::Event;
 use quick_xml::name::ResolveResult;
 use quick_xml::NsReader;
 
+use super::der::push_tlv;
 use super::digest::DigestAlgorithm;
 
 pub const NS_HASHCHAIN: &str = "http://cyber.ee/hashchain";
@@ -73,28 +75,14 @@ pub fn digest_list_der<'a>(items: impl IntoIterator<Item = (&'a [u8], &'a str)>)
     let mut body = Vec::new();
     for (digest, method) in items {
         let mut single = Vec::with_capacity(digest.len() + method.len() + 8);
-        der_tlv(&mut single, 0x04, digest);
-        der_tlv(&mut single, 0x0c, method.as_bytes());
-        der_tlv(&mut single, 0x30, &[]);
-        der_tlv(&mut body, 0x30, &single);
+        push_tlv(&mut single, 0x04, digest);
+        push_tlv(&mut single, 0x0c, method.as_bytes());
+        push_tlv(&mut single, 0x30, &[]);
+        push_tlv(&mut body, 0x30, &single);
     }
     let mut out = Vec::with_capacity(body.len() + 4);
-    der_tlv(&mut out, 0x30, &body);
+    push_tlv(&mut out, 0x30, &body);
     out
-}
-
-fn der_tlv(out: &mut Vec<u8>, tag: u8, value: &[u8]) {
-    out.push(tag);
-    let n = value.len();
-    if n < 0x80 {
-        out.push(n as u8);
-    } else {
-        let bytes = n.to_be_bytes();
-        let skip = bytes.iter().take_while(|b| **b == 0).count();
-        out.push(0x80 | (bytes.len() - skip) as u8);
-        out.extend_from_slice(&bytes[skip..]);
-    }
-    out.extend_from_slice(value);
 }
 
 /// The value of a step over these child digests, all with `alg`.
@@ -126,13 +114,14 @@ enum Node {
 /// Builds the chains for `inputs` (each the part digests of one message, `/message.xml` first,
 /// then `/attachment1`...). Panics on an empty batch or an input without parts (the batch signer
 /// never builds those).
-pub fn build(alg: DigestAlgorithm, inputs: &[Vec<Vec<u8>>]) -> BuiltChains {
+pub fn build<P: AsRef<[Vec<u8>]>>(alg: DigestAlgorithm, inputs: &[P]) -> BuiltChains {
     assert!(
-        !inputs.is_empty() && inputs.iter().all(|p| !p.is_empty()),
+        !inputs.is_empty() && inputs.iter().all(|p| !p.as_ref().is_empty()),
         "hash chains need inputs with parts"
     );
     let uri = alg.uri();
-    let leaf_value = |parts: &Vec<Vec<u8>>| -> Vec<u8> {
+    let leaf_value = |parts: &P| -> Vec<u8> {
+        let parts = parts.as_ref();
         if parts.len() == 1 && inputs.len() > 1 {
             parts[0].clone()
         } else {
@@ -175,7 +164,16 @@ pub fn build(alg: DigestAlgorithm, inputs: &[Vec<Vec<u8>>]) -> BuiltChains {
     result.extend_from_slice(b"</DigestValue></ns2:HashChainResult>");
 
     let chains = (0..inputs.len())
-        .map(|i| chain_xml(alg, &root_node, &leaves, &inputs[i], i, inputs.len()))
+        .map(|i| {
+            chain_xml(
+                alg,
+                &root_node,
+                &leaves,
+                inputs[i].as_ref(),
+                i,
+                inputs.len(),
+            )
+        })
         .collect();
     BuiltChains {
         root,
@@ -456,31 +454,9 @@ pub fn parse_result(bytes: &[u8]) -> Result<ChainResult, HashChainError> {
             .to_string(),
         _ => return Err(malformed("root is not hc:HashChainResult")),
     };
-    let (mut method, mut digest) = (None, None);
-    loop {
-        match d.next()? {
-            Ev::Start {
-                ns: NS_DS,
-                local,
-                attrs,
-                empty,
-            } => match local.as_str() {
-                "DigestMethod" => {
-                    method = attr(&attrs, "Algorithm").map(str::to_string);
-                    if !empty {
-                        d.skip()?;
-                    }
-                }
-                "DigestValue" if !empty => digest = Some(decode_b64(&d.text()?)?),
-                _ => {
-                    return Err(malformed(format!(
-                        "unexpected ds:{local} in HashChainResult"
-                    )))
-                }
-            },
-            Ev::End => break,
-            _ => return Err(malformed("unexpected content in HashChainResult")),
-        }
+    let (method, transforms, digest) = parse_digest_fields(&mut d)?;
+    if !transforms.is_empty() {
+        return Err(malformed("a HashChainResult takes no transforms"));
     }
     Ok(ChainResult {
         uri,
@@ -647,9 +623,9 @@ pub struct Input<'a> {
 /// Verifies a HashChainResult against its chains. `resolve` returns the bytes of a document by
 /// URI (`/sig-hashchain.xml`, or a detached input); `None` means "not available", and such a data
 /// reference is taken at its stated digest. Every input must be referenced by the chain.
-pub fn verify(
+pub fn verify<'r>(
     result_xml: &[u8],
-    resolve: &dyn Fn(&str) -> Option<Vec<u8>>,
+    resolve: &dyn Fn(&str) -> Option<Cow<'r, [u8]>>,
     inputs: &[Input<'_>],
 ) -> Result<(), HashChainError> {
     let result = parse_result(result_xml)?;
@@ -687,15 +663,15 @@ fn split_uri(uri: &str, current: &str) -> Result<(String, String), HashChainErro
     }
 }
 
-struct Verifier<'v, 'a> {
-    resolve: &'v dyn Fn(&str) -> Option<Vec<u8>>,
+struct Verifier<'v, 'a, 'r> {
+    resolve: &'v dyn Fn(&str) -> Option<Cow<'r, [u8]>>,
     inputs: &'v [Input<'a>],
     used: Vec<bool>,
     docs: HashMap<String, Chain>,
     alg: DigestAlgorithm,
 }
 
-impl Verifier<'_, '_> {
+impl Verifier<'_, '_, '_> {
     fn chain(&mut self, doc: &str) -> Result<&Chain, HashChainError> {
         if !self.docs.contains_key(doc) {
             let bytes = (self.resolve)(doc).ok_or_else(|| {

@@ -8,6 +8,7 @@
 pub mod asic;
 pub mod batch;
 pub mod c14n;
+mod der;
 pub mod digest;
 pub mod error;
 pub mod hashchain;

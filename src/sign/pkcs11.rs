@@ -20,6 +20,7 @@ use cryptoki::session::{Session, UserType};
 use cryptoki::slot::Slot;
 use cryptoki::types::AuthPin;
 
+use super::der::tlv;
 use super::token::{KeySession, KeySource, KeyType, SignatureAlgorithm, TokenError};
 
 /// Settings of one PKCS#11 module (from the config file; vendor specifics included).
@@ -697,7 +698,7 @@ impl PublicKey {
     fn raw(&self) -> Vec<u8> {
         match self {
             PublicKey::Rsa { modulus, exponent } => {
-                der_tlv(0x30, &[der_uint(modulus), der_uint(exponent)].concat())
+                tlv(0x30, &[der_uint(modulus), der_uint(exponent)].concat())
             }
             PublicKey::Ec { point } => point.clone(),
         }
@@ -710,10 +711,7 @@ impl PublicKey {
             PublicKey::Ec { .. } => [OID_EC_PUBLIC_KEY, OID_P256].concat(),
         };
         let bits = [&[0x00][..], &self.raw()].concat();
-        der_tlv(
-            0x30,
-            &[der_tlv(0x30, &algorithm), der_tlv(0x03, &bits)].concat(),
-        )
+        tlv(0x30, &[tlv(0x30, &algorithm), tlv(0x03, &bits)].concat())
     }
 }
 
@@ -942,7 +940,7 @@ pub fn import_cert(
             Attribute::Id(id.clone()),
         ])
         .map_err(|e| ck_error("find certificates", e))?;
-    let serial = der_tlv(0x02, cert.tbs_certificate.raw_serial());
+    let serial = tlv(0x02, cert.tbs_certificate.raw_serial());
     session
         .create_object(&[
             Attribute::Class(ObjectClass::CERTIFICATE),
@@ -990,29 +988,14 @@ const OID_EC_PUBLIC_KEY: &[u8] = &[0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x0
 /// secp256r1 (1.2.840.10045.3.1.7), also the `CKA_EC_PARAMS` value for P-256.
 const OID_P256: &[u8] = &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
 
-fn der_tlv(tag: u8, content: &[u8]) -> Vec<u8> {
-    let mut out = vec![tag];
-    let len = content.len();
-    if len < 0x80 {
-        out.push(len as u8);
-    } else {
-        let bytes = len.to_be_bytes();
-        let skip = bytes.iter().take_while(|b| **b == 0).count();
-        out.push(0x80 | (bytes.len() - skip) as u8);
-        out.extend_from_slice(&bytes[skip..]);
-    }
-    out.extend_from_slice(content);
-    out
-}
-
 /// An INTEGER from an unsigned big-endian number.
 fn der_uint(value: &[u8]) -> Vec<u8> {
     let skip = value.iter().take_while(|b| **b == 0).count();
     let value = &value[skip..];
     match value.first() {
-        None => der_tlv(0x02, &[0]),
-        Some(b) if b & 0x80 != 0 => der_tlv(0x02, &[&[0], value].concat()),
-        Some(_) => der_tlv(0x02, value),
+        None => tlv(0x02, &[0]),
+        Some(b) if b & 0x80 != 0 => tlv(0x02, &[&[0], value].concat()),
+        Some(_) => tlv(0x02, value),
     }
 }
 
@@ -1062,7 +1045,7 @@ fn ecdsa_der_to_raw(signature: &[u8], half: usize) -> Option<Vec<u8>> {
 /// r‖s → ECDSA-Sig-Value DER.
 fn ecdsa_raw_to_der(signature: &[u8]) -> Vec<u8> {
     let (r, s) = signature.split_at(signature.len() / 2);
-    der_tlv(0x30, &[der_uint(r), der_uint(s)].concat())
+    tlv(0x30, &[der_uint(r), der_uint(s)].concat())
 }
 
 /// The uncompressed point from `CKA_EC_POINT`: PKCS#11 says DER OCTET STRING (SoftHSM2 does
@@ -1594,10 +1577,10 @@ pub(crate) mod tests {
 
         let point = [&[0x04][..], &[9u8; 64]].concat();
         assert_eq!(ec_point(&point), Some(point.clone()));
-        assert_eq!(ec_point(&der_tlv(0x04, &point)), Some(point.clone()));
+        assert_eq!(ec_point(&tlv(0x04, &point)), Some(point.clone()));
         assert_eq!(ec_point(&point[..33]), None);
 
-        assert_eq!(der_tlv(0x04, &[0; 300])[..4], [0x04, 0x82, 0x01, 0x2c]);
+        assert_eq!(tlv(0x04, &[0; 300])[..4], [0x04, 0x82, 0x01, 0x2c]);
         assert_eq!(der_uint(&[0, 0]), vec![0x02, 0x01, 0x00]);
 
         assert_eq!(SignMech::parse("ckm_ecdsa").unwrap(), SignMech::Ecdsa);

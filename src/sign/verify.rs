@@ -1,7 +1,12 @@
 //! Verifying a message signature (reference §4.7), in X-Road's order: hash chain, signing
 //! certificate and signer, references and signature value, certificate path.
 
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
 use ring::signature::{self as rs, UnparsedPublicKey};
+use sha2::{Digest, Sha256};
 use x509_parser::certificate::X509Certificate;
 use x509_parser::time::ASN1Time;
 
@@ -70,12 +75,37 @@ impl Profile {
     }
 }
 
-/// Approved certification authorities of a global configuration.
-#[derive(Clone, Debug, Default)]
+/// Approved certification authorities of a global configuration, and what has been learned
+/// about the signing certificates seen so far.
+#[derive(Debug, Default)]
 pub struct TrustStore {
-    /// (certificate DER, whether it is a top CA, profile, signing allowed).
-    cas: Vec<(Vec<u8>, bool, Profile, bool)>,
+    cas: Vec<Ca>,
+    /// Certificate paths by SHA-256 of the signing certificate (and any intermediates the
+    /// signature carried): the CA signature checks run once per certificate, not per message.
+    paths: Mutex<HashMap<[u8; 32], Option<Arc<Anchored>>>>,
 }
+
+#[derive(Debug)]
+struct Ca {
+    der: Vec<u8>,
+    top: bool,
+    profile: Profile,
+    /// `authenticationOnly` CAs issue TLS certificates, never signing ones.
+    signing: bool,
+}
+
+/// A signing certificate's path to an approved top CA.
+#[derive(Debug)]
+struct Anchored {
+    /// The issuing CA's certificate profile.
+    profile: Profile,
+    /// Every CA on the path (subject, validity), checked against the signing time per message.
+    cas: Vec<(String, ASN1Time, ASN1Time)>,
+}
+
+/// Enough distinct signers for any instance; beyond it the cache starts over, so hostile
+/// certificates cannot grow it.
+const MAX_CACHED_PATHS: usize = 4096;
 
 impl TrustStore {
     pub fn from_globalconf(gc: &GlobalConf) -> TrustStore {
@@ -83,17 +113,103 @@ impl TrustStore {
         for ca in gc.approved_cas() {
             let profile = Profile::from_class(&ca.certificate_profile_info);
             let signing = !ca.authentication_only;
-            cas.push((ca.top_ca.cert_der.clone(), true, profile, signing));
+            cas.push(Ca {
+                der: ca.top_ca.cert_der.clone(),
+                top: true,
+                profile,
+                signing,
+            });
             for i in &ca.intermediate_cas {
-                cas.push((i.cert_der.clone(), false, profile, signing));
+                cas.push(Ca {
+                    der: i.cert_der.clone(),
+                    top: false,
+                    profile,
+                    signing,
+                });
             }
         }
-        TrustStore { cas }
+        TrustStore {
+            cas,
+            paths: Mutex::default(),
+        }
     }
 
     pub fn is_empty(&self) -> bool {
         self.cas.is_empty()
     }
+
+    /// The path of `cert` to an approved top CA, from the cache or built now.
+    fn anchor(
+        &self,
+        der: &[u8],
+        cert: &X509Certificate<'_>,
+        extra: &[Vec<u8>],
+    ) -> Option<Arc<Anchored>> {
+        let mut h = Sha256::new();
+        h.update(der);
+        for e in extra {
+            h.update(e);
+        }
+        let key: [u8; 32] = h.finalize().into();
+        let cached = self
+            .paths
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+            .cloned();
+        if let Some(path) = cached {
+            return path;
+        }
+        let path = self.build_path(cert, extra).map(Arc::new);
+        let mut paths = self.paths.lock().unwrap_or_else(|p| p.into_inner());
+        if paths.len() >= MAX_CACHED_PATHS {
+            paths.clear();
+        }
+        paths.insert(key, path.clone());
+        path
+    }
+
+    fn build_path(&self, cert: &X509Certificate<'_>, extra: &[Vec<u8>]) -> Option<Anchored> {
+        // The issuer: an approved signing CA, or an intermediate the signature carries.
+        let approved = self
+            .cas
+            .iter()
+            .filter(|c| c.signing)
+            .find(|c| issued_by(cert, &c.der))
+            .map(|c| (c.der.as_slice(), c.profile));
+        let (mut current, profile) = match approved {
+            Some(found) => found,
+            None => {
+                let inter = extra.iter().find(|d| issued_by(cert, d))?;
+                let (_, parsed) = x509_parser::parse_x509_certificate(inter).ok()?;
+                let profile = self
+                    .cas
+                    .iter()
+                    .find(|c| c.signing && issued_by(&parsed, &c.der))?
+                    .profile;
+                (inter.as_slice(), profile)
+            }
+        };
+        // Walk up to a top CA (paths are short; the bound stops loops).
+        let mut cas = Vec::new();
+        for _ in 0..5 {
+            let (_, ca) = x509_parser::parse_x509_certificate(current).ok()?;
+            let v = ca.validity();
+            cas.push((ca.subject().to_string(), v.not_before, v.not_after));
+            if self.cas.iter().any(|c| c.top && c.der == current) {
+                return Some(Anchored { profile, cas });
+            }
+            current = &self.cas.iter().find(|c| issued_by(&ca, &c.der))?.der;
+        }
+        None
+    }
+}
+
+/// Whether `ca_der` names and signed `cert`.
+fn issued_by(cert: &X509Certificate<'_>, ca_der: &[u8]) -> bool {
+    x509_parser::parse_x509_certificate(ca_der).is_ok_and(|(_, ca)| {
+        ca.subject() == cert.issuer() && cert.verify_signature(Some(ca.public_key())).is_ok()
+    })
 }
 
 /// When certificates must be valid.
@@ -184,8 +300,7 @@ pub fn verify(
                 digest: Some(alg.digest(p.data)),
             })
             .collect();
-        let chain = chain.to_vec();
-        let resolve = move |uri: &str| (uri == hashchain::SIG_HASHCHAIN).then(|| chain.clone());
+        let resolve = |uri: &str| (uri == hashchain::SIG_HASHCHAIN).then_some(Cow::Borrowed(chain));
         hashchain::verify(result, &resolve, &inputs)?;
     } else {
         // Every part must be covered by its own reference.
@@ -212,8 +327,8 @@ pub fn verify(
             )))
         }
     }
-    let issuer = find_issuer(&cert, trust, &sig.extra_certificates);
-    let profile = issuer.as_ref().map_or(Profile::Any, |i| i.1);
+    let path = trust.anchor(cert_der, &cert, &sig.extra_certificates);
+    let profile = path.as_ref().map_or(Profile::Any, |p| p.profile);
     let members = members_of(&cert, profile);
     if let Some(want) = expected {
         let want = want.member_id();
@@ -271,7 +386,7 @@ pub fn verify(
         At::Now => ASN1Time::now(),
         At::SigningTime => signing_time(&sig)?,
     };
-    check_path(&cert, issuer, trust, when)?;
+    check_path(&cert, path.as_deref(), when)?;
 
     Ok(Verified {
         signer: members.into_iter().next(),
@@ -335,36 +450,9 @@ fn check_signature_value(
         .map_err(|_| invalid("the signature value does not verify with the signing certificate"))
 }
 
-/// The approved CA (or an intermediate carried in the signature) that issued `cert`.
-fn find_issuer(
-    cert: &X509Certificate<'_>,
-    trust: &TrustStore,
-    extra: &[Vec<u8>],
-) -> Option<(Vec<u8>, Profile)> {
-    let issued_by = |ca_der: &[u8]| -> bool {
-        x509_parser::parse_x509_certificate(ca_der).is_ok_and(|(_, ca)| {
-            ca.subject() == cert.issuer() && cert.verify_signature(Some(ca.public_key())).is_ok()
-        })
-    };
-    for (der, _, profile, signing) in &trust.cas {
-        if *signing && issued_by(der) {
-            return Some((der.clone(), *profile));
-        }
-    }
-    // An intermediate from CertificateValues, itself issued by an approved CA.
-    for der in extra {
-        if issued_by(der) {
-            let (_, inter) = x509_parser::parse_x509_certificate(der).ok()?;
-            return find_issuer(&inter, trust, &[]).map(|(_, p)| (der.clone(), p));
-        }
-    }
-    None
-}
-
 fn check_path(
     cert: &X509Certificate<'_>,
-    issuer: Option<(Vec<u8>, Profile)>,
-    trust: &TrustStore,
+    path: Option<&Anchored>,
     when: ASN1Time,
 ) -> Result<(), SignError> {
     let path_err = |m: String| SignError::new(ErrorCode::InvalidCertPath, m);
@@ -374,39 +462,18 @@ fn check_path(
             cert.subject()
         )));
     }
-    let Some((issuer_der, _)) = issuer else {
+    let Some(path) = path else {
         return Err(path_err(format!(
-            "signing certificate '{}' is not issued by an approved certification authority",
+            "signing certificate '{}' does not chain to an approved certification authority",
             cert.subject()
         )));
     };
-    // Walk up to a top CA, each link valid at the time.
-    let mut current = issuer_der;
-    for _ in 0..4 {
-        let (_, ca) = x509_parser::parse_x509_certificate(&current)
-            .map_err(|e| path_err(format!("CA certificate: {e}")))?;
-        if !ca.validity().is_valid_at(when) {
-            return Err(path_err(format!(
-                "CA '{}' is not valid at {when}",
-                ca.subject()
-            )));
-        }
-        if trust.cas.iter().any(|(d, top, _, _)| *top && *d == current) {
-            return Ok(());
-        }
-        let next = trust.cas.iter().find(|(d, _, _, _)| {
-            x509_parser::parse_x509_certificate(d).is_ok_and(|(_, p)| {
-                p.subject() == ca.issuer() && ca.verify_signature(Some(p.public_key())).is_ok()
-            })
-        });
-        match next {
-            Some((d, ..)) => current = d.clone(),
-            None => break,
+    for (subject, not_before, not_after) in &path.cas {
+        if when < *not_before || when > *not_after {
+            return Err(path_err(format!("CA '{subject}' is not valid at {when}")));
         }
     }
-    Err(path_err(
-        "the certificate path does not reach an approved top CA".into(),
-    ))
+    Ok(())
 }
 
 fn signing_time(sig: &ParsedSignature) -> Result<ASN1Time, SignError> {

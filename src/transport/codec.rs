@@ -21,8 +21,6 @@ pub const HDR_HASH_ALGORITHM: &str = "x-hash-algorithm";
 pub const HDR_ORIGINAL_CONTENT_TYPE: &str = "x-original-content-type";
 pub const HDR_ORIGINAL_SOAPACTION: &str = "x-original-soapaction";
 pub const HDR_PROXY_VERSION: &str = "x-proxy-version";
-/// Digest name (Java spelling) for all part digests.
-pub const HASH_ALGORITHM: &str = "SHA-512";
 
 /// Encodes an envelope and its signature parts; returns (Content-Type, body).
 pub fn encode(env: &SoapEnvelope, ocsp: &[Bytes], sig: &SignatureParts) -> (String, Bytes) {

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod http;
+pub mod softhsm;
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
@@ -16,6 +17,21 @@ use brama::pki::Pki;
 use brama::proxy::{Prebound, Running};
 
 pub const INSTANCE: &str = "SEVDEIR-TEST";
+
+/// An X-Road SOAP request from `client` to `service` (path forms) with a fresh id.
+pub fn msg(client: &str, service: &str, body: &str) -> String {
+    brama::message::build::request(
+        &brama::message::build::RequestHeader {
+            client: ClientId::parse_path(client).unwrap(),
+            service: brama::identifiers::ServiceId::parse_path(service).unwrap(),
+            id: uuid::Uuid::new_v4().to_string(),
+            user_id: Some("UA3456789012".into()),
+            issue: Some("eMalyatko-1".into()),
+            security_server: None,
+        },
+        body,
+    )
+}
 
 pub fn bind() -> TcpListener {
     TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0")
