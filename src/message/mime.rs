@@ -107,10 +107,9 @@ fn find(haystack: &[u8], needle: &[u8], from: usize) -> Option<usize> {
     if from > haystack.len() || needle.is_empty() {
         return None;
     }
-    haystack[from..]
-        .windows(needle.len())
-        .position(|w| w == needle)
-        .map(|p| p + from)
+    // memmem: boundaries are searched in every part of every message (signatures made the
+    // bodies big enough for a naive window scan to show in profiles).
+    memchr::memmem::find(&haystack[from..], needle).map(|p| p + from)
 }
 
 fn malformed(msg: impl Into<String>) -> MessageError {
