@@ -12,6 +12,7 @@ pub mod message;
 pub mod metrics;
 pub mod pki;
 pub mod proxy;
+pub mod router;
 pub mod sign;
 pub mod sim;
 pub mod transport;

@@ -2,7 +2,9 @@
 
 mod certs;
 mod keys;
+mod queue;
 mod send;
+mod submit;
 mod sign;
 
 use std::path::PathBuf;
@@ -51,6 +53,10 @@ enum Command {
         #[command(subcommand)]
         command: keys::KeysCommand,
     },
+    /// Post an eMalyatko application to the router and follow it to the end.
+    Submit(submit::SubmitArgs),
+    /// The router's delivery queue: list, show, retry, purge (works while the server runs).
+    Queue(queue::QueueArgs),
     /// Run the registry simulator alone.
     RegistrySim {
         #[arg(long, default_value = "127.0.0.1:8090")]
@@ -63,6 +69,9 @@ enum Command {
         /// Directory of the WSDLs it serves.
         #[arg(long, default_value = "wsdl")]
         wsdl_dir: PathBuf,
+        /// How long DRACS keeps a birth registration "in progress".
+        #[arg(long, default_value_t = 0)]
+        dracs_processing_ms: u64,
     },
 }
 
@@ -123,6 +132,8 @@ pub fn main() -> ExitCode {
             runtime().block_on(serve(conf))
         }
         Command::Send(args) => runtime().block_on(send::run(args)),
+        Command::Submit(args) => runtime().block_on(submit::run(args)),
+        Command::Queue(args) => runtime().block_on(queue::run(args)),
         Command::Sign(args) => sign::sign(args),
         Command::Verify(args) => sign::verify(args),
         Command::Keys { command } => keys::run(command),
@@ -134,6 +145,7 @@ pub fn main() -> ExitCode {
             latency_ms,
             error_rate,
             wsdl_dir,
+            dracs_processing_ms,
         } => {
             init_logging("text", "info");
             runtime().block_on(async move {
@@ -159,6 +171,8 @@ pub fn main() -> ExitCode {
                     latency: std::time::Duration::from_millis(latency_ms),
                     error_rate,
                     wsdls,
+                    dracs_processing: std::time::Duration::from_millis(dracs_processing_ms),
+                    ..Default::default()
                 };
                 let stats = std::sync::Arc::new(crate::sim::SimStats::default());
                 match crate::sim::serve(listener, cfg, stats, shutdown_signal()).await {

@@ -107,11 +107,25 @@ pub async fn run(a: SendArgs) -> ExitCode {
 
 /// POSTs `body` as `text/xml` to an `http://` URL.
 pub async fn post(url: &str, body: Bytes) -> Result<(http::StatusCode, Bytes), String> {
+    http_call(
+        http::Method::POST,
+        url,
+        Some(("text/xml; charset=UTF-8", body)),
+    )
+    .await
+}
+
+/// One HTTP/1.1 exchange with an `http://` URL.
+pub async fn http_call(
+    method: http::Method,
+    url: &str,
+    body: Option<(&str, Bytes)>,
+) -> Result<(http::StatusCode, Bytes), String> {
     let uri: http::Uri = url
         .parse()
         .map_err(|e| format!("'{url}' is not a URL: {e}"))?;
     if uri.scheme_str() != Some("http") {
-        return Err("only http:// client proxy URLs are supported by `brama send`".into());
+        return Err(format!("'{url}': only http:// URLs are supported here"));
     }
     let host = uri.host().ok_or("URL without host")?;
     let addr = format!("{host}:{}", uri.port_u16().unwrap_or(80));
@@ -122,12 +136,21 @@ pub async fn post(url: &str, body: Bytes) -> Result<(http::StatusCode, Bytes), S
         .await
         .map_err(|e| e.to_string())?;
     tokio::spawn(conn);
-    let req = http::Request::post(uri.path_and_query().map_or("/", |p| p.as_str()))
-        .header(http::header::HOST, addr.as_str())
-        .header(http::header::CONTENT_TYPE, "text/xml; charset=UTF-8")
-        .header("SOAPAction", "\"\"")
-        .body(Full::new(body))
-        .map_err(|e| e.to_string())?;
+    let mut req = http::Request::builder()
+        .method(method)
+        .uri(uri.path_and_query().map_or("/", |p| p.as_str()))
+        .header(http::header::HOST, addr.as_str());
+    let body = match body {
+        Some((ct, b)) => {
+            req = req.header(http::header::CONTENT_TYPE, ct);
+            if ct.starts_with("text/xml") {
+                req = req.header("SOAPAction", "\"\"");
+            }
+            b
+        }
+        None => Bytes::new(),
+    };
+    let req = req.body(Full::new(body)).map_err(|e| e.to_string())?;
     let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
     let status = resp.status();
     let bytes = resp

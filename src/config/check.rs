@@ -160,14 +160,44 @@ pub(super) fn check(
         if !(0.0..=1.0).contains(&sim.error_rate) {
             e.add("simulator.error_rate", "must be between 0 and 1");
         }
+        for (name, r) in &sim.registries {
+            if r.error_rate.is_some_and(|x| !(0.0..=1.0).contains(&x)) {
+                e.add(
+                    format!("simulator.registries.{name}.error_rate"),
+                    "must be between 0 and 1",
+                );
+            }
+            if r.outages.iter().any(|o| o.until_ms <= o.from_ms) {
+                e.add(
+                    format!("simulator.registries.{name}.outages"),
+                    "each window needs until_ms > from_ms",
+                );
+            }
+        }
     }
     if !["text", "json"].contains(&file.log.format.as_str()) {
         e.add("log.format", "must be 'text' or 'json'");
     }
     let hosted: Vec<ClientId> = clients.keys().cloned().collect();
     let signer = super::signer::resolve(&file, &source, &hosted, &mut |k, m| e.add(k, m));
+    let router = match file.router.as_ref().filter(|r| r.enabled) {
+        Some(r) => {
+            let mut failed = false;
+            let conf = super::router::resolve(r, &source, &hosted, &mut |k, m| {
+                failed = true;
+                e.add(k, m)
+            });
+            if failed {
+                None
+            } else {
+                conf
+            }
+        }
+        None => None,
+    };
 
     Some(ServerConf {
+        router,
         server_id: server_id?,
         globalconf: globalconf?,
         auth_certs: auth_certs?,

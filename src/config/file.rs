@@ -20,6 +20,7 @@ pub struct ConfigFile {
     pub signer: SignerSection,
     #[serde(default)]
     pub log: LogSection,
+    pub router: Option<super::router::RouterSection>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -200,6 +201,58 @@ pub struct SimulatorSection {
     #[serde(default)]
     pub error_rate: f64,
     pub wsdl_dir: String,
+    /// How long DRACS keeps a birth registration "in progress".
+    #[serde(default)]
+    pub dracs_processing_ms: u64,
+    /// Per registry (WSDL name): latency, error rate, maintenance windows.
+    #[serde(default)]
+    pub registries: std::collections::BTreeMap<String, SimRegistrySection>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimRegistrySection {
+    pub latency_ms: Option<u64>,
+    pub error_rate: Option<f64>,
+    #[serde(default)]
+    pub outages: Vec<OutageSection>,
+}
+
+/// Milliseconds after the simulator started.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutageSection {
+    pub from_ms: u64,
+    pub until_ms: u64,
+}
+
+impl SimulatorSection {
+    /// The per-registry settings as the simulator takes them.
+    pub fn registry_sims(&self) -> std::collections::HashMap<String, crate::sim::RegistrySim> {
+        use std::time::Duration;
+        self.registries
+            .iter()
+            .map(|(name, r)| {
+                (
+                    name.clone(),
+                    crate::sim::RegistrySim {
+                        latency: r.latency_ms.map(Duration::from_millis),
+                        error_rate: r.error_rate,
+                        outages: r
+                            .outages
+                            .iter()
+                            .map(|o| {
+                                (
+                                    Duration::from_millis(o.from_ms),
+                                    Duration::from_millis(o.until_ms),
+                                )
+                            })
+                            .collect(),
+                    },
+                )
+            })
+            .collect()
+    }
 }
 
 fn yes() -> bool {

@@ -5,6 +5,7 @@ mod acl;
 mod embedded;
 pub mod file;
 pub mod signer;
+pub mod router;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -187,6 +188,8 @@ pub struct ServerConf {
     pub auth_key: PrivateKeyDer<'static>,
     pub internal_tls: Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>,
     pub signer: signer::SignerConf,
+    /// `[router]`, when enabled.
+    pub router: Option<router::RouterConf>,
 }
 
 impl fmt::Debug for ServerConf {

@@ -46,6 +46,26 @@ pub async fn handle(
                 Err(fault) => wire::soap_fault(&fault, Proxy::Client, &gw.metrics),
             }
         }
+        (&http::Method::POST, "/api/v1/applications") => match gw.router.get() {
+            Some(r) => crate::router::api::submit(r, req).await,
+            None => wire::router_error(&crate::router::RouterError::Disabled),
+        },
+        (&http::Method::GET, p) if p.starts_with("/api/v1/applications/") => {
+            match gw.router.get() {
+                Some(r) => crate::router::api::status(r, &p["/api/v1/applications/".len()..]),
+                None => wire::router_error(&crate::router::RouterError::Disabled),
+            }
+        }
+        (&http::Method::POST, p) if p.starts_with("/route/") => {
+            let name = &p["/route/".len()..];
+            match gw.router.get().and_then(|r| r.conf.routes.get(name)) {
+                Some(route) => {
+                    let route = route.clone();
+                    crate::router::wrap::handle(gw.clone(), &route, req).await
+                }
+                None => wire::router_error(&crate::router::RouterError::NotFound(name.into())),
+            }
+        }
         (_, "/") => wire::plain(405, "Only POST is supported for X-Road messages"),
         _ => wire::plain(404, "Not found: X-Road messages are posted to /"),
     }
@@ -97,7 +117,17 @@ async fn process(
         )
     })?;
     authenticate_is(gw, hosted.connection, &hosted.is_cert_hashes, client, conn)?;
+    exchange(gw, env, soap_action.as_deref()).await
+}
 
+/// Signs a checked request of a hosted client, carries it to the provider's security server and
+/// returns the verified answer. Also the entry point of in-process callers (router, wrap mode).
+pub async fn exchange(
+    gw: &Gateway,
+    env: SoapEnvelope,
+    soap_action: Option<&str>,
+) -> Result<Response, Fault> {
+    let (client, _, _) = env.soap.route();
     let candidates = provider_servers(gw, &env.soap)?;
     let parts = message_parts(&env);
     let sig = gw
@@ -121,8 +151,8 @@ async fn process(
                 codec::HDR_PROXY_VERSION,
                 concat!("brama/", env!("CARGO_PKG_VERSION")),
             );
-        if let Some(a) = &soap_action {
-            req = req.header(codec::HDR_ORIGINAL_SOAPACTION, a.as_str());
+        if let Some(a) = soap_action {
+            req = req.header(codec::HDR_ORIGINAL_SOAPACTION, a);
         }
         let req = req
             .body(Full::new(transport_body.clone()))

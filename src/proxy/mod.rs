@@ -2,7 +2,7 @@
 //! security servers in), admin listener, and the built-in registry simulator.
 
 pub mod admin;
-mod body;
+pub mod body;
 pub mod client;
 pub mod listener;
 pub mod meta;
@@ -43,6 +43,8 @@ pub struct Gateway {
     /// Set through the admin listener; the health check then answers 503.
     pub maintenance: AtomicBool,
     pub started: std::time::Instant,
+    /// The Diia router, when `[router]` is enabled (set once at start).
+    pub router: std::sync::OnceLock<Arc<crate::router::Router>>,
 }
 
 impl Gateway {
@@ -69,6 +71,7 @@ impl Gateway {
             },
             maintenance: AtomicBool::new(false),
             started: std::time::Instant::now(),
+            router: std::sync::OnceLock::new(),
             conf,
         }))
     }
@@ -175,6 +178,12 @@ pub async fn start(conf: ServerConf, pre: Prebound) -> std::io::Result<Running> 
     };
     let (tx, rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
+    if let Some(rc) = gw.conf.router.clone() {
+        let router = crate::router::Router::start(&gw, rc, rx.clone())
+            .await
+            .map_err(|e| std::io::Error::other(e))?;
+        let _ = gw.router.set(router);
+    }
     let io_err =
         |e: rustls::Error| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string());
 
@@ -246,6 +255,8 @@ pub async fn start(conf: ServerConf, pre: Prebound) -> std::io::Result<Running> 
             latency: Duration::from_millis(sim.latency_ms),
             error_rate: sim.error_rate,
             wsdls: crate::sim::load_wsdls(&gw.conf.source, &sim.wsdl_dir)?,
+            dracs_processing: Duration::from_millis(sim.dracs_processing_ms),
+            registries: sim.registry_sims(),
         };
         let mut stop = rx.clone();
         tasks.spawn(async move {

@@ -50,3 +50,28 @@ pub fn ok(content_type: &str, body: Bytes) -> Response {
         .body(Full::new(body))
         .unwrap_or_else(|_| plain(500, "invalid content type"))
 }
+
+/// A JSON answer (router API).
+pub fn json(status: u16, value: &serde_json::Value) -> Response {
+    http::Response::builder()
+        .status(status)
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(Full::new(Bytes::from(value.to_string())))
+        .expect("static response parts are valid")
+}
+
+/// A router error as JSON: `{type, message, fields?, retryable}` with the error's status.
+pub fn router_error(e: &crate::router::RouterError) -> Response {
+    let mut v = serde_json::json!({
+        "type": e.kind(),
+        "message": e.to_string(),
+        "retryable": e.retryable(),
+    });
+    if let crate::router::RouterError::Invalid(fields) = e {
+        v["fields"] = serde_json::json!(fields);
+    }
+    if e.status() >= 500 {
+        tracing::warn!(kind = e.kind(), "router: {e}");
+    }
+    json(e.status(), &v)
+}

@@ -15,6 +15,7 @@
 
 mod dracs;
 mod envelope;
+mod registries;
 #[cfg(test)]
 mod tests;
 
@@ -63,6 +64,20 @@ pub struct SimConfig {
     pub error_rate: f64,
     /// The `.wsdl` (and `.xsd`) files served over `GET`.
     pub wsdls: Wsdls,
+    /// How long DRACS answers `getBirthRegistrationStatus` with "in progress".
+    pub dracs_processing: Duration,
+    /// Behaviour of single registries (by WSDL name: ehealth, dracs, dms, dps, msp, rtg).
+    pub registries: HashMap<String, RegistrySim>,
+}
+
+/// One registry's own behaviour; unset values fall back to the simulator's.
+#[derive(Clone, Debug, Default)]
+pub struct RegistrySim {
+    pub latency: Option<Duration>,
+    pub error_rate: Option<f64>,
+    /// Maintenance windows (from, until) after the simulator started: HTTP 503 with the fault
+    /// `Server.Maintenance`.
+    pub outages: Vec<(Duration, Duration)>,
 }
 
 impl Default for SimConfig {
@@ -71,6 +86,8 @@ impl Default for SimConfig {
             latency: Duration::ZERO,
             error_rate: 0.0,
             wsdls: Wsdls::default(),
+            dracs_processing: Duration::ZERO,
+            registries: HashMap::new(),
         }
     }
 }
@@ -158,7 +175,19 @@ pub struct SimStats {
     faults: AtomicU64,
     wsdl_requests: AtomicU64,
     ids: Mutex<HashSet<String>>,
+    /// Per operation: requests, and X-Road ids per distinct request content.
+    ops: Mutex<HashMap<String, OpStats>>,
 }
+
+#[derive(Debug, Default)]
+struct OpStats {
+    requests: u64,
+    /// SHA-256 of the Body content → the X-Road ids it came with (at most a few).
+    ids_by_content: HashMap<[u8; 32], Vec<String>>,
+}
+
+/// Distinct request contents remembered per operation; beyond it new contents are not tracked.
+const MAX_TRACKED_CONTENTS: usize = 1_000_000;
 
 impl SimStats {
     /// SOAP requests received (every `POST`, whatever the outcome).
@@ -186,6 +215,47 @@ impl SimStats {
         self.lock_ids().contains(id)
     }
 
+    /// Requests per operation (wrapper element name).
+    pub fn operation_requests(&self, op: &str) -> u64 {
+        self.lock_ops().get(op).map_or(0, |o| o.requests)
+    }
+
+    /// Distinct request contents seen for `op` (one per delivery when every delivery's content
+    /// differs).
+    pub fn distinct_requests(&self, op: &str) -> usize {
+        self.lock_ops().get(op).map_or(0, |o| o.ids_by_content.len())
+    }
+
+    /// The most X-Road ids any one request content came with: 1 means no request was ever
+    /// sent again under a new id.
+    pub fn max_ids_per_request(&self) -> usize {
+        self.lock_ops()
+            .values()
+            .flat_map(|o| o.ids_by_content.values().map(Vec::len))
+            .max()
+            .unwrap_or(0)
+    }
+
+    fn record_request(&self, op: &str, content: &str, id: Option<&str>) {
+        let digest: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(content.as_bytes()).into();
+        let mut ops = self.lock_ops();
+        let o = ops.entry(op.to_string()).or_default();
+        o.requests += 1;
+        if o.ids_by_content.len() >= MAX_TRACKED_CONTENTS && !o.ids_by_content.contains_key(&digest)
+        {
+            return;
+        }
+        let ids = o.ids_by_content.entry(digest).or_default();
+        let id = id.unwrap_or("");
+        if !ids.iter().any(|i| i == id) && ids.len() < 16 {
+            ids.push(id.to_string());
+        }
+    }
+
+    fn lock_ops(&self) -> std::sync::MutexGuard<'_, HashMap<String, OpStats>> {
+        self.ops.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn record_id(&self, id: &str) {
         let mut ids = self.lock_ids();
         if !ids.contains(id) {
@@ -202,6 +272,32 @@ impl SimStats {
 struct Ctx {
     cfg: SimConfig,
     stats: Arc<SimStats>,
+    dracs: registries::Dracs,
+    started: std::time::Instant,
+    /// Outages started at run time (`POST /_sim/outage/<registry>?ms=N`): registry → until.
+    outages: Mutex<HashMap<String, std::time::Instant>>,
+}
+
+impl Ctx {
+    /// When the registry's current outage ends, if it is in one.
+    fn outage_until(&self, registry: &str) -> Option<std::time::Instant> {
+        let now = std::time::Instant::now();
+        let runtime = self
+            .outages
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(registry)
+            .copied()
+            .filter(|u| *u > now);
+        let since = self.started.elapsed();
+        let configured = self.cfg.registries.get(registry).and_then(|r| {
+            r.outages
+                .iter()
+                .find(|(from, until)| *from <= since && since < *until)
+                .map(|(_, until)| self.started + *until)
+        });
+        runtime.max(configured)
+    }
 }
 
 /// Serves HTTP/1.1 (keep-alive, one task per connection) on `listener` until `shutdown`
@@ -213,7 +309,13 @@ pub async fn serve(
     stats: Arc<SimStats>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let ctx = Arc::new(Ctx { cfg, stats });
+    let ctx = Arc::new(Ctx {
+        cfg,
+        stats,
+        dracs: registries::Dracs::default(),
+        started: std::time::Instant::now(),
+        outages: Mutex::new(HashMap::new()),
+    });
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut conns = JoinSet::new();
     tokio::pin!(shutdown);
@@ -273,6 +375,9 @@ async fn connection(stream: TcpStream, ctx: Arc<Ctx>, mut stop: watch::Receiver<
 }
 
 async fn handle(req: Request<Incoming>, ctx: &Ctx) -> Response<Full<Bytes>> {
+    if req.uri().path().starts_with("/_sim/") {
+        return control(&req, ctx);
+    }
     match *req.method() {
         Method::POST => soap(req, ctx).await,
         Method::GET | Method::HEAD => get(&req, ctx).await,
@@ -283,6 +388,53 @@ async fn handle(req: Request<Incoming>, ctx: &Ctx) -> Response<Full<Bytes>> {
             resp
         }
     }
+}
+
+/// Test and demo control: `POST /_sim/outage/<registry>?ms=N` (0 ends it), `GET /_sim/stats`.
+fn control(req: &Request<Incoming>, ctx: &Ctx) -> Response<Full<Bytes>> {
+    let path = req.uri().path();
+    if let Some(reg) = path.strip_prefix("/_sim/outage/") {
+        if req.method() != Method::POST {
+            return plain(StatusCode::METHOD_NOT_ALLOWED, "POST only\n");
+        }
+        if !registries::OPERATIONS.iter().any(|(_, r)| *r == reg) {
+            return plain(StatusCode::NOT_FOUND, "no such registry\n");
+        }
+        let ms = req
+            .uri()
+            .query()
+            .and_then(|q| q.split('&').find_map(|p| p.strip_prefix("ms=")))
+            .and_then(|v| v.parse::<u64>().ok());
+        let Some(ms) = ms else {
+            return plain(StatusCode::BAD_REQUEST, "use ?ms=N\n");
+        };
+        let until = std::time::Instant::now() + Duration::from_millis(ms);
+        ctx.outages
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(reg.to_string(), until);
+        tracing::info!(registry = reg, ms, "registry simulator: outage");
+        return plain(StatusCode::OK, "ok\n");
+    }
+    if path == "/_sim/stats" {
+        let s = &ctx.stats;
+        let ops: serde_json::Map<String, serde_json::Value> = registries::OPERATIONS
+            .iter()
+            .map(|(op, _)| (op.to_string(), s.operation_requests(op).into()))
+            .collect();
+        let v = serde_json::json!({
+            "requests": s.requests(),
+            "faults": s.faults(),
+            "distinctIds": s.distinct_ids(),
+            "maxIdsPerRequest": s.max_ids_per_request(),
+            "operations": ops,
+        });
+        let mut resp = response(StatusCode::OK, TEXT_PLAIN, v.to_string());
+        resp.headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        return resp;
+    }
+    plain(StatusCode::NOT_FOUND, "not found\n")
 }
 
 async fn get(req: &Request<Incoming>, ctx: &Ctx) -> Response<Full<Bytes>> {
@@ -362,11 +514,31 @@ async fn soap(req: Request<Incoming>, ctx: &Ctx) -> Response<Full<Bytes>> {
         }
     };
 
-    let answer = answer(&content_type, &body, stats);
-    let fail = forced || roll(ctx.cfg.error_rate);
-    if !ctx.cfg.latency.is_zero() {
-        tokio::time::sleep(ctx.cfg.latency).await;
+    let (registry, answer) = answer(&content_type, &body, ctx);
+    let behaviour = registry.and_then(|r| ctx.cfg.registries.get(r));
+    let latency = behaviour.and_then(|b| b.latency).unwrap_or(ctx.cfg.latency);
+    let rate = behaviour
+        .and_then(|b| b.error_rate)
+        .unwrap_or(ctx.cfg.error_rate);
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
     }
+    if let Some(until) = registry.and_then(|r| ctx.outage_until(r)) {
+        stats.faults.fetch_add(1, Ordering::Relaxed);
+        let left = until.saturating_duration_since(std::time::Instant::now());
+        return response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            TEXT_XML,
+            envelope::fault(
+                "Server.Maintenance",
+                &format!(
+                    "Реєстр на технічному обслуговуванні ще {} с (registry under maintenance)",
+                    left.as_secs() + 1
+                ),
+            ),
+        );
+    }
+    let fail = forced || roll(rate);
     let fault = match answer {
         Ok(reply) if !fail => {
             let mut resp = response(StatusCode::OK, TEXT_XML, reply.body);
@@ -377,9 +549,9 @@ async fn soap(req: Request<Incoming>, ctx: &Ctx) -> Response<Full<Bytes>> {
             "Server.InternalError",
             "Simulated internal error of the registry",
         ),
-        Err(msg) => {
-            tracing::debug!(reason = %msg, "registry simulator: Client fault");
-            envelope::fault("Client", &msg)
+        Err((code, msg)) => {
+            tracing::debug!(code, reason = %msg, "registry simulator: fault");
+            envelope::fault(code, &msg)
         }
     };
     stats.faults.fetch_add(1, Ordering::Relaxed);
@@ -405,11 +577,28 @@ struct Reply {
 /// The reply to a request body, or the sentence of a `Client` fault. A `multipart/related`
 /// request gets a `multipart/related` reply in the same style (SwA or MTOM) carrying its
 /// attachments back unchanged, so attachments can be seen to travel both ways.
-fn answer(content_type: &str, body: &Bytes, stats: &SimStats) -> Result<Reply, String> {
+fn answer(
+    content_type: &str,
+    body: &Bytes,
+    ctx: &Ctx,
+) -> (Option<&'static str>, Result<Reply, (&'static str, String)>) {
+    let mut registry = None;
+    let res = parse_and_answer(content_type, body, ctx, &mut registry);
+    (registry, res)
+}
+
+fn parse_and_answer(
+    content_type: &str,
+    body: &Bytes,
+    ctx: &Ctx,
+    registry: &mut Option<&'static str>,
+) -> Result<Reply, (&'static str, String)> {
+    let client = |m: String| ("Client", m);
+    let stats = &ctx.stats;
     // A missing type is read as SOAP: some clients omit it.
     let ct = match content_type.trim() {
         "" => None,
-        t => Some(ContentType::parse(t).map_err(|e| e.message)?),
+        t => Some(ContentType::parse(t).map_err(|e| client(e.message))?),
     };
     let param = |name: &str| ct.as_ref().and_then(|c| c.param(name)).map(str::to_string);
     let media = ct.as_ref().map_or("", |c| c.mime.as_str());
@@ -417,26 +606,30 @@ fn answer(content_type: &str, body: &Bytes, stats: &SimStats) -> Result<Reply, S
         // A missing type is read as SOAP: some clients omit it.
         "" | "text/xml" => (body.clone(), param("charset"), None),
         "multipart/related" => {
-            let boundary = param("boundary").ok_or("multipart/related without a boundary")?;
-            let parts = mime::parse_multipart(body, &boundary, 64).map_err(|e| e.message)?;
-            let root = parts.first().ok_or("multipart body has no parts")?;
+            let boundary = param("boundary").ok_or_else(|| client("multipart/related without a boundary".into()))?;
+            let parts = mime::parse_multipart(body, &boundary, 64).map_err(|e| client(e.message))?;
+            let root = parts.first().ok_or_else(|| client("multipart body has no parts".into()))?;
             let root_ct = match root.header("content-type") {
                 None => None,
-                Some(t) => Some(ContentType::parse(t).map_err(|e| e.message)?),
+                Some(t) => Some(ContentType::parse(t).map_err(|e| client(e.message))?),
             };
             let mtom = match root_ct.as_ref().map_or("", |c| c.mime.as_str()) {
                 "" | "text/xml" => false,
                 "application/xop+xml" => true,
-                other => return Err(format!("the first MIME part is '{other}', not SOAP")),
+                other => {
+                    return Err(client(format!(
+                        "the first MIME part is '{other}', not SOAP"
+                    )))
+                }
             };
             if let Some(cte) = root.header("content-transfer-encoding") {
                 if !matches!(
                     cte.to_ascii_lowercase().as_str(),
                     "8bit" | "7bit" | "binary"
                 ) {
-                    return Err(format!(
+                    return Err(client(format!(
                         "unsupported Content-Transfer-Encoding '{cte}' of the SOAP part"
-                    ));
+                    )));
                 }
             }
             let charset = root_ct
@@ -445,20 +638,22 @@ fn answer(content_type: &str, body: &Bytes, stats: &SimStats) -> Result<Reply, S
                 .map(str::to_string);
             (root.body.clone(), charset, Some((parts, mtom)))
         }
-        other => return Err(format!("unsupported Content-Type '{other}'")),
+        other => return Err(client(format!("unsupported Content-Type '{other}'"))),
     };
-    let text = decode(&xml, charset.as_deref())?;
-    let env = envelope::parse(&text)?;
+    let text = decode(&xml, charset.as_deref()).map_err(client)?;
+    let env = envelope::parse(&text).map_err(client)?;
+    *registry = registries::registry_of(env.wrapper.local);
+    stats.record_request(env.wrapper.local, env.wrapper.inner, env.xroad_id.as_deref());
     if let Some(id) = &env.xroad_id {
         stats.record_id(id);
     }
-    let xml = envelope::reply(&env, &body_content(&env)?);
+    let xml = envelope::reply(&env, &body_content(&env, ctx)?);
     match multipart {
         None => Ok(Reply {
             content_type: HeaderValue::from_static(TEXT_XML),
             body: Bytes::from(xml),
         }),
-        Some((parts, mtom)) => multipart_reply(xml.as_bytes(), &parts, mtom),
+        Some((parts, mtom)) => multipart_reply(xml.as_bytes(), &parts, mtom).map_err(client),
     }
 }
 
@@ -512,13 +707,21 @@ fn multipart_reply(xml: &[u8], parts: &[Part], mtom: bool) -> Result<Reply, Stri
     })
 }
 
-fn body_content(env: &Envelope<'_>) -> Result<String, String> {
-    if env.wrapper.local != dracs::OPERATION {
-        return Ok(envelope::echo_body(&env.wrapper));
+fn body_content(env: &Envelope<'_>, ctx: &Ctx) -> Result<String, (&'static str, String)> {
+    let op = env.wrapper.local;
+    if op == dracs::OPERATION {
+        let inner = dracs::answer(&dracs::parse_query(env.wrapper.inner).map_err(|m| ("Client", m))?)
+            .map_err(|m| ("Client", m))?;
+        let (open, close) = envelope::own_wrapper(env);
+        return Ok(format!("{open}{inner}\n        {close}"));
     }
-    let inner = dracs::answer(&dracs::parse_query(env.wrapper.inner)?)?;
-    let (open, close) = envelope::own_wrapper(env);
-    Ok(format!("{open}{inner}\n        {close}"))
+    if registries::OPERATIONS.iter().any(|(o, _)| *o == op) {
+        let inner = registries::answer(op, env.wrapper.inner, &ctx.dracs, ctx.cfg.dracs_processing)
+            .map_err(|r| (r.code, r.message))?;
+        let (open, close) = envelope::own_wrapper(env);
+        return Ok(format!("{open}{inner}{close}"));
+    }
+    Ok(envelope::echo_body(&env.wrapper))
 }
 
 /// The request as UTF-8. The charset comes from `Content-Type`, else the XML declaration, else

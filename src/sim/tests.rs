@@ -50,6 +50,7 @@ async fn start(error_rate: f64, latency: Duration) -> Sim {
         latency,
         error_rate,
         wsdls: load_wsdls(&ConfigSource::Dir(PathBuf::from("/")), WSDL_DIR).unwrap(),
+        ..Default::default()
     };
     let stats = Arc::new(SimStats::default());
     let (tx, rx) = oneshot::channel::<()>();

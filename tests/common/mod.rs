@@ -1,6 +1,7 @@
 //! Shared test harness: real brama servers, real TLS, real sockets on 127.0.0.1 port 0.
 #![allow(dead_code)]
 
+pub mod emalyatko;
 pub mod http;
 pub mod softhsm;
 
@@ -48,6 +49,20 @@ pub struct Sim {
     stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
+impl Sim {
+    pub fn new(
+        addr: SocketAddr,
+        stats: Arc<brama::sim::SimStats>,
+        stop: tokio::sync::oneshot::Sender<()>,
+    ) -> Sim {
+        Sim {
+            addr,
+            stats,
+            stop: Some(stop),
+        }
+    }
+}
+
 impl Drop for Sim {
     fn drop(&mut self) {
         if let Some(s) = self.stop.take() {
@@ -65,6 +80,7 @@ pub async fn start_sim(latency: Duration) -> Sim {
         latency,
         error_rate: 0.0,
         wsdls: brama::sim::load_wsdls(&ConfigSource::Dir(PathBuf::from("/")), wsdl_dir).unwrap(),
+        ..Default::default()
     };
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(brama::sim::serve(l, cfg, stats.clone(), async move {

@@ -1,0 +1,135 @@
+//! Router throughput: eMalyatko applications accepted per second and fully delivered per second
+//! through the fan-out (ss1 with the router → signed, mutual TLS → ss2 → registry simulator),
+//! everything in this process on loopback, the store on disk; and the store's write
+//! amplification (bytes the process wrote to disk / bytes of records the router wrote).
+//!
+//! `cargo bench --bench applications [-- APPLICATIONS CONCURRENCY SERVICES]` where SERVICES is
+//! `all` (10 registry calls per application) or `six` (certificate, birth, status, UNZR, tax,
+//! patient: 6 calls).
+
+#[path = "../tests/common/mod.rs"]
+#[allow(dead_code)]
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::emalyatko::*;
+use common::start_node;
+
+fn disk_writes() -> u64 {
+    std::fs::read_to_string("/proc/self/io")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("write_bytes: ").map(|v| v.trim().parse().ok()))
+                .flatten()
+        })
+        .unwrap_or(0)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let n: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(5000);
+    let conc: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(256);
+    let six = args.get(2).is_none_or(|s| s == "six");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(run(n, conc, six));
+}
+
+async fn run(n: usize, conc: usize, six: bool) {
+    let mut net = Net::new();
+    let sim = start_sim(|_| {}).await;
+    let dir = net.path();
+    let ss2_l = std::mem::replace(&mut net.ss2_server, common::bind());
+    let ss1_l = std::mem::replace(&mut net.ss1_server, common::bind());
+    let _ss2 = start_node(&dir, "ss2", &ss2_toml(sim.addr), Some(ss2_l)).await;
+    let ss1_toml = ss1_toml(&dir.join("store"), "")
+        .replace("concurrency = 32", "concurrency = 128")
+        .replace("poll_interval_ms = 50", "poll_interval_ms = 20");
+    let ss1 = start_node(&dir, "ss1", &ss1_toml, Some(ss1_l)).await;
+    let client = ss1.client_http.unwrap();
+    let router = ss1.gateway.router.get().unwrap().clone();
+
+    let mut app: serde_json::Value =
+        serde_json::from_slice(&example("all-services.json")).unwrap();
+    if six {
+        app["services"] = serde_json::json!(["taxpayer", "patient"]);
+    }
+    let body = Arc::new(app.to_string().into_bytes());
+    let calls_per_app = if six { 6 } else { 10 };
+
+    let disk0 = disk_writes();
+    let logical0 = router.engine.store.logical_bytes();
+    let start = Instant::now();
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let ids = Arc::new(std::sync::Mutex::new(Vec::with_capacity(n)));
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..conc {
+        let (next, ids, body) = (next.clone(), ids.clone(), body.clone());
+        tasks.spawn(async move {
+            while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < n {
+                let (code, v) = submit(client, &body).await;
+                assert_eq!(code, 202, "{v}");
+                ids.lock().unwrap().push(v["id"].as_str().unwrap().to_string());
+            }
+        });
+    }
+    while tasks.join_next().await.is_some() {}
+    let accepted_in = start.elapsed();
+    // Fully delivered: every delivery of every application delivered.
+    let stats = &router.engine.stats;
+    let expected = (n * calls_per_app) as u64;
+    loop {
+        let delivered = stats.delivered.load(std::sync::atomic::Ordering::Relaxed);
+        let failed = stats.failed.load(std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(failed, 0, "deliveries failed");
+        if delivered >= expected {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(900), "stuck at {delivered}/{expected}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let delivered_in = start.elapsed();
+    let disk = disk_writes() - disk0;
+    let logical = router.engine.store.logical_bytes() - logical0;
+    let ids = ids.lock().unwrap();
+    let last = status(client, ids.last().unwrap()).await;
+    assert_eq!(last["status"], "completed");
+    println!(
+        "applications: {n}, concurrency {conc}, {calls_per_app} registry calls each ({} services)",
+        if six { "six" } else { "all" }
+    );
+    println!(
+        "accepted:  {:>8.0} applications/s ({:.2} s)",
+        n as f64 / accepted_in.as_secs_f64(),
+        accepted_in.as_secs_f64()
+    );
+    println!(
+        "delivered: {:>8.0} applications/s, {:.0} signed registry calls/s ({:.2} s)",
+        n as f64 / delivered_in.as_secs_f64(),
+        expected as f64 / delivered_in.as_secs_f64(),
+        delivered_in.as_secs_f64()
+    );
+    println!(
+        "store: {:.1} MiB of records written, {:.1} MiB written to disk: write amplification {:.2}; {} fsyncs ({:.1} writes per fsync); {:.1} MiB on disk",
+        logical as f64 / 1048576.0,
+        disk as f64 / 1048576.0,
+        disk as f64 / logical.max(1) as f64,
+        router.engine.store.flushes(),
+        (stats.attempts.load(std::sync::atomic::Ordering::Relaxed) * 2 + n as u64) as f64
+            / router.engine.store.flushes().max(1) as f64,
+        router.engine.store.size_on_disk() as f64 / 1048576.0
+    );
+    println!(
+        "simulator: {} requests, max ids per request {}",
+        sim.stats.requests(),
+        sim.stats.max_ids_per_request()
+    );
+}

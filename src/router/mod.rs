@@ -1,0 +1,122 @@
+//! The Diia router: accepts eMalyatko applications, turns each into one signed X-Road request
+//! per registry service, and delivers them durably (sled), in the order the flow needs, with
+//! retries; also wrap mode (`POST /route/{name}`), which forwards a plain SOAP body under a
+//! configured X-Road header.
+//!
+//! Lifecycle of one application: `api` validates and [`engine::Engine::accept`]s it (stored and
+//! flushed before the 202), `lanes` start each due delivery within its registry's concurrency,
+//! `engine` records the attempt, sends it through the client proxy in-process
+//! ([`crate::proxy::client::exchange`]), records the outcome, and releases the services that
+//! waited for it; `webhook` tells support about deliveries that failed for good.
+
+pub mod api;
+pub mod application;
+pub mod engine;
+pub mod flow;
+mod lanes;
+pub mod model;
+pub mod retry;
+pub mod store;
+mod webhook;
+pub mod wrap;
+
+use std::sync::Arc;
+
+use tokio::sync::watch;
+
+use crate::config::router::RouterConf;
+use crate::proxy::Gateway;
+use application::FieldError;
+use engine::Engine;
+use store::{Store, StoreError};
+
+/// Errors of the router layer; [`crate::proxy::wire::router_error`] puts them on the wire.
+#[derive(Debug, thiserror::Error)]
+pub enum RouterError {
+    /// The application is invalid: every problem, by field (caller's side, final).
+    #[error("the application is invalid")]
+    Invalid(Vec<FieldError>),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("the body is larger than {0} bytes")]
+    TooLarge(usize),
+    #[error("no application or route '{0}'")]
+    NotFound(String),
+    /// The flow could not build a request (our side, final).
+    #[error("cannot plan the application: {0}")]
+    Plan(String),
+    /// The store failed (our side, may be retried).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the router is not enabled on this server")]
+    Disabled,
+}
+
+impl RouterError {
+    pub fn status(&self) -> u16 {
+        match self {
+            RouterError::Invalid(_) | RouterError::BadRequest(_) => 400,
+            RouterError::TooLarge(_) => 413,
+            RouterError::NotFound(_) => 404,
+            RouterError::Plan(_) => 500,
+            RouterError::Store(_) | RouterError::Disabled => 503,
+        }
+    }
+
+    /// Whether the caller may send the same thing again.
+    pub fn retryable(&self) -> bool {
+        matches!(self, RouterError::Store(_) | RouterError::Disabled)
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            RouterError::Invalid(_) => "InvalidApplication",
+            RouterError::BadRequest(_) => "BadRequest",
+            RouterError::TooLarge(_) => "TooLarge",
+            RouterError::NotFound(_) => "NotFound",
+            RouterError::Plan(_) => "CannotPlan",
+            RouterError::Store(_) => "StoreUnavailable",
+            RouterError::Disabled => "RouterDisabled",
+        }
+    }
+}
+
+/// A running router.
+pub struct Router {
+    pub conf: Arc<RouterConf>,
+    pub engine: Arc<Engine>,
+}
+
+impl Router {
+    /// Opens the store, recovers what was in flight, and starts delivering.
+    pub async fn start(
+        gw: &Arc<Gateway>,
+        conf: RouterConf,
+        stop: watch::Receiver<bool>,
+    ) -> Result<Arc<Router>, String> {
+        for spec in flow::SERVICES {
+            if !conf.registries.contains_key(spec.registry) {
+                return Err(format!(
+                    "router.registries.{} is missing: the eMalyatko flow delivers {} there",
+                    spec.registry, spec.name
+                ));
+            }
+        }
+        std::fs::create_dir_all(&conf.store_dir)
+            .map_err(|e| format!("router store {}: {e}", conf.store_dir.display()))?;
+        let store = Store::open(&conf.store_dir, conf.store_cache_bytes).map_err(|e| {
+            format!(
+                "router store {}: {e} (is another brama using it?)",
+                conf.store_dir.display()
+            )
+        })?;
+        store.start_flusher();
+        let conf = Arc::new(conf);
+        let engine = Engine::new(store, conf.clone(), Arc::downgrade(gw));
+        let resumed = engine.recover().await.map_err(|e| e.to_string())?;
+        engine.start(stop.clone());
+        webhook::start(engine.clone(), stop);
+        tracing::info!(store = %conf.store_dir.display(), resumed, "router started");
+        Ok(Arc::new(Router { conf, engine }))
+    }
+}

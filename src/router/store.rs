@@ -1,0 +1,256 @@
+//! The durable store: one sled tree, keys prefixed by kind so that every change of one
+//! application (its deliveries, their index entries, a notification) lands in one atomic batch.
+//!
+//! - `a/<app>`: [`AppRecord`]
+//! - `d/<app>/<service>`: [`Delivery`]
+//! - `x/<app>/<service>`: empty; present while the delivery is not finished (restart scans only
+//!   these)
+//! - `n/<id>`: [`Notification`] not yet delivered
+//!
+//! Durability is group-committed: writers call [`Store::durable`] after their batch, and one
+//! flusher fsyncs for everybody who wrote before it started.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use tokio::sync::{watch, Notify};
+
+use super::model::{AppRecord, Delivery, Notification};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("store: {0}")]
+    Sled(#[from] sled::Error),
+    #[error("store record {key} is unreadable: {reason}")]
+    Corrupt { key: String, reason: String },
+    #[error("store flusher stopped")]
+    Closed,
+}
+
+/// Changes applied atomically.
+#[derive(Default)]
+pub struct Batch {
+    inner: sled::Batch,
+    bytes: u64,
+}
+
+impl Batch {
+    pub fn put_app(&mut self, app: &AppRecord) {
+        self.put(app_key(&app.id), app);
+    }
+
+    /// Writes the delivery and keeps the active index in step with its state.
+    pub fn put_delivery(&mut self, d: &Delivery) {
+        self.put(delivery_key(&d.application, &d.service), d);
+        let idx = index_key(&d.application, &d.service);
+        if d.state.is_terminal() {
+            self.inner.remove(idx.as_bytes());
+        } else {
+            self.inner.insert(idx.as_bytes(), &[][..]);
+        }
+    }
+
+    pub fn put_notification(&mut self, n: &Notification) {
+        self.put(format!("n/{}", n.id), n);
+    }
+
+    pub fn remove_notification(&mut self, id: &str) {
+        self.inner.remove(format!("n/{id}").as_bytes());
+    }
+
+    pub fn remove_app(&mut self, app: &AppRecord) {
+        self.inner.remove(app_key(&app.id).as_bytes());
+        for s in &app.services {
+            self.inner.remove(delivery_key(&app.id, s).as_bytes());
+            self.inner.remove(index_key(&app.id, s).as_bytes());
+        }
+    }
+
+    fn put(&mut self, key: String, value: &impl Serialize) {
+        let v = serde_json::to_vec(value).expect("store records serialize");
+        self.bytes += (key.len() + v.len()) as u64;
+        self.inner.insert(key.as_bytes(), v);
+    }
+}
+
+pub struct Store {
+    db: sled::Db,
+    flush: Arc<Flusher>,
+    /// Bytes of keys and values written, for write amplification (disk bytes / these).
+    logical_bytes: AtomicU64,
+    /// fsyncs done, and writes that waited for one.
+    flushes: AtomicU64,
+}
+
+struct Flusher {
+    requested: AtomicU64,
+    wake: Notify,
+    done: watch::Sender<u64>,
+}
+
+impl Store {
+    pub fn open(dir: &Path, cache_bytes: u64) -> Result<Arc<Store>, StoreError> {
+        let db = sled::Config::new()
+            .path(dir)
+            .cache_capacity(cache_bytes)
+            .mode(sled::Mode::HighThroughput)
+            // Durability comes from explicit group-committed flushes.
+            .flush_every_ms(Some(1000))
+            .open()?;
+        let (done, _) = watch::channel(0);
+        Ok(Arc::new(Store {
+            db,
+            flush: Arc::new(Flusher {
+                requested: AtomicU64::new(0),
+                wake: Notify::new(),
+                done,
+            }),
+            logical_bytes: AtomicU64::new(0),
+            flushes: AtomicU64::new(0),
+        }))
+    }
+
+    /// Starts the group-commit flusher; call once, from a tokio runtime.
+    pub fn start_flusher(self: &Arc<Self>) {
+        let store = Arc::downgrade(self);
+        let flush = self.flush.clone();
+        tokio::spawn(async move {
+            loop {
+                flush.wake.notified().await;
+                let target = flush.requested.load(Ordering::Acquire);
+                let Some(s) = store.upgrade() else { break };
+                let db = s.db.clone();
+                drop(s);
+                let res = tokio::task::spawn_blocking(move || db.flush()).await;
+                match res {
+                    Ok(Ok(_)) => {
+                        if let Some(s) = store.upgrade() {
+                            s.flushes.fetch_add(1, Ordering::Relaxed);
+                        }
+                        flush.done.send_replace(target);
+                    }
+                    // Waiters keep waiting: nothing may be acknowledged that is not on disk.
+                    Ok(Err(e)) => {
+                        tracing::error!(error = %e, "store flush failed");
+                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                        flush.wake.notify_one();
+                    }
+                    Err(_) => break,
+                }
+            }
+        });
+    }
+
+    pub fn apply(&self, b: Batch) -> Result<(), StoreError> {
+        self.logical_bytes.fetch_add(b.bytes, Ordering::Relaxed);
+        self.db.apply_batch(b.inner)?;
+        Ok(())
+    }
+
+    /// Returns once everything written before the call is on disk.
+    pub async fn durable(&self) -> Result<(), StoreError> {
+        let mut rx = self.flush.done.subscribe();
+        let mine = self.flush.requested.fetch_add(1, Ordering::AcqRel) + 1;
+        self.flush.wake.notify_one();
+        rx.wait_for(|done| *done >= mine)
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        Ok(())
+    }
+
+    /// Flush now, without the flusher task (tools that open the store directly).
+    pub fn flush_sync(&self) -> Result<(), StoreError> {
+        self.db.flush()?;
+        Ok(())
+    }
+
+    pub fn app(&self, id: &str) -> Result<Option<AppRecord>, StoreError> {
+        self.get(&app_key(id))
+    }
+
+    pub fn delivery(&self, app: &str, service: &str) -> Result<Option<Delivery>, StoreError> {
+        self.get(&delivery_key(app, service))
+    }
+
+    /// The deliveries of one application, in key order.
+    pub fn deliveries(&self, app: &str) -> Result<Vec<Delivery>, StoreError> {
+        self.scan(&format!("d/{app}/"))
+    }
+
+    /// `(application, service)` of every unfinished delivery.
+    pub fn active(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let mut out = Vec::new();
+        for kv in self.db.scan_prefix(b"x/") {
+            let (k, _) = kv?;
+            let k = String::from_utf8_lossy(&k[2..]).into_owned();
+            if let Some((a, s)) = k.split_once('/') {
+                out.push((a.to_string(), s.to_string()));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Applications, oldest first (ids are time-ordered), at most `limit`.
+    pub fn apps(&self, limit: usize) -> Result<Vec<AppRecord>, StoreError> {
+        let mut out = Vec::new();
+        for kv in self.db.scan_prefix(b"a/").take(limit) {
+            let (k, v) = kv?;
+            out.push(decode(&k, &v)?);
+        }
+        Ok(out)
+    }
+
+    pub fn notifications(&self) -> Result<Vec<Notification>, StoreError> {
+        self.scan("n/")
+    }
+
+    pub fn logical_bytes(&self) -> u64 {
+        self.logical_bytes.load(Ordering::Relaxed)
+    }
+
+    pub fn flushes(&self) -> u64 {
+        self.flushes.load(Ordering::Relaxed)
+    }
+
+    pub fn size_on_disk(&self) -> u64 {
+        self.db.size_on_disk().unwrap_or(0)
+    }
+
+    fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, StoreError> {
+        match self.db.get(key.as_bytes())? {
+            None => Ok(None),
+            Some(v) => decode(key.as_bytes(), &v).map(Some),
+        }
+    }
+
+    fn scan<T: DeserializeOwned>(&self, prefix: &str) -> Result<Vec<T>, StoreError> {
+        let mut out = Vec::new();
+        for kv in self.db.scan_prefix(prefix.as_bytes()) {
+            let (k, v) = kv?;
+            out.push(decode(&k, &v)?);
+        }
+        Ok(out)
+    }
+}
+
+fn decode<T: DeserializeOwned>(key: &[u8], v: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(v).map_err(|e| StoreError::Corrupt {
+        key: String::from_utf8_lossy(key).into_owned(),
+        reason: e.to_string(),
+    })
+}
+
+fn app_key(id: &str) -> String {
+    format!("a/{id}")
+}
+
+fn delivery_key(app: &str, service: &str) -> String {
+    format!("d/{app}/{service}")
+}
+
+fn index_key(app: &str, service: &str) -> String {
+    format!("x/{app}/{service}")
+}

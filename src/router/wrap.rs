@@ -1,0 +1,202 @@
+//! Wrap mode: `POST /route/{name}` takes a SOAP message without an X-Road header (or a bare
+//! payload element), wraps its Body content in the route's X-Road header with a fresh id, and
+//! forwards it synchronously through the client proxy.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use hyper::body::Incoming;
+use quick_xml::events::Event;
+use quick_xml::reader::Reader;
+
+use crate::config::router::Route;
+use crate::error::{ErrorCode, Fault, Prefix};
+use crate::message::build::{self, RequestHeader};
+use crate::message::SoapEnvelope;
+use crate::metrics::Proxy;
+use crate::proxy::listener::Response;
+use crate::proxy::{body, client, wire, Gateway};
+
+pub async fn handle(gw: Arc<Gateway>, route: &Route, req: http::Request<Incoming>) -> Response {
+    let _in_flight = gw.metrics.start(Proxy::Client);
+    match forward(&gw, route, req).await {
+        Ok(resp) => resp,
+        Err(f) => wire::soap_fault(&f, Proxy::Client, &gw.metrics),
+    }
+}
+
+async fn forward(
+    gw: &Gateway,
+    route: &Route,
+    req: http::Request<Incoming>,
+) -> Result<Response, Fault> {
+    let (parts, incoming) = req.into_parts();
+    let user_id = parts
+        .headers
+        .get(route.user_id_header.as_str())
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .or_else(|| route.user_id.clone());
+    let bytes = body::read(incoming, gw.max_body(), gw.body_timeout(), Prefix::Client).await?;
+    let content = body_content(&bytes, gw.soap_limits.max_depth)
+        .map_err(|m| Fault::new(Prefix::Client, ErrorCode::InvalidSoap, m))?;
+    let id = uuid::Uuid::new_v4().to_string();
+    let xml = build::request(
+        &RequestHeader {
+            client: route.client.clone(),
+            service: route.service.clone(),
+            id: id.clone(),
+            user_id,
+            issue: None,
+            security_server: None,
+        },
+        &content,
+    );
+    let env = SoapEnvelope::from_http(
+        Some("text/xml; charset=UTF-8"),
+        Bytes::from(xml),
+        &gw.soap_limits,
+        gw.max_parts(),
+    )
+    .map_err(|e| Fault::new(Prefix::Client, e.code, e.message))?;
+    env.soap
+        .validate_request()
+        .map_err(|e| Fault::new(Prefix::Client, e.code, e.message))?;
+    let mut resp = client::exchange(gw, env, None).await?;
+    if let Ok(v) = http::HeaderValue::from_str(&id) {
+        resp.headers_mut().insert("x-road-id", v);
+    }
+    Ok(resp)
+}
+
+/// The Body's content of a SOAP Envelope, or the whole document when it is not an Envelope; the
+/// namespace declarations it inherits from Envelope and Body are copied onto each top-level
+/// element, since those elements move into a new envelope.
+pub fn body_content(xml: &[u8], max_depth: usize) -> Result<String, String> {
+    let text = std::str::from_utf8(xml).map_err(|_| "the message is not UTF-8".to_string())?;
+    let text = text.trim_start_matches('\u{feff}');
+    let mut r = Reader::from_str(text);
+    let mut depth = 0usize;
+    let mut inherited: Vec<(String, String)> = Vec::new();
+    let mut in_envelope = false;
+    let mut body_range: Option<(usize, usize)> = None;
+    let mut body_depth = usize::MAX;
+    let mut inserts: Vec<(usize, String)> = Vec::new();
+    loop {
+        let before = r.buffer_position() as usize;
+        let ev = r.read_event().map_err(|e| format!("not well-formed XML: {e}"))?;
+        match ev {
+            Event::Start(ref e) | Event::Empty(ref e) => {
+                let empty = matches!(ev, Event::Empty(_));
+                let local = e.local_name();
+                let name_len = e.name().as_ref().len();
+                if depth == 0 {
+                    if local.as_ref() != b"Envelope" {
+                        // A bare payload element.
+                        return Ok(text[before..].trim().to_string());
+                    }
+                    in_envelope = true;
+                    collect_ns(e, &mut inherited)?;
+                } else if depth == 1 && in_envelope && local.as_ref() == b"Body" {
+                    collect_ns(e, &mut inherited)?;
+                    if empty {
+                        return Err("the SOAP Body is empty".into());
+                    }
+                    body_depth = depth;
+                    body_range = Some((r.buffer_position() as usize, 0));
+                } else if body_depth.checked_add(1) == Some(depth) {
+                    let own: Vec<String> = e
+                        .attributes()
+                        .flatten()
+                        .map(|a| String::from_utf8_lossy(a.key.as_ref()).into_owned())
+                        .collect();
+                    let decls: String = inherited
+                        .iter()
+                        .filter(|(k, _)| !own.contains(k))
+                        .map(|(k, v)| format!(" {k}=\"{v}\""))
+                        .collect();
+                    inserts.push((before + 1 + name_len, decls));
+                }
+                if !empty {
+                    depth += 1;
+                    if depth > max_depth {
+                        return Err(format!("XML nested deeper than {max_depth}"));
+                    }
+                }
+            }
+            Event::End(_) => {
+                depth = depth.saturating_sub(1);
+                if depth == body_depth {
+                    if let Some((start, _)) = body_range {
+                        body_range = Some((start, before));
+                    }
+                    body_depth = usize::MAX;
+                }
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    let (start, end) = match body_range {
+        Some((s, e)) if e > s => (s, e),
+        _ => return Err("the message has no SOAP Body".into()),
+    };
+    let mut out = String::with_capacity(end - start + 256);
+    let mut at = start;
+    for (pos, decls) in inserts.iter().filter(|(p, _)| *p > start && *p < end) {
+        out.push_str(&text[at..*pos]);
+        out.push_str(decls);
+        at = *pos;
+    }
+    out.push_str(&text[at..end]);
+    let trimmed = out.trim();
+    if trimmed.is_empty() {
+        return Err("the SOAP Body is empty".into());
+    }
+    Ok(trimmed.to_string())
+}
+
+fn collect_ns(
+    e: &quick_xml::events::BytesStart<'_>,
+    into: &mut Vec<(String, String)>,
+) -> Result<(), String> {
+    for a in e.attributes() {
+        let a = a.map_err(|e| format!("bad attribute: {e}"))?;
+        let key = String::from_utf8_lossy(a.key.as_ref()).into_owned();
+        if key == "xmlns" || key.starts_with("xmlns:") {
+            let value = String::from_utf8_lossy(&a.value).into_owned();
+            into.retain(|(k, _)| *k != key);
+            into.push((key, value));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn body_content_carries_inherited_namespaces() {
+        let xml = br#"<?xml version="1.0"?>
+<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/" xmlns:d="urn:dracs"><s:Header/><s:Body xmlns:x="urn:x"><d:getBirthRecord><recordNumber>1</recordNumber></d:getBirthRecord></s:Body></s:Envelope>"#;
+        let c = body_content(xml, 64).unwrap();
+        assert!(c.starts_with("<d:getBirthRecord xmlns:s="), "{c}");
+        assert!(c.contains(r#"xmlns:d="urn:dracs""#), "{c}");
+        assert!(c.contains(r#"xmlns:x="urn:x""#), "{c}");
+        assert!(c.ends_with("</d:getBirthRecord>"), "{c}");
+    }
+
+    #[test]
+    fn bare_payloads_and_errors() {
+        assert_eq!(
+            body_content(b"<a xmlns=\"urn:a\"><b/></a>", 64).unwrap(),
+            "<a xmlns=\"urn:a\"><b/></a>"
+        );
+        assert!(body_content(b"<s:Envelope xmlns:s=\"x\"><s:Body/></s:Envelope>", 64).is_err());
+        assert!(body_content(b"<s:Envelope xmlns:s=\"x\"><s:Body><a>", 64).is_err());
+        assert!(body_content(b"\xff\xfe", 64).is_err());
+        let deep = format!("<s:Envelope xmlns:s=\"x\"><s:Body>{}", "<a>".repeat(100));
+        assert!(body_content(deep.as_bytes(), 10).unwrap_err().contains("deeper"));
+    }
+}

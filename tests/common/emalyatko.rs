@@ -1,0 +1,241 @@
+//! The eMalyatko deployment for router tests: ss1 hosts DIIA and runs the router, ss2 hosts the
+//! six registries' subsystems, whose services are the registry simulator in this process.
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use brama::config::ConfigSource;
+use brama::deploy::{MemberDef, ServerDef, Topology};
+use brama::pki::Pki;
+
+use super::{bind, node_toml, sub, INSTANCE};
+
+/// (member code, subsystem, WSDL stem, operations)
+pub const REGISTRIES: &[(&str, &str, &str, &[&str])] = &[
+    (
+        "00000006",
+        "EHEALTH",
+        "ehealth",
+        &["getMedicalBirthCertificate", "registerNewbornPatient"],
+    ),
+    (
+        "00000002",
+        "DRACS",
+        "dracs",
+        &["registerBirth", "getBirthRegistrationStatus", "getBirthRecord"],
+    ),
+    (
+        "00000003",
+        "DMS",
+        "dms",
+        &["assignUnzr", "determineCitizenship"],
+    ),
+    ("00000004", "DPS", "dps", &["registerTaxpayer"]),
+    (
+        "00000005",
+        "EISSS",
+        "msp",
+        &["assignBirthAssistance", "assignLargeFamilySupport"],
+    ),
+    ("00000007", "RTG", "rtg", &["registerResidence"]),
+];
+
+/// Test PKI, global configuration and listeners of the two servers.
+pub struct Net {
+    pub dir: tempfile::TempDir,
+    pub pki: Pki,
+    pub ss1_server: TcpListener,
+    pub ss2_server: TcpListener,
+}
+
+impl Net {
+    pub fn new() -> Net {
+        let dir = tempfile::tempdir().unwrap();
+        let ss1_server = bind();
+        let ss2_server = bind();
+        let member = |code: &str, name: &str, subs: &[&str]| MemberDef {
+            class: "GOV".into(),
+            code: code.into(),
+            name: name.into(),
+            subsystems: subs.iter().map(|s| s.to_string()).collect(),
+        };
+        let mut members = vec![member("00000001", "Мінцифри", &["DIIA"])];
+        for (code, subsystem, _, _) in REGISTRIES {
+            members.push(member(code, &format!("Реєстр {subsystem}"), &[subsystem]));
+        }
+        let topology = Topology {
+            instance: INSTANCE.into(),
+            members,
+            servers: vec![
+                ServerDef {
+                    owner_code: "00000001".into(),
+                    code: "ss1".into(),
+                    address: ss1_server.local_addr().unwrap().to_string(),
+                    clients: vec![sub("00000001", "DIIA")],
+                },
+                ServerDef {
+                    owner_code: "00000002".into(),
+                    code: "ss2".into(),
+                    address: ss2_server.local_addr().unwrap().to_string(),
+                    clients: REGISTRIES.iter().map(|(c, s, _, _)| sub(c, s)).collect(),
+                },
+            ],
+            global_groups: vec![],
+        };
+        let pki = brama::pki::generate(&topology.pki_spec("test CA", &["diia-is"])).unwrap();
+        pki.write_dir(&dir.path().join("certs")).unwrap();
+        topology
+            .write_globalconf(&dir.path().join("globalconf"), &pki)
+            .unwrap();
+        Net {
+            dir,
+            pki,
+            ss1_server,
+            ss2_server,
+        }
+    }
+
+    pub fn path(&self) -> PathBuf {
+        self.dir.path().to_path_buf()
+    }
+}
+
+/// ss2: every registry operation served by the simulator at `sim`, DIIA allowed.
+pub fn ss2_toml(sim: SocketAddr) -> String {
+    let mut extra = String::new();
+    for (code, subsystem, stem, ops) in REGISTRIES {
+        extra += &format!("[[clients]]\nid = \"{INSTANCE}/GOV/{code}/{subsystem}\"\n\n");
+        for op in *ops {
+            extra += &format!(
+                "[[clients.services]]\ncode = \"{op}\"\nversion = \"v1\"\nurl = \"http://{sim}/{stem}\"\ntimeout_ms = 5000\nwsdl = \"http://{sim}/wsdl/{stem}.wsdl\"\n\n[[clients.access]]\nservice = \"{op}\"\nsubjects = [\"SUBSYSTEM:{INSTANCE}/GOV/00000001/DIIA\"]\n\n"
+            );
+        }
+    }
+    node_toml("ss2", "00000002", "globalconf", &extra)
+}
+
+/// ss1: DIIA and the router. `router_extra` is appended inside `[router]` (limits, webhook).
+pub fn ss1_toml(store: &Path, router_extra: &str) -> String {
+    let mut extra = format!(
+        r#"
+[[clients]]
+id = "{INSTANCE}/GOV/00000001/DIIA"
+
+[router]
+store_dir = "{store}"
+client = "{INSTANCE}/GOV/00000001/DIIA"
+poll_interval_ms = 50
+{router_extra}
+
+[router.retry]
+initial_backoff_ms = 50
+max_backoff_ms = 400
+max_attempts = 30
+timeout_ms = 10000
+concurrency = 32
+
+[[router.routes]]
+name = "birth-record"
+client = "{INSTANCE}/GOV/00000001/DIIA"
+service = "{INSTANCE}/GOV/00000002/DRACS/getBirthRecord/v1"
+"#,
+        store = store.display()
+    );
+    for (code, subsystem, stem, _) in REGISTRIES {
+        extra += &format!(
+            "\n[router.registries.{stem}]\nsubsystem = \"{INSTANCE}/GOV/{code}/{subsystem}\"\n"
+        );
+    }
+    node_toml("ss1", "00000001", "globalconf", &extra)
+}
+
+/// A simulator on its own port, with `settings` applied to its configuration.
+pub async fn start_sim(settings: impl FnOnce(&mut brama::sim::SimConfig)) -> super::Sim {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let stats = Arc::new(brama::sim::SimStats::default());
+    let wsdl_dir = concat!(env!("CARGO_MANIFEST_DIR"), "/wsdl");
+    let mut cfg = brama::sim::SimConfig {
+        wsdls: brama::sim::load_wsdls(&ConfigSource::Dir(PathBuf::from("/")), wsdl_dir).unwrap(),
+        ..Default::default()
+    };
+    settings(&mut cfg);
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(brama::sim::serve(l, cfg, stats.clone(), async move {
+        let _ = rx.await;
+    }));
+    super::Sim::new(addr, stats, tx)
+}
+
+/// Starts or ends (`ms` = 0) an outage of one simulated registry.
+pub async fn outage(sim: SocketAddr, registry: &str, ms: u64) {
+    let r = super::http::request(
+        sim,
+        "POST",
+        &format!("/_sim/outage/{registry}?ms={ms}"),
+        &[],
+        bytes::Bytes::new(),
+    )
+    .await;
+    assert!(r.status.is_success(), "outage control: {} {}", r.status, r.text());
+}
+
+/// Posts an application; returns (status, JSON answer).
+pub async fn submit(ss1: SocketAddr, body: &[u8]) -> (u16, serde_json::Value) {
+    let r = super::http::request(
+        ss1,
+        "POST",
+        "/api/v1/applications",
+        &[("content-type", "application/json")],
+        bytes::Bytes::copy_from_slice(body),
+    )
+    .await;
+    (
+        r.status.as_u16(),
+        serde_json::from_slice(&r.body).unwrap_or_default(),
+    )
+}
+
+pub async fn status(ss1: SocketAddr, id: &str) -> serde_json::Value {
+    let r = super::http::get(ss1, &format!("/api/v1/applications/{id}"), &[]).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    serde_json::from_slice(&r.body).unwrap()
+}
+
+/// Polls until the application is no longer in progress, or panics after `limit`.
+pub async fn wait_done(ss1: SocketAddr, id: &str, limit: Duration) -> serde_json::Value {
+    let start = std::time::Instant::now();
+    loop {
+        let v = status(ss1, id).await;
+        if v["status"] != "in_progress" {
+            return v;
+        }
+        assert!(start.elapsed() < limit, "still in progress: {v:#}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The state of each service, by name.
+pub fn states(v: &serde_json::Value) -> Vec<(String, String)> {
+    v["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["service"].as_str().unwrap().to_string(),
+                s["state"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+pub fn example(name: &str) -> Vec<u8> {
+    std::fs::read(format!(
+        "{}/examples/applications/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+}

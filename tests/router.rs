@@ -1,0 +1,340 @@
+//! The Diia router end to end: applications through ss1 (router) and ss2 (registries) over the
+//! real signed path to the registry simulator, with a real sled store on disk.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::emalyatko::*;
+use common::{http, start_node};
+use http_body_util::{BodyExt, Full};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+
+struct Deployment {
+    _net: Net,
+    ss1: brama::proxy::Running,
+    _ss2: brama::proxy::Running,
+    sim: common::Sim,
+}
+
+impl Deployment {
+    fn client(&self) -> SocketAddr {
+        self.ss1.client_http.unwrap()
+    }
+}
+
+async fn deploy(
+    sim_settings: impl FnOnce(&mut brama::sim::SimConfig),
+    router_extra: &str,
+) -> Deployment {
+    let mut net = Net::new();
+    let sim = start_sim(sim_settings).await;
+    let dir = net.path();
+    let ss2_l = std::mem::replace(&mut net.ss2_server, common::bind());
+    let ss1_l = std::mem::replace(&mut net.ss1_server, common::bind());
+    let ss2 = start_node(&dir, "ss2", &ss2_toml(sim.addr), Some(ss2_l)).await;
+    let ss1 = start_node(
+        &dir,
+        "ss1",
+        &ss1_toml(&dir.join("store"), router_extra),
+        Some(ss1_l),
+    )
+    .await;
+    Deployment {
+        _net: net,
+        ss1,
+        _ss2: ss2,
+        sim,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_application_fans_out_to_every_registry_and_is_delivered() {
+    let d = deploy(|_| {}, "").await;
+    let (code, v) = submit(d.client(), &example("all-services.json")).await;
+    assert_eq!(code, 202, "{v}");
+    let id = v["id"].as_str().unwrap().to_string();
+    let done = wait_done(d.client(), &id, Duration::from_secs(30)).await;
+    assert_eq!(done["status"], "completed", "{done:#}");
+    let states = states(&done);
+    assert_eq!(states.len(), 10, "{states:?}");
+    assert!(states.iter().all(|(_, s)| s == "delivered"), "{states:?}");
+    // Answers are the registries' typed responses.
+    let answer = |svc: &str| {
+        done["services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["service"] == svc)
+            .unwrap()["answer"]
+            .clone()
+    };
+    assert!(answer("registerTaxpayer")["rnokpp"].as_str().unwrap().len() == 10);
+    assert_eq!(answer("getBirthRegistrationStatus")["status"], "REGISTERED");
+    let unzr = answer("assignUnzr")["unzr"].as_str().unwrap().to_string();
+    assert!(unzr.starts_with("20261120-"), "{unzr}");
+    // Every delivery reached its registry once, under one X-Road id.
+    assert_eq!(d.sim.stats.max_ids_per_request(), 1);
+    for op in [
+        "getMedicalBirthCertificate",
+        "registerBirth",
+        "assignUnzr",
+        "determineCitizenship",
+        "registerTaxpayer",
+        "assignBirthAssistance",
+        "assignLargeFamilySupport",
+        "registerResidence",
+        "registerNewbornPatient",
+    ] {
+        assert_eq!(d.sim.stats.distinct_requests(op), 1, "{op}");
+    }
+    // The answer to the status query is JSON with the history of every attempt.
+    let history = &done["services"][0]["history"];
+    assert_eq!(history[0]["outcome"], "delivered", "{history}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_applications_are_refused_with_every_field_named() {
+    let d = deploy(|_| {}, "").await;
+    let (code, v) = submit(d.client(), &example("invalid-rnokpp.json")).await;
+    assert_eq!(code, 400, "{v}");
+    assert_eq!(v["type"], "InvalidApplication");
+    let fields: Vec<&str> = v["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["applicant.rnokpp"]);
+    let (code, v) = submit(d.client(), b"{\"child\": 5}").await;
+    assert_eq!(code, 400);
+    assert!(v["fields"].as_array().unwrap().len() >= 4, "{v}");
+    let (code, _) = submit(d.client(), b"not json").await;
+    assert_eq!(code, 400);
+    let r = http::get(d.client(), "/api/v1/applications/nonexistent", &[]).await;
+    assert_eq!(r.status, 404);
+    // Nothing was stored for them.
+    assert_eq!(d.sim.stats.requests(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registry_in_an_outage_is_retried_until_it_comes_back() {
+    let d = deploy(|_| {}, "").await;
+    outage(d.sim.addr, "dps", 1500).await;
+    let (code, v) = submit(d.client(), &example("birth-and-tax.json")).await;
+    assert_eq!(code, 202, "{v}");
+    let id = v["id"].as_str().unwrap().to_string();
+    // While the tax registry is down its delivery is retrying, with the error and next time.
+    let mut seen_retrying = None;
+    for _ in 0..300 {
+        let v = status(d.client(), &id).await;
+        let tax = v["services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["service"] == "registerTaxpayer")
+            .unwrap()
+            .clone();
+        if tax["state"] == "retrying" {
+            seen_retrying = Some(tax);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let tax = seen_retrying.expect("registerTaxpayer was never seen retrying");
+    assert!(tax["attempts"].as_u64().unwrap() >= 1, "{tax}");
+    assert!(tax["nextAttemptAt"].is_string(), "{tax}");
+    assert!(
+        tax["lastError"]["code"].as_str().unwrap().contains("Maintenance"),
+        "{tax}"
+    );
+    let done = wait_done(d.client(), &id, Duration::from_secs(30)).await;
+    assert_eq!(done["status"], "completed", "{done:#}");
+    let tax = done["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["service"] == "registerTaxpayer")
+        .unwrap()
+        .clone();
+    assert!(tax["attempts"].as_u64().unwrap() >= 2, "{tax}");
+    // Every attempt carried the same X-Road id.
+    let ids: Vec<&str> = tax["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["xroadId"].as_str().unwrap())
+        .collect();
+    assert!(ids.windows(2).all(|w| w[0] == w[1]), "{ids:?}");
+    assert_eq!(d.sim.stats.max_ids_per_request(), 1);
+}
+
+/// A support endpoint that refuses the first notification and records the rest.
+async fn webhook() -> (SocketAddr, Arc<Mutex<Vec<serde_json::Value>>>) {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let calls = Arc::new(Mutex::new(0u32));
+    let g = got.clone();
+    tokio::spawn(async move {
+        loop {
+            let (s, _) = l.accept().await.unwrap();
+            let g = g.clone();
+            let calls = calls.clone();
+            tokio::spawn(async move {
+                let svc = service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                    let g = g.clone();
+                    let calls = calls.clone();
+                    async move {
+                        let body = req.into_body().collect().await.unwrap().to_bytes();
+                        let n = {
+                            let mut c = calls.lock().unwrap();
+                            *c += 1;
+                            *c
+                        };
+                        let status = if n == 1 {
+                            500
+                        } else {
+                            g.lock()
+                                .unwrap()
+                                .push(serde_json::from_slice(&body).unwrap());
+                            200
+                        };
+                        Ok::<_, std::convert::Infallible>(
+                            http::Response::builder()
+                                .status(status)
+                                .body(Full::new(Bytes::new()))
+                                .unwrap(),
+                        )
+                    }
+                });
+                let _ = http1::Builder::new()
+                    .serve_connection(TokioIo::new(s), svc)
+                    .await;
+            });
+        }
+    });
+    (addr, got)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_final_error_fails_at_once_and_support_is_notified() {
+    let (hook, got) = webhook().await;
+    let d = deploy(|_| {}, &format!("webhook_url = \"http://{hook}/support\"")).await;
+    let mut app: serde_json::Value =
+        serde_json::from_slice(&example("birth-and-tax.json")).unwrap();
+    app["medicalBirthCertificate"] = "0000-1118-0007-3301".into();
+    let (code, v) = submit(d.client(), app.to_string().as_bytes()).await;
+    assert_eq!(code, 202, "{v}");
+    let id = v["id"].as_str().unwrap().to_string();
+    let done = wait_done(d.client(), &id, Duration::from_secs(20)).await;
+    assert_eq!(done["status"], "failed", "{done:#}");
+    let cert = &done["services"][0];
+    assert_eq!(cert["service"], "getMedicalBirthCertificate");
+    assert_eq!(cert["state"], "failed");
+    assert_eq!(cert["attempts"], 1, "a final error is not retried: {cert}");
+    assert!(
+        cert["lastError"]["code"]
+            .as_str()
+            .unwrap()
+            .ends_with("CertificateNotFound"),
+        "{cert}"
+    );
+    for s in done["services"].as_array().unwrap().iter().skip(1) {
+        assert_eq!(s["state"], "failed");
+        assert_eq!(s["lastError"]["code"], "Router.DependencyFailed", "{s}");
+    }
+    // The notification is retried until the endpoint takes it (the first POST got a 500).
+    let start = std::time::Instant::now();
+    while got.lock().unwrap().is_empty() {
+        assert!(start.elapsed() < Duration::from_secs(10), "no notification");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let n = got.lock().unwrap()[0].clone();
+    assert_eq!(n["event"], "delivery.failed");
+    assert_eq!(n["application"], id.as_str());
+    assert_eq!(n["service"], "getMedicalBirthCertificate");
+    assert!(n["error"]["code"]
+        .as_str()
+        .unwrap()
+        .ends_with("CertificateNotFound"));
+    assert_eq!(n["alsoFailed"].as_array().unwrap().len(), 4, "{n}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrap_mode_forwards_a_plain_soap_body_under_the_route_header() {
+    let d = deploy(|_| {}, "").await;
+    let plain = r#"<?xml version="1.0" encoding="UTF-8"?>
+<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:dr="http://minjust.gov.ua/dracs/v1">
+  <soapenv:Body>
+    <dr:getBirthRecord><recordNumber>№ 1234</recordNumber></dr:getBirthRecord>
+  </soapenv:Body>
+</soapenv:Envelope>"#;
+    let r = http::request(
+        d.client(),
+        "POST",
+        "/route/birth-record",
+        &[
+            ("content-type", "text/xml; charset=UTF-8"),
+            ("x-road-userid", "UA3456789012"),
+        ],
+        Bytes::from(plain),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.text().contains("getBirthRecordResponse"), "{}", r.text());
+    assert!(r.text().contains("<xroad:userId>UA3456789012</xroad:userId>") || r.text().contains("UA3456789012"));
+    let id = r.headers.get("x-road-id").unwrap().to_str().unwrap();
+    assert!(d.sim.stats.saw_id(id));
+    let r = http::request(
+        d.client(),
+        "POST",
+        "/route/nope",
+        &[("content-type", "text/xml")],
+        Bytes::from(plain),
+    )
+    .await;
+    assert_eq!(r.status, 404);
+    let r = http::request(
+        d.client(),
+        "POST",
+        "/route/birth-record",
+        &[("content-type", "text/xml")],
+        Bytes::from("<broken"),
+    )
+    .await;
+    assert_eq!(common::fault_code(&r.body).as_deref(), Some("Client.InvalidSoap"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_queue_cli_works_while_the_server_runs() {
+    let d = deploy(|s| s.latency = Duration::from_millis(5), "").await;
+    let (_, v) = submit(d.client(), &example("birth-and-tax.json")).await;
+    let id = v["id"].as_str().unwrap().to_string();
+    wait_done(d.client(), &id, Duration::from_secs(20)).await;
+    let admin = format!("http://{}", d.ss1.admin.unwrap());
+    let run = |args: Vec<String>| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_brama"))
+            .args(["queue", "--admin", &admin])
+            .args(args)
+            .output()
+            .unwrap();
+        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    let (ok, out) = run(vec!["list".into()]);
+    assert!(ok, "{out}");
+    assert!(out.contains(&id) && out.contains("completed"), "{out}");
+    let (ok, out) = run(vec!["show".into(), id.clone()]);
+    assert!(ok && out.contains("registerTaxpayer") && out.contains("delivered"), "{out}");
+    let (ok, out) = run(vec!["--json".into(), "purge".into()]);
+    assert!(ok && out.contains(&id), "{out}");
+    let r = http::get(d.client(), &format!("/api/v1/applications/{id}"), &[]).await;
+    assert_eq!(r.status, 404);
+    let (ok, _) = run(vec!["show".into(), id]);
+    assert!(!ok);
+}
