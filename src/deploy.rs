@@ -55,6 +55,11 @@ pub fn default_topology() -> Topology {
         members: vec![
             member("00000001", MINTSYFRY, &["DIIA"]),
             member("00000002", MINJUST, &["DRACS"]),
+            member("00000003", "Державна міграційна служба України", &["DMS"]),
+            member("00000004", "Державна податкова служба України", &["DPS"]),
+            member("00000005", "Міністерство соціальної політики України", &["EISSS"]),
+            member("00000006", "Національна служба здоров'я України", &["EHEALTH"]),
+            member("00000007", "Реєстр територіальної громади", &["RTG"]),
             member("00000009", "Тестова установа", &["OTHER"]),
         ],
         servers: vec![
@@ -65,6 +70,11 @@ pub fn default_topology() -> Topology {
                 clients: vec![
                     ClientId::subsystem(i, "GOV", "00000001", "DIIA"),
                     ClientId::subsystem(i, "GOV", "00000002", "DRACS"),
+                    ClientId::subsystem(i, "GOV", "00000003", "DMS"),
+                    ClientId::subsystem(i, "GOV", "00000004", "DPS"),
+                    ClientId::subsystem(i, "GOV", "00000005", "EISSS"),
+                    ClientId::subsystem(i, "GOV", "00000006", "EHEALTH"),
+                    ClientId::subsystem(i, "GOV", "00000007", "RTG"),
                     ClientId::subsystem(i, "GOV", "00000009", "OTHER"),
                 ],
             },

@@ -187,7 +187,7 @@ async fn webhook() -> (SocketAddr, Arc<Mutex<Vec<serde_json::Value>>>) {
             let g = g.clone();
             let calls = calls.clone();
             tokio::spawn(async move {
-                let svc = service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                let svc = service_fn(move |req: ::http::Request<hyper::body::Incoming>| {
                     let g = g.clone();
                     let calls = calls.clone();
                     async move {
@@ -206,7 +206,7 @@ async fn webhook() -> (SocketAddr, Arc<Mutex<Vec<serde_json::Value>>>) {
                             200
                         };
                         Ok::<_, std::convert::Infallible>(
-                            http::Response::builder()
+                            ::http::Response::builder()
                                 .status(status)
                                 .body(Full::new(Bytes::new()))
                                 .unwrap(),

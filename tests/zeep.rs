@@ -59,3 +59,37 @@ async fn zeep_calls_the_service_from_the_wsdl_brama_served() {
     ss1.shutdown().await;
     ss2.shutdown().await;
 }
+
+/// zeep, with only the WSDLs in `wsdl/`, calls each of the ten eMalyatko operations through
+/// brama (ss1 → ss2 → simulator) and reads the typed answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zeep_calls_every_registry_through_brama_from_the_wsdls() {
+    use common::emalyatko::*;
+    let mut net = Net::new();
+    let sim = start_sim(|_| {}).await;
+    let dir = net.path();
+    let ss2_l = std::mem::replace(&mut net.ss2_server, bind());
+    let ss1_l = std::mem::replace(&mut net.ss1_server, bind());
+    let _ss2 = start_node(&dir, "ss2", &ss2_toml(sim.addr), Some(ss2_l)).await;
+    let ss1 = start_node(&dir, "ss1", &ss1_toml(&dir.join("store"), ""), Some(ss1_l)).await;
+    let url = format!("http://{}/", ss1.client_http.unwrap());
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/zeep_emalyatko.py");
+    let wsdl_dir = concat!(env!("CARGO_MANIFEST_DIR"), "/wsdl");
+    let out = tokio::process::Command::new("python3")
+        .args([script, wsdl_dir, &url])
+        .output()
+        .await
+        .expect("python3 runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "zeep failed:\n{stdout}\n{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 10, "{stdout}");
+    for line in lines {
+        let mut f = line.splitn(3, ' ');
+        let (op, id, value) = (f.next().unwrap(), f.next().unwrap(), f.next().unwrap());
+        assert!(sim.stats.saw_id(id), "{op} did not reach the registry");
+        assert!(!value.is_empty() && value != "None", "{op}: {line}");
+    }
+    assert!(stdout.contains("determineCitizenship") && stdout.contains(" UKR"), "{stdout}");
+}

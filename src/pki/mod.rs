@@ -108,37 +108,10 @@ pub enum PkiError {
     KeyMismatch { what: String },
 }
 
-/// brama's embedded default: the instance, servers and members of `config/`.
+/// brama's embedded default: the instance, servers and members of `config/`
+/// ([`crate::deploy::default_topology`]).
 pub fn default_spec() -> PkiSpec {
-    let server = |code: &str, owner_code: &str, owner_name: &str| ServerSpec {
-        owner_class: "GOV".into(),
-        owner_code: owner_code.into(),
-        owner_name: owner_name.into(),
-        server_code: code.into(),
-        address: "127.0.0.1".into(),
-    };
-    let member = |code: &str, name: &str| MemberSpec {
-        class: "GOV".into(),
-        code: code.into(),
-        name: name.into(),
-    };
-    const MINTSYFRY: &str = "Міністерство цифрової трансформації України";
-    const MINJUST: &str = "Міністерство юстиції України (ДРАЦС)";
-    PkiSpec {
-        instance: "SEVDEIR-TEST".into(),
-        ca_name: "SEVDEIR-TEST Test CA".into(),
-        servers: vec![
-            server("ss1", "00000001", MINTSYFRY),
-            // Second server, for tests that run two brama instances against each other.
-            server("ss2", "00000002", MINJUST),
-        ],
-        members: vec![
-            member("00000001", MINTSYFRY),
-            member("00000002", MINJUST),
-            member("00000009", "Тестова установа"),
-        ],
-        clients: vec!["diia-is".into()],
-    }
+    crate::deploy::default_topology().pki_spec("SEVDEIR-TEST Test CA", &["diia-is"])
 }
 
 /// Generates the whole PKI of `spec` with fresh keys.

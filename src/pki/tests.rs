@@ -160,7 +160,16 @@ fn default_spec_generates_every_certificate() {
     assert_eq!(pki.internal_tls.keys().collect::<Vec<_>>(), ["ss1", "ss2"]);
     assert_eq!(
         pki.sign.keys().collect::<Vec<_>>(),
-        ["GOV/00000001", "GOV/00000002", "GOV/00000009"]
+        [
+            "GOV/00000001",
+            "GOV/00000002",
+            "GOV/00000003",
+            "GOV/00000004",
+            "GOV/00000005",
+            "GOV/00000006",
+            "GOV/00000007",
+            "GOV/00000009"
+        ]
     );
     assert_eq!(pki.clients.keys().collect::<Vec<_>>(), ["diia-is"]);
     let all = std::iter::once(&pki.ca)
@@ -443,6 +452,11 @@ fn write_and_load_round_trip() {
         "ss2-internal",
         "sign-GOV-00000001",
         "sign-GOV-00000002",
+        "sign-GOV-00000003",
+        "sign-GOV-00000004",
+        "sign-GOV-00000005",
+        "sign-GOV-00000006",
+        "sign-GOV-00000007",
         "sign-GOV-00000009",
         "client-diia-is",
     ]

@@ -165,7 +165,14 @@ pub fn load_wsdls(source: &ConfigSource, dir: &str) -> std::io::Result<Wsdls> {
 }
 
 /// WSDLs compiled into the binary (see `config/embedded.rs`).
-const EMBEDDED_WSDLS: &[&str] = &["dracs.wsdl"];
+const EMBEDDED_WSDLS: &[&str] = &[
+    "dracs.wsdl",
+    "ehealth.wsdl",
+    "dms.wsdl",
+    "dps.wsdl",
+    "msp.wsdl",
+    "rtg.wsdl",
+];
 
 /// What the simulator has seen; shared with the caller so tests and benchmarks can check that
 /// every message reached the registry exactly once.
