@@ -178,3 +178,28 @@ fn signature_parsers_survive_mutated_input() {
         }
     }
 }
+
+/// Router input from the network: application JSON, wrap-mode bodies, and the simulator's view
+/// of registry answers, mutated from the examples.
+#[test]
+fn router_parsers_survive_mutated_input() {
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/applications");
+    let mut apps: Vec<Vec<u8>> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| std::fs::read(e.unwrap().path()).unwrap())
+        .collect();
+    apps.push(
+        std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/examples/soap/getBirthRecord.plain.xml"
+        ))
+        .unwrap(),
+    );
+    for _ in 0..3000 {
+        let seed = &apps[rng.below(apps.len())];
+        let m = mutate(&mut rng, seed);
+        let _ = brama::router::application::parse(&m);
+        let _ = brama::router::wrap::body_content(&m, 32);
+    }
+}

@@ -13,6 +13,8 @@ use serde_json::{json, Value};
 use super::application::Application;
 use super::retry::AttemptError;
 use crate::identifiers::{ClientId, ServiceId};
+use crate::registries::{dms, dps, dracs, ehealth, msp, rtg};
+use crate::wsdl::runtime::{self, ClientError, Operation, XRoadHeader};
 
 /// One service of the flow.
 #[derive(Debug)]
@@ -96,13 +98,114 @@ pub struct Header<'a> {
     pub application: &'a str,
 }
 
-pub fn request(service: &str, app: &Application, answers: &BTreeMap<&str, &Value>, _h: &Header<'_>) -> Result<String, String> {
-    let _ = payload(service, app, answers)?; Err("stub".into())
+/// Runs `$f::<Op>($args)` for the operation named `$name`.
+macro_rules! by_operation {
+    ($name:expr, $f:ident ( $($arg:expr),* )) => {
+        match $name {
+            "getMedicalBirthCertificate" => $f::<ehealth::GetMedicalBirthCertificateOp>($($arg),*),
+            "registerBirth" => $f::<dracs::RegisterBirthOp>($($arg),*),
+            "getBirthRegistrationStatus" => $f::<dracs::GetBirthRegistrationStatusOp>($($arg),*),
+            "assignUnzr" => $f::<dms::AssignUnzrOp>($($arg),*),
+            "determineCitizenship" => $f::<dms::DetermineCitizenshipOp>($($arg),*),
+            "registerTaxpayer" => $f::<dps::RegisterTaxpayerOp>($($arg),*),
+            "assignBirthAssistance" => $f::<msp::AssignBirthAssistanceOp>($($arg),*),
+            "assignLargeFamilySupport" => $f::<msp::AssignLargeFamilySupportOp>($($arg),*),
+            "registerResidence" => $f::<rtg::RegisterResidenceOp>($($arg),*),
+            "registerNewbornPatient" => $f::<ehealth::RegisterNewbornPatientOp>($($arg),*),
+            other => Err(unknown(other)),
+        }
+    };
 }
+
+fn unknown<E: From<String>>(name: &str) -> E {
+    E::from(format!("'{name}' is not a service of the flow"))
+}
+
+/// The X-Road SOAP request of `service`.
+pub fn request(
+    service: &str,
+    app: &Application,
+    answers: &BTreeMap<&str, &Value>,
+    h: &Header<'_>,
+) -> Result<String, String> {
+    let payload = payload(service, app, answers)?;
+    by_operation!(service, envelope(payload, h))
+}
+
+fn envelope<O: Operation>(payload: Value, h: &Header<'_>) -> Result<String, String>
+where
+    O::Request: serde::de::DeserializeOwned,
+{
+    let req: O::Request = serde_json::from_value(payload)
+        .map_err(|e| format!("{} request: {e}", O::NAME))?;
+    let header = XRoadHeader {
+        client: h.client.clone(),
+        service: ServiceId {
+            provider: h.provider.clone(),
+            service_code: O::NAME.to_string(),
+            service_version: O::VERSION.map(str::to_string),
+        },
+        id: h.id.to_string(),
+        user_id: None,
+        issue: Some(h.application.to_string()),
+    };
+    let bytes = runtime::request_envelope::<O>(&header, &req).map_err(|e| e.to_string())?;
+    String::from_utf8(bytes).map_err(|_| "generated request is not UTF-8".to_string())
+}
+
+/// What an answer means for the delivery.
 #[derive(Debug, PartialEq)]
-pub enum Verdict { Done(Value), NotYet(Value) }
-pub fn interpret(_service: &str, _xml: &[u8]) -> Result<Verdict, AttemptError> { Err(AttemptError::Timeout) }
-fn unknown<E: From<String>>(name: &str) -> E { E::from(format!("'{name}' is not a service of the flow")) }
+pub enum Verdict {
+    Done(Value),
+    /// The registry is still working on it: ask again later.
+    NotYet(Value),
+}
+
+/// Reads the answer to `service`.
+pub fn interpret(service: &str, xml: &[u8]) -> Result<Verdict, AttemptError> {
+    let v: Value = by_operation!(service, answer(xml))?;
+    if service == STATUS {
+        return match v["status"].as_str() {
+            Some("REGISTERED") if v.get("actRecord").is_some_and(|a| !a.is_null()) => {
+                Ok(Verdict::Done(v))
+            }
+            Some("IN_PROGRESS") => Ok(Verdict::NotYet(v)),
+            Some("REJECTED") => Err(AttemptError::Fault {
+                code: "Client.RegistrationRejected".into(),
+                message: v["rejectionReason"]
+                    .as_str()
+                    .unwrap_or("the registry office refused the registration")
+                    .to_string(),
+            }),
+            _ => Err(AttemptError::Malformed(format!(
+                "unexpected registration status {}",
+                v["status"]
+            ))),
+        };
+    }
+    Ok(Verdict::Done(v))
+}
+
+fn answer<O: Operation>(xml: &[u8]) -> Result<Value, AttemptError>
+where
+    O::Response: serde::Serialize,
+{
+    match runtime::parse_response::<O>(xml) {
+        Ok(r) => serde_json::to_value(&r).map_err(|e| AttemptError::Malformed(e.to_string())),
+        Err(ClientError::Fault { code, string, .. }) => Err(AttemptError::Fault {
+            code,
+            message: string,
+        }),
+        Err(e) => Err(AttemptError::Malformed(e.to_string())),
+    }
+}
+
+impl From<String> for AttemptError {
+    fn from(s: String) -> Self {
+        AttemptError::Malformed(s)
+    }
+}
+
 /// The request payload under the WSDL's element names.
 fn payload(
     service: &str,
