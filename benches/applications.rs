@@ -22,7 +22,10 @@ fn disk_writes() -> u64 {
         .ok()
         .and_then(|s| {
             s.lines()
-                .find_map(|l| l.strip_prefix("write_bytes: ").map(|v| v.trim().parse().ok()))
+                .find_map(|l| {
+                    l.strip_prefix("write_bytes: ")
+                        .map(|v| v.trim().parse().ok())
+                })
                 .flatten()
         })
         .unwrap_or(0)
@@ -57,8 +60,7 @@ async fn run(n: usize, conc: usize, six: bool) {
     let client = ss1.client_http.unwrap();
     let router = ss1.gateway.router.get().unwrap().clone();
 
-    let mut app: serde_json::Value =
-        serde_json::from_slice(&example("all-services.json")).unwrap();
+    let mut app: serde_json::Value = serde_json::from_slice(&example("all-services.json")).unwrap();
     if six {
         app["services"] = serde_json::json!(["taxpayer", "patient"]);
     }
@@ -77,7 +79,9 @@ async fn run(n: usize, conc: usize, six: bool) {
             while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < n {
                 let (code, v) = submit(client, &body).await;
                 assert_eq!(code, 202, "{v}");
-                ids.lock().unwrap().push(v["id"].as_str().unwrap().to_string());
+                ids.lock()
+                    .unwrap()
+                    .push(v["id"].as_str().unwrap().to_string());
             }
         });
     }
@@ -93,7 +97,10 @@ async fn run(n: usize, conc: usize, six: bool) {
         if delivered >= expected {
             break;
         }
-        assert!(start.elapsed() < Duration::from_secs(900), "stuck at {delivered}/{expected}");
+        assert!(
+            start.elapsed() < Duration::from_secs(900),
+            "stuck at {delivered}/{expected}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let delivered_in = start.elapsed();

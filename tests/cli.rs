@@ -129,3 +129,57 @@ async fn send_builds_a_request_and_prints_answer_or_fault() {
     ss1.shutdown().await;
     ss2.shutdown().await;
 }
+
+#[test]
+fn wsdl_list_show_and_gen() {
+    let out = brama().args(["wsdl", "list"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    assert_eq!(text.lines().count(), 11, "{text}");
+    assert!(
+        text.contains("registerTaxpayer") && text.contains("Реєстрація"),
+        "{text}"
+    );
+
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/wsdl");
+    let out = brama()
+        .args(["wsdl", "list", "--dir", dir])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), text);
+
+    let out = brama()
+        .args(["wsdl", "show", "dms/assignUnzr"])
+        .output()
+        .unwrap();
+    let show = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{show}");
+    for want in [
+        "X-Road service code assignUnzr, version v1",
+        "birthPlaceKatottg",
+        "pattern UA[0-9]{17}",
+        "<tns:assignUnzr",
+    ] {
+        assert!(show.contains(want), "{want} missing:\n{show}");
+    }
+    let out = brama().args(["wsdl", "show", "nope"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no operation 'nope'"));
+
+    let file = concat!(env!("CARGO_MANIFEST_DIR"), "/wsdl/dps.wsdl");
+    let out = brama().args(["wsdl", "gen", file]).output().unwrap();
+    let code = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    assert!(
+        code.contains("pub mod dps") && code.contains("pub struct RegisterTaxpayer"),
+        "{}",
+        &code[..500.min(code.len())]
+    );
+
+    let bad = tempfile::tempdir().unwrap();
+    let p = bad.path().join("broken.wsdl");
+    std::fs::write(&p, "<wsdl:definitions").unwrap();
+    let out = brama().args(["wsdl", "gen"]).arg(&p).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("broken.wsdl"));
+}

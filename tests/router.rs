@@ -150,7 +150,10 @@ async fn a_registry_in_an_outage_is_retried_until_it_comes_back() {
     assert!(tax["attempts"].as_u64().unwrap() >= 1, "{tax}");
     assert!(tax["nextAttemptAt"].is_string(), "{tax}");
     assert!(
-        tax["lastError"]["code"].as_str().unwrap().contains("Maintenance"),
+        tax["lastError"]["code"]
+            .as_str()
+            .unwrap()
+            .contains("Maintenance"),
         "{tax}"
     );
     let done = wait_done(d.client(), &id, Duration::from_secs(30)).await;
@@ -288,7 +291,11 @@ async fn wrap_mode_forwards_a_plain_soap_body_under_the_route_header() {
     .await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert!(r.text().contains("getBirthRecordResponse"), "{}", r.text());
-    assert!(r.text().contains("<xroad:userId>UA3456789012</xroad:userId>") || r.text().contains("UA3456789012"));
+    assert!(
+        r.text()
+            .contains("<xroad:userId>UA3456789012</xroad:userId>")
+            || r.text().contains("UA3456789012")
+    );
     let id = r.headers.get("x-road-id").unwrap().to_str().unwrap();
     assert!(d.sim.stats.saw_id(id));
     let r = http::request(
@@ -308,7 +315,10 @@ async fn wrap_mode_forwards_a_plain_soap_body_under_the_route_header() {
         Bytes::from("<broken"),
     )
     .await;
-    assert_eq!(common::fault_code(&r.body).as_deref(), Some("Client.InvalidSoap"));
+    assert_eq!(
+        common::fault_code(&r.body).as_deref(),
+        Some("Client.InvalidSoap")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -324,13 +334,19 @@ async fn the_queue_cli_works_while_the_server_runs() {
             .args(args)
             .output()
             .unwrap();
-        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned())
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
     };
     let (ok, out) = run(vec!["list".into()]);
     assert!(ok, "{out}");
     assert!(out.contains(&id) && out.contains("completed"), "{out}");
     let (ok, out) = run(vec!["show".into(), id.clone()]);
-    assert!(ok && out.contains("registerTaxpayer") && out.contains("delivered"), "{out}");
+    assert!(
+        ok && out.contains("registerTaxpayer") && out.contains("delivered"),
+        "{out}"
+    );
     let (ok, out) = run(vec!["--json".into(), "purge".into()]);
     assert!(ok && out.contains(&id), "{out}");
     let r = http::get(d.client(), &format!("/api/v1/applications/{id}"), &[]).await;

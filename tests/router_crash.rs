@@ -32,7 +32,10 @@ async fn wait_listening(addr: SocketAddr, child: &mut Child) {
     let start = Instant::now();
     while tokio::net::TcpStream::connect(addr).await.is_err() {
         assert!(child.try_wait().unwrap().is_none(), "brama exited at start");
-        assert!(start.elapsed() < Duration::from_secs(30), "brama did not start");
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "brama did not start"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -41,8 +44,17 @@ async fn wait_listening(addr: SocketAddr, child: &mut Child) {
 /// request content is unique and the simulator can tell deliveries apart.
 fn application(i: usize) -> Vec<u8> {
     let mut v: serde_json::Value = serde_json::from_slice(&example("all-services.json")).unwrap();
-    v["medicalBirthCertificate"] = format!("2026-1120-{:04}-{:04}", i / 10_000 + 1, i % 10_000).into();
-    const NAMES: &[&str] = &["Марія", "Олена", "Софія", "Дарина", "Анна", "Ірина", "Катерина"];
+    v["medicalBirthCertificate"] =
+        format!("2026-1120-{:04}-{:04}", i / 10_000 + 1, i % 10_000).into();
+    const NAMES: &[&str] = &[
+        "Марія",
+        "Олена",
+        "Софія",
+        "Дарина",
+        "Анна",
+        "Ірина",
+        "Катерина",
+    ];
     v["child"]["givenName"] = NAMES[i % NAMES.len()].into();
     let born = time::macros::date!(2026 - 11 - 20) - time::Duration::days((i / NAMES.len()) as i64);
     v["child"]["birthDate"] = born.to_string().into();
@@ -51,7 +63,8 @@ fn application(i: usize) -> Vec<u8> {
         .map(|b| i64::from(b - b'0'))
         .collect();
     let check = brama::router::application::rnokpp_check_digit(&digits);
-    let rnokpp: String = digits.iter().map(|d| d.to_string()).collect::<String>() + &check.to_string();
+    let rnokpp: String =
+        digits.iter().map(|d| d.to_string()).collect::<String>() + &check.to_string();
     v["applicant"]["rnokpp"] = rnokpp.into();
     v.to_string().into_bytes()
 }
@@ -74,9 +87,15 @@ async fn kill_9_with_500_applications_in_flight_loses_nothing() {
             "client_http = \"127.0.0.1:0\"",
             &format!("client_http = \"{client}\""),
         )
-        .replace("server = \"127.0.0.1:0\"", &format!("server = \"{ss1_server}\""))
+        .replace(
+            "server = \"127.0.0.1:0\"",
+            &format!("server = \"{ss1_server}\""),
+        )
         .replace("client_https = \"127.0.0.1:0\"\n", "")
-        .replace("admin = \"127.0.0.1:0\"", &format!("admin = \"{}\"", free_port()));
+        .replace(
+            "admin = \"127.0.0.1:0\"",
+            &format!("admin = \"{}\"", free_port()),
+        );
     let config = dir.join("ss1.toml");
     std::fs::write(&config, toml).unwrap();
     let mut child = spawn(&config, &dir.join("ss1-first.log"));

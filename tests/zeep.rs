@@ -91,5 +91,8 @@ async fn zeep_calls_every_registry_through_brama_from_the_wsdls() {
         assert!(sim.stats.saw_id(id), "{op} did not reach the registry");
         assert!(!value.is_empty() && value != "None", "{op}: {line}");
     }
-    assert!(stdout.contains("determineCitizenship") && stdout.contains(" UKR"), "{stdout}");
+    assert!(
+        stdout.contains("determineCitizenship") && stdout.contains(" UKR"),
+        "{stdout}"
+    );
 }

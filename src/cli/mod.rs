@@ -4,8 +4,9 @@ mod certs;
 mod keys;
 mod queue;
 mod send;
-mod submit;
 mod sign;
+mod submit;
+mod wsdl;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -57,6 +58,11 @@ enum Command {
     Submit(submit::SubmitArgs),
     /// The router's delivery queue: list, show, retry, purge (works while the server runs).
     Queue(queue::QueueArgs),
+    /// Registry operations from the WSDLs: list, show one, print the generated code.
+    Wsdl {
+        #[command(subcommand)]
+        command: wsdl::WsdlCommand,
+    },
     /// Run the registry simulator alone.
     RegistrySim {
         #[arg(long, default_value = "127.0.0.1:8090")]
@@ -132,6 +138,7 @@ pub fn main() -> ExitCode {
             runtime().block_on(serve(conf))
         }
         Command::Send(args) => runtime().block_on(send::run(args)),
+        Command::Wsdl { command } => wsdl::run(command),
         Command::Submit(args) => runtime().block_on(submit::run(args)),
         Command::Queue(args) => runtime().block_on(queue::run(args)),
         Command::Sign(args) => sign::sign(args),

@@ -188,7 +188,10 @@ fn print(cmd: &QueueCommand, v: &Value) {
     match cmd {
         QueueCommand::List { .. } => {
             let apps = v["applications"].as_array().cloned().unwrap_or_default();
-            println!("{:<38} {:<25} {:<12} services", "application", "received", "status");
+            println!(
+                "{:<38} {:<25} {:<12} services",
+                "application", "received", "status"
+            );
             for a in &apps {
                 let services = a["services"].as_array().cloned().unwrap_or_default();
                 let states: Vec<String> = services
@@ -254,7 +257,9 @@ fn print(cmd: &QueueCommand, v: &Value) {
                         h["number"],
                         api::rfc3339(h["startedAt"].as_u64().unwrap_or(0)),
                         h["outcome"].as_str().unwrap_or(""),
-                        h["latencyMs"].as_u64().map_or("-".into(), |l| l.to_string()),
+                        h["latencyMs"]
+                            .as_u64()
+                            .map_or("-".into(), |l| l.to_string()),
                         h["faultCode"].as_str().unwrap_or("")
                     );
                 }

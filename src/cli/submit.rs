@@ -48,7 +48,10 @@ pub async fn run(a: SubmitArgs) -> ExitCode {
     };
     let v: Value = serde_json::from_slice(&resp).unwrap_or(Value::Null);
     if status.as_u16() != 202 {
-        eprintln!("refused ({status}): {}", v["message"].as_str().unwrap_or(""));
+        eprintln!(
+            "refused ({status}): {}",
+            v["message"].as_str().unwrap_or("")
+        );
         if let Some(fields) = v["fields"].as_array() {
             for f in fields {
                 eprintln!(
@@ -76,13 +79,16 @@ async fn follow(base: &str, id: &str, timeout: Duration, json: bool) -> ExitCode
     let start = Instant::now();
     let mut last_line = String::new();
     loop {
-        let (status, body) =
-            match http_call(http::Method::GET, &format!("{base}/api/v1/applications/{id}"), None)
-                .await
-            {
-                Ok(r) => r,
-                Err(e) => return fail(e),
-            };
+        let (status, body) = match http_call(
+            http::Method::GET,
+            &format!("{base}/api/v1/applications/{id}"),
+            None,
+        )
+        .await
+        {
+            Ok(r) => r,
+            Err(e) => return fail(e),
+        };
         if !status.is_success() {
             return fail(format!("status query failed: {status}"));
         }

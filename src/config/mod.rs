@@ -4,8 +4,8 @@
 mod acl;
 mod embedded;
 pub mod file;
-pub mod signer;
 pub mod router;
+pub mod signer;
 
 use std::collections::HashMap;
 use std::fmt;

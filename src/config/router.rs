@@ -315,7 +315,10 @@ fn check_retry(r: &RetrySection, key: &str, fail: &mut impl FnMut(&str, String))
         );
     }
     if !(r.multiplier >= 1.0 && r.multiplier <= 100.0) {
-        fail(&format!("{key}.multiplier"), "must be within 1..=100".into());
+        fail(
+            &format!("{key}.multiplier"),
+            "must be within 1..=100".into(),
+        );
     }
     if !(0.0..=1.0).contains(&r.jitter) {
         fail(&format!("{key}.jitter"), "must be within 0..=1".into());

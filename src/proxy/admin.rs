@@ -184,7 +184,10 @@ fn router_metrics(gw: &Gateway) -> String {
     }
     let _ = writeln!(out, "# TYPE brama_router_in_flight gauge");
     for (reg, _, in_flight) in &lanes {
-        let _ = writeln!(out, "brama_router_in_flight{{registry=\"{reg}\"}} {in_flight}");
+        let _ = writeln!(
+            out,
+            "brama_router_in_flight{{registry=\"{reg}\"}} {in_flight}"
+        );
     }
     let st = &r.engine.store;
     let _ = writeln!(

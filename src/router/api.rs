@@ -172,9 +172,7 @@ pub fn list(router: &Router, state: Option<&str>, limit: usize) -> Result<Value,
         let v = app_json(&app, &ds, false);
         let keep = match state {
             None => true,
-            Some(s) => {
-                v["status"] == s || ds.iter().any(|d| json!(d.state) == s)
-            }
+            Some(s) => v["status"] == s || ds.iter().any(|d| json!(d.state) == s),
         };
         if keep {
             out.push(v);

@@ -161,7 +161,9 @@ fn validate(json: &Value) -> Result<Vec<&'static str>, Vec<FieldError>> {
     let applicant_role = parent(&mut c, root.get("applicant"), "applicant", true);
     let second_role = parent(&mut c, root.get("secondParent"), "secondParent", false);
     match (applicant_role, second_role) {
-        (Some(a), Some(b)) if a == b => c.fail("secondParent.role", "must differ from the applicant's"),
+        (Some(a), Some(b)) if a == b => {
+            c.fail("secondParent.role", "must differ from the applicant's")
+        }
         (Some(a), None) if a != "mother" && root.get("secondParent").is_none() => c.fail(
             "secondParent",
             "is required when the applicant is not the mother (the medical certificate names her)",
@@ -172,7 +174,14 @@ fn validate(json: &Value) -> Result<Vec<&'static str>, Vec<FieldError>> {
         c.unknown(
             child,
             "child",
-            &["surname", "givenName", "patronymic", "sex", "birthDate", "birthPlaceKatottg"],
+            &[
+                "surname",
+                "givenName",
+                "patronymic",
+                "sex",
+                "birthDate",
+                "birthPlaceKatottg",
+            ],
         );
         c.name(child, "child", "surname", true);
         c.name(child, "child", "givenName", true);
@@ -194,14 +203,21 @@ fn validate(json: &Value) -> Result<Vec<&'static str>, Vec<FieldError>> {
         Some(Value::Array(list)) => {
             for (i, v) in list.iter().enumerate() {
                 let field = format!("services[{i}]");
-                match v.as_str().and_then(|s| CHOICES.iter().find(|(n, _)| *n == s)) {
+                match v
+                    .as_str()
+                    .and_then(|s| CHOICES.iter().find(|(n, _)| *n == s))
+                {
                     Some((_, op)) if chosen.contains(op) => c.fail(&field, "is listed twice"),
                     Some((_, op)) => chosen.push(*op),
                     None => c.fail(
                         &field,
                         format!(
                             "must be one of {}",
-                            CHOICES.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+                            CHOICES
+                                .iter()
+                                .map(|(n, _)| *n)
+                                .collect::<Vec<_>>()
+                                .join(", ")
                         ),
                     ),
                 }
@@ -284,7 +300,8 @@ fn parent(c: &mut Check, v: Option<&Value>, field: &str, required: bool) -> Opti
         (!ok).then_some("must be a Ukrainian IBAN: UA and 27 digits")
     });
     c.string(p, field, "phone", false, |s| {
-        let ok = s.len() == 13 && s.starts_with("+380") && s[1..].bytes().all(|b| b.is_ascii_digit());
+        let ok =
+            s.len() == 13 && s.starts_with("+380") && s[1..].bytes().all(|b| b.is_ascii_digit());
         (!ok).then_some("must be +380 and 9 digits")
     });
     c.string(p, field, "email", false, |s| {
@@ -370,16 +387,31 @@ mod tests {
     use super::*;
 
     fn sample() -> Value {
-        serde_json::from_str(include_str!("../../examples/applications/all-services.json")).unwrap()
+        serde_json::from_str(include_str!(
+            "../../examples/applications/all-services.json"
+        ))
+        .unwrap()
     }
 
     #[test]
     fn the_examples_are_valid_and_invalid_as_named() {
-        let app = parse(include_bytes!("../../examples/applications/all-services.json")).unwrap();
+        let app = parse(include_bytes!(
+            "../../examples/applications/all-services.json"
+        ))
+        .unwrap();
         assert_eq!(app.chosen.len(), CHOICES.len());
-        parse(include_bytes!("../../examples/applications/birth-and-tax.json")).unwrap();
-        let errs = parse(include_bytes!("../../examples/applications/invalid-rnokpp.json")).unwrap_err();
-        assert!(errs.iter().any(|e| e.field == "applicant.rnokpp"), "{errs:?}");
+        parse(include_bytes!(
+            "../../examples/applications/birth-and-tax.json"
+        ))
+        .unwrap();
+        let errs = parse(include_bytes!(
+            "../../examples/applications/invalid-rnokpp.json"
+        ))
+        .unwrap_err();
+        assert!(
+            errs.iter().any(|e| e.field == "applicant.rnokpp"),
+            "{errs:?}"
+        );
     }
 
     #[test]

@@ -136,8 +136,8 @@ fn envelope<O: Operation>(payload: Value, h: &Header<'_>) -> Result<String, Stri
 where
     O::Request: serde::de::DeserializeOwned,
 {
-    let req: O::Request = serde_json::from_value(payload)
-        .map_err(|e| format!("{} request: {e}", O::NAME))?;
+    let req: O::Request =
+        serde_json::from_value(payload).map_err(|e| format!("{} request: {e}", O::NAME))?;
     let header = XRoadHeader {
         client: h.client.clone(),
         service: ServiceId {
@@ -219,7 +219,9 @@ fn payload(
             .copied()
             .ok_or_else(|| format!("{service} needs the answer of {name}"))
     };
-    let mother = app.parent("mother").ok_or("the application names no mother")?;
+    let mother = app
+        .parent("mother")
+        .ok_or("the application names no mother")?;
     let father = app.parent("father");
     let person = |p: &str| {
         let v = &a[&p[1..]];

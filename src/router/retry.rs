@@ -15,7 +15,10 @@ pub enum AttemptError {
     /// An HTTP status without a SOAP answer.
     Http(u16),
     /// A SOAP fault, from a security server or the registry.
-    Fault { code: String, message: String },
+    Fault {
+        code: String,
+        message: String,
+    },
     /// The answer could not be understood.
     Malformed(String),
 }

@@ -84,7 +84,9 @@ pub fn body_content(xml: &[u8], max_depth: usize) -> Result<String, String> {
     let mut inserts: Vec<(usize, String)> = Vec::new();
     loop {
         let before = r.buffer_position() as usize;
-        let ev = r.read_event().map_err(|e| format!("not well-formed XML: {e}"))?;
+        let ev = r
+            .read_event()
+            .map_err(|e| format!("not well-formed XML: {e}"))?;
         match ev {
             Event::Start(ref e) | Event::Empty(ref e) => {
                 let empty = matches!(ev, Event::Empty(_));
@@ -197,6 +199,8 @@ mod tests {
         assert!(body_content(b"<s:Envelope xmlns:s=\"x\"><s:Body><a>", 64).is_err());
         assert!(body_content(b"\xff\xfe", 64).is_err());
         let deep = format!("<s:Envelope xmlns:s=\"x\"><s:Body>{}", "<a>".repeat(100));
-        assert!(body_content(deep.as_bytes(), 10).unwrap_err().contains("deeper"));
+        assert!(body_content(deep.as_bytes(), 10)
+            .unwrap_err()
+            .contains("deeper"));
     }
 }

@@ -230,7 +230,9 @@ impl SimStats {
     /// Distinct request contents seen for `op` (one per delivery when every delivery's content
     /// differs).
     pub fn distinct_requests(&self, op: &str) -> usize {
-        self.lock_ops().get(op).map_or(0, |o| o.ids_by_content.len())
+        self.lock_ops()
+            .get(op)
+            .map_or(0, |o| o.ids_by_content.len())
     }
 
     /// The most X-Road ids any one request content came with: 1 means no request was ever
@@ -613,9 +615,13 @@ fn parse_and_answer(
         // A missing type is read as SOAP: some clients omit it.
         "" | "text/xml" => (body.clone(), param("charset"), None),
         "multipart/related" => {
-            let boundary = param("boundary").ok_or_else(|| client("multipart/related without a boundary".into()))?;
-            let parts = mime::parse_multipart(body, &boundary, 64).map_err(|e| client(e.message))?;
-            let root = parts.first().ok_or_else(|| client("multipart body has no parts".into()))?;
+            let boundary = param("boundary")
+                .ok_or_else(|| client("multipart/related without a boundary".into()))?;
+            let parts =
+                mime::parse_multipart(body, &boundary, 64).map_err(|e| client(e.message))?;
+            let root = parts
+                .first()
+                .ok_or_else(|| client("multipart body has no parts".into()))?;
             let root_ct = match root.header("content-type") {
                 None => None,
                 Some(t) => Some(ContentType::parse(t).map_err(|e| client(e.message))?),
@@ -650,7 +656,11 @@ fn parse_and_answer(
     let text = decode(&xml, charset.as_deref()).map_err(client)?;
     let env = envelope::parse(&text).map_err(client)?;
     *registry = registries::registry_of(env.wrapper.local);
-    stats.record_request(env.wrapper.local, env.wrapper.inner, env.xroad_id.as_deref());
+    stats.record_request(
+        env.wrapper.local,
+        env.wrapper.inner,
+        env.xroad_id.as_deref(),
+    );
     if let Some(id) = &env.xroad_id {
         stats.record_id(id);
     }
@@ -717,8 +727,9 @@ fn multipart_reply(xml: &[u8], parts: &[Part], mtom: bool) -> Result<Reply, Stri
 fn body_content(env: &Envelope<'_>, ctx: &Ctx) -> Result<String, (&'static str, String)> {
     let op = env.wrapper.local;
     if op == dracs::OPERATION {
-        let inner = dracs::answer(&dracs::parse_query(env.wrapper.inner).map_err(|m| ("Client", m))?)
-            .map_err(|m| ("Client", m))?;
+        let inner =
+            dracs::answer(&dracs::parse_query(env.wrapper.inner).map_err(|m| ("Client", m))?)
+                .map_err(|m| ("Client", m))?;
         let (open, close) = envelope::own_wrapper(env);
         return Ok(format!("{open}{inner}\n        {close}"));
     }

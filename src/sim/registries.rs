@@ -172,14 +172,8 @@ fn el(name: &str, value: &str) -> String {
 }
 
 const FACILITIES: &[(&str, &str)] = &[
-    (
-        "КНП «Київський міський пологовий будинок № 5»",
-        "01994101",
-    ),
-    (
-        "КНП «Перинатальний центр м. Києва»",
-        "05417094",
-    ),
+    ("КНП «Київський міський пологовий будинок № 5»", "01994101"),
+    ("КНП «Перинатальний центр м. Києва»", "05417094"),
     (
         "КНП «Львівське територіальне медичне обʼєднання»",
         "01999450",
@@ -222,7 +216,10 @@ pub(crate) fn answer(
                 el("facilityEdrpou", edrpou),
                 el("sex", if seed.n(2, 2) == 0 { "F" } else { "M" }),
                 el("birthDate", &born.to_string()),
-                el("birthTime", &format!("{:02}:{:02}", seed.n(3, 24), seed.n(0, 60))),
+                el(
+                    "birthTime",
+                    &format!("{:02}:{:02}", seed.n(3, 24), seed.n(0, 60)),
+                ),
                 el("birthPlaceKatottg", "UA80000000000093317"),
                 el("weightGrams", &(2600 + seed.n(1, 1700)).to_string()),
                 el("heightCm", &(47 + seed.n(2, 9)).to_string()),
@@ -269,9 +266,15 @@ pub(crate) fn answer(
                     el("status", "REGISTERED"),
                     format!(
                         "<actRecord>{}{}{}{}{}</actRecord>",
-                        el("actRecordNumber", &format!("{}", 100_000 + s.n(0, 899_999_999))),
+                        el(
+                            "actRecordNumber",
+                            &format!("{}", 100_000 + s.n(0, 899_999_999))
+                        ),
                         el("registrationDate", &today().to_string()),
-                        el("registryOffice", OFFICES[s.n(1, OFFICES.len() as u64) as usize]),
+                        el(
+                            "registryOffice",
+                            OFFICES[s.n(1, OFFICES.len() as u64) as usize]
+                        ),
                         el("certificateSeries", "І-ТВ"),
                         el("certificateNumber", &format!("{:06}", s.n(2, 1_000_000)))
                     ),
@@ -339,7 +342,10 @@ pub(crate) fn answer(
                 return Err(invalid(format!("iban: '{iban}' is not a Ukrainian IBAN")));
             }
             [
-                el("decisionNumber", &format!("ДН-{:07}", seed.n(0, 10_000_000))),
+                el(
+                    "decisionNumber",
+                    &format!("ДН-{:07}", seed.n(0, 10_000_000)),
+                ),
                 el("decisionDate", &today().to_string()),
                 el("amountUah", "41280.00"),
                 el(
@@ -364,8 +370,14 @@ pub(crate) fn answer(
                 });
             }
             [
-                el("decisionNumber", &format!("БС-{:07}", seed.n(0, 10_000_000))),
-                el("certificateNumber", &format!("АБ {:06}", seed.n(1, 1_000_000))),
+                el(
+                    "decisionNumber",
+                    &format!("БС-{:07}", seed.n(0, 10_000_000)),
+                ),
+                el(
+                    "certificateNumber",
+                    &format!("АБ {:06}", seed.n(1, 1_000_000)),
+                ),
                 el(
                     "validUntil",
                     &today()
@@ -382,10 +394,16 @@ pub(crate) fn answer(
             let community = if katottg.starts_with("UA80") {
                 "Київська міська територіальна громада".to_string()
             } else {
-                format!("Територіальна громада {}", &katottg[..katottg.len().min(12)])
+                format!(
+                    "Територіальна громада {}",
+                    &katottg[..katottg.len().min(12)]
+                )
             };
             [
-                el("registrationNumber", &format!("РТГ-{:09}", seed.n(0, 1_000_000_000))),
+                el(
+                    "registrationNumber",
+                    &format!("РТГ-{:09}", seed.n(0, 1_000_000_000)),
+                ),
                 el("registeredAt", &now()),
                 el("communityName", &community),
             ]
@@ -448,15 +466,39 @@ mod tests {
             Duration::from_millis(100),
         )
         .unwrap();
-        let number = reg.split("<applicationNumber>").nth(1).unwrap().split('<').next().unwrap();
+        let number = reg
+            .split("<applicationNumber>")
+            .nth(1)
+            .unwrap()
+            .split('<')
+            .next()
+            .unwrap();
         let q = format!("<applicationNumber>{number}</applicationNumber>");
-        let a = answer("getBirthRegistrationStatus", &q, &d, Duration::from_millis(100)).unwrap();
+        let a = answer(
+            "getBirthRegistrationStatus",
+            &q,
+            &d,
+            Duration::from_millis(100),
+        )
+        .unwrap();
         assert!(a.contains("IN_PROGRESS"), "{a}");
         std::thread::sleep(Duration::from_millis(120));
-        let a = answer("getBirthRegistrationStatus", &q, &d, Duration::from_millis(100)).unwrap();
-        assert!(a.contains("REGISTERED") && a.contains("<actRecordNumber>"), "{a}");
-        let e = ask("getBirthRegistrationStatus", "<applicationNumber>X-1</applicationNumber>")
-            .unwrap_err();
+        let a = answer(
+            "getBirthRegistrationStatus",
+            &q,
+            &d,
+            Duration::from_millis(100),
+        )
+        .unwrap();
+        assert!(
+            a.contains("REGISTERED") && a.contains("<actRecordNumber>"),
+            "{a}"
+        );
+        let e = ask(
+            "getBirthRegistrationStatus",
+            "<applicationNumber>X-1</applicationNumber>",
+        )
+        .unwrap_err();
         assert_eq!(e.code, "Client.ApplicationNotFound");
     }
 
@@ -464,10 +506,26 @@ mod tests {
     fn derived_numbers_are_valid_and_repeatable() {
         let q = "<unzr>20261120-00011</unzr><actRecordNumber>1</actRecordNumber><child><sex>F</sex><birthDate>2026-11-20</birthDate></child>";
         let a = ask("registerTaxpayer", q).unwrap();
-        let rnokpp = a.split("<rnokpp>").nth(1).unwrap().split('<').next().unwrap();
+        let rnokpp = a
+            .split("<rnokpp>")
+            .nth(1)
+            .unwrap()
+            .split('<')
+            .next()
+            .unwrap();
         assert!(crate::router::application::rnokpp_valid(rnokpp), "{rnokpp}");
-        assert_eq!(ask("registerTaxpayer", q).unwrap().split("<registrationDate>").next(), a.split("<registrationDate>").next());
-        let u = ask("assignUnzr", "<actRecordNumber>1</actRecordNumber><child><birthDate>2026-11-20</birthDate></child>").unwrap();
+        assert_eq!(
+            ask("registerTaxpayer", q)
+                .unwrap()
+                .split("<registrationDate>")
+                .next(),
+            a.split("<registrationDate>").next()
+        );
+        let u = ask(
+            "assignUnzr",
+            "<actRecordNumber>1</actRecordNumber><child><birthDate>2026-11-20</birthDate></child>",
+        )
+        .unwrap();
         assert!(u.contains("<unzr>20261120-"), "{u}");
     }
 }

@@ -95,7 +95,11 @@ pub fn module(r: &Registry, runtime: &str) -> String {
             lit(&o.name),
             opt(o.version.as_deref()),
         );
-        doc(&mut out, "    ", o.title.uk.as_deref().or(o.title.en.as_deref()));
+        doc(
+            &mut out,
+            "    ",
+            o.title.uk.as_deref().or(o.title.en.as_deref()),
+        );
         let _ = writeln!(
             out,
             "    /// Calls `{}`{} through `transport`.\n    pub async fn {}<T: rt::SoapTransport + ?Sized>(\n        transport: &T,\n        header: &rt::XRoadHeader,\n        request: &{req},\n    ) -> Result<{resp}, rt::ClientError> {{\n        rt::call::<{marker}, T>(transport, header, request).await\n    }}",
@@ -129,7 +133,11 @@ fn simple_consts(out: &mut String, s: &SimpleType) {
         }
         ps => {
             let list: Vec<String> = ps.iter().map(|p| lit(p)).collect();
-            let _ = writeln!(out, "    pub const {c}_PATTERNS: &[&str] = &[{}];", list.join(", "));
+            let _ = writeln!(
+                out,
+                "    pub const {c}_PATTERNS: &[&str] = &[{}];",
+                list.join(", ")
+            );
             format!("{c}_PATTERNS")
         }
     };
@@ -137,7 +145,11 @@ fn simple_consts(out: &mut String, s: &SimpleType) {
         "&[]".to_string()
     } else {
         let list: Vec<String> = s.enumeration.iter().map(|v| lit(v)).collect();
-        let _ = writeln!(out, "    pub const {c}_VALUES: &[&str] = &[{}];", list.join(", "));
+        let _ = writeln!(
+            out,
+            "    pub const {c}_VALUES: &[&str] = &[{}];",
+            list.join(", ")
+        );
         format!("{c}_VALUES")
     };
     let len = |l: Option<u32>| l.map_or("None".into(), |l| format!("Some({l})"));
@@ -183,7 +195,13 @@ fn type_struct(out: &mut String, r: &Registry, t: &ComplexType) {
         Some(e) => {
             let _ = writeln!(out, "    /// The `{e}` element.");
         }
-        None => doc(out, "    ", t.doc.as_deref().or(Some(&format!("The `{}` type.", t.name)))),
+        None => doc(
+            out,
+            "    ",
+            t.doc
+                .as_deref()
+                .or(Some(&format!("The `{}` type.", t.name))),
+        ),
     }
     out.push_str("    #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize, ::yaserde::YaSerialize, ::yaserde::YaDeserialize)]\n");
     if let Some(e) = &t.element {
@@ -214,8 +232,17 @@ fn type_struct(out: &mut String, r: &Registry, t: &ComplexType) {
         } else {
             ""
         };
-        let _ = writeln!(out, "        #[serde(rename = {}{serde_extra})]", lit(&f.name));
-        let _ = writeln!(out, "        pub {}: {},", ident(&snake(&f.name)), field_type(f));
+        let _ = writeln!(
+            out,
+            "        #[serde(rename = {}{serde_extra})]",
+            lit(&f.name)
+        );
+        let _ = writeln!(
+            out,
+            "        pub {}: {},",
+            ident(&snake(&f.name)),
+            field_type(f)
+        );
     }
     out.push_str("    }\n");
 }
@@ -307,8 +334,16 @@ fn operations_table(out: &mut String, r: &Registry) {
         );
         for f in &t.fields {
             let (kind, rules_c, children) = match &f.ty {
-                TypeRef::Builtin(b) => (format!("rt::FieldKind::Simple(rt::Builtin::{b:?})"), "rt::TextRules::NONE".to_string(), "&[]".to_string()),
-                TypeRef::Simple(s) => ("rt::FieldKind::Simple(rt::Builtin::String)".into(), format!("{}_RULES", screaming(s)), "&[]".into()),
+                TypeRef::Builtin(b) => (
+                    format!("rt::FieldKind::Simple(rt::Builtin::{b:?})"),
+                    "rt::TextRules::NONE".to_string(),
+                    "&[]".to_string(),
+                ),
+                TypeRef::Simple(s) => (
+                    "rt::FieldKind::Simple(rt::Builtin::String)".into(),
+                    format!("{}_RULES", screaming(s)),
+                    "&[]".into(),
+                ),
                 TypeRef::Complex(c) => (
                     "rt::FieldKind::Complex".into(),
                     "rt::TextRules::NONE".into(),

@@ -11,3 +11,5 @@ pub mod parse;
 pub mod pattern;
 pub mod runtime;
 pub mod schema;
+#[cfg(test)]
+mod tests;

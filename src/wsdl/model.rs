@@ -179,7 +179,8 @@ pub fn upper_camel(name: &str) -> String {
 pub fn struct_name(xsd_name: &str) -> String {
     let n = upper_camel(xsd_name);
     match n.as_str() {
-        "String" | "Option" | "Vec" | "Box" | "Result" | "Some" | "None" | "Ok" | "Err" | "Self" => {
+        "String" | "Option" | "Vec" | "Box" | "Result" | "Some" | "None" | "Ok" | "Err"
+        | "Self" => {
             format!("{n}Type")
         }
         _ => n,

@@ -39,7 +39,10 @@ pub fn parse_file(path: &Path) -> Result<Registry, Error> {
         element: String::new(),
         message: e.to_string(),
     })?;
-    let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+    let stem = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or_default();
     parse_registry(&file, stem, &xml)
 }
 
@@ -114,8 +117,9 @@ pub fn parse_registry(file: &str, name: &str, xml: &str) -> Result<Registry, Err
         .iter()
         .filter(|c| !c.is(NS_WSDL, "documentation"))
     {
-        reg.operations
-            .push(operation(&ctx, &tns, op, &messages, &bindings, port_type, &reg)?);
+        reg.operations.push(operation(
+            &ctx, &tns, op, &messages, &bindings, port_type, &reg,
+        )?);
     }
     if reg.operations.is_empty() {
         return Err(ctx.err(port_type, "a port type without operations"));
@@ -125,7 +129,12 @@ pub fn parse_registry(file: &str, name: &str, xml: &str) -> Result<Registry, Err
 }
 
 /// Merges the registry schemas and resolves type references and extensions.
-fn types(ctx: &Ctx, tns: &str, schemas: Vec<schema::Schema>, reg: &mut Registry) -> Result<(), Error> {
+fn types(
+    ctx: &Ctx,
+    tns: &str,
+    schemas: Vec<schema::Schema>,
+    reg: &mut Registry,
+) -> Result<(), Error> {
     let mut complex: Vec<(ComplexType, Node)> = Vec::new();
     let mut typed = Vec::new();
     let mut simple_nodes = Vec::new();
@@ -145,7 +154,11 @@ fn types(ctx: &Ctx, tns: &str, schemas: Vec<schema::Schema>, reg: &mut Registry)
     }
     let (mut named, mut elements) = (HashSet::new(), HashSet::new());
     for (t, n) in &complex {
-        let set = if t.element.is_some() { &mut elements } else { &mut named };
+        let set = if t.element.is_some() {
+            &mut elements
+        } else {
+            &mut named
+        };
         if !set.insert(t.name.clone()) {
             return Err(ctx.err(n, "declared twice"));
         }
@@ -163,9 +176,7 @@ fn types(ctx: &Ctx, tns: &str, schemas: Vec<schema::Schema>, reg: &mut Registry)
                 let local = clark
                     .strip_prefix(&format!("{{{tns}}}"))
                     .filter(|l| simple.contains(*l) || named.contains(*l))
-                    .ok_or_else(|| {
-                        ctx.err(n, format!("field '{}': unknown type {clark}", f.name))
-                    })?
+                    .ok_or_else(|| ctx.err(n, format!("field '{}': unknown type {clark}", f.name)))?
                     .to_string();
                 f.ty = if simple.contains(&local) {
                     TypeRef::Simple(local)
@@ -187,7 +198,12 @@ fn types(ctx: &Ctx, tns: &str, schemas: Vec<schema::Schema>, reg: &mut Registry)
             let parent = raw
                 .iter()
                 .find(|r| r.element.is_none() && r.name == b)
-                .ok_or_else(|| ctx.err(n, format!("extension base '{b}' is not a complex type of this schema")))?;
+                .ok_or_else(|| {
+                    ctx.err(
+                        n,
+                        format!("extension base '{b}' is not a complex type of this schema"),
+                    )
+                })?;
             let mut fields = parent.fields.clone();
             for f in &t.fields {
                 if fields.iter().any(|p| p.name == f.name) {
@@ -205,7 +221,12 @@ fn types(ctx: &Ctx, tns: &str, schemas: Vec<schema::Schema>, reg: &mut Registry)
             .iter()
             .find(|(c, _)| c.element.is_none() && c.name == ty)
             .map(|(c, _)| c.clone())
-            .ok_or_else(|| ctx.err(&n, format!("type '{ty}' is not a complex type of this schema")))?;
+            .ok_or_else(|| {
+                ctx.err(
+                    &n,
+                    format!("type '{ty}' is not a complex type of this schema"),
+                )
+            })?;
         t.name = element.clone();
         t.element = Some(element);
         complex.push((t, n));
@@ -225,7 +246,10 @@ fn types(ctx: &Ctx, tns: &str, schemas: Vec<schema::Schema>, reg: &mut Registry)
 /// with `root`).
 fn cycle(all: &[(ComplexType, Node)], root: &str, path: &mut Vec<String>) -> bool {
     let current = path.last().cloned().unwrap_or_default();
-    let Some((t, _)) = all.iter().find(|(t, _)| t.element.is_none() && t.name == current) else {
+    let Some((t, _)) = all
+        .iter()
+        .find(|(t, _)| t.element.is_none() && t.name == current)
+    else {
         return false;
     };
     for f in &t.fields {
@@ -247,7 +271,13 @@ fn cycle(all: &[(ComplexType, Node)], root: &str, path: &mut Vec<String>) -> boo
 }
 
 /// The wrapper element a message's single part names.
-fn message_element(ctx: &Ctx, tns: &str, at: &Node, messages: &[&Node], reg: &Registry) -> Result<String, Error> {
+fn message_element(
+    ctx: &Ctx,
+    tns: &str,
+    at: &Node,
+    messages: &[&Node],
+    reg: &Registry,
+) -> Result<String, Error> {
     let q = at
         .attr("message")
         .ok_or_else(|| ctx.err(at, "missing 'message' attribute"))?;
@@ -258,17 +288,27 @@ fn message_element(ctx: &Ctx, tns: &str, at: &Node, messages: &[&Node], reg: &Re
         .iter()
         .find(|m| ns.as_deref() == Some(tns) && m.attr("name") == Some(local.as_str()))
         .ok_or_else(|| ctx.err(at, format!("no wsdl:message '{q}'")))?;
-    let parts: Vec<&Node> = msg.children.iter().filter(|c| c.is(NS_WSDL, "part")).collect();
+    let parts: Vec<&Node> = msg
+        .children
+        .iter()
+        .filter(|c| c.is(NS_WSDL, "part"))
+        .collect();
     let part = match parts.as_slice() {
         [p] => *p,
         _ => return Err(ctx.err(msg, "a body message must have exactly one part")),
     };
-    let el = part
-        .attr("element")
-        .ok_or_else(|| ctx.err(part, "only document/literal parts with 'element' are supported"))?;
+    let el = part.attr("element").ok_or_else(|| {
+        ctx.err(
+            part,
+            "only document/literal parts with 'element' are supported",
+        )
+    })?;
     match part.resolve(el) {
         Some((Some(ns), local)) if ns == tns && reg.wrapper(&local).is_some() => Ok(local),
-        _ => Err(ctx.err(part, format!("element '{el}' is not a wrapper element of the registry schema"))),
+        _ => Err(ctx.err(
+            part,
+            format!("element '{el}' is not a wrapper element of the registry schema"),
+        )),
     }
 }
 
@@ -301,7 +341,9 @@ fn operation(
                 }
             }
             (Some(NS_WSDL), "input") => input = Some(message_element(ctx, tns, c, messages, reg)?),
-            (Some(NS_WSDL), "output") => output = Some(message_element(ctx, tns, c, messages, reg)?),
+            (Some(NS_WSDL), "output") => {
+                output = Some(message_element(ctx, tns, c, messages, reg)?)
+            }
             // Business refusals arrive as SOAP faults whatever the WSDL declares.
             (Some(NS_WSDL), "fault") => {}
             _ => return Err(ctx.err(c, "outside the supported WSDL subset")),
@@ -321,7 +363,13 @@ fn operation(
 }
 
 /// `xrd:version` of the operation in the binding of `port_type`.
-fn version(ctx: &Ctx, tns: &str, op: &str, bindings: &[&Node], port_type: &Node) -> Result<Option<String>, Error> {
+fn version(
+    ctx: &Ctx,
+    tns: &str,
+    op: &str,
+    bindings: &[&Node],
+    port_type: &Node,
+) -> Result<Option<String>, Error> {
     let pt = port_type.attr("name").unwrap_or_default();
     for b in bindings {
         let ty = b.attr("type").and_then(|t| b.resolve(t));
@@ -347,7 +395,12 @@ fn version(ctx: &Ctx, tns: &str, op: &str, bindings: &[&Node], port_type: &Node)
 /// Generated Rust names must not collide (two XSD names can map to one Rust name).
 fn check_names(ctx: &Ctx, root: &Node, reg: &Registry) -> Result<(), Error> {
     let mut seen = HashSet::new();
-    let clash = |what: String| ctx.err(root, format!("{what}: two declarations map to this Rust name"));
+    let clash = |what: String| {
+        ctx.err(
+            root,
+            format!("{what}: two declarations map to this Rust name"),
+        )
+    };
     for t in &reg.types {
         if !seen.insert(model::struct_name(&t.name)) {
             return Err(clash(format!("struct {}", model::struct_name(&t.name))));
@@ -355,7 +408,11 @@ fn check_names(ctx: &Ctx, root: &Node, reg: &Registry) -> Result<(), Error> {
         let mut fields = HashSet::new();
         for f in &t.fields {
             if !fields.insert(model::ident(&model::snake(&f.name))) {
-                return Err(clash(format!("field {} of {}", model::snake(&f.name), t.name)));
+                return Err(clash(format!(
+                    "field {} of {}",
+                    model::snake(&f.name),
+                    t.name
+                )));
             }
         }
     }

@@ -304,7 +304,9 @@ impl Parser {
             self.pos += 1;
             let first = match c {
                 ']' if !items.is_empty() => break,
-                '[' => return Err(self.error("nested classes and class subtraction are not supported")),
+                '[' => {
+                    return Err(self.error("nested classes and class subtraction are not supported"))
+                }
                 '\\' => match self.escape()? {
                     Escaped::Char(c) => c,
                     Escaped::Item(i) => {
@@ -316,7 +318,9 @@ impl Parser {
             };
             if self.peek() == Some('-') && self.chars.get(self.pos + 1).is_some_and(|&n| n != ']') {
                 self.pos += 1;
-                let mut last = self.peek().ok_or_else(|| self.error("unterminated range"))?;
+                let mut last = self
+                    .peek()
+                    .ok_or_else(|| self.error("unterminated range"))?;
                 self.pos += 1;
                 if last == '[' {
                     return Err(self.error("class subtraction is not supported"));
@@ -324,7 +328,9 @@ impl Parser {
                 if last == '\\' {
                     last = match self.escape()? {
                         Escaped::Char(c) => c,
-                        Escaped::Item(_) => return Err(self.error("a range cannot end in a class escape")),
+                        Escaped::Item(_) => {
+                            return Err(self.error("a range cannot end in a class escape"))
+                        }
                     };
                 }
                 if last < first {
@@ -397,9 +403,17 @@ mod tests {
             ("[0-9]{10}", "3456789012", "345678901"),
             ("[0-9]{8}-[0-9]{5}", "20260115-00012", "20260115000012"),
             ("UA[0-9]{17}", "UA80000000000093317", "UB80000000000093317"),
-            ("[0-9]{4}-[0-9]{4}-[0-9]{4}-[0-9]{4}", "1234-5678-9012-3456", "1234-5678-9012-345"),
+            (
+                "[0-9]{4}-[0-9]{4}-[0-9]{4}-[0-9]{4}",
+                "1234-5678-9012-3456",
+                "1234-5678-9012-345",
+            ),
             ("([01][0-9]|2[0-3]):[0-5][0-9]", "23:59", "24:00"),
-            ("[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}", "123e4567-e89b-12d3-a456-426614174000", "123e4567"),
+            (
+                "[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}",
+                "123e4567-e89b-12d3-a456-426614174000",
+                "123e4567",
+            ),
             ("\\d+(\\.\\d{1,2})?", "1000.50", "1000."),
             ("[^ ]*x", "abcx", "ab cx"),
             ("[A-Z\\-]{1,3}", "I-Т".replace('Т', "T").as_str(), "ABCD"),

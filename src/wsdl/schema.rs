@@ -124,7 +124,8 @@ pub fn read(ctx: &Ctx, schema: &Node, tns: &str) -> Result<Schema, Error> {
             "element" => {
                 only_attrs(ctx, c, &["name", "type"])?;
                 let el = name(ctx, c)?;
-                let inline: Vec<&Node> = c.children.iter().filter(|x| !xs(x, "annotation")).collect();
+                let inline: Vec<&Node> =
+                    c.children.iter().filter(|x| !xs(x, "annotation")).collect();
                 match (c.attr("type"), inline.as_slice()) {
                     (Some(ty), []) => {
                         let (ns, local) = c
@@ -168,9 +169,14 @@ fn simple_type(ctx: &Ctx, n: &Node) -> Result<SimpleType, Error> {
     let r = match (restrictions.next(), restrictions.next()) {
         (Some(r), None) if xs(r, "restriction") => r,
         (Some(other), _) => {
-            return Err(ctx.err(other, "a simple type must be one xs:restriction of xs:string"))
+            return Err(ctx.err(
+                other,
+                "a simple type must be one xs:restriction of xs:string",
+            ))
         }
-        (None, _) => return Err(ctx.err(n, "a simple type must be one xs:restriction of xs:string")),
+        (None, _) => {
+            return Err(ctx.err(n, "a simple type must be one xs:restriction of xs:string"))
+        }
     };
     only_attrs(ctx, r, &["base"])?;
     let base = r.attr("base").and_then(|b| r.resolve(b));

@@ -24,7 +24,11 @@ pub const REGISTRIES: &[(&str, &str, &str, &[&str])] = &[
         "00000002",
         "DRACS",
         "dracs",
-        &["registerBirth", "getBirthRegistrationStatus", "getBirthRecord"],
+        &[
+            "registerBirth",
+            "getBirthRegistrationStatus",
+            "getBirthRecord",
+        ],
     ),
     (
         "00000003",
@@ -179,7 +183,12 @@ pub async fn outage(sim: SocketAddr, registry: &str, ms: u64) {
         bytes::Bytes::new(),
     )
     .await;
-    assert!(r.status.is_success(), "outage control: {} {}", r.status, r.text());
+    assert!(
+        r.status.is_success(),
+        "outage control: {} {}",
+        r.status,
+        r.text()
+    );
 }
 
 /// Posts an application; returns (status, JSON answer).

@@ -63,12 +63,17 @@ mod tests {
         assert!(!fault("Client.ApplicationNotFound").retryable());
         assert!(!fault("ServerX").retryable());
         assert!(ClientError::Transport("reset".into()).retryable());
-        assert!(ClientError::Http { status: 503, message: String::new() }.retryable());
-        assert!(!ClientError::Http { status: 404, message: String::new() }.retryable());
+        assert!(ClientError::Http {
+            status: 503,
+            message: String::new()
+        }
+        .retryable());
+        assert!(!ClientError::Http {
+            status: 404,
+            message: String::new()
+        }
+        .retryable());
         assert!(!ClientError::Malformed("x".into()).retryable());
-        assert_eq!(
-            fault("Client.X").to_string(),
-            "SOAP fault Client.X: x"
-        );
+        assert_eq!(fault("Client.X").to_string(), "SOAP fault Client.X: x");
     }
 }

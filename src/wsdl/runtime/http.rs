@@ -109,14 +109,20 @@ impl HttpTransport {
                 // The kept-alive connection closed before the request went out: a new one.
                 Err(e) if e.message().is_some() => {
                     let mut s = self.connect().await?;
-                    let r = s.send_request(self.request(body)).await.map_err(|e| self.transport(e))?;
+                    let r = s
+                        .send_request(self.request(body))
+                        .await
+                        .map_err(|e| self.transport(e))?;
                     (s, r)
                 }
                 Err(_) => return Err(self.transport("connection lost while sending")),
             },
             None => {
                 let mut s = self.connect().await?;
-                let r = s.send_request(self.request(body)).await.map_err(|e| self.transport(e))?;
+                let r = s
+                    .send_request(self.request(body))
+                    .await
+                    .map_err(|e| self.transport(e))?;
                 (s, r)
             }
         };
@@ -159,8 +165,9 @@ fn soap_part(
                 Some(id) => parts.iter().find(|p| p.content_id() == Some(id)),
                 None => parts.first(),
             };
-            root.map(|p| p.body.to_vec())
-                .ok_or_else(|| ClientError::Malformed("multipart answer without a SOAP part".into()))
+            root.map(|p| p.body.to_vec()).ok_or_else(|| {
+                ClientError::Malformed("multipart answer without a SOAP part".into())
+            })
         }
         Some(ct) if ct.mime == "text/xml" => Ok(bytes.to_vec()),
         _ if status.is_success() => Ok(bytes.to_vec()),
@@ -177,7 +184,10 @@ impl SoapTransport for HttpTransport {
             tokio::time::timeout(self.timeout, self.post(envelope))
                 .await
                 .map_err(|_| {
-                    self.transport(format_args!("no answer within {} s", self.timeout.as_secs_f64()))
+                    self.transport(format_args!(
+                        "no answer within {} s",
+                        self.timeout.as_secs_f64()
+                    ))
                 })?
         })
     }

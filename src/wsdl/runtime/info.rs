@@ -89,7 +89,12 @@ impl FieldInfo {
         if let Some(v) = self.rules.values.first() {
             return v.to_string();
         }
-        if let Some(p) = self.rules.patterns.first().and_then(|p| Pattern::parse(p).ok()) {
+        if let Some(p) = self
+            .rules
+            .patterns
+            .first()
+            .and_then(|p| Pattern::parse(p).ok())
+        {
             return p.sample();
         }
         let mut v = match builtin {
@@ -112,11 +117,7 @@ impl FieldInfo {
 
 /// `<tns:name xmlns:tns="…">` with unqualified children: the shape the generated structs write.
 pub fn sample_xml(namespace: &str, element: &ElementInfo) -> String {
-    let mut out = format!(
-        "<tns:{} xmlns:tns=\"{}\">",
-        element.name,
-        escape(namespace)
-    );
+    let mut out = format!("<tns:{} xmlns:tns=\"{}\">", element.name, escape(namespace));
     sample_fields(&mut out, element.fields);
     let _ = write!(out, "</tns:{}>", element.name);
     out

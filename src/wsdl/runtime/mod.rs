@@ -11,12 +11,12 @@ use std::fmt::Debug;
 use std::future::Future;
 use std::pin::Pin;
 
+pub use crate::wsdl::model::Builtin;
 pub use envelope::{parse_response, request_envelope};
 pub use error::ClientError;
 pub use http::HttpTransport;
 pub use info::{ElementInfo, FieldInfo, FieldKind, OperationInfo};
 pub use validate::{check_choice, check_text, nested, TextRules, Violation};
-pub use crate::wsdl::model::Builtin;
 
 use crate::identifiers::{ClientId, ServiceId};
 

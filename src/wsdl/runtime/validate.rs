@@ -114,7 +114,11 @@ pub fn check_text(
 pub fn check_choice(out: &mut Vec<Violation>, path: &str, names: &[&str], present: &[bool]) {
     if !present.iter().any(|&p| p) {
         out.push(Violation {
-            path: if path.is_empty() { names.join("|") } else { join(path, &names.join("|")) },
+            path: if path.is_empty() {
+                names.join("|")
+            } else {
+                join(path, &names.join("|"))
+            },
             problem: format!("one of {} is required", names.join(", ")),
         });
     }
@@ -141,7 +145,10 @@ mod tests {
         assert!(TextRules::DATE_TIME.problem("2026-01-15 10:30").is_some());
         assert_eq!(TextRules::DECIMAL.problem("-41500.00"), None);
         assert!(TextRules::DECIMAL.problem("1,5").is_some());
-        let sex = TextRules { values: &["M", "F"], ..TextRules::NONE };
+        let sex = TextRules {
+            values: &["M", "F"],
+            ..TextRules::NONE
+        };
         let mut out = Vec::new();
         check_text(&mut out, "child", "sex", "X", true, &sex);
         check_text(&mut out, "", "surname", "", true, &TextRules::NONE);
