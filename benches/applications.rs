@@ -8,7 +8,6 @@
 //! patient: 6 calls).
 
 #[path = "../tests/common/mod.rs"]
-#[allow(dead_code)]
 mod common;
 
 use std::sync::Arc;
@@ -106,8 +105,8 @@ async fn run(n: usize, conc: usize, six: bool) {
     let delivered_in = start.elapsed();
     let disk = disk_writes() - disk0;
     let logical = router.engine.store.logical_bytes() - logical0;
-    let ids = ids.lock().unwrap();
-    let last = status(client, ids.last().unwrap()).await;
+    let last_id = ids.lock().unwrap().last().cloned().unwrap();
+    let last = status(client, &last_id).await;
     assert_eq!(last["status"], "completed");
     println!(
         "applications: {n}, concurrency {conc}, {calls_per_app} registry calls each ({} services)",

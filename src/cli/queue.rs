@@ -137,7 +137,7 @@ async fn remote(admin: &str, cmd: &QueueCommand) -> Result<Value, Remote> {
     };
     let (status, body) = http_call(method, &url, None)
         .await
-        .map_err(|e| Remote::Unreachable(e))?;
+        .map_err(Remote::Unreachable)?;
     let v: Value = serde_json::from_slice(&body)
         .map_err(|_| Remote::Failed(format!("{url}: HTTP {status}, not JSON")))?;
     if status.is_success() {

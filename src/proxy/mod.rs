@@ -181,7 +181,7 @@ pub async fn start(conf: ServerConf, pre: Prebound) -> std::io::Result<Running> 
     if let Some(rc) = gw.conf.router.clone() {
         let router = crate::router::Router::start(&gw, rc, rx.clone())
             .await
-            .map_err(|e| std::io::Error::other(e))?;
+            .map_err(std::io::Error::other)?;
         let _ = gw.router.set(router);
     }
     let io_err =

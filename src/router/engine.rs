@@ -400,9 +400,7 @@ impl Engine {
             }
         }
         let waiting: Vec<usize> = (0..all.len())
-            .filter(|&i| {
-                all[i].state == State::Pending && all[i].waiting_for.iter().any(|w| *w == d.service)
-            })
+            .filter(|&i| all[i].state == State::Pending && all[i].waiting_for.contains(&d.service))
             .collect();
         if waiting.is_empty() {
             return Ok(Vec::new());

@@ -28,7 +28,7 @@ pub fn is_xroad(ns: &str) -> bool {
     ns == NS_XROAD || ns == NS_IDENTIFIERS || ns == NS_REPRESENTATION
 }
 
-fn xs<'n>(n: &'n Node, local: &str) -> bool {
+fn xs(n: &Node, local: &str) -> bool {
     n.is(NS_XSD, local)
 }
 
