@@ -59,24 +59,35 @@ async fn run(n: usize, conc: usize, six: bool) {
     let client = ss1.client_http.unwrap();
     let router = ss1.gateway.router.get().unwrap().clone();
 
-    let mut app: serde_json::Value = serde_json::from_slice(&example("all-services.json")).unwrap();
-    if six {
-        app["services"] = serde_json::json!(["taxpayer", "patient"]);
-    }
-    let body = Arc::new(app.to_string().into_bytes());
+    // Distinct applications, so the simulator can tell deliveries apart.
+    let bodies: Arc<Vec<Vec<u8>>> = Arc::new(
+        (0..n)
+            .map(|i| {
+                let mut app: serde_json::Value = serde_json::from_slice(&application(i)).unwrap();
+                if six {
+                    app["services"] = serde_json::json!(["taxpayer", "patient"]);
+                }
+                app.to_string().into_bytes()
+            })
+            .collect(),
+    );
     let calls_per_app = if six { 6 } else { 10 };
 
     let disk0 = disk_writes();
     let logical0 = router.engine.store.logical_bytes();
     let start = Instant::now();
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let ids = Arc::new(std::sync::Mutex::new(Vec::with_capacity(n)));
+    let ids = Arc::new(std::sync::Mutex::new(Vec::<String>::with_capacity(n)));
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..conc {
-        let (next, ids, body) = (next.clone(), ids.clone(), body.clone());
+        let (next, ids, bodies) = (next.clone(), ids.clone(), bodies.clone());
         tasks.spawn(async move {
-            while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < n {
-                let (code, v) = submit(client, &body).await;
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if i >= n {
+                    break;
+                }
+                let (code, v) = submit(client, &bodies[i]).await;
                 assert_eq!(code, 202, "{v}");
                 ids.lock()
                     .unwrap()

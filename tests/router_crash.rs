@@ -40,35 +40,6 @@ async fn wait_listening(addr: SocketAddr, child: &mut Child) {
     }
 }
 
-/// An application of its own (certificate, child and applicant differ), so each delivery's
-/// request content is unique and the simulator can tell deliveries apart.
-fn application(i: usize) -> Vec<u8> {
-    let mut v: serde_json::Value = serde_json::from_slice(&example("all-services.json")).unwrap();
-    v["medicalBirthCertificate"] =
-        format!("2026-1120-{:04}-{:04}", i / 10_000 + 1, i % 10_000).into();
-    const NAMES: &[&str] = &[
-        "Марія",
-        "Олена",
-        "Софія",
-        "Дарина",
-        "Анна",
-        "Ірина",
-        "Катерина",
-    ];
-    v["child"]["givenName"] = NAMES[i % NAMES.len()].into();
-    let born = time::macros::date!(2026 - 11 - 20) - time::Duration::days((i / NAMES.len()) as i64);
-    v["child"]["birthDate"] = born.to_string().into();
-    let digits: Vec<i64> = format!("{:09}", 300_000_000 + i * 7919)
-        .bytes()
-        .map(|b| i64::from(b - b'0'))
-        .collect();
-    let check = brama::router::application::rnokpp_check_digit(&digits);
-    let rnokpp: String =
-        digits.iter().map(|d| d.to_string()).collect::<String>() + &check.to_string();
-    v["applicant"]["rnokpp"] = rnokpp.into();
-    v.to_string().into_bytes()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_with_500_applications_in_flight_loses_nothing() {
     let mut net = Net::new();

@@ -136,6 +136,8 @@ impl Engine {
                     .collect(),
                 xroad_id: uuid::Uuid::new_v4().to_string(),
                 request: None,
+                has_request: false,
+                request_dirty: false,
                 attempt_count: 0,
                 attempts: Vec::new(),
                 attempts_dropped: 0,
@@ -187,6 +189,8 @@ impl Engine {
         let xml = flow::request(&d.service, app, answers, &header)?;
         let now = now_ms();
         d.request = Some(xml);
+        d.has_request = true;
+        d.request_dirty = true;
         d.state = State::Pending;
         d.ready_at = Some(now);
         d.next_attempt_at = Some(now);
@@ -530,7 +534,7 @@ impl Engine {
                     d.state = State::Retrying;
                     d.next_attempt_at = Some(now);
                 }
-                State::Pending if d.request.is_none() && d.waiting_for.is_empty() => {
+                State::Pending if !d.has_request && d.waiting_for.is_empty() => {
                     // Inputs complete but the request never written: build it now.
                     let all = self.store.deliveries(&app)?;
                     let answers: BTreeMap<&str, &Value> = all
@@ -594,7 +598,7 @@ impl Engine {
                 .collect();
             d.state = State::Pending;
             if d.waiting_for.is_empty() {
-                if d.request.is_some() {
+                if d.has_request {
                     d.ready_at = Some(now);
                     d.next_attempt_at = Some(now);
                 } else {

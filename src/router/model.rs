@@ -55,9 +55,17 @@ pub struct Delivery {
     /// Fixed when the delivery is created and reused by every attempt, so the registry can
     /// recognise a repeat.
     pub xroad_id: String,
-    /// The X-Road SOAP request, built once its inputs are known and then sent unchanged.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The X-Road SOAP request, built once its inputs are known and then sent unchanged. Kept
+    /// under its own key (written once), so the state changes of a delivery rewrite a small
+    /// record; loaded with the delivery by [`super::store::Store::delivery`].
+    #[serde(skip)]
     pub request: Option<String>,
+    /// Whether the request is stored.
+    #[serde(default)]
+    pub has_request: bool,
+    /// The request was just built and must be written with the next batch.
+    #[serde(skip)]
+    pub request_dirty: bool,
     /// Attempts counted against the registry's `max_attempts` (answers "not yet" are not).
     pub attempt_count: u32,
     /// Every attempt, the oldest first; only the last [`MAX_KEPT_ATTEMPTS`] are kept.

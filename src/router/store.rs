@@ -3,6 +3,7 @@
 //!
 //! - `a/<app>`: [`AppRecord`]
 //! - `d/<app>/<service>`: [`Delivery`]
+//! - `r/<app>/<service>`: the delivery's X-Road request (written once)
 //! - `x/<app>/<service>`: empty; present while the delivery is not finished (restart scans only
 //!   these)
 //! - `n/<id>`: [`Notification`] not yet delivered
@@ -44,6 +45,11 @@ impl Batch {
 
     /// Writes the delivery and keeps the active index in step with its state.
     pub fn put_delivery(&mut self, d: &Delivery) {
+        if let (true, Some(r)) = (d.request_dirty, &d.request) {
+            let key = request_key(&d.application, &d.service);
+            self.bytes += (key.len() + r.len()) as u64;
+            self.inner.insert(key.as_bytes(), r.as_bytes());
+        }
         self.put(delivery_key(&d.application, &d.service), d);
         let idx = index_key(&d.application, &d.service);
         if d.state.is_terminal() {
@@ -66,6 +72,7 @@ impl Batch {
         for s in &app.services {
             self.inner.remove(delivery_key(&app.id, s).as_bytes());
             self.inner.remove(index_key(&app.id, s).as_bytes());
+            self.inner.remove(request_key(&app.id, s).as_bytes());
         }
     }
 
@@ -171,8 +178,23 @@ impl Store {
         self.get(&app_key(id))
     }
 
+    /// One delivery, with its request.
     pub fn delivery(&self, app: &str, service: &str) -> Result<Option<Delivery>, StoreError> {
-        self.get(&delivery_key(app, service))
+        let Some(mut d) = self.get::<Delivery>(&delivery_key(app, service))? else {
+            return Ok(None);
+        };
+        if d.has_request {
+            let key = request_key(app, service);
+            let raw = self.db.get(key.as_bytes())?.ok_or_else(|| StoreError::Corrupt {
+                key: key.clone(),
+                reason: "the delivery's request is missing".into(),
+            })?;
+            d.request = Some(String::from_utf8(raw.to_vec()).map_err(|_| StoreError::Corrupt {
+                key,
+                reason: "not UTF-8".into(),
+            })?);
+        }
+        Ok(Some(d))
     }
 
     /// The deliveries of one application, in key order.
@@ -249,6 +271,10 @@ fn app_key(id: &str) -> String {
 
 fn delivery_key(app: &str, service: &str) -> String {
     format!("d/{app}/{service}")
+}
+
+fn request_key(app: &str, service: &str) -> String {
+    format!("r/{app}/{service}")
 }
 
 fn index_key(app: &str, service: &str) -> String {
