@@ -341,7 +341,11 @@ impl Engine {
         batch.put_delivery(&d);
         self.store.apply(batch)?;
         drop(_guard);
-        self.store.durable().await?;
+        // Not awaited: sled keeps writes in order, so the next flush anybody waits for (the
+        // released services' "started" records, at the latest) carries this outcome to disk
+        // first. Lost in a crash before that, the attempt shows as interrupted and is sent again
+        // under the same X-Road id.
+        self.store.request_flush();
         self.schedule(&d);
         for r in &released {
             self.schedule(r);

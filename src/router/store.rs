@@ -168,6 +168,12 @@ impl Store {
         Ok(())
     }
 
+    /// Asks for a flush without waiting for it.
+    pub fn request_flush(&self) {
+        self.flush.requested.fetch_add(1, Ordering::AcqRel);
+        self.flush.wake.notify_one();
+    }
+
     /// Flush now, without the flusher task (tools that open the store directly).
     pub fn flush_sync(&self) -> Result<(), StoreError> {
         self.db.flush()?;
