@@ -20,17 +20,25 @@ use std::path::{Path, PathBuf};
 
 fn main() {
     println!("cargo:rerun-if-changed=wsdl");
+    println!("cargo:rerun-if-changed={FIXTURE}");
     for f in ["dom", "gen", "model", "parse", "pattern", "schema"] {
         println!("cargo:rerun-if-changed=src/wsdl/{f}.rs");
     }
-    let registries = match parse::parse_dir(Path::new("wsdl")) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: invalid WSDL: {e}");
-            std::process::exit(1);
-        }
-    };
-    let code = gen::generate(&registries, "crate::wsdl::runtime");
     let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
+    let registries = or_exit(parse::parse_dir(Path::new("wsdl")));
+    let code = gen::generate(&registries, "crate::wsdl::runtime");
     std::fs::write(out.join("registries.rs"), code).expect("OUT_DIR is writable");
+    // The generator's own test registry, compiled into the unit tests only.
+    let fixture = or_exit(parse::parse_file(Path::new(FIXTURE)));
+    let code = gen::generate(&[fixture], "crate::wsdl::runtime");
+    std::fs::write(out.join("wsdl_fixture.rs"), code).expect("OUT_DIR is writable");
+}
+
+const FIXTURE: &str = "tests/wsdl/codegen.wsdl";
+
+fn or_exit<T>(r: Result<T, dom::Error>) -> T {
+    r.unwrap_or_else(|e| {
+        eprintln!("error: invalid WSDL: {e}");
+        std::process::exit(1);
+    })
 }

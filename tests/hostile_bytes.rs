@@ -203,3 +203,51 @@ fn router_parsers_survive_mutated_input() {
         let _ = brama::router::wrap::body_content(&m, 32);
     }
 }
+/// Typed response parsing (`brama::wsdl::runtime::parse_response`) of every operation: whatever
+/// the bytes, an answer or an error, never a panic.
+#[test]
+fn typed_response_parsing_survives_mutated_answers() {
+    use brama::identifiers::{ClientId, ServiceId};
+    use brama::message::build::{request, RequestHeader};
+    use brama::wsdl::runtime::{parse_response, Operation, OperationVisitor};
+
+    struct Parse<'a>(&'a [u8]);
+    impl OperationVisitor for Parse<'_> {
+        fn visit<O: Operation>(&mut self) {
+            let _ = parse_response::<O>(self.0);
+        }
+    }
+    struct Seeds(Vec<Vec<u8>>);
+    impl OperationVisitor for Seeds {
+        fn visit<O: Operation>(&mut self) {
+            let h = RequestHeader {
+                client: ClientId::subsystem("SEVDEIR-TEST", "GOV", "00000001", "DIIA"),
+                service: ServiceId::new(
+                    ClientId::subsystem("SEVDEIR-TEST", "GOV", "00000002", "X"),
+                    O::NAME,
+                    O::VERSION,
+                ),
+                id: "1".into(),
+                user_id: None,
+                issue: None,
+                security_server: None,
+            };
+            self.0
+                .push(request(&h, &O::INFO.sample_response_xml()).into_bytes());
+        }
+    }
+    let mut seeds = Seeds(vec![brama::message::fault::fault_xml(
+        "Server.X",
+        "down",
+        None,
+        Some("id"),
+    )
+    .into_bytes()]);
+    brama::registries::visit_all(&mut seeds);
+    let mut rng = Rng(0x1234_5678_9ABC_DEF1);
+    for _ in 0..3000 {
+        let seed = &seeds.0[rng.below(seeds.0.len())];
+        let m = mutate(&mut rng, seed);
+        brama::registries::visit_all(&mut Parse(&m));
+    }
+}

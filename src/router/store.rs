@@ -191,14 +191,19 @@ impl Store {
         };
         if d.has_request {
             let key = request_key(app, service);
-            let raw = self.db.get(key.as_bytes())?.ok_or_else(|| StoreError::Corrupt {
-                key: key.clone(),
-                reason: "the delivery's request is missing".into(),
-            })?;
-            d.request = Some(String::from_utf8(raw.to_vec()).map_err(|_| StoreError::Corrupt {
-                key,
-                reason: "not UTF-8".into(),
-            })?);
+            let raw = self
+                .db
+                .get(key.as_bytes())?
+                .ok_or_else(|| StoreError::Corrupt {
+                    key: key.clone(),
+                    reason: "the delivery's request is missing".into(),
+                })?;
+            d.request = Some(
+                String::from_utf8(raw.to_vec()).map_err(|_| StoreError::Corrupt {
+                    key,
+                    reason: "not UTF-8".into(),
+                })?,
+            );
         }
         Ok(Some(d))
     }

@@ -23,15 +23,14 @@ pub struct Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.element.is_empty() {
-            write!(f, "{}:{}: {}", self.file, self.line, self.message)
-        } else {
-            write!(
-                f,
-                "{}:{}: {}: {}",
-                self.file, self.line, self.element, self.message
-            )
+        write!(f, "{}", self.file)?;
+        if self.line > 0 {
+            write!(f, ":{}", self.line)?;
         }
+        if !self.element.is_empty() {
+            write!(f, ": {}", self.element)?;
+        }
+        write!(f, ": {}", self.message)
     }
 }
 

@@ -15,7 +15,7 @@ use super::model::{
 /// of `brama::wsdl::runtime` as seen from where the code is included.
 pub fn generate(registries: &[Registry], runtime: &str) -> String {
     let mut out = String::from(
-        "// @generated from wsdl/*.wsdl by brama's WSDL code generator (src/wsdl/gen.rs). Do not edit.\n",
+        "// @generated from registry WSDLs by brama's WSDL code generator (src/wsdl/gen.rs). Do not edit.\n",
     );
     for r in registries {
         out.push('\n');
@@ -68,7 +68,7 @@ pub fn module(r: &Registry, runtime: &str) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "/// `{}` (`{}`): the registry described by `wsdl/{}.wsdl`.\npub mod {} {{\n    use {runtime} as rt;\n",
+        "/// `{}` (`{}`): the registry described by `{}.wsdl`.\npub mod {} {{\n    use {runtime} as rt;\n",
         r.port_type, r.namespace, r.name, r.name
     );
     let _ = writeln!(
@@ -263,7 +263,7 @@ fn validate_impl(out: &mut String, t: &ComplexType) {
     let name = struct_name(&t.name);
     let _ = writeln!(
         out,
-        "\n    impl {name} {{\n        /// Enumeration, pattern and length violations, missing required values and unmet\n        /// choices, by field path.\n        pub fn validate(&self) -> Vec<rt::Violation> {{\n            let mut out = Vec::new();\n            self.validate_at(\"\", &mut out);\n            out\n        }}\n\n        #[doc(hidden)]\n        #[allow(unused_variables)]\n        pub fn validate_at(&self, path: &str, out: &mut Vec<rt::Violation>) {{"
+        "\n    impl {name} {{\n        /// Enumeration, pattern and length violations, missing required values and unmet\n        /// choices, by field path.\n        pub fn validate(&self) -> Vec<rt::Violation> {{\n            let mut out = Vec::new();\n            self.validate_at(\"\", &mut out);\n            out\n        }}\n\n        #[doc(hidden)]\n        #[allow(unused_variables, clippy::ptr_arg)]\n        pub fn validate_at(&self, path: &str, out: &mut Vec<rt::Violation>) {{"
     );
     for f in &t.fields {
         let (id, xml) = (ident(&snake(&f.name)), lit(&f.name));

@@ -11,5 +11,6 @@ pub mod parse;
 pub mod pattern;
 pub mod runtime;
 pub mod schema;
+
 #[cfg(test)]
 mod tests;

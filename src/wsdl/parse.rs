@@ -205,10 +205,13 @@ fn types(
                     )
                 })?;
             let mut fields = parent.fields.clone();
-            for f in &t.fields {
+            // Choice groups are numbered per type: the extension's come after the base's.
+            let offset = fields.iter().filter_map(|f| f.choice).max().unwrap_or(0);
+            for f in t.fields.iter_mut() {
                 if fields.iter().any(|p| p.name == f.name) {
                     return Err(ctx.err(n, format!("field '{}' is already in base '{b}'", f.name)));
                 }
+                f.choice = f.choice.map(|c| c + offset);
             }
             fields.append(&mut t.fields);
             t.fields = fields;

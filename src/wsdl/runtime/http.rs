@@ -96,27 +96,26 @@ impl HttpTransport {
 
     async fn post(&self, body: Vec<u8>) -> Result<Vec<u8>, ClientError> {
         let body = Bytes::from(body);
-        let pooled = self.idle.lock().expect("idle list").pop();
-        let mut ready = None;
-        if let Some(mut s) = pooled {
-            if s.ready().await.is_ok() {
-                ready = Some(s);
+        let mut pooled = self.idle.lock().expect("idle list").pop();
+        if let Some(s) = pooled.as_mut() {
+            if s.ready().await.is_err() {
+                pooled = None;
             }
         }
-        let (mut sender, response) = match ready {
+        let reused = match pooled {
             Some(mut s) => match s.try_send_request(self.request(body.clone())).await {
-                Ok(r) => (s, r),
+                Ok(r) => Some((s, r)),
                 // The kept-alive connection closed before the request went out: a new one.
-                Err(e) if e.message().is_some() => {
-                    let mut s = self.connect().await?;
-                    let r = s
-                        .send_request(self.request(body))
-                        .await
-                        .map_err(|e| self.transport(e))?;
-                    (s, r)
+                Err(e) if e.message().is_some() => None,
+                Err(e) => {
+                    return Err(self
+                        .transport(format_args!("connection lost while sending: {}", e.error())))
                 }
-                Err(_) => return Err(self.transport("connection lost while sending")),
             },
+            None => None,
+        };
+        let (sender, response) = match reused {
+            Some(pair) => pair,
             None => {
                 let mut s = self.connect().await?;
                 let r = s
@@ -138,7 +137,9 @@ impl HttpTransport {
             .await
             .map_err(|e| self.transport(format_args!("reading the answer: {e}")))?
             .to_bytes();
-        if sender.ready().await.is_ok() {
+        // Readiness is checked when the connection is taken again (waiting here could outlast
+        // a slow server's close).
+        if !sender.is_closed() {
             let mut idle = self.idle.lock().expect("idle list");
             if idle.len() < MAX_IDLE {
                 idle.push(sender);

@@ -1,8 +1,6 @@
 //! Static descriptions of operations (the generated `OPERATIONS`), for `brama wsdl` and anything
 //! that handles operations by name, and sample payloads built from them.
 
-use std::fmt::Write;
-
 use super::validate::TextRules;
 use crate::message::soap::escape;
 use crate::wsdl::model::Builtin;
@@ -115,12 +113,21 @@ impl FieldInfo {
     }
 }
 
-/// `<tns:name xmlns:tns="…">` with unqualified children: the shape the generated structs write.
+/// `<tns:name xmlns:tns="…">` with unqualified children: the shape the generated structs write
+/// (xml-rs writes empty elements as `<a />`).
 pub fn sample_xml(namespace: &str, element: &ElementInfo) -> String {
-    let mut out = format!("<tns:{} xmlns:tns=\"{}\">", element.name, escape(namespace));
-    sample_fields(&mut out, element.fields);
-    let _ = write!(out, "</tns:{}>", element.name);
-    out
+    let mut inner = String::new();
+    sample_fields(&mut inner, element.fields);
+    let open = format!("tns:{} xmlns:tns=\"{}\"", element.name, escape(namespace));
+    wrap(&open, &format!("tns:{}", element.name), &inner)
+}
+
+fn wrap(open: &str, name: &str, inner: &str) -> String {
+    if inner.is_empty() {
+        format!("<{open} />")
+    } else {
+        format!("<{open}>{inner}</{name}>")
+    }
 }
 
 fn sample_fields(out: &mut String, fields: &[FieldInfo]) {
@@ -132,11 +139,14 @@ fn sample_fields(out: &mut String, fields: &[FieldInfo]) {
             }
             chosen.push(group);
         }
-        let _ = write!(out, "<{}>", f.name);
-        match f.kind {
-            FieldKind::Complex => sample_fields(out, f.fields),
-            FieldKind::Simple(_) => out.push_str(&escape(&f.sample_value())),
-        }
-        let _ = write!(out, "</{}>", f.name);
+        let inner = match f.kind {
+            FieldKind::Complex => {
+                let mut inner = String::new();
+                sample_fields(&mut inner, f.fields);
+                inner
+            }
+            FieldKind::Simple(_) => escape(&f.sample_value()).into_owned(),
+        };
+        out.push_str(&wrap(f.name, f.name, &inner));
     }
 }
