@@ -35,7 +35,12 @@ fn main() {
         .skip(1)
         .filter(|a| !a.starts_with("--"))
         .collect();
-    let n: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(5000);
+    // `cargo test --all-targets` runs this too (without `--bench`): a smoke run then.
+    let smoke = !std::env::args().any(|a| a == "--bench");
+    let n: usize = args
+        .first()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(if smoke { 20 } else { 5000 });
     let conc: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(256);
     let six = args.get(2).is_none_or(|s| s == "six");
     let rt = tokio::runtime::Builder::new_multi_thread()
