@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod pki;
 pub mod proxy;
 pub mod registries;
+pub mod rest;
 pub mod router;
 pub mod sign;
 pub mod sim;

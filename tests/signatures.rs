@@ -4,7 +4,6 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 
 use brama::globalconf::GlobalConf;
 use brama::sign::asic;
@@ -174,29 +173,6 @@ fn software_signer(dir: &Path) -> brama::sign::Signer {
     brama::sign::Signer::start(&conf.signer).unwrap()
 }
 
-fn python_verify(ca: &Path, member: &str, files: &[std::path::PathBuf]) {
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/independent/verify_xroad.py"
-    );
-    let out = Command::new("python3")
-        .arg(script)
-        .arg("--ca")
-        .arg(ca)
-        .args(["--member", member])
-        .args(files)
-        .output()
-        .expect("python3 runs (scripts/test.sh installs lxml and cryptography)");
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "independent verifier refused: {text}");
-    assert_eq!(
-        text.matches("VALID ").count() - text.matches("INVALID ").count(),
-        files.len(),
-        "{text}"
-    );
-}
-
 #[tokio::test]
 async fn brama_signatures_pass_the_independent_verifier() {
     let net = common::TwoServers::new();
@@ -242,7 +218,7 @@ async fn brama_signatures_pass_the_independent_verifier() {
             .load(std::sync::atomic::Ordering::Relaxed),
         2
     );
-    python_verify(
+    common::independent_verify(
         &dir.join("certs/ca.pem"),
         "SEVDEIR-TEST/GOV/00000001",
         &files,

@@ -49,11 +49,13 @@ impl Subject {
     }
 }
 
-/// One granted right: a subject may call a service code (any version).
+/// One granted right: a subject may call a service code (any version) at an endpoint (SOAP
+/// and the base endpoint: any method, any path).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AccessRight {
     pub service_code: String,
     pub subject: Subject,
+    pub endpoint: crate::rest::acl::Endpoint,
 }
 
 #[cfg(test)]

@@ -66,6 +66,12 @@ pub struct Limits {
     pub body_read_timeout_ms: u64,
     pub max_connections: usize,
     pub shutdown_grace_ms: u64,
+    /// Largest REST body carried (request or response); REST bodies stream through a spool.
+    pub max_rest_body_bytes: u64,
+    /// REST bodies up to this size stay in memory; larger ones go to a temporary file.
+    pub spool_memory_bytes: usize,
+    /// Where spooled bodies are written (default: the system's temporary directory).
+    pub spool_dir: Option<String>,
 }
 
 impl Default for Limits {
@@ -80,6 +86,9 @@ impl Default for Limits {
             body_read_timeout_ms: 60_000,
             max_connections: 5000,
             shutdown_grace_ms: 10_000,
+            max_rest_body_bytes: 256 * 1024 * 1024,
+            spool_memory_bytes: 1024 * 1024,
+            spool_dir: None,
         }
     }
 }
@@ -148,6 +157,9 @@ pub struct ClientSection {
     pub access: Vec<AccessSection>,
     #[serde(default)]
     pub local_groups: Vec<LocalGroupSection>,
+    /// REST header dialect of this client's information systems: `auto`, `xroad` or `uxp`.
+    #[serde(default)]
+    pub rest_dialect: crate::rest::dialect::DialectSetting,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -166,6 +178,41 @@ pub struct ServiceSection {
     /// PEM CA certificate(s) that an `https://` service's certificate must chain to; the host name
     /// in the URL must match the certificate.
     pub tls_ca: Option<String>,
+    /// `wsdl` (SOAP, the default), `rest` or `openapi` (REST described by `openapi`).
+    #[serde(rename = "type", default)]
+    pub kind: ServiceKind,
+    /// OpenAPI 3 description (file, relative to this file) of an `openapi` service: its endpoints
+    /// are generated from it and `getOpenAPI` returns it.
+    pub openapi: Option<String>,
+    /// REST endpoints (method and path glob) that access rights can name, besides the base
+    /// endpoint (`*` `**`) every service has.
+    #[serde(default)]
+    pub endpoints: Vec<crate::rest::acl::Endpoint>,
+}
+
+/// How a service is called.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ServiceKind {
+    #[default]
+    Wsdl,
+    Rest,
+    Openapi,
+}
+
+impl ServiceKind {
+    pub fn is_rest(self) -> bool {
+        self != ServiceKind::Wsdl
+    }
+
+    /// The name used in REST metaservice answers (`service_type`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServiceKind::Wsdl => "WSDL",
+            ServiceKind::Rest => "REST",
+            ServiceKind::Openapi => "OPENAPI",
+        }
+    }
 }
 
 fn default_service_timeout() -> u64 {
@@ -179,6 +226,10 @@ pub struct AccessSection {
     pub service: String,
     /// `MEMBER:I/C/M`, `SUBSYSTEM:I/C/M/S`, `GLOBALGROUP:I/CODE` or `LOCALGROUP:CODE`.
     pub subjects: Vec<String>,
+    /// REST only: the endpoint the right is for (default `*`, any method).
+    pub method: Option<String>,
+    /// REST only: the endpoint path glob (default `**`, any path).
+    pub path: Option<String>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -341,6 +392,9 @@ pub struct LogSection {
     pub format: String,
     /// A `tracing` filter such as `info` or `brama=debug`; `RUST_LOG` wins when set.
     pub level: String,
+    /// Message log: each signed request sent and verified response received by the client
+    /// proxy is written here as an ASiC-E container (off when unset).
+    pub messages_dir: Option<String>,
 }
 
 impl Default for LogSection {
@@ -348,6 +402,7 @@ impl Default for LogSection {
         LogSection {
             format: "text".into(),
             level: "info".into(),
+            messages_dir: None,
         }
     }
 }

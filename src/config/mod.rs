@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
+pub use crate::rest::acl::Endpoint;
 pub use acl::{AccessRight, Subject};
 pub use file::{ConfigFile, Connection};
 
@@ -126,6 +127,11 @@ pub struct Service {
     pub wsdl: Option<http::Uri>,
     /// TLS settings for `https://` service and WSDL addresses.
     pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
+    pub kind: file::ServiceKind,
+    /// The base endpoint first, then configured and OpenAPI-generated ones.
+    pub endpoints: Vec<Endpoint>,
+    /// The OpenAPI description of an `openapi` service, as stored.
+    pub openapi: Option<bytes::Bytes>,
 }
 
 /// A member or subsystem hosted on this server.
@@ -138,6 +144,7 @@ pub struct HostedClient {
     pub services: Vec<Service>,
     pub access: Vec<AccessRight>,
     pub local_groups: HashMap<String, Vec<ClientId>>,
+    pub rest_dialect: crate::rest::dialect::DialectSetting,
 }
 
 impl HostedClient {
@@ -151,10 +158,24 @@ impl HostedClient {
 
     /// X-Road's ACL decision for SOAP (reference §8.3): version ignored; a member's right does not
     /// cover its subsystems; global groups from the global configuration, local groups from here.
+    /// SOAP needs a right on the base endpoint.
     pub fn is_allowed(&self, caller: &ClientId, service_code: &str, gc: &GlobalConf) -> bool {
+        self.is_allowed_at(caller, service_code, None, None, gc)
+    }
+
+    /// The same decision for a REST request: a right on an endpoint whose method and path glob
+    /// match (`path` percent-decoded and normalised).
+    pub fn is_allowed_at(
+        &self,
+        caller: &ClientId,
+        service_code: &str,
+        method: Option<&str>,
+        path: Option<&str>,
+        gc: &GlobalConf,
+    ) -> bool {
         self.access
             .iter()
-            .filter(|r| r.service_code == service_code)
+            .filter(|r| r.service_code == service_code && r.endpoint.matches(method, path))
             .any(|r| match &r.subject {
                 Subject::Client(id) => id == caller,
                 Subject::GlobalGroup(g) => gc.is_global_group_member(g, caller),
@@ -165,7 +186,7 @@ impl HostedClient {
             })
     }
 
-    /// Service codes the caller may use (for `allowedMethods`).
+    /// Service codes the caller may use (for `allowedMethods`): a right on any endpoint counts.
     pub fn allowed_services<'a>(
         &'a self,
         caller: &'a ClientId,
@@ -173,7 +194,42 @@ impl HostedClient {
     ) -> impl Iterator<Item = &'a Service> + 'a {
         self.services
             .iter()
-            .filter(move |s| self.is_allowed(caller, &s.id.service_code, gc))
+            .filter(move |s| !self.allowed_endpoints(caller, s, gc).is_empty())
+    }
+
+    /// The endpoints of `service` the caller has a right to.
+    pub fn allowed_endpoints<'a>(
+        &'a self,
+        caller: &ClientId,
+        service: &'a Service,
+        gc: &GlobalConf,
+    ) -> Vec<&'a Endpoint> {
+        let mut out: Vec<&Endpoint> = Vec::new();
+        for r in self
+            .access
+            .iter()
+            .filter(|r| r.service_code == service.id.service_code)
+        {
+            let granted = match &r.subject {
+                Subject::Client(id) => id == caller,
+                Subject::GlobalGroup(g) => gc.is_global_group_member(g, caller),
+                Subject::LocalGroup(code) => self
+                    .local_groups
+                    .get(code)
+                    .is_some_and(|m| m.contains(caller)),
+            };
+            if granted && !out.contains(&&r.endpoint) {
+                out.push(&r.endpoint);
+            }
+        }
+        out
+    }
+
+    /// A REST service by code (REST identifiers carry no version).
+    pub fn rest_service(&self, code: &str) -> Option<&Service> {
+        self.services
+            .iter()
+            .find(|s| s.id.service_code == code && s.kind.is_rest())
     }
 }
 

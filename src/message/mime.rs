@@ -265,6 +265,24 @@ impl MultipartWriter {
         self.out.put_slice(b"\r\n");
     }
 
+    /// Opens a part whose body the caller streams after [`take`](Self::take); close it with
+    /// [`close_part`](Self::close_part).
+    pub fn open_part(&mut self, content_type: &str) {
+        self.delimiter();
+        self.out.put_slice(b"Content-Type: ");
+        self.out.put_slice(content_type.as_bytes());
+        self.out.put_slice(b"\r\n\r\n");
+    }
+
+    pub fn close_part(&mut self) {
+        self.out.put_slice(b"\r\n");
+    }
+
+    /// What has been written so far (the writer goes on from empty).
+    pub fn take(&mut self) -> Bytes {
+        self.out.split().freeze()
+    }
+
     pub fn finish(mut self) -> Bytes {
         self.out.put_slice(b"--");
         self.out.put_slice(self.boundary.as_bytes());

@@ -1,12 +1,29 @@
-//! Reading request bodies within the size and time limits.
+//! Message bodies: the one body type every listener answers with and every pooled connection
+//! sends (whole or streamed), and reading request bodies within the size and time limits.
 
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Limited};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Empty, Full, Limited};
 use hyper::body::Incoming;
 
 use crate::error::{ErrorCode, Fault, Prefix};
+
+/// A body that is either whole in memory or streamed (a spooled REST body, a signed multipart
+/// written while a large body passes through).
+pub type Body = BoxBody<Bytes, std::io::Error>;
+
+/// A body of bytes already in memory.
+pub fn full(bytes: impl Into<Bytes>) -> Body {
+    Full::new(bytes.into())
+        .map_err(|never| match never {})
+        .boxed()
+}
+
+pub fn empty() -> Body {
+    Empty::new().map_err(|never| match never {}).boxed()
+}
 
 /// Reads the whole body; too large or too slow becomes a fault with `prefix`.
 pub async fn read(

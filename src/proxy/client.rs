@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::Full;
 use hyper::body::Incoming;
 use rustls_pki_types::ServerName;
 use sha2::{Digest, Sha256};
@@ -30,6 +29,9 @@ pub async fn handle(
     conn: Arc<ConnInfo>,
 ) -> Response {
     let path = req.uri().path().to_string();
+    if is_rest_path(&path) {
+        return super::rest_client::handle(gw, req, conn).await;
+    }
     match (req.method(), path.as_str()) {
         (&http::Method::GET, "/listClients") => meta::list_clients(&gw, &req),
         (&http::Method::POST, "/") => {
@@ -69,6 +71,18 @@ pub async fn handle(
         (_, "/") => wire::plain(405, "Only POST is supported for X-Road messages"),
         _ => wire::plain(404, "Not found: X-Road messages are posted to /"),
     }
+}
+
+/// `/rN/...` (X-Road REST; versions other than 1 get their error there) or UXP's `/restapi`.
+fn is_rest_path(path: &str) -> bool {
+    let b = path.as_bytes();
+    let versioned = b.len() > 3
+        && b[1] == b'r'
+        && b[2].is_ascii_digit()
+        && path[2..]
+            .find('/')
+            .is_some_and(|i| b[2..2 + i].iter().all(u8::is_ascii_digit));
+    versioned || path == "/restapi" || path.starts_with("/restapi/")
 }
 
 fn client_fault(e: MessageError) -> Fault {
@@ -127,8 +141,12 @@ pub async fn exchange(
     env: SoapEnvelope,
     soap_action: Option<&str>,
 ) -> Result<Response, Fault> {
-    let (client, _, _) = env.soap.route();
-    let candidates = provider_servers(gw, &env.soap)?;
+    let (client, service, _) = env.soap.route();
+    let candidates = provider_servers(
+        gw,
+        &service.provider,
+        env.soap.header.security_server.as_ref(),
+    )?;
     let parts = message_parts(&env);
     let sig = gw
         .signer
@@ -137,6 +155,18 @@ pub async fn exchange(
         .map_err(|e| e.to_fault(Prefix::Signer))?;
     let (transport_ct, transport_body) = codec::encode(&env, &[], &sig);
     let request_id = uuid::Uuid::new_v4().to_string();
+    if let Some(log) = &gw.message_log {
+        let attachments = env.attachments.iter().map(|a| a.body.to_vec()).collect();
+        log.record(
+            &request_id,
+            super::message_log::Direction::Request,
+            &env.soap.bytes,
+            attachments,
+            None,
+            &sig,
+        )
+        .await?;
+    }
 
     let mut last_err = None;
     for server in candidates {
@@ -155,11 +185,30 @@ pub async fn exchange(
             req = req.header(codec::HDR_ORIGINAL_SOAPACTION, a);
         }
         let req = req
-            .body(Full::new(transport_body.clone()))
+            .body(crate::proxy::body::full(transport_body.clone()))
             .map_err(|e| local_fault(ErrorCode::InternalError, e.to_string()))?;
         let timeout = Duration::from_millis(gw.conf.file.proxy.peer_timeout_ms);
         match gw.pool.exchange(&dest, req, timeout, gw.max_body()).await {
-            Ok((parts, body)) => return response(gw, &env, parts, body),
+            Ok((parts, body)) => {
+                let (resp, logged) = response(gw, &env, parts, body)?;
+                if let (Some(log), Some((decoded, sig))) = (&gw.message_log, logged) {
+                    let attachments = decoded
+                        .attachments
+                        .iter()
+                        .map(|a| a.body.to_vec())
+                        .collect();
+                    log.record(
+                        &request_id,
+                        super::message_log::Direction::Response,
+                        &decoded.soap.bytes,
+                        attachments,
+                        None,
+                        &sig,
+                    )
+                    .await?;
+                }
+                return Ok(resp);
+            }
             // Connection-level failures may succeed on another server; anything after the request
             // was sent is not retried, so a service is never called twice.
             Err(e @ (TransportError::Connect(..) | TransportError::Tls(..))) => {
@@ -182,7 +231,7 @@ pub fn message_parts(env: &SoapEnvelope) -> Vec<&[u8]> {
     parts
 }
 
-fn transport_fault(e: TransportError) -> Fault {
+pub(super) fn transport_fault(e: TransportError) -> Fault {
     let code = if e.is_tls() {
         ErrorCode::SslAuthenticationFailed
     } else {
@@ -192,7 +241,7 @@ fn transport_fault(e: TransportError) -> Fault {
 }
 
 /// SSLAUTH: the information system must have presented one of the client's pinned certificates.
-fn authenticate_is(
+pub(super) fn authenticate_is(
     gw: &Gateway,
     connection: Connection,
     pinned: &[Vec<u8>],
@@ -221,12 +270,11 @@ fn authenticate_is(
 
 /// The provider's security servers from the global configuration, narrowed by the optional
 /// `securityServer` header, maintenance-mode servers left out.
-fn provider_servers<'a>(
+pub(super) fn provider_servers<'a>(
     gw: &'a Gateway,
-    soap: &SoapMessage,
+    provider: &ClientId,
+    target: Option<&crate::identifiers::SecurityServerId>,
 ) -> Result<Vec<&'a SecurityServer>, Fault> {
-    let (_, service, _) = soap.route();
-    let provider = &service.provider;
     if !gw.gc.client_exists(provider) {
         return Err(local_fault(
             ErrorCode::UnknownMember,
@@ -234,7 +282,7 @@ fn provider_servers<'a>(
         ));
     }
     let mut servers = gw.gc.servers_for_client(provider);
-    if let Some(target) = &soap.header.security_server {
+    if let Some(target) = target {
         servers.retain(|s| &s.id == target);
         if servers.is_empty() {
             return Err(local_fault(
@@ -262,7 +310,7 @@ fn provider_servers<'a>(
     Ok(servers)
 }
 
-fn destination(gw: &Gateway, server: &SecurityServer) -> Result<Destination, Fault> {
+pub(super) fn destination(gw: &Gateway, server: &SecurityServer) -> Result<Destination, Fault> {
     let address = server.address.as_deref().unwrap_or_default();
     let key = if address.contains(':')
         && !address.starts_with('[')
@@ -297,7 +345,13 @@ fn response(
     req: &SoapEnvelope,
     parts: http::response::Parts,
     body: Bytes,
-) -> Result<Response, Fault> {
+) -> Result<
+    (
+        Response,
+        Option<(SoapEnvelope, crate::sign::SignatureParts)>,
+    ),
+    Fault,
+> {
     let ct = parts
         .headers
         .get(http::header::CONTENT_TYPE)
@@ -318,7 +372,7 @@ fn response(
         .map_err(bad)?
     {
         // A fault from the provider's server goes to the client as it is.
-        TransportIncoming::Fault(f) => return Ok(fault_passthrough(gw, *f)),
+        TransportIncoming::Fault(f) => return Ok((fault_passthrough(gw, *f), None)),
         TransportIncoming::Message(d) => d,
     };
     let (_, service, _) = req.soap.route();
@@ -334,7 +388,10 @@ fn response(
         })?;
     let resp = &decoded.envelope.soap;
     if resp.is_fault() {
-        return Ok(fault_passthrough(gw, resp.clone()));
+        return Ok((
+            fault_passthrough(gw, resp.clone()),
+            Some((decoded.envelope, decoded.signature)),
+        ));
     }
     if let Some(field) = SoapMessage::inconsistent_echo(&req.soap.header, &resp.header) {
         return Err(Fault::service_failed(
@@ -364,7 +421,10 @@ fn response(
         }
     }
     let (ct, bytes) = decoded.envelope.to_http();
-    Ok(wire::ok(&ct, bytes))
+    Ok((
+        wire::ok(&ct, bytes),
+        Some((decoded.envelope, decoded.signature)),
+    ))
 }
 
 fn fault_passthrough(gw: &Gateway, f: SoapMessage) -> Response {
@@ -381,6 +441,6 @@ fn fault_passthrough(gw: &Gateway, f: SoapMessage) -> Response {
         .status(200)
         .header(http::header::CONTENT_TYPE, "text/xml; charset=UTF-8")
         .header("SOAPAction", "\"\"")
-        .body(Full::new(f.bytes))
+        .body(crate::proxy::body::full(f.bytes))
         .expect("static response parts are valid")
 }

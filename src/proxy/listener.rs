@@ -7,8 +7,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -26,7 +24,7 @@ pub struct ConnInfo {
     pub tls: bool,
 }
 
-pub type Response = http::Response<Full<Bytes>>;
+pub type Response = http::Response<super::body::Body>;
 
 #[derive(Clone, Debug)]
 pub struct ListenerLimits {

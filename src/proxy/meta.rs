@@ -4,7 +4,6 @@
 use std::fmt::Write;
 
 use bytes::Bytes;
-use http_body_util::Full;
 use hyper::body::Incoming;
 use quick_xml::events::{BytesStart, Event};
 
@@ -244,7 +243,7 @@ async fn fetch_wsdl(gw: &Gateway, svc: &Service) -> Result<Bytes, Fault> {
     let path = url.path_and_query().map_or("/", |p| p.as_str());
     let req = http::Request::get(path)
         .header(http::header::HOST, dest.key.as_str())
-        .body(Full::new(Bytes::new()))
+        .body(crate::proxy::body::full(Bytes::new()))
         .map_err(|e| fault(ErrorCode::InternalError, e.to_string()))?;
     let (parts, body) = gw
         .pool

@@ -5,7 +5,10 @@ pub mod admin;
 pub mod body;
 pub mod client;
 pub mod listener;
+pub mod message_log;
 pub mod meta;
+pub mod rest_client;
+pub mod rest_server;
 pub mod server;
 pub mod wire;
 
@@ -45,6 +48,9 @@ pub struct Gateway {
     pub started: std::time::Instant,
     /// The Diia router, when `[router]` is enabled (set once at start).
     pub router: std::sync::OnceLock<Arc<crate::router::Router>>,
+    /// Where REST bodies are spooled, and their size limit.
+    pub spool: crate::transport::spool::SpoolConfig,
+    pub message_log: Option<message_log::MessageLog>,
 }
 
 impl Gateway {
@@ -53,6 +59,13 @@ impl Gateway {
         let p = &conf.file.proxy;
         let l = &conf.file.limits;
         let signer = Signer::start(&conf.signer)?;
+        let message_log = match &conf.file.log.messages_dir {
+            Some(d) => Some(
+                message_log::MessageLog::open(conf.source.path(d))
+                    .map_err(|e| format!("log.messages_dir {d}: {e}"))?,
+            ),
+            None => None,
+        };
         Ok(Arc::new(Gateway {
             verifier: Verifier::new(&gc),
             trust: Arc::new(Trust::from_globalconf(&gc)),
@@ -72,6 +85,16 @@ impl Gateway {
             maintenance: AtomicBool::new(false),
             started: std::time::Instant::now(),
             router: std::sync::OnceLock::new(),
+            spool: crate::transport::spool::SpoolConfig {
+                memory: l.spool_memory_bytes,
+                max: l.max_rest_body_bytes,
+                dir: l
+                    .spool_dir
+                    .as_ref()
+                    .map(|d| conf.source.path(d))
+                    .unwrap_or_else(std::env::temp_dir),
+            },
+            message_log,
             conf,
         }))
     }

@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http_body_util::Full;
 use hyper::body::Incoming;
 use tracing::Instrument;
 
@@ -75,6 +74,11 @@ async fn process(
             )
         })?;
 
+    if header(crate::transport::rest_codec::HDR_MESSAGE_TYPE)
+        .is_some_and(|t| t.eq_ignore_ascii_case(crate::transport::rest_codec::MESSAGE_TYPE_REST))
+    {
+        return super::rest_server::process(gw, parts, incoming, caller_server).await;
+    }
     let bytes = body::read(
         incoming,
         gw.max_body(),
@@ -234,7 +238,7 @@ async fn call_service(
         req = req.header("SOAPAction", a);
     }
     let req = req
-        .body(Full::new(body))
+        .body(crate::proxy::body::full(body))
         .map_err(|e| fault(ErrorCode::InternalError, e.to_string()))?;
     let (parts, body) = gw
         .pool
@@ -309,6 +313,6 @@ async fn respond(
     if let Some(id) = request_id {
         resp = resp.header(codec::HDR_REQUEST_ID, id);
     }
-    resp.body(Full::new(body))
+    resp.body(crate::proxy::body::full(body))
         .map_err(|e| fault(ErrorCode::InternalError, e.to_string()))
 }

@@ -1,7 +1,6 @@
 //! The one place where errors become what goes on the wire.
 
 use bytes::Bytes;
-use http_body_util::Full;
 
 use super::listener::Response;
 use crate::error::Fault;
@@ -15,7 +14,7 @@ pub fn soap_fault(fault: &Fault, proxy: Proxy, metrics: &Metrics) -> Response {
         .status(200)
         .header(http::header::CONTENT_TYPE, "text/xml; charset=UTF-8")
         .header("SOAPAction", "\"\"")
-        .body(Full::new(Bytes::from(fault.to_soap_xml())))
+        .body(crate::proxy::body::full(Bytes::from(fault.to_soap_xml())))
         .expect("static response parts are valid")
 }
 
@@ -38,7 +37,7 @@ pub fn plain(status: u16, text: &str) -> Response {
     http::Response::builder()
         .status(status)
         .header(http::header::CONTENT_TYPE, "text/plain; charset=UTF-8")
-        .body(Full::new(Bytes::from(format!("{text}\n"))))
+        .body(crate::proxy::body::full(Bytes::from(format!("{text}\n"))))
         .expect("static response parts are valid")
 }
 
@@ -47,7 +46,7 @@ pub fn ok(content_type: &str, body: Bytes) -> Response {
     http::Response::builder()
         .status(200)
         .header(http::header::CONTENT_TYPE, content_type)
-        .body(Full::new(body))
+        .body(crate::proxy::body::full(body))
         .unwrap_or_else(|_| plain(500, "invalid content type"))
 }
 
@@ -56,7 +55,7 @@ pub fn json(status: u16, value: &serde_json::Value) -> Response {
     http::Response::builder()
         .status(status)
         .header(http::header::CONTENT_TYPE, "application/json")
-        .body(Full::new(Bytes::from(value.to_string())))
+        .body(crate::proxy::body::full(Bytes::from(value.to_string())))
         .expect("static response parts are valid")
 }
 
@@ -74,4 +73,55 @@ pub fn router_error(e: &crate::router::RouterError) -> Response {
         tracing::warn!(kind = e.kind(), "router: {e}");
     }
     json(e.status(), &v)
+}
+
+/// An X-Road error for a REST client (reference §2.3): 400 when the request broke the protocol
+/// (`Client.*`), 500 when a security server or the service failed; JSON `{type, message,
+/// detail}` (XML when the client accepts only XML) and the error type in `X-Road-Error` (or
+/// `Uxp-Error`). The same fault is logged and counted as a SOAP fault is.
+pub fn rest_error(
+    fault: &Fault,
+    dialect: crate::rest::dialect::Dialect,
+    accept: Option<&str>,
+    proxy: Proxy,
+    metrics: &Metrics,
+) -> Response {
+    log_fault(fault, proxy, metrics);
+    let status = if fault.code.starts_with("Client.") {
+        400
+    } else {
+        500
+    };
+    let wants_xml = accept.is_some_and(|a| a.contains("xml") && !a.contains("json"));
+    let (ct, body) = if wants_xml {
+        let esc = |s: &str| quick_xml::escape::escape(s).into_owned();
+        (
+            "application/xml; charset=UTF-8",
+            format!(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?><error><type>{}</type><message>{}</message><detail>{}</detail></error>",
+                esc(&fault.code),
+                esc(&fault.message),
+                esc(&fault.id)
+            ),
+        )
+    } else {
+        (
+            "application/json; charset=UTF-8",
+            serde_json::json!({
+                "type": fault.code,
+                "message": fault.message,
+                "detail": fault.id,
+            })
+            .to_string(),
+        )
+    };
+    http::Response::builder()
+        .status(status)
+        .header(http::header::CONTENT_TYPE, ct)
+        .header(
+            crate::rest::dialect::error_header(dialect),
+            fault.code.as_str(),
+        )
+        .body(super::body::full(body))
+        .unwrap_or_else(|_| plain(500, "invalid error"))
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::BodyExt;
 use hyper_util::rt::TokioIo;
 use tokio::sync::watch;
 
@@ -89,7 +89,7 @@ async fn post(url: &hyper::Uri, n: &Notification, timeout: Duration) -> Result<(
             .header(http::header::HOST, format!("{host}:{port}"))
             .header(http::header::CONTENT_TYPE, "application/json")
             .header("x-brama-notification-id", n.id.as_str())
-            .body(Full::new(Bytes::from(body)))
+            .body(crate::proxy::body::full(Bytes::from(body)))
             .map_err(|e| e.to_string())?;
         let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
         let status = resp.status();

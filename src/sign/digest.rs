@@ -52,4 +52,39 @@ impl DigestAlgorithm {
             DigestAlgorithm::Sha512 => sha2::Sha512::digest(data).to_vec(),
         }
     }
+
+    /// An incremental hasher, for bodies digested while they stream.
+    pub fn hasher(self) -> Hasher {
+        match self {
+            DigestAlgorithm::Sha256 => Hasher::Sha256(sha2::Sha256::new()),
+            DigestAlgorithm::Sha384 => Hasher::Sha384(sha2::Sha384::new()),
+            DigestAlgorithm::Sha512 => Hasher::Sha512(Box::default()),
+        }
+    }
+}
+
+/// Digest state of one [`DigestAlgorithm`].
+#[derive(Clone)]
+pub enum Hasher {
+    Sha256(sha2::Sha256),
+    Sha384(sha2::Sha384),
+    Sha512(Box<sha2::Sha512>),
+}
+
+impl Hasher {
+    pub fn update(&mut self, data: &[u8]) {
+        match self {
+            Hasher::Sha256(h) => h.update(data),
+            Hasher::Sha384(h) => h.update(data),
+            Hasher::Sha512(h) => h.update(data),
+        }
+    }
+
+    pub fn finish(self) -> Vec<u8> {
+        match self {
+            Hasher::Sha256(h) => h.finalize().to_vec(),
+            Hasher::Sha384(h) => h.finalize().to_vec(),
+            Hasher::Sha512(h) => h.finalize().to_vec(),
+        }
+    }
 }

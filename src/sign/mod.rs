@@ -111,6 +111,31 @@ impl Signer {
         key.sign(digests, force_chain).await
     }
 
+    /// Signs parts already digested with [`Signer::digest`] (bodies digested as they streamed).
+    pub async fn sign_digests(
+        &self,
+        member: &ClientId,
+        digests: Vec<Vec<u8>>,
+        force_chain: bool,
+    ) -> Result<SignatureParts, SignError> {
+        let key = self.key(member).ok_or_else(|| {
+            SignError::new(
+                ErrorCode::KeyNotFound,
+                format!(
+                    "no signing key is configured for member '{}'",
+                    member.member_id()
+                ),
+            )
+        })?;
+        if key.digest() != self.digest {
+            return Err(SignError::new(
+                ErrorCode::UnsupportedAlgorithm,
+                "the key's digest algorithm differs from the server's",
+            ));
+        }
+        key.sign(digests, force_chain).await
+    }
+
     pub fn stop(&self) {
         for k in self.keys.values() {
             k.stop();
@@ -188,20 +213,30 @@ impl Verifier {
         parts: &[&[u8]],
         sig: &SignatureParts,
     ) -> Result<verify::Verified, SignError> {
+        let named = verify::Part::list(parts[0], parts[1..].iter().copied());
+        self.verify_parts(member, &named, sig)
+    }
+
+    /// Verifies named parts, some of which may carry the digest made while they streamed.
+    pub fn verify_parts(
+        &self,
+        member: &ClientId,
+        named: &[verify::Part<'_>],
+        sig: &SignatureParts,
+    ) -> Result<verify::Verified, SignError> {
         let Some(signature) = &sig.signature else {
             return Err(SignError::new(
                 ErrorCode::MissingSignature,
                 "the message carries no signature",
             ));
         };
-        let named = verify::Part::list(parts[0], parts[1..].iter().copied());
         verify::verify(
             verify::Signed {
                 signature,
                 hash_chain_result: sig.hash_chain_result.as_deref(),
                 hash_chain: sig.hash_chain.as_deref(),
             },
-            &named,
+            named,
             &self.trust,
             Some(member),
             verify::At::Now,

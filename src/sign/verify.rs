@@ -24,6 +24,9 @@ use crate::identifiers::ClientId;
 pub struct Part<'a> {
     pub name: String,
     pub data: &'a [u8],
+    /// A digest computed while the part streamed in (a spooled REST body, whose `data` is then
+    /// empty), with its algorithm.
+    pub digest: Option<(DigestAlgorithm, Vec<u8>)>,
 }
 
 impl<'a> Part<'a> {
@@ -35,12 +38,32 @@ impl<'a> Part<'a> {
         let mut v = vec![Part {
             name: hashchain::MESSAGE.to_string(),
             data: message,
+            digest: None,
         }];
         v.extend(attachments.into_iter().enumerate().map(|(i, data)| Part {
             name: format!("/attachment{}", i + 1),
             data,
+            digest: None,
         }));
         v
+    }
+
+    /// The part's digest with `alg`: computed now, or taken from the one made while it streamed
+    /// (which must then be of the same algorithm).
+    pub fn digest_with(&self, alg: DigestAlgorithm) -> Result<Vec<u8>, SignError> {
+        match &self.digest {
+            None => Ok(alg.digest(self.data)),
+            Some((a, d)) if *a == alg => Ok(d.clone()),
+            Some((a, _)) => Err(SignError::new(
+                ErrorCode::UnsupportedAlgorithm,
+                format!(
+                    "{} was digested with {} while it streamed, the signature uses {}",
+                    self.name,
+                    a.name(),
+                    alg.name()
+                ),
+            )),
+        }
     }
 }
 
@@ -295,11 +318,13 @@ pub fn verify(
             .ok_or_else(|| SignError::malformed("unsupported hash chain digest method"))?;
         let inputs: Vec<Input<'_>> = parts
             .iter()
-            .map(|p| Input {
-                uri: &p.name,
-                digest: Some(alg.digest(p.data)),
+            .map(|p| {
+                Ok(Input {
+                    uri: &p.name,
+                    digest: Some(p.digest_with(alg)?),
+                })
             })
-            .collect();
+            .collect::<Result<_, SignError>>()?;
         let resolve = |uri: &str| (uri == hashchain::SIG_HASHCHAIN).then_some(Cow::Borrowed(chain));
         hashchain::verify(result, &resolve, &inputs)?;
     } else {
@@ -370,7 +395,7 @@ pub fn verify(
             let p = parts.iter().find(|p| p.name == r.uri).ok_or_else(|| {
                 SignError::malformed(format!("signature references missing part '{}'", r.uri))
             })?;
-            alg.digest(p.data)
+            p.digest_with(alg)?
         };
         if actual != r.digest {
             return Err(invalid(format!(

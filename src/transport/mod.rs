@@ -3,6 +3,8 @@
 
 pub mod codec;
 pub mod pool;
+pub mod rest_codec;
+pub mod spool;
 pub mod tls;
 
 pub use pool::{Destination, Pool, TransportError};

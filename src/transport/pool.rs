@@ -2,19 +2,23 @@
 //! and services (HTTP or HTTPS).
 //!
 //! A connection is checked out for one exchange and returned once the response body has been read
-//! whole, which the proxies need anyway (a message is verified before anything is forwarded).
+//! to its end: by the pool itself ([`Pool::exchange`]), or by the caller for a streamed response
+//! ([`Pool::send`], whose body hands the connection back when it ends).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::{Frame, Incoming, SizeHint};
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
 use rustls_pki_types::ServerName;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
+
+use crate::proxy::body::Body;
 
 /// Where to connect and how.
 #[derive(Clone)]
@@ -57,13 +61,15 @@ impl TransportError {
 }
 
 struct Idle {
-    sender: SendRequest<Full<Bytes>>,
+    sender: SendRequest<Body>,
     since: Instant,
 }
 
+type IdleMap = Arc<Mutex<HashMap<String, Vec<Idle>>>>;
+
 /// Pool of idle connections.
 pub struct Pool {
-    idle: Mutex<HashMap<String, Vec<Idle>>>,
+    idle: IdleMap,
     max_idle_per_destination: usize,
     idle_timeout: Duration,
     connect_timeout: Duration,
@@ -76,14 +82,14 @@ impl Pool {
         connect_timeout: Duration,
     ) -> Self {
         Pool {
-            idle: Mutex::new(HashMap::new()),
+            idle: Arc::new(Mutex::new(HashMap::new())),
             max_idle_per_destination,
             idle_timeout,
             connect_timeout,
         }
     }
 
-    fn checkout(&self, key: &str) -> Option<SendRequest<Full<Bytes>>> {
+    fn checkout(&self, key: &str) -> Option<SendRequest<Body>> {
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         let list = idle.get_mut(key)?;
         while let Some(c) = list.pop() {
@@ -95,24 +101,11 @@ impl Pool {
         None
     }
 
-    fn checkin(&self, key: &str, sender: SendRequest<Full<Bytes>>) {
-        if sender.is_closed() {
-            return;
-        }
-        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        let list = idle.entry(key.to_string()).or_default();
-        if list.len() < self.max_idle_per_destination {
-            list.push(Idle {
-                sender,
-                since: Instant::now(),
-            });
-        }
+    fn checkin(&self, key: &str, sender: SendRequest<Body>) {
+        checkin(&self.idle, self.max_idle_per_destination, key, sender);
     }
 
-    async fn connect(
-        &self,
-        dest: &Destination,
-    ) -> Result<SendRequest<Full<Bytes>>, TransportError> {
+    async fn connect(&self, dest: &Destination) -> Result<SendRequest<Body>, TransportError> {
         let tcp = tokio::time::timeout(self.connect_timeout, TcpStream::connect(&dest.key))
             .await
             .map_err(|_| TransportError::Timeout(dest.key.clone(), self.connect_timeout))?
@@ -133,33 +126,71 @@ impl Pool {
         }
     }
 
+    /// Sends `req` and waits for the response head; the body is left to the caller, and the
+    /// connection goes back to the pool when that body has been read to its end.
+    async fn send_request(
+        &self,
+        dest: &Destination,
+        req: http::Request<Body>,
+    ) -> Result<(http::Response<Incoming>, SendRequest<Body>), TransportError> {
+        let pool_key = dest.pool_key();
+        let (mut sender, pooled) = match self.checkout(&pool_key) {
+            Some(s) => (s, true),
+            None => (self.connect(dest).await?, false),
+        };
+        let http_err = |e: hyper::Error| TransportError::Http(dest.key.clone(), e.to_string());
+        let resp = match sender.try_send_request(req).await {
+            Ok(r) => r,
+            // A pooled connection the peer had already closed: the request was never sent,
+            // so it goes out once more on a fresh connection (a service is never called twice).
+            Err(mut e) => match (pooled, e.take_message()) {
+                (true, Some(req)) => {
+                    sender = self.connect(dest).await?;
+                    sender.send_request(req).await.map_err(http_err)?
+                }
+                _ => return Err(http_err(e.into_error())),
+            },
+        };
+        Ok((resp, sender))
+    }
+
+    /// Sends `req` and returns the response head within `timeout`, its body streaming. The
+    /// connection is reused once the body has been read to its end.
+    pub async fn send(
+        &self,
+        dest: &Destination,
+        req: http::Request<Body>,
+        timeout: Duration,
+    ) -> Result<http::Response<PooledBody>, TransportError> {
+        let (resp, sender) = tokio::time::timeout(timeout, self.send_request(dest, req))
+            .await
+            .map_err(|_| TransportError::Timeout(dest.key.clone(), timeout))??;
+        let (parts, body) = resp.into_parts();
+        Ok(http::Response::from_parts(
+            parts,
+            PooledBody {
+                inner: body,
+                home: Some((
+                    self.idle.clone(),
+                    self.max_idle_per_destination,
+                    dest.pool_key(),
+                    sender,
+                )),
+            },
+        ))
+    }
+
     /// Sends `req` and reads the whole response (at most `max_body` bytes) within `timeout`.
     pub async fn exchange(
         &self,
         dest: &Destination,
-        req: http::Request<Full<Bytes>>,
+        req: http::Request<Body>,
         timeout: Duration,
         max_body: usize,
     ) -> Result<(http::response::Parts, Bytes), TransportError> {
         let work = async {
             let pool_key = dest.pool_key();
-            let (mut sender, pooled) = match self.checkout(&pool_key) {
-                Some(s) => (s, true),
-                None => (self.connect(dest).await?, false),
-            };
-            let http_err = |e: hyper::Error| TransportError::Http(dest.key.clone(), e.to_string());
-            let resp = match sender.try_send_request(req).await {
-                Ok(r) => r,
-                // A pooled connection the peer had already closed: the request was never sent,
-                // so it goes out once more on a fresh connection (a service is never called twice).
-                Err(mut e) => match (pooled, e.take_message()) {
-                    (true, Some(req)) => {
-                        sender = self.connect(dest).await?;
-                        sender.send_request(req).await.map_err(http_err)?
-                    }
-                    _ => return Err(http_err(e.into_error())),
-                },
-            };
+            let (resp, sender) = self.send_request(dest, req).await?;
             let (parts, body) = resp.into_parts();
             let body = Limited::new(body, max_body).collect().await.map_err(|e| {
                 if e.downcast_ref::<http_body_util::LengthLimitError>()
@@ -179,7 +210,7 @@ impl Pool {
     }
 }
 
-async fn handshake<T>(io: TokioIo<T>, key: &str) -> Result<SendRequest<Full<Bytes>>, TransportError>
+async fn handshake<T>(io: TokioIo<T>, key: &str) -> Result<SendRequest<Body>, TransportError>
 where
     T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
@@ -191,4 +222,51 @@ where
         let _ = conn.await;
     });
     Ok(sender)
+}
+
+fn checkin(idle: &IdleMap, max: usize, key: &str, sender: SendRequest<Body>) {
+    if sender.is_closed() {
+        return;
+    }
+    let mut idle = idle.lock().unwrap_or_else(|p| p.into_inner());
+    let list = idle.entry(key.to_string()).or_default();
+    if list.len() < max {
+        list.push(Idle {
+            sender,
+            since: Instant::now(),
+        });
+    }
+}
+
+/// A response body read by the caller; at its end the connection returns to the pool (a body
+/// dropped half-read takes its connection with it, as the rest of the response is unread).
+pub struct PooledBody {
+    inner: Incoming,
+    home: Option<(IdleMap, usize, String, SendRequest<Body>)>,
+}
+
+impl hyper::body::Body for PooledBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let polled = std::pin::Pin::new(&mut self.inner).poll_frame(cx);
+        if let std::task::Poll::Ready(None) = polled {
+            if let Some((idle, max, key, sender)) = self.home.take() {
+                checkin(&idle, max, &key, sender);
+            }
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
 }

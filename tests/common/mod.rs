@@ -3,6 +3,7 @@
 
 pub mod emalyatko;
 pub mod http;
+pub mod rest;
 pub mod softhsm;
 
 use std::net::{SocketAddr, TcpListener};
@@ -328,4 +329,29 @@ pub async fn start_pair(latency: Duration) -> Pair {
     let ss2 = start_node(&dir, "ss2", &ss2_toml(sim.addr, dead), Some(ss2_listener)).await;
     let ss1 = start_node(&dir, "ss1", &ss1_toml(), Some(ss1_listener)).await;
     Pair { net, ss1, ss2, sim }
+}
+
+/// Runs the independent verifier (`tests/independent/verify_xroad.py`) over ASiC containers
+/// that `member` must have signed; every one must be VALID.
+pub fn independent_verify(ca: &Path, member: &str, files: &[std::path::PathBuf]) {
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/independent/verify_xroad.py"
+    );
+    let out = std::process::Command::new("python3")
+        .arg(script)
+        .arg("--ca")
+        .arg(ca)
+        .args(["--member", member])
+        .args(files)
+        .output()
+        .expect("python3 runs (scripts/test.sh installs lxml and cryptography)");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "independent verifier refused: {text}");
+    assert_eq!(
+        text.matches("VALID ").count() - text.matches("INVALID ").count(),
+        files.len(),
+        "{text}"
+    );
 }

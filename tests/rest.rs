@@ -1,0 +1,495 @@
+//! X-Road REST (r1) and the UXP dialect through two brama security servers: every method, with
+//! and without body, query strings, percent-encoded segments, provider errors passed through,
+//! each X-Road error category, endpoint access rights and the REST metaservices.
+
+mod common;
+
+use bytes::Bytes;
+use common::http::request;
+use common::rest::*;
+use sha2::{Digest, Sha256};
+
+fn json(r: &common::http::Reply) -> serde_json::Value {
+    serde_json::from_slice(&r.body).unwrap_or_else(|e| panic!("{e}: {}", r.text()))
+}
+
+fn header<'a>(r: &'a common::http::Reply, name: &str) -> &'a str {
+    r.headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn every_method_with_and_without_body_reaches_the_service() {
+    let p = start_rest_pair("", "", "").await;
+    let a = p.ss1.client_http.unwrap();
+    for method in [
+        "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE",
+    ] {
+        for with_body in [false, true] {
+            if with_body && matches!(method, "GET" | "HEAD" | "TRACE") {
+                continue;
+            }
+            let body = if with_body {
+                Bytes::from(format!("{{\"метод\":\"{method}\"}}"))
+            } else {
+                Bytes::new()
+            };
+            // Percent-encoded identifier segment, path and query.
+            let path = "/r1/SEVDEIR%2DTEST/GOV/00000002/DRACS/echo/a/b%20c?x=1&y=%D0%B4";
+            let r = request(
+                a,
+                method,
+                path,
+                &[
+                    ("x-road-client", DIIA),
+                    ("x-road-userid", "UA1234567890"),
+                    ("x-custom", "значення"),
+                    ("content-type", "application/json"),
+                ],
+                body.clone(),
+            )
+            .await;
+            assert_eq!(r.status, 200, "{method}: {}", r.text());
+            assert!(
+                header(&r, "x-road-id").starts_with("SEVDEIR-TEST-"),
+                "{method}"
+            );
+            assert_eq!(header(&r, "x-road-client"), DIIA);
+            assert_eq!(
+                header(&r, "x-road-service"),
+                "SEVDEIR-TEST/GOV/00000002/DRACS/echo"
+            );
+            assert!(!header(&r, "x-road-request-id").is_empty());
+            assert_eq!(
+                header(&r, "x-road-request-hash").len(),
+                88,
+                "SHA-512 in base64"
+            );
+            assert!(r.headers.get("x-road-error").is_none());
+            if method == "HEAD" {
+                assert!(r.body.is_empty());
+                continue;
+            }
+            let v = json(&r);
+            assert_eq!(v["method"], method);
+            assert_eq!(v["path"], "/echo/a/b%20c");
+            assert_eq!(v["query"], "x=1&y=%D0%B4");
+            assert_eq!(v["headers"]["x-road-client"], DIIA);
+            assert_eq!(v["headers"]["x-road-userid"], "UA1234567890");
+            assert!(v["headers"]["x-custom"].is_string(), "{v}");
+            assert_eq!(v["bodyLength"], body.len());
+            assert_eq!(v["bodySha256"], hex::encode(Sha256::digest(&body)));
+        }
+    }
+}
+
+#[tokio::test]
+async fn client_chosen_id_is_kept_and_echoed() {
+    let p = start_rest_pair("", "", "").await;
+    let r = request(
+        p.ss1.client_http.unwrap(),
+        "GET",
+        &format!("{PROVIDER}/echo"),
+        &[("x-road-client", DIIA), ("x-road-id", "diia-42")],
+        Bytes::new(),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(header(&r, "x-road-id"), "diia-42");
+    assert_eq!(json(&r)["headers"]["x-road-id"], "diia-42");
+}
+
+#[tokio::test]
+async fn provider_errors_pass_through_unchanged() {
+    let p = start_rest_pair("", "", "").await;
+    for code in ["404", "409", "503"] {
+        let r = request(
+            p.ss1.client_http.unwrap(),
+            "GET",
+            &format!("{PROVIDER}/status/{code}"),
+            &[("x-road-client", DIIA)],
+            Bytes::new(),
+        )
+        .await;
+        assert_eq!(r.status.as_str(), code, "{}", r.text());
+        assert_eq!(header(&r, "x-sim-status"), code);
+        assert!(
+            r.headers.get("x-road-error").is_none(),
+            "category 1 has no X-Road-Error"
+        );
+        assert_eq!(json(&r)["status"].to_string(), code);
+    }
+}
+
+/// One request and the error it must give: status, `X-Road-Error`.
+async fn expect_error(
+    a: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    status: u16,
+    code: &str,
+) {
+    let r = request(a, method, path, headers, Bytes::new()).await;
+    assert_eq!(r.status.as_u16(), status, "{path}: {}", r.text());
+    assert_eq!(header(&r, "x-road-error"), code, "{path}: {}", r.text());
+    let v = json(&r);
+    assert_eq!(v["type"], code);
+    assert!(!v["message"].as_str().unwrap_or_default().is_empty());
+    assert_eq!(
+        v["detail"].as_str().unwrap_or_default().len(),
+        36,
+        "error id"
+    );
+}
+
+#[tokio::test]
+async fn each_xroad_error_category() {
+    let p = start_rest_pair("", "", "").await;
+    let a = p.ss1.client_http.unwrap();
+    let diia = [("x-road-client", DIIA)];
+    // 3: the request does not follow the protocol: 400.
+    expect_error(
+        a,
+        "GET",
+        &format!("{PROVIDER}/echo"),
+        &[],
+        400,
+        "Client.InvalidClientIdentifier",
+    )
+    .await;
+    expect_error(
+        a,
+        "GET",
+        "/r2/SEVDEIR-TEST/GOV/00000002/DRACS/echo",
+        &diia,
+        400,
+        "Client.InvalidProtocolVersion",
+    )
+    .await;
+    expect_error(
+        a,
+        "GET",
+        "/r1/SEVDEIR-TEST/GOV/00000002/echo",
+        &diia,
+        400,
+        "Client.InvalidRequest",
+    )
+    .await;
+    expect_error(
+        a,
+        "GET",
+        &format!("{PROVIDER}/echo"),
+        &[("x-road-client", "SEVDEIR-TEST/GOV")],
+        400,
+        "Client.InvalidClientIdentifier",
+    )
+    .await;
+    // 2: the provider failed technically: 500.
+    expect_error(
+        a,
+        "GET",
+        &format!("{PROVIDER}/dead"),
+        &diia,
+        500,
+        "Server.ServerProxy.ServiceFailed.NetworkError",
+    )
+    .await;
+    // 4: a security server refused or failed: 500.
+    expect_error(
+        a,
+        "GET",
+        "/r1/SEVDEIR-TEST/GOV/00000077/X/echo",
+        &diia,
+        500,
+        "Server.ClientProxy.UnknownMember",
+    )
+    .await;
+    expect_error(
+        a,
+        "GET",
+        &format!("{PROVIDER}/nothing"),
+        &diia,
+        500,
+        "Server.ServerProxy.UnknownService",
+    )
+    .await;
+    expect_error(
+        a,
+        "GET",
+        &format!("{PROVIDER}/getBirthRecord"),
+        &diia,
+        500,
+        "Server.ServerProxy.ServiceType",
+    )
+    .await;
+    expect_error(
+        a,
+        "GET",
+        &format!("{PROVIDER}/echo/a/%2e%2e/b"),
+        &diia,
+        500,
+        "Server.ServerProxy.InvalidRequest",
+    )
+    .await;
+    // Endpoint rights: OTHER may only GET /allowed/*.
+    let other = [("x-road-client", OTHER)];
+    let ok = request(
+        a,
+        "GET",
+        &format!("{PROVIDER}/echo/allowed/1"),
+        &other,
+        Bytes::new(),
+    )
+    .await;
+    assert_eq!(ok.status, 200, "{}", ok.text());
+    expect_error(
+        a,
+        "POST",
+        &format!("{PROVIDER}/echo/allowed/1"),
+        &other,
+        500,
+        "Server.ServerProxy.AccessDenied",
+    )
+    .await;
+    expect_error(
+        a,
+        "GET",
+        &format!("{PROVIDER}/echo/allowed/1/2"),
+        &other,
+        500,
+        "Server.ServerProxy.AccessDenied",
+    )
+    .await;
+    expect_error(
+        a,
+        "GET",
+        &format!("{PROVIDER}/status/200"),
+        &other,
+        500,
+        "Server.ServerProxy.AccessDenied",
+    )
+    .await;
+    // An XML error for a client that accepts only XML.
+    let r = request(
+        a,
+        "GET",
+        &format!("{PROVIDER}/nothing"),
+        &[("x-road-client", DIIA), ("accept", "application/xml")],
+        Bytes::new(),
+    )
+    .await;
+    assert!(
+        r.text()
+            .contains("<type>Server.ServerProxy.UnknownService</type>"),
+        "{}",
+        r.text()
+    );
+}
+
+#[tokio::test]
+async fn uxp_dialect_in_and_out() {
+    let p = start_rest_pair("", "", "").await;
+    let a = p.ss1.client_http.unwrap();
+    let service = "SEVDEIR-TEST/GOV/00000002/DRACS/echo";
+    let r = request(
+        a,
+        "POST",
+        "/restapi/by-id/7?full=true",
+        &[
+            ("uxp-client", DIIA),
+            ("uxp-service", service),
+            ("uxp-queryid", "uxp-q-1"),
+            ("uxp-userid", "UA0000000001"),
+            ("uxp-purpose-ids", "birth-registration"),
+        ],
+        Bytes::from_static(b"{\"a\":1}"),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(header(&r, "uxp-queryid"), "uxp-q-1");
+    assert_eq!(header(&r, "uxp-service"), service);
+    assert_eq!(header(&r, "uxp-client"), DIIA);
+    assert_eq!(header(&r, "uxp-request-hash").len(), 88);
+    assert!(r.headers.get("x-road-id").is_none());
+    let v = json(&r);
+    assert_eq!(v["path"], "/echo/by-id/7");
+    assert_eq!(v["query"], "full=true");
+    // The service sees X-Road's headers and the purpose as sent.
+    assert_eq!(v["headers"]["x-road-id"], "uxp-q-1");
+    assert_eq!(v["headers"]["x-road-userid"], "UA0000000001");
+    assert_eq!(v["headers"]["uxp-purpose-ids"], "birth-registration");
+    // UXP headers on the /r1 path work too.
+    let r = request(
+        a,
+        "GET",
+        &format!("{PROVIDER}/echo"),
+        &[("uxp-client", DIIA)],
+        Bytes::new(),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(!header(&r, "uxp-queryid").is_empty());
+    // Errors in UXP terms.
+    let r = request(a, "GET", "/restapi", &[("uxp-client", DIIA)], Bytes::new()).await;
+    assert_eq!(r.status, 400);
+    assert_eq!(header(&r, "uxp-error"), "Client.InvalidRequest");
+    let r = request(
+        a,
+        "GET",
+        "/restapi",
+        &[
+            ("uxp-client", DIIA),
+            ("uxp-service", "SEVDEIR-TEST/GOV/00000002/DRACS/nothing"),
+        ],
+        Bytes::new(),
+    )
+    .await;
+    assert_eq!(r.status, 500);
+    assert_eq!(header(&r, "uxp-error"), "Server.ServerProxy.UnknownService");
+    // A client configured for X-Road headers does not get the UXP treatment.
+    let r = request(
+        a,
+        "GET",
+        "/restapi",
+        &[("uxp-client", OTHER), ("uxp-service", service)],
+        Bytes::new(),
+    )
+    .await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.headers.get("uxp-error").is_none());
+}
+
+#[tokio::test]
+async fn rest_metaservices_list_and_filter_services() {
+    let p = start_rest_pair("", "", "").await;
+    let a = p.ss1.client_http.unwrap();
+    let list = |client: &'static str, meta: &'static str| async move {
+        let r = request(
+            a,
+            "GET",
+            &format!("{PROVIDER}/{meta}"),
+            &[("x-road-client", client)],
+            Bytes::new(),
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        json(&r)
+    };
+    let all = list(DIIA, "listMethods").await;
+    let codes: Vec<&str> = all["service"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["service_code"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        codes,
+        ["echo", "status", "dead"],
+        "SOAP services are not listed: {all}"
+    );
+    let echo = &all["service"][0];
+    assert_eq!(echo["service_type"], "REST");
+    assert_eq!(echo["subsystem_code"], "DRACS");
+    assert_eq!(echo["endpoint_list"].as_array().unwrap().len(), 2, "{echo}");
+    let other = list(OTHER, "allowedMethods").await;
+    assert_eq!(other["service"].as_array().unwrap().len(), 1, "{other}");
+    assert_eq!(
+        other["service"][0]["endpoint_list"],
+        serde_json::json!([{"method": "GET", "path": "/allowed/*"}])
+    );
+    let r = request(
+        a,
+        "GET",
+        &format!("{PROVIDER}/getOpenAPI?serviceCode=echo"),
+        &[("x-road-client", DIIA)],
+        Bytes::new(),
+    )
+    .await;
+    assert_eq!(r.status, 500);
+    assert_eq!(header(&r, "x-road-error"), "Server.ServerProxy.ServiceType");
+}
+
+#[tokio::test]
+async fn bodies_over_the_limit_are_refused() {
+    let p = start_rest_pair(
+        "max_rest_body_bytes = 100000\nspool_memory_bytes = 1000",
+        "",
+        "",
+    )
+    .await;
+    let a = p.ss1.client_http.unwrap();
+    let r = request(
+        a,
+        "POST",
+        &format!("{PROVIDER}/echo"),
+        &[("x-road-client", DIIA)],
+        Bytes::from(vec![b'x'; 100_001]),
+    )
+    .await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert_eq!(header(&r, "x-road-error"), "Client.InvalidMessage");
+    // Just under the limit goes through (spooled to disk past 1000 bytes).
+    let r = request(
+        a,
+        "POST",
+        &format!("{PROVIDER}/echo"),
+        &[("x-road-client", DIIA)],
+        Bytes::from(vec![b'x'; 100_000]),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(json(&r)["bodyLength"], 100_000);
+}
+
+#[tokio::test]
+async fn signed_rest_exchanges_pass_brama_and_the_independent_verifier() {
+    let p = start_rest_pair("", "[log]\nmessages_dir = \"messages\"", "").await;
+    let a = p.ss1.client_http.unwrap();
+    for (method, body) in [
+        ("GET", Bytes::new()),
+        (
+            "POST",
+            Bytes::from_static("{\"дитина\":\"Олена\"}".as_bytes()),
+        ),
+    ] {
+        let r = request(
+            a,
+            method,
+            &format!("{PROVIDER}/echo/x?y=1"),
+            &[("x-road-client", DIIA)],
+            body,
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    let dir = p.net.path();
+    let mut requests = Vec::new();
+    let mut responses = Vec::new();
+    for e in std::fs::read_dir(dir.join("messages")).unwrap() {
+        let path = e.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name.ends_with("-request.asice") {
+            requests.push(path);
+        } else if name.ends_with("-response.asice") {
+            responses.push(path);
+        }
+    }
+    assert_eq!((requests.len(), responses.len()), (2, 2));
+    // brama's own verifier: requests signed by DIIA's member, responses by DRACS's.
+    let gc = brama::globalconf::GlobalConf::load_dir(&dir.join("globalconf")).unwrap();
+    let trust = brama::sign::verify::TrustStore::from_globalconf(&gc);
+    for f in requests.iter().chain(&responses) {
+        let c = brama::sign::asic::read(&std::fs::read(f).unwrap()).unwrap();
+        assert!(
+            c.hash_chain.is_some(),
+            "REST is signed in the hash-chain form"
+        );
+        brama::sign::asic::verify_container(&c, &trust).unwrap();
+    }
+    let ca = dir.join("certs/ca.pem");
+    common::independent_verify(&ca, "SEVDEIR-TEST/GOV/00000001", &requests);
+    common::independent_verify(&ca, "SEVDEIR-TEST/GOV/00000002", &responses);
+}
