@@ -203,6 +203,82 @@ fn router_parsers_survive_mutated_input() {
         let _ = brama::router::wrap::body_content(&m, 32);
     }
 }
+#[test]
+fn rest_parsers_survive_mutated_input() {
+    use brama::rest::header_part::{RestRequest, RestResponse};
+    use brama::transport::rest_codec;
+    let mut rng = Rng(0x2545_F491_4F6C_DD1D);
+    let request = RestRequest::build(
+        "POST",
+        "/r1/SEVDEIR-TEST/GOV/00000006/EHEALTH/declarations/a%20b",
+        Some("patient=1&x=%D0%B4"),
+        vec![
+            (
+                "x-road-client".into(),
+                "SEVDEIR-TEST/GOV/00000001/DIIA".into(),
+            ),
+            ("content-type".into(), "application/json".into()),
+        ],
+        "rid",
+    )
+    .unwrap();
+    let response = b"200\r\nOK\r\ncontent-type:application/json\r\nx-road-id:1\r\nx-road-request-hash:AQID\r\n".to_vec();
+    let sig = brama::sign::SignatureParts {
+        hash_chain_result: Some(Bytes::from_static(b"<r/>")),
+        hash_chain: Some(Bytes::from_static(b"<c/>")),
+        signature: Some(Bytes::from_static(b"<s/>")),
+    };
+    let body = brama::transport::spool::Spooled::from_bytes(
+        Bytes::from_static(b"{\"a\":1}"),
+        brama::sign::digest::DigestAlgorithm::Sha512,
+    );
+    let (ct, encoded) = rest_codec::encode(
+        &[],
+        rest_codec::CT_REST_REQUEST,
+        &request.bytes,
+        Some(&body),
+        &sig,
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let transport = rt.block_on(async {
+        use http_body_util::BodyExt;
+        encoded.collect().await.unwrap().to_bytes().to_vec()
+    });
+    let boundary = ct.split("boundary=").nth(1).unwrap().to_string();
+    let spool = brama::transport::spool::SpoolConfig::default();
+    let soap = SoapLimits::default();
+    let limits = rest_codec::DecodeLimits {
+        spool: &spool,
+        soap: &soap,
+        max_parts: 16,
+        digest: brama::sign::digest::DigestAlgorithm::Sha512,
+    };
+    let seeds = [request.bytes.to_vec(), response, transport];
+    for _ in 0..3000 {
+        let i = rng.below(seeds.len());
+        let m = mutate(&mut rng, &seeds[i]);
+        let _ = RestRequest::parse(Bytes::from(m.clone()));
+        let _ = RestResponse::parse(Bytes::from(m.clone()));
+        if let Ok(t) = std::str::from_utf8(&m) {
+            let _ = brama::rest::target::parse(t);
+            let _ = brama::rest::acl::normalize(t);
+        }
+        if i == 2 {
+            let ct = format!("multipart/mixed; boundary={boundary}");
+            let body = http_body_util::Full::new(Bytes::from(m));
+            let _ = rt.block_on(rest_codec::decode(
+                &ct,
+                body,
+                rest_codec::CT_REST_REQUEST,
+                &limits,
+            ));
+        }
+    }
+}
+
 /// Typed response parsing (`brama::wsdl::runtime::parse_response`) of every operation: whatever
 /// the bytes, an answer or an error, never a panic.
 #[test]

@@ -493,3 +493,69 @@ async fn signed_rest_exchanges_pass_brama_and_the_independent_verifier() {
     common::independent_verify(&ca, "SEVDEIR-TEST/GOV/00000001", &requests);
     common::independent_verify(&ca, "SEVDEIR-TEST/GOV/00000002", &responses);
 }
+
+#[tokio::test]
+async fn brama_send_rest_from_the_command_line() {
+    let p = start_rest_pair("", "", "").await;
+    let url = format!("http://{}", p.ss1.client_http.unwrap());
+    let dir = p.net.path();
+    let body = dir.join("body.json");
+    std::fs::write(&body, "{\"патронім\":\"Тарасович\"}").unwrap();
+    let run = |args: Vec<String>| {
+        tokio::task::spawn_blocking(move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_brama"))
+                .arg("send")
+                .args(args)
+                .output()
+                .unwrap()
+        })
+    };
+    let base = |service: &str| {
+        vec![
+            "--rest".to_string(),
+            "--url".into(),
+            url.clone(),
+            "--client".into(),
+            DIIA.into(),
+            "--service".into(),
+            format!("SEVDEIR-TEST/GOV/00000002/DRACS/{service}"),
+        ]
+    };
+    for uxp in [false, true] {
+        let mut args = base("echo");
+        args.extend(
+            [
+                "--method",
+                "POST",
+                "--path",
+                "/x?y=1",
+                "--header",
+                "X-Custom: так",
+                "--body",
+                body.to_str().unwrap(),
+            ]
+            .map(String::from),
+        );
+        if uxp {
+            args.push("--uxp".into());
+        }
+        let out = run(args).await.unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{stderr}");
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["method"], "POST");
+        assert_eq!(v["path"], "/echo/x");
+        assert_eq!(v["query"], "y=1");
+        assert!(v["headers"]["x-custom"].is_string(), "{v}");
+        let id_header = if uxp { "uxp-queryid" } else { "x-road-id" };
+        assert!(
+            stderr.contains("HTTP 200") && stderr.contains(id_header),
+            "{stderr}"
+        );
+    }
+    let out = run(base("nothing")).await.unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("x-road-error: Server.ServerProxy.UnknownService"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("\"detail\""));
+}

@@ -354,3 +354,47 @@ async fn the_queue_cli_works_while_the_server_runs() {
     let (ok, _) = run(vec!["show".into(), id]);
     assert!(!ok);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn services_chosen_for_rest_are_delivered_over_rest() {
+    let rest = "[router.services.registerTaxpayer]\nprotocol = \"rest\"\n\n[router.services.getBirthRegistrationStatus]\nprotocol = \"rest\"\n\n[router.services.registerNewbornPatient]\nprotocol = \"rest\"\n";
+    let d = deploy(|c| c.dracs_processing = Duration::from_millis(200), rest).await;
+    let (code, v) = submit(d.client(), &example("all-services.json")).await;
+    assert_eq!(code, 202, "{v}");
+    let id = v["id"].as_str().unwrap().to_string();
+    let done = wait_done(d.client(), &id, Duration::from_secs(30)).await;
+    assert_eq!(done["status"], "completed", "{done:#}");
+    for s in done["services"].as_array().unwrap() {
+        let name = s["service"].as_str().unwrap();
+        let expected = if [
+            "registerTaxpayer",
+            "getBirthRegistrationStatus",
+            "registerNewbornPatient",
+        ]
+        .contains(&name)
+        {
+            "rest"
+        } else {
+            "soap"
+        };
+        assert_eq!(s["protocol"], expected, "{name}: {s}");
+        assert_eq!(s["state"], "delivered", "{name}: {s}");
+    }
+    let answer = |svc: &str| {
+        done["services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["service"] == svc)
+            .unwrap()["answer"]
+            .clone()
+    };
+    // The same typed answers as over SOAP, and DRACS polled over REST until registered.
+    assert_eq!(
+        answer("registerTaxpayer")["rnokpp"].as_str().unwrap().len(),
+        10
+    );
+    assert_eq!(answer("getBirthRegistrationStatus")["status"], "REGISTERED");
+    assert_eq!(d.sim.stats.max_ids_per_request(), 1);
+    assert_eq!(d.sim.stats.distinct_requests("registerTaxpayer"), 1);
+}

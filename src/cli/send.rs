@@ -1,4 +1,5 @@
-//! `brama send`: one X-Road SOAP request from identifiers and a body file.
+//! `brama send`: one X-Road SOAP request from identifiers and a body file, or with `--rest` one
+//! REST request (`/r1/...` with `X-Road-*` headers, or UXP's with `--uxp`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -23,9 +24,28 @@ pub struct SendArgs {
     /// Service: INSTANCE/CLASS/CODE/SUBSYSTEM/SERVICE[/VERSION].
     #[arg(long)]
     service: String,
-    /// File with the Body's one element (XML), or '-' for standard input.
+    /// File with the Body's one element (XML), or '-' for standard input. With `--rest`, the
+    /// request body (none by default).
     #[arg(long)]
-    body: PathBuf,
+    body: Option<PathBuf>,
+    /// Send a REST request instead of SOAP.
+    #[arg(long)]
+    rest: bool,
+    /// REST: the HTTP method.
+    #[arg(long, default_value = "GET")]
+    method: String,
+    /// REST: path and query after the service code, e.g. `?patient=…` or `/items/7`.
+    #[arg(long, default_value = "")]
+    path: String,
+    /// REST: Content-Type of the body.
+    #[arg(long, default_value = "application/json")]
+    content_type: String,
+    /// REST: an extra request header, `Name: value` (repeatable).
+    #[arg(long = "header")]
+    headers: Vec<String>,
+    /// REST: speak Trembita 2.0's UXP headers (`Uxp-Client`, `Uxp-Service`, `/restapi`).
+    #[arg(long)]
+    uxp: bool,
     #[arg(long)]
     user_id: Option<String>,
     #[arg(long)]
@@ -46,6 +66,12 @@ fn fail(msg: impl std::fmt::Display) -> ExitCode {
 }
 
 pub async fn run(a: SendArgs) -> ExitCode {
+    if a.rest {
+        return rest(a).await;
+    }
+    let Some(body_file) = a.body.clone() else {
+        return fail("a SOAP request needs --body (the Body's element); REST requests take --rest");
+    };
     let header = (|| -> Result<RequestHeader, String> {
         Ok(RequestHeader {
             client: ClientId::parse_path(&a.client)?,
@@ -67,14 +93,14 @@ pub async fn run(a: SendArgs) -> ExitCode {
         Ok(h) => h,
         Err(e) => return fail(e),
     };
-    let body = if a.body.as_os_str() == "-" {
+    let body = if body_file.as_os_str() == "-" {
         std::io::read_to_string(std::io::stdin())
     } else {
-        std::fs::read_to_string(&a.body)
+        std::fs::read_to_string(&body_file)
     };
     let body = match body {
         Ok(b) => b,
-        Err(e) => return fail(format!("cannot read {}: {e}", a.body.display())),
+        Err(e) => return fail(format!("cannot read {}: {e}", body_file.display())),
     };
     let xml = build::request(&header, &body);
     let work = post(&a.url, Bytes::from(xml));
@@ -105,6 +131,113 @@ pub async fn run(a: SendArgs) -> ExitCode {
     }
 }
 
+/// One REST request: prints the answer's status and X-Road headers on standard error and its
+/// body on standard output; exit 0 on 2xx, 1 otherwise.
+async fn rest(a: SendArgs) -> ExitCode {
+    let ids =
+        ClientId::parse_path(&a.client).and_then(|c| Ok((c, ServiceId::parse_path(&a.service)?)));
+    let (client, service) = match ids {
+        Ok(x) => x,
+        Err(e) => return fail(e),
+    };
+    if !a.path.is_empty() && !a.path.starts_with('/') && !a.path.starts_with('?') {
+        return fail("--path starts with / or ?");
+    }
+    let method = match http::Method::from_bytes(a.method.to_ascii_uppercase().as_bytes()) {
+        Ok(m) => m,
+        Err(_) => return fail(format!("'{}' is not an HTTP method", a.method)),
+    };
+    let base = a.url.trim_end_matches('/');
+    let prefix = if a.uxp { "uxp" } else { "x-road" };
+    let (url, mut headers) = if a.uxp {
+        (
+            format!("{base}/restapi{}", a.path),
+            vec![
+                (
+                    "uxp-client".to_string(),
+                    crate::rest::target::client_header(&client),
+                ),
+                (
+                    "uxp-service".to_string(),
+                    crate::rest::target::service_header(&service),
+                ),
+            ],
+        )
+    } else {
+        (
+            format!(
+                "{base}{}{}",
+                crate::rest::target::path_for(&service, ""),
+                a.path
+            ),
+            vec![(
+                "x-road-client".to_string(),
+                crate::rest::target::client_header(&client),
+            )],
+        )
+    };
+    let id_header = if a.uxp { "uxp-queryid" } else { "x-road-id" };
+    for (name, value) in [
+        (id_header, a.id.clone()),
+        (&*format!("{prefix}-userid"), a.user_id.clone()),
+        (&*format!("{prefix}-issue"), a.issue.clone()),
+        (
+            &*format!("{prefix}-security-server"),
+            a.security_server.clone(),
+        ),
+    ] {
+        if let Some(v) = value {
+            headers.push((name.to_string(), v));
+        }
+    }
+    for h in &a.headers {
+        match h.split_once(':') {
+            Some((n, v)) if !n.trim().is_empty() => {
+                headers.push((n.trim().to_ascii_lowercase(), v.trim().to_string()))
+            }
+            _ => return fail(format!("--header '{h}' is not 'Name: value'")),
+        }
+    }
+    let body = match &a.body {
+        None => None,
+        Some(p) => {
+            let read = if p.as_os_str() == "-" {
+                let mut v = Vec::new();
+                std::io::Read::read_to_end(&mut std::io::stdin(), &mut v).map(|_| v)
+            } else {
+                std::fs::read(p)
+            };
+            match read {
+                Ok(b) => Some((a.content_type.as_str(), Bytes::from(b))),
+                Err(e) => return fail(format!("cannot read {}: {e}", p.display())),
+            }
+        }
+    };
+    let work = http_call_with(method, &url, &headers, body);
+    let resp = match tokio::time::timeout(Duration::from_secs(a.timeout_secs), work).await {
+        Err(_) => return fail(format!("no answer from {url} within {} s", a.timeout_secs)),
+        Ok(Err(e)) => return fail(e),
+        Ok(Ok(r)) => r,
+    };
+    let (status, resp_headers, bytes) = resp;
+    eprintln!("HTTP {status}");
+    for (n, v) in resp_headers.iter() {
+        if n.as_str().starts_with("x-road-") || n.as_str().starts_with("uxp-") {
+            eprintln!("{n}: {}", String::from_utf8_lossy(v.as_bytes()));
+        }
+    }
+    use std::io::Write;
+    let _ = std::io::stdout().write_all(&bytes);
+    if !bytes.ends_with(b"\n") && !bytes.is_empty() {
+        println!();
+    }
+    if status.is_success() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
 /// POSTs `body` as `text/xml` to an `http://` URL.
 pub async fn post(url: &str, body: Bytes) -> Result<(http::StatusCode, Bytes), String> {
     http_call(
@@ -121,6 +254,17 @@ pub async fn http_call(
     url: &str,
     body: Option<(&str, Bytes)>,
 ) -> Result<(http::StatusCode, Bytes), String> {
+    let (status, _, bytes) = http_call_with(method, url, &[], body).await?;
+    Ok((status, bytes))
+}
+
+/// [`http_call`] with extra request headers; also returns the response headers.
+pub async fn http_call_with(
+    method: http::Method,
+    url: &str,
+    headers: &[(String, String)],
+    body: Option<(&str, Bytes)>,
+) -> Result<(http::StatusCode, http::HeaderMap, Bytes), String> {
     let uri: http::Uri = url
         .parse()
         .map_err(|e| format!("'{url}' is not a URL: {e}"))?;
@@ -140,6 +284,9 @@ pub async fn http_call(
         .method(method)
         .uri(uri.path_and_query().map_or("/", |p| p.as_str()))
         .header(http::header::HOST, addr.as_str());
+    for (n, v) in headers {
+        req = req.header(n.as_str(), v.as_str());
+    }
     let body = match body {
         Some((ct, b)) => {
             req = req.header(http::header::CONTENT_TYPE, ct);
@@ -152,12 +299,7 @@ pub async fn http_call(
     };
     let req = req.body(Full::new(body)).map_err(|e| e.to_string())?;
     let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
-    let status = resp.status();
-    let bytes = resp
-        .into_body()
-        .collect()
-        .await
-        .map_err(|e| e.to_string())?
-        .to_bytes();
-    Ok((status, bytes))
+    let (parts, body) = resp.into_parts();
+    let bytes = body.collect().await.map_err(|e| e.to_string())?.to_bytes();
+    Ok((parts.status, parts.headers, bytes))
 }

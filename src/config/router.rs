@@ -30,6 +30,8 @@ pub struct RouterSection {
     pub retry: RetrySection,
     /// Per registry (WSDL name): its X-Road subsystem and limits.
     pub registries: BTreeMap<String, RegistrySection>,
+    /// Per service of the flow (operation name): how it is delivered (SOAP by default).
+    pub services: BTreeMap<String, ServiceDeliverySection>,
     /// Wrap mode: `POST /route/{name}`.
     pub routes: Vec<RouteSection>,
 }
@@ -47,9 +49,28 @@ impl Default for RouterSection {
             webhook_timeout_ms: 5_000,
             retry: RetrySection::default(),
             registries: BTreeMap::new(),
+            services: BTreeMap::new(),
             routes: Vec::new(),
         }
     }
+}
+
+/// How one service of the flow reaches its registry.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServiceDeliverySection {
+    pub protocol: Protocol,
+    /// REST: the registry's REST service code (default: the operation name). The request is a
+    /// `POST /r1/<registry subsystem>/<code>` with the operation's request as JSON.
+    pub rest_service: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    #[default]
+    Soap,
+    Rest,
 }
 
 /// Defaults for every registry; a `[router.registries.<name>]` entry may override each.
@@ -127,6 +148,8 @@ pub struct RouterConf {
     pub webhook_url: Option<hyper::Uri>,
     pub webhook_timeout: Duration,
     pub registries: BTreeMap<String, RegistryConf>,
+    /// Services delivered over REST: operation name → REST service code.
+    pub rest_services: BTreeMap<String, String>,
     pub routes: BTreeMap<String, Route>,
 }
 
@@ -273,6 +296,29 @@ pub fn resolve(
             }
         }
     }
+    let mut rest_services = BTreeMap::new();
+    for (name, svc) in &s.services {
+        let key = format!("services.{name}");
+        if !crate::router::flow::is_service(name) {
+            fail(&key, format!("'{name}' is not a service of the flow"));
+            continue;
+        }
+        let code = svc.rest_service.clone().unwrap_or_else(|| name.clone());
+        match svc.protocol {
+            Protocol::Rest if crate::identifiers::is_valid_part(&code) => {
+                rest_services.insert(name.clone(), code);
+            }
+            Protocol::Rest => fail(
+                &format!("{key}.rest_service"),
+                format!("'{code}' is not a valid service code"),
+            ),
+            Protocol::Soap if svc.rest_service.is_some() => fail(
+                &format!("{key}.rest_service"),
+                "only REST deliveries (protocol = \"rest\") name a REST service".into(),
+            ),
+            Protocol::Soap => {}
+        }
+    }
     let webhook_url = match &s.webhook_url {
         None => None,
         Some(u) => match u.parse::<hyper::Uri>() {
@@ -300,6 +346,7 @@ pub fn resolve(
         webhook_url,
         webhook_timeout: Duration::from_millis(s.webhook_timeout_ms),
         registries,
+        rest_services,
         routes,
     })
 }

@@ -161,10 +161,15 @@ fn check_access<'a>(
     request: &RestRequest,
 ) -> Result<&'a Service, Fault> {
     let service = request.service();
+    // A SOAP service may share the code (under a version): the REST one is meant.
     let svc = provider
-        .services
-        .iter()
-        .find(|s| s.id.service_code == service.service_code)
+        .rest_service(&service.service_code)
+        .or_else(|| {
+            provider
+                .services
+                .iter()
+                .find(|s| s.id.service_code == service.service_code)
+        })
         .ok_or_else(|| {
             fault(
                 ErrorCode::UnknownService,

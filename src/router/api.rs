@@ -100,6 +100,14 @@ fn delivery_json(d: &Delivery, detail: bool) -> Value {
         "attempts": d.attempt_count,
     });
     let o = v.as_object_mut().expect("an object");
+    if d.has_request {
+        let protocol = if d.rest_path.is_some() {
+            "rest"
+        } else {
+            "soap"
+        };
+        o.insert("protocol".into(), json!(protocol));
+    }
     if !d.waiting_for.is_empty() {
         o.insert("waitingFor".into(), json!(d.waiting_for));
     }

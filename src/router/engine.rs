@@ -137,6 +137,7 @@ impl Engine {
                 xroad_id: uuid::Uuid::new_v4().to_string(),
                 request: None,
                 has_request: false,
+                rest_path: None,
                 request_dirty: false,
                 attempt_count: 0,
                 attempts: Vec::new(),
@@ -186,9 +187,19 @@ impl Engine {
             id: &d.xroad_id,
             application: &d.application,
         };
-        let xml = flow::request(&d.service, app, answers, &header)?;
+        let request = match self.conf.rest_services.get(&d.service) {
+            Some(code) => {
+                let service = crate::identifiers::ServiceId::new(reg.subsystem.clone(), code, None);
+                d.rest_path = Some(crate::rest::target::path_for(&service, ""));
+                flow::rest_request(&d.service, app, answers)?
+            }
+            None => {
+                d.rest_path = None;
+                flow::request(&d.service, app, answers, &header)?
+            }
+        };
         let now = now_ms();
-        d.request = Some(xml);
+        d.request = Some(request);
         d.has_request = true;
         d.request_dirty = true;
         d.state = State::Pending;
@@ -256,11 +267,20 @@ impl Engine {
         self.stats.attempts.fetch_add(1, Ordering::Relaxed);
 
         let started = Instant::now();
-        let verdict = match tokio::time::timeout(policy.timeout, self.send(request)).await {
-            Err(_) => Err(AttemptError::Timeout),
-            Ok(Err(e)) => Err(e),
-            Ok(Ok(bytes)) => flow::interpret(svc, &bytes),
+        let sent = match &d.rest_path {
+            Some(path) => {
+                let send = self.send_rest(path, &d.xroad_id, &d.application, request);
+                match tokio::time::timeout(policy.timeout, send).await {
+                    Err(_) => Err(AttemptError::Timeout),
+                    Ok(r) => r.and_then(|json| flow::interpret_json(svc, &json)),
+                }
+            }
+            None => match tokio::time::timeout(policy.timeout, self.send(request)).await {
+                Err(_) => Err(AttemptError::Timeout),
+                Ok(r) => r.and_then(|xml| flow::interpret(svc, &xml)),
+            },
         };
+        let verdict = sent;
         let latency = started.elapsed().as_millis() as u64;
 
         let _guard = self.stripe(app).lock().await;
@@ -395,6 +415,62 @@ impl Engine {
                 code: f.code,
                 message: f.message,
             }),
+        }
+    }
+
+    /// POSTs a REST delivery's JSON through the client proxy: same X-Road id on every attempt,
+    /// the application as `X-Road-Issue`. A 2xx answer is the registry's JSON; an error with
+    /// `{type, message}` (the registry's or X-Road's) becomes a fault, anything else an HTTP error.
+    async fn send_rest(
+        &self,
+        path: &str,
+        xroad_id: &str,
+        application: &str,
+        body: String,
+    ) -> Result<Bytes, AttemptError> {
+        let gw = self
+            .gw
+            .upgrade()
+            .ok_or_else(|| AttemptError::Network("the server is stopping".into()))?;
+        let headers = vec![
+            (
+                crate::rest::HDR_CLIENT.to_string(),
+                crate::rest::target::client_header(&self.conf.client),
+            ),
+            (crate::rest::HDR_ID.to_string(), xroad_id.to_string()),
+            (crate::rest::HDR_ISSUE.to_string(), application.to_string()),
+            ("content-type".to_string(), "application/json".to_string()),
+            ("accept".to_string(), "application/json".to_string()),
+        ];
+        let request_id = uuid::Uuid::new_v4().to_string();
+        let request =
+            crate::rest::header_part::RestRequest::build("POST", path, None, headers, &request_id)
+                .map_err(|e| AttemptError::Malformed(format!("stored request: {e}")))?;
+        let body =
+            crate::transport::spool::Spooled::from_bytes(Bytes::from(body), gw.signer.digest);
+        let (resp, answer) = crate::proxy::rest_client::exchange(&gw, &request, Some(&body), None)
+            .await
+            .map_err(|f| AttemptError::Fault {
+                code: f.code,
+                message: f.message,
+            })?;
+        let bytes = match answer {
+            Some(b) => b
+                .to_bytes()
+                .await
+                .map_err(|e| AttemptError::Network(e.to_string()))?,
+            None => Bytes::new(),
+        };
+        if (200..300).contains(&resp.status) {
+            return Ok(bytes);
+        }
+        let err: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        match (err["type"].as_str(), err["message"].as_str()) {
+            (Some(code), Some(message)) => Err(AttemptError::Fault {
+                code: code.to_string(),
+                message: message.to_string(),
+            }),
+            _ => Err(AttemptError::Http(resp.status)),
         }
     }
 

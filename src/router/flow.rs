@@ -62,6 +62,10 @@ pub fn spec(name: &str) -> Option<&'static ServiceSpec> {
     SERVICES.iter().find(|s| s.name == name)
 }
 
+pub fn is_service(name: &str) -> bool {
+    spec(name).is_some()
+}
+
 /// The services of an application: the certificate, the birth registration and its status
 /// always; the chosen ones; and whatever they need.
 pub fn plan(app: &Application) -> Vec<&'static ServiceSpec> {
@@ -153,6 +157,26 @@ where
     String::from_utf8(bytes).map_err(|_| "generated request is not UTF-8".to_string())
 }
 
+/// The JSON body of `service` delivered over REST: the operation's request (checked through
+/// its generated type, so SOAP and REST registries get the same fields).
+pub fn rest_request(
+    service: &str,
+    app: &Application,
+    answers: &BTreeMap<&str, &Value>,
+) -> Result<String, String> {
+    let payload = payload(service, app, answers)?;
+    by_operation!(service, json_body(payload))
+}
+
+fn json_body<O: Operation>(payload: Value) -> Result<String, String>
+where
+    O::Request: serde::de::DeserializeOwned + serde::Serialize,
+{
+    let req: O::Request =
+        serde_json::from_value(payload).map_err(|e| format!("{} request: {e}", O::NAME))?;
+    serde_json::to_string(&req).map_err(|e| e.to_string())
+}
+
 /// What an answer means for the delivery.
 #[derive(Debug, PartialEq)]
 pub enum Verdict {
@@ -164,6 +188,25 @@ pub enum Verdict {
 /// Reads the answer to `service`.
 pub fn interpret(service: &str, xml: &[u8]) -> Result<Verdict, AttemptError> {
     let v: Value = by_operation!(service, answer(xml))?;
+    verdict(service, v)
+}
+
+/// Reads a REST registry's JSON answer to `service` (its generated response type).
+pub fn interpret_json(service: &str, json: &[u8]) -> Result<Verdict, AttemptError> {
+    let v: Value = by_operation!(service, json_answer(json))?;
+    verdict(service, v)
+}
+
+fn json_answer<O: Operation>(json: &[u8]) -> Result<Value, AttemptError>
+where
+    O::Response: serde::de::DeserializeOwned + serde::Serialize,
+{
+    let r: O::Response = serde_json::from_slice(json)
+        .map_err(|e| AttemptError::Malformed(format!("{} answer: {e}", O::NAME)))?;
+    serde_json::to_value(&r).map_err(|e| AttemptError::Malformed(e.to_string()))
+}
+
+fn verdict(service: &str, v: Value) -> Result<Verdict, AttemptError> {
     if service == STATUS {
         return match v["status"].as_str() {
             Some("REGISTERED") if v.get("actRecord").is_some_and(|a| !a.is_null()) => {

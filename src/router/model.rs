@@ -63,6 +63,10 @@ pub struct Delivery {
     /// Whether the request is stored.
     #[serde(default)]
     pub has_request: bool,
+    /// A REST delivery: the `/r1/...` path it is POSTed to (the stored request is then its
+    /// JSON body); SOAP when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rest_path: Option<String>,
     /// The request was just built and must be written with the next batch.
     #[serde(skip)]
     pub request_dirty: bool,

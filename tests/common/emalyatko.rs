@@ -112,8 +112,9 @@ pub fn ss2_toml(sim: SocketAddr) -> String {
     for (code, subsystem, stem, ops) in REGISTRIES {
         extra += &format!("[[clients]]\nid = \"{INSTANCE}/GOV/{code}/{subsystem}\"\n\n");
         for op in *ops {
+            // The SOAP operation (v1) and its REST form under the same code (no version).
             extra += &format!(
-                "[[clients.services]]\ncode = \"{op}\"\nversion = \"v1\"\nurl = \"http://{sim}/{stem}\"\ntimeout_ms = 5000\nwsdl = \"http://{sim}/wsdl/{stem}.wsdl\"\n\n[[clients.access]]\nservice = \"{op}\"\nsubjects = [\"SUBSYSTEM:{INSTANCE}/GOV/00000001/DIIA\"]\n\n"
+                "[[clients.services]]\ncode = \"{op}\"\nversion = \"v1\"\nurl = \"http://{sim}/{stem}\"\ntimeout_ms = 5000\nwsdl = \"http://{sim}/wsdl/{stem}.wsdl\"\n\n[[clients.services]]\ncode = \"{op}\"\ntype = \"rest\"\nurl = \"http://{sim}/rest/{op}\"\ntimeout_ms = 5000\n\n[[clients.access]]\nservice = \"{op}\"\nsubjects = [\"SUBSYSTEM:{INSTANCE}/GOV/00000001/DIIA\"]\n\n"
             );
         }
     }
