@@ -24,63 +24,83 @@ fn header<'a>(r: &'a common::http::Reply, name: &str) -> &'a str {
 async fn every_method_with_and_without_body_reaches_the_service() {
     let p = start_rest_pair("", "", "").await;
     let a = p.ss1.client_http.unwrap();
-    for method in [
-        "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE",
-    ] {
-        for with_body in [false, true] {
-            if with_body && matches!(method, "GET" | "HEAD" | "TRACE") {
-                continue;
-            }
-            let body = if with_body {
-                Bytes::from(format!("{{\"метод\":\"{method}\"}}"))
-            } else {
-                Bytes::new()
-            };
-            // Percent-encoded identifier segment, path and query.
-            let path = "/r1/SEVDEIR%2DTEST/GOV/00000002/DRACS/echo/a/b%20c?x=1&y=%D0%B4";
-            let r = request(
-                a,
-                method,
-                path,
-                &[
-                    ("x-road-client", DIIA),
-                    ("x-road-userid", "UA1234567890"),
+    for uxp in [false, true] {
+        // X-Road: percent-encoded identifier segment, path and query on /r1; UXP: /restapi with
+        // the service in Uxp-Service.
+        let (path, names) = if uxp {
+            (
+                "/restapi/a/b%20c?x=1&y=%D0%B4",
+                [
+                    "uxp-client",
+                    "uxp-userid",
+                    "uxp-queryid",
+                    "uxp-service",
+                    "uxp-client",
+                    "uxp-request-id",
+                    "uxp-request-hash",
+                    "uxp-error",
+                ],
+            )
+        } else {
+            (
+                "/r1/SEVDEIR%2DTEST/GOV/00000002/DRACS/echo/a/b%20c?x=1&y=%D0%B4",
+                [
+                    "x-road-client",
+                    "x-road-userid",
+                    "x-road-id",
+                    "x-road-service",
+                    "x-road-client",
+                    "x-road-request-id",
+                    "x-road-request-hash",
+                    "x-road-error",
+                ],
+            )
+        };
+        for method in [
+            "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE",
+        ] {
+            for with_body in [false, true] {
+                if with_body && matches!(method, "GET" | "HEAD" | "TRACE") {
+                    continue;
+                }
+                let body = if with_body {
+                    Bytes::from(format!("{{\"метод\":\"{method}\"}}"))
+                } else {
+                    Bytes::new()
+                };
+                let mut headers = vec![
+                    (names[0], DIIA),
+                    (names[1], "UA1234567890"),
                     ("x-custom", "значення"),
                     ("content-type", "application/json"),
-                ],
-                body.clone(),
-            )
-            .await;
-            assert_eq!(r.status, 200, "{method}: {}", r.text());
-            assert!(
-                header(&r, "x-road-id").starts_with("SEVDEIR-TEST-"),
-                "{method}"
-            );
-            assert_eq!(header(&r, "x-road-client"), DIIA);
-            assert_eq!(
-                header(&r, "x-road-service"),
-                "SEVDEIR-TEST/GOV/00000002/DRACS/echo"
-            );
-            assert!(!header(&r, "x-road-request-id").is_empty());
-            assert_eq!(
-                header(&r, "x-road-request-hash").len(),
-                88,
-                "SHA-512 in base64"
-            );
-            assert!(r.headers.get("x-road-error").is_none());
-            if method == "HEAD" {
-                assert!(r.body.is_empty());
-                continue;
+                ];
+                if uxp {
+                    headers.push(("uxp-service", "SEVDEIR-TEST/GOV/00000002/DRACS/echo"));
+                }
+                let r = request(a, method, path, &headers, body.clone()).await;
+                let ctx = format!("{method} uxp={uxp}: {}", r.text());
+                assert_eq!(r.status, 200, "{ctx}");
+                assert!(header(&r, names[2]).starts_with("SEVDEIR-TEST-"), "{ctx}");
+                assert_eq!(header(&r, names[4]), DIIA);
+                assert_eq!(header(&r, names[3]), "SEVDEIR-TEST/GOV/00000002/DRACS/echo");
+                assert!(!header(&r, names[5]).is_empty());
+                assert_eq!(header(&r, names[6]).len(), 88, "SHA-512 in base64");
+                assert!(r.headers.get(names[7]).is_none());
+                if method == "HEAD" {
+                    assert!(r.body.is_empty());
+                    continue;
+                }
+                let v = json(&r);
+                assert_eq!(v["method"], method);
+                assert_eq!(v["path"], "/echo/a/b%20c");
+                assert_eq!(v["query"], "x=1&y=%D0%B4");
+                // The service always sees X-Road's headers.
+                assert_eq!(v["headers"]["x-road-client"], DIIA);
+                assert_eq!(v["headers"]["x-road-userid"], "UA1234567890");
+                assert!(v["headers"]["x-custom"].is_string(), "{v}");
+                assert_eq!(v["bodyLength"], body.len());
+                assert_eq!(v["bodySha256"], hex::encode(Sha256::digest(&body)));
             }
-            let v = json(&r);
-            assert_eq!(v["method"], method);
-            assert_eq!(v["path"], "/echo/a/b%20c");
-            assert_eq!(v["query"], "x=1&y=%D0%B4");
-            assert_eq!(v["headers"]["x-road-client"], DIIA);
-            assert_eq!(v["headers"]["x-road-userid"], "UA1234567890");
-            assert!(v["headers"]["x-custom"].is_string(), "{v}");
-            assert_eq!(v["bodyLength"], body.len());
-            assert_eq!(v["bodySha256"], hex::encode(Sha256::digest(&body)));
         }
     }
 }
@@ -558,4 +578,162 @@ async fn brama_send_rest_from_the_command_line() {
     assert!(String::from_utf8_lossy(&out.stderr)
         .contains("x-road-error: Server.ServerProxy.UnknownService"));
     assert!(String::from_utf8_lossy(&out.stdout).contains("\"detail\""));
+}
+
+#[tokio::test]
+async fn soap_and_rest_services_do_not_mix() {
+    let p = start_rest_pair("", "", "").await;
+    let soap = common::msg(
+        DIIA,
+        "SEVDEIR-TEST/GOV/00000002/DRACS/echo",
+        "<e:echo xmlns:e=\"urn:e\"/>",
+    );
+    let r = common::http::post_xml(p.ss1.client_http.unwrap(), soap).await;
+    assert_eq!(
+        common::fault_code(&r.body).as_deref(),
+        Some("Server.ServerProxy.ServiceType"),
+        "{}",
+        r.text()
+    );
+}
+
+const DECLARATIONS: &str = r#"
+[[clients.services]]
+code = "declarations"
+type = "openapi"
+openapi = "openapi.yaml"
+url = "http://{sim}/ehealth/declarations"
+
+[[clients.access]]
+service = "declarations"
+subjects = ["SUBSYSTEM:SEVDEIR-TEST/GOV/00000001/DIIA"]
+method = "GET"
+"#;
+
+fn curl(args: &[&str]) -> (String, String) {
+    let out = std::process::Command::new("curl")
+        .args(["-s", "-S", "-D", "/dev/stderr"])
+        .args(args)
+        .output()
+        .expect("curl runs (scripts/test.sh installs it)");
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The OpenAPI-described eHealth declarations lookup, called by curl through both servers.
+#[tokio::test]
+async fn curl_calls_the_openapi_described_declarations_service() {
+    let openapi = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/openapi/ehealth-declarations.yaml"
+    );
+    let p = start_rest_pair("", "", &DECLARATIONS.replace("openapi.yaml", openapi)).await;
+    let a = p.ss1.client_http.unwrap();
+    let patient = "3f2504e0-4f89-41d3-9a0c-0305e82c3301";
+    let url = format!("http://{a}{PROVIDER}/declarations?patient={patient}");
+    let (body, head) = tokio::task::spawn_blocking({
+        let url = url.clone();
+        move || curl(&["-H", &format!("X-Road-Client: {DIIA}"), &url])
+    })
+    .await
+    .unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}{body}");
+    assert!(
+        head.to_ascii_lowercase().contains("x-road-request-hash:"),
+        "{head}"
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"));
+    assert_eq!(v["patient"], patient);
+    assert!(!v["declarations"].as_array().unwrap().is_empty(), "{v}");
+    // OTHER has no right to it.
+    let (body, head) = tokio::task::spawn_blocking({
+        let url = url.clone();
+        move || curl(&["-H", &format!("X-Road-Client: {OTHER}"), &url])
+    })
+    .await
+    .unwrap();
+    assert!(head.starts_with("HTTP/1.1 500"), "{head}{body}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("x-road-error: server.serverproxy.accessdenied"),
+        "{head}"
+    );
+    // The registry's own 400 for a malformed patient id passes through.
+    let bad = format!("http://{a}{PROVIDER}/declarations?patient=42");
+    let (body, head) =
+        tokio::task::spawn_blocking(move || curl(&["-H", &format!("X-Road-Client: {DIIA}"), &bad]))
+            .await
+            .unwrap();
+    assert!(head.starts_with("HTTP/1.1 400"), "{head}{body}");
+    assert!(
+        !head.to_ascii_lowercase().contains("x-road-error"),
+        "{head}"
+    );
+    // Its endpoints come from the OpenAPI description; getOpenAPI returns the description.
+    let r = request(
+        a,
+        "GET",
+        &format!("{PROVIDER}/listMethods"),
+        &[("x-road-client", DIIA)],
+        Bytes::new(),
+    )
+    .await;
+    let list = json(&r);
+    let decl = list["service"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["service_code"] == "declarations")
+        .unwrap()
+        .clone();
+    assert_eq!(decl["service_type"], "OPENAPI");
+    assert!(
+        decl["endpoint_list"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["method"] == "GET" && e["path"] == "/*"),
+        "{decl}"
+    );
+    let r = request(
+        a,
+        "GET",
+        &format!("{PROVIDER}/getOpenAPI?serviceCode=declarations"),
+        &[("x-road-client", DIIA)],
+        Bytes::new(),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.text().contains("openapi: 3"), "{}", r.text());
+}
+
+/// The embedded default serves the declarations lookup (its endpoints from the OpenAPI file) to
+/// DIIA, and not to OTHER.
+#[test]
+fn embedded_default_offers_declarations_to_diia_only() {
+    use brama::identifiers::ClientId;
+    let conf = brama::config::ServerConf::load(None).unwrap();
+    let id = |s: &str| ClientId::parse_path(s).unwrap();
+    let ehealth = conf
+        .client(&id("SEVDEIR-TEST/GOV/00000006/EHEALTH"))
+        .unwrap();
+    let svc = ehealth.rest_service("declarations").unwrap();
+    assert_eq!(svc.kind, brama::config::file::ServiceKind::Openapi);
+    assert!(svc.openapi.is_some());
+    assert!(svc.endpoints.len() > 1, "{:?}", svc.endpoints);
+    let gc = &conf.globalconf;
+    let allowed = |client: &str, method: &str, path: &str| {
+        ehealth.is_allowed_at(&id(client), "declarations", Some(method), Some(path), gc)
+    };
+    assert!(allowed(DIIA, "GET", "/"));
+    assert!(allowed(
+        DIIA,
+        "GET",
+        "/7d7a4a1e-0c4b-4f5e-9a7e-2f1c3b5d6e8f"
+    ));
+    assert!(!allowed(DIIA, "DELETE", "/"));
+    assert!(!allowed(OTHER, "GET", "/"));
 }

@@ -132,9 +132,10 @@ pub async fn answer(
                 provider.allowed_services(client, &gw.gc).collect()
             };
             let mut out = open(&format!("{code}Response"));
+            // REST services are listed by the REST metaservices.
             for s in services
                 .iter()
-                .filter(|s| !is_metaservice(&s.id.service_code))
+                .filter(|s| !is_metaservice(&s.id.service_code) && !s.kind.is_rest())
             {
                 write_service_id(&mut out, &s.id);
             }

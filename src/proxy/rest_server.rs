@@ -145,7 +145,7 @@ pub async fn process(
     };
     let (status, headers, body) = if meta::is_metaservice(&service_id.service_code) {
         verify()?;
-        metaservice(gw, provider, &checked.request)?
+        metaservice(gw, provider, &checked.request, alg)?
     } else {
         let svc = check_access(gw, provider, &checked.request)?;
         verify()?;
@@ -281,9 +281,10 @@ fn metaservice(
     gw: &Gateway,
     provider: &HostedClient,
     request: &RestRequest,
+    alg: DigestAlgorithm,
 ) -> Result<Answer, Fault> {
     let json = |v: serde_json::Value| -> Answer {
-        let b = Spooled::from_bytes(bytes::Bytes::from(v.to_string()), DigestAlgorithm::Sha512);
+        let b = Spooled::from_bytes(bytes::Bytes::from(v.to_string()), alg);
         (
             200,
             vec![("content-type".into(), "application/json".into())],
@@ -335,7 +336,7 @@ fn metaservice(
             } else {
                 "application/yaml"
             };
-            let b = Spooled::from_bytes(doc, DigestAlgorithm::Sha512);
+            let b = Spooled::from_bytes(doc, alg);
             Ok((200, vec![("content-type".into(), ct.into())], Some(b)))
         }
     }
@@ -352,14 +353,6 @@ async fn respond(
 ) -> Result<Response, Fault> {
     let request = &checked.request;
     let alg = checked.alg;
-    // A body digested with another algorithm (metaservice answers) is digested again.
-    let body = match body {
-        Some(b) if b.in_memory().is_some() => Some(Spooled::from_bytes(
-            b.in_memory().cloned().unwrap_or_default(),
-            alg,
-        )),
-        other => other,
-    };
     let hash = request_hash(
         alg,
         &request.bytes,

@@ -178,6 +178,12 @@ fn check_access<'a>(
                 format!("Unknown service: '{service}'"),
             )
         })?;
+    if svc.kind.is_rest() {
+        return Err(fault(
+            ErrorCode::ServiceType,
+            format!("Service '{service}' is a REST service, not a SOAP one"),
+        ));
+    }
     if !provider.is_allowed(client, &service.service_code, &gw.gc) {
         return Err(fault(
             ErrorCode::AccessDenied,

@@ -93,7 +93,7 @@ subjects = ["SUBSYSTEM:SEVDEIR-TEST/GOV/00000001/DIIA"]
 }
 
 /// Starts the simulator, ss2 and ss1; `ss1_limits` goes into ss1's `[limits]`, `ss1_extra` and
-/// `ss2_extra` at the end of their TOML.
+/// `ss2_extra` at the end of their TOML (`{sim}` in `ss2_extra` becomes the simulator's address).
 pub async fn start_rest_pair(ss1_limits: &str, ss1_extra: &str, ss2_extra: &str) -> Pair {
     let mut net = TwoServers::new();
     let sim = start_sim(Duration::ZERO).await;
@@ -104,7 +104,11 @@ pub async fn start_rest_pair(ss1_limits: &str, ss1_extra: &str, ss2_extra: &str)
     let ss2 = start_node(
         &dir,
         "ss2",
-        &ss2_rest_toml(sim.addr, dead, ss2_extra),
+        &ss2_rest_toml(
+            sim.addr,
+            dead,
+            &ss2_extra.replace("{sim}", &sim.addr.to_string()),
+        ),
         Some(ss2_listener),
     )
     .await;
