@@ -10,6 +10,7 @@ pub mod globalconf;
 pub mod identifiers;
 pub mod message;
 pub mod metrics;
+pub mod openapi;
 pub mod pki;
 pub mod proxy;
 pub mod registries;

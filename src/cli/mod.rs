@@ -75,6 +75,9 @@ enum Command {
         /// Directory of the WSDLs it serves.
         #[arg(long, default_value = "wsdl")]
         wsdl_dir: PathBuf,
+        /// Directory of the OpenAPI descriptions it serves (default: those built in).
+        #[arg(long)]
+        openapi_dir: Option<PathBuf>,
         /// How long DRACS keeps a birth registration "in progress".
         #[arg(long, default_value_t = 0)]
         dracs_processing_ms: u64,
@@ -152,14 +155,21 @@ pub fn main() -> ExitCode {
             latency_ms,
             error_rate,
             wsdl_dir,
+            openapi_dir,
             dracs_processing_ms,
         } => {
             init_logging("text", "info");
             runtime().block_on(async move {
-                let wsdls = match crate::sim::load_wsdls(
-                    &crate::config::ConfigSource::Dir(PathBuf::from(".")),
-                    &wsdl_dir.to_string_lossy(),
-                ) {
+                let here = crate::config::ConfigSource::Dir(PathBuf::from("."));
+                let loaded =
+                    crate::sim::load_wsdls(&here, &wsdl_dir.to_string_lossy()).and_then(|w| {
+                        match &openapi_dir {
+                            None => Ok(w),
+                            Some(dir) => crate::sim::load_openapi(&here, &dir.to_string_lossy())
+                                .map(|files| w.with_openapi(files)),
+                        }
+                    });
+                let wsdls = match loaded {
                     Ok(w) => w,
                     Err(e) => {
                         eprintln!("error: {e}");

@@ -519,7 +519,14 @@ fn service_tls(
     Some(std::sync::Arc::new(config))
 }
 
-// TEMPORARY until the openapi module lands from its branch.
-fn openapi_endpoints(_doc: &[u8]) -> Result<Vec<Endpoint>, String> {
-    Err("OpenAPI descriptions are not read yet".into())
+/// The endpoints of an OpenAPI 3 description (its paths, `{param}` as `*`).
+fn openapi_endpoints(doc: &[u8]) -> Result<Vec<Endpoint>, String> {
+    let d = crate::openapi::parse(doc).map_err(|e| e.to_string())?;
+    Ok(d.endpoints
+        .into_iter()
+        .map(|e| Endpoint {
+            method: e.method,
+            path: e.path,
+        })
+        .collect())
 }

@@ -39,6 +39,7 @@ static FILES: &[(&str, &[u8])] = embed!(
     "wsdl/dps.wsdl",
     "wsdl/msp.wsdl",
     "wsdl/rtg.wsdl",
+    "openapi/ehealth-declarations.yaml",
 );
 
 /// The embedded file at `path` (repository-relative, `/`-separated).

@@ -252,6 +252,10 @@ pub struct SimulatorSection {
     #[serde(default)]
     pub error_rate: f64,
     pub wsdl_dir: String,
+    /// Directory of the OpenAPI descriptions served at `/openapi/<name>` (relative to this
+    /// file); unset: the descriptions of `openapi/` built into the binary.
+    #[serde(default)]
+    pub openapi_dir: Option<String>,
     /// How long DRACS keeps a birth registration "in progress".
     #[serde(default)]
     pub dracs_processing_ms: u64,

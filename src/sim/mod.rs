@@ -12,10 +12,19 @@
 //! - Faults are SOAP 1.1 with HTTP 500, as ordinary SOAP services send them: `Client` for a
 //!   request that cannot be understood, `Server.InternalError` for simulated failures
 //!   ([`SimConfig::error_rate`], or the request header `x-sim-fault: 1`).
+//! - The REST side ([`rest`]): the eHealth declarations lookup, OpenAPI descriptions, an echo of
+//!   any method and body, simulated statuses, and the registry operations as JSON under `/rest/`.
+//!   A `POST` to `/echo` is SOAP when it carries a SOAP content type and no X-Road REST header
+//!   (see [`rest::route`]), so SOAP services configured at `/echo` keep working.
 
+mod declarations;
 mod dracs;
+mod echo;
 mod envelope;
+mod openapi_files;
+mod operations;
 mod registries;
+mod rest;
 #[cfg(test)]
 mod tests;
 
@@ -29,6 +38,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
+use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::{Body as _, Incoming};
 use hyper::header::{HeaderValue, ALLOW, CONTENT_TYPE};
@@ -41,9 +51,17 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+pub use self::echo::ECHO_MAX_BODY;
 use self::envelope::Envelope;
+pub use self::openapi_files::{load_openapi, OpenApiFiles};
 use crate::config::ConfigSource;
 use crate::message::mime::{self, ContentType, MultipartWriter, Part};
+
+/// Errors of a response body: only a streamed echo can fail (its request body broke off or
+/// grew past the limit).
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
+/// The simulator's response bodies: whole buffers, or an echo streamed through.
+pub(crate) type Body = UnsyncBoxBody<Bytes, BoxError>;
 
 /// Largest request body accepted.
 pub const MAX_BODY: usize = 32 * 1024 * 1024;
@@ -92,10 +110,14 @@ impl Default for SimConfig {
     }
 }
 
-/// WSDL and schema files by file name. Loaded up front so the simulator also runs from the
-/// configuration compiled into the binary, and a request never touches the file system.
+/// WSDL and schema files by file name, and the OpenAPI descriptions served beside them. Loaded
+/// up front so the simulator also runs from the configuration compiled into the binary, and a
+/// request never touches the file system.
 #[derive(Clone, Debug, Default)]
-pub struct Wsdls(HashMap<String, Bytes>);
+pub struct Wsdls {
+    files: HashMap<String, Bytes>,
+    openapi: OpenApiFiles,
+}
 
 impl Wsdls {
     /// Every `*.wsdl` and `*.xsd` file directly inside `dir`.
@@ -113,41 +135,61 @@ impl Wsdls {
                 files.insert(name, Bytes::from(std::fs::read(entry.path())?));
             }
         }
-        Ok(Wsdls(files))
+        Ok(Wsdls {
+            files,
+            openapi: OpenApiFiles::default(),
+        })
     }
 
     /// Adds or replaces one file. Names that could not be requested are refused.
     pub fn insert(&mut self, name: &str, content: impl Into<Bytes>) -> bool {
         let ok = servable(name);
         if ok {
-            self.0.insert(name.to_string(), content.into());
+            self.files.insert(name.to_string(), content.into());
         }
         ok
     }
 
     pub fn get(&self, name: &str) -> Option<&Bytes> {
-        self.0.get(name)
+        self.files.get(name)
     }
 
     pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.0.keys().map(String::as_str)
+        self.files.keys().map(String::as_str)
     }
 
+    /// WSDL and schema files (the OpenAPI descriptions are counted by [`OpenApiFiles::len`]).
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.files.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.files.is_empty()
+    }
+
+    /// The OpenAPI descriptions served at `GET /openapi/<name>`.
+    pub fn openapi(&self) -> &OpenApiFiles {
+        &self.openapi
+    }
+
+    /// Serves `files` as the OpenAPI descriptions instead of the current ones (those of
+    /// `simulator.openapi_dir`, see [`load_openapi`]).
+    pub fn with_openapi(mut self, files: OpenApiFiles) -> Wsdls {
+        self.openapi = files;
+        self
     }
 }
 
 /// The WSDLs in `dir`, a directory relative to the configuration (`simulator.wsdl_dir`). An
 /// embedded configuration cannot be listed, so there the files the binary carries are looked up
 /// by name.
+///
+/// The OpenAPI descriptions of `openapi/` compiled into the binary come along
+/// ([`OpenApiFiles::builtin`]), so every simulator serves them without configuration;
+/// [`Wsdls::with_openapi`] replaces them with those of `simulator.openapi_dir`.
 pub fn load_wsdls(source: &ConfigSource, dir: &str) -> std::io::Result<Wsdls> {
-    match source {
-        ConfigSource::Dir(base) => Wsdls::from_dir(&base.join(dir)),
+    let wsdls = match source {
+        ConfigSource::Dir(base) => Wsdls::from_dir(&base.join(dir))?,
         ConfigSource::Embedded => {
             let mut wsdls = Wsdls::default();
             for name in EMBEDDED_WSDLS {
@@ -159,9 +201,10 @@ pub fn load_wsdls(source: &ConfigSource, dir: &str) -> std::io::Result<Wsdls> {
                     Err(e) => return Err(e),
                 }
             }
-            Ok(wsdls)
+            wsdls
         }
-    }
+    };
+    Ok(wsdls.with_openapi(OpenApiFiles::builtin()))
 }
 
 /// WSDLs compiled into the binary (see `config/embedded.rs`).
@@ -181,6 +224,7 @@ pub struct SimStats {
     requests: AtomicU64,
     faults: AtomicU64,
     wsdl_requests: AtomicU64,
+    rest_requests: AtomicU64,
     ids: Mutex<HashSet<String>>,
     /// Per operation: requests, and X-Road ids per distinct request content.
     ops: Mutex<HashMap<String, OpStats>>,
@@ -197,12 +241,14 @@ struct OpStats {
 const MAX_TRACKED_CONTENTS: usize = 1_000_000;
 
 impl SimStats {
-    /// SOAP requests received (every `POST`, whatever the outcome).
+    /// Registry requests received, whatever the outcome: every SOAP `POST` and every `POST
+    /// /rest/<operation>`.
     pub fn requests(&self) -> u64 {
         self.requests.load(Ordering::Relaxed)
     }
 
-    /// SOAP faults sent (malformed requests and simulated failures).
+    /// SOAP faults sent (malformed requests and simulated failures), and refusals of `/rest/`
+    /// operations.
     pub fn faults(&self) -> u64 {
         self.faults.load(Ordering::Relaxed)
     }
@@ -212,7 +258,13 @@ impl SimStats {
         self.wsdl_requests.load(Ordering::Relaxed)
     }
 
-    /// Distinct X-Road message ids (`xrd:id` header field) seen.
+    /// Requests answered by the REST side (every route of [`rest`], whatever the outcome).
+    pub fn rest_requests(&self) -> u64 {
+        self.rest_requests.load(Ordering::Relaxed)
+    }
+
+    /// Distinct X-Road message ids seen (the `xrd:id` SOAP header field, the `x-road-id` HTTP
+    /// header of REST requests).
     pub fn distinct_ids(&self) -> usize {
         self.lock_ids().len()
     }
@@ -307,6 +359,24 @@ impl Ctx {
         });
         runtime.max(configured)
     }
+
+    /// The latency and error rate of `registry` (its own, else the simulator's).
+    fn behaviour(&self, registry: Option<&str>) -> (Duration, f64) {
+        let own = registry.and_then(|r| self.cfg.registries.get(r));
+        (
+            own.and_then(|b| b.latency).unwrap_or(self.cfg.latency),
+            own.and_then(|b| b.error_rate)
+                .unwrap_or(self.cfg.error_rate),
+        )
+    }
+}
+
+/// The sentence of a maintenance answer, `left` before the registry is back.
+fn maintenance_message(left: Duration) -> String {
+    format!(
+        "Реєстр на технічному обслуговуванні ще {} с (registry under maintenance)",
+        left.as_secs() + 1
+    )
 }
 
 /// Serves HTTP/1.1 (keep-alive, one task per connection) on `listener` until `shutdown`
@@ -383,9 +453,12 @@ async fn connection(stream: TcpStream, ctx: Arc<Ctx>, mut stop: watch::Receiver<
     }
 }
 
-async fn handle(req: Request<Incoming>, ctx: &Ctx) -> Response<Full<Bytes>> {
+async fn handle(req: Request<Incoming>, ctx: &Ctx) -> Response<Body> {
     if req.uri().path().starts_with("/_sim/") {
         return control(&req, ctx);
+    }
+    if let Some(route) = rest::route(&req) {
+        return rest::handle(route, req, ctx).await;
     }
     match *req.method() {
         Method::POST => soap(req, ctx).await,
@@ -400,7 +473,7 @@ async fn handle(req: Request<Incoming>, ctx: &Ctx) -> Response<Full<Bytes>> {
 }
 
 /// Test and demo control: `POST /_sim/outage/<registry>?ms=N` (0 ends it), `GET /_sim/stats`.
-fn control(req: &Request<Incoming>, ctx: &Ctx) -> Response<Full<Bytes>> {
+fn control(req: &Request<Incoming>, ctx: &Ctx) -> Response<Body> {
     let path = req.uri().path();
     if let Some(reg) = path.strip_prefix("/_sim/outage/") {
         if req.method() != Method::POST {
@@ -433,6 +506,7 @@ fn control(req: &Request<Incoming>, ctx: &Ctx) -> Response<Full<Bytes>> {
             .collect();
         let v = serde_json::json!({
             "requests": s.requests(),
+            "restRequests": s.rest_requests(),
             "faults": s.faults(),
             "distinctIds": s.distinct_ids(),
             "maxIdsPerRequest": s.max_ids_per_request(),
@@ -446,7 +520,7 @@ fn control(req: &Request<Incoming>, ctx: &Ctx) -> Response<Full<Bytes>> {
     plain(StatusCode::NOT_FOUND, "not found\n")
 }
 
-async fn get(req: &Request<Incoming>, ctx: &Ctx) -> Response<Full<Bytes>> {
+async fn get(req: &Request<Incoming>, ctx: &Ctx) -> Response<Body> {
     let path = req.uri().path();
     let wants_wsdl = req
         .uri()
@@ -480,7 +554,7 @@ fn servable(name: &str) -> bool {
         && (name.ends_with(".wsdl") || name.ends_with(".xsd"))
 }
 
-async fn soap(req: Request<Incoming>, ctx: &Ctx) -> Response<Full<Bytes>> {
+async fn soap(req: Request<Incoming>, ctx: &Ctx) -> Response<Body> {
     let stats = &ctx.stats;
     stats.requests.fetch_add(1, Ordering::Relaxed);
     let forced = req
@@ -524,11 +598,7 @@ async fn soap(req: Request<Incoming>, ctx: &Ctx) -> Response<Full<Bytes>> {
     };
 
     let (registry, answer) = answer(&content_type, &body, ctx);
-    let behaviour = registry.and_then(|r| ctx.cfg.registries.get(r));
-    let latency = behaviour.and_then(|b| b.latency).unwrap_or(ctx.cfg.latency);
-    let rate = behaviour
-        .and_then(|b| b.error_rate)
-        .unwrap_or(ctx.cfg.error_rate);
+    let (latency, rate) = ctx.behaviour(registry);
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
@@ -538,13 +608,7 @@ async fn soap(req: Request<Incoming>, ctx: &Ctx) -> Response<Full<Bytes>> {
         return response(
             StatusCode::SERVICE_UNAVAILABLE,
             TEXT_XML,
-            envelope::fault(
-                "Server.Maintenance",
-                &format!(
-                    "Реєстр на технічному обслуговуванні ще {} с (registry under maintenance)",
-                    left.as_secs() + 1
-                ),
-            ),
+            envelope::fault("Server.Maintenance", &maintenance_message(left)),
         );
     }
     let fail = forced || roll(rate);
@@ -567,7 +631,7 @@ async fn soap(req: Request<Incoming>, ctx: &Ctx) -> Response<Full<Bytes>> {
     response(StatusCode::INTERNAL_SERVER_ERROR, TEXT_XML, fault)
 }
 
-fn roll(rate: f64) -> bool {
+pub(crate) fn roll(rate: f64) -> bool {
     // NaN and out-of-range rates must not reach the generator (`gen_bool` panics on them).
     if rate.is_nan() || rate <= 0.0 {
         false
@@ -776,16 +840,23 @@ fn declared_encoding(bytes: &[u8]) -> Option<String> {
     Some(value[..value.find(quote)?].to_ascii_lowercase())
 }
 
-fn plain(status: StatusCode, text: &'static str) -> Response<Full<Bytes>> {
+fn plain(status: StatusCode, text: &'static str) -> Response<Body> {
     response(status, TEXT_PLAIN, text)
 }
 
-fn response(
+/// A whole buffer as a response body.
+pub(crate) fn full(body: impl Into<Bytes>) -> Body {
+    Full::new(body.into())
+        .map_err(|never| match never {})
+        .boxed_unsync()
+}
+
+pub(crate) fn response(
     status: StatusCode,
     content_type: &'static str,
     body: impl Into<Bytes>,
-) -> Response<Full<Bytes>> {
-    let mut resp = Response::new(Full::new(body.into()));
+) -> Response<Body> {
+    let mut resp = Response::new(full(body));
     *resp.status_mut() = status;
     resp.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
