@@ -250,3 +250,16 @@ fn large_descriptions_parse_up_to_the_endpoint_limit() {
         OpenApiError::TooManyEndpoints
     );
 }
+
+#[test]
+fn truncated_and_corrupted_descriptions_never_panic() {
+    let json = br#"{"openapi": "3.0.3", "info": {"title": "t", "version": "1"}, "paths": {"/a/{b}": {"get": {}}}}"#;
+    for doc in [DECLARATIONS, &json[..]] {
+        for cut in (0..doc.len()).step_by(7) {
+            let _ = parse(&doc[..cut]);
+            let mut flipped = doc.to_vec();
+            flipped[cut] ^= 0x20;
+            let _ = parse(&flipped);
+        }
+    }
+}
