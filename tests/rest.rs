@@ -707,7 +707,7 @@ async fn curl_calls_the_openapi_described_declarations_service() {
     )
     .await;
     assert_eq!(r.status, 200, "{}", r.text());
-    assert!(r.text().contains("openapi: 3"), "{}", r.text());
+    assert!(r.text().contains("openapi: \"3.0.3\""), "{}", r.text());
 }
 
 /// The embedded default serves the declarations lookup (its endpoints from the OpenAPI file) to

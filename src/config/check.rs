@@ -391,27 +391,24 @@ fn check_client(
     let mut access = Vec::new();
     for (j, a) in c.access.iter().enumerate() {
         let akey = format!("{key}.access[{j}]");
-        let Some(svc) = c.services.iter().find(|s| s.code == a.service) else {
+        let svc = c.services.iter().find(|s| s.code == a.service);
+        if svc.is_none() {
             e.add(
                 format!("{akey}.service"),
                 format!("no service '{}' is configured for {id}", a.service),
             );
-            continue;
-        };
+        }
         let endpoint = Endpoint {
             method: a.method.clone().unwrap_or_else(|| "*".into()),
             path: a.path.clone().unwrap_or_else(|| "**".into()),
         };
         if let Err(m) = endpoint.validate() {
             e.add(format!("{akey}.path"), m);
-            continue;
-        }
-        if !endpoint.is_any() && !svc.kind.is_rest() {
+        } else if !endpoint.is_any() && svc.is_some_and(|s| !s.kind.is_rest()) {
             e.add(
                 format!("{akey}.method"),
                 "rights on endpoints (method, path) are for REST services only",
             );
-            continue;
         }
         for (k, s) in a.subjects.iter().enumerate() {
             match Subject::parse(s) {

@@ -277,7 +277,13 @@ pub async fn start(conf: ServerConf, pre: Prebound) -> std::io::Result<Running> 
         let cfg = crate::sim::SimConfig {
             latency: Duration::from_millis(sim.latency_ms),
             error_rate: sim.error_rate,
-            wsdls: crate::sim::load_wsdls(&gw.conf.source, &sim.wsdl_dir)?,
+            wsdls: {
+                let w = crate::sim::load_wsdls(&gw.conf.source, &sim.wsdl_dir)?;
+                match &sim.openapi_dir {
+                    Some(d) => w.with_openapi(crate::sim::load_openapi(&gw.conf.source, d)?),
+                    None => w,
+                }
+            },
             dracs_processing: Duration::from_millis(sim.dracs_processing_ms),
             registries: sim.registry_sims(),
         };
