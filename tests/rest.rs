@@ -254,6 +254,40 @@ async fn each_xroad_error_category() {
         "Server.ServerProxy.InvalidRequest",
     )
     .await;
+    // X-Road-Security-Server: the provider's own server works, another one or garbage does not.
+    let ok = request(
+        a,
+        "GET",
+        &format!("{PROVIDER}/echo"),
+        &[
+            ("x-road-client", DIIA),
+            ("x-road-security-server", "SEVDEIR-TEST/GOV/00000002/ss2"),
+        ],
+        Bytes::new(),
+    )
+    .await;
+    assert_eq!(ok.status, 200, "{}", ok.text());
+    expect_error(
+        a,
+        "GET",
+        &format!("{PROVIDER}/echo"),
+        &[
+            ("x-road-client", DIIA),
+            ("x-road-security-server", "SEVDEIR-TEST/GOV/00000001/ss1"),
+        ],
+        500,
+        "Server.ClientProxy.InvalidSecurityServer",
+    )
+    .await;
+    expect_error(
+        a,
+        "GET",
+        &format!("{PROVIDER}/echo"),
+        &[("x-road-client", DIIA), ("x-road-security-server", "ss2")],
+        400,
+        "Client.InvalidRequest",
+    )
+    .await;
     // Endpoint rights: OTHER may only GET /allowed/*.
     let other = [("x-road-client", OTHER)];
     let ok = request(

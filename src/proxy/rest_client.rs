@@ -132,21 +132,9 @@ async fn process(
         conn,
     )?;
     let target_server = crate::rest::find(&request.headers, HDR_SECURITY_SERVER)
-        .map(|v| {
-            let decoded: Result<Vec<String>, _> =
-                v.split('/').map(target::decode_segment).collect();
-            decoded
-                .ok()
-                .and_then(|p| crate::identifiers::SecurityServerId::parse_path(&p.join("/")).ok())
-                .ok_or_else(|| {
-                    Fault::new(
-                        Prefix::Client,
-                        ErrorCode::InvalidRequest,
-                        format!("'{v}' is not a security server identifier"),
-                    )
-                })
-        })
-        .transpose()?;
+        .map(target::parse_server)
+        .transpose()
+        .map_err(client_fault)?;
 
     let body = read_body(gw, incoming).await?;
     let exchange = exchange(gw, &request, body.as_ref(), target_server.as_ref());

@@ -116,15 +116,14 @@ pub async fn process(
         )
     })?;
     if let Some(v) = crate::rest::find(&request.headers, HDR_SECURITY_SERVER) {
-        let ours = gw.conf.server_id.to_string();
-        let decoded: Vec<String> = v
-            .split('/')
-            .map(|s| target::decode_segment(s).unwrap_or_default())
-            .collect();
-        if decoded.join("/") != ours {
+        let target = target::parse_server(v).map_err(|e| fault(e.code, e.message))?;
+        if target != gw.conf.server_id {
             return Err(fault(
                 ErrorCode::InvalidSecurityServer,
-                format!("Request was meant for security server '{v}', this is '{ours}'"),
+                format!(
+                    "Request was meant for security server '{target}', this is '{}'",
+                    gw.conf.server_id
+                ),
             ));
         }
     }

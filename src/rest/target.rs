@@ -6,7 +6,7 @@ use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, CONTRO
 
 use super::RestError;
 use crate::error::ErrorCode;
-use crate::identifiers::{ClientId, ServiceId};
+use crate::identifiers::{ClientId, SecurityServerId, ServiceId};
 
 /// What a `/r1/...` path names.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -125,50 +125,56 @@ pub fn path_for(service: &ServiceId, service_path: &str) -> String {
     s
 }
 
+/// An identifier header value of `parts` `/`-separated, each percent-encoded: the decoded parts
+/// joined by `/`, or `None` when the count is wrong or a decoded part holds a `/`.
+fn decode_identifier(value: &str, parts: std::ops::RangeInclusive<usize>) -> Option<String> {
+    let raw: Vec<&str> = value.trim().split('/').collect();
+    if !parts.contains(&raw.len()) {
+        return None;
+    }
+    let decoded: Vec<String> = raw
+        .iter()
+        .map(|p| decode_segment(p).ok())
+        .collect::<Option<_>>()?;
+    (!decoded.iter().any(|p| p.contains('/'))).then(|| decoded.join("/"))
+}
+
 /// A client identifier header value: `INSTANCE/CLASS/CODE[/SUBSYSTEM]`, parts percent-encoded.
 pub fn parse_client(value: &str) -> Result<ClientId, RestError> {
-    let bad = || {
-        RestError::new(
-            ErrorCode::InvalidClientIdentifier,
-            format!("'{value}' is not a client identifier (INSTANCE/CLASS/CODE[/SUBSYSTEM])"),
-        )
-    };
-    let parts: Vec<&str> = value.trim().split('/').collect();
-    if !(3..=4).contains(&parts.len()) {
-        return Err(bad());
-    }
-    let decoded = parts
-        .iter()
-        .map(|p| decode_segment(p))
-        .collect::<Result<Vec<_>, _>>()?;
-    if decoded.iter().any(|p| p.contains('/')) {
-        return Err(bad());
-    }
-    ClientId::parse_path(&decoded.join("/")).map_err(|_| bad())
+    decode_identifier(value, 3..=4)
+        .and_then(|p| ClientId::parse_path(&p).ok())
+        .ok_or_else(|| {
+            RestError::new(
+                ErrorCode::InvalidClientIdentifier,
+                format!("'{value}' is not a client identifier (INSTANCE/CLASS/CODE[/SUBSYSTEM])"),
+            )
+        })
 }
 
 /// A service identifier header value: `INSTANCE/CLASS/CODE/SUBSYSTEM/SERVICE[/VERSION]`.
 pub fn parse_service(value: &str) -> Result<ServiceId, RestError> {
-    let bad = || {
-        RestError::new(
-            ErrorCode::InvalidRequest,
-            format!(
-                "'{value}' is not a service identifier (INSTANCE/CLASS/CODE/SUBSYSTEM/SERVICE)"
-            ),
-        )
-    };
-    let parts: Vec<&str> = value.trim().split('/').collect();
-    if !(5..=6).contains(&parts.len()) {
-        return Err(bad());
-    }
-    let decoded = parts
-        .iter()
-        .map(|p| decode_segment(p))
-        .collect::<Result<Vec<_>, _>>()?;
-    if decoded.iter().any(|p| p.contains('/')) {
-        return Err(bad());
-    }
-    ServiceId::parse_path(&decoded.join("/")).map_err(|_| bad())
+    decode_identifier(value, 5..=6)
+        .and_then(|p| ServiceId::parse_path(&p).ok())
+        .ok_or_else(|| {
+            RestError::new(
+                ErrorCode::InvalidRequest,
+                format!(
+                    "'{value}' is not a service identifier (INSTANCE/CLASS/CODE/SUBSYSTEM/SERVICE)"
+                ),
+            )
+        })
+}
+
+/// `X-Road-Security-Server`: `INSTANCE/CLASS/CODE/SERVERCODE`, parts percent-encoded.
+pub fn parse_server(value: &str) -> Result<SecurityServerId, RestError> {
+    decode_identifier(value, 4..=4)
+        .and_then(|p| SecurityServerId::parse_path(&p).ok())
+        .ok_or_else(|| {
+            RestError::new(
+                ErrorCode::InvalidRequest,
+                format!("'{value}' is not a security server identifier"),
+            )
+        })
 }
 
 /// The identifier header form of a client: parts percent-encoded, joined by `/`.

@@ -87,6 +87,18 @@ impl Signer {
         self.keys.get(&member.member_id())
     }
 
+    fn key_of(&self, member: &ClientId) -> Result<&Arc<KeyWorker>, SignError> {
+        self.key(member).ok_or_else(|| {
+            SignError::new(
+                ErrorCode::KeyNotFound,
+                format!(
+                    "no signing key is configured for member '{}'",
+                    member.member_id()
+                ),
+            )
+        })
+    }
+
     pub fn keys(&self) -> impl Iterator<Item = &Arc<KeyWorker>> {
         self.keys.values()
     }
@@ -98,15 +110,7 @@ impl Signer {
         parts: &[&[u8]],
         force_chain: bool,
     ) -> Result<SignatureParts, SignError> {
-        let key = self.key(member).ok_or_else(|| {
-            SignError::new(
-                ErrorCode::KeyNotFound,
-                format!(
-                    "no signing key is configured for member '{}'",
-                    member.member_id()
-                ),
-            )
-        })?;
+        let key = self.key_of(member)?;
         let digests = parts.iter().map(|p| key.digest().digest(p)).collect();
         key.sign(digests, force_chain).await
     }
@@ -118,15 +122,7 @@ impl Signer {
         digests: Vec<Vec<u8>>,
         force_chain: bool,
     ) -> Result<SignatureParts, SignError> {
-        let key = self.key(member).ok_or_else(|| {
-            SignError::new(
-                ErrorCode::KeyNotFound,
-                format!(
-                    "no signing key is configured for member '{}'",
-                    member.member_id()
-                ),
-            )
-        })?;
+        let key = self.key_of(member)?;
         if key.digest() != self.digest {
             return Err(SignError::new(
                 ErrorCode::UnsupportedAlgorithm,

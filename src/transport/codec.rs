@@ -50,6 +50,13 @@ pub fn encode(env: &SoapEnvelope, ocsp: &[Bytes], sig: &SignatureParts) -> (Stri
         );
         w.part(&ct, &att.finish());
     }
+    write_signature(&mut w, sig);
+    let ct = format!("multipart/mixed; charset=UTF-8; boundary={}", w.boundary());
+    (ct, w.finish())
+}
+
+/// The signature parts, in wire order (the signature last).
+pub fn write_signature(w: &mut MultipartWriter, sig: &SignatureParts) {
     for (ct, part) in [
         (CT_HASH_CHAIN_RESULT, &sig.hash_chain_result),
         (CT_HASH_CHAIN, &sig.hash_chain),
@@ -59,8 +66,6 @@ pub fn encode(env: &SoapEnvelope, ocsp: &[Bytes], sig: &SignatureParts) -> (Stri
             w.part(ct, p);
         }
     }
-    let ct = format!("multipart/mixed; charset=UTF-8; boundary={}", w.boundary());
-    (ct, w.finish())
 }
 
 /// A decoded transport message.

@@ -51,15 +51,7 @@ pub fn encode(
     if body.is_some() {
         w.close_part();
     }
-    for (ct, part) in [
-        (CT_HASH_CHAIN_RESULT, &sig.hash_chain_result),
-        (CT_HASH_CHAIN, &sig.hash_chain),
-        (CT_SIGNATURE, &sig.signature),
-    ] {
-        if let Some(p) = part {
-            w.part(ct, p);
-        }
-    }
+    super::codec::write_signature(&mut w, sig);
     let tail = w.finish();
     let out = match body {
         None => {
