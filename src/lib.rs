@@ -8,6 +8,7 @@ pub mod deploy;
 pub mod error;
 pub mod globalconf;
 pub mod identifiers;
+pub mod load;
 pub mod message;
 pub mod metrics;
 pub mod openapi;

@@ -2,6 +2,7 @@
 
 mod certs;
 mod keys;
+mod load;
 mod queue;
 mod send;
 mod sign;
@@ -54,6 +55,9 @@ enum Command {
         #[command(subcommand)]
         command: keys::KeysCommand,
     },
+    /// Load-test a security server (brama or any X-Road one): SOAP, REST or applications,
+    /// closed or open model, HDR latency summary (see docs/load.md).
+    Load(load::LoadArgs),
     /// Post an eMalyatko application to the router and follow it to the end.
     Submit(submit::SubmitArgs),
     /// The router's delivery queue: list, show, retry, purge (works while the server runs).
@@ -143,6 +147,7 @@ pub fn main() -> ExitCode {
         Command::Send(args) => runtime().block_on(send::run(args)),
         Command::Wsdl { command } => wsdl::run(command),
         Command::Submit(args) => runtime().block_on(submit::run(args)),
+        Command::Load(args) => load::run(args),
         Command::Queue(args) => runtime().block_on(queue::run(args)),
         Command::Sign(args) => sign::sign(args),
         Command::Verify(args) => sign::verify(args),
