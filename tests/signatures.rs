@@ -225,3 +225,64 @@ async fn brama_signatures_pass_the_independent_verifier() {
     );
     signer.stop();
 }
+
+/// Later messages of a batch skip the signature checks already made for the first one; each
+/// still has its own hash chain, signer and parts checked.
+#[tokio::test]
+async fn a_known_batch_still_checks_every_message() {
+    let net = common::TwoServers::new();
+    let dir = net.path();
+    let signer = software_signer(&dir);
+    let member = brama::identifiers::ClientId::parse_path("SEVDEIR-TEST/GOV/00000001").unwrap();
+    let other = brama::identifiers::ClientId::parse_path("SEVDEIR-TEST/GOV/00000002").unwrap();
+    let key = signer.key(&member).unwrap().clone();
+    let set = (0..3)
+        .map(|n| (format!("<m>повідомлення {n}</m>").into_bytes(), vec![]))
+        .collect();
+    let c: Vec<asic::Container> = asic::sign_containers(&key, set, true)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    let trust =
+        TrustStore::from_globalconf(&GlobalConf::load_dir(&dir.join("globalconf")).unwrap());
+    let check = |c: &asic::Container, message: &[u8], chain: &[u8], who: &_| {
+        verify::verify(
+            Signed {
+                signature: &c.signature,
+                hash_chain_result: c.hash_chain_result.as_deref(),
+                hash_chain: Some(chain),
+            },
+            &Part::list(message, []),
+            &trust,
+            Some(who),
+            At::Now,
+        )
+        .map_err(|e| e.code_string())
+    };
+    let chain = |i: usize| c[i].hash_chain.clone().unwrap();
+    // The first message makes the batch known.
+    assert!(
+        check(&c[0], &c[0].message, &chain(0), &member)
+            .unwrap()
+            .batch
+    );
+    // Later ones: their own message with their own chain passes...
+    check(&c[1], &c[1].message, &chain(1), &member).unwrap();
+    // ...a changed message, another message's chain or another signer does not.
+    let mut changed = c[1].message.clone();
+    changed[3] ^= 1;
+    assert!(check(&c[1], &changed, &chain(1), &member).is_err());
+    assert!(check(&c[1], &c[1].message, &chain(2), &member).is_err());
+    assert_eq!(
+        check(&c[2], &c[2].message, &chain(2), &other).unwrap_err(),
+        "IncorrectCertificate"
+    );
+    // A changed signature is not the known one: it is verified again, and refused.
+    let mut forged = c[2].clone();
+    let at = forged.signature.len() / 2;
+    forged.signature[at] ^= 1;
+    assert!(check(&forged, &c[2].message, &chain(2), &member).is_err());
+    check(&c[2], &c[2].message, &chain(2), &member).unwrap();
+    signer.stop();
+}

@@ -41,10 +41,19 @@ type Reply = oneshot::Receiver<Result<SignatureParts, SignError>>;
 
 fn push(q: &mut Queue, parts: Vec<Vec<u8>>, force_chain: bool) -> Reply {
     let (tx, rx) = oneshot::channel();
+    let now = Instant::now();
+    if let Some(last) = q.last_arrival {
+        // Exponentially weighted (1/8), so a burst shows within a few messages.
+        let gap = now
+            .saturating_duration_since(last)
+            .min(Duration::from_secs(1));
+        q.mean_gap = (q.mean_gap * 7 + gap) / 8;
+    }
+    q.last_arrival = Some(now);
     q.items.push_back(Pending {
         parts,
         force_chain,
-        enqueued: Instant::now(),
+        enqueued: now,
         fresh_failures: 0,
         requeues: 0,
         reply: tx,
@@ -68,6 +77,10 @@ pub struct KeyStats {
 struct Queue {
     items: VecDeque<Pending>,
     stopped: bool,
+    last_arrival: Option<Instant>,
+    /// Mean time between messages: a session waits for a fuller batch only when more are
+    /// expected within `batch_wait`, so a lone request is never held back.
+    mean_gap: Duration,
 }
 
 /// A signing key with its queue and sessions.
@@ -93,8 +106,8 @@ pub struct KeySettings {
     pub cert: SignerCert,
     pub digest: DigestAlgorithm,
     pub max_batch: usize,
-    /// How long a free session waits for more messages before signing a partial batch (0: sign
-    /// what is queued at once, as X-Road does).
+    /// How long a free session may wait for more messages before signing a partial batch, when
+    /// messages arrive closer together than this (0: sign what is queued at once, as X-Road does).
     pub batch_wait: Duration,
     pub timeout: Duration,
     pub sessions: usize,
@@ -112,6 +125,8 @@ impl KeyWorker {
             queue: Mutex::new(Queue {
                 items: VecDeque::new(),
                 stopped: false,
+                last_arrival: None,
+                mean_gap: Duration::from_secs(1),
             }),
             ready: Condvar::new(),
             cert: s.cert,
@@ -267,8 +282,12 @@ impl KeyWorker {
                 if q.items.is_empty() {
                     return false;
                 }
-                if !self.batch_wait.is_zero() && q.items.len() < self.max_batch {
-                    // Trade a little latency for fewer token calls on a fast token.
+                if !self.batch_wait.is_zero()
+                    && q.items.len() < self.max_batch
+                    && q.mean_gap < self.batch_wait
+                {
+                    // Under load, trade a little latency for fewer token calls and, on the
+                    // receiving side, fewer signatures to verify (one per batch).
                     let deadline = Instant::now() + self.batch_wait;
                     while q.items.len() < self.max_batch && !q.stopped {
                         let left = deadline.saturating_duration_since(Instant::now());

@@ -12,6 +12,7 @@ mod der;
 pub mod digest;
 pub mod error;
 pub mod hashchain;
+mod known_batches;
 pub mod pkcs11;
 pub mod software;
 pub mod token;

@@ -14,6 +14,7 @@ use super::c14n::{self, Method, Select};
 use super::digest::DigestAlgorithm;
 use super::error::SignError;
 use super::hashchain::{self, Input};
+use super::known_batches::{KnownBatch, KnownBatches};
 use super::token::SignatureAlgorithm;
 use super::xades::{self, ParsedSignature, HASHCHAIN_RESULT, SIGNED_PROPERTIES_TYPE};
 use crate::error::ErrorCode;
@@ -106,6 +107,8 @@ pub struct TrustStore {
     /// Certificate paths by SHA-256 of the signing certificate (and any intermediates the
     /// signature carried): the CA signature checks run once per certificate, not per message.
     paths: Mutex<HashMap<[u8; 32], Option<Arc<Anchored>>>>,
+    /// Batch signatures verified so far: later messages of a batch skip the signature checks.
+    batches: KnownBatches,
 }
 
 #[derive(Debug)]
@@ -154,6 +157,7 @@ impl TrustStore {
         TrustStore {
             cas,
             paths: Mutex::default(),
+            batches: KnownBatches::default(),
         }
     }
 
@@ -269,6 +273,100 @@ pub fn verify(
     expected: Option<&ClientId>,
     at: At,
 ) -> Result<Verified, SignError> {
+    let key = match (signed.hash_chain_result, signed.hash_chain) {
+        (Some(result), Some(_)) => Some(KnownBatches::key(signed.signature, result)),
+        _ => None,
+    };
+    if let Some(known) = key.as_ref().and_then(|k| trust.batches.get(k)) {
+        return verify_in_known_batch(&known, signed, parts, expected, at);
+    }
+    let (verified, known) = verify_signature(signed, parts, trust, expected, at)?;
+    if let (Some(key), Some(known)) = (key, known) {
+        trust.batches.insert(key, known);
+    }
+    Ok(verified)
+}
+
+/// A message of a batch whose signature has been verified before: its own hash chain, the
+/// expected signer and the certificate path at `at`, in the order of [`verify_signature`].
+fn verify_in_known_batch(
+    known: &KnownBatch,
+    signed: Signed<'_>,
+    parts: &[Part<'_>],
+    expected: Option<&ClientId>,
+    at: At,
+) -> Result<Verified, SignError> {
+    let (Some(result), Some(chain)) = (signed.hash_chain_result, signed.hash_chain) else {
+        return Err(SignError::malformed(
+            "a batch signature needs its hash chain result and hash chain",
+        ));
+    };
+    verify_hash_chain(result, chain, parts, known.alg)?;
+    check_member(&known.members, &known.cert_subject, expected)?;
+    let when = match at {
+        At::Now => ASN1Time::now(),
+        At::SigningTime => known
+            .signing_time_parsed
+            .ok_or_else(|| SignError::malformed("no valid xades:SigningTime"))?,
+    };
+    check_path(
+        &known.cert_subject,
+        known.cert_validity,
+        known.path_cas.as_deref(),
+        when,
+    )?;
+    Ok(Verified {
+        signer: known.members.first().cloned(),
+        signing_time: known.signing_time.clone(),
+        batch: true,
+        cert_subject: known.cert_subject.clone(),
+    })
+}
+
+fn verify_hash_chain(
+    result: &[u8],
+    chain: &[u8],
+    parts: &[Part<'_>],
+    alg: DigestAlgorithm,
+) -> Result<(), SignError> {
+    let inputs: Vec<Input<'_>> = parts
+        .iter()
+        .map(|p| {
+            Ok(Input {
+                uri: &p.name,
+                digest: Some(p.digest_with(alg)?),
+            })
+        })
+        .collect::<Result<_, SignError>>()?;
+    let resolve = |uri: &str| (uri == hashchain::SIG_HASHCHAIN).then_some(Cow::Borrowed(chain));
+    hashchain::verify(result, &resolve, &inputs)?;
+    Ok(())
+}
+
+fn check_member(
+    members: &[ClientId],
+    cert_subject: &str,
+    expected: Option<&ClientId>,
+) -> Result<(), SignError> {
+    if let Some(want) = expected {
+        let want = want.member_id();
+        if !members.contains(&want) {
+            return Err(incorrect_cert(format!(
+                "signer certificate '{cert_subject}' does not belong to member '{want}'"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The whole verification; for a batch signature also what later messages of the batch reuse.
+fn verify_signature(
+    signed: Signed<'_>,
+    parts: &[Part<'_>],
+    trust: &TrustStore,
+    expected: Option<&ClientId>,
+    at: At,
+) -> Result<(Verified, Option<KnownBatch>), SignError> {
     let sig = xades::parse(signed.signature)?;
     let file_refs: Vec<&xades::Reference> = sig
         .references
@@ -308,6 +406,7 @@ pub fn verify(
             ));
         }
     }
+    let mut chain_alg = None;
     if batch {
         let (Some(result), Some(chain)) = (signed.hash_chain_result, signed.hash_chain) else {
             return Err(SignError::malformed(
@@ -316,17 +415,8 @@ pub fn verify(
         };
         let alg = DigestAlgorithm::from_uri(&hashchain::parse_result(result)?.method)
             .ok_or_else(|| SignError::malformed("unsupported hash chain digest method"))?;
-        let inputs: Vec<Input<'_>> = parts
-            .iter()
-            .map(|p| {
-                Ok(Input {
-                    uri: &p.name,
-                    digest: Some(p.digest_with(alg)?),
-                })
-            })
-            .collect::<Result<_, SignError>>()?;
-        let resolve = |uri: &str| (uri == hashchain::SIG_HASHCHAIN).then_some(Cow::Borrowed(chain));
-        hashchain::verify(result, &resolve, &inputs)?;
+        verify_hash_chain(result, chain, parts, alg)?;
+        chain_alg = Some(alg);
     } else {
         // Every part must be covered by its own reference.
         for p in parts {
@@ -355,15 +445,8 @@ pub fn verify(
     let path = trust.anchor(cert_der, &cert, &sig.extra_certificates);
     let profile = path.as_ref().map_or(Profile::Any, |p| p.profile);
     let members = members_of(&cert, profile);
-    if let Some(want) = expected {
-        let want = want.member_id();
-        if !members.contains(&want) {
-            return Err(incorrect_cert(format!(
-                "signer certificate '{}' does not belong to member '{want}'",
-                cert.subject()
-            )));
-        }
-    }
+    let cert_subject = cert.subject().to_string();
+    check_member(&members, &cert_subject, expected)?;
     if let Some((alg_uri, digest)) = &sig.cert_digest {
         let alg = DigestAlgorithm::from_uri(alg_uri)
             .ok_or_else(|| SignError::malformed("unsupported certificate digest method"))?;
@@ -411,14 +494,26 @@ pub fn verify(
         At::Now => ASN1Time::now(),
         At::SigningTime => signing_time(&sig)?,
     };
-    check_path(&cert, path.as_deref(), when)?;
+    let validity = (cert.validity().not_before, cert.validity().not_after);
+    let path_cas = path.as_deref().map(|p| p.cas.as_slice());
+    check_path(&cert_subject, validity, path_cas, when)?;
 
-    Ok(Verified {
+    let known = chain_alg.map(|alg| KnownBatch {
+        alg,
+        members: members.clone(),
+        cert_subject: cert_subject.clone(),
+        cert_validity: validity,
+        path_cas: path_cas.map(<[_]>::to_vec),
+        signing_time: sig.signing_time.clone(),
+        signing_time_parsed: signing_time(&sig).ok(),
+    });
+    let verified = Verified {
         signer: members.into_iter().next(),
         signing_time: sig.signing_time.clone(),
         batch,
-        cert_subject: cert.subject().to_string(),
-    })
+        cert_subject,
+    };
+    Ok((verified, known))
 }
 
 fn reference_c14n(r: &xades::Reference) -> Result<Method, SignError> {
@@ -475,25 +570,26 @@ fn check_signature_value(
         .map_err(|_| invalid("the signature value does not verify with the signing certificate"))
 }
 
+/// The signing certificate (`subject`, valid `validity`) and every CA on its path must be valid
+/// at `when`.
 fn check_path(
-    cert: &X509Certificate<'_>,
-    path: Option<&Anchored>,
+    subject: &str,
+    validity: (ASN1Time, ASN1Time),
+    path_cas: Option<&[(String, ASN1Time, ASN1Time)]>,
     when: ASN1Time,
 ) -> Result<(), SignError> {
     let path_err = |m: String| SignError::new(ErrorCode::InvalidCertPath, m);
-    if !cert.validity().is_valid_at(when) {
+    if when < validity.0 || when > validity.1 {
         return Err(path_err(format!(
-            "signing certificate '{}' is not valid at {when}",
-            cert.subject()
+            "signing certificate '{subject}' is not valid at {when}"
         )));
     }
-    let Some(path) = path else {
+    let Some(cas) = path_cas else {
         return Err(path_err(format!(
-            "signing certificate '{}' does not chain to an approved certification authority",
-            cert.subject()
+            "signing certificate '{subject}' does not chain to an approved certification authority"
         )));
     };
-    for (subject, not_before, not_after) in &path.cas {
+    for (subject, not_before, not_after) in cas {
         if when < *not_before || when > *not_after {
             return Err(path_err(format!("CA '{subject}' is not valid at {when}")));
         }
