@@ -121,6 +121,35 @@ async fn client_chosen_id_is_kept_and_echoed() {
     assert_eq!(json(&r)["headers"]["x-road-id"], "diia-42");
 }
 
+/// Both hops keep their connections: the REST transport message is read past its closing
+/// boundary to the end, so the connection goes back to the pool (without it, every request paid
+/// a new TLS handshake).
+#[tokio::test]
+async fn connections_are_reused_across_requests() {
+    let p = start_rest_pair("", "", "").await;
+    for _ in 0..10 {
+        for body in [Bytes::new(), Bytes::from(vec![b'x'; 100_000])] {
+            let r = request(
+                p.ss1.client_http.unwrap(),
+                "POST",
+                &format!("{PROVIDER}/echo"),
+                &[("x-road-client", DIIA)],
+                body,
+            )
+            .await;
+            assert_eq!(r.status, 200, "{}", r.text());
+        }
+    }
+    let opened = |r: &brama::proxy::Running| {
+        r.gateway
+            .pool
+            .opened
+            .load(std::sync::atomic::Ordering::Relaxed)
+    };
+    assert_eq!(opened(&p.ss1), 1, "ss1 → ss2 connections");
+    assert_eq!(opened(&p.ss2), 1, "ss2 → service connections");
+}
+
 #[tokio::test]
 async fn provider_errors_pass_through_unchanged() {
     let p = start_rest_pair("", "", "").await;

@@ -25,7 +25,12 @@ pub async fn handle(gw: Arc<Gateway>, req: http::Request<Incoming>) -> Response 
         "/health" => health(&gw),
         "/metrics" => wire::ok(
             "text/plain; version=0.0.4; charset=utf-8",
-            Bytes::from(gw.metrics.render() + &signer_metrics(&gw) + &router_metrics(&gw)),
+            Bytes::from(
+                gw.metrics.render()
+                    + &pool_metrics(&gw)
+                    + &signer_metrics(&gw)
+                    + &router_metrics(&gw),
+            ),
         ),
         "/maintenance" => {
             let target = req
@@ -103,6 +108,15 @@ fn health(gw: &Gateway) -> Response {
         }
     }
     wire::plain(200, "OK")
+}
+
+/// Outgoing connections (to security servers and services).
+fn pool_metrics(gw: &Gateway) -> String {
+    let n = gw.pool.opened.load(Ordering::Relaxed);
+    format!(
+        "# HELP brama_connections_opened_total Outgoing connections opened (to security servers and services)\n\
+         # TYPE brama_connections_opened_total counter\nbrama_connections_opened_total {n}\n"
+    )
 }
 
 /// Per-key signer state in Prometheus text format.

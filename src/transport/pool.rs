@@ -73,6 +73,9 @@ pub struct Pool {
     max_idle_per_destination: usize,
     idle_timeout: Duration,
     connect_timeout: Duration,
+    /// Connections opened so far (`/metrics`): a steady rise under steady load means
+    /// connections are not being reused.
+    pub opened: std::sync::atomic::AtomicU64,
 }
 
 impl Pool {
@@ -86,6 +89,7 @@ impl Pool {
             max_idle_per_destination,
             idle_timeout,
             connect_timeout,
+            opened: Default::default(),
         }
     }
 
@@ -106,6 +110,8 @@ impl Pool {
     }
 
     async fn connect(&self, dest: &Destination) -> Result<SendRequest<Body>, TransportError> {
+        self.opened
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let tcp = tokio::time::timeout(self.connect_timeout, TcpStream::connect(&dest.key))
             .await
             .map_err(|_| TransportError::Timeout(dest.key.clone(), self.connect_timeout))?

@@ -6,8 +6,13 @@
 //! signature as it is read from its spool, and the decoder spools the body part as it arrives
 //! (digesting it on the way), so a large body never sits in memory.
 
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
 use bytes::Bytes;
-use http_body_util::{BodyDataStream, BodyExt, StreamBody};
+use http_body_util::{BodyExt, StreamBody};
 use hyper::body::Frame;
 
 use super::codec::{CT_HASH_CHAIN, CT_HASH_CHAIN_RESULT, CT_OCSP, CT_SIGNATURE};
@@ -144,7 +149,8 @@ where
             )
         })?
         .to_string();
-    let stream = BodyDataStream::new(body);
+    let body = Arc::new(Mutex::new(body));
+    let stream = SharedBody(body.clone());
     let constraints = multer::Constraints::new().size_limit(
         multer::SizeLimit::new()
             .whole_stream(limits.spool.max + (limits.max_parts * MAX_SMALL_PART) as u64),
@@ -227,7 +233,66 @@ where
             "transport message has no REST header part",
         ));
     }
+    drop(mp);
+    read_to_end(&body).await;
     Ok(Decoded::Message(Box::new(msg)))
+}
+
+/// The body, shared between multer and the decoder: multer stops at the closing boundary, and
+/// the decoder then reads what follows (the chunked terminator, any epilogue) so the connection
+/// can carry the next message. A body left unfinished costs a new TLS connection per message.
+struct SharedBody<B>(Arc<Mutex<B>>);
+
+impl<B> futures_util::Stream for SharedBody<B>
+where
+    B: hyper::body::Body<Data = Bytes> + Unpin,
+{
+    type Item = Result<Bytes, B::Error>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let mut body = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            return match Pin::new(&mut *body).poll_frame(cx) {
+                Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
+                    Ok(data) => Poll::Ready(Some(Ok(data))),
+                    Err(_) => continue, // trailers carry nothing for us
+                },
+                Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e))),
+                Poll::Ready(None) => Poll::Ready(None),
+                Poll::Pending => Poll::Pending,
+            };
+        }
+    }
+}
+
+/// Past the closing boundary a well-behaved peer sends nothing more; these bound a peer that does.
+const MAX_EPILOGUE: usize = 64 * 1024;
+const EPILOGUE_WAIT: Duration = Duration::from_secs(1);
+
+/// Reads the body to its end, discarding at most `MAX_EPILOGUE` bytes for `EPILOGUE_WAIT`; past
+/// either the connection is simply not reused.
+async fn read_to_end<B>(body: &Mutex<B>)
+where
+    B: hyper::body::Body<Data = Bytes> + Unpin,
+{
+    let mut left = MAX_EPILOGUE;
+    let drain = std::future::poll_fn(|cx| {
+        let mut body = body.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            match Pin::new(&mut *body).poll_frame(cx) {
+                Poll::Ready(Some(Ok(frame))) => {
+                    let n = frame.data_ref().map_or(0, Bytes::len);
+                    if n > left {
+                        return Poll::Ready(());
+                    }
+                    left -= n;
+                }
+                Poll::Ready(_) => return Poll::Ready(()),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    });
+    let _ = tokio::time::timeout(EPILOGUE_WAIT, drain).await;
 }
 
 fn spool_err(e: SpoolError) -> MessageError {
