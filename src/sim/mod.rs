@@ -237,8 +237,11 @@ struct OpStats {
     ids_by_content: HashMap<[u8; 32], Vec<String>>,
 }
 
-/// Distinct request contents remembered per operation; beyond it new contents are not tracked.
-const MAX_TRACKED_CONTENTS: usize = 1_000_000;
+/// Distinct request contents remembered per operation, and distinct X-Road ids remembered:
+/// beyond these new ones are not tracked, so a simulator left under load for hours stays
+/// bounded (about 25 MiB each when full) while every test and benchmark run fits well inside.
+const MAX_TRACKED_CONTENTS: usize = 100_000;
+const MAX_TRACKED_IDS: usize = 100_000;
 
 impl SimStats {
     /// Registry requests received, whatever the outcome: every SOAP `POST` and every `POST
@@ -264,7 +267,7 @@ impl SimStats {
     }
 
     /// Distinct X-Road message ids seen (the `xrd:id` SOAP header field, the `x-road-id` HTTP
-    /// header of REST requests).
+    /// header of REST requests), counting at most the first `MAX_TRACKED_IDS`.
     pub fn distinct_ids(&self) -> usize {
         self.lock_ids().len()
     }
@@ -319,7 +322,7 @@ impl SimStats {
 
     fn record_id(&self, id: &str) {
         let mut ids = self.lock_ids();
-        if !ids.contains(id) {
+        if ids.len() < MAX_TRACKED_IDS && !ids.contains(id) {
             ids.insert(id.to_string());
         }
     }
