@@ -259,44 +259,15 @@ fn rest(a: &LoadArgs, base_path: &str) -> Result<RestTemplate, LoadError> {
     };
     let client = ClientId::parse_path(client).map_err(|e| usage(format!("--client: {e}")))?;
     let service = ServiceId::parse_path(service).map_err(|e| usage(format!("--service: {e}")))?;
-    if !a.path.is_empty() && !a.path.starts_with('/') && !a.path.starts_with('?') {
-        return Err(usage("--path starts with / or ?".into()));
-    }
-    let method = http::Method::from_bytes(a.method.to_ascii_uppercase().as_bytes())
-        .map_err(|_| usage(format!("'{}' is not an HTTP method", a.method)))?;
-    let target = crate::rest::target::client_header(&client);
-    let (path, mut pairs) = if a.uxp {
-        (
-            format!("{base_path}/restapi{}", a.path),
-            vec![
-                ("uxp-client".to_string(), target),
-                (
-                    "uxp-service".to_string(),
-                    crate::rest::target::service_header(&service),
-                ),
-            ],
-        )
-    } else {
-        (
-            format!(
-                "{base_path}{}{}",
-                crate::rest::target::path_for(&service, ""),
-                a.path
-            ),
-            vec![("x-road-client".to_string(), target)],
-        )
-    };
-    let prefix = if a.uxp { "uxp" } else { "x-road" };
+    let method = super::rest_args::method(&a.method).map_err(usage)?;
+    let target = super::rest_args::target(&client, &service, &a.path, a.uxp).map_err(usage)?;
+    let path = format!("{base_path}{}", target.path);
+    let mut pairs = target.headers;
     if let Some(u) = &a.user_id {
-        pairs.push((format!("{prefix}-userid"), u.clone()));
+        pairs.push((format!("{}-userid", target.prefix), u.clone()));
     }
     for h in &a.headers {
-        match h.split_once(':') {
-            Some((n, v)) if !n.trim().is_empty() => {
-                pairs.push((n.trim().to_ascii_lowercase(), v.trim().to_string()))
-            }
-            _ => return Err(usage(format!("--header '{h}' is not 'Name: value'"))),
-        }
+        pairs.push(super::rest_args::header(h).map_err(usage)?);
     }
     let body = match &a.request {
         Some(f) => {
@@ -319,7 +290,7 @@ fn rest(a: &LoadArgs, base_path: &str) -> Result<RestTemplate, LoadError> {
             .parse()
             .map_err(|e| usage(format!("'{path}' is not a request path: {e}")))?,
         headers,
-        id_header: HeaderName::from_static(if a.uxp { "uxp-queryid" } else { "x-road-id" }),
+        id_header: HeaderName::from_static(target.id_header),
         body,
     })
 }

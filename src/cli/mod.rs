@@ -4,6 +4,7 @@ mod certs;
 mod keys;
 mod load;
 mod queue;
+mod rest_args;
 mod send;
 mod sign;
 mod submit;

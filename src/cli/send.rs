@@ -140,43 +140,18 @@ async fn rest(a: SendArgs) -> ExitCode {
         Ok(x) => x,
         Err(e) => return fail(e),
     };
-    if !a.path.is_empty() && !a.path.starts_with('/') && !a.path.starts_with('?') {
-        return fail("--path starts with / or ?");
-    }
-    let method = match http::Method::from_bytes(a.method.to_ascii_uppercase().as_bytes()) {
+    let method = match super::rest_args::method(&a.method) {
         Ok(m) => m,
-        Err(_) => return fail(format!("'{}' is not an HTTP method", a.method)),
+        Err(e) => return fail(e),
     };
-    let base = a.url.trim_end_matches('/');
-    let prefix = if a.uxp { "uxp" } else { "x-road" };
-    let (url, mut headers) = if a.uxp {
-        (
-            format!("{base}/restapi{}", a.path),
-            vec![
-                (
-                    "uxp-client".to_string(),
-                    crate::rest::target::client_header(&client),
-                ),
-                (
-                    "uxp-service".to_string(),
-                    crate::rest::target::service_header(&service),
-                ),
-            ],
-        )
-    } else {
-        (
-            format!(
-                "{base}{}{}",
-                crate::rest::target::path_for(&service, ""),
-                a.path
-            ),
-            vec![(
-                "x-road-client".to_string(),
-                crate::rest::target::client_header(&client),
-            )],
-        )
+    let target = match super::rest_args::target(&client, &service, &a.path, a.uxp) {
+        Ok(t) => t,
+        Err(e) => return fail(e),
     };
-    let id_header = if a.uxp { "uxp-queryid" } else { "x-road-id" };
+    let url = format!("{}{}", a.url.trim_end_matches('/'), target.path);
+    let mut headers = target.headers;
+    let prefix = target.prefix;
+    let id_header = target.id_header;
     for (name, value) in [
         (id_header, a.id.clone()),
         (&*format!("{prefix}-userid"), a.user_id.clone()),
@@ -191,11 +166,9 @@ async fn rest(a: SendArgs) -> ExitCode {
         }
     }
     for h in &a.headers {
-        match h.split_once(':') {
-            Some((n, v)) if !n.trim().is_empty() => {
-                headers.push((n.trim().to_ascii_lowercase(), v.trim().to_string()))
-            }
-            _ => return fail(format!("--header '{h}' is not 'Name: value'")),
+        match super::rest_args::header(h) {
+            Ok(pair) => headers.push(pair),
+            Err(e) => return fail(e),
         }
     }
     let body = match &a.body {

@@ -126,31 +126,13 @@ fn list(ops: &[OperationInfo]) -> String {
     out
 }
 
-fn find<'o>(ops: &'o [OperationInfo], wanted: &str) -> Result<&'o OperationInfo, String> {
-    let matches: Vec<&OperationInfo> = ops
-        .iter()
-        .filter(|o| match wanted.split_once('/') {
-            Some((reg, name)) => o.registry == reg && o.name == name,
-            None => o.name == wanted,
-        })
-        .collect();
-    match matches.as_slice() {
-        [one] => Ok(one),
-        [] => Err(format!("no operation '{wanted}' (see `brama wsdl list`)")),
-        many => Err(format!(
-            "'{wanted}' is in several registries: {}",
-            many.iter().map(|o| o.path()).collect::<Vec<_>>().join(", ")
-        )),
-    }
-}
-
 fn show(
     ops: &[OperationInfo],
     wanted: &str,
     client: &str,
     provider: Option<&str>,
 ) -> Result<String, String> {
-    let o = find(ops, wanted)?;
+    let o = OperationInfo::find(ops, wanted)?;
     let client = ClientId::parse_path(client)?;
     let provider = match provider {
         Some(p) => ClientId::parse_path(p)?,

@@ -93,30 +93,30 @@ impl Target {
         let tcp = tcp.ok_or(Outcome::Connect)?;
         // Requests are small and answered before the next is written: Nagle would only delay.
         let _ = tcp.set_nodelay(true);
-        let builder = hyper::client::conn::http1::Builder::new();
         match &self.tls {
-            None => {
-                let (sender, conn) = builder
-                    .handshake(TokioIo::new(tcp))
-                    .await
-                    .map_err(|_| Outcome::Connect)?;
-                tokio::spawn(conn);
-                Ok(sender)
-            }
+            None => http1(tcp).await,
             Some((connector, name)) => {
                 let tls = connector
                     .connect(name.clone(), tcp)
                     .await
                     .map_err(|_| Outcome::Connect)?;
-                let (sender, conn) = builder
-                    .handshake(TokioIo::new(tls))
-                    .await
-                    .map_err(|_| Outcome::Connect)?;
-                tokio::spawn(conn);
-                Ok(sender)
+                http1(tls).await
             }
         }
     }
+}
+
+/// An HTTP/1.1 connection over `io`, driven by its own task.
+async fn http1<T>(io: T) -> Result<Sender, Outcome>
+where
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (sender, conn) = hyper::client::conn::http1::Builder::new()
+        .handshake(TokioIo::new(io))
+        .await
+        .map_err(|_| Outcome::Connect)?;
+    tokio::spawn(conn);
+    Ok(sender)
 }
 
 /// One answer, read whole.

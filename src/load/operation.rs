@@ -11,23 +11,8 @@ use super::LoadError;
 
 /// `registerBirth` or `dracs/registerBirth`, among the compiled-in registries.
 pub fn find(wanted: &str) -> Result<&'static OperationInfo, LoadError> {
-    let all = crate::registries::ALL.iter().flat_map(|ops| ops.iter());
-    let matches: Vec<&'static OperationInfo> = all
-        .filter(|o| match wanted.split_once('/') {
-            Some((reg, name)) => o.registry == reg && o.name == name,
-            None => o.name == wanted,
-        })
-        .collect();
-    match matches.as_slice() {
-        [one] => Ok(one),
-        [] => Err(LoadError::Usage(format!(
-            "no operation '{wanted}' (see `brama wsdl list`)"
-        ))),
-        many => Err(LoadError::Usage(format!(
-            "'{wanted}' is in several registries: {}",
-            many.iter().map(|o| o.path()).collect::<Vec<_>>().join(", ")
-        ))),
-    }
+    OperationInfo::find(crate::registries::ALL.iter().copied().flatten(), wanted)
+        .map_err(LoadError::Usage)
 }
 
 /// The service called: `--service` as a provider subsystem (`I/C/M/S`, the operation's code and

@@ -5,8 +5,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::{DigitallySignedStruct, SignatureScheme};
+use rustls::client::danger::{ServerCertVerified, ServerCertVerifier};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 
@@ -35,7 +34,9 @@ impl TlsSettings {
         let builder = if self.insecure {
             builder
                 .dangerous()
-                .with_custom_certificate_verifier(Arc::new(AnyServer))
+                .with_custom_certificate_verifier(Arc::new(AnyServer {
+                    algorithms: crate::transport::tls::provider().signature_verification_algorithms,
+                }))
         } else {
             let path = self
                 .ca
@@ -77,9 +78,12 @@ fn certs(path: &std::path::Path) -> Result<Vec<CertificateDer<'static>>, LoadErr
     Ok(certs)
 }
 
-/// `--insecure`: the handshake still runs (and is measured), the certificate is not judged.
+/// `--insecure`: the handshake still runs in full (and is measured), signatures included; only
+/// the certificate is not judged.
 #[derive(Debug)]
-struct AnyServer;
+struct AnyServer {
+    algorithms: rustls::crypto::WebPkiSupportedAlgorithms,
+}
 
 impl ServerCertVerifier for AnyServer {
     fn verify_server_cert(
@@ -93,27 +97,5 @@ impl ServerCertVerifier for AnyServer {
         Ok(ServerCertVerified::assertion())
     }
 
-    fn verify_tls12_signature(
-        &self,
-        _m: &[u8],
-        _c: &CertificateDer<'_>,
-        _d: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Ok(HandshakeSignatureValid::assertion())
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        _m: &[u8],
-        _c: &CertificateDer<'_>,
-        _d: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Ok(HandshakeSignatureValid::assertion())
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        crate::transport::tls::provider()
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
+    crate::transport::tls::handshake_signatures!(algorithms);
 }

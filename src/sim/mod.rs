@@ -122,19 +122,10 @@ pub struct Wsdls {
 impl Wsdls {
     /// Every `*.wsdl` and `*.xsd` file directly inside `dir`.
     pub fn from_dir(dir: &Path) -> std::io::Result<Wsdls> {
-        let mut files = HashMap::new();
-        let entries = std::fs::read_dir(dir).map_err(|e| {
-            std::io::Error::new(e.kind(), format!("WSDL directory {}: {e}", dir.display()))
-        })?;
-        for entry in entries {
-            let entry = entry?;
-            let Some(name) = entry.file_name().to_str().map(str::to_string) else {
-                continue;
-            };
-            if servable(&name) && entry.file_type()?.is_file() {
-                files.insert(name, Bytes::from(std::fs::read(entry.path())?));
-            }
-        }
+        let files = servable_files(dir, "WSDL", servable)?
+            .into_iter()
+            .map(|(name, _, bytes)| (name, Bytes::from(bytes)))
+            .collect();
         Ok(Wsdls {
             files,
             openapi: OpenApiFiles::default(),
@@ -542,6 +533,30 @@ async fn get(req: &Request<Incoming>, ctx: &Ctx) -> Response<Body> {
         }
         None => plain(StatusCode::NOT_FOUND, "not found\n"),
     }
+}
+
+/// The regular files directly inside `dir` (`what` names it in errors) whose names pass
+/// `wanted`: name, path, content.
+fn servable_files(
+    dir: &Path,
+    what: &str,
+    wanted: fn(&str) -> bool,
+) -> std::io::Result<Vec<(String, std::path::PathBuf, Vec<u8>)>> {
+    let entries = std::fs::read_dir(dir).map_err(|e| {
+        std::io::Error::new(e.kind(), format!("{what} directory {}: {e}", dir.display()))
+    })?;
+    let mut files = Vec::new();
+    for entry in entries {
+        let entry = entry?;
+        let Some(name) = entry.file_name().to_str().map(str::to_string) else {
+            continue;
+        };
+        if wanted(&name) && entry.file_type()?.is_file() {
+            let bytes = std::fs::read(entry.path())?;
+            files.push((name, entry.path(), bytes));
+        }
+    }
+    Ok(files)
 }
 
 /// A `.wsdl` or `.xsd` file name of ordinary characters: one path segment, no `/`, `\`, `..`,

@@ -38,23 +38,10 @@ impl OpenApiFiles {
     /// OpenAPI 3 description is an error naming it.
     pub fn from_dir(dir: &Path) -> std::io::Result<OpenApiFiles> {
         let mut files = OpenApiFiles::default();
-        let entries = std::fs::read_dir(dir).map_err(|e| {
-            std::io::Error::new(
-                e.kind(),
-                format!("OpenAPI directory {}: {e}", dir.display()),
-            )
-        })?;
-        for entry in entries {
-            let entry = entry?;
-            let Some(name) = entry.file_name().to_str().map(str::to_string) else {
-                continue;
-            };
-            if servable(&name) && entry.file_type()?.is_file() {
-                let bytes = std::fs::read(entry.path())?;
-                files
-                    .insert(&name, bytes)
-                    .map_err(|e| invalid_data(format!("{}: {e}", entry.path().display())))?;
-            }
+        for (name, path, bytes) in super::servable_files(dir, "OpenAPI", servable)? {
+            files
+                .insert(&name, bytes)
+                .map_err(|e| invalid_data(format!("{}: {e}", path.display())))?;
         }
         Ok(files)
     }

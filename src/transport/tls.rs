@@ -8,45 +8,44 @@
 use std::fmt;
 use std::sync::Arc;
 
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::{
-    verify_tls12_signature, verify_tls13_signature, CryptoProvider, WebPkiSupportedAlgorithms,
-};
+use rustls::client::danger::{ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
-use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
+use rustls::DistinguishedName;
 use rustls_pki_types::TrustAnchor;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 
 use crate::globalconf::{auth_cert_hash, GlobalConf};
 use crate::metrics::Metrics;
 
-/// The handshake-signature checks every verifier here shares: plain WebPKI verification with
-/// the algorithms at `$($f).+`.
+/// The handshake-signature checks every verifier shares (here and in `brama load`): plain
+/// WebPKI verification with the algorithms at `$($f).+`.
 macro_rules! handshake_signatures {
     ($($f:ident).+) => {
         fn verify_tls12_signature(
             &self,
             m: &[u8],
-            c: &CertificateDer<'_>,
-            d: &DigitallySignedStruct,
-        ) -> Result<HandshakeSignatureValid, rustls::Error> {
-            verify_tls12_signature(m, c, d, &self.$($f).+)
+            c: &rustls_pki_types::CertificateDer<'_>,
+            d: &rustls::DigitallySignedStruct,
+        ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+            rustls::crypto::verify_tls12_signature(m, c, d, &self.$($f).+)
         }
 
         fn verify_tls13_signature(
             &self,
             m: &[u8],
-            c: &CertificateDer<'_>,
-            d: &DigitallySignedStruct,
-        ) -> Result<HandshakeSignatureValid, rustls::Error> {
-            verify_tls13_signature(m, c, d, &self.$($f).+)
+            c: &rustls_pki_types::CertificateDer<'_>,
+            d: &rustls::DigitallySignedStruct,
+        ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+            rustls::crypto::verify_tls13_signature(m, c, d, &self.$($f).+)
         }
 
-        fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
             self.$($f).+.supported_schemes()
         }
     };
 }
+pub(crate) use handshake_signatures;
 
 pub fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())

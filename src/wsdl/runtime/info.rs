@@ -61,6 +61,29 @@ pub struct FieldInfo {
 }
 
 impl OperationInfo {
+    /// `operation` or `registry/operation` among `ops`; an operation name several registries
+    /// share must be given with its registry.
+    pub fn find<'o>(
+        ops: impl IntoIterator<Item = &'o OperationInfo>,
+        wanted: &str,
+    ) -> Result<&'o OperationInfo, String> {
+        let matches: Vec<&OperationInfo> = ops
+            .into_iter()
+            .filter(|o| match wanted.split_once('/') {
+                Some((reg, name)) => o.registry == reg && o.name == name,
+                None => o.name == wanted,
+            })
+            .collect();
+        match matches.as_slice() {
+            [one] => Ok(one),
+            [] => Err(format!("no operation '{wanted}' (see `brama wsdl list`)")),
+            many => Err(format!(
+                "'{wanted}' is in several registries: {}",
+                many.iter().map(|o| o.path()).collect::<Vec<_>>().join(", ")
+            )),
+        }
+    }
+
     /// `registry/operation`.
     pub fn path(&self) -> String {
         format!("{}/{}", self.registry, self.name)
