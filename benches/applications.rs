@@ -56,11 +56,18 @@ async fn run(n: usize, conc: usize, six: bool) {
     let dir = net.path();
     let ss2_l = std::mem::replace(&mut net.ss2_server, common::bind());
     let ss1_l = std::mem::replace(&mut net.ss1_server, common::bind());
-    let _ss2 = start_node(&dir, "ss2", &ss2_toml(sim.addr), Some(ss2_l)).await;
+    let wait = std::env::var("BATCH_WAIT_US").unwrap_or_else(|_| "1000".into());
+    let signer = |toml: String| {
+        toml.replace(
+            "[[signer.tokens]]",
+            &format!("[signer]\nbatch_wait_us = {wait}\n\n[[signer.tokens]]"),
+        )
+    };
+    let ss2 = start_node(&dir, "ss2", &signer(ss2_toml(sim.addr)), Some(ss2_l)).await;
     let ss1_toml = ss1_toml(&dir.join("store"), "")
         .replace("concurrency = 32", "concurrency = 128")
         .replace("poll_interval_ms = 50", "poll_interval_ms = 20");
-    let ss1 = start_node(&dir, "ss1", &ss1_toml, Some(ss1_l)).await;
+    let ss1 = start_node(&dir, "ss1", &signer(ss1_toml), Some(ss1_l)).await;
     let client = ss1.client_http.unwrap();
     let router = ss1.gateway.router.get().unwrap().clone();
 
@@ -149,6 +156,21 @@ async fn run(n: usize, conc: usize, six: bool) {
             / router.engine.store.flushes().max(1) as f64,
         router.engine.store.size_on_disk() as f64 / 1048576.0
     );
+    for (who, node) in [("ss1 (requests)", &ss1), ("ss2 (responses)", &ss2)] {
+        let (calls, messages) = node.gateway.signer.keys().fold((0, 0), |(c, m), k| {
+            (
+                c + k
+                    .stats
+                    .sign_calls
+                    .load(std::sync::atomic::Ordering::Relaxed),
+                m + k.stats.messages.load(std::sync::atomic::Ordering::Relaxed),
+            )
+        });
+        println!(
+            "signing at {who}: {messages} messages in {calls} batch signatures ({:.1} per batch)",
+            messages as f64 / calls.max(1) as f64
+        );
+    }
     println!(
         "simulator: {} requests, max ids per request {}",
         sim.stats.requests(),

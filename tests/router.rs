@@ -398,3 +398,76 @@ async fn services_chosen_for_rest_are_delivered_over_rest() {
     assert_eq!(d.sim.stats.max_ids_per_request(), 1);
     assert_eq!(d.sim.stats.distinct_requests("registerTaxpayer"), 1);
 }
+
+/// The store's hot path writes a delivered service and the services it releases one after the
+/// other, not atomically: a crash between them leaves a service waiting for one that is already
+/// delivered. The restart must see that, build its request and deliver it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_between_a_delivery_and_what_it_releases_is_completed_on_restart() {
+    let Deployment {
+        _net: net,
+        ss1,
+        _ss2,
+        sim,
+    } = deploy(|_| {}, "").await;
+    let client = ss1.client_http.unwrap();
+    let (code, v) = submit(client, &example("all-services.json")).await;
+    assert_eq!(code, 202, "{v}");
+    let id = v["id"].as_str().unwrap().to_string();
+    let done = wait_done(client, &id, Duration::from_secs(30)).await;
+    assert_eq!(done["status"], "completed", "{done:#}");
+    let sent_before = sim.stats.requests();
+    ss1.shutdown().await;
+
+    // Rewind registerTaxpayer to the moment after assignUnzr was recorded delivered and before
+    // the write that released it landed.
+    let dir = net.path();
+    let store_dir = dir.join("store");
+    let store = open_store(&store_dir).await;
+    let mut d = store.delivery(&id, "registerTaxpayer").unwrap().unwrap();
+    d.state = brama::router::model::State::Pending;
+    d.waiting_for = vec!["assignUnzr".into()];
+    d.request = None;
+    d.has_request = false;
+    d.request_dirty = false;
+    d.attempts.clear();
+    d.attempt_count = 0;
+    d.answer = None;
+    d.finished_at = None;
+    d.next_attempt_at = None;
+    d.ready_at = None;
+    let mut b = brama::router::store::Batch::default();
+    b.put_delivery(&d);
+    store.apply(b).unwrap();
+    store.flush_sync().unwrap();
+    drop(store);
+
+    let ss1 = start_node(&dir, "ss1", &ss1_toml(&store_dir, ""), None).await;
+    let client = ss1.client_http.unwrap();
+    let done = wait_done(client, &id, Duration::from_secs(30)).await;
+    assert_eq!(done["status"], "completed", "{done:#}");
+    let taxpayer = done["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["service"] == "registerTaxpayer")
+        .unwrap()
+        .clone();
+    assert_eq!(taxpayer["state"], "delivered", "{taxpayer:#}");
+    assert_eq!(taxpayer["history"].as_array().unwrap().len(), 1);
+    assert_eq!(sim.stats.requests(), sent_before + 1);
+    // Sent again under the X-Road id it was planned with.
+    assert_eq!(sim.stats.max_ids_per_request(), 1);
+}
+
+/// The stopped server's store, once its last handle is gone.
+async fn open_store(dir: &std::path::Path) -> Arc<brama::router::store::Store> {
+    let start = std::time::Instant::now();
+    loop {
+        match brama::router::store::Store::open(dir, 16 << 20) {
+            Ok(s) => return s,
+            Err(e) if start.elapsed() > Duration::from_secs(10) => panic!("store: {e}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+}

@@ -294,7 +294,10 @@ impl Engine {
         let now = now_ms();
         let last = d.attempts.last_mut().expect("the attempt was recorded");
         last.latency_ms = Some(latency);
-        let mut batch = Batch::default();
+        // In order: this delivery's outcome, then the services it releases (see `Batch`); a
+        // failure makes it atomic.
+        let mut batch = Batch::in_order();
+        let mut release_batch = Batch::in_order();
         let mut wake_notifier = false;
         let mut released = Vec::new();
         match verdict {
@@ -305,7 +308,7 @@ impl Engine {
                 d.last_error = None;
                 d.finished_at = Some(now);
                 self.stats.delivered.fetch_add(1, Ordering::Relaxed);
-                released = self.release(&d, &mut batch)?;
+                released = self.release(&d, &mut release_batch)?;
             }
             Ok(Verdict::NotYet(answer)) => {
                 last.outcome = Outcome::NotYet;
@@ -359,6 +362,7 @@ impl Engine {
             }
         }
         batch.put_delivery(&d);
+        batch.append(release_batch);
         self.store.apply(batch)?;
         drop(_guard);
         // Not awaited: sled keeps writes in order, so the next flush anybody waits for (the
@@ -377,7 +381,7 @@ impl Engine {
     }
 
     fn write(&self, d: &Delivery) -> Result<(), StoreError> {
-        let mut b = Batch::default();
+        let mut b = Batch::in_order();
         b.put_delivery(d);
         self.store.apply(b)
     }
@@ -536,6 +540,7 @@ impl Engine {
     /// Marks `d` failed, fails what waits for it, and queues a support notification. Returns
     /// whether one was queued.
     fn fail(&self, d: &mut Delivery, e: ErrorInfo, batch: &mut Batch) -> Result<bool, StoreError> {
+        batch.make_atomic();
         let now = now_ms();
         d.state = State::Failed;
         d.next_attempt_at = None;
@@ -602,9 +607,21 @@ impl Engine {
         for (app, svc) in active {
             let _g = self.stripe(&app).lock().await;
             let Some(mut d) = self.store.delivery(&app, &svc)? else {
+                let mut b = Batch::default();
+                b.remove_index(&app, &svc);
+                self.store.apply(b)?;
                 continue;
             };
             let mut batch = Batch::default();
+            if d.state == State::Pending && !d.waiting_for.is_empty() {
+                // The service it waited for may have been delivered just before the crash, ahead
+                // of the write that released this one.
+                let all = self.store.deliveries(&app)?;
+                d.waiting_for.retain(|w| {
+                    !all.iter()
+                        .any(|x| x.service == *w && x.state == State::Delivered)
+                });
+            }
             match d.state {
                 State::InFlight => {
                     if let Some(a) = d.attempts.last_mut() {
@@ -619,6 +636,7 @@ impl Engine {
                     let all = self.store.deliveries(&app)?;
                     let answers: BTreeMap<&str, &Value> = all
                         .iter()
+                        .filter(|x| x.state == State::Delivered)
                         .filter_map(|x| x.answer.as_ref().map(|a| (x.service.as_str(), a)))
                         .collect();
                     if let Some(application) = self.application(&app)? {

@@ -31,14 +31,46 @@ pub enum StoreError {
     Closed,
 }
 
-/// Changes applied atomically.
-#[derive(Default)]
+/// Changes to apply: atomically (one sled batch, the default), or [`Batch::in_order`] as single
+/// writes in the order they were added.
+///
+/// In-order batches are the hot path's: sled seals and writes out its log buffer around every
+/// atomic batch (two writes and a wake-up of its IO thread each), which made batches most of the
+/// store's cost. Single writes are not sealed; a crash keeps a prefix of them, so in-order batches
+/// are built so that every prefix is a state [`super::engine::Engine::recover`] completes: a
+/// delivery's request before the delivery, its index entry before it becomes active and removed
+/// after it is finished, a delivered service before the services it releases.
 pub struct Batch {
-    inner: sled::Batch,
+    ops: Vec<(String, Option<Vec<u8>>)>,
+    atomic: bool,
     bytes: u64,
 }
 
+impl Default for Batch {
+    fn default() -> Self {
+        Batch {
+            ops: Vec::new(),
+            atomic: true,
+            bytes: 0,
+        }
+    }
+}
+
 impl Batch {
+    /// Single writes in order; see [`Batch`].
+    pub fn in_order() -> Batch {
+        Batch {
+            atomic: false,
+            ..Batch::default()
+        }
+    }
+
+    /// From now on the whole batch must land at once (a failure and its cascade and
+    /// notification).
+    pub fn make_atomic(&mut self) {
+        self.atomic = true;
+    }
+
     pub fn put_app(&mut self, app: &AppRecord) {
         self.put(app_key(&app.id), app);
     }
@@ -46,17 +78,21 @@ impl Batch {
     /// Writes the delivery and keeps the active index in step with its state.
     pub fn put_delivery(&mut self, d: &Delivery) {
         if let (true, Some(r)) = (d.request_dirty, &d.request) {
-            let key = request_key(&d.application, &d.service);
-            self.bytes += (key.len() + r.len()) as u64;
-            self.inner.insert(key.as_bytes(), r.as_bytes());
+            self.raw(request_key(&d.application, &d.service), r.as_bytes());
+        }
+        let idx = index_key(&d.application, &d.service);
+        if !d.state.is_terminal() {
+            self.raw(idx.clone(), b"");
         }
         self.put(delivery_key(&d.application, &d.service), d);
-        let idx = index_key(&d.application, &d.service);
         if d.state.is_terminal() {
-            self.inner.remove(idx.as_bytes());
-        } else {
-            self.inner.insert(idx.as_bytes(), &[][..]);
+            self.ops.push((idx, None));
         }
+    }
+
+    /// Drops an index entry whose delivery is gone.
+    pub fn remove_index(&mut self, app: &str, service: &str) {
+        self.ops.push((index_key(app, service), None));
     }
 
     pub fn put_notification(&mut self, n: &Notification) {
@@ -64,22 +100,34 @@ impl Batch {
     }
 
     pub fn remove_notification(&mut self, id: &str) {
-        self.inner.remove(format!("n/{id}").as_bytes());
+        self.ops.push((format!("n/{id}"), None));
     }
 
     pub fn remove_app(&mut self, app: &AppRecord) {
-        self.inner.remove(app_key(&app.id).as_bytes());
+        self.ops.push((app_key(&app.id), None));
         for s in &app.services {
-            self.inner.remove(delivery_key(&app.id, s).as_bytes());
-            self.inner.remove(index_key(&app.id, s).as_bytes());
-            self.inner.remove(request_key(&app.id, s).as_bytes());
+            self.ops.push((delivery_key(&app.id, s), None));
+            self.ops.push((index_key(&app.id, s), None));
+            self.ops.push((request_key(&app.id, s), None));
         }
+    }
+
+    /// Appends `other`'s changes after this batch's; atomic if either is.
+    pub fn append(&mut self, other: Batch) {
+        self.ops.extend(other.ops);
+        self.atomic |= other.atomic;
+        self.bytes += other.bytes;
     }
 
     fn put(&mut self, key: String, value: &impl Serialize) {
         let v = serde_json::to_vec(value).expect("store records serialize");
         self.bytes += (key.len() + v.len()) as u64;
-        self.inner.insert(key.as_bytes(), v);
+        self.ops.push((key, Some(v)));
+    }
+
+    fn raw(&mut self, key: String, value: &[u8]) {
+        self.bytes += (key.len() + value.len()) as u64;
+        self.ops.push((key, Some(value.to_vec())));
     }
 }
 
@@ -153,7 +201,23 @@ impl Store {
 
     pub fn apply(&self, b: Batch) -> Result<(), StoreError> {
         self.logical_bytes.fetch_add(b.bytes, Ordering::Relaxed);
-        self.db.apply_batch(b.inner)?;
+        if b.atomic && b.ops.len() > 1 {
+            let mut batch = sled::Batch::default();
+            for (k, v) in b.ops {
+                match v {
+                    Some(v) => batch.insert(k.as_bytes(), v),
+                    None => batch.remove(k.as_bytes()),
+                }
+            }
+            self.db.apply_batch(batch)?;
+        } else {
+            for (k, v) in b.ops {
+                match v {
+                    Some(v) => self.db.insert(k.as_bytes(), v)?,
+                    None => self.db.remove(k.as_bytes())?,
+                };
+            }
+        }
         Ok(())
     }
 
