@@ -5,7 +5,8 @@
 //!
 //! `cargo bench --bench applications [-- APPLICATIONS CONCURRENCY SERVICES]` where SERVICES is
 //! `all` (10 registry calls per application) or `six` (certificate, birth, status, UNZR, tax,
-//! patient: 6 calls).
+//! patient: 6 calls). `BATCH_WAIT_US` sets both servers' `signer.batch_wait_us` (default 1000).
+//! It also prints the signing batch sizes and the connections each server opened.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -57,11 +58,18 @@ async fn run(n: usize, conc: usize, six: bool) {
     let ss2_l = std::mem::replace(&mut net.ss2_server, common::bind());
     let ss1_l = std::mem::replace(&mut net.ss1_server, common::bind());
     let wait = std::env::var("BATCH_WAIT_US").unwrap_or_else(|_| "1000".into());
+    // The tests' short idle timeouts (which exercise reconnection) replaced by the defaults, so
+    // connections live as they would in production.
     let signer = |toml: String| {
         toml.replace(
             "[[signer.tokens]]",
             &format!("[signer]\nbatch_wait_us = {wait}\n\n[[signer.tokens]]"),
         )
+        .replace(
+            "header_read_timeout_ms = 1000",
+            "header_read_timeout_ms = 10000",
+        )
+        .replace("pool_idle_timeout_ms = 300", "pool_idle_timeout_ms = 5000")
     };
     let ss2 = start_node(&dir, "ss2", &signer(ss2_toml(sim.addr)), Some(ss2_l)).await;
     let ss1_toml = ss1_toml(&dir.join("store"), "")
@@ -171,6 +179,17 @@ async fn run(n: usize, conc: usize, six: bool) {
             messages as f64 / calls.max(1) as f64
         );
     }
+    println!(
+        "connections opened: ss1 {}, ss2 {}",
+        ss1.gateway
+            .pool
+            .opened
+            .load(std::sync::atomic::Ordering::Relaxed),
+        ss2.gateway
+            .pool
+            .opened
+            .load(std::sync::atomic::Ordering::Relaxed)
+    );
     println!(
         "simulator: {} requests, max ids per request {}",
         sim.stats.requests(),

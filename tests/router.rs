@@ -401,7 +401,8 @@ async fn services_chosen_for_rest_are_delivered_over_rest() {
 
 /// The store's hot path writes a delivered service and the services it releases one after the
 /// other, not atomically: a crash between them leaves a service waiting for one that is already
-/// delivered. The restart must see that, build its request and deliver it.
+/// delivered. The restart must see that, build its request and deliver it. Likewise an
+/// application's deliveries are written before its record, and deliveries without one are dropped.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crash_between_a_delivery_and_what_it_releases_is_completed_on_restart() {
     let Deployment {
@@ -438,6 +439,11 @@ async fn a_crash_between_a_delivery_and_what_it_releases_is_completed_on_restart
     d.ready_at = None;
     let mut b = brama::router::store::Batch::default();
     b.put_delivery(&d);
+    // And a delivery of an application whose `accept` was cut off before its record: never
+    // acknowledged, so it must be dropped, not sent.
+    let mut orphan = d.clone();
+    orphan.application = "019ab000-0000-7000-8000-000000000000".into();
+    b.put_delivery(&orphan);
     store.apply(b).unwrap();
     store.flush_sync().unwrap();
     drop(store);
@@ -458,6 +464,13 @@ async fn a_crash_between_a_delivery_and_what_it_releases_is_completed_on_restart
     assert_eq!(sim.stats.requests(), sent_before + 1);
     // Sent again under the X-Road id it was planned with.
     assert_eq!(sim.stats.max_ids_per_request(), 1);
+    ss1.shutdown().await;
+    let store = open_store(&store_dir).await;
+    assert!(store.active().unwrap().is_empty());
+    assert!(store
+        .delivery(&orphan.application, "registerTaxpayer")
+        .unwrap()
+        .is_none());
 }
 
 /// The stopped server's store, once its last handle is gone.

@@ -155,11 +155,13 @@ impl Engine {
             }
             deliveries.push(d);
         }
-        let mut b = Batch::default();
-        b.put_app(&record);
+        // In order, the application record last: until it is written the deliveries are orphans
+        // that recovery removes (nobody was told the application was accepted).
+        let mut b = Batch::in_order();
         for d in &deliveries {
             b.put_delivery(d);
         }
+        b.put_app(&record);
         self.store.apply(b)?;
         self.store.durable().await?;
         self.stats.accepted.fetch_add(1, Ordering::Relaxed);
@@ -284,8 +286,8 @@ impl Engine {
         let latency = started.elapsed().as_millis() as u64;
 
         let _guard = self.stripe(app).lock().await;
-        // Reloaded: an operator may have purged it meanwhile.
-        let Some(mut d) = self.store.delivery(app, svc)? else {
+        // Reloaded: an operator may have purged it meanwhile. The request stays as stored.
+        let Some(mut d) = self.store.delivery_record(app, svc)? else {
             return Ok(());
         };
         if d.state != State::InFlight {
@@ -612,6 +614,13 @@ impl Engine {
                 self.store.apply(b)?;
                 continue;
             };
+            if !self.store.has_app(&app)? {
+                // Written by an `accept` that did not finish: never acknowledged, never sent.
+                let mut b = Batch::default();
+                b.remove_delivery(&app, &svc);
+                self.store.apply(b)?;
+                continue;
+            }
             let mut batch = Batch::default();
             if d.state == State::Pending && !d.waiting_for.is_empty() {
                 // The service it waited for may have been delivered just before the crash, ahead

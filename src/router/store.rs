@@ -1,5 +1,5 @@
-//! The durable store: one sled tree, keys prefixed by kind so that every change of one
-//! application (its deliveries, their index entries, a notification) lands in one atomic batch.
+//! The durable store: one sled tree, keys prefixed by kind. Changes go in a [`Batch`]: single
+//! writes in a recoverable order on the hot path, one atomic sled batch where a prefix would not do.
 //!
 //! - `a/<app>`: [`AppRecord`]
 //! - `d/<app>/<service>`: [`Delivery`]
@@ -106,10 +106,14 @@ impl Batch {
     pub fn remove_app(&mut self, app: &AppRecord) {
         self.ops.push((app_key(&app.id), None));
         for s in &app.services {
-            self.ops.push((delivery_key(&app.id, s), None));
-            self.ops.push((index_key(&app.id, s), None));
-            self.ops.push((request_key(&app.id, s), None));
+            self.remove_delivery(&app.id, s);
         }
+    }
+
+    pub fn remove_delivery(&mut self, app: &str, service: &str) {
+        self.ops.push((delivery_key(app, service), None));
+        self.ops.push((index_key(app, service), None));
+        self.ops.push((request_key(app, service), None));
     }
 
     /// Appends `other`'s changes after this batch's; atomic if either is.
@@ -244,13 +248,26 @@ impl Store {
         Ok(())
     }
 
+    pub fn has_app(&self, id: &str) -> Result<bool, StoreError> {
+        Ok(self.db.contains_key(app_key(id).as_bytes())?)
+    }
+
     pub fn app(&self, id: &str) -> Result<Option<AppRecord>, StoreError> {
         self.get(&app_key(id))
     }
 
+    /// One delivery, without its request.
+    pub fn delivery_record(
+        &self,
+        app: &str,
+        service: &str,
+    ) -> Result<Option<Delivery>, StoreError> {
+        self.get::<Delivery>(&delivery_key(app, service))
+    }
+
     /// One delivery, with its request.
     pub fn delivery(&self, app: &str, service: &str) -> Result<Option<Delivery>, StoreError> {
-        let Some(mut d) = self.get::<Delivery>(&delivery_key(app, service))? else {
+        let Some(mut d) = self.delivery_record(app, service)? else {
             return Ok(None);
         };
         if d.has_request {
