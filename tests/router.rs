@@ -65,15 +65,7 @@ async fn an_application_fans_out_to_every_registry_and_is_delivered() {
     assert_eq!(states.len(), 10, "{states:?}");
     assert!(states.iter().all(|(_, s)| s == "delivered"), "{states:?}");
     // Answers are the registries' typed responses.
-    let answer = |svc: &str| {
-        done["services"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["service"] == svc)
-            .unwrap()["answer"]
-            .clone()
-    };
+    let answer = |svc: &str| service(&done, svc)["answer"].clone();
     assert!(answer("registerTaxpayer")["rnokpp"].as_str().unwrap().len() == 10);
     assert_eq!(answer("getBirthRegistrationStatus")["status"], "REGISTERED");
     let unzr = answer("assignUnzr")["unzr"].as_str().unwrap().to_string();
@@ -133,13 +125,7 @@ async fn a_registry_in_an_outage_is_retried_until_it_comes_back() {
     let mut seen_retrying = None;
     for _ in 0..300 {
         let v = status(d.client(), &id).await;
-        let tax = v["services"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["service"] == "registerTaxpayer")
-            .unwrap()
-            .clone();
+        let tax = service(&v, "registerTaxpayer");
         if tax["state"] == "retrying" {
             seen_retrying = Some(tax);
             break;
@@ -158,13 +144,7 @@ async fn a_registry_in_an_outage_is_retried_until_it_comes_back() {
     );
     let done = wait_done(d.client(), &id, Duration::from_secs(30)).await;
     assert_eq!(done["status"], "completed", "{done:#}");
-    let tax = done["services"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["service"] == "registerTaxpayer")
-        .unwrap()
-        .clone();
+    let tax = service(&done, "registerTaxpayer");
     assert!(tax["attempts"].as_u64().unwrap() >= 2, "{tax}");
     // Every attempt carried the same X-Road id.
     let ids: Vec<&str> = tax["history"]
@@ -380,15 +360,7 @@ async fn services_chosen_for_rest_are_delivered_over_rest() {
         assert_eq!(s["protocol"], expected, "{name}: {s}");
         assert_eq!(s["state"], "delivered", "{name}: {s}");
     }
-    let answer = |svc: &str| {
-        done["services"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["service"] == svc)
-            .unwrap()["answer"]
-            .clone()
-    };
+    let answer = |svc: &str| service(&done, svc)["answer"].clone();
     // The same typed answers as over SOAP, and DRACS polled over REST until registered.
     assert_eq!(
         answer("registerTaxpayer")["rnokpp"].as_str().unwrap().len(),
@@ -452,13 +424,7 @@ async fn a_crash_between_a_delivery_and_what_it_releases_is_completed_on_restart
     let client = ss1.client_http.unwrap();
     let done = wait_done(client, &id, Duration::from_secs(30)).await;
     assert_eq!(done["status"], "completed", "{done:#}");
-    let taxpayer = done["services"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["service"] == "registerTaxpayer")
-        .unwrap()
-        .clone();
+    let taxpayer = service(&done, "registerTaxpayer");
     assert_eq!(taxpayer["state"], "delivered", "{taxpayer:#}");
     assert_eq!(taxpayer["history"].as_array().unwrap().len(), 1);
     assert_eq!(sim.stats.requests(), sent_before + 1);

@@ -36,10 +36,12 @@ pub enum StoreError {
 ///
 /// In-order batches are the hot path's: sled seals and writes out its log buffer around every
 /// atomic batch (two writes and a wake-up of its IO thread each), which made batches most of the
-/// store's cost. Single writes are not sealed; a crash keeps a prefix of them, so in-order batches
-/// are built so that every prefix is a state [`super::engine::Engine::recover`] completes: a
-/// delivery's request before the delivery, its index entry before it becomes active and removed
-/// after it is finished, a delivered service before the services it releases.
+/// store's cost. Single writes are not sealed; sled recovers its log up to the first missing or
+/// torn message, so a crash keeps a prefix of them, and in-order batches are built so that every
+/// prefix is a state [`super::engine::Engine::recover`] completes: a delivery's request before the
+/// delivery, its index entry before it becomes active and removed after it is finished, a
+/// delivered service before the services it releases, an application's deliveries before its
+/// record.
 pub struct Batch {
     ops: Vec<(String, Option<Vec<u8>>)>,
     atomic: bool,

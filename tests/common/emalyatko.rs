@@ -227,6 +227,17 @@ pub async fn wait_done(ss1: SocketAddr, id: &str, limit: Duration) -> serde_json
     }
 }
 
+/// One service's entry in an application's status.
+pub fn service(v: &serde_json::Value, name: &str) -> serde_json::Value {
+    v["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["service"] == name)
+        .unwrap_or_else(|| panic!("no service {name} in {v:#}"))
+        .clone()
+}
+
 /// The state of each service, by name.
 pub fn states(v: &serde_json::Value) -> Vec<(String, String)> {
     v["services"]
