@@ -58,9 +58,9 @@ async fn run(n: usize, conc: usize, six: bool) {
     let ss2_l = std::mem::replace(&mut net.ss2_server, common::bind());
     let ss1_l = std::mem::replace(&mut net.ss1_server, common::bind());
     let wait = std::env::var("BATCH_WAIT_US").unwrap_or_else(|_| "1000".into());
-    // The tests' short idle timeouts (which exercise reconnection) replaced by the defaults, so
-    // connections live as they would in production.
-    let signer = |toml: String| {
+    // The signer's batch wait; and the tests' short idle timeouts (which exercise reconnection)
+    // replaced by the defaults, so connections live as they would in production.
+    let bench_conf = |toml: String| {
         toml.replace(
             "[[signer.tokens]]",
             &format!("[signer]\nbatch_wait_us = {wait}\n\n[[signer.tokens]]"),
@@ -71,11 +71,11 @@ async fn run(n: usize, conc: usize, six: bool) {
         )
         .replace("pool_idle_timeout_ms = 300", "pool_idle_timeout_ms = 5000")
     };
-    let ss2 = start_node(&dir, "ss2", &signer(ss2_toml(sim.addr)), Some(ss2_l)).await;
+    let ss2 = start_node(&dir, "ss2", &bench_conf(ss2_toml(sim.addr)), Some(ss2_l)).await;
     let ss1_toml = ss1_toml(&dir.join("store"), "")
         .replace("concurrency = 32", "concurrency = 128")
         .replace("poll_interval_ms = 50", "poll_interval_ms = 20");
-    let ss1 = start_node(&dir, "ss1", &signer(ss1_toml), Some(ss1_l)).await;
+    let ss1 = start_node(&dir, "ss1", &bench_conf(ss1_toml), Some(ss1_l)).await;
     let client = ss1.client_http.unwrap();
     let router = ss1.gateway.router.get().unwrap().clone();
 

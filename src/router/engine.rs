@@ -504,12 +504,7 @@ impl Engine {
             let mut e = all[i].clone();
             e.waiting_for.retain(|w| *w != d.service);
             if e.waiting_for.is_empty() {
-                let answers: BTreeMap<&str, &Value> = all
-                    .iter()
-                    .filter(|x| x.state == State::Delivered)
-                    .filter_map(|x| x.answer.as_ref().map(|a| (x.service.as_str(), a)))
-                    .collect();
-                if let Err(m) = self.prepare(&mut e, &app, &answers) {
+                if let Err(m) = self.prepare(&mut e, &app, &delivered_answers(&all)) {
                     let info = ErrorInfo {
                         code: "Router.CannotBuildRequest".into(),
                         message: m,
@@ -608,48 +603,36 @@ impl Engine {
         let mut count = 0;
         for (app, svc) in active {
             let _g = self.stripe(&app).lock().await;
-            let Some(mut d) = self.store.delivery(&app, &svc)? else {
-                let mut b = Batch::default();
-                b.remove_index(&app, &svc);
-                self.store.apply(b)?;
-                continue;
+            let found = match self.store.delivery(&app, &svc)? {
+                // Without its application record: written by an `accept` that did not finish,
+                // so never acknowledged and never sent.
+                Some(d) if self.store.has_app(&app)? => Some(d),
+                _ => None,
             };
-            if !self.store.has_app(&app)? {
-                // Written by an `accept` that did not finish: never acknowledged, never sent.
+            let Some(mut d) = found else {
                 let mut b = Batch::default();
                 b.remove_delivery(&app, &svc);
                 self.store.apply(b)?;
                 continue;
-            }
+            };
             let mut batch = Batch::default();
-            if d.state == State::Pending && !d.waiting_for.is_empty() {
-                // The service it waited for may have been delivered just before the crash, ahead
-                // of the write that released this one.
-                let all = self.store.deliveries(&app)?;
-                d.waiting_for.retain(|w| {
-                    !all.iter()
-                        .any(|x| x.service == *w && x.state == State::Delivered)
-                });
-            }
-            match d.state {
-                State::InFlight => {
-                    if let Some(a) = d.attempts.last_mut() {
-                        a.outcome = Outcome::Interrupted;
-                        a.message = Some("brama stopped while the attempt was in flight".into());
-                    }
-                    d.state = State::Retrying;
-                    d.next_attempt_at = Some(now);
+            if d.state == State::InFlight {
+                if let Some(a) = d.attempts.last_mut() {
+                    a.outcome = Outcome::Interrupted;
+                    a.message = Some("brama stopped while the attempt was in flight".into());
                 }
-                State::Pending if !d.has_request && d.waiting_for.is_empty() => {
-                    // Inputs complete but the request never written: build it now.
-                    let all = self.store.deliveries(&app)?;
-                    let answers: BTreeMap<&str, &Value> = all
-                        .iter()
-                        .filter(|x| x.state == State::Delivered)
-                        .filter_map(|x| x.answer.as_ref().map(|a| (x.service.as_str(), a)))
-                        .collect();
+                d.state = State::Retrying;
+                d.next_attempt_at = Some(now);
+            } else if d.state == State::Pending && !d.has_request {
+                let all = self.store.deliveries(&app)?;
+                // What it waited for may have been delivered just before the crash, ahead of the
+                // write that released it.
+                let delivered = delivered_answers(&all);
+                d.waiting_for
+                    .retain(|w| !delivered.contains_key(w.as_str()));
+                if d.waiting_for.is_empty() {
                     if let Some(application) = self.application(&app)? {
-                        if let Err(m) = self.prepare(&mut d, &application, &answers) {
+                        if let Err(m) = self.prepare(&mut d, &application, &delivered) {
                             let info = ErrorInfo {
                                 code: "Router.CannotBuildRequest".into(),
                                 message: m,
@@ -658,7 +641,6 @@ impl Engine {
                         }
                     }
                 }
-                _ => {}
             }
             batch.put_delivery(&d);
             self.store.apply(batch)?;
@@ -709,12 +691,7 @@ impl Engine {
                     d.ready_at = Some(now);
                     d.next_attempt_at = Some(now);
                 } else {
-                    let answers: BTreeMap<&str, &Value> = all
-                        .iter()
-                        .filter(|x| x.state == State::Delivered)
-                        .filter_map(|x| x.answer.as_ref().map(|a| (x.service.as_str(), a)))
-                        .collect();
-                    self.prepare(&mut d, &application, &answers)
+                    self.prepare(&mut d, &application, &delivered_answers(&all))
                         .map_err(RouterError::Plan)?;
                 }
             }
@@ -729,6 +706,15 @@ impl Engine {
         }
         Ok(restarted.len())
     }
+}
+
+/// The answers of an application's delivered services, by service: what later requests are built
+/// from.
+fn delivered_answers(all: &[Delivery]) -> BTreeMap<&str, &Value> {
+    all.iter()
+        .filter(|x| x.state == State::Delivered)
+        .filter_map(|x| x.answer.as_ref().map(|a| (x.service.as_str(), a)))
+        .collect()
 }
 
 fn too_old(d: &Delivery, p: &crate::config::router::RetryPolicy, now: Millis) -> bool {

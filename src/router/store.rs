@@ -43,7 +43,7 @@ pub enum StoreError {
 /// delivered service before the services it releases, an application's deliveries before its
 /// record.
 pub struct Batch {
-    ops: Vec<(String, Option<Vec<u8>>)>,
+    ops: Vec<(String, Option<sled::IVec>)>,
     atomic: bool,
     bytes: u64,
 }
@@ -92,11 +92,6 @@ impl Batch {
         }
     }
 
-    /// Drops an index entry whose delivery is gone.
-    pub fn remove_index(&mut self, app: &str, service: &str) {
-        self.ops.push((index_key(app, service), None));
-    }
-
     pub fn put_notification(&mut self, n: &Notification) {
         self.put(format!("n/{}", n.id), n);
     }
@@ -128,12 +123,12 @@ impl Batch {
     fn put(&mut self, key: String, value: &impl Serialize) {
         let v = serde_json::to_vec(value).expect("store records serialize");
         self.bytes += (key.len() + v.len()) as u64;
-        self.ops.push((key, Some(v)));
+        self.ops.push((key, Some(v.into())));
     }
 
     fn raw(&mut self, key: String, value: &[u8]) {
         self.bytes += (key.len() + value.len()) as u64;
-        self.ops.push((key, Some(value.to_vec())));
+        self.ops.push((key, Some(value.into())));
     }
 }
 
