@@ -43,10 +43,10 @@ fn push(q: &mut Queue, parts: Vec<Vec<u8>>, force_chain: bool) -> Reply {
     let (tx, rx) = oneshot::channel();
     let now = Instant::now();
     if let Some(last) = q.last_arrival {
-        // Exponentially weighted (1/8), so a burst shows within a few messages.
-        let gap = now
-            .saturating_duration_since(last)
-            .min(Duration::from_secs(1));
+        // Exponentially weighted (1/8). A gap counts at most `gap_cap`, so after an idle spell
+        // a burst shows within about 16 messages, while one idle gap alone still lifts the
+        // mean above `batch_wait` (cap / 8 > batch_wait): a lone request is not held back.
+        let gap = now.saturating_duration_since(last).min(q.gap_cap);
         q.mean_gap = (q.mean_gap * 7 + gap) / 8;
     }
     q.last_arrival = Some(now);
@@ -81,6 +81,8 @@ struct Queue {
     /// Mean time between messages: a session waits for a fuller batch only when more are
     /// expected within `batch_wait`, so a lone request is never held back.
     mean_gap: Duration,
+    /// Nine times `batch_wait`; see `push`.
+    gap_cap: Duration,
 }
 
 /// A signing key with its queue and sessions.
@@ -126,7 +128,8 @@ impl KeyWorker {
                 items: VecDeque::new(),
                 stopped: false,
                 last_arrival: None,
-                mean_gap: Duration::from_secs(1),
+                mean_gap: s.batch_wait * 9,
+                gap_cap: s.batch_wait * 9,
             }),
             ready: Condvar::new(),
             cert: s.cert,
