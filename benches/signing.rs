@@ -16,6 +16,7 @@ use brama::sign::digest::DigestAlgorithm;
 use brama::sign::hashchain::{self, Input};
 use brama::sign::pkcs11::{KeyRef, Module, ModuleSettings, Pkcs11Key, TokenRef};
 use brama::sign::xades::SignerCert;
+use brama::xml::XmlLimits;
 
 #[allow(dead_code)] // the tests use the rest
 #[path = "../tests/common/softhsm.rs"]
@@ -49,6 +50,7 @@ fn hash_chains(c: &mut Criterion) {
                         uri: hashchain::MESSAGE,
                         digest: Some(digest.clone()),
                     }],
+                    &XmlLimits::DEFAULT,
                 )
                 .unwrap()
             })
@@ -71,6 +73,7 @@ fn c14n_signed_info(c: &mut Criterion) {
                     local: "SignedInfo",
                 },
                 &Method::Inclusive,
+                &XmlLimits::DEFAULT,
             )
             .unwrap()
         })

@@ -76,6 +76,7 @@ fn rest(c: &mut Criterion) {
         soap: &soap,
         max_parts: 64,
         digest: DigestAlgorithm::Sha512,
+        budget: None,
     };
     let mut g = c.benchmark_group("transport_rest");
     // 1 KiB stays in memory; 4 MiB goes through a spool file on decode.

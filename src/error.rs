@@ -187,6 +187,10 @@ pub struct Fault {
     pub retryable: bool,
     /// Error id for `detail/faultDetail`, matched against the log.
     pub id: String,
+    /// The HTTP status to answer with instead of the wire's default (X-Road answers SOAP faults
+    /// with 200): 413 for a body refused by its declared length, 408 for one too slow, 503 when
+    /// the server is out of body memory. The connection is then closed, its body unread.
+    pub http_status: Option<u16>,
 }
 
 impl Fault {
@@ -218,6 +222,7 @@ impl Fault {
             side,
             retryable: prefix != Prefix::Client && code.is_transient(),
             id: uuid::Uuid::new_v4().to_string(),
+            http_status: None,
         }
     }
 
@@ -229,7 +234,14 @@ impl Fault {
             message,
             side: Side::Remote,
             id: id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+            http_status: None,
         }
+    }
+
+    /// Answers with `status` instead of the wire's default.
+    pub fn with_status(mut self, status: u16) -> Self {
+        self.http_status = Some(status);
+        self
     }
 
     /// Appends a sub-code (`MalformedSignature` → `MalformedSignature.InvalidHashChainRef`), as

@@ -21,3 +21,4 @@ pub mod sign;
 pub mod sim;
 pub mod transport;
 pub mod wsdl;
+pub mod xml;

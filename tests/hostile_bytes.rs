@@ -6,6 +6,7 @@ use bytes::Bytes;
 use brama::message::soap::SoapLimits;
 use brama::message::SoapEnvelope;
 use brama::transport::codec::decode;
+use brama::xml::XmlLimits;
 
 /// xorshift: a small deterministic generator, no dependency needed.
 struct Rng(u64);
@@ -166,10 +167,16 @@ fn signature_parsers_survive_mutated_input() {
                 uri: hashchain::MESSAGE,
                 digest: None,
             }],
+            &XmlLimits::DEFAULT,
         );
         let m = &methods[round % 2];
-        let _ = c14n::canonicalize(&sig, c14n::Select::ById("signed-properties"), m);
-        let _ = c14n::canonicalize_document(&sig, m);
+        let _ = c14n::canonicalize(
+            &sig,
+            c14n::Select::ById("signed-properties"),
+            m,
+            &XmlLimits::DEFAULT,
+        );
+        let _ = c14n::canonicalize_document(&sig, m, &XmlLimits::DEFAULT);
         if round % 5 == 0 {
             let zip = pick(&mut rng, &containers);
             if let Ok(c) = asic::read(&zip) {
@@ -200,7 +207,7 @@ fn router_parsers_survive_mutated_input() {
         let seed = &apps[rng.below(apps.len())];
         let m = mutate(&mut rng, seed);
         let _ = brama::router::application::parse(&m);
-        let _ = brama::router::wrap::body_content(&m, 32);
+        let _ = brama::router::wrap::body_content(&m, &XmlLimits::DEFAULT, 1 << 20);
     }
 }
 #[test]
@@ -255,6 +262,7 @@ fn rest_parsers_survive_mutated_input() {
         soap: &soap,
         max_parts: 16,
         digest: brama::sign::digest::DigestAlgorithm::Sha512,
+        budget: None,
     };
     let seeds = [request.bytes.to_vec(), response, transport];
     for _ in 0..3000 {

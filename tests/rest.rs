@@ -512,7 +512,7 @@ async fn bodies_over_the_limit_are_refused() {
         Bytes::from(vec![b'x'; 100_001]),
     )
     .await;
-    assert_eq!(r.status, 400, "{}", r.text());
+    assert_eq!(r.status, 413, "{}", r.text());
     assert_eq!(header(&r, "x-road-error"), "Client.InvalidMessage");
     // Just under the limit goes through (spooled to disk past 1000 bytes).
     let r = request(

@@ -349,7 +349,7 @@ async fn hostile_input_gets_quick_faults_and_the_server_keeps_serving() {
         (
             "garbage",
             "\u{0}\u{1}not xml".to_string(),
-            "Client.InvalidSoap",
+            "Client.InvalidXml",
         ),
     ] {
         let r = post_xml(a, body).await;

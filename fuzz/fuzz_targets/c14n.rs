@@ -3,6 +3,7 @@
 use libfuzzer_sys::fuzz_target;
 
 use brama::sign::c14n::{canonicalize, Method, Select};
+use brama::xml::XmlLimits;
 
 fuzz_target!(|data: &[u8]| {
     for m in [
@@ -11,7 +12,7 @@ fuzz_target!(|data: &[u8]| {
             inclusive_prefixes: vec!["#default".into(), "ds".into()],
         },
     ] {
-        let _ = canonicalize(data, Select::Root, &m);
-        let _ = canonicalize(data, Select::ById("signed-properties"), &m);
+        let _ = canonicalize(data, Select::Root, &m, &XmlLimits::DEFAULT);
+        let _ = canonicalize(data, Select::ById("signed-properties"), &m, &XmlLimits::DEFAULT);
     }
 });

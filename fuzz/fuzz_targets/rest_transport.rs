@@ -23,6 +23,7 @@ fuzz_target!(|data: &[u8]| {
         soap: &soap,
         max_parts: 16,
         digest: DigestAlgorithm::Sha512,
+        budget: None,
     };
     let body = http_body_util::Full::new(bytes::Bytes::copy_from_slice(data));
     rt.block_on(async {

@@ -182,7 +182,7 @@ pub fn main() -> ExitCode {
                         return ExitCode::from(1);
                     }
                 };
-                let listener = match crate::proxy::listener::bind(&listen).await {
+                let listener = match crate::proxy::listener::bind(&listen, 1024).await {
                     Ok(l) => l,
                     Err(e) => {
                         eprintln!("error: {e}");

@@ -212,13 +212,36 @@ pub(super) fn check(
 
 fn check_limits(file: &ConfigFile, e: &mut Errors) {
     let l = &file.limits;
+    if l.body_memory_bytes < l.max_body_bytes {
+        e.add(
+            "limits.body_memory_bytes",
+            "must be at least limits.max_body_bytes, or the largest request could never be received",
+        );
+    }
     for (key, v) in [
         ("limits.max_body_bytes", l.max_body_bytes),
         ("limits.max_xml_depth", l.max_xml_depth),
+        ("limits.max_xml_elements", l.max_xml_elements),
+        ("limits.max_xml_attributes", l.max_xml_attributes),
+        ("limits.max_xml_namespaces", l.max_xml_namespaces),
+        (
+            "limits.max_xml_namespaces_in_scope",
+            l.max_xml_namespaces_in_scope,
+        ),
+        ("limits.max_xml_name_bytes", l.max_xml_name_bytes),
+        ("limits.max_xml_attribute_bytes", l.max_xml_attribute_bytes),
+        ("limits.max_xml_text_bytes", l.max_xml_text_bytes),
         ("limits.max_header_elements", l.max_header_elements),
         ("limits.max_mime_parts", l.max_mime_parts),
         ("limits.max_http_headers", l.max_http_headers),
         ("limits.max_connections", l.max_connections),
+        ("limits.body_memory_bytes", l.body_memory_bytes),
+        (
+            "limits.first_byte_timeout_ms",
+            l.first_byte_timeout_ms as usize,
+        ),
+        ("limits.listen_backlog", l.listen_backlog as usize),
+        ("limits.body_rate_window_ms", l.body_rate_window_ms as usize),
     ] {
         if v == 0 {
             e.add(key, "must be greater than 0");

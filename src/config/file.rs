@@ -57,6 +57,13 @@ impl Default for Listeners {
 pub struct Limits {
     pub max_body_bytes: usize,
     pub max_xml_depth: usize,
+    pub max_xml_elements: usize,
+    pub max_xml_attributes: usize,
+    pub max_xml_namespaces: usize,
+    pub max_xml_namespaces_in_scope: usize,
+    pub max_xml_name_bytes: usize,
+    pub max_xml_attribute_bytes: usize,
+    pub max_xml_text_bytes: usize,
     pub max_header_elements: usize,
     pub max_mime_parts: usize,
     pub max_http_headers: usize,
@@ -64,7 +71,18 @@ pub struct Limits {
     pub header_read_timeout_ms: u64,
     /// Time to receive a whole request body.
     pub body_read_timeout_ms: u64,
+    /// Request bodies held in memory across all connections (a request waits for its share).
+    pub body_memory_bytes: usize,
+    /// How long a request waits for its share of `body_memory_bytes` before it is refused.
+    pub body_memory_wait_ms: u64,
+    /// Least rate of a request body, over every `body_rate_window_ms` (0: none).
+    pub min_body_rate_bytes: u64,
+    pub body_rate_window_ms: u64,
     pub max_connections: usize,
+    /// A new connection that sends nothing this long is closed.
+    pub first_byte_timeout_ms: u64,
+    /// Connections the kernel queues for each listener before they are accepted.
+    pub listen_backlog: u32,
     pub shutdown_grace_ms: u64,
     /// Largest REST body carried (request or response); REST bodies stream through a spool.
     pub max_rest_body_bytes: u64,
@@ -74,17 +92,47 @@ pub struct Limits {
     pub spool_dir: Option<String>,
 }
 
+impl Limits {
+    /// The XML reader's limits (`max_xml_*`).
+    pub fn xml(&self) -> crate::xml::XmlLimits {
+        crate::xml::XmlLimits {
+            max_depth: self.max_xml_depth,
+            max_elements: self.max_xml_elements,
+            max_attributes: self.max_xml_attributes,
+            max_namespaces: self.max_xml_namespaces,
+            max_namespaces_in_scope: self.max_xml_namespaces_in_scope,
+            max_name_bytes: self.max_xml_name_bytes,
+            max_attribute_bytes: self.max_xml_attribute_bytes,
+            max_text_bytes: self.max_xml_text_bytes,
+        }
+    }
+}
+
 impl Default for Limits {
     fn default() -> Self {
+        let x = crate::xml::XmlLimits::default();
         Limits {
             max_body_bytes: 32 * 1024 * 1024,
-            max_xml_depth: 128,
+            max_xml_depth: x.max_depth,
+            max_xml_elements: x.max_elements,
+            max_xml_attributes: x.max_attributes,
+            max_xml_namespaces: x.max_namespaces,
+            max_xml_namespaces_in_scope: x.max_namespaces_in_scope,
+            max_xml_name_bytes: x.max_name_bytes,
+            max_xml_attribute_bytes: x.max_attribute_bytes,
+            max_xml_text_bytes: x.max_text_bytes,
             max_header_elements: 64,
             max_mime_parts: 64,
             max_http_headers: 100,
             header_read_timeout_ms: 10_000,
             body_read_timeout_ms: 60_000,
+            body_memory_bytes: 256 * 1024 * 1024,
+            body_memory_wait_ms: 1_000,
+            min_body_rate_bytes: 8 * 1024,
+            body_rate_window_ms: 5_000,
             max_connections: 5000,
+            first_byte_timeout_ms: 5_000,
+            listen_backlog: 4096,
             shutdown_grace_ms: 10_000,
             max_rest_body_bytes: 256 * 1024 * 1024,
             spool_memory_bytes: 1024 * 1024,

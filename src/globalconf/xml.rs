@@ -1,12 +1,24 @@
-//! A small element tree built from quick-xml events. The files are small and read rarely, so a
-//! tree keeps the model code simple; the limits that guard it live here: size, depth, no DOCTYPE
-//! (so no entity is ever expanded), UTF-8 only, and every namespace prefix declared.
+//! A small element tree built from the bounded XML reader's events. The files are small and read
+//! rarely, so a tree keeps the model code simple; the limits that guard it: size, the reader's
+//! [`LIMITS`] (depth, elements, attributes, namespaces), no DOCTYPE (so no entity is ever expanded),
+//! UTF-8 only, and every namespace prefix declared.
+
+use std::collections::HashMap;
 
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::name::ResolveResult;
-use quick_xml::NsReader;
 
 use super::{GlobalConfError, MAX_DEPTH, MAX_FILE_BYTES};
+use crate::xml::{Reader, XmlErrorKind, XmlLimits};
+
+/// A large instance lists tens of thousands of members and servers: more elements than one
+/// message, the other limits as for messages.
+/// The depth is checked while the tree is built, to name the path; the reader's bound is one more.
+const LIMITS: XmlLimits = XmlLimits {
+    max_depth: MAX_DEPTH + 1,
+    max_elements: 2_000_000,
+    ..XmlLimits::DEFAULT
+};
 
 /// Namespace of identifier elements and of their `objectType` attribute.
 pub(super) const NS_IDENTIFIERS: &str = "http://x-road.eu/xsd/identifiers";
@@ -86,21 +98,26 @@ pub(super) fn read(xml: &[u8], file: &str) -> Result<Document, GlobalConfError> 
             "UTF-16 is not supported; global configuration is UTF-8".into(),
         ));
     }
-    let mut reader = NsReader::from_reader(xml);
     let mut lines = Lines {
         xml,
         pos: 0,
         line: 1,
     };
+    let mut reader = Reader::new(xml, &LIMITS).map_err(|e| not_xml(1, e.to_string()))?;
     let mut stack: Vec<Element> = Vec::new();
+    // Children seen so far per open element, by name: numbers paths without rescanning siblings.
+    let mut seen: Vec<HashMap<String, usize>> = Vec::new();
     let mut root: Option<Element> = None;
     let mut version_hint = None;
     loop {
-        let event = match reader.read_event() {
+        let event = match reader.read() {
             Ok(e) => e,
-            Err(e) => return Err(not_xml(lines.at(reader.error_position()), e.to_string())),
+            Err(e) if e.kind == XmlErrorKind::Doctype => {
+                return Err(GlobalConfError::Doctype { file: file.into() })
+            }
+            Err(e) => return Err(not_xml(lines.at(reader.position() as u64), e.to_string())),
         };
-        let line = lines.at(reader.buffer_position());
+        let line = lines.at(reader.position() as u64);
         match event {
             Event::DocType(_) => return Err(GlobalConfError::Doctype { file: file.into() }),
             Event::Decl(decl) => {
@@ -116,18 +133,36 @@ pub(super) fn read(xml: &[u8], file: &str) -> Result<Document, GlobalConfError> 
                 }
             }
             Event::Start(start) => {
-                let el = open(&reader, &start, &stack, root.is_some(), file, line)?;
+                let el = open(
+                    &reader,
+                    &start,
+                    &stack,
+                    &mut seen,
+                    root.is_some(),
+                    file,
+                    line,
+                )?;
                 stack.push(el);
+                seen.push(HashMap::new());
             }
             Event::Empty(start) => {
-                let el = open(&reader, &start, &stack, root.is_some(), file, line)?;
+                let el = open(
+                    &reader,
+                    &start,
+                    &stack,
+                    &mut seen,
+                    root.is_some(),
+                    file,
+                    line,
+                )?;
                 close(el, &mut stack, &mut root);
             }
             Event::End(_) => {
-                // quick-xml has already checked that the end tag matches.
+                // The reader has already checked that the end tag matches.
                 let el = stack
                     .pop()
                     .ok_or_else(|| not_xml(line, "unexpected end tag".into()))?;
+                seen.pop();
                 close(el, &mut stack, &mut root);
             }
             Event::Text(t) => {
@@ -166,9 +201,10 @@ pub(super) fn read(xml: &[u8], file: &str) -> Result<Document, GlobalConfError> 
 }
 
 fn open(
-    reader: &NsReader<&[u8]>,
+    reader: &Reader<'_>,
     start: &BytesStart,
     stack: &[Element],
+    seen: &mut [HashMap<String, usize>],
     had_root: bool,
     file: &str,
     line: u64,
@@ -183,7 +219,14 @@ fn open(
     let namespace = namespace_of(ns).map_err(not_xml)?;
     let path = match stack.last() {
         Some(parent) => {
-            let nth = 1 + parent.children.iter().filter(|c| c.name == name).count();
+            let nth = match seen.last_mut() {
+                Some(counts) => {
+                    let n = counts.entry(name.clone()).or_default();
+                    *n += 1;
+                    *n
+                }
+                None => 1,
+            };
             format!("{}/{name}[{nth}]", parent.path)
         }
         None if had_root => return Err(not_xml(format!("a second root element <{name}>"))),
@@ -196,7 +239,7 @@ fn open(
         });
     }
     let mut attrs = Vec::new();
-    for attr in start.attributes() {
+    for attr in start.attributes().with_checks(false) {
         let attr = attr.map_err(|e| not_xml(e.to_string()))?;
         if attr.key.as_namespace_binding().is_some() {
             continue;

@@ -10,17 +10,17 @@ use std::ops::Range;
 use bytes::{Bytes, BytesMut};
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::name::{Namespace, ResolveResult};
-use quick_xml::NsReader;
 
 use super::{MessageError, NS_IDENTIFIERS, NS_REPRESENTATION, NS_SOAP_ENV, NS_XROAD};
 use crate::error::ErrorCode;
 use crate::identifiers::{ClientId, SecurityServerId, ServiceId};
+use crate::xml::{Reader, XmlError, XmlLimits};
 
 /// Parser limits; every one is configurable under `[limits]`.
 #[derive(Clone, Debug)]
 pub struct SoapLimits {
-    /// Deepest element nesting accepted anywhere in the envelope.
-    pub max_depth: usize,
+    /// Bounds on the envelope as an XML document (depth, elements, attributes, namespaces, ...).
+    pub xml: XmlLimits,
     /// Most header elements accepted (X-Road and foreign ones together).
     pub max_header_elements: usize,
 }
@@ -28,8 +28,17 @@ pub struct SoapLimits {
 impl Default for SoapLimits {
     fn default() -> Self {
         SoapLimits {
-            max_depth: 128,
+            xml: XmlLimits::default(),
             max_header_elements: 64,
+        }
+    }
+}
+
+impl SoapLimits {
+    pub fn new(xml: XmlLimits) -> Self {
+        SoapLimits {
+            xml,
+            ..SoapLimits::default()
         }
     }
 }
@@ -102,6 +111,10 @@ fn err(code: ErrorCode, msg: impl Into<String>) -> MessageError {
     MessageError::new(code, msg)
 }
 
+fn invalid_xml(e: XmlError) -> MessageError {
+    err(ErrorCode::InvalidXml, format!("Malformed XML: {e}"))
+}
+
 impl SoapMessage {
     /// Parses an envelope. `charset` is the `Content-Type` parameter (UTF-8 when absent).
     pub fn parse(
@@ -111,11 +124,10 @@ impl SoapMessage {
     ) -> Result<Self, MessageError> {
         let text = Decoded::new(&bytes, charset)?;
         let mut p = Parser {
-            reader: NsReader::from_reader(text.utf8()),
+            reader: Reader::new(text.utf8(), &limits.xml).map_err(invalid_xml)?,
             limits,
             depth: 0,
         };
-        p.reader.config_mut().check_end_names = true;
         let parsed = p.envelope()?;
         let body_content = text.original_offset(parsed.body_content.start)
             ..text.original_offset(parsed.body_content.end);
@@ -304,14 +316,11 @@ impl<'a> Decoded<'a> {
                 } else {
                     0
                 };
-                let text = &bytes[skipped..];
-                std::str::from_utf8(text).map_err(|e| {
-                    err(
-                        ErrorCode::InvalidXml,
-                        format!("Message is not valid UTF-8: {e}"),
-                    )
-                })?;
-                Ok(Decoded::Utf8 { text, skipped })
+                // UTF-8 is checked by the XML reader.
+                Ok(Decoded::Utf8 {
+                    text: &bytes[skipped..],
+                    skipped,
+                })
             }
             // Latin-1 maps each byte to the code point of the same value.
             "iso-8859-1" | "latin1" | "iso8859-1" => {
@@ -382,41 +391,24 @@ fn local(e: &BytesStart) -> String {
 }
 
 struct Parser<'i, 'l> {
-    reader: NsReader<&'i [u8]>,
+    reader: Reader<'i>,
     limits: &'l SoapLimits,
     depth: usize,
 }
 
 impl<'i> Parser<'i, '_> {
     fn pos(&self) -> usize {
-        self.reader.buffer_position() as usize
+        self.reader.position()
     }
 
     /// Next event that matters (comments, PIs and whitespace are skipped); tracks depth.
     fn next(&mut self) -> Result<(Ns, Event<'i>), MessageError> {
         loop {
-            let (ns, ev) = self
-                .reader
-                .read_resolved_event()
-                .map_err(|e| err(ErrorCode::InvalidXml, format!("Malformed XML: {e}")))?;
+            let (ns, ev) = self.reader.read_resolved().map_err(invalid_xml)?;
             let ns = Ns::of(ns_of(&ns));
             match &ev {
-                Event::DocType(_) => {
-                    return Err(err(
-                        ErrorCode::InvalidXml,
-                        "DOCTYPE is not allowed in messages",
-                    ))
-                }
                 Event::Comment(_) | Event::PI(_) | Event::Decl(_) => continue,
-                Event::Start(_) => {
-                    self.depth += 1;
-                    if self.depth > self.limits.max_depth {
-                        return Err(err(
-                            ErrorCode::InvalidXml,
-                            format!("XML nesting is deeper than {}", self.limits.max_depth),
-                        ));
-                    }
-                }
+                Event::Start(_) => self.depth += 1,
                 Event::End(_) => self.depth -= 1,
                 Event::Eof => {
                     return Err(err(

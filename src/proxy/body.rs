@@ -1,12 +1,17 @@
 //! Message bodies: the one body type every listener answers with and every pooled connection
-//! sends (whole or streamed), and reading request bodies within the size and time limits.
+//! sends (whole or streamed), and receiving request bodies within their limits: a size refused at
+//! once when the declared length exceeds it, a total time, a minimum rate, and a memory budget
+//! shared by every request in the process, so a flood of stalled uploads cannot grow memory
+//! without bound.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http_body_util::combinators::BoxBody;
-use http_body_util::{BodyExt, Empty, Full, Limited};
-use hyper::body::Incoming;
+use http_body_util::{BodyExt, Empty, Full};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
 
 use crate::error::{ErrorCode, Fault, Prefix};
 
@@ -25,38 +30,362 @@ pub fn empty() -> Body {
     Empty::new().map_err(|never| match never {}).boxed()
 }
 
-/// Reads the whole body; too large or too slow becomes a fault with `prefix`.
-pub async fn read(
-    body: Incoming,
-    max: usize,
-    timeout: Duration,
-    prefix: Prefix,
-) -> Result<Bytes, Fault> {
-    let collect = Limited::new(body, max).collect();
-    match tokio::time::timeout(timeout, collect).await {
-        Err(_) => Err(Fault::new(
-            prefix,
-            ErrorCode::IoError,
-            format!(
-                "Request body was not received within {} ms",
-                timeout.as_millis()
-            ),
-        )),
-        Ok(Err(e))
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some() =>
-        {
-            Err(Fault::new(
-                prefix,
-                ErrorCode::InvalidMessage,
-                format!("Request body is larger than the limit of {max} bytes"),
-            ))
+/// Bytes of request bodies held in memory across all connections: every request reserves what it
+/// buffers before it buffers it, waiting at most `wait` for others to finish.
+#[derive(Debug)]
+pub struct MemoryBudget {
+    permits: Arc<Semaphore>,
+    total: usize,
+    wait: Duration,
+}
+
+/// Memory reserved from a [`MemoryBudget`], given back when dropped.
+#[derive(Debug, Default)]
+pub struct Reservation {
+    permit: Option<OwnedSemaphorePermit>,
+}
+
+impl Reservation {
+    pub fn bytes(&self) -> usize {
+        self.permit.as_ref().map_or(0, |p| p.num_permits())
+    }
+
+    fn add(&mut self, more: OwnedSemaphorePermit) {
+        match &mut self.permit {
+            Some(p) => p.merge(more),
+            None => self.permit = Some(more),
         }
-        Ok(Err(e)) => Err(Fault::new(
-            prefix,
-            ErrorCode::IoError,
-            format!("Reading the request failed: {e}"),
-        )),
-        Ok(Ok(c)) => Ok(c.to_bytes()),
+    }
+}
+
+/// Reservations grow in steps of this many bytes, so a body of small chunks costs few semaphore
+/// operations.
+const RESERVE_STEP: usize = 64 * 1024;
+
+impl MemoryBudget {
+    pub fn new(total: usize, wait: Duration) -> Arc<MemoryBudget> {
+        let total = total.min(Semaphore::MAX_PERMITS);
+        Arc::new(MemoryBudget {
+            permits: Arc::new(Semaphore::new(total)),
+            total,
+            wait,
+        })
+    }
+
+    /// Bytes reserved now.
+    pub fn in_use(&self) -> usize {
+        self.total - self.permits.available_permits()
+    }
+
+    pub fn total(&self) -> usize {
+        self.total
+    }
+
+    /// Grows `r` to at least `bytes`; an error when the budget cannot give it within its wait.
+    pub async fn grow(&self, r: &mut Reservation, bytes: usize) -> Result<(), BudgetExhausted> {
+        let have = r.bytes();
+        if bytes <= have {
+            return Ok(());
+        }
+        let want = (bytes - have).max(RESERVE_STEP.min(self.total));
+        if have + want > self.total {
+            return Err(BudgetExhausted(self.total));
+        }
+        let n = u32::try_from(want).map_err(|_| BudgetExhausted(self.total))?;
+        if let Ok(p) = self.permits.clone().try_acquire_many_owned(n) {
+            r.add(p);
+            return Ok(());
+        }
+        match tokio::time::timeout(self.wait, self.permits.clone().acquire_many_owned(n)).await {
+            Ok(Ok(p)) => {
+                r.add(p);
+                Ok(())
+            }
+            _ => Err(BudgetExhausted(self.total)),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct BudgetExhausted(pub usize);
+
+/// How request bodies are received (from `[limits]`).
+#[derive(Clone, Debug)]
+pub struct Intake {
+    /// Time for a whole body.
+    pub timeout: Duration,
+    /// Least bytes per second over every `rate_window` (0: no minimum). A body that ends within
+    /// a window is never cut by it.
+    pub min_rate: u64,
+    pub rate_window: Duration,
+    pub budget: Arc<MemoryBudget>,
+}
+
+impl Intake {
+    /// Generous limits with a budget of its own, for tools and tests.
+    pub fn unbounded(timeout: Duration) -> Intake {
+        Intake {
+            timeout,
+            min_rate: 0,
+            rate_window: Duration::from_secs(1),
+            budget: MemoryBudget::new(usize::MAX, Duration::ZERO),
+        }
+    }
+}
+
+/// Why a body was not received.
+#[derive(Debug)]
+pub enum IntakeError {
+    /// Its declared length exceeds the limit: refused before reading it.
+    Declared {
+        declared: u64,
+        max: u64,
+    },
+    /// It grew past the limit.
+    TooLarge(u64),
+    TimedOut(Duration),
+    TooSlow {
+        rate: u64,
+        window: Duration,
+    },
+    Budget(BudgetExhausted),
+    Io(String),
+}
+
+impl IntakeError {
+    /// The fault the caller gets, with the HTTP status that tells what happened.
+    pub fn to_fault(&self, prefix: Prefix) -> Fault {
+        let (code, status, msg) = match self {
+            IntakeError::Declared { declared, max } => (
+                ErrorCode::InvalidMessage,
+                413,
+                format!("Request body of {declared} bytes is larger than the limit of {max} bytes"),
+            ),
+            IntakeError::TooLarge(max) => (
+                ErrorCode::InvalidMessage,
+                413,
+                format!("Request body is larger than the limit of {max} bytes"),
+            ),
+            IntakeError::TimedOut(t) => (
+                ErrorCode::IoError,
+                408,
+                format!("Request body was not received within {} ms", t.as_millis()),
+            ),
+            IntakeError::TooSlow { rate, window } => (
+                ErrorCode::IoError,
+                408,
+                format!(
+                    "Request body arrived slower than {rate} bytes/s over {} ms",
+                    window.as_millis()
+                ),
+            ),
+            IntakeError::Budget(BudgetExhausted(total)) => (
+                ErrorCode::IoError,
+                503,
+                format!(
+                    "The server holds {total} bytes of request bodies, its limit; try again shortly"
+                ),
+            ),
+            IntakeError::Io(e) => (
+                ErrorCode::IoError,
+                400,
+                format!("Reading the request failed: {e}"),
+            ),
+        };
+        let prefix = match (self, prefix) {
+            // Busy here is this server's trouble, not the client's mistake.
+            (IntakeError::Budget(_), Prefix::Client) => Prefix::ClientProxy,
+            (_, p) => p,
+        };
+        Fault::new(prefix, code, msg).with_status(status)
+    }
+}
+
+impl From<BudgetExhausted> for IntakeError {
+    fn from(e: BudgetExhausted) -> Self {
+        IntakeError::Budget(e)
+    }
+}
+
+/// Frames of a body within the time limit and the minimum rate.
+pub struct Paced<B> {
+    body: B,
+    end: Instant,
+    min_rate: u64,
+    window: Duration,
+    window_end: Instant,
+    window_bytes: u64,
+    timeout: Duration,
+}
+
+impl<B> Paced<B>
+where
+    B: hyper::body::Body<Data = Bytes> + Unpin,
+    B::Error: std::fmt::Display,
+{
+    pub fn new(body: B, intake: &Intake) -> Paced<B> {
+        let now = Instant::now();
+        Paced {
+            body,
+            end: now + intake.timeout,
+            min_rate: intake.min_rate,
+            window: intake.rate_window,
+            window_end: now + intake.rate_window,
+            window_bytes: 0,
+            timeout: intake.timeout,
+        }
+    }
+
+    /// The declared length, when the body has one.
+    pub fn declared(&self) -> Option<u64> {
+        self.body.size_hint().exact()
+    }
+
+    /// The next chunk of data; `None` at the end.
+    pub async fn next(&mut self) -> Result<Option<Bytes>, IntakeError> {
+        loop {
+            let deadline = if self.min_rate > 0 {
+                self.end.min(self.window_end)
+            } else {
+                self.end
+            };
+            // `frame()` only polls the body, so dropping it at the deadline loses nothing.
+            let frame = tokio::select! {
+                f = self.body.frame() => f,
+                _ = tokio::time::sleep_until(deadline) => {
+                    self.at_deadline()?;
+                    continue;
+                }
+            };
+            match frame {
+                None => return Ok(None),
+                Some(Err(e)) => return Err(IntakeError::Io(e.to_string())),
+                Some(Ok(f)) => {
+                    if let Ok(data) = f.into_data() {
+                        self.window_bytes += data.len() as u64;
+                        return Ok(Some(data));
+                    }
+                }
+            }
+        }
+    }
+
+    fn at_deadline(&mut self) -> Result<(), IntakeError> {
+        let now = Instant::now();
+        if now >= self.end {
+            return Err(IntakeError::TimedOut(self.timeout));
+        }
+        if now >= self.window_end {
+            let needed = self.min_rate * self.window.as_millis() as u64 / 1000;
+            if self.window_bytes < needed {
+                return Err(IntakeError::TooSlow {
+                    rate: self.min_rate,
+                    window: self.window,
+                });
+            }
+            self.window_bytes = 0;
+            self.window_end = now + self.window;
+        }
+        Ok(())
+    }
+}
+
+/// A request body received whole, and the memory it holds in the budget.
+#[derive(Debug)]
+pub struct Received {
+    pub bytes: Bytes,
+    pub reservation: Reservation,
+}
+
+/// Receives a whole body of at most `max` bytes within `intake`'s limits.
+pub async fn receive<B>(body: B, max: usize, intake: &Intake) -> Result<Received, IntakeError>
+where
+    B: hyper::body::Body<Data = Bytes> + Unpin,
+    B::Error: std::fmt::Display,
+{
+    let mut paced = Paced::new(body, intake);
+    let mut reservation = Reservation::default();
+    let mut buf = BytesMut::new();
+    if let Some(declared) = paced.declared() {
+        if declared > max as u64 {
+            return Err(IntakeError::Declared {
+                declared,
+                max: max as u64,
+            });
+        }
+        // Reserved whole up front: a declared body either fits or waits before it is read.
+        intake
+            .budget
+            .grow(&mut reservation, declared as usize)
+            .await?;
+        buf.reserve(declared as usize);
+    }
+    while let Some(data) = paced.next().await? {
+        let len = buf.len() + data.len();
+        if len > max {
+            return Err(IntakeError::TooLarge(max as u64));
+        }
+        intake.budget.grow(&mut reservation, len).await?;
+        buf.extend_from_slice(&data);
+    }
+    Ok(Received {
+        bytes: buf.freeze(),
+        reservation,
+    })
+}
+
+/// Reads the whole body; too large, too slow or over budget becomes a fault with `prefix`.
+pub async fn read<B>(
+    body: B,
+    max: usize,
+    intake: &Intake,
+    prefix: Prefix,
+) -> Result<Received, Fault>
+where
+    B: hyper::body::Body<Data = Bytes> + Unpin,
+    B::Error: std::fmt::Display,
+{
+    receive(body, max, intake)
+        .await
+        .map_err(|e| e.to_fault(prefix))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_budget_is_shared_and_given_back() {
+        let b = MemoryBudget::new(200 * 1024, Duration::from_millis(20));
+        let mut one = Reservation::default();
+        b.grow(&mut one, 150 * 1024).await.unwrap();
+        assert_eq!(b.in_use(), 150 * 1024);
+        let mut two = Reservation::default();
+        assert!(b.grow(&mut two, 100 * 1024).await.is_err());
+        drop(one);
+        assert_eq!(b.in_use(), 0);
+        b.grow(&mut two, 100 * 1024).await.unwrap();
+        // More than the whole budget is refused at once.
+        assert!(b.grow(&mut two, 300 * 1024).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn declared_oversize_is_refused_before_reading() {
+        let intake = Intake::unbounded(Duration::from_secs(5));
+        let body = Full::new(Bytes::from(vec![b'x'; 100]));
+        match receive(body, 10, &intake).await {
+            Err(IntakeError::Declared {
+                declared: 100,
+                max: 10,
+            }) => {}
+            other => panic!("{other:?}"),
+        }
+        let fault = IntakeError::Declared {
+            declared: 100,
+            max: 10,
+        }
+        .to_fault(Prefix::Client);
+        assert_eq!(fault.code, "Client.InvalidMessage");
+        assert_eq!(fault.http_status, Some(413));
     }
 }

@@ -49,7 +49,7 @@ pub async fn handle(
             }
         }
         (&http::Method::POST, "/api/v1/applications") => match gw.router.get() {
-            Some(r) => crate::router::api::submit(r, req).await,
+            Some(r) => crate::router::api::submit(r, req, &gw.intake).await,
             None => wire::router_error(&crate::router::RouterError::Disabled),
         },
         (&http::Method::GET, p) if p.starts_with("/api/v1/applications/") => {
@@ -109,10 +109,11 @@ async fn process(
         .get("soapaction")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    let bytes = body::read(incoming, gw.max_body(), gw.body_timeout(), Prefix::Client).await?;
+    // Held until the answer is built: the body's share of the memory budget.
+    let received = body::read(incoming, gw.max_body(), &gw.intake, Prefix::Client).await?;
     let env = SoapEnvelope::from_http(
         content_type.as_deref(),
-        bytes,
+        received.bytes.clone(),
         &gw.soap_limits,
         gw.max_parts(),
     )

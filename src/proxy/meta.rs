@@ -143,7 +143,7 @@ pub async fn answer(
             (out, None)
         }
         _ => {
-            let (code, version) = requested_service(env.soap.body_content())?;
+            let (code, version) = requested_service(env.soap.body_content(), &gw.soap_limits.xml)?;
             let svc = provider.service(&code, version.as_deref()).ok_or_else(|| {
                 fault(
                     ErrorCode::UnknownService,
@@ -199,11 +199,19 @@ pub async fn answer(
 }
 
 /// `serviceCode` and `serviceVersion` from a `getWsdl` body.
-fn requested_service(body: &[u8]) -> Result<(String, Option<String>), Fault> {
-    let mut reader = quick_xml::Reader::from_reader(body);
+fn requested_service(
+    body: &[u8],
+    limits: &crate::xml::XmlLimits,
+) -> Result<(String, Option<String>), Fault> {
+    let mut reader = crate::xml::Reader::new(body, limits).map_err(|e| {
+        fault(
+            ErrorCode::InvalidXml,
+            format!("Malformed getWsdl request: {e}"),
+        )
+    })?;
     let (mut code, mut version, mut current) = (None, None, None::<Vec<u8>>);
     loop {
-        match reader.read_event() {
+        match reader.read() {
             Ok(Event::Start(e)) => current = Some(e.local_name().as_ref().to_vec()),
             Ok(Event::Text(t)) => {
                 let text = t.unescape().unwrap_or_default().trim().to_string();
@@ -329,9 +337,9 @@ mod tests {
     #[test]
     fn reads_get_wsdl_body() {
         let body = b"<xroad:getWsdl xmlns:xroad=\"x\"><xroad:serviceCode>getBirthRecord</xroad:serviceCode><xroad:serviceVersion>v1</xroad:serviceVersion></xroad:getWsdl>";
-        let (c, v) = requested_service(body).unwrap();
+        let (c, v) = requested_service(body, &Default::default()).unwrap();
         assert_eq!(c, "getBirthRecord");
         assert_eq!(v.as_deref(), Some("v1"));
-        assert!(requested_service(b"<getWsdl/>").is_err());
+        assert!(requested_service(b"<getWsdl/>", &Default::default()).is_err());
     }
 }

@@ -50,6 +50,10 @@ pub struct Gateway {
     pub router: std::sync::OnceLock<Arc<crate::router::Router>>,
     /// Where REST bodies are spooled, and their size limit.
     pub spool: crate::transport::spool::SpoolConfig,
+    /// How request bodies are received: time, rate and the shared memory budget.
+    pub intake: body::Intake,
+    /// Connection counters of each listener.
+    pub listeners: Listeners,
     pub message_log: Option<message_log::MessageLog>,
 }
 
@@ -67,7 +71,7 @@ impl Gateway {
             None => None,
         };
         Ok(Arc::new(Gateway {
-            verifier: Verifier::new(&gc),
+            verifier: Verifier::new(&gc, l.xml()),
             trust: Arc::new(Trust::from_globalconf(&gc)),
             gc,
             metrics: Arc::new(Metrics::default()),
@@ -79,7 +83,7 @@ impl Gateway {
             peer_tls: Mutex::new(HashMap::new()),
             signer,
             soap_limits: SoapLimits {
-                max_depth: l.max_xml_depth,
+                xml: l.xml(),
                 max_header_elements: l.max_header_elements,
             },
             maintenance: AtomicBool::new(false),
@@ -94,6 +98,16 @@ impl Gateway {
                     .map(|d| conf.source.path(d))
                     .unwrap_or_else(std::env::temp_dir),
             },
+            intake: body::Intake {
+                timeout: Duration::from_millis(l.body_read_timeout_ms),
+                min_rate: l.min_body_rate_bytes,
+                rate_window: Duration::from_millis(l.body_rate_window_ms),
+                budget: body::MemoryBudget::new(
+                    l.body_memory_bytes,
+                    Duration::from_millis(l.body_memory_wait_ms),
+                ),
+            },
+            listeners: Listeners::default(),
             message_log,
             conf,
         }))
@@ -130,7 +144,7 @@ impl Gateway {
     }
 
     pub fn body_timeout(&self) -> Duration {
-        Duration::from_millis(self.conf.file.limits.body_read_timeout_ms)
+        self.intake.timeout
     }
 
     /// Whether this server's own authentication certificate is registered in the global
@@ -140,6 +154,26 @@ impl Gateway {
             s.auth_cert_hashes
                 .contains(&auth_cert_hash(&self.conf.auth_certs[0]))
         })
+    }
+}
+
+/// Connection counters per listener.
+#[derive(Debug, Default)]
+pub struct Listeners {
+    pub client_http: Arc<listener::ListenerStats>,
+    pub client_https: Arc<listener::ListenerStats>,
+    pub server: Arc<listener::ListenerStats>,
+    pub admin: Arc<listener::ListenerStats>,
+}
+
+impl Listeners {
+    pub fn each(&self) -> [(&'static str, &listener::ListenerStats); 4] {
+        [
+            ("client_http", &self.client_http),
+            ("client_https", &self.client_https),
+            ("server", &self.server),
+            ("admin", &self.admin),
+        ]
     }
 }
 
@@ -178,13 +212,11 @@ impl Running {
 async fn take_or_bind(
     pre: Option<std::net::TcpListener>,
     addr: &str,
+    backlog: u32,
 ) -> std::io::Result<tokio::net::TcpListener> {
     match pre {
-        Some(l) => {
-            l.set_nonblocking(true)?;
-            tokio::net::TcpListener::from_std(l)
-        }
-        None => listener::bind(addr).await,
+        Some(l) => listener::adopt(l, backlog),
+        None => listener::bind(addr, backlog).await,
     }
 }
 
@@ -197,8 +229,11 @@ pub async fn start(conf: ServerConf, pre: Prebound) -> std::io::Result<Running> 
         max_connections: f.limits.max_connections,
         max_headers: f.limits.max_http_headers,
         header_read_timeout: Duration::from_millis(f.limits.header_read_timeout_ms),
+        first_byte_timeout: Duration::from_millis(f.limits.first_byte_timeout_ms),
         shutdown_grace: Duration::from_millis(f.limits.shutdown_grace_ms),
+        backlog: f.limits.listen_backlog,
     };
+    let backlog = f.limits.listen_backlog;
     let (tx, rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
     if let Some(rc) = gw.conf.router.clone() {
@@ -219,26 +254,28 @@ pub async fn start(conf: ServerConf, pre: Prebound) -> std::io::Result<Running> 
         gw.metrics.clone(),
     )
     .map_err(io_err)?;
-    let l = take_or_bind(pre.server, &f.listeners.server).await?;
+    let l = take_or_bind(pre.server, &f.listeners.server, backlog).await?;
     let server = l.local_addr()?;
     let g = gw.clone();
     tasks.spawn(listener::serve(
         l,
         Some(TlsAcceptor::from(Arc::new(server_tls))),
         limits.clone(),
+        gw.listeners.server.clone(),
         rx.clone(),
         move |req, info| server::handle(g.clone(), req, info),
     ));
 
     let mut client_http = None;
     if let Some(addr) = &f.listeners.client_http {
-        let l = take_or_bind(pre.client_http, addr).await?;
+        let l = take_or_bind(pre.client_http, addr, backlog).await?;
         client_http = Some(l.local_addr()?);
         let g = gw.clone();
         tasks.spawn(listener::serve(
             l,
             None,
             limits.clone(),
+            gw.listeners.client_http.clone(),
             rx.clone(),
             move |req, info| client::handle(g.clone(), req, info),
         ));
@@ -246,33 +283,35 @@ pub async fn start(conf: ServerConf, pre: Prebound) -> std::io::Result<Running> 
     let mut client_https = None;
     if let (Some(addr), Some((certs, key))) = (&f.listeners.client_https, &gw.conf.internal_tls) {
         let config = tls::internal_server_config(certs.clone(), key.clone_key()).map_err(io_err)?;
-        let l = take_or_bind(pre.client_https, addr).await?;
+        let l = take_or_bind(pre.client_https, addr, backlog).await?;
         client_https = Some(l.local_addr()?);
         let g = gw.clone();
         tasks.spawn(listener::serve(
             l,
             Some(TlsAcceptor::from(Arc::new(config))),
             limits.clone(),
+            gw.listeners.client_https.clone(),
             rx.clone(),
             move |req, info| client::handle(g.clone(), req, info),
         ));
     }
     let mut admin = None;
     if let Some(addr) = &f.listeners.admin {
-        let l = take_or_bind(pre.admin, addr).await?;
+        let l = take_or_bind(pre.admin, addr, backlog).await?;
         admin = Some(l.local_addr()?);
         let g = gw.clone();
         tasks.spawn(listener::serve(
             l,
             None,
             limits.clone(),
+            gw.listeners.admin.clone(),
             rx.clone(),
             move |req, _| admin::handle(g.clone(), req),
         ));
     }
     let mut simulator = None;
     if let Some(sim) = f.simulator.as_ref().filter(|s| s.enabled) {
-        let l = take_or_bind(pre.simulator, &sim.listen).await?;
+        let l = take_or_bind(pre.simulator, &sim.listen, backlog).await?;
         simulator = Some(l.local_addr()?);
         let cfg = crate::sim::SimConfig {
             latency: Duration::from_millis(sim.latency_ms),

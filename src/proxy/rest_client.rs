@@ -9,6 +9,7 @@ use std::time::Duration;
 use hyper::body::Incoming;
 use tracing::Instrument;
 
+use super::body::IntakeError;
 use super::client::{authenticate_is, destination, provider_servers, transport_fault};
 use super::listener::{ConnInfo, Response};
 use super::message_log::Direction;
@@ -142,25 +143,15 @@ async fn process(
     Ok(to_information_system(dialect, &response, response_body))
 }
 
-/// Spools the information system's body (none when empty), within the size and time limits.
+/// Spools the information system's body (none when empty), within the intake's limits.
 async fn read_body(gw: &Gateway, incoming: Incoming) -> Result<Option<Spooled>, Fault> {
     let spool = Spool::new(&gw.spool, gw.signer.digest);
-    let spooled = tokio::time::timeout(gw.body_timeout(), spool.read_body(incoming))
+    let spooled = spool
+        .read_request(incoming, &gw.intake)
         .await
-        .map_err(|_| {
-            Fault::new(
-                Prefix::Client,
-                ErrorCode::IoError,
-                format!(
-                    "Request body was not received within {} ms",
-                    gw.body_timeout().as_millis()
-                ),
-            )
-        })?
         .map_err(|e| match e {
-            SpoolError::TooLarge(_) => {
-                Fault::new(Prefix::Client, ErrorCode::InvalidMessage, e.to_string())
-            }
+            SpoolError::TooLarge(max) => IntakeError::TooLarge(max).to_fault(Prefix::Client),
+            SpoolError::Intake(e) => e.to_fault(Prefix::Client),
             SpoolError::Io(_) => local_fault(ErrorCode::IoError, e.to_string()),
         })?;
     Ok((!spooled.is_empty()).then_some(spooled))
@@ -263,6 +254,7 @@ async fn response(
         soap: &gw.soap_limits,
         max_parts: gw.max_parts(),
         digest: alg,
+        budget: None,
     };
     let decoded = rest_codec::decode(&ct, incoming, rest_codec::CT_REST_RESPONSE, &limits)
         .await

@@ -62,6 +62,7 @@ pub async fn process(
         soap: &gw.soap_limits,
         max_parts: gw.max_parts(),
         digest: alg,
+        budget: Some(&gw.intake.budget),
     };
     let decoding = rest_codec::decode(&ct, incoming, rest_codec::CT_REST_REQUEST, &limits);
     let decoded = tokio::time::timeout(gw.body_timeout(), decoding)
@@ -262,7 +263,7 @@ async fn call_service(gw: &Gateway, svc: &Service, checked: &Checked) -> Result<
                 ErrorCode::InvalidMessage,
                 format!("Service {} answered with a body too large: {e}", svc.id),
             ),
-            SpoolError::Io(_) => service_failed(
+            SpoolError::Io(_) | SpoolError::Intake(_) => service_failed(
                 ErrorCode::NetworkError,
                 format!("Service {} failed: {e}", svc.id),
             ),

@@ -79,13 +79,9 @@ async fn process(
     {
         return super::rest_server::process(gw, parts, incoming, caller_server).await;
     }
-    let bytes = body::read(
-        incoming,
-        gw.max_body(),
-        gw.body_timeout(),
-        Prefix::ServerProxy,
-    )
-    .await?;
+    // Held until the answer is built: the body's share of the memory budget.
+    let received = body::read(incoming, gw.max_body(), &gw.intake, Prefix::ServerProxy).await?;
+    let bytes = received.bytes.clone();
     let bad = |e: MessageError| fault(e.code, e.message);
     let decoded = match codec::decode(
         &ct,

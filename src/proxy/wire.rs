@@ -10,12 +10,23 @@ use crate::metrics::{Metrics, Proxy};
 /// The fault is logged with its id (the same id is in `faultDetail`) and counted.
 pub fn soap_fault(fault: &Fault, proxy: Proxy, metrics: &Metrics) -> Response {
     log_fault(fault, proxy, metrics);
-    http::Response::builder()
-        .status(200)
-        .header(http::header::CONTENT_TYPE, "text/xml; charset=UTF-8")
-        .header("SOAPAction", "\"\"")
-        .body(crate::proxy::body::full(Bytes::from(fault.to_soap_xml())))
-        .expect("static response parts are valid")
+    closing(
+        fault,
+        http::Response::builder().status(fault.http_status.unwrap_or(200)),
+    )
+    .header(http::header::CONTENT_TYPE, "text/xml; charset=UTF-8")
+    .header("SOAPAction", "\"\"")
+    .body(crate::proxy::body::full(Bytes::from(fault.to_soap_xml())))
+    .expect("static response parts are valid")
+}
+
+/// A fault with its own status was answered before the request body was read: the connection
+/// cannot carry another request.
+fn closing(fault: &Fault, b: http::response::Builder) -> http::response::Builder {
+    match fault.http_status {
+        Some(_) => b.header(http::header::CONNECTION, "close"),
+        None => b,
+    }
 }
 
 fn log_fault(fault: &Fault, proxy: Proxy, metrics: &Metrics) {
@@ -87,11 +98,13 @@ pub fn rest_error(
     metrics: &Metrics,
 ) -> Response {
     log_fault(fault, proxy, metrics);
-    let status = if fault.code.starts_with("Client.") {
-        400
-    } else {
-        500
-    };
+    let status = fault
+        .http_status
+        .unwrap_or(if fault.code.starts_with("Client.") {
+            400
+        } else {
+            500
+        });
     let wants_xml = accept.is_some_and(|a| a.contains("xml") && !a.contains("json"));
     let (ct, body) = if wants_xml {
         let esc = |s: &str| quick_xml::escape::escape(s).into_owned();
@@ -115,8 +128,7 @@ pub fn rest_error(
             .to_string(),
         )
     };
-    http::Response::builder()
-        .status(status)
+    closing(fault, http::Response::builder().status(status))
         .header(http::header::CONTENT_TYPE, ct)
         .header(
             crate::rest::dialect::error_header(dialect),

@@ -1,8 +1,6 @@
 //! HTTP API: `POST /api/v1/applications`, `GET /api/v1/applications/{id}` on the client
 //! listener, and the queue operations (`/api/v1/queue...`) on the admin listener.
 
-use std::time::Duration;
-
 use bytes::Bytes;
 use hyper::body::Incoming;
 use serde_json::{json, Value};
@@ -10,13 +8,13 @@ use serde_json::{json, Value};
 use super::application;
 use super::model::{AppRecord, Delivery, Millis, State};
 use super::{Router, RouterError};
+use crate::error::Prefix;
+use crate::proxy::body::{Intake, IntakeError};
 use crate::proxy::listener::Response;
 use crate::proxy::wire;
 
-const BODY_TIMEOUT: Duration = Duration::from_secs(30);
-
-pub async fn submit(router: &Router, req: http::Request<Incoming>) -> Response {
-    match accept(router, req).await {
+pub async fn submit(router: &Router, req: http::Request<Incoming>, intake: &Intake) -> Response {
+    match accept(router, req, intake).await {
         Ok(id) => wire::json(
             202,
             &json!({ "id": id, "status": format!("/api/v1/applications/{id}") }),
@@ -25,7 +23,11 @@ pub async fn submit(router: &Router, req: http::Request<Incoming>) -> Response {
     }
 }
 
-async fn accept(router: &Router, req: http::Request<Incoming>) -> Result<String, RouterError> {
+async fn accept(
+    router: &Router,
+    req: http::Request<Incoming>,
+    intake: &Intake,
+) -> Result<String, RouterError> {
     if let Some(ct) = req.headers().get(http::header::CONTENT_TYPE) {
         let ct = ct.to_str().unwrap_or_default().to_ascii_lowercase();
         if !ct.starts_with("application/json") {
@@ -35,22 +37,20 @@ async fn accept(router: &Router, req: http::Request<Incoming>) -> Result<String,
         }
     }
     let max = router.conf.max_application_bytes;
-    let body = read(req.into_body(), max).await?;
+    let body = read(req.into_body(), max, intake).await?;
     let app = application::parse(&body).map_err(RouterError::Invalid)?;
     router.engine.accept(&app).await
 }
 
-/// Reads a body of at most `max` bytes.
-pub async fn read(body: Incoming, max: usize) -> Result<Bytes, RouterError> {
-    crate::proxy::body::read(body, max, BODY_TIMEOUT, crate::error::Prefix::Client)
-        .await
-        .map_err(|f| {
-            if f.message.contains("larger than") {
-                RouterError::TooLarge(max)
-            } else {
-                RouterError::BadRequest(f.message)
-            }
-        })
+/// Reads a body of at most `max` bytes within the intake's limits.
+pub async fn read(body: Incoming, max: usize, intake: &Intake) -> Result<Bytes, RouterError> {
+    match crate::proxy::body::receive(body, max, intake).await {
+        Ok(r) => Ok(r.bytes),
+        Err(IntakeError::TooLarge(_) | IntakeError::Declared { .. }) => {
+            Err(RouterError::TooLarge(max))
+        }
+        Err(e) => Err(RouterError::Refused(e.to_fault(Prefix::Client))),
+    }
 }
 
 pub fn status(router: &Router, id: &str) -> Response {

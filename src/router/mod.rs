@@ -50,6 +50,10 @@ pub enum RouterError {
     Store(#[from] StoreError),
     #[error("the router is not enabled on this server")]
     Disabled,
+    /// Refused the way the client proxy refuses: an unauthenticated caller, a body too large,
+    /// too slow or over the memory budget.
+    #[error("{}", .0.message)]
+    Refused(crate::error::Fault),
 }
 
 impl RouterError {
@@ -60,16 +64,26 @@ impl RouterError {
             RouterError::NotFound(_) => 404,
             RouterError::Plan(_) => 500,
             RouterError::Store(_) | RouterError::Disabled => 503,
+            RouterError::Refused(f) => f.http_status.unwrap_or(if f.code.starts_with("Client.") {
+                400
+            } else {
+                500
+            }),
         }
     }
 
     /// Whether the caller may send the same thing again.
     pub fn retryable(&self) -> bool {
-        matches!(self, RouterError::Store(_) | RouterError::Disabled)
+        match self {
+            RouterError::Store(_) | RouterError::Disabled => true,
+            RouterError::Refused(f) => f.retryable,
+            _ => false,
+        }
     }
 
-    pub fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> &str {
         match self {
+            RouterError::Refused(f) => &f.code,
             RouterError::Invalid(_) => "InvalidApplication",
             RouterError::BadRequest(_) => "BadRequest",
             RouterError::TooLarge(_) => "TooLarge",

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use bytes::Bytes;
 use hyper::body::Incoming;
 use quick_xml::events::Event;
-use quick_xml::reader::Reader;
 
 use crate::config::router::Route;
 use crate::error::{ErrorCode, Fault, Prefix};
@@ -16,6 +15,7 @@ use crate::message::SoapEnvelope;
 use crate::metrics::Proxy;
 use crate::proxy::listener::Response;
 use crate::proxy::{body, client, wire, Gateway};
+use crate::xml::{Reader, XmlLimits};
 
 pub async fn handle(gw: Arc<Gateway>, route: &Route, req: http::Request<Incoming>) -> Response {
     let _in_flight = gw.metrics.start(Proxy::Client);
@@ -37,8 +37,8 @@ async fn forward(
         .and_then(|v| v.to_str().ok())
         .map(str::to_string)
         .or_else(|| route.user_id.clone());
-    let bytes = body::read(incoming, gw.max_body(), gw.body_timeout(), Prefix::Client).await?;
-    let content = body_content(&bytes, gw.soap_limits.max_depth)
+    let received = body::read(incoming, gw.max_body(), &gw.intake, Prefix::Client).await?;
+    let content = body_content(&received.bytes, &gw.soap_limits.xml, gw.max_body())
         .map_err(|m| Fault::new(Prefix::Client, ErrorCode::InvalidSoap, m))?;
     let id = uuid::Uuid::new_v4().to_string();
     let xml = build::request(
@@ -71,11 +71,14 @@ async fn forward(
 
 /// The Body's content of a SOAP Envelope, or the whole document when it is not an Envelope; the
 /// namespace declarations it inherits from Envelope and Body are copied onto each top-level
-/// element, since those elements move into a new envelope.
-pub fn body_content(xml: &[u8], max_depth: usize) -> Result<String, String> {
+/// element, since those elements move into a new envelope. The result is at most `max_out` bytes:
+/// copying declarations onto many elements must not multiply the message.
+pub fn body_content(xml: &[u8], limits: &XmlLimits, max_out: usize) -> Result<String, String> {
+    let xml = xml.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(xml);
+    let mut r = Reader::new(xml, limits).map_err(|e| format!("not well-formed XML: {e}"))?;
+    // The reader checked that the document is UTF-8.
     let text = std::str::from_utf8(xml).map_err(|_| "the message is not UTF-8".to_string())?;
-    let text = text.trim_start_matches('\u{feff}');
-    let mut r = Reader::from_str(text);
+    let mut added = 0usize;
     let mut depth = 0usize;
     let mut inherited: Vec<(String, String)> = Vec::new();
     let mut in_envelope = false;
@@ -83,10 +86,8 @@ pub fn body_content(xml: &[u8], max_depth: usize) -> Result<String, String> {
     let mut body_depth = usize::MAX;
     let mut inserts: Vec<(usize, String)> = Vec::new();
     loop {
-        let before = r.buffer_position() as usize;
-        let ev = r
-            .read_event()
-            .map_err(|e| format!("not well-formed XML: {e}"))?;
+        let before = r.position();
+        let ev = r.read().map_err(|e| format!("not well-formed XML: {e}"))?;
         match ev {
             Event::Start(ref e) | Event::Empty(ref e) => {
                 let empty = matches!(ev, Event::Empty(_));
@@ -105,7 +106,7 @@ pub fn body_content(xml: &[u8], max_depth: usize) -> Result<String, String> {
                         return Err("the SOAP Body is empty".into());
                     }
                     body_depth = depth;
-                    body_range = Some((r.buffer_position() as usize, 0));
+                    body_range = Some((r.position(), 0));
                 } else if body_depth.checked_add(1) == Some(depth) {
                     let own: Vec<String> = e
                         .attributes()
@@ -117,13 +118,16 @@ pub fn body_content(xml: &[u8], max_depth: usize) -> Result<String, String> {
                         .filter(|(k, _)| !own.contains(k))
                         .map(|(k, v)| format!(" {k}=\"{v}\""))
                         .collect();
+                    added += decls.len();
+                    if xml.len() + added > max_out {
+                        return Err(format!(
+                            "the wrapped message would be larger than {max_out} bytes"
+                        ));
+                    }
                     inserts.push((before + 1 + name_len, decls));
                 }
                 if !empty {
                     depth += 1;
-                    if depth > max_depth {
-                        return Err(format!("XML nested deeper than {max_depth}"));
-                    }
                 }
             }
             Event::End(_) => {
@@ -162,7 +166,7 @@ fn collect_ns(
     e: &quick_xml::events::BytesStart<'_>,
     into: &mut Vec<(String, String)>,
 ) -> Result<(), String> {
-    for a in e.attributes() {
+    for a in e.attributes().with_checks(false) {
         let a = a.map_err(|e| format!("bad attribute: {e}"))?;
         let key = String::from_utf8_lossy(a.key.as_ref()).into_owned();
         if key == "xmlns" || key.starts_with("xmlns:") {
@@ -182,7 +186,7 @@ mod tests {
     fn body_content_carries_inherited_namespaces() {
         let xml = br#"<?xml version="1.0"?>
 <s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/" xmlns:d="urn:dracs"><s:Header/><s:Body xmlns:x="urn:x"><d:getBirthRecord><recordNumber>1</recordNumber></d:getBirthRecord></s:Body></s:Envelope>"#;
-        let c = body_content(xml, 64).unwrap();
+        let c = body_content(xml, &XmlLimits::default(), 1 << 20).unwrap();
         assert!(c.starts_with("<d:getBirthRecord xmlns:s="), "{c}");
         assert!(c.contains(r#"xmlns:d="urn:dracs""#), "{c}");
         assert!(c.contains(r#"xmlns:x="urn:x""#), "{c}");
@@ -191,16 +195,32 @@ mod tests {
 
     #[test]
     fn bare_payloads_and_errors() {
+        let l = XmlLimits::default();
+        let content = |xml: &[u8]| body_content(xml, &l, 1 << 20);
         assert_eq!(
-            body_content(b"<a xmlns=\"urn:a\"><b/></a>", 64).unwrap(),
+            content(b"<a xmlns=\"urn:a\"><b/></a>").unwrap(),
             "<a xmlns=\"urn:a\"><b/></a>"
         );
-        assert!(body_content(b"<s:Envelope xmlns:s=\"x\"><s:Body/></s:Envelope>", 64).is_err());
-        assert!(body_content(b"<s:Envelope xmlns:s=\"x\"><s:Body><a>", 64).is_err());
-        assert!(body_content(b"\xff\xfe", 64).is_err());
+        assert!(content(b"<s:Envelope xmlns:s=\"x\"><s:Body/></s:Envelope>").is_err());
+        assert!(content(b"<s:Envelope xmlns:s=\"x\"><s:Body><a>").is_err());
+        assert!(content(b"\xff\xfe").is_err());
         let deep = format!("<s:Envelope xmlns:s=\"x\"><s:Body>{}", "<a>".repeat(100));
-        assert!(body_content(deep.as_bytes(), 10)
+        let shallow = XmlLimits { max_depth: 10, ..l };
+        assert!(body_content(deep.as_bytes(), &shallow, 1 << 20)
             .unwrap_err()
             .contains("deeper"));
+    }
+
+    #[test]
+    fn copied_declarations_cannot_multiply_the_message() {
+        let decls: String = (0..60)
+            .map(|i| format!(" xmlns:p{i}=\"urn:{i}\""))
+            .collect();
+        let xml = format!(
+            "<s:Envelope xmlns:s=\"x\"{decls}><s:Body>{}</s:Body></s:Envelope>",
+            "<a/>".repeat(5000)
+        );
+        let err = body_content(xml.as_bytes(), &XmlLimits::default(), 1 << 20).unwrap_err();
+        assert!(err.contains("larger than"), "{err}");
     }
 }

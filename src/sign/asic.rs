@@ -206,8 +206,9 @@ pub fn verify_container(c: &Container, trust: &TrustStore) -> Result<Verified, S
     // The time-stamp first, as X-Road does: a batch time-stamp covers the signature through
     // its own hash chain.
     if let (Some(result), Some(chain)) = (&c.ts_hash_chain_result, &c.ts_hash_chain) {
-        let alg = DigestAlgorithm::from_uri(&hashchain::parse_result(result)?.method)
-            .ok_or_else(|| SignError::malformed("unsupported time-stamp hash chain digest"))?;
+        let alg =
+            DigestAlgorithm::from_uri(&hashchain::parse_result(result, &trust.xml)?.method)
+                .ok_or_else(|| SignError::malformed("unsupported time-stamp hash chain digest"))?;
         let resolve =
             |uri: &str| (uri == "/ts-hashchain.xml").then_some(Cow::Borrowed(chain.as_slice()));
         hashchain::verify(
@@ -217,6 +218,7 @@ pub fn verify_container(c: &Container, trust: &TrustStore) -> Result<Verified, S
                 uri: "/META-INF/signatures.xml",
                 digest: Some(alg.digest(&c.signature)),
             }],
+            &trust.xml,
         )?;
     }
     let signer = expected_signer(&c.message)?;

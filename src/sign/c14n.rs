@@ -1,22 +1,18 @@
 //! XML canonicalization (inclusive C14N 1.0/1.1 and exclusive C14N, both without comments) of
 //! one element subtree, as XML-DSig needs for same-document references and `SignedInfo`.
 //!
-//! One streaming pass over the document with our own namespace stack; untrusted input is bounded
-//! by [`MAX_DEPTH`] and [`MAX_ELEMENTS`] and never recursed over. DTDs are refused, so the only
-//! entity references are the five predefined ones and character references, and every attribute
-//! is CDATA for value normalization.
+//! One streaming pass over the document with our own namespace stack, read by the bounded
+//! [`crate::xml::Reader`] (its limits checked as it goes) and never recursed over. DTDs are refused,
+//! so the only entity references are the five predefined ones and character references, and every
+//! attribute is CDATA for value normalization.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
 
 use quick_xml::events::attributes::Attributes;
 use quick_xml::events::Event;
-use quick_xml::Reader;
 
-/// Deepest element nesting accepted.
-pub const MAX_DEPTH: usize = 256;
-/// Most elements accepted in one document.
-pub const MAX_ELEMENTS: usize = 100_000;
+use crate::xml::{Reader, XmlError, XmlErrorKind, XmlLimits};
 
 const XML_NS: &str = "http://www.w3.org/XML/1998/namespace";
 
@@ -74,7 +70,17 @@ pub enum C14nError {
     #[error("unsupported XML: {0}")]
     Unsupported(String),
     #[error("XML exceeds limit: {0}")]
-    Limit(&'static str),
+    Limit(String),
+}
+
+impl From<XmlError> for C14nError {
+    fn from(e: XmlError) -> Self {
+        match e.kind {
+            XmlErrorKind::Limit => C14nError::Limit(e.message),
+            XmlErrorKind::Doctype => C14nError::Unsupported("DOCTYPE".into()),
+            XmlErrorKind::Malformed | XmlErrorKind::ForbiddenCharacter => C14nError::Xml(e.message),
+        }
+    }
 }
 
 fn malformed(e: impl std::fmt::Display) -> C14nError {
@@ -82,15 +88,24 @@ fn malformed(e: impl std::fmt::Display) -> C14nError {
 }
 
 /// Canonicalizes the subtree rooted at the selected element of `doc` (a whole UTF-8 document).
-pub fn canonicalize(doc: &[u8], select: Select<'_>, method: &Method) -> Result<Vec<u8>, C14nError> {
+pub fn canonicalize(
+    doc: &[u8],
+    select: Select<'_>,
+    method: &Method,
+    limits: &XmlLimits,
+) -> Result<Vec<u8>, C14nError> {
     let doc = doc.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(doc);
     let doc = std::str::from_utf8(doc).map_err(|_| C14nError::Unsupported("not UTF-8".into()))?;
-    Canon::new(select, method).run(doc)
+    Canon::new(select, method).run(doc, limits)
 }
 
 /// Canonicalizes the whole document (the node-set of a `""` reference).
-pub fn canonicalize_document(doc: &[u8], method: &Method) -> Result<Vec<u8>, C14nError> {
-    canonicalize(doc, Select::Root, method)
+pub fn canonicalize_document(
+    doc: &[u8],
+    method: &Method,
+    limits: &XmlLimits,
+) -> Result<Vec<u8>, C14nError> {
+    canonicalize(doc, Select::Root, method, limits)
 }
 
 /// A stack of bindings (prefix → namespace, or `xml:*` name → value) with O(1) lookup; a mark
@@ -170,7 +185,6 @@ struct Canon<'a> {
     /// The apex has ended.
     done: bool,
     root_seen: bool,
-    elements: usize,
     out: Vec<u8>,
     // Per-element buffers, reused.
     decls: Vec<(&'a str, Cow<'a, str>)>,
@@ -231,11 +245,11 @@ impl<'a> Canon<'a> {
         self.apex.is_some() && !self.done
     }
 
-    fn run(mut self, doc: &'a str) -> Result<Vec<u8>, C14nError> {
-        let mut reader = Reader::from_str(doc);
+    fn run(mut self, doc: &'a str, limits: &XmlLimits) -> Result<Vec<u8>, C14nError> {
+        let mut reader = Reader::new(doc.as_bytes(), limits)?;
         let mut first = true;
         loop {
-            let event = reader.read_event().map_err(malformed)?;
+            let event = reader.read()?;
             let was_first = std::mem::replace(&mut first, false);
             match event {
                 Event::Start(e) => self.start(within(doc, &e)?, e.name().as_ref().len())?,
@@ -305,6 +319,7 @@ impl<'a> Canon<'a> {
                         }
                     }
                 }
+                // The reader refuses DOCTYPE.
                 Event::DocType(_) => return Err(C14nError::Unsupported("DOCTYPE".into())),
                 Event::Eof => break,
             }
@@ -332,13 +347,6 @@ impl<'a> Canon<'a> {
 
     /// `tag` is the content of a start tag between `<` and `>`, the name its first `name_len` bytes.
     fn start(&mut self, tag: &'a str, name_len: usize) -> Result<(), C14nError> {
-        if self.frames.len() >= MAX_DEPTH {
-            return Err(C14nError::Limit("nesting depth"));
-        }
-        self.elements += 1;
-        if self.elements > MAX_ELEMENTS {
-            return Err(C14nError::Limit("element count"));
-        }
         if self.frames.is_empty() {
             if self.root_seen {
                 return Err(malformed("more than one document element"));
@@ -654,6 +662,8 @@ fn escape(s: &str, mode: Mode, out: &mut Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const L: XmlLimits = XmlLimits::DEFAULT;
     use base64::Engine;
     use quick_xml::events::BytesStart;
     use sha2::Digest;
@@ -668,7 +678,7 @@ mod tests {
     }
 
     fn c14n(doc: &str, select: Select<'_>, method: &Method) -> String {
-        String::from_utf8(canonicalize(doc.as_bytes(), select, method).unwrap()).unwrap()
+        String::from_utf8(canonicalize(doc.as_bytes(), select, method, &L).unwrap()).unwrap()
     }
 
     fn sha256_hex(data: &[u8]) -> String {
@@ -687,7 +697,7 @@ mod tests {
                 .unwrap_or_default()
         };
         let (mut refs, mut cur, mut in_value) = (Vec::new(), None, false);
-        let mut reader = Reader::from_reader(xml);
+        let mut reader = quick_xml::Reader::from_reader(xml);
         while let Ok(event) = reader.read_event() {
             match event {
                 Event::Start(e) | Event::Empty(e) => match e.local_name().as_ref() {
@@ -758,7 +768,7 @@ mod tests {
         for (name, xml) in signature_files() {
             for (id, transforms, digest_method, expected) in references(&xml) {
                 let exc = transforms.iter().find_map(|t| Method::from_uri(t, vec![]));
-                let result = canonicalize(&xml, Select::ById(&id), &exc.unwrap_or(INC));
+                let result = canonicalize(&xml, Select::ById(&id), &exc.unwrap_or(INC), &L);
                 let Ok(c) = result else {
                     match result {
                         Err(C14nError::NotFound) => not_found += 1,
@@ -796,11 +806,11 @@ mod tests {
             ns: "http://www.w3.org/2000/09/xmldsig#",
             local: "SignedInfo",
         };
-        let c = canonicalize(file("valid-batch-ts.asice"), si, &INC).unwrap();
+        let c = canonicalize(file("valid-batch-ts.asice"), si, &INC, &L).unwrap();
         assert!(c.starts_with(b"<ds:SignedInfo xmlns:asic=\"http://uri.etsi.org/02918/v1.2.1#\""));
         let want = "0f52385d5a1d7c72980b511d29301e0e61617e280085c5c9e798067469552c00";
         assert_eq!(sha256_hex(&c), want);
-        let c = canonicalize(file("valid-non-batch-rest.asice"), si, &exc(&[])).unwrap();
+        let c = canonicalize(file("valid-non-batch-rest.asice"), si, &exc(&[]), &L).unwrap();
         let want = "e7b95619750702d5d1d636e652f4f9c192baa76041645d185522d3af89e378f5";
         assert_eq!(sha256_hex(&c), want);
     }
@@ -881,7 +891,7 @@ mod tests {
     #[test]
     fn whole_document_and_id() {
         let doc = "<?xml version=\"1.0\"?>\n<?pi a?>\n<!--c-->\n<r b=\"2\" a=\"1\"><x Id=\"i\"/></r>\n<?end?>\n<!--c-->\n";
-        let out = canonicalize_document(doc.as_bytes(), &INC).unwrap();
+        let out = canonicalize_document(doc.as_bytes(), &INC, &L).unwrap();
         assert_eq!(
             out,
             b"<?pi a?>\n<r a=\"1\" b=\"2\"><x Id=\"i\"></x></r>\n<?end?>"
@@ -891,13 +901,10 @@ mod tests {
 
     #[test]
     fn errors() {
-        let err = |doc: &str| canonicalize(doc.as_bytes(), Select::ById("x"), &INC).unwrap_err();
+        let err =
+            |doc: &str| canonicalize(doc.as_bytes(), Select::ById("x"), &INC, &L).unwrap_err();
         assert!(matches!(
             err("<!DOCTYPE r><r Id='x'/>"),
-            C14nError::Unsupported(_)
-        ));
-        assert!(matches!(
-            err("<r Id='x'>&foo;</r>"),
             C14nError::Unsupported(_)
         ));
         assert!(matches!(
@@ -910,6 +917,7 @@ mod tests {
             "<r Id='x'/><r/>",
             "<a:r Id='x'/>",
             "<r Id='x'>&#0;</r>",
+            "<r Id='x'>&foo;</r>",
         ] {
             assert!(matches!(err(bad), C14nError::Xml(_)), "{bad}");
         }
@@ -919,10 +927,10 @@ mod tests {
         ));
         assert!(matches!(err("<r Id='y'/>"), C14nError::NotFound));
         let deep = |n| format!("{}{}", "<a Id='x'>".repeat(n), "</a>".repeat(n)).into_bytes();
-        assert!(canonicalize(&deep(MAX_DEPTH), Select::Root, &INC).is_ok());
-        let too_deep = canonicalize(&deep(MAX_DEPTH + 1), Select::Root, &INC);
+        assert!(canonicalize(&deep(L.max_depth), Select::Root, &INC, &L).is_ok());
+        let too_deep = canonicalize(&deep(L.max_depth + 1), Select::Root, &INC, &L);
         assert!(matches!(too_deep, Err(C14nError::Limit(_))));
-        let wide = format!("<r Id='x'>{}</r>", "<a/>".repeat(MAX_ELEMENTS));
+        let wide = format!("<r Id='x'>{}</r>", "<a/>".repeat(L.max_elements));
         assert!(matches!(err(&wide), C14nError::Limit(_)));
         assert_eq!(
             Method::from_uri("http://www.w3.org/2006/12/xml-c14n11", vec![]),
@@ -946,7 +954,7 @@ mod tests {
             .unwrap()
             .1;
         for len in (0..xml.len()).step_by(13) {
-            let _ = canonicalize(&xml[..len], Select::ById("signed-properties"), &INC);
+            let _ = canonicalize(&xml[..len], Select::ById("signed-properties"), &INC, &L);
         }
         let mut state = 0x2545_f491_u32;
         for _ in 0..2000 {
@@ -962,6 +970,7 @@ mod tests {
                 &doc,
                 Select::ById("signed-properties"),
                 &exc(&["#default", "ds"]),
+                &L,
             );
         }
     }

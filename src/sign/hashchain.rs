@@ -12,7 +12,8 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use quick_xml::events::Event;
 use quick_xml::name::ResolveResult;
-use quick_xml::NsReader;
+
+use crate::xml::{Reader, XmlLimits};
 
 use super::der::push_tlv;
 use super::digest::DigestAlgorithm;
@@ -26,7 +27,9 @@ pub const MESSAGE: &str = "/message.xml";
 /// Documents and steps in one verification are bounded: chains are logarithmic in the batch size.
 const MAX_STEPS: usize = 128;
 const MAX_ITEMS: usize = 10_000;
-const MAX_DEPTH: usize = 128;
+/// X-Road applies at most one canonicalization to a data reference; each transform is a pass over
+/// the referenced document, so their number must not grow with the input.
+const MAX_TRANSFORMS: usize = 4;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum HashChainErrorKind {
@@ -314,10 +317,9 @@ fn malformed(m: impl Into<String>) -> HashChainError {
     err(HashChainErrorKind::Malformed, m)
 }
 
-/// Namespaced element events of a small XML document, text trimmed; refuses DOCTYPE.
+/// Namespaced element events of a small XML document, text trimmed, read within limits.
 struct Doc<'a> {
-    r: NsReader<&'a [u8]>,
-    depth: usize,
+    r: Reader<'a>,
 }
 
 enum Ev {
@@ -337,17 +339,17 @@ const NS_HC: u8 = 1;
 const NS_DS: u8 = 2;
 
 impl<'a> Doc<'a> {
-    fn new(bytes: &'a [u8]) -> Doc<'a> {
-        let mut r = NsReader::from_reader(bytes);
-        r.config_mut().trim_text(true);
-        Doc { r, depth: 0 }
+    fn new(bytes: &'a [u8], limits: &XmlLimits) -> Result<Doc<'a>, HashChainError> {
+        let mut r = Reader::new(bytes, limits).map_err(|e| malformed(format!("not XML: {e}")))?;
+        r.trim_text(true);
+        Ok(Doc { r })
     }
 
     fn next(&mut self) -> Result<Ev, HashChainError> {
         loop {
             let (res, ev) = self
                 .r
-                .read_resolved_event()
+                .read_resolved()
                 .map_err(|e| malformed(format!("not XML: {e}")))?;
             let ns = match res {
                 ResolveResult::Bound(n) if n.as_ref() == NS_HASHCHAIN.as_bytes() => NS_HC,
@@ -355,17 +357,11 @@ impl<'a> Doc<'a> {
                 _ => NS_OTHER,
             };
             return Ok(match ev {
-                Event::Start(e) | Event::Empty(e) if self.depth > MAX_DEPTH => {
-                    let _ = e;
-                    return Err(malformed("too deep"));
-                }
                 Event::Start(ref e) | Event::Empty(ref e) => {
                     let empty = matches!(ev, Event::Empty(_));
-                    if !empty {
-                        self.depth += 1;
-                    }
                     let mut attrs = Vec::new();
-                    for a in e.attributes() {
+                    // The reader refused duplicates and bounded the count.
+                    for a in e.attributes().with_checks(false) {
                         let a = a.map_err(|e| malformed(format!("bad attribute: {e}")))?;
                         let key = String::from_utf8_lossy(a.key.as_ref()).into_owned();
                         if key.starts_with("xmlns") {
@@ -383,17 +379,13 @@ impl<'a> Doc<'a> {
                         empty,
                     }
                 }
-                Event::End(_) => {
-                    self.depth = self.depth.saturating_sub(1);
-                    Ev::End
-                }
+                Event::End(_) => Ev::End,
                 Event::Text(t) => Ev::Text(
                     t.unescape()
                         .map_err(|e| malformed(format!("bad text: {e}")))?
                         .into_owned(),
                 ),
                 Event::CData(t) => Ev::Text(String::from_utf8_lossy(&t).into_owned()),
-                Event::DocType(_) => return Err(malformed("DOCTYPE is not allowed")),
                 Event::Eof => Ev::Eof,
                 _ => continue,
             });
@@ -441,8 +433,8 @@ pub fn decode_b64(s: &str) -> Result<Vec<u8>, HashChainError> {
 }
 
 /// Parses a HashChainResult document.
-pub fn parse_result(bytes: &[u8]) -> Result<ChainResult, HashChainError> {
-    let mut d = Doc::new(bytes);
+pub fn parse_result(bytes: &[u8], limits: &XmlLimits) -> Result<ChainResult, HashChainError> {
+    let mut d = Doc::new(bytes, limits)?;
     let uri = match d.next()? {
         Ev::Start {
             ns: NS_HC,
@@ -465,8 +457,8 @@ pub fn parse_result(bytes: &[u8]) -> Result<ChainResult, HashChainError> {
     })
 }
 
-fn parse_chain(bytes: &[u8]) -> Result<Chain, HashChainError> {
-    let mut d = Doc::new(bytes);
+fn parse_chain(bytes: &[u8], limits: &XmlLimits) -> Result<Chain, HashChainError> {
+    let mut d = Doc::new(bytes, limits)?;
     match d.next()? {
         Ev::Start {
             ns: NS_HC,
@@ -588,6 +580,9 @@ fn parse_digest_fields(d: &mut Doc<'_>) -> Result<DigestFields, HashChainError> 
                             attrs,
                             empty,
                         } if local == "Transform" => {
+                            if transforms.len() == MAX_TRANSFORMS {
+                                return Err(malformed("too many transforms"));
+                            }
                             transforms.push(
                                 attr(&attrs, "Algorithm")
                                     .ok_or_else(|| malformed("Transform has no Algorithm"))?
@@ -627,8 +622,9 @@ pub fn verify<'r>(
     result_xml: &[u8],
     resolve: &dyn Fn(&str) -> Option<Cow<'r, [u8]>>,
     inputs: &[Input<'_>],
+    limits: &XmlLimits,
 ) -> Result<(), HashChainError> {
-    let result = parse_result(result_xml)?;
+    let result = parse_result(result_xml, limits)?;
     let alg = DigestAlgorithm::from_uri(&result.method)
         .ok_or_else(|| malformed(format!("unsupported digest method {}", result.method)))?;
     let mut v = Verifier {
@@ -637,6 +633,7 @@ pub fn verify<'r>(
         used: vec![false; inputs.len()],
         docs: HashMap::new(),
         alg,
+        limits,
     };
     let (doc, frag) = split_uri(&result.uri, "")?;
     let root = v.step_value(&doc, &frag, 0)?;
@@ -669,6 +666,7 @@ struct Verifier<'v, 'a, 'r> {
     used: Vec<bool>,
     docs: HashMap<String, Chain>,
     alg: DigestAlgorithm,
+    limits: &'v XmlLimits,
 }
 
 impl Verifier<'_, '_, '_> {
@@ -680,7 +678,7 @@ impl Verifier<'_, '_, '_> {
                     format!("hash chain document '{doc}' is not available"),
                 )
             })?;
-            let chain = parse_chain(&bytes)?;
+            let chain = parse_chain(&bytes, self.limits)?;
             self.docs.insert(doc.to_string(), chain);
         }
         Ok(&self.docs[doc])
@@ -760,7 +758,7 @@ impl Verifier<'_, '_, '_> {
         };
         let alg = DigestAlgorithm::from_uri(method)
             .ok_or_else(|| malformed(format!("unsupported digest method {method}")))?;
-        let data = apply_transforms(&bytes, transforms)?;
+        let data = apply_transforms(&bytes, transforms, self.limits)?;
         if alg.digest(&data) != stated {
             return Err(err(
                 HashChainErrorKind::InvalidHashChainRef,
@@ -771,12 +769,16 @@ impl Verifier<'_, '_, '_> {
     }
 }
 
-fn apply_transforms(bytes: &[u8], transforms: &[String]) -> Result<Vec<u8>, HashChainError> {
+fn apply_transforms(
+    bytes: &[u8],
+    transforms: &[String],
+    limits: &XmlLimits,
+) -> Result<Vec<u8>, HashChainError> {
     let mut data = bytes.to_vec();
     for t in transforms {
         let method = super::c14n::Method::from_uri(t, Vec::new())
             .ok_or_else(|| malformed(format!("unsupported transform {t}")))?;
-        data = super::c14n::canonicalize_document(&data, &method)
+        data = super::c14n::canonicalize_document(&data, &method, limits)
             .map_err(|e| malformed(format!("transform {t} failed: {e}")))?;
     }
     Ok(data)

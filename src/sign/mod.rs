@@ -197,10 +197,11 @@ pub struct Verifier {
 }
 
 impl Verifier {
-    pub fn new(gc: &GlobalConf) -> Verifier {
-        Verifier {
-            trust: verify::TrustStore::from_globalconf(gc),
-        }
+    /// Trusts the approved CAs of `gc`; reads signature documents within `xml`.
+    pub fn new(gc: &GlobalConf, xml: crate::xml::XmlLimits) -> Verifier {
+        let mut trust = verify::TrustStore::from_globalconf(gc);
+        trust.xml = xml;
+        Verifier { trust }
     }
 
     /// Verifies that `member` signed exactly `parts` (message, then attachments).

@@ -20,6 +20,7 @@ use super::xades::{self, ParsedSignature, HASHCHAIN_RESULT, SIGNED_PROPERTIES_TY
 use crate::error::ErrorCode;
 use crate::globalconf::GlobalConf;
 use crate::identifiers::ClientId;
+use crate::xml::XmlLimits;
 
 /// One signed part as received: `/message.xml`, `/attachment1`, ...
 pub struct Part<'a> {
@@ -109,6 +110,8 @@ pub struct TrustStore {
     paths: Mutex<HashMap<[u8; 32], Option<Arc<Anchored>>>>,
     /// Batch signatures verified so far: later messages of a batch skip the signature checks.
     batches: KnownBatches,
+    /// Limits on the signature documents and hash chains read (`[limits] max_xml_*`).
+    pub xml: XmlLimits,
 }
 
 #[derive(Debug)]
@@ -158,6 +161,7 @@ impl TrustStore {
             cas,
             paths: Mutex::default(),
             batches: KnownBatches::default(),
+            xml: XmlLimits::default(),
         }
     }
 
@@ -278,7 +282,7 @@ pub fn verify(
         _ => None,
     };
     if let Some(known) = key.as_ref().and_then(|k| trust.batches.get(k)) {
-        return verify_in_known_batch(&known, signed, parts, expected, at);
+        return verify_in_known_batch(&known, signed, parts, expected, at, &trust.xml);
     }
     let (verified, known) = verify_signature(signed, parts, trust, expected, at)?;
     if let (Some(key), Some(known)) = (key, known) {
@@ -295,13 +299,14 @@ fn verify_in_known_batch(
     parts: &[Part<'_>],
     expected: Option<&ClientId>,
     at: At,
+    limits: &XmlLimits,
 ) -> Result<Verified, SignError> {
     let (Some(result), Some(chain)) = (signed.hash_chain_result, signed.hash_chain) else {
         return Err(SignError::malformed(
             "a batch signature needs its hash chain result and hash chain",
         ));
     };
-    verify_hash_chain(result, chain, parts, known.alg)?;
+    verify_hash_chain(result, chain, parts, known.alg, limits)?;
     check_member(&known.members, &known.cert_subject, expected)?;
     let when = match at {
         At::Now => ASN1Time::now(),
@@ -328,6 +333,7 @@ fn verify_hash_chain(
     chain: &[u8],
     parts: &[Part<'_>],
     alg: DigestAlgorithm,
+    limits: &XmlLimits,
 ) -> Result<(), SignError> {
     let inputs: Vec<Input<'_>> = parts
         .iter()
@@ -339,7 +345,7 @@ fn verify_hash_chain(
         })
         .collect::<Result<_, SignError>>()?;
     let resolve = |uri: &str| (uri == hashchain::SIG_HASHCHAIN).then_some(Cow::Borrowed(chain));
-    hashchain::verify(result, &resolve, &inputs)?;
+    hashchain::verify(result, &resolve, &inputs, limits)?;
     Ok(())
 }
 
@@ -367,7 +373,8 @@ fn verify_signature(
     expected: Option<&ClientId>,
     at: At,
 ) -> Result<(Verified, Option<KnownBatch>), SignError> {
-    let sig = xades::parse(signed.signature)?;
+    let limits = &trust.xml;
+    let sig = xades::parse(signed.signature, limits)?;
     let file_refs: Vec<&xades::Reference> = sig
         .references
         .iter()
@@ -413,9 +420,9 @@ fn verify_signature(
                 "a batch signature needs its hash chain result and hash chain",
             ));
         };
-        let alg = DigestAlgorithm::from_uri(&hashchain::parse_result(result)?.method)
+        let alg = DigestAlgorithm::from_uri(&hashchain::parse_result(result, limits)?.method)
             .ok_or_else(|| SignError::malformed("unsupported hash chain digest method"))?;
-        verify_hash_chain(result, chain, parts, alg)?;
+        verify_hash_chain(result, chain, parts, alg, limits)?;
         chain_alg = Some(alg);
     } else {
         // Every part must be covered by its own reference.
@@ -469,7 +476,7 @@ fn verify_signature(
         })?;
         let actual = if let Some(id) = r.uri.strip_prefix('#') {
             let method = reference_c14n(r)?;
-            let c = c14n::canonicalize(signed.signature, Select::ById(id), &method)
+            let c = c14n::canonicalize(signed.signature, Select::ById(id), &method, limits)
                 .map_err(|e| SignError::malformed(format!("reference {}: {e}", r.uri)))?;
             alg.digest(&c)
         } else if r.uri == HASHCHAIN_RESULT {
@@ -487,7 +494,7 @@ fn verify_signature(
             )));
         }
     }
-    check_signature_value(&sig, signed.signature, &cert)?;
+    check_signature_value(&sig, signed.signature, &cert, limits)?;
 
     // 4. The certificate path at the signing time.
     let when = match at {
@@ -532,6 +539,7 @@ fn check_signature_value(
     sig: &ParsedSignature,
     doc: &[u8],
     cert: &X509Certificate<'_>,
+    limits: &XmlLimits,
 ) -> Result<(), SignError> {
     let method =
         Method::from_uri(&sig.c14n_method, sig.c14n_prefixes.clone()).ok_or_else(|| {
@@ -544,6 +552,7 @@ fn check_signature_value(
             local: "SignedInfo",
         },
         &method,
+        limits,
     )
     .map_err(|e| SignError::malformed(format!("SignedInfo: {e}")))?;
     let alg = SignatureAlgorithm::from_uri(&sig.signature_method).ok_or_else(|| {

@@ -9,10 +9,10 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use quick_xml::events::Event;
 use quick_xml::name::ResolveResult;
-use quick_xml::NsReader;
 
 use super::digest::DigestAlgorithm;
 use super::token::SignatureAlgorithm;
+use crate::xml::{Reader, XmlLimits};
 
 pub const NS_ASIC: &str = "http://uri.etsi.org/02918/v1.2.1#";
 pub const NS_DS: &str = "http://www.w3.org/2000/09/xmldsig#";
@@ -275,7 +275,8 @@ fn bad(m: impl Into<String>) -> MalformedSignature {
 }
 
 const MAX_REFERENCES: usize = 64;
-const MAX_DEPTH: usize = 64;
+/// Signing certificate plus intermediates: a real chain is a handful.
+const MAX_CERTIFICATES: usize = 16;
 
 fn b64(s: &str) -> Result<Vec<u8>, MalformedSignature> {
     let clean: String = s.chars().filter(|c| !c.is_ascii_whitespace()).collect();
@@ -284,9 +285,8 @@ fn b64(s: &str) -> Result<Vec<u8>, MalformedSignature> {
 }
 
 /// Parses a signature document. Structure is checked; values are checked by the verifier.
-pub fn parse(doc: &[u8]) -> Result<ParsedSignature, MalformedSignature> {
-    let mut r = NsReader::from_reader(doc);
-    r.config_mut().trim_text(false);
+pub fn parse(doc: &[u8], limits: &XmlLimits) -> Result<ParsedSignature, MalformedSignature> {
+    let mut r = Reader::new(doc, limits).map_err(|e| bad(format!("not XML: {e}")))?;
     let mut p = ParsedSignature::default();
     // Path of (namespace, local name) from the root.
     let mut path: Vec<(u8, String)> = Vec::new();
@@ -296,7 +296,7 @@ pub fn parse(doc: &[u8]) -> Result<ParsedSignature, MalformedSignature> {
     let mut in_sig_props_cert = false;
     loop {
         let (res, ev) = r
-            .read_resolved_event()
+            .read_resolved()
             .map_err(|e| bad(format!("not XML: {e}")))?;
         let ns = match res {
             ResolveResult::Bound(n) if n.as_ref() == NS_DS.as_bytes() => 1u8,
@@ -306,15 +306,12 @@ pub fn parse(doc: &[u8]) -> Result<ParsedSignature, MalformedSignature> {
             _ => 0,
         };
         match ev {
-            Event::DocType(_) => return Err(bad("DOCTYPE is not allowed")),
             Event::Start(ref e) | Event::Empty(ref e) => {
                 let empty = matches!(ev, Event::Empty(_));
                 let local = String::from_utf8_lossy(e.local_name().as_ref()).into_owned();
-                if path.len() > MAX_DEPTH {
-                    return Err(bad("too deep"));
-                }
                 let attr = |name: &[u8]| -> Option<String> {
                     e.attributes()
+                        .with_checks(false)
                         .flatten()
                         .find(|a| a.key.as_ref() == name)
                         .and_then(|a| a.unescape_value().ok().map(|v| v.into_owned()))
@@ -406,9 +403,17 @@ pub fn parse(doc: &[u8]) -> Result<ParsedSignature, MalformedSignature> {
                     }
                     (1, "SignatureValue", _) => p.signature_value = b64(&text)?,
                     (1, "X509Certificate", Some((1, "X509Data"))) => {
+                        if p.certificates.len() == MAX_CERTIFICATES {
+                            return Err(bad("too many certificates"));
+                        }
                         p.certificates.push(b64(&text)?)
                     }
-                    (2, "EncapsulatedX509Certificate", _) => p.extra_certificates.push(b64(&text)?),
+                    (2, "EncapsulatedX509Certificate", _) => {
+                        if p.extra_certificates.len() == MAX_CERTIFICATES {
+                            return Err(bad("too many certificates"));
+                        }
+                        p.extra_certificates.push(b64(&text)?)
+                    }
                     (2, "SigningTime", _) => p.signing_time = Some(text.trim().to_string()),
                     (1, "DigestValue", Some((2, "CertDigest"))) if in_sig_props_cert => {
                         if let Some((_, d)) = p.cert_digest.as_mut() {

@@ -103,6 +103,8 @@ pub struct DecodeLimits<'a> {
     pub max_parts: usize,
     /// `x-hash-algorithm` of the message: the body is digested with it while spooled.
     pub digest: DigestAlgorithm,
+    /// Where the body's memory part is counted (requests from peers).
+    pub budget: Option<&'a std::sync::Arc<crate::proxy::body::MemoryBudget>>,
 }
 
 fn err(code: ErrorCode, m: impl Into<String>) -> MessageError {
@@ -196,6 +198,9 @@ where
                 ));
             }
             let mut spool = Spool::new(limits.spool, limits.digest);
+            if let Some(b) = limits.budget {
+                spool = spool.with_budget(b);
+            }
             while let Some(chunk) = field.chunk().await.map_err(mime_err)? {
                 spool.write(&chunk).await.map_err(spool_err)?;
             }
@@ -302,6 +307,10 @@ fn spool_err(e: SpoolError) -> MessageError {
             format!("REST body is larger than the limit of {n} bytes"),
         ),
         SpoolError::Io(e) => err(ErrorCode::IoError, e.to_string()),
+        SpoolError::Intake(e) => {
+            let f = e.to_fault(crate::error::Prefix::ServerProxy);
+            err(ErrorCode::IoError, f.message)
+        }
     }
 }
 
@@ -330,6 +339,7 @@ mod tests {
             soap: SOAP.get_or_init(SoapLimits::default),
             max_parts: 16,
             digest: DigestAlgorithm::Sha512,
+            budget: None,
         }
     }
 

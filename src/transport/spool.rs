@@ -11,7 +11,9 @@ use http_body_util::{BodyExt, StreamBody};
 use hyper::body::Frame;
 use tokio::io::AsyncWriteExt;
 
-use crate::proxy::body::Body;
+use crate::proxy::body::{
+    Body, BudgetExhausted, Intake, IntakeError, MemoryBudget, Paced, Reservation,
+};
 use crate::sign::digest::{DigestAlgorithm, Hasher};
 
 /// Limits of spooling.
@@ -40,6 +42,15 @@ pub enum SpoolError {
     TooLarge(u64),
     #[error("spooling the body to disk failed: {0}")]
     Io(#[from] std::io::Error),
+    /// Receiving a request body failed (declared too large, too slow, out of memory budget).
+    #[error("{0:?}")]
+    Intake(IntakeError),
+}
+
+impl From<BudgetExhausted> for SpoolError {
+    fn from(e: BudgetExhausted) -> Self {
+        SpoolError::Intake(IntakeError::Budget(e))
+    }
 }
 
 const FILE_CHUNK: usize = 256 * 1024;
@@ -51,6 +62,9 @@ pub struct Spool {
     len: u64,
     mem: BytesMut,
     file: Option<tokio::io::BufWriter<tokio::fs::File>>,
+    /// Where the memory part is reserved, when it is counted.
+    budget: Option<Arc<MemoryBudget>>,
+    reservation: Reservation,
 }
 
 impl Spool {
@@ -61,7 +75,15 @@ impl Spool {
             len: 0,
             mem: BytesMut::new(),
             file: None,
+            budget: None,
+            reservation: Reservation::default(),
         }
+    }
+
+    /// Counts the memory part in `budget` (what crosses to disk no longer counts).
+    pub fn with_budget(mut self, budget: &Arc<MemoryBudget>) -> Spool {
+        self.budget = Some(budget.clone());
+        self
     }
 
     pub async fn write(&mut self, chunk: &[u8]) -> Result<(), SpoolError> {
@@ -78,13 +100,40 @@ impl Spool {
             );
             f.write_all(&self.mem).await?;
             self.mem = BytesMut::new();
+            self.reservation = Reservation::default();
             self.file = Some(f);
         }
         match &mut self.file {
             Some(f) => f.write_all(chunk).await?,
-            None => self.mem.extend_from_slice(chunk),
+            None => {
+                if let Some(b) = &self.budget {
+                    b.grow(&mut self.reservation, self.len as usize).await?;
+                }
+                self.mem.extend_from_slice(chunk)
+            }
         }
         Ok(())
+    }
+
+    /// Receives a request body within `intake`'s limits (a declared length over the limit is
+    /// refused before reading), its memory part counted in the intake's budget.
+    pub async fn read_request<B>(mut self, body: B, intake: &Intake) -> Result<Spooled, SpoolError>
+    where
+        B: hyper::body::Body<Data = Bytes> + Unpin,
+        B::Error: std::fmt::Display,
+    {
+        self.budget = Some(intake.budget.clone());
+        let mut paced = Paced::new(body, intake);
+        if let Some(declared) = paced.declared().filter(|&d| d > self.cfg.max) {
+            return Err(SpoolError::Intake(IntakeError::Declared {
+                declared,
+                max: self.cfg.max,
+            }));
+        }
+        while let Some(data) = paced.next().await.map_err(SpoolError::Intake)? {
+            self.write(&data).await?;
+        }
+        self.finish().await
     }
 
     /// Reads a whole HTTP body into the spool.
@@ -109,7 +158,10 @@ impl Spool {
 
     pub async fn finish(self) -> Result<Spooled, SpoolError> {
         let data = match self.file {
-            None => Data::Memory(self.mem.freeze()),
+            None => Data::Memory {
+                bytes: self.mem.freeze(),
+                _held: Arc::new(self.reservation),
+            },
             Some(mut f) => {
                 f.flush().await?;
                 Data::File(Arc::new(f.into_inner().into_std().await))
@@ -125,7 +177,11 @@ impl Spool {
 
 #[derive(Clone, Debug)]
 enum Data {
-    Memory(Bytes),
+    /// In memory, with its share of the memory budget, given back with the last copy.
+    Memory {
+        bytes: Bytes,
+        _held: Arc<Reservation>,
+    },
     File(Arc<std::fs::File>),
 }
 
@@ -143,7 +199,10 @@ impl Spooled {
         Spooled {
             len: bytes.len() as u64,
             digest: alg.digest(&bytes),
-            data: Data::Memory(bytes),
+            data: Data::Memory {
+                bytes,
+                _held: Arc::default(),
+            },
         }
     }
 
@@ -159,7 +218,7 @@ impl Spooled {
     /// The bytes, when the body is in memory.
     pub fn in_memory(&self) -> Option<&Bytes> {
         match &self.data {
-            Data::Memory(b) => Some(b),
+            Data::Memory { bytes: b, .. } => Some(b),
             Data::File(_) => None,
         }
     }
@@ -167,7 +226,7 @@ impl Spooled {
     /// The whole body in memory (for small answers a caller parses, e.g. JSON).
     pub async fn to_bytes(&self) -> std::io::Result<Bytes> {
         match &self.data {
-            Data::Memory(b) => Ok(b.clone()),
+            Data::Memory { bytes: b, .. } => Ok(b.clone()),
             Data::File(_) => {
                 let mut out = BytesMut::with_capacity(self.len as usize);
                 let mut body = self.body();
@@ -184,7 +243,7 @@ impl Spooled {
     /// The body as a stream (read from the file in chunks when spooled to disk).
     pub fn body(&self) -> Body {
         match &self.data {
-            Data::Memory(b) => crate::proxy::body::full(b.clone()),
+            Data::Memory { bytes: b, .. } => crate::proxy::body::full(b.clone()),
             Data::File(f) => file_body(f.clone(), self.len),
         }
     }

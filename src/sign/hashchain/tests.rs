@@ -1,5 +1,7 @@
 use super::*;
 
+const L: XmlLimits = XmlLimits::DEFAULT;
+
 const HC: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../shared/conformance/xroad/hashchain/"
@@ -26,7 +28,7 @@ fn check(
             .find(|(u, _)| *u == uri)
             .map(|(_, f)| Cow::Owned(file(dir, f)))
     };
-    verify(&file(dir, result), &resolve, inputs)
+    verify(&file(dir, result), &resolve, inputs, &L)
 }
 
 fn detached(uri: &str) -> Input<'_> {
@@ -175,13 +177,13 @@ fn built_chains_verify_for_every_batch_size() {
         for (i, chain) in built.chains.iter().enumerate() {
             let c = chain.clone();
             let r = |uri: &str| (uri == SIG_HASHCHAIN).then_some(Cow::Borrowed(c.as_slice()));
-            verify(&built.result, &r, &inputs_of(&batch[i]))
+            verify(&built.result, &r, &inputs_of(&batch[i]), &L)
                 .unwrap_or_else(|e| panic!("n={n} i={i}: {e}"));
 
             // Another message's parts do not verify with this chain.
             let other = &batch[(i + 1) % n];
             if n > 1 && other != &batch[i] {
-                assert!(verify(&built.result, &r, &inputs_of(other)).is_err());
+                assert!(verify(&built.result, &r, &inputs_of(other), &L).is_err());
             }
             // An extra, unsigned attachment is refused.
             let mut extra = inputs_of(&batch[i]);
@@ -191,7 +193,7 @@ fn built_chains_verify_for_every_batch_size() {
                     uri: ["", "/attachment1", "/attachment2", "/attachment3"][k],
                     digest: Some(vec![1; 64]),
                 });
-                let e = verify(&built.result, &r, &extra).unwrap_err();
+                let e = verify(&built.result, &r, &extra, &L).unwrap_err();
                 assert_eq!(e.kind, HashChainErrorKind::UnusedInputs, "n={n} i={i}");
             }
         }
@@ -248,6 +250,6 @@ fn hostile_chains_are_refused_without_panic() {
         b"<!DOCTYPE x [<!ENTITY a 'b'>]><x/>".to_vec(),
     ] {
         let r = |_: &str| Some(Cow::Borrowed(bad.as_slice()));
-        assert!(verify(&result, &r, &[]).is_err());
+        assert!(verify(&result, &r, &[], &L).is_err());
     }
 }

@@ -1,20 +1,17 @@
 //! Typed payloads in and out of X-Road SOAP envelopes.
 //!
-//! Responses are read from network bytes: one streaming quick-xml pass finds the Body's first
-//! element (or fault) and checks the whole document is well-formed; only the wrapper's original
-//! bytes go to yaserde, with the namespace declarations of Envelope and Body copied onto it so its
-//! prefixes still resolve. DOCTYPEs are refused and nesting is bounded.
+//! Responses are read from network bytes: one streaming pass of the bounded XML reader (its
+//! default limits) finds the Body's first element (or fault) and checks the whole document is
+//! well-formed; only the wrapper's original bytes go to yaserde, with the namespace declarations of
+//! Envelope and Body copied onto it so its prefixes still resolve.
 
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::name::ResolveResult;
-use quick_xml::NsReader;
 
 use super::{ClientError, Operation, Payload, XRoadHeader};
 use crate::message::build::{self, RequestHeader};
 use crate::message::NS_SOAP_ENV;
-
-/// Deepest nesting accepted in a response (as brama's own SOAP parser).
-const MAX_DEPTH: usize = 128;
+use crate::xml::{Reader, XmlLimits};
 
 /// A complete X-Road 4.0 request envelope for operation `O`.
 pub fn request_envelope<O: Operation>(
@@ -98,7 +95,7 @@ fn malformed(msg: impl Into<String>) -> ClientError {
 }
 
 struct Scan<'x> {
-    reader: NsReader<&'x [u8]>,
+    reader: Reader<'x>,
     depth: usize,
 }
 
@@ -107,7 +104,7 @@ impl<'x> Scan<'x> {
     fn next(&mut self) -> Result<(Option<String>, Event<'x>), ClientError> {
         let (ns, ev) = self
             .reader
-            .read_resolved_event()
+            .read_resolved()
             .map_err(|e| malformed(format!("XML: {e}")))?;
         let ns = match ns {
             ResolveResult::Bound(n) => Some(String::from_utf8_lossy(n.as_ref()).into_owned()),
@@ -120,13 +117,7 @@ impl<'x> Scan<'x> {
             }
         };
         match &ev {
-            Event::DocType(_) => return Err(malformed("DOCTYPE is not allowed")),
-            Event::Start(_) => {
-                self.depth += 1;
-                if self.depth > MAX_DEPTH {
-                    return Err(malformed(format!("nesting deeper than {MAX_DEPTH}")));
-                }
-            }
+            Event::Start(_) => self.depth += 1,
             Event::End(_) => self.depth -= 1,
             Event::Eof if self.depth > 0 => return Err(malformed("unexpected end of document")),
             _ => {}
@@ -135,7 +126,7 @@ impl<'x> Scan<'x> {
     }
 
     fn pos(&self) -> usize {
-        self.reader.buffer_position() as usize
+        self.reader.position()
     }
 
     /// Reads to the end of the element whose start tag was just read.
@@ -168,6 +159,7 @@ impl<'x> Scan<'x> {
 /// `xmlns` / `xmlns:p` attributes of a start tag, as written (values still escaped).
 fn declarations(s: &BytesStart) -> Vec<(Vec<u8>, Vec<u8>)> {
     s.attributes()
+        .with_checks(false)
         .flatten()
         .filter(|a| a.key.as_ref() == b"xmlns" || a.key.as_ref().starts_with(b"xmlns:"))
         .map(|a| (a.key.as_ref().to_vec(), a.value.into_owned()))
@@ -176,12 +168,13 @@ fn declarations(s: &BytesStart) -> Vec<(Vec<u8>, Vec<u8>)> {
 
 pub(crate) fn body_element(xml: &[u8]) -> Result<BodyElement, ClientError> {
     let xml = xml.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(xml);
-    let text = std::str::from_utf8(xml).map_err(|e| malformed(format!("not UTF-8: {e}")))?;
     let mut s = Scan {
-        reader: NsReader::from_reader(text.as_bytes()),
+        reader: Reader::new(xml, &XmlLimits::DEFAULT)
+            .map_err(|e| malformed(format!("XML: {e}")))?,
         depth: 0,
     };
-    s.reader.config_mut().check_end_names = true;
+    // The reader checked that the document is UTF-8.
+    let text = std::str::from_utf8(xml).map_err(|e| malformed(format!("not UTF-8: {e}")))?;
     let soap = Some(NS_SOAP_ENV.to_string());
     // Namespace declarations on Envelope and Body, which the wrapper may rely on.
     let mut outer: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
