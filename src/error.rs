@@ -191,6 +191,9 @@ pub struct Fault {
     /// with 200): 413 for a body refused by its declared length, 408 for one too slow, 503 when
     /// the server is out of body memory. The connection is then closed, its body unread.
     pub http_status: Option<u16>,
+    /// The message was written by the peer or the service (a fault passed on), so it may quote
+    /// personal data and is logged only at debug level.
+    pub peer_message: bool,
 }
 
 impl Fault {
@@ -223,6 +226,7 @@ impl Fault {
             retryable: prefix != Prefix::Client && code.is_transient(),
             id: uuid::Uuid::new_v4().to_string(),
             http_status: None,
+            peer_message: false,
         }
     }
 
@@ -235,6 +239,7 @@ impl Fault {
             side: Side::Remote,
             id: id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
             http_status: None,
+            peer_message: true,
         }
     }
 
@@ -300,6 +305,103 @@ pub fn is_retryable_code(code: &str) -> bool {
     code.starts_with("Server.") && !code.split('.').any(|seg| FINAL.contains(&seg))
 }
 
+/// Every word of a fault code X-Road and Trembita servers send (reference §1.7): prefixes, the
+/// `ServiceFailed` infix, leaf codes and the sub-codes of signature failures.
+const KNOWN_WORDS: &[&str] = &[
+    "Client",
+    "Server",
+    "ClientProxy",
+    "ServerProxy",
+    "Signer",
+    "OpMonitor",
+    "ServiceFailed",
+    "IOError",
+    "NetworkError",
+    "InternalError",
+    "DatabaseError",
+    "HttpError",
+    "InvalidRequest",
+    "InvalidResponse",
+    "BadRequest",
+    "NotFound",
+    "InvalidSoap",
+    "MalformedSoap",
+    "MissingSoap",
+    "InvalidXml",
+    "InvalidBody",
+    "MissingBody",
+    "MissingHeader",
+    "MissingHeaderField",
+    "DuplicateHeaderField",
+    "InconsistentHeaders",
+    "InconsistentResponse",
+    "InvalidProtocolVersion",
+    "InvalidClientIdentifier",
+    "InvalidContentType",
+    "InvalidSoapAction",
+    "InvalidHttpMethod",
+    "InvalidMessage",
+    "MimeParsingFailed",
+    "MissingRest",
+    "InvalidRest",
+    "AccessDenied",
+    "UnknownService",
+    "ServiceDisabled",
+    "ServiceType",
+    "UnknownMember",
+    "InvalidSecurityServer",
+    "ServiceMissingUrl",
+    "ServiceMalformedUrl",
+    "SslAuthenticationFailed",
+    "MissingSignature",
+    "MalformedSignature",
+    "InvalidSignatureValue",
+    "SignatureVerification",
+    "InvalidReference",
+    "InvalidHashChain",
+    "MalformedHashChain",
+    "HashChainUnusedInputs",
+    "InvalidHashChainRef",
+    "CertValidation",
+    "CertValidityTime",
+    "IncorrectCertificate",
+    "CannotCreateCertPath",
+    "InvalidCertPath",
+    "MissingValidationInfo",
+    "IncorrectValidationInfo",
+    "CannotCreateSignature",
+    "OutdatedGlobalConf",
+    "MalformedGlobalConf",
+    "MalformedServerConf",
+    "MaintenanceMode",
+    "ClientProxyVersionNotSupported",
+    "LoggingFailed",
+    "TimestampingFailed",
+    "TokenNotActive",
+    "KeyNotFound",
+    "CannotSign",
+    "HSMNonOperational",
+    "UnsupportedAlgorithm",
+    "Timeout",
+    "Maintenance",
+];
+
+/// Whether `code` is made of X-Road's fault-code words only (in either spelling: `AccessDenied`
+/// or X-Road 7.7's `access_denied`), so a metric can carry it as a label: a peer that invents codes
+/// must not invent series.
+pub fn is_known_code(code: &str) -> bool {
+    let words: Vec<&str> = code.split('.').collect();
+    words.len() <= 6
+        && words.iter().all(|w| {
+            KNOWN_WORDS.iter().any(|k| {
+                k.eq_ignore_ascii_case(w)
+                    || (w.contains('_')
+                        && w.len() > k.len()
+                        && w.replace('_', "").eq_ignore_ascii_case(k))
+            })
+        })
+}
+
 impl fmt::Display for Fault {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: {}", self.code, self.message)
@@ -322,6 +424,28 @@ mod tests {
         assert_eq!(f.code, "Server.ServerProxy.ServiceFailed.NetworkError");
         assert!(f.retryable);
         assert_eq!(f.leaf(), "NetworkError");
+    }
+
+    #[test]
+    fn known_codes_are_x_roads() {
+        for c in [
+            "Server.ServerProxy.AccessDenied",
+            "Server.ClientProxy.ServiceFailed.MalformedSignature.InvalidHashChainRef",
+            "server.serverproxy.access_denied",
+            "Client.InvalidXml",
+            "Server.Maintenance",
+        ] {
+            assert!(is_known_code(c), "{c}");
+        }
+        for c in [
+            "Server.\"X",
+            "Server.Made.Up",
+            "",
+            "Client..InvalidXml",
+            "Client.Invalid\nXml",
+        ] {
+            assert!(!is_known_code(c), "{}", c.escape_debug());
+        }
     }
 
     #[test]

@@ -2,15 +2,26 @@
 
 use std::fmt;
 
-/// Characters X-Road allows in identifier parts (PR-MESS §2.7), besides ASCII letters and digits.
-const EXTRA_ALLOWED: &[u8] = b"'()+,-.=?";
+/// Characters X-Road's identifier validation refuses besides those that do not print: the
+/// separators of identifiers' text and path forms. (PR-MESS §2.7 recommends only letters, digits
+/// and `'()+,-.=?`, but deployed Trembita codes such as `MIA_prod` use more, so the rule is the
+/// one X-Road enforces, not the recommendation.)
+const SEPARATORS: &[char] = &[':', ';', '/', '\\', '%'];
 
-/// Whether `part` is a legal identifier part: non-empty, letters, digits and `'()+,-.=?` only.
+/// Longest identifier part accepted (X-Road stores them in 255-character columns).
+pub const MAX_PART_CHARS: usize = 255;
+
+/// Whether `part` is a legal identifier part: 1 to 255 characters, none of them whitespace, a
+/// control or format character, or one of `: ; / \ %`.
 pub fn is_valid_part(part: &str) -> bool {
     !part.is_empty()
-        && part
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || EXTRA_ALLOWED.contains(&b))
+        && part.chars().count() <= MAX_PART_CHARS
+        && part.chars().all(|c| {
+            !c.is_whitespace()
+                && !c.is_control()
+                && !SEPARATORS.contains(&c)
+                && !matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{206f}' | '\u{feff}' | '\u{fff9}'..='\u{ffff}')
+        })
 }
 
 /// A member (`subsystem == None`) or one of its subsystems.
@@ -216,5 +227,39 @@ mod tests {
         assert!(ClientId::parse_path("A/B/C d").is_err());
         assert!(ServiceId::parse_path("A/B/C/getX").is_err());
         assert!(SecurityServerId::parse_path("A/B/C/D/E").is_err());
+    }
+
+    #[test]
+    fn parts_as_x_road_validates_them() {
+        for ok in [
+            "SEVDEIR-TEST",
+            "GOV",
+            "00000001",
+            "MIA_prod",
+            "v0.1",
+            "Дія",
+            "a'()+,-.=?",
+        ] {
+            assert!(is_valid_part(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "a b",
+            "a\nWARN",
+            "a\t",
+            "a:b",
+            "a;b",
+            "a/b",
+            "a\\b",
+            "a%0A",
+            "a\u{0}",
+            "a\u{85}",
+            "a\u{202e}",
+            "a\u{200b}",
+        ] {
+            assert!(!is_valid_part(bad), "{}", bad.escape_debug());
+        }
+        assert!(is_valid_part(&"x".repeat(255)));
+        assert!(!is_valid_part(&"x".repeat(256)));
     }
 }

@@ -91,9 +91,20 @@ impl Metrics {
         }
     }
 
+    /// Counts a fault by its code; codes outside X-Road's vocabulary count as `other`.
     pub fn fault(&self, proxy: Proxy, code: &str) {
+        let code = if crate::error::is_known_code(code) {
+            code
+        } else {
+            "other"
+        };
         let mut f = self.faults.lock().unwrap_or_else(|p| p.into_inner());
-        *f.entry((proxy.label(), code.to_string())).or_default() += 1;
+        match f.get_mut(&(proxy.label(), code.to_string())) {
+            Some(n) => *n += 1,
+            None => {
+                f.insert((proxy.label(), code.to_string()), 1);
+            }
+        }
     }
 
     pub fn security_event(&self, kind: &'static str) {
@@ -139,7 +150,8 @@ impl Metrics {
         for ((p, code), n) in self.faults.lock().unwrap_or_else(|p| p.into_inner()).iter() {
             let _ = writeln!(
                 out,
-                "brama_faults_total{{proxy=\"{p}\",code=\"{code}\"}} {n}"
+                "brama_faults_total{{proxy=\"{p}\",code=\"{}\"}} {n}",
+                label(code)
             );
         }
         out.push_str("# HELP brama_security_events_total Security events (refused TLS peers, denied access).\n# TYPE brama_security_events_total counter\n");
@@ -185,6 +197,19 @@ impl Metrics {
     }
 }
 
+/// A label value as the text exposition format needs it: backslash, double quote and line feed
+/// escaped.
+pub fn label(value: &str) -> std::borrow::Cow<'_, str> {
+    if !value.contains(['\\', '"', '\n']) {
+        return value.into();
+    }
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+        .into()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -206,5 +231,17 @@ mod tests {
         assert!(text.contains("brama_security_events_total{kind=\"access_denied\"} 1"));
         assert!(text.contains("brama_request_duration_seconds_count{proxy=\"client\"} 1"));
         assert_eq!(m.in_flight(), 0);
+    }
+
+    #[test]
+    fn invented_codes_cannot_break_the_page_or_add_series() {
+        let m = Metrics::default();
+        for i in 0..100 {
+            m.fault(Proxy::Client, &format!("Server.X{i}\"}} 1\nforged_total 9"));
+        }
+        let text = m.render();
+        assert!(text.contains("brama_faults_total{proxy=\"client\",code=\"other\"} 100"));
+        assert!(!text.contains("forged"));
+        assert_eq!(label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
     }
 }

@@ -129,3 +129,68 @@ async fn send_builds_a_request_and_prints_answer_or_fault() {
     ss1.shutdown().await;
     ss2.shutdown().await;
 }
+
+/// The README's Quick start on the embedded default: `brama serve`, then `brama submit` (which
+/// presents DIIA's test certificate over HTTPS) follows an application to completion, while an
+/// unauthenticated caller of the router is refused. The embedded default's fixed ports must be
+/// free.
+#[test]
+fn the_embedded_default_serves_the_readme_flow_to_diia_only() {
+    let data = tempfile::tempdir().unwrap();
+    let log = data.path().join("serve.log");
+    let mut serve = brama()
+        .arg("serve")
+        .current_dir(data.path())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let up = (0..500).any(|_| {
+        std::thread::sleep(Duration::from_millis(20));
+        std::fs::read_to_string(&log).is_ok_and(|l| l.contains("brama is serving"))
+    });
+    let repo = env!("CARGO_MANIFEST_DIR");
+    let result = std::panic::catch_unwind(|| {
+        assert!(
+            up,
+            "serve did not start: {}",
+            std::fs::read_to_string(&log).unwrap()
+        );
+        let out = brama()
+            .args([
+                "submit",
+                "examples/applications/all-services.json",
+                "--timeout-s",
+                "60",
+            ])
+            .current_dir(repo)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(stdout.contains("delivered"), "{stdout}");
+        // The same application without the certificate, over plain HTTP: refused.
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let r = rt.block_on(common::http::request(
+            "127.0.0.1:8080".parse().unwrap(),
+            "POST",
+            "/api/v1/applications",
+            &[("content-type", "application/json")],
+            bytes::Bytes::from(
+                std::fs::read(format!("{repo}/examples/applications/all-services.json")).unwrap(),
+            ),
+        ));
+        assert_eq!(r.status, 403, "{}", r.text());
+        assert!(r
+            .text()
+            .contains("Server.ClientProxy.SslAuthenticationFailed"));
+    });
+    let _ = serve.kill();
+    let _ = serve.wait();
+    if let Err(e) = result {
+        std::panic::resume_unwind(e);
+    }
+}

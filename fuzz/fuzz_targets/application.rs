@@ -4,5 +4,8 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let _ = brama::router::application::parse(data);
-    let _ = brama::router::wrap::body_content(data, 64);
+    let limits = brama::xml::XmlLimits::DEFAULT;
+    if let Ok(out) = brama::router::wrap::body_content(data, &limits, 1 << 20) {
+        assert!(out.len() <= 1 << 20, "copied declarations multiplied the body");
+    }
 });

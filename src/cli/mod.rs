@@ -3,6 +3,7 @@
 mod certs;
 mod keys;
 mod load;
+mod log;
 mod queue;
 mod rest_args;
 mod send;
@@ -142,7 +143,7 @@ pub fn main() -> ExitCode {
                     return ExitCode::from(1);
                 }
             };
-            init_logging(&conf.file.log.format, &conf.file.log.level);
+            log::init(&conf.file.log.format, &conf.file.log.level);
             runtime().block_on(serve(conf))
         }
         Command::Send(args) => runtime().block_on(send::run(args)),
@@ -164,7 +165,7 @@ pub fn main() -> ExitCode {
             openapi_dir,
             dracs_processing_ms,
         } => {
-            init_logging("text", "info");
+            log::init("text", "info");
             runtime().block_on(async move {
                 let here = crate::config::ConfigSource::Dir(PathBuf::from("."));
                 let loaded =
@@ -245,17 +246,4 @@ async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
-}
-
-fn init_logging(format: &str, level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = if format == "json" {
-        builder.json().with_current_span(true).try_init()
-    } else {
-        builder.try_init()
-    };
 }

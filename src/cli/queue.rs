@@ -173,7 +173,7 @@ async fn local(conf: &ServerConf, cmd: &QueueCommand) -> Result<Value, String> {
     };
     let r = match cmd {
         QueueCommand::List { state, limit } => api::list(&router, state.as_deref(), *limit),
-        QueueCommand::Show { id } => api::describe(&router, id),
+        QueueCommand::Show { id } => api::describe(&router, id, None),
         QueueCommand::Retry { id, service } => router
             .engine
             .retry(id, service.as_deref())

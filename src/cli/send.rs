@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
+
+use crate::load::tls::TlsSettings;
 use hyper_util::rt::TokioIo;
 
 use crate::identifiers::{ClientId, SecurityServerId, ServiceId};
@@ -186,7 +188,8 @@ async fn rest(a: SendArgs) -> ExitCode {
             }
         }
     };
-    let work = http_call_with(method, &url, &headers, body);
+    let tls = TlsSettings::default();
+    let work = http_call_with(method, &url, &headers, body, &tls);
     let resp = match tokio::time::timeout(Duration::from_secs(a.timeout_secs), work).await {
         Err(_) => return fail(format!("no answer from {url} within {} s", a.timeout_secs)),
         Ok(Err(e)) => return fail(e),
@@ -221,38 +224,69 @@ pub async fn post(url: &str, body: Bytes) -> Result<(http::StatusCode, Bytes), S
     .await
 }
 
-/// One HTTP/1.1 exchange with an `http://` URL.
+/// One HTTP/1.1 exchange with an `http://` URL (or `https://`, the server checked against the
+/// system's CA bundle).
 pub async fn http_call(
     method: http::Method,
     url: &str,
     body: Option<(&str, Bytes)>,
 ) -> Result<(http::StatusCode, Bytes), String> {
-    let (status, _, bytes) = http_call_with(method, url, &[], body).await?;
+    let (status, _, bytes) =
+        http_call_with(method, url, &[], body, &TlsSettings::default()).await?;
     Ok((status, bytes))
 }
 
-/// [`http_call`] with extra request headers; also returns the response headers.
+/// [`http_call`] with extra request headers and TLS settings for `https://` (the CA to check the
+/// server against, a client certificate); also returns the response headers.
 pub async fn http_call_with(
     method: http::Method,
     url: &str,
     headers: &[(String, String)],
     body: Option<(&str, Bytes)>,
+    tls: &TlsSettings,
 ) -> Result<(http::StatusCode, http::HeaderMap, Bytes), String> {
     let uri: http::Uri = url
         .parse()
         .map_err(|e| format!("'{url}' is not a URL: {e}"))?;
-    if uri.scheme_str() != Some("http") {
-        return Err(format!("'{url}': only http:// URLs are supported here"));
-    }
+    let https = match uri.scheme_str() {
+        Some("http") => false,
+        Some("https") => true,
+        _ => {
+            return Err(format!(
+                "'{url}': only http:// and https:// URLs are supported"
+            ))
+        }
+    };
     let host = uri.host().ok_or("URL without host")?;
-    let addr = format!("{host}:{}", uri.port_u16().unwrap_or(80));
+    let addr = format!(
+        "{host}:{}",
+        uri.port_u16().unwrap_or(if https { 443 } else { 80 })
+    );
     let tcp = tokio::net::TcpStream::connect(&addr)
         .await
         .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
-        .await
-        .map_err(|e| e.to_string())?;
-    tokio::spawn(conn);
+    let mut sender = if https {
+        let name =
+            rustls_pki_types::ServerName::try_from(host.trim_matches(['[', ']']).to_string())
+                .map_err(|e| format!("'{host}': {e}"))?;
+        let stream = tls
+            .connector()
+            .map_err(|e| e.to_string())?
+            .connect(name, tcp)
+            .await
+            .map_err(|e| format!("TLS with {addr}: {e}"))?;
+        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| e.to_string())?;
+        tokio::spawn(conn);
+        sender
+    } else {
+        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
+            .await
+            .map_err(|e| e.to_string())?;
+        tokio::spawn(conn);
+        sender
+    };
     let mut req = http::Request::builder()
         .method(method)
         .uri(uri.path_and_query().map_or("/", |p| p.as_str()))

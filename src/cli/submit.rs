@@ -10,15 +10,26 @@ use bytes::Bytes;
 use clap::Args;
 use serde_json::Value;
 
-use super::send::http_call;
+use super::send::http_call_with;
+use crate::load::tls::TlsSettings;
 
 #[derive(Args)]
 pub struct SubmitArgs {
     /// The application (JSON); see examples/applications/.
     pub file: PathBuf,
-    /// The client listener of the brama that runs the router.
-    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    /// The HTTPS client listener of the brama that runs the router.
+    #[arg(long, default_value = "https://127.0.0.1:8443")]
     pub url: String,
+    /// CA certificates (PEM) the server's certificate must chain to.
+    #[arg(long, default_value = "certs-test/ca.pem")]
+    pub ca: PathBuf,
+    /// The information system's certificate (PEM), pinned for the submitting subsystem; the
+    /// default is the embedded configuration's DIIA test certificate.
+    #[arg(long, default_value = "certs-test/client-diia-is.pem")]
+    pub cert: PathBuf,
+    /// Its private key (PEM).
+    #[arg(long, default_value = "certs-test/client-diia-is.key")]
+    pub key: PathBuf,
     /// Print the id and stop, without following the application.
     #[arg(long)]
     pub no_follow: bool,
@@ -36,10 +47,17 @@ pub async fn run(a: SubmitArgs) -> ExitCode {
         Err(e) => return fail(format!("{}: {e}", a.file.display())),
     };
     let base = a.url.trim_end_matches('/');
-    let (status, resp) = match http_call(
+    let tls = TlsSettings {
+        ca: Some(a.ca.clone()),
+        insecure: false,
+        client_cert: Some((a.cert.clone(), a.key.clone())),
+    };
+    let (status, _, resp) = match http_call_with(
         http::Method::POST,
         &format!("{base}/api/v1/applications"),
+        &[],
         Some(("application/json", Bytes::from(body))),
+        &tls,
     )
     .await
     {
@@ -71,18 +89,26 @@ pub async fn run(a: SubmitArgs) -> ExitCode {
         println!("{id}");
         return ExitCode::SUCCESS;
     }
-    follow(base, id, Duration::from_secs(a.timeout_s), a.json).await
+    follow(base, id, Duration::from_secs(a.timeout_s), a.json, &tls).await
 }
 
-async fn follow(base: &str, id: &str, timeout: Duration, json: bool) -> ExitCode {
+async fn follow(
+    base: &str,
+    id: &str,
+    timeout: Duration,
+    json: bool,
+    tls: &TlsSettings,
+) -> ExitCode {
     let tty = std::io::stderr().is_terminal();
     let start = Instant::now();
     let mut last_line = String::new();
     loop {
-        let (status, body) = match http_call(
+        let (status, _, body) = match http_call_with(
             http::Method::GET,
             &format!("{base}/api/v1/applications/{id}"),
+            &[],
             None,
+            tls,
         )
         .await
         {

@@ -190,6 +190,9 @@ pub(super) fn check(
             if failed {
                 None
             } else {
+                if let Some(rc) = &conf {
+                    check_router_callers(rc, &file, &clients, &mut e);
+                }
                 conf
             }
         }
@@ -208,6 +211,61 @@ pub(super) fn check(
         source,
         file,
     })
+}
+
+/// The router's endpoints serve whoever reaches a client listener: they must authenticate their
+/// callers, or be reachable from this machine only.
+fn check_router_callers(
+    rc: &super::router::RouterConf,
+    file: &ConfigFile,
+    clients: &HashMap<ClientId, HostedClient>,
+    e: &mut Errors,
+) {
+    use super::router::Authentication;
+    let listeners = [
+        (
+            "listeners.client_http",
+            file.listeners.client_http.as_deref(),
+        ),
+        (
+            "listeners.client_https",
+            file.listeners.client_https.as_deref(),
+        ),
+    ];
+    match rc.authentication {
+        Authentication::None => {
+            for (key, addr) in listeners {
+                if let Some(a) = addr.filter(|a| !crate::proxy::listener::is_loopback(a)) {
+                    e.add(
+                        "router.authentication",
+                        format!("\"none\" lets anyone who reaches {key} ({a}) submit applications and read them; bind it to loopback, or authenticate callers by certificate"),
+                    );
+                }
+            }
+        }
+        Authentication::Certificate => {
+            if file.listeners.client_https.is_none() {
+                e.add(
+                    "router.authentication",
+                    "\"certificate\" needs listeners.client_https: callers present their certificate over HTTPS",
+                );
+            }
+            let acting: Vec<(&str, &ClientId)> = rc
+                .submitters
+                .iter()
+                .map(|c| ("router.submitters", c))
+                .chain(rc.routes.values().map(|r| ("router.routes", &r.client)))
+                .collect();
+            for (key, id) in acting {
+                if clients.get(id).is_some_and(|c| c.is_cert_hashes.is_empty()) {
+                    e.add(
+                        key,
+                        format!("{id} pins no certificate (its is_certs), so no caller can authenticate as it"),
+                    );
+                }
+            }
+        }
+    }
 }
 
 fn check_limits(file: &ConfigFile, e: &mut Errors) {

@@ -20,6 +20,11 @@ pub struct RouterSection {
     pub store_cache_mb: u64,
     /// The X-Road client of every delivery (`INSTANCE/CLASS/CODE/SUBSYSTEM`), hosted here.
     pub client: String,
+    /// How callers of the router's endpoints are authenticated.
+    pub authentication: Authentication,
+    /// Hosted subsystems whose information systems may submit applications (default: `client`).
+    /// Each sees only the applications it submitted.
+    pub submitters: Vec<String>,
     /// Largest application accepted (bytes of JSON).
     pub max_application_bytes: usize,
     /// How often an asynchronous registry (DRACS registration status) is asked again.
@@ -43,6 +48,8 @@ impl Default for RouterSection {
             store_dir: "brama-data".into(),
             store_cache_mb: 16,
             client: String::new(),
+            authentication: Authentication::Certificate,
+            submitters: Vec::new(),
             max_application_bytes: 64 * 1024,
             poll_interval_ms: 1_000,
             webhook_url: None,
@@ -53,6 +60,19 @@ impl Default for RouterSection {
             routes: Vec::new(),
         }
     }
+}
+
+/// How the router's endpoints (`/api/v1/applications`, `/route/{name}`) know their caller.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Authentication {
+    /// HTTPS with a client certificate pinned in the `is_certs` of the subsystem the caller acts
+    /// as (X-Road's SSLAUTH).
+    #[default]
+    Certificate,
+    /// Anyone who reaches a client listener; only allowed when every client listener is on
+    /// loopback.
+    None,
 }
 
 /// How one service of the flow reaches its registry.
@@ -143,6 +163,9 @@ pub struct RouterConf {
     pub store_dir: PathBuf,
     pub store_cache_bytes: u64,
     pub client: ClientId,
+    pub authentication: Authentication,
+    /// Who may submit applications: `client` unless `submitters` names others.
+    pub submitters: Vec<ClientId>,
     pub max_application_bytes: usize,
     pub poll_interval: Duration,
     pub webhook_url: Option<hyper::Uri>,
@@ -208,6 +231,20 @@ pub fn resolve(
             None
         }
     };
+    let mut submitters = Vec::new();
+    for (i, sub) in s.submitters.iter().enumerate() {
+        match ClientId::parse_path(sub) {
+            Ok(c) if c.subsystem.is_some() && hosted.contains(&c) => submitters.push(c),
+            Ok(c) => fail(
+                &format!("submitters[{i}]"),
+                format!("'{c}' is not a subsystem hosted here"),
+            ),
+            Err(m) => fail(&format!("submitters[{i}]"), m),
+        }
+    }
+    if s.submitters.is_empty() {
+        submitters.extend(client.clone());
+    }
     let r = &s.retry;
     check_retry(r, "retry", &mut fail);
     let mut registries = BTreeMap::new();
@@ -341,6 +378,8 @@ pub fn resolve(
         store_dir,
         store_cache_bytes: s.store_cache_mb * 1024 * 1024,
         client,
+        authentication: s.authentication,
+        submitters,
         max_application_bytes: s.max_application_bytes,
         poll_interval: Duration::from_millis(s.poll_interval_ms.max(1)),
         webhook_url,

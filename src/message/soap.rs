@@ -13,7 +13,7 @@ use quick_xml::name::{Namespace, ResolveResult};
 
 use super::{MessageError, NS_IDENTIFIERS, NS_REPRESENTATION, NS_SOAP_ENV, NS_XROAD};
 use crate::error::ErrorCode;
-use crate::identifiers::{ClientId, SecurityServerId, ServiceId};
+use crate::identifiers::{is_valid_part, ClientId, SecurityServerId, ServiceId};
 use crate::xml::{Reader, XmlError, XmlLimits};
 
 /// Parser limits; every one is configurable under `[limits]`.
@@ -705,6 +705,12 @@ impl<'i> Parser<'i, '_> {
                 Event::Start(c) if ns == Ns::Identifiers => {
                     let name = local(&c);
                     let value = self.text()?;
+                    if !is_valid_part(&value) {
+                        return Err(err(
+                            ErrorCode::InvalidClientIdentifier,
+                            format!("'{field}' has an invalid {name} '{}'", shown(&value)),
+                        ));
+                    }
                     let slot = match name.as_str() {
                         "xRoadInstance" => 0,
                         "memberClass" => 1,
@@ -744,6 +750,18 @@ impl<'i> Parser<'i, '_> {
         }
     }
 
+    /// The text of an element that holds an identifier part, validated.
+    fn identifier_text(&mut self, name: &str) -> Result<String, MessageError> {
+        let value = self.text()?;
+        if !is_valid_part(&value) {
+            return Err(err(
+                ErrorCode::InvalidClientIdentifier,
+                format!("Invalid {name} '{}'", shown(&value)),
+            ));
+        }
+        Ok(value)
+    }
+
     fn represented_party(&mut self, empty: bool) -> Result<RepresentedParty, MessageError> {
         let (mut class, mut code) = (None, None);
         if !empty {
@@ -752,8 +770,8 @@ impl<'i> Parser<'i, '_> {
                 match ev {
                     Event::End(_) => break,
                     Event::Start(c) if ns == Ns::Representation => match c.local_name().as_ref() {
-                        b"partyClass" => class = Some(self.text()?),
-                        b"partyCode" => code = Some(self.text()?),
+                        b"partyClass" => class = Some(self.identifier_text("partyClass")?),
+                        b"partyCode" => code = Some(self.identifier_text("partyCode")?),
                         _ => self.skip_element()?,
                     },
                     Event::Start(_) => self.skip_element()?,
@@ -857,6 +875,19 @@ impl<'i> Parser<'i, '_> {
             }
         }
     }
+}
+
+/// A refused value as a fault may quote it: escaped, and cut short.
+fn shown(value: &str) -> String {
+    let mut s: String = value
+        .chars()
+        .take(64)
+        .flat_map(char::escape_debug)
+        .collect();
+    if value.chars().count() > 64 {
+        s.push('…');
+    }
+    s
 }
 
 fn set_once<T>(slot: &mut Option<T>, value: T, name: &str) -> Result<(), MessageError> {

@@ -10,6 +10,7 @@ use rustls_pki_types::UnixTime;
 
 use super::listener::Response;
 use super::{wire, Gateway};
+use crate::metrics::label;
 
 pub async fn handle(gw: Arc<Gateway>, req: http::Request<Incoming>) -> Response {
     if req.uri().path().starts_with("/api/v1/queue") {
@@ -27,6 +28,7 @@ pub async fn handle(gw: Arc<Gateway>, req: http::Request<Incoming>) -> Response 
             "text/plain; version=0.0.4; charset=utf-8",
             Bytes::from(
                 gw.metrics.render()
+                    + &intake_metrics(&gw)
                     + &pool_metrics(&gw)
                     + &signer_metrics(&gw)
                     + &router_metrics(&gw),
@@ -110,6 +112,48 @@ fn health(gw: &Gateway) -> Response {
     wire::plain(200, "OK")
 }
 
+/// Incoming connections per listener and the request-body memory budget.
+fn intake_metrics(gw: &Gateway) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let series: [(&str, &str, &str); 3] = [
+        (
+            "brama_connections_open",
+            "gauge",
+            "Open incoming connections",
+        ),
+        (
+            "brama_connections_shed_total",
+            "counter",
+            "Idle connections closed to make room near max_connections",
+        ),
+        (
+            "brama_connections_silent_total",
+            "counter",
+            "Connections closed for sending nothing within first_byte_timeout_ms",
+        ),
+    ];
+    for (i, (name, kind, help)) in series.iter().enumerate() {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for (listener, s) in gw.listeners.each() {
+            let v = match i {
+                0 => s.open.load(Ordering::Relaxed) as u64,
+                1 => s.shed.load(Ordering::Relaxed),
+                _ => s.silent.load(Ordering::Relaxed),
+            };
+            let _ = writeln!(out, "{name}{{listener=\"{listener}\"}} {v}");
+        }
+    }
+    let b = &gw.intake.budget;
+    let _ = writeln!(
+        out,
+        "# HELP brama_body_memory_bytes Request-body bytes held in memory\n# TYPE brama_body_memory_bytes gauge\nbrama_body_memory_bytes {}\n# HELP brama_body_memory_limit_bytes limits.body_memory_bytes\n# TYPE brama_body_memory_limit_bytes gauge\nbrama_body_memory_limit_bytes {}",
+        b.in_use(),
+        b.total()
+    );
+    out
+}
+
 /// Outgoing connections (to security servers and services).
 fn pool_metrics(gw: &Gateway) -> String {
     let n = gw.pool.opened.load(Ordering::Relaxed);
@@ -163,7 +207,8 @@ fn signer_metrics(gw: &Gateway) -> String {
                 4 => s.sessions_ready.load(Ordering::Relaxed) as u64,
                 _ => s.sessions_total.load(Ordering::Relaxed) as u64,
             };
-            let _ = writeln!(out, "{name}{{member=\"{}\"}} {v}", k.member);
+            let member = k.member.to_string();
+            let _ = writeln!(out, "{name}{{member=\"{}\"}} {v}", label(&member));
         }
     }
     out
@@ -194,13 +239,18 @@ fn router_metrics(gw: &Gateway) -> String {
     let lanes = r.engine.lanes();
     let _ = writeln!(out, "# TYPE brama_router_scheduled gauge");
     for (reg, queued, _) in &lanes {
-        let _ = writeln!(out, "brama_router_scheduled{{registry=\"{reg}\"}} {queued}");
+        let _ = writeln!(
+            out,
+            "brama_router_scheduled{{registry=\"{}\"}} {queued}",
+            label(reg)
+        );
     }
     let _ = writeln!(out, "# TYPE brama_router_in_flight gauge");
     for (reg, _, in_flight) in &lanes {
         let _ = writeln!(
             out,
-            "brama_router_in_flight{{registry=\"{reg}\"}} {in_flight}"
+            "brama_router_in_flight{{registry=\"{}\"}} {in_flight}",
+            label(reg)
         );
     }
     let st = &r.engine.store;

@@ -31,30 +31,42 @@ pub fn empty() -> Body {
 }
 
 /// Bytes of request bodies held in memory across all connections: every request reserves what it
-/// buffers before it buffers it, waiting at most `wait` for others to finish.
+/// buffers before it buffers it, waiting at most `wait` for others to finish. An eighth of the
+/// budget is kept for the first [`SMALL_BODY`] bytes of each request, so uploads that stall after
+/// sending much (the way to exhaust a budget) cannot starve ordinary small requests.
 #[derive(Debug)]
 pub struct MemoryBudget {
-    permits: Arc<Semaphore>,
+    all: Arc<Semaphore>,
+    /// What bytes past each request's first [`SMALL_BODY`] may take.
+    large: Arc<Semaphore>,
     total: usize,
     wait: Duration,
 }
 
+/// The part of every request counted only against the whole budget.
+pub const SMALL_BODY: usize = 64 * 1024;
+
 /// Memory reserved from a [`MemoryBudget`], given back when dropped.
 #[derive(Debug, Default)]
 pub struct Reservation {
-    permit: Option<OwnedSemaphorePermit>,
+    all: Option<OwnedSemaphorePermit>,
+    large: Option<OwnedSemaphorePermit>,
 }
 
 impl Reservation {
     pub fn bytes(&self) -> usize {
-        self.permit.as_ref().map_or(0, |p| p.num_permits())
+        self.all.as_ref().map_or(0, |p| p.num_permits())
     }
 
-    fn add(&mut self, more: OwnedSemaphorePermit) {
-        match &mut self.permit {
-            Some(p) => p.merge(more),
-            None => self.permit = Some(more),
-        }
+    fn large_bytes(&self) -> usize {
+        self.large.as_ref().map_or(0, |p| p.num_permits())
+    }
+}
+
+fn add(slot: &mut Option<OwnedSemaphorePermit>, more: OwnedSemaphorePermit) {
+    match slot {
+        Some(p) => p.merge(more),
+        None => *slot = Some(more),
     }
 }
 
@@ -66,7 +78,8 @@ impl MemoryBudget {
     pub fn new(total: usize, wait: Duration) -> Arc<MemoryBudget> {
         let total = total.min(Semaphore::MAX_PERMITS);
         Arc::new(MemoryBudget {
-            permits: Arc::new(Semaphore::new(total)),
+            all: Arc::new(Semaphore::new(total)),
+            large: Arc::new(Semaphore::new(total - total / 8)),
             total,
             wait,
         })
@@ -74,7 +87,7 @@ impl MemoryBudget {
 
     /// Bytes reserved now.
     pub fn in_use(&self) -> usize {
-        self.total - self.permits.available_permits()
+        self.total - self.all.available_permits()
     }
 
     pub fn total(&self) -> usize {
@@ -87,23 +100,39 @@ impl MemoryBudget {
         if bytes <= have {
             return Ok(());
         }
-        let want = (bytes - have).max(RESERVE_STEP.min(self.total));
-        if have + want > self.total {
+        let target = bytes.max(have + RESERVE_STEP).min(self.total.max(bytes));
+        if target > self.total {
             return Err(BudgetExhausted(self.total));
         }
-        let n = u32::try_from(want).map_err(|_| BudgetExhausted(self.total))?;
-        if let Ok(p) = self.permits.clone().try_acquire_many_owned(n) {
-            r.add(p);
-            return Ok(());
+        let deadline = tokio::time::Instant::now() + self.wait;
+        // The large pool first, always in this order, so two growing requests cannot each hold
+        // what the other waits for.
+        let large_need = target
+            .saturating_sub(SMALL_BODY)
+            .saturating_sub(r.large_bytes());
+        if large_need > 0 {
+            let p = acquire(&self.large, large_need, deadline).await;
+            add(&mut r.large, p.ok_or(BudgetExhausted(self.total))?);
         }
-        match tokio::time::timeout(self.wait, self.permits.clone().acquire_many_owned(n)).await {
-            Ok(Ok(p)) => {
-                r.add(p);
-                Ok(())
-            }
-            _ => Err(BudgetExhausted(self.total)),
-        }
+        let p = acquire(&self.all, target - have, deadline).await;
+        add(&mut r.all, p.ok_or(BudgetExhausted(self.total))?);
+        Ok(())
     }
+}
+
+async fn acquire(
+    sem: &Arc<Semaphore>,
+    n: usize,
+    deadline: tokio::time::Instant,
+) -> Option<OwnedSemaphorePermit> {
+    let n = u32::try_from(n).ok()?;
+    if let Ok(p) = sem.clone().try_acquire_many_owned(n) {
+        return Some(p);
+    }
+    tokio::time::timeout_at(deadline, sem.clone().acquire_many_owned(n))
+        .await
+        .ok()?
+        .ok()
 }
 
 #[derive(Debug)]
@@ -290,6 +319,9 @@ where
     }
 }
 
+/// A declared body is given a buffer of its size up to this; larger ones grow as they arrive.
+const PRESIZE: usize = 1024 * 1024;
+
 /// A request body received whole, and the memory it holds in the budget.
 #[derive(Debug)]
 pub struct Received {
@@ -313,12 +345,8 @@ where
                 max: max as u64,
             });
         }
-        // Reserved whole up front: a declared body either fits or waits before it is read.
-        intake
-            .budget
-            .grow(&mut reservation, declared as usize)
-            .await?;
-        buf.reserve(declared as usize);
+        // Memory is reserved as the bytes arrive, so a stalled upload holds only what it sent.
+        buf.reserve((declared as usize).min(PRESIZE));
     }
     while let Some(data) = paced.next().await? {
         let len = buf.len() + data.len();
@@ -356,17 +384,41 @@ mod tests {
 
     #[tokio::test]
     async fn the_budget_is_shared_and_given_back() {
-        let b = MemoryBudget::new(200 * 1024, Duration::from_millis(20));
+        let b = MemoryBudget::new(800 * 1024, Duration::from_millis(20));
         let mut one = Reservation::default();
-        b.grow(&mut one, 150 * 1024).await.unwrap();
-        assert_eq!(b.in_use(), 150 * 1024);
+        b.grow(&mut one, 600 * 1024).await.unwrap();
+        assert_eq!(b.in_use(), 600 * 1024);
         let mut two = Reservation::default();
-        assert!(b.grow(&mut two, 100 * 1024).await.is_err());
+        assert!(b.grow(&mut two, 300 * 1024).await.is_err());
+        drop(two);
         drop(one);
         assert_eq!(b.in_use(), 0);
-        b.grow(&mut two, 100 * 1024).await.unwrap();
+        let mut three = Reservation::default();
+        b.grow(&mut three, 300 * 1024).await.unwrap();
         // More than the whole budget is refused at once.
-        assert!(b.grow(&mut two, 300 * 1024).await.is_err());
+        assert!(b.grow(&mut three, 900 * 1024).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn large_bodies_cannot_take_what_small_ones_need() {
+        let b = MemoryBudget::new(8 * 1024 * 1024, Duration::from_millis(20));
+        let mut large = Vec::new();
+        loop {
+            let mut r = Reservation::default();
+            if b.grow(&mut r, 1024 * 1024).await.is_err() {
+                break;
+            }
+            large.push(r);
+        }
+        assert!(b.in_use() <= 7 * 1024 * 1024, "{}", b.in_use());
+        // A few small requests still fit beside them.
+        let mut small = Vec::new();
+        for _ in 0..8 {
+            let mut r = Reservation::default();
+            b.grow(&mut r, SMALL_BODY).await.unwrap();
+            small.push(r);
+        }
+        assert!(b.in_use() <= b.total());
     }
 
     #[tokio::test]

@@ -49,12 +49,15 @@ pub async fn handle(
             }
         }
         (&http::Method::POST, "/api/v1/applications") => match gw.router.get() {
-            Some(r) => crate::router::api::submit(r, req, &gw.intake).await,
+            Some(r) => crate::router::api::submit(&gw, r, req, &conn).await,
             None => wire::router_error(&crate::router::RouterError::Disabled),
         },
         (&http::Method::GET, p) if p.starts_with("/api/v1/applications/") => {
             match gw.router.get() {
-                Some(r) => crate::router::api::status(r, &p["/api/v1/applications/".len()..]),
+                Some(r) => {
+                    let id = &p["/api/v1/applications/".len()..];
+                    crate::router::api::status(&gw, r, id, &conn)
+                }
                 None => wire::router_error(&crate::router::RouterError::Disabled),
             }
         }
@@ -63,7 +66,7 @@ pub async fn handle(
             match gw.router.get().and_then(|r| r.conf.routes.get(name)) {
                 Some(route) => {
                     let route = route.clone();
-                    crate::router::wrap::handle(gw.clone(), &route, req).await
+                    crate::router::wrap::handle(gw.clone(), &route, req, &conn).await
                 }
                 None => wire::router_error(&crate::router::RouterError::NotFound(name.into())),
             }
@@ -436,7 +439,9 @@ fn fault_passthrough(gw: &Gateway, f: SoapMessage) -> Response {
     } = &f.body
     {
         gw.metrics.fault(Proxy::Client, code);
-        tracing::info!(code = %code, error_id = ?detail, "provider answered with a fault: {string}");
+        // A provider's fault string may quote personal data: only at debug level.
+        tracing::info!(code = %code, error_id = ?detail, "provider answered with a fault");
+        tracing::debug!(code = %code, error_id = ?detail, "provider's fault string: {string}");
     }
     http::Response::builder()
         .status(200)

@@ -38,6 +38,10 @@ fn log_fault(fault: &Fault, proxy: Proxy, metrics: &Metrics) {
             "authentication_failed"
         });
         tracing::warn!(target: "security", error_id = %fault.id, code = %fault.code, side = ?fault.side, "{}", fault.message);
+    } else if fault.peer_message {
+        // Written by the peer or the service: it may quote personal data, so only at debug level.
+        tracing::info!(error_id = %fault.id, code = %fault.code, side = ?fault.side, retryable = fault.retryable, "the provider's side failed");
+        tracing::debug!(error_id = %fault.id, code = %fault.code, "{}", fault.message);
     } else {
         tracing::info!(error_id = %fault.id, code = %fault.code, side = ?fault.side, retryable = fault.retryable, "{}", fault.message);
     }

@@ -6,15 +6,29 @@ use hyper::body::Incoming;
 use serde_json::{json, Value};
 
 use super::application;
+use super::auth;
 use super::model::{AppRecord, Delivery, Millis, State};
 use super::{Router, RouterError};
 use crate::error::Prefix;
+use crate::identifiers::ClientId;
 use crate::proxy::body::{Intake, IntakeError};
-use crate::proxy::listener::Response;
+use crate::proxy::listener::{ConnInfo, Response};
 use crate::proxy::wire;
+use crate::proxy::Gateway;
 
-pub async fn submit(router: &Router, req: http::Request<Incoming>, intake: &Intake) -> Response {
-    match accept(router, req, intake).await {
+/// `POST /api/v1/applications` from an authenticated submitter.
+pub async fn submit(
+    gw: &Gateway,
+    router: &Router,
+    req: http::Request<Incoming>,
+    conn: &ConnInfo,
+) -> Response {
+    let candidates: Vec<&ClientId> = router.conf.submitters.iter().collect();
+    let accepted = match auth::caller(gw, conn, &candidates, "submitting applications") {
+        Ok(submitter) => accept(router, req, &gw.intake, &submitter).await,
+        Err(e) => Err(e),
+    };
+    match accepted {
         Ok(id) => wire::json(
             202,
             &json!({ "id": id, "status": format!("/api/v1/applications/{id}") }),
@@ -27,6 +41,7 @@ async fn accept(
     router: &Router,
     req: http::Request<Incoming>,
     intake: &Intake,
+    submitter: &ClientId,
 ) -> Result<String, RouterError> {
     if let Some(ct) = req.headers().get(http::header::CONTENT_TYPE) {
         let ct = ct.to_str().unwrap_or_default().to_ascii_lowercase();
@@ -39,7 +54,7 @@ async fn accept(
     let max = router.conf.max_application_bytes;
     let body = read(req.into_body(), max, intake).await?;
     let app = application::parse(&body).map_err(RouterError::Invalid)?;
-    router.engine.accept(&app).await
+    router.engine.accept(&app, submitter).await
 }
 
 /// Reads a body of at most `max` bytes within the intake's limits.
@@ -53,15 +68,31 @@ pub async fn read(body: Incoming, max: usize, intake: &Intake) -> Result<Bytes, 
     }
 }
 
-pub fn status(router: &Router, id: &str) -> Response {
-    match describe(router, id) {
+/// `GET /api/v1/applications/{id}`: only to the subsystem that submitted it.
+pub fn status(gw: &Gateway, router: &Router, id: &str, conn: &ConnInfo) -> Response {
+    let candidates: Vec<&ClientId> = router.conf.submitters.iter().collect();
+    let shown = auth::caller(gw, conn, &candidates, "reading applications").and_then(|caller| {
+        let shown = describe(router, id, Some(&caller));
+        if matches!(shown, Err(RouterError::NotFound(_))) && router.engine.store.has_app(id)? {
+            // Someone else's: answered as if it did not exist, and counted.
+            gw.metrics.security_event("access_denied");
+            tracing::warn!(target: "security", caller = %caller, "an application submitted by another subsystem was asked for");
+        }
+        shown
+    });
+    match shown {
         Ok(v) => wire::json(200, &v),
         Err(e) => wire::router_error(&e),
     }
 }
 
-/// An application and the state of each of its services.
-pub fn describe(router: &Router, id: &str) -> Result<Value, RouterError> {
+/// An application and the state of each of its services; with `caller`, only when that
+/// subsystem submitted it.
+pub fn describe(
+    router: &Router,
+    id: &str,
+    caller: Option<&ClientId>,
+) -> Result<Value, RouterError> {
     if id.is_empty() || id.len() > 64 || id.contains('/') {
         return Err(RouterError::NotFound(id.into()));
     }
@@ -69,6 +100,13 @@ pub fn describe(router: &Router, id: &str) -> Result<Value, RouterError> {
     let app = store
         .app(id)?
         .ok_or_else(|| RouterError::NotFound(id.into()))?;
+    if let Some(caller) = caller {
+        let submitter = app.submitter.clone();
+        let owner = submitter.unwrap_or_else(|| router.conf.client.to_string());
+        if owner != caller.to_string() {
+            return Err(RouterError::NotFound(id.into()));
+        }
+    }
     let deliveries = store.deliveries(id)?;
     Ok(app_json(&app, &deliveries, true))
 }
@@ -157,7 +195,7 @@ pub async fn admin(router: &Router, req: http::Request<Incoming>) -> Response {
                 .await
                 .map(|n| json!({ "id": id, "restarted": n }))
         }
-        (http::Method::GET, r) => describe(router, r.trim_start_matches('/')),
+        (http::Method::GET, r) => describe(router, r.trim_start_matches('/'), None),
         _ => Err(RouterError::NotFound(path.clone())),
     };
     match res {

@@ -20,6 +20,7 @@ use super::retry::{backoff, AttemptError};
 use super::store::{Batch, Store, StoreError};
 use super::RouterError;
 use crate::config::router::RouterConf;
+use crate::identifiers::ClientId;
 use crate::message::SoapEnvelope;
 use crate::proxy::{client, Gateway};
 
@@ -111,7 +112,11 @@ impl Engine {
     }
 
     /// Stores a new application with its plan, durably, and schedules what can start.
-    pub async fn accept(&self, app: &Application) -> Result<String, RouterError> {
+    pub async fn accept(
+        &self,
+        app: &Application,
+        submitter: &ClientId,
+    ) -> Result<String, RouterError> {
         let id = uuid::Uuid::now_v7().to_string();
         let now = now_ms();
         let plan = flow::plan(app);
@@ -120,6 +125,7 @@ impl Engine {
             received_at: now,
             application: app.json.clone(),
             services: plan.iter().map(|s| s.name.to_string()).collect(),
+            submitter: Some(submitter.to_string()),
         };
         let mut deliveries = Vec::with_capacity(plan.len());
         for spec in &plan {

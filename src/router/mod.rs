@@ -11,6 +11,7 @@
 
 pub mod api;
 pub mod application;
+mod auth;
 pub mod engine;
 pub mod flow;
 mod lanes;

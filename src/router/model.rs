@@ -23,6 +23,11 @@ pub struct AppRecord {
     pub application: Value,
     /// Services in plan order.
     pub services: Vec<String>,
+    /// The subsystem whose information system submitted it: the only one shown its status.
+    /// (Absent in records written before callers were authenticated: those are the router
+    /// client's.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub submitter: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

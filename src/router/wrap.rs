@@ -13,11 +13,20 @@ use crate::error::{ErrorCode, Fault, Prefix};
 use crate::message::build::{self, RequestHeader};
 use crate::message::SoapEnvelope;
 use crate::metrics::Proxy;
-use crate::proxy::listener::Response;
+use crate::proxy::listener::{ConnInfo, Response};
 use crate::proxy::{body, client, wire, Gateway};
 use crate::xml::{Reader, XmlLimits};
 
-pub async fn handle(gw: Arc<Gateway>, route: &Route, req: http::Request<Incoming>) -> Response {
+pub async fn handle(
+    gw: Arc<Gateway>,
+    route: &Route,
+    req: http::Request<Incoming>,
+    conn: &ConnInfo,
+) -> Response {
+    // Only the route's own client's information systems may use it.
+    if let Err(e) = super::auth::caller(&gw, conn, &[&route.client], "this route") {
+        return wire::router_error(&e);
+    }
     let _in_flight = gw.metrics.start(Proxy::Client);
     match forward(&gw, route, req).await {
         Ok(resp) => resp,

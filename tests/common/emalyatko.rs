@@ -122,16 +122,25 @@ pub fn ss2_toml(sim: SocketAddr) -> String {
 }
 
 /// ss1: DIIA and the router. `router_extra` is appended inside `[router]` (limits, webhook).
+/// The listeners are on loopback, so the router authenticates no one unless `router_extra` says
+/// `authentication = "certificate"` (DIIA's information system then presents `client-diia-is`).
 pub fn ss1_toml(store: &Path, router_extra: &str) -> String {
+    let auth = if router_extra.contains("authentication") {
+        ""
+    } else {
+        "authentication = \"none\""
+    };
     let mut extra = format!(
         r#"
 [[clients]]
 id = "{INSTANCE}/GOV/00000001/DIIA"
+is_certs = ["certs/client-diia-is.pem"]
 
 [router]
 store_dir = "{store}"
 client = "{INSTANCE}/GOV/00000001/DIIA"
 poll_interval_ms = 50
+{auth}
 {router_extra}
 
 [router.retry]

@@ -61,6 +61,19 @@ pub async fn request_tls(
     headers: &[(&str, &str)],
     body: Bytes,
 ) -> Result<Reply, String> {
+    request_tls_to(addr, ca_pem, client, "POST", "/", headers, body).await
+}
+
+/// [`request_tls`] with any method and path.
+pub async fn request_tls_to(
+    addr: SocketAddr,
+    ca_pem: &str,
+    client: Option<(&str, &str)>,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Bytes,
+) -> Result<Reply, String> {
     use rustls_pki_types::pem::PemObject;
     use rustls_pki_types::{CertificateDer, PrivateKeyDer};
     let mut roots = rustls::RootCertStore::empty();
@@ -89,7 +102,7 @@ pub async fn request_tls(
         .connect(name, tcp)
         .await
         .map_err(|e| e.to_string())?;
-    exchange(TokioIo::new(tls), addr, "POST", "/", headers, body).await
+    exchange(TokioIo::new(tls), addr, method, path, headers, body).await
 }
 
 async fn exchange<T>(

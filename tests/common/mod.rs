@@ -160,8 +160,25 @@ impl TwoServers {
     }
 }
 
+/// The `[limits]` of test nodes: small, and quick to time out.
+pub const NODE_LIMITS: &str = "max_body_bytes = 1048576
+header_read_timeout_ms = 1000
+body_read_timeout_ms = 2000
+shutdown_grace_ms = 5000";
+
 /// The common part of a node's TOML; `extra` adds `[[clients]]` and more.
 pub fn node_toml(server_code: &str, owner: &str, globalconf: &str, extra: &str) -> String {
+    node_toml_with(server_code, owner, globalconf, NODE_LIMITS, extra)
+}
+
+/// [`node_toml`] with `limits` as the body of `[limits]`.
+pub fn node_toml_with(
+    server_code: &str,
+    owner: &str,
+    globalconf: &str,
+    limits: &str,
+    extra: &str,
+) -> String {
     format!(
         r#"
 [server]
@@ -175,10 +192,7 @@ server = "127.0.0.1:0"
 admin = "127.0.0.1:0"
 
 [limits]
-max_body_bytes = 1048576
-header_read_timeout_ms = 1000
-body_read_timeout_ms = 2000
-shutdown_grace_ms = 5000
+{limits}
 
 # Below the peers' idle close (header_read_timeout_ms), so a pooled connection is never reused
 # just as the peer closes it.
