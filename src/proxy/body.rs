@@ -150,18 +150,6 @@ pub struct Intake {
     pub budget: Arc<MemoryBudget>,
 }
 
-impl Intake {
-    /// Generous limits with a budget of its own, for tools and tests.
-    pub fn unbounded(timeout: Duration) -> Intake {
-        Intake {
-            timeout,
-            min_rate: 0,
-            rate_window: Duration::from_secs(1),
-            budget: MemoryBudget::new(usize::MAX, Duration::ZERO),
-        }
-    }
-}
-
 /// Why a body was not received.
 #[derive(Debug)]
 pub enum IntakeError {
@@ -215,11 +203,14 @@ impl IntakeError {
                     "The server holds {total} bytes of request bodies, its limit; try again shortly"
                 ),
             ),
-            IntakeError::Io(e) => (
-                ErrorCode::IoError,
-                400,
-                format!("Reading the request failed: {e}"),
-            ),
+            // The connection broke: whatever answers still reaches the client is a plain fault.
+            IntakeError::Io(e) => {
+                return Fault::new(
+                    prefix,
+                    ErrorCode::IoError,
+                    format!("Reading the request failed: {e}"),
+                )
+            }
         };
         let prefix = match (self, prefix) {
             // Busy here is this server's trouble, not the client's mistake.
@@ -423,7 +414,12 @@ mod tests {
 
     #[tokio::test]
     async fn declared_oversize_is_refused_before_reading() {
-        let intake = Intake::unbounded(Duration::from_secs(5));
+        let intake = Intake {
+            timeout: Duration::from_secs(5),
+            min_rate: 0,
+            rate_window: Duration::from_secs(1),
+            budget: MemoryBudget::new(1 << 20, Duration::ZERO),
+        };
         let body = Full::new(Bytes::from(vec![b'x'; 100]));
         match receive(body, 10, &intake).await {
             Err(IntakeError::Declared {

@@ -44,8 +44,6 @@ pub struct ListenerLimits {
     /// A new connection that sends nothing this long is closed.
     pub first_byte_timeout: Duration,
     pub shutdown_grace: Duration,
-    /// Connections the kernel queues before they are accepted.
-    pub backlog: u32,
 }
 
 /// Counters of one listener, for `/metrics`.
@@ -65,7 +63,6 @@ struct Tracked {
     busy: AtomicUsize,
     /// Milliseconds since the listener started, when bytes last moved either way.
     last_active: AtomicU64,
-    seen_bytes: AtomicBool,
     /// Asked to close; not picked again.
     shedding: AtomicBool,
     close: Notify,
@@ -91,7 +88,6 @@ impl Admission {
         let t = Arc::new(Tracked {
             busy: AtomicUsize::new(0),
             last_active: AtomicU64::new(self.now_ms()),
-            seen_bytes: AtomicBool::new(false),
             shedding: AtomicBool::new(false),
             close: Notify::new(),
         });
@@ -111,22 +107,18 @@ impl Admission {
         self.stats.open.fetch_sub(1, Ordering::Relaxed);
     }
 
-    /// Closes the connection idle longest; false when every connection is busy.
-    fn shed_one(&self) -> bool {
+    /// Asks the connection idle longest to close; none when every connection is busy.
+    fn shed_one(&self) {
         let conns = self.conns.lock().unwrap_or_else(|p| p.into_inner());
         let victim = conns
             .values()
             .filter(|t| t.busy.load(Ordering::Relaxed) == 0 && !t.shedding.load(Ordering::Relaxed))
             .min_by_key(|t| t.last_active.load(Ordering::Relaxed));
-        match victim {
-            Some(t) => {
-                t.shedding.store(true, Ordering::Relaxed);
-                // Stored, so a connection that has not yet started waiting still sees it.
-                t.close.notify_one();
-                self.stats.shed.fetch_add(1, Ordering::Relaxed);
-                true
-            }
-            None => false,
+        if let Some(t) = victim {
+            t.shedding.store(true, Ordering::Relaxed);
+            // Stored, so a connection that has not yet started waiting still sees it.
+            t.close.notify_one();
+            self.stats.shed.fetch_add(1, Ordering::Relaxed);
         }
     }
 }
@@ -203,8 +195,8 @@ pub async fn serve<H, F>(
                 limits: &limits,
                 stats: &admission.stats,
             };
+            let _registered = Registered(&admission, id);
             conn.serve(io, remote, tls, &mut shutdown, handler).await;
-            admission.unregister(id);
         });
     }
     drop(listener);
@@ -231,20 +223,37 @@ impl Conn<'_> {
         H: Fn(http::Request<Incoming>, Arc<ConnInfo>) -> F + Clone + Send + Sync + 'static,
         F: Future<Output = Response> + Send + 'static,
     {
+        // Nothing is allocated for a connection (no TLS state, no HTTP buffers) until it sends
+        // its first byte; one that stays silent is closed.
+        // `peek` waits for data (`readable` may wake early); 0 bytes is the peer closing.
+        let mut first = [0u8; 1];
+        tokio::select! {
+            r = io.inner.peek(&mut first) => if !matches!(r, Ok(1..)) { return },
+            _ = tokio::time::sleep(self.limits.first_byte_timeout) => {
+                self.stats.silent.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            _ = self.tracked.close.notified() => return,
+            _ = shutdown.changed() => return,
+        }
         let Some(acceptor) = tls else {
             let info = Arc::new(ConnInfo {
                 remote,
                 peer_cert: None,
                 tls: false,
             });
-            return self.http(TokioIo::new(io), info, shutdown, handler).await;
+            // Boxed, as the handshake below: a waiting connection's task holds only small state.
+            return Box::pin(self.http(TokioIo::new(io), info, shutdown, handler)).await;
         };
         let handshake = async {
-            tokio::time::timeout(self.limits.header_read_timeout, acceptor.accept(io)).await
+            tokio::time::timeout(
+                self.limits.header_read_timeout,
+                Box::pin(acceptor.accept(io)),
+            )
+            .await
         };
         let accepted = tokio::select! {
             r = handshake => r,
-            _ = self.silent() => return,
             _ = self.tracked.close.notified() => return,
         };
         let stream = match accepted {
@@ -266,18 +275,7 @@ impl Conn<'_> {
             peer_cert,
             tls: true,
         });
-        self.http(TokioIo::new(stream), info, shutdown, handler)
-            .await
-    }
-
-    /// Resolves when the connection has sent nothing within the first-byte timeout; never when
-    /// it has.
-    async fn silent(&self) {
-        tokio::time::sleep(self.limits.first_byte_timeout).await;
-        if self.tracked.seen_bytes.load(Ordering::Relaxed) {
-            std::future::pending::<()>().await;
-        }
-        self.stats.silent.fetch_add(1, Ordering::Relaxed);
+        Box::pin(self.http(TokioIo::new(stream), info, shutdown, handler)).await
     }
 
     async fn http<I, H, F>(
@@ -311,7 +309,6 @@ impl Conn<'_> {
         tokio::pin!(conn);
         tokio::select! {
             _ = conn.as_mut() => {}
-            _ = self.silent() => {}
             _ = self.shed() => {}
             _ = shutdown.changed() => {
                 // Finish the request in progress, then close.
@@ -331,6 +328,15 @@ impl Conn<'_> {
             // A request started meanwhile: it is served, and the connection may be picked again.
             self.tracked.shedding.store(false, Ordering::Relaxed);
         }
+    }
+}
+
+/// Takes a connection out of admission's view when its task ends, however it ends.
+struct Registered<'a>(&'a Admission, u64);
+
+impl Drop for Registered<'_> {
+    fn drop(&mut self) {
+        self.0.unregister(self.1);
     }
 }
 
@@ -374,7 +380,6 @@ impl<S: AsyncRead + Unpin> AsyncRead for Activity<S> {
         let before = buf.filled().len();
         let r = Pin::new(&mut self.inner).poll_read(cx, buf);
         if buf.filled().len() > before {
-            self.tracked.seen_bytes.store(true, Ordering::Relaxed);
             self.touch();
         }
         r

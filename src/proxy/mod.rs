@@ -229,9 +229,13 @@ pub async fn start(conf: ServerConf, pre: Prebound) -> std::io::Result<Running> 
         max_connections: f.limits.max_connections,
         max_headers: f.limits.max_http_headers,
         header_read_timeout: Duration::from_millis(f.limits.header_read_timeout_ms),
-        first_byte_timeout: Duration::from_millis(f.limits.first_byte_timeout_ms),
+        // Never longer than a request head may take.
+        first_byte_timeout: Duration::from_millis(
+            f.limits
+                .first_byte_timeout_ms
+                .min(f.limits.header_read_timeout_ms),
+        ),
         shutdown_grace: Duration::from_millis(f.limits.shutdown_grace_ms),
-        backlog: f.limits.listen_backlog,
     };
     let backlog = f.limits.listen_backlog;
     let (tx, rx) = watch::channel(false);
