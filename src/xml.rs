@@ -17,8 +17,7 @@ use std::fmt;
 use std::ops::Range;
 
 use quick_xml::events::{BytesStart, Event};
-use quick_xml::name::{LocalName, QName, ResolveResult};
-use quick_xml::NsReader;
+use quick_xml::name::{LocalName, Namespace, QName, ResolveResult};
 
 /// Bounds on one document. Every one is configurable under `[limits]` (`max_xml_*`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -74,24 +73,28 @@ pub enum XmlErrorKind {
     Limit,
 }
 
+/// Boxed, so the `Result` of every event stays small on the parse's hot path.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct XmlError {
-    pub kind: XmlErrorKind,
-    pub message: String,
-}
+pub struct XmlError(Box<(XmlErrorKind, String)>);
 
 impl XmlError {
+    #[cold]
     fn new(kind: XmlErrorKind, at: usize, message: impl fmt::Display) -> Self {
-        XmlError {
-            kind,
-            message: format!("{message} (at byte {at})"),
-        }
+        XmlError(Box::new((kind, format!("{message} (at byte {at})"))))
+    }
+
+    pub fn kind(&self) -> XmlErrorKind {
+        self.0 .0
+    }
+
+    pub fn message(&self) -> &str {
+        &self.0 .1
     }
 }
 
 impl fmt::Display for XmlError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
+        f.write_str(self.message())
     }
 }
 
@@ -195,34 +198,46 @@ fn h_is_plain(hex: &[u8]) -> bool {
 }
 
 /// A namespace-aware pull reader over a whole document in memory, every event checked against
-/// [`XmlLimits`]. Events borrow from the input.
+/// [`XmlLimits`]. Events borrow from the input. Namespaces are resolved here, from the
+/// declarations the limit checks already find, so each start tag's attributes are read once.
 pub struct Reader<'i> {
-    inner: NsReader<&'i [u8]>,
+    inner: quick_xml::Reader<&'i [u8]>,
+    input: &'i [u8],
     limits: XmlLimits,
     depth: usize,
     elements: usize,
-    /// Namespace declarations of each open element.
+    /// Namespace declarations in scope, innermost last: (prefix, namespace) as ranges of the
+    /// input; an empty prefix is the default namespace.
+    bindings: Vec<(Range<usize>, Range<usize>)>,
+    /// How many declarations each open element added.
     scopes: Vec<usize>,
-    in_scope: usize,
+    /// Declarations of the element that just ended (or was empty), dropped at the next read:
+    /// its end event still resolves in its scope.
+    pending_pop: usize,
     /// Attribute names of the element being checked, as ranges of its tag (reused).
     keys: Vec<Range<usize>>,
 }
+
+const NS_XML: &[u8] = b"http://www.w3.org/XML/1998/namespace";
+const NS_XMLNS: &[u8] = b"http://www.w3.org/2000/xmlns/";
 
 impl<'i> Reader<'i> {
     /// Checks the whole document (UTF-8, forbidden characters), then reads it event by event.
     pub fn new(input: &'i [u8], limits: &XmlLimits) -> Result<Self, XmlError> {
         check_document(input)?;
-        let mut inner = NsReader::from_reader(input);
+        let mut inner = quick_xml::Reader::from_reader(input);
         let c = inner.config_mut();
         c.check_end_names = true;
         c.expand_empty_elements = false;
         Ok(Reader {
             inner,
+            input,
             limits: *limits,
             depth: 0,
             elements: 0,
+            bindings: Vec::new(),
             scopes: Vec::new(),
-            in_scope: 0,
+            pending_pop: 0,
             keys: Vec::new(),
         })
     }
@@ -243,7 +258,11 @@ impl<'i> Reader<'i> {
     }
 
     /// The next event, checked.
+    #[inline]
     pub fn read(&mut self) -> Result<Event<'i>, XmlError> {
+        let keep = self.bindings.len() - self.pending_pop;
+        self.bindings.truncate(keep);
+        self.pending_pop = 0;
         let start = self.position();
         let ev = self.inner.read_event().map_err(|e| self.malformed(e))?;
         self.check(&ev, start)?;
@@ -251,26 +270,51 @@ impl<'i> Reader<'i> {
     }
 
     /// The next event with the namespace of its name (elements only), checked.
-    pub fn read_resolved(&mut self) -> Result<(ResolveResult<'_>, Event<'i>), XmlError> {
-        let start = self.position();
-        let ev = self.inner.read_event().map_err(|e| self.malformed(e))?;
-        self.check(&ev, start)?;
+    #[inline]
+    pub fn read_resolved(&mut self) -> Result<(ResolveResult<'i>, Event<'i>), XmlError> {
+        let ev = self.read()?;
         let ns = match &ev {
-            Event::Start(e) | Event::Empty(e) => self.inner.resolve_element(e.name()).0,
-            Event::End(e) => self.inner.resolve_element(e.name()).0,
+            Event::Start(e) | Event::Empty(e) => self.resolve(e.name(), true),
+            Event::End(e) => self.resolve(e.name(), true),
             _ => ResolveResult::Unbound,
         };
         Ok((ns, ev))
     }
 
     /// Namespace and local name of an element name, in the current scope.
-    pub fn resolve_element<'n>(&self, name: QName<'n>) -> (ResolveResult<'_>, LocalName<'n>) {
-        self.inner.resolve_element(name)
+    pub fn resolve_element<'n>(&self, name: QName<'n>) -> (ResolveResult<'i>, LocalName<'n>) {
+        (self.resolve(name, true), name.local_name())
     }
 
-    /// Namespace and local name of an attribute name, in the current scope.
-    pub fn resolve_attribute<'n>(&self, name: QName<'n>) -> (ResolveResult<'_>, LocalName<'n>) {
-        self.inner.resolve_attribute(name)
+    /// Namespace and local name of an attribute name, in the current scope (an unprefixed
+    /// attribute is in no namespace).
+    pub fn resolve_attribute<'n>(&self, name: QName<'n>) -> (ResolveResult<'i>, LocalName<'n>) {
+        (self.resolve(name, false), name.local_name())
+    }
+
+    fn resolve(&self, name: QName<'_>, element: bool) -> ResolveResult<'i> {
+        let input = self.input;
+        let prefix = name.prefix().map(|p| p.into_inner());
+        match prefix {
+            Some(b"xml") => return ResolveResult::Bound(Namespace(NS_XML)),
+            Some(b"xmlns") => return ResolveResult::Bound(Namespace(NS_XMLNS)),
+            None if !element => return ResolveResult::Unbound,
+            _ => {}
+        }
+        let want = prefix.unwrap_or_default();
+        let found = self
+            .bindings
+            .iter()
+            .rev()
+            .find(|(p, _)| &input[p.clone()] == want);
+        match (found, prefix) {
+            (Some((_, ns)), _) if !ns.is_empty() => {
+                ResolveResult::Bound(Namespace(&input[ns.clone()]))
+            }
+            // `xmlns=""` undeclares the default namespace.
+            (_, None) => ResolveResult::Unbound,
+            (_, Some(p)) => ResolveResult::Unknown(p.to_vec()),
+        }
     }
 
     fn malformed(&self, e: impl fmt::Display) -> XmlError {
@@ -314,14 +358,13 @@ impl<'i> Reader<'i> {
                 let declared = self.open(e, at)?;
                 self.depth += 1;
                 self.scopes.push(declared);
-                self.in_scope += declared;
             }
             Event::Empty(e) => {
-                self.open(e, at)?;
+                self.pending_pop = self.open(e, at)?;
             }
             Event::End(_) => {
                 self.depth = self.depth.saturating_sub(1);
-                self.in_scope -= self.scopes.pop().unwrap_or(0);
+                self.pending_pop = self.scopes.pop().unwrap_or(0);
             }
             Event::Text(t) => {
                 self.text_len(t.len(), at)?;
@@ -351,6 +394,42 @@ impl<'i> Reader<'i> {
         Ok(())
     }
 
+    /// Puts the declaration `key="value"` (ranges and slice of `tag`) in scope.
+    fn declare(
+        &mut self,
+        tag: &[u8],
+        key: Range<usize>,
+        value: &[u8],
+        at: usize,
+    ) -> Result<(), XmlError> {
+        let prefix = &tag[key.clone()][b"xmlns".len()..];
+        let prefix = prefix.strip_prefix(b":").unwrap_or(prefix);
+        let bad = match prefix {
+            b"xml" => value != NS_XML,
+            b"xmlns" => true,
+            b"" => value == NS_XML || value == NS_XMLNS,
+            // Namespaces in XML 1.0: a prefix cannot be undeclared.
+            _ => value.is_empty() || value == NS_XML || value == NS_XMLNS,
+        };
+        if bad {
+            return Err(XmlError::new(
+                XmlErrorKind::Malformed,
+                at,
+                format_args!(
+                    "a namespace declaration that is not allowed ({})",
+                    String::from_utf8_lossy(&tag[key]).escape_debug()
+                ),
+            ));
+        }
+        // The tag is a slice of the input (the reader never copies one).
+        let base = tag.as_ptr() as usize - self.input.as_ptr() as usize;
+        let p = base + (prefix.as_ptr() as usize - tag.as_ptr() as usize);
+        let v = base + (value.as_ptr() as usize - tag.as_ptr() as usize);
+        self.bindings
+            .push((p..p + prefix.len(), v..v + value.len()));
+        Ok(())
+    }
+
     /// Checks a start tag; returns how many namespaces it declares.
     fn open(&mut self, e: &BytesStart<'i>, at: usize) -> Result<usize, XmlError> {
         self.count_node(at)?;
@@ -373,10 +452,17 @@ impl<'i> Reader<'i> {
         self.keys.clear();
         let tag: &[u8] = e;
         let mut declared = 0;
-        // Unchecked iteration: quick-xml's duplicate check compares each attribute with every
-        // earlier one; duplicates are found below by sorting.
-        for a in e.attributes().with_checks(false) {
-            let a = a.map_err(|err| XmlError::new(XmlErrorKind::Malformed, at, err))?;
+        // One pass over the tag with a scanner of its own (quotes found by memchr): quick-xml's
+        // attribute iterator is slower, accepts unquoted values, and its duplicate check is
+        // quadratic; duplicates are found below by sorting.
+        let mut rest = AttributeScan {
+            tag,
+            at: e.name().as_ref().len(),
+        };
+        while let Some((key, value)) = rest
+            .next()
+            .map_err(|m| XmlError::new(XmlErrorKind::Malformed, at, m))?
+        {
             if self.keys.len() == l.max_attributes {
                 return Err(self.limit(
                     at,
@@ -386,8 +472,8 @@ impl<'i> Reader<'i> {
                     ),
                 ));
             }
-            let key = a.key.into_inner();
-            if key.len() > l.max_name_bytes {
+            let (k, v) = (&tag[key.clone()], &tag[value]);
+            if k.len() > l.max_name_bytes {
                 return Err(self.limit(
                     at,
                     format_args!(
@@ -396,7 +482,7 @@ impl<'i> Reader<'i> {
                     ),
                 ));
             }
-            if a.value.len() > l.max_attribute_bytes {
+            if v.len() > l.max_attribute_bytes {
                 return Err(self.limit(
                     at,
                     format_args!(
@@ -405,15 +491,16 @@ impl<'i> Reader<'i> {
                     ),
                 ));
             }
-            if memchr::memchr(b'<', &a.value).is_some() {
+            if memchr::memchr(b'<', v).is_some() {
                 return Err(XmlError::new(
                     XmlErrorKind::Malformed,
                     at,
                     "'<' in an attribute value",
                 ));
             }
-            check_references(&a.value, at)?;
-            if key == b"xmlns" || key.starts_with(b"xmlns:") {
+            check_references(v, at)?;
+            if k == b"xmlns" || k.starts_with(b"xmlns:") {
+                self.declare(tag, key.clone(), v, at)?;
                 declared += 1;
                 if declared > l.max_namespaces {
                     return Err(self.limit(
@@ -424,7 +511,7 @@ impl<'i> Reader<'i> {
                         ),
                     ));
                 }
-                if self.in_scope + declared > l.max_namespaces_in_scope {
+                if self.bindings.len() > l.max_namespaces_in_scope {
                     return Err(self.limit(
                         at,
                         format_args!(
@@ -434,9 +521,7 @@ impl<'i> Reader<'i> {
                     ));
                 }
             }
-            // Where the key sits in the tag: keys borrow from `e`.
-            let from = key.as_ptr() as usize - tag.as_ptr() as usize;
-            self.keys.push(from..from + key.len());
+            self.keys.push(key);
         }
         if has_duplicates(tag, &mut self.keys) {
             return Err(XmlError::new(
@@ -446,6 +531,60 @@ impl<'i> Reader<'i> {
             ));
         }
         Ok(declared)
+    }
+}
+
+/// An attribute's name and value, as ranges of its tag.
+type NameValue = (Range<usize>, Range<usize>);
+
+/// The attributes of a start tag (its content after the name), as XML writes them:
+/// `name = "value"` or `'value'`, separated by whitespace.
+struct AttributeScan<'t> {
+    tag: &'t [u8],
+    at: usize,
+}
+
+fn is_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\r' | b'\n')
+}
+
+impl AttributeScan<'_> {
+    fn skip_space(&mut self) {
+        while self.at < self.tag.len() && is_space(self.tag[self.at]) {
+            self.at += 1;
+        }
+    }
+
+    /// The next attribute's name and value as ranges of the tag.
+    fn next(&mut self) -> Result<Option<NameValue>, &'static str> {
+        let t = self.tag;
+        let before = self.at;
+        self.skip_space();
+        if self.at == t.len() {
+            return Ok(None);
+        }
+        if self.at == before {
+            return Err("attributes must be separated by whitespace");
+        }
+        let key = self.at;
+        while self.at < t.len() && !is_space(t[self.at]) && t[self.at] != b'=' {
+            self.at += 1;
+        }
+        let key = key..self.at;
+        self.skip_space();
+        if key.is_empty() || t.get(self.at) != Some(&b'=') {
+            return Err("an attribute without a value");
+        }
+        self.at += 1;
+        self.skip_space();
+        let quote = match t.get(self.at) {
+            Some(&q @ (b'"' | b'\'')) => q,
+            _ => return Err("an attribute value without quotes"),
+        };
+        let start = self.at + 1;
+        let len = memchr::memchr(quote, &t[start..]).ok_or("an unterminated attribute value")?;
+        self.at = start + len + 1;
+        Ok(Some((key, start..start + len)))
     }
 }
 

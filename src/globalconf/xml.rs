@@ -112,7 +112,7 @@ pub(super) fn read(xml: &[u8], file: &str) -> Result<Document, GlobalConfError> 
     loop {
         let event = match reader.read() {
             Ok(e) => e,
-            Err(e) if e.kind == XmlErrorKind::Doctype => {
+            Err(e) if e.kind() == XmlErrorKind::Doctype => {
                 return Err(GlobalConfError::Doctype { file: file.into() })
             }
             Err(e) => return Err(not_xml(lines.at(reader.position() as u64), e.to_string())),

@@ -4,10 +4,12 @@
 //! shared by every request in the process, so a flood of stalled uploads cannot grow memory
 //! without bound.
 
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
+use futures_util::FutureExt;
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Empty, Full};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -236,6 +238,8 @@ pub struct Paced<B> {
     window_end: Instant,
     window_bytes: u64,
     timeout: Duration,
+    /// Made on the first wait: a body whose data is already there never starts a timer.
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 impl<B> Paced<B>
@@ -253,6 +257,7 @@ where
             window_end: now + intake.rate_window,
             window_bytes: 0,
             timeout: intake.timeout,
+            timer: None,
         }
     }
 
@@ -264,17 +269,29 @@ where
     /// The next chunk of data; `None` at the end.
     pub async fn next(&mut self) -> Result<Option<Bytes>, IntakeError> {
         loop {
-            let deadline = if self.min_rate > 0 {
-                self.end.min(self.window_end)
-            } else {
-                self.end
-            };
-            // `frame()` only polls the body, so dropping it at the deadline loses nothing.
-            let frame = tokio::select! {
-                f = self.body.frame() => f,
-                _ = tokio::time::sleep_until(deadline) => {
-                    self.at_deadline()?;
-                    continue;
+            let frame = match self.body.frame().now_or_never() {
+                Some(f) => f,
+                None => {
+                    let deadline = if self.min_rate > 0 {
+                        self.end.min(self.window_end)
+                    } else {
+                        self.end
+                    };
+                    let timer = self
+                        .timer
+                        .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+                    if timer.deadline() != deadline {
+                        timer.as_mut().reset(deadline);
+                    }
+                    // `frame()` only polls the body, so dropping it at the deadline loses nothing.
+                    tokio::select! {
+                        biased;
+                        f = self.body.frame() => f,
+                        _ = timer.as_mut() => {
+                            self.at_deadline()?;
+                            continue;
+                        }
+                    }
                 }
             };
             match frame {
@@ -328,7 +345,7 @@ where
 {
     let mut paced = Paced::new(body, intake);
     let mut reservation = Reservation::default();
-    let mut buf = BytesMut::new();
+    let mut presize = 0;
     if let Some(declared) = paced.declared() {
         if declared > max as u64 {
             return Err(IntakeError::Declared {
@@ -337,18 +354,31 @@ where
             });
         }
         // Memory is reserved as the bytes arrive, so a stalled upload holds only what it sent.
-        buf.reserve((declared as usize).min(PRESIZE));
+        presize = (declared as usize).min(PRESIZE);
     }
+    // A body that arrives as one chunk (most messages) is kept as it came, without a copy.
+    let mut first: Option<Bytes> = None;
+    let mut buf = BytesMut::new();
+    let mut len = 0;
     while let Some(data) = paced.next().await? {
-        let len = buf.len() + data.len();
+        len += data.len();
         if len > max {
             return Err(IntakeError::TooLarge(max as u64));
         }
         intake.budget.grow(&mut reservation, len).await?;
-        buf.extend_from_slice(&data);
+        match first.take() {
+            None if buf.is_empty() => first = Some(data),
+            held => {
+                if let Some(held) = held {
+                    buf.reserve(presize.max(len));
+                    buf.extend_from_slice(&held);
+                }
+                buf.extend_from_slice(&data);
+            }
+        }
     }
     Ok(Received {
-        bytes: buf.freeze(),
+        bytes: first.unwrap_or_else(|| buf.freeze()),
         reservation,
     })
 }

@@ -75,10 +75,12 @@ pub enum C14nError {
 
 impl From<XmlError> for C14nError {
     fn from(e: XmlError) -> Self {
-        match e.kind {
-            XmlErrorKind::Limit => C14nError::Limit(e.message),
+        match e.kind() {
+            XmlErrorKind::Limit => C14nError::Limit(e.message().into()),
             XmlErrorKind::Doctype => C14nError::Unsupported("DOCTYPE".into()),
-            XmlErrorKind::Malformed | XmlErrorKind::ForbiddenCharacter => C14nError::Xml(e.message),
+            XmlErrorKind::Malformed | XmlErrorKind::ForbiddenCharacter => {
+                C14nError::Xml(e.message().into())
+            }
         }
     }
 }

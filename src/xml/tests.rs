@@ -15,7 +15,7 @@ fn read(doc: &[u8], limits: &XmlLimits) -> Result<usize, XmlError> {
 }
 
 fn kind(doc: &str, limits: &XmlLimits) -> XmlErrorKind {
-    read(doc.as_bytes(), limits).unwrap_err().kind
+    read(doc.as_bytes(), limits).unwrap_err().kind()
 }
 
 fn attrs(n: usize) -> String {
@@ -95,6 +95,16 @@ fn forbidden_characters_are_refused_written_or_referenced() {
 }
 
 #[test]
+fn attributes_as_xml_writes_them() {
+    let doc = "<a b = 'x' c=\"y\"\n\td='&amp;' xmlns:p=\"urn:p\" p:e=\"1\" />";
+    let mut r = Reader::new(doc.as_bytes(), &L).unwrap();
+    match r.read().unwrap() {
+        Event::Empty(e) => assert_eq!(e.attributes().count(), 5),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
 fn malformed_documents_and_doctype() {
     assert_eq!(
         kind("<!DOCTYPE a [<!ENTITY e 'x'>]><a>&e;</a>", &L),
@@ -107,13 +117,17 @@ fn malformed_documents_and_doctype() {
         "<a b=\"<\"/>",
         "<a></b>",
         "<a b=1/>",
+        "<a b/>",
+        "<a b=\"1\"c=\"2\"/>",
+        "<a b=\"1/>",
+        "<a =\"1\"/>",
     ] {
         assert!(read(doc.as_bytes(), &L).is_err(), "{doc}");
     }
     let many = format!("<a{} a3=\"x\"/>", attrs(20));
     assert!(read(many.as_bytes(), &L).is_err(), "a duplicate among many");
     assert_eq!(
-        read(b"<a>\xff</a>", &L).unwrap_err().kind,
+        read(b"<a>\xff</a>", &L).unwrap_err().kind(),
         XmlErrorKind::Malformed
     );
 }
