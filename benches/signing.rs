@@ -60,8 +60,8 @@ fn hash_chains(c: &mut Criterion) {
 }
 
 fn c14n_signed_info(c: &mut Criterion) {
-    let path = format!("{ROOT}/../shared/conformance/xroad/asic/valid-signed-message.asice");
-    let bytes = std::fs::read(path).expect("conformance vectors beside the repository");
+    let path = format!("{ROOT}/tests/fixtures/xroad/asic/valid-signed-message.asice");
+    let bytes = std::fs::read(path).expect("tests/fixtures/xroad");
     let container = brama::sign::asic::read(&bytes).unwrap();
     let sig = container.signature;
     c.bench_function("c14n_signed_info", |b| {

@@ -3,26 +3,31 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+apt_install() {
+  local sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >/dev/null
+}
+
 # SoftHSM2: the real PKCS#11 module the signing tests use (src/sign/pkcs11.rs, tests/hsm.rs).
 if [ ! -e /usr/lib/softhsm/libsofthsm2.so ] || ! command -v softhsm2-util >/dev/null; then
-  SUDO=""
-  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq softhsm2 >/dev/null
+  apt_install softhsm2
 fi
 
 # curl: a plain HTTP client calling a REST service through brama (tests/rest.rs).
-if ! command -v curl >/dev/null; then
-  SUDO=""
-  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq curl >/dev/null
-fi
+command -v curl >/dev/null || apt_install curl
 
 # Python: zeep (a real SOAP client loading the WSDL getWsdl returns, tests/zeep.rs); lxml and
-# cryptography (the independent signature verifier, tests/independent/verify_xroad.py).
-if ! python3 -c 'import zeep, lxml, cryptography' >/dev/null 2>&1; then
-  python3 -m pip install --quiet --disable-pip-version-check zeep lxml 'cryptography>=40'
+# cryptography (the independent signature verifier, tests/independent/verify_xroad.py). Installed
+# into a virtual environment, since Debian's system Python refuses pip installs; the tests call the
+# `python3` first on PATH, which is then the environment's.
+VENV=${BRAMA_TEST_VENV:-$PWD/.venv}
+if ! "$VENV/bin/python3" -c 'import zeep, lxml, cryptography' >/dev/null 2>&1; then
+  rm -rf "$VENV"
+  python3 -m venv "$VENV" >/dev/null 2>&1 || { rm -rf "$VENV"; apt_install python3-venv; python3 -m venv "$VENV"; }
+  "$VENV/bin/python3" -m pip install --quiet --disable-pip-version-check zeep lxml 'cryptography>=40'
 fi
+export PATH="$VENV/bin:$PATH"
 
 cargo test --all-targets "$@"

@@ -1,4 +1,4 @@
-//! X-Road's own SOAP request vectors (`shared/conformance/xroad/soap-queries/`) through brama's
+//! X-Road's own SOAP request vectors (`tests/fixtures/xroad/soap-queries/`) through brama's
 //! client proxy, over mutual TLS to its server proxy and on to the registry simulator. Expected
 //! outcomes are those of X-Road's proxy test suite (the test case that posts each file).
 

@@ -63,10 +63,7 @@ fn mutate(rng: &mut Rng, seed: &[u8]) -> Vec<u8> {
 }
 
 fn seeds(dir: &str) -> Vec<Vec<u8>> {
-    let path = format!(
-        "{}/../shared/conformance/xroad/{dir}",
-        env!("CARGO_MANIFEST_DIR")
-    );
+    let path = format!("{}/tests/fixtures/xroad/{dir}", env!("CARGO_MANIFEST_DIR"));
     std::fs::read_dir(path)
         .unwrap()
         .flatten()
@@ -137,7 +134,7 @@ fn parsers_survive_mutated_messages() {
         }
     }
     let gc = std::fs::read(format!(
-        "{}/../shared/conformance/xroad/globalconf/globalconf_good2_v3/DEV/shared-params.xml",
+        "{}/tests/fixtures/xroad/globalconf/globalconf_good2_v3/DEV/shared-params.xml",
         env!("CARGO_MANIFEST_DIR")
     ))
     .unwrap();

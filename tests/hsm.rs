@@ -78,6 +78,7 @@ async fn hsm_batches_signatures_and_survives_killed_sessions() {
             for r in reqs {
                 let r = r.await.unwrap();
                 assert!(fault_code(&r.body).is_none(), "{}", r.text());
+                assert!(r.text().contains("getBirthRecordResponse"), "{}", r.text());
                 ok += 1;
             }
             ok

@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::emalyatko::*;
-use common::start_node;
+use common::{start_node, until};
 
 const APPLICATIONS: usize = 500;
 
@@ -85,8 +85,8 @@ async fn kill_9_with_500_applications_in_flight_loses_nothing() {
     while let Some(id) = tasks.join_next().await {
         ids.push(id.unwrap());
     }
-    // Let deliveries get going, then kill the process where it stands.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Once deliveries are under way, kill the process where it stands.
+    until("deliveries under way", || sim.stats.requests() >= 5).await;
     let before_kill = sim.stats.requests();
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();

@@ -9,7 +9,7 @@ use brama::globalconf::GlobalConf;
 use brama::sign::asic;
 use brama::sign::verify::{self, At, Part, Signed, TrustStore};
 
-const X: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/conformance/xroad/");
+const X: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/xroad/");
 
 fn x_road_trust() -> TrustStore {
     let gc =

@@ -6,11 +6,11 @@ use super::*;
 
 const SAMPLE_DIR: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../shared/conformance/xroad/globalconf/globalconf_good2_v3"
+    "/tests/fixtures/xroad/globalconf/globalconf_good2_v3"
 );
 const SAMPLE_ANCHOR: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../shared/conformance/xroad/globalconf/configuration-anchor1.xml"
+    "/tests/fixtures/xroad/globalconf/configuration-anchor1.xml"
 );
 
 fn sample_dir() -> PathBuf {

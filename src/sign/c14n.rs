@@ -670,7 +670,7 @@ mod tests {
     use quick_xml::events::BytesStart;
     use sha2::Digest;
 
-    const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/conformance/xroad/");
+    const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/xroad/");
     const INC: Method = Method::Inclusive;
 
     fn exc(prefixes: &[&str]) -> Method {

@@ -203,7 +203,7 @@ mod tests {
 
     fn conformance(name: &str) -> Bytes {
         let path = format!(
-            "{}/../shared/conformance/xroad/transport/{name}",
+            "{}/tests/fixtures/xroad/transport/{name}",
             env!("CARGO_MANIFEST_DIR")
         );
         Bytes::from(std::fs::read(path).unwrap())

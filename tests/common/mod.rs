@@ -309,10 +309,10 @@ subjects = ["GLOBALGROUP:SEVDEIR-TEST/registries", "MEMBER:SEVDEIR-TEST/GOV/0000
 
 pub fn read_conformance(rel: &str) -> Vec<u8> {
     std::fs::read(format!(
-        "{}/../shared/conformance/xroad/{rel}",
+        "{}/tests/fixtures/xroad/{rel}",
         env!("CARGO_MANIFEST_DIR")
     ))
-    .unwrap_or_else(|e| panic!("{rel}: {e} (shared/ must sit beside the checkout)"))
+    .unwrap_or_else(|e| panic!("{rel}: {e}"))
 }
 
 /// The `faultcode` of a SOAP fault body, if it is one.
@@ -368,4 +368,16 @@ pub fn independent_verify(ca: &Path, member: &str, files: &[std::path::PathBuf])
         files.len(),
         "{text}"
     );
+}
+
+/// Waits until `done()` holds, polling every few milliseconds; panics after 30 s naming `what`.
+pub async fn until(what: &str, mut done: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while !done() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 }

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Runs verify_xroad.py over X-Road's own conformance vectors (shared/conformance/xroad, read only), over
+# Runs verify_xroad.py over X-Road's own conformance vectors (tests/fixtures/xroad, read only), over
 # tampered copies of them, and over ECDSA P-256 containers made here with certs-test/; every case has an
 # expected verdict and, for INVALID, a word the reason must contain. Exits non-zero on any surprise.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-X=${XROAD_VECTORS:-$repo/../shared/conformance/xroad}
+X=${XROAD_VECTORS:-$repo/tests/fixtures/xroad}
 [ -d "$X/asic" ] || { echo "no X-Road vectors at $X (set XROAD_VECTORS)" >&2; exit 2; }
 python3 -c 'import lxml, cryptography' 2>/dev/null || { echo "needs: pip install lxml cryptography" >&2; exit 2; }
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
