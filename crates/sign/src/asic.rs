@@ -11,8 +11,8 @@ use super::digest::DigestAlgorithm;
 use super::error::SignError;
 use super::hashchain::{self, Input};
 use super::verify::{self, At, Part, Signed, TrustStore, Verified};
-use crate::identifiers::{ClientId, ServiceId};
-use crate::message::soap::{SoapLimits, SoapMessage};
+use brama_xroad::identifiers::{ClientId, ServiceId};
+use brama_xroad::message::soap::{SoapLimits, SoapMessage};
 
 pub const MIMETYPE: &str = "application/vnd.etsi.asic-e+zip";
 const SIGNATURES: &str = "META-INF/signatures.xml";

@@ -13,7 +13,7 @@ use base64::Engine;
 use quick_xml::events::Event;
 use quick_xml::name::ResolveResult;
 
-use crate::xml::{Reader, XmlLimits};
+use brama_xroad::xml::{Reader, XmlLimits};
 
 use super::der::push_tlv;
 use super::digest::DigestAlgorithm;

@@ -3,7 +3,7 @@
 use super::soap::{SoapBody, SoapLimits, SoapMessage};
 use super::*;
 
-const SIMPLE: &str = include_str!("../../examples/soap/getBirthRecord.xml");
+const SIMPLE: &str = include_str!("../../../../examples/soap/getBirthRecord.xml");
 
 fn parse(s: &str) -> Result<SoapMessage, MessageError> {
     SoapMessage::parse(

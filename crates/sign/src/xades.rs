@@ -12,7 +12,7 @@ use quick_xml::name::ResolveResult;
 
 use super::digest::DigestAlgorithm;
 use super::token::SignatureAlgorithm;
-use crate::xml::{Reader, XmlLimits};
+use brama_xroad::xml::{Reader, XmlLimits};
 
 pub const NS_ASIC: &str = "http://uri.etsi.org/02918/v1.2.1#";
 pub const NS_DS: &str = "http://www.w3.org/2000/09/xmldsig#";

@@ -20,7 +20,7 @@ use super::hashchain;
 use super::token::{KeySession, KeySource, SignatureAlgorithm};
 use super::xades::{self, SignatureInput, SignerCert};
 use super::SignatureParts;
-use crate::error::ErrorCode;
+use brama_xroad::error::ErrorCode;
 
 /// One message waiting for its signature.
 struct Pending {
@@ -87,7 +87,7 @@ struct Queue {
 
 /// A signing key with its queue and sessions.
 pub struct KeyWorker {
-    pub member: crate::identifiers::ClientId,
+    pub member: brama_xroad::identifiers::ClientId,
     pub source_name: String,
     pub stats: KeyStats,
     queue: Mutex<Queue>,
@@ -104,7 +104,7 @@ pub struct KeyWorker {
 }
 
 pub struct KeySettings {
-    pub member: crate::identifiers::ClientId,
+    pub member: brama_xroad::identifiers::ClientId,
     pub cert: SignerCert,
     pub digest: DigestAlgorithm,
     pub max_batch: usize,

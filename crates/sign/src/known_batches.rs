@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 use x509_parser::time::ASN1Time;
 
 use super::digest::DigestAlgorithm;
-use crate::identifiers::ClientId;
+use brama_xroad::identifiers::ClientId;
 
 /// What the first verification of a batch signature established.
 #[derive(Debug)]

@@ -1145,7 +1145,7 @@ pub(crate) mod tests {
     }
 
     fn manifest_path(rel: &str) -> String {
-        format!("{}/{rel}", env!("CARGO_MANIFEST_DIR"))
+        format!("{}/../../{rel}", env!("CARGO_MANIFEST_DIR"))
     }
 
     fn init_script(dir: &Path, args: &[&str]) {

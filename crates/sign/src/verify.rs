@@ -17,10 +17,10 @@ use super::hashchain::{self, Input};
 use super::known_batches::{KnownBatch, KnownBatches};
 use super::token::SignatureAlgorithm;
 use super::xades::{self, ParsedSignature, HASHCHAIN_RESULT, SIGNED_PROPERTIES_TYPE};
-use crate::error::ErrorCode;
-use crate::globalconf::GlobalConf;
-use crate::identifiers::ClientId;
-use crate::xml::XmlLimits;
+use brama_xroad::error::ErrorCode;
+use brama_xroad::globalconf::GlobalConf;
+use brama_xroad::identifiers::ClientId;
+use brama_xroad::xml::XmlLimits;
 
 /// One signed part as received: `/message.xml`, `/attachment1`, ...
 pub struct Part<'a> {

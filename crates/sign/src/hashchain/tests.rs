@@ -4,11 +4,11 @@ const L: XmlLimits = XmlLimits::DEFAULT;
 
 const HC: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/tests/fixtures/xroad/hashchain/"
+    "/../../tests/fixtures/xroad/hashchain/"
 );
 const SIG: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/tests/fixtures/xroad/signatures/"
+    "/../../tests/fixtures/xroad/signatures/"
 );
 
 fn file(dir: &str, name: &str) -> Vec<u8> {

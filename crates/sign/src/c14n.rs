@@ -2,7 +2,7 @@
 //! one element subtree, as XML-DSig needs for same-document references and `SignedInfo`.
 //!
 //! One streaming pass over the document with our own namespace stack, read by the bounded
-//! [`crate::xml::Reader`] (its limits checked as it goes) and never recursed over. DTDs are refused,
+//! [`brama_xroad::xml::Reader`] (its limits checked as it goes) and never recursed over. DTDs are refused,
 //! so the only entity references are the five predefined ones and character references, and every
 //! attribute is CDATA for value normalization.
 
@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use quick_xml::events::attributes::Attributes;
 use quick_xml::events::Event;
 
-use crate::xml::{Reader, XmlError, XmlErrorKind, XmlLimits};
+use brama_xroad::xml::{Reader, XmlError, XmlErrorKind, XmlLimits};
 
 const XML_NS: &str = "http://www.w3.org/XML/1998/namespace";
 
@@ -670,7 +670,7 @@ mod tests {
     use quick_xml::events::BytesStart;
     use sha2::Digest;
 
-    const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/xroad/");
+    const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/xroad/");
     const INC: Method = Method::Inclusive;
 
     fn exc(prefixes: &[&str]) -> Method {

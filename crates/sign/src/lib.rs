@@ -4,10 +4,15 @@
 //! The proxies see two things: [`Signer::sign`], which queues a message's parts for its member's
 //! key and returns its signature parts, and [`Verifier::verify`], which checks a received
 //! message's parts against its signature before anything is forwarded.
+//!
+//! Owns: keys and tokens (PKCS#11 and software), signature production and verification, ASiC
+//! containers. Must not depend on: sockets, HTTP, the gateway's configuration file, the router;
+//! only `brama-xroad` among brama's crates.
 
 pub mod asic;
 pub mod batch;
 pub mod c14n;
+pub mod conf;
 mod der;
 pub mod digest;
 pub mod error;
@@ -24,11 +29,11 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use crate::config::signer::{KeyLocation, SignerConf};
-use crate::error::ErrorCode;
-use crate::globalconf::GlobalConf;
-use crate::identifiers::ClientId;
+use crate::conf::{KeyLocation, SignerConf};
 use batch::{KeySettings, KeyWorker};
+use brama_xroad::error::ErrorCode;
+use brama_xroad::globalconf::GlobalConf;
+use brama_xroad::identifiers::ClientId;
 use digest::DigestAlgorithm;
 use error::SignError;
 use token::KeySource;
@@ -198,7 +203,7 @@ pub struct Verifier {
 
 impl Verifier {
     /// Trusts the approved CAs of `gc`; reads signature documents within `xml`.
-    pub fn new(gc: &GlobalConf, xml: crate::xml::XmlLimits) -> Verifier {
+    pub fn new(gc: &GlobalConf, xml: brama_xroad::xml::XmlLimits) -> Verifier {
         let mut trust = verify::TrustStore::from_globalconf(gc);
         trust.xml = xml;
         Verifier { trust }

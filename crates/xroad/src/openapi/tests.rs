@@ -2,7 +2,7 @@ use super::*;
 
 const DECLARATIONS: &[u8] = include_bytes!(concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/openapi/ehealth-declarations.yaml"
+    "/../../openapi/ehealth-declarations.yaml"
 ));
 
 fn ep(method: &str, path: &str) -> Endpoint {

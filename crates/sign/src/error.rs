@@ -1,7 +1,7 @@
 //! The signing layer's error: an X-Road code (with its cause as a sub-code), a sentence, and
 //! whether sending the message again could help.
 
-use crate::error::{ErrorCode, Fault, Prefix};
+use brama_xroad::error::{ErrorCode, Fault, Prefix};
 
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{}{}: {message}", code.as_str(), sub.map(|s| format!(".{s}")).unwrap_or_default())]

@@ -6,11 +6,11 @@ use super::*;
 
 const SAMPLE_DIR: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/tests/fixtures/xroad/globalconf/globalconf_good2_v3"
+    "/../../tests/fixtures/xroad/globalconf/globalconf_good2_v3"
 );
 const SAMPLE_ANCHOR: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/tests/fixtures/xroad/globalconf/configuration-anchor1.xml"
+    "/../../tests/fixtures/xroad/globalconf/configuration-anchor1.xml"
 );
 
 fn sample_dir() -> PathBuf {
@@ -848,7 +848,10 @@ fn refuses_deep_and_large_files() {
 #[test]
 fn reads_the_repositorys_own_deployment() {
     // brama's committed default configuration must stay readable by this parser.
-    let dir = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/config/globalconf"));
+    let dir = Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../config/globalconf"
+    ));
     if dir.is_dir() {
         let gc = GlobalConf::load_dir(dir).unwrap();
         assert!(!gc.own_shared().unwrap().members.is_empty());
