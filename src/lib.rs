@@ -3,6 +3,8 @@
 //! The request lifecycle is drawn in `docs/ARCHITECTURE.md`.
 
 pub use brama_sign as sign;
+pub use brama_wsdl as wsdl;
+pub use brama_wsdl::registries;
 pub use brama_xroad::{error, globalconf, identifiers, message, openapi, xml};
 
 pub mod cli;
@@ -12,9 +14,7 @@ pub mod load;
 pub mod metrics;
 pub mod pki;
 pub mod proxy;
-pub mod registries;
 pub mod rest;
 pub mod router;
 pub mod sim;
 pub mod transport;
-pub mod wsdl;

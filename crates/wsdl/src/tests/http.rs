@@ -15,8 +15,8 @@ use hyper_util::rt::TokioIo;
 
 use super::fixture::codegen::{self, Ping, PingOp};
 use super::header;
-use crate::message::soap::{SoapLimits, SoapMessage};
-use crate::wsdl::runtime::{ClientError, HttpTransport, Operation, SoapTransport};
+use crate::runtime::{ClientError, HttpTransport, Operation, SoapTransport};
+use brama_xroad::message::soap::{SoapLimits, SoapMessage};
 
 type Answer = fn(Bytes) -> (u16, &'static str, String);
 
@@ -101,7 +101,7 @@ async fn typed_call_reuses_its_connection() {
 #[tokio::test]
 async fn faults_and_http_errors() {
     let s = server(|_| {
-        let f = crate::message::fault::fault_xml("Client.InvalidRequest", "bad", None, None);
+        let f = brama_xroad::message::fault::fault_xml("Client.InvalidRequest", "bad", None, None);
         (500, "text/xml", f)
     })
     .await;

@@ -10,7 +10,7 @@ use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
 
 use super::{BoxFuture, ClientError, SoapTransport};
-use crate::message::mime::{self, ContentType};
+use brama_xroad::message::mime::{self, ContentType};
 
 /// Largest response body read.
 const MAX_RESPONSE: usize = 64 * 1024 * 1024;

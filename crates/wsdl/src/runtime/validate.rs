@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use crate::wsdl::pattern;
+use crate::pattern;
 
 /// One problem in a payload: where (`child.birthDate`, `people[1].surname`) and what.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]

@@ -2,9 +2,9 @@
 //! that handles operations by name, and sample payloads built from them.
 
 use super::validate::TextRules;
-use crate::message::soap::escape;
-use crate::wsdl::model::Builtin;
-use crate::wsdl::pattern::Pattern;
+use crate::model::Builtin;
+use crate::pattern::Pattern;
+use brama_xroad::message::soap::escape;
 
 /// One operation of a registry.
 #[derive(Clone, Copy, Debug)]

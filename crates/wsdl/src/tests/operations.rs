@@ -5,10 +5,10 @@
 use quick_xml::events::Event;
 
 use super::{fixture, header, response_envelope};
-use crate::message::soap::{SoapBody, SoapLimits, SoapMessage};
-use crate::wsdl::runtime::{
+use crate::runtime::{
     parse_response, request_envelope, ClientError, Operation, OperationVisitor, Payload,
 };
+use brama_xroad::message::soap::{SoapBody, SoapLimits, SoapMessage};
 
 fn ser<T: yaserde::YaSerialize>(v: &T) -> String {
     let config = yaserde::ser::Config {
@@ -56,7 +56,7 @@ fn undeclare_children(inner: &str) -> String {
 fn spellings<O: Operation>(sample: &str) -> Vec<String> {
     let (name, inner) = split(sample);
     let ns = O::NAMESPACE;
-    let soap = crate::message::NS_SOAP_ENV;
+    let soap = brama_xroad::message::NS_SOAP_ENV;
     vec![
         response_envelope::<O>(sample),
         response_envelope::<O>(&format!("<r:{name} xmlns:r=\"{ns}\">{inner}</r:{name}>")),
@@ -157,7 +157,7 @@ impl OperationVisitor for RoundTrip {
         );
 
         // Faults.
-        let fault = crate::message::fault::fault_xml(
+        let fault = brama_xroad::message::fault::fault_xml(
             "Server.ServerProxy.ServiceFailed",
             "down",
             None,

@@ -1,7 +1,7 @@
 //! `parse_response` on answers that are not the happy path, and `validate()` on typed values.
 
 use super::fixture::codegen::{self, PingOp, SubmitApplication, SubmitApplicationOp};
-use crate::wsdl::runtime::{parse_response, ClientError};
+use crate::runtime::{parse_response, ClientError};
 
 const SOAP: &str = "http://schemas.xmlsoap.org/soap/envelope/";
 
@@ -124,7 +124,7 @@ fn malformed_answers_say_what_is_wrong() {
         "a repeated single field keeps the last value"
     );
     let sample = {
-        use crate::wsdl::runtime::Operation;
+        use crate::runtime::Operation;
         SubmitApplicationOp::INFO.sample_request_xml()
     };
     let bad = sample.replace("<count>1</count>", "<count>many</count>");
@@ -148,7 +148,7 @@ fn validate_reports_paths() {
         assert!(v.iter().any(|x| x == expected), "missing '{expected}' in {v:#?}");
     }
     let mut req: SubmitApplication = yaserde::de::from_str(&{
-        use crate::wsdl::runtime::Operation;
+        use crate::runtime::Operation;
         SubmitApplicationOp::INFO.sample_request_xml()
     })
     .unwrap();
@@ -171,9 +171,9 @@ fn validate_reports_paths() {
             "appointment"
         ]
     );
-    let time = crate::wsdl::runtime::TextRules {
+    let time = crate::runtime::TextRules {
         patterns: codegen::TIME_PATTERNS,
-        ..crate::wsdl::runtime::TextRules::NONE
+        ..crate::runtime::TextRules::NONE
     };
     assert_eq!(time.problem("24:00"), None);
     assert!(codegen::CODE_RULES

@@ -11,14 +11,14 @@ use std::fmt::Debug;
 use std::future::Future;
 use std::pin::Pin;
 
-pub use crate::wsdl::model::Builtin;
+pub use crate::model::Builtin;
 pub use envelope::{parse_response, request_envelope};
 pub use error::ClientError;
 pub use http::HttpTransport;
 pub use info::{ElementInfo, FieldInfo, FieldKind, OperationInfo};
 pub use validate::{check_choice, check_text, nested, TextRules, Violation};
 
-use crate::identifiers::{ClientId, ServiceId};
+use brama_xroad::identifiers::{ClientId, ServiceId};
 
 /// The X-Road header of one request. `service` names the provider, the service code (the
 /// operation name) and its version.

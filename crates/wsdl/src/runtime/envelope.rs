@@ -9,9 +9,9 @@ use quick_xml::events::{BytesStart, Event};
 use quick_xml::name::ResolveResult;
 
 use super::{ClientError, Operation, Payload, XRoadHeader};
-use crate::message::build::{self, RequestHeader};
-use crate::message::NS_SOAP_ENV;
-use crate::xml::{Reader, XmlLimits};
+use brama_xroad::message::build::{self, RequestHeader};
+use brama_xroad::message::NS_SOAP_ENV;
+use brama_xroad::xml::{Reader, XmlLimits};
 
 /// A complete X-Road 4.0 request envelope for operation `O`.
 pub fn request_envelope<O: Operation>(

@@ -1,9 +1,9 @@
 //! The generator's output for the test registry, and the name mapping it relies on.
 
 use super::FIXTURE;
-use crate::wsdl::gen::generate;
-use crate::wsdl::model::{ident, marker_name, screaming, snake, struct_name, upper_camel};
-use crate::wsdl::parse::parse_registry;
+use crate::gen::generate;
+use crate::model::{ident, marker_name, screaming, snake, struct_name, upper_camel};
+use crate::parse::parse_registry;
 
 #[test]
 fn names() {
