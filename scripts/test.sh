@@ -31,3 +31,6 @@ fi
 export PATH="$VENV/bin:$PATH"
 
 cargo test --all-targets "$@"
+
+# A build without the simulator feature: no test keys, serves a production-style configuration.
+bash scripts/check-production-build.sh

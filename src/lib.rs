@@ -3,6 +3,8 @@
 //! The request lifecycle is drawn in `docs/ARCHITECTURE.md`.
 
 pub use brama_sign as sign;
+#[cfg(feature = "sim")]
+pub use brama_sim as sim;
 pub use brama_wsdl as wsdl;
 pub use brama_wsdl::registries;
 pub use brama_xroad::{error, globalconf, identifiers, message, openapi, xml};
@@ -16,5 +18,5 @@ pub mod pki;
 pub mod proxy;
 pub mod rest;
 pub mod router;
-pub mod sim;
+pub mod serve;
 pub mod transport;

@@ -194,3 +194,17 @@ fn the_embedded_default_serves_the_readme_flow_to_diia_only() {
         std::panic::resume_unwind(e);
     }
 }
+
+/// The other side of `scripts/check-production-build.sh`: the search it makes for the checked-in
+/// test keys finds them in a default build, whose embedded default carries them.
+#[test]
+fn a_default_build_carries_the_test_keys_the_production_check_looks_for() {
+    let bin = std::fs::read(env!("CARGO_BIN_EXE_brama")).unwrap();
+    let key = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/certs-test/ss1-auth.key"
+    ))
+    .unwrap();
+    let line = key.lines().nth(2).expect("a third line");
+    assert!(bin.windows(line.len()).any(|w| w == line.as_bytes()));
+}

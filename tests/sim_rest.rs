@@ -437,10 +437,7 @@ async fn registry_operations_as_json() {
     let answer: brama::registries::dps::RegisterTaxpayerResponse =
         serde_json::from_slice(&r.body).unwrap();
     assert_eq!(answer.validate(), []);
-    assert!(
-        brama::router::application::rnokpp_valid(&answer.rnokpp),
-        "{answer:?}"
-    );
+    assert!(brama_xroad::rnokpp::valid(&answer.rnokpp), "{answer:?}");
     assert_eq!(answer.tax_office, "Головне управління ДПС у м. Києві");
     // Repeated under the same X-Road id, then under a new one: counted as SOAP requests are.
     post_json(sim.addr, "/rest/registerTaxpayer", &req, "rest-1").await;

@@ -70,6 +70,7 @@ enum Command {
         command: wsdl::WsdlCommand,
     },
     /// Run the registry simulator alone.
+    #[cfg(feature = "sim")]
     RegistrySim {
         #[arg(long, default_value = "127.0.0.1:8090")]
         listen: String,
@@ -157,6 +158,7 @@ pub fn main() -> ExitCode {
         Command::Certs {
             command: CertsCommand::Init(args),
         } => certs::init(args),
+        #[cfg(feature = "sim")]
         Command::RegistrySim {
             listen,
             latency_ms,
@@ -167,12 +169,12 @@ pub fn main() -> ExitCode {
         } => {
             log::init("text", "info");
             runtime().block_on(async move {
-                let here = crate::config::ConfigSource::Dir(PathBuf::from("."));
+                let here = std::path::Path::new(".");
                 let loaded =
-                    crate::sim::load_wsdls(&here, &wsdl_dir.to_string_lossy()).and_then(|w| {
+                    crate::sim::load_wsdls(here, &wsdl_dir.to_string_lossy()).and_then(|w| {
                         match &openapi_dir {
                             None => Ok(w),
-                            Some(dir) => crate::sim::load_openapi(&here, &dir.to_string_lossy())
+                            Some(dir) => crate::sim::load_openapi(here, &dir.to_string_lossy())
                                 .map(|files| w.with_openapi(files)),
                         }
                     });
@@ -219,7 +221,7 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 async fn serve(conf: ServerConf) -> ExitCode {
-    let running = match crate::proxy::start(conf, Default::default()).await {
+    let running = match crate::serve::start(conf, Default::default()).await {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: {e}");

@@ -1,12 +1,15 @@
 //! The default configuration compiled into the binary: `config/`, its global configuration, the
-//! test PKI and the WSDLs, keyed by their path in the repository.
+//! test PKI and the WSDLs, keyed by their path in the repository. Only with the `sim` feature: it
+//! carries the checked-in test keys, which a production build must not.
 
+#[cfg(feature = "sim")]
 macro_rules! embed {
     ($($path:literal),* $(,)?) => {
         &[$(($path, include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/", $path)))),*]
     };
 }
 
+#[cfg(feature = "sim")]
 static FILES: &[(&str, &[u8])] = embed!(
     "config/brama.toml",
     "config/globalconf/instance-identifier",
@@ -41,6 +44,14 @@ static FILES: &[(&str, &[u8])] = embed!(
     "wsdl/rtg.wsdl",
     "openapi/ehealth-declarations.yaml",
 );
+
+#[cfg(not(feature = "sim"))]
+static FILES: &[(&str, &[u8])] = &[];
+
+/// Whether this build carries the embedded default.
+pub fn available() -> bool {
+    !FILES.is_empty()
+}
 
 /// The embedded file at `path` (repository-relative, `/`-separated).
 pub fn file(path: &str) -> Option<&'static [u8]> {

@@ -329,35 +329,6 @@ pub struct OutageSection {
     pub until_ms: u64,
 }
 
-impl SimulatorSection {
-    /// The per-registry settings as the simulator takes them.
-    pub fn registry_sims(&self) -> std::collections::HashMap<String, crate::sim::RegistrySim> {
-        use std::time::Duration;
-        self.registries
-            .iter()
-            .map(|(name, r)| {
-                (
-                    name.clone(),
-                    crate::sim::RegistrySim {
-                        latency: r.latency_ms.map(Duration::from_millis),
-                        error_rate: r.error_rate,
-                        outages: r
-                            .outages
-                            .iter()
-                            .map(|o| {
-                                (
-                                    Duration::from_millis(o.from_ms),
-                                    Duration::from_millis(o.until_ms),
-                                )
-                            })
-                            .collect(),
-                    },
-                )
-            })
-            .collect()
-    }
-}
-
 fn yes() -> bool {
     true
 }

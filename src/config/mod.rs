@@ -267,7 +267,16 @@ impl ServerConf {
                     .map(|n| n.to_string_lossy().into_owned())
                     .unwrap_or_default(),
             ),
-            None => (ConfigSource::Embedded, "brama.toml".to_string()),
+            None if embedded::available() => (ConfigSource::Embedded, "brama.toml".to_string()),
+            None => {
+                return Err(one(
+                    "<embedded>",
+                    "",
+                    "this build has no embedded default configuration (it comes with the \
+                     `sim` feature); pass --config FILE"
+                        .into(),
+                ))
+            }
         };
         let file_name = source.display(&name);
         let text = source

@@ -184,7 +184,7 @@ impl AppTemplate {
 pub fn rnokpp(n: u64) -> String {
     let first9 = format!("{:09}", n % 1_000_000_000);
     let digits: Vec<i64> = first9.bytes().map(|b| i64::from(b - b'0')).collect();
-    let check = crate::router::application::rnokpp_check_digit(&digits);
+    let check = brama_xroad::rnokpp::check_digit(&digits);
     format!("{first9}{check}")
 }
 
@@ -438,9 +438,7 @@ mod tests {
             let v: Value = serde_json::from_slice(&body).unwrap();
             assert!(seen.insert(v["applicant"]["rnokpp"].as_str().unwrap().to_string()));
         }
-        assert!(crate::router::application::rnokpp_valid(&rnokpp(0)));
-        assert!(crate::router::application::rnokpp_valid(&rnokpp(
-            123_456_789
-        )));
+        assert!(brama_xroad::rnokpp::valid(&rnokpp(0)));
+        assert!(brama_xroad::rnokpp::valid(&rnokpp(123_456_789)));
     }
 }

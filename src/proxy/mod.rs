@@ -1,5 +1,5 @@
 //! The running security server: client proxy (information systems in), server proxy (peer
-//! security servers in), admin listener, and the built-in registry simulator.
+//! security servers in), admin listener.
 
 pub mod admin;
 pub mod body;
@@ -185,7 +185,6 @@ pub struct Prebound {
     pub client_https: Option<std::net::TcpListener>,
     pub server: Option<std::net::TcpListener>,
     pub admin: Option<std::net::TcpListener>,
-    pub simulator: Option<std::net::TcpListener>,
 }
 
 /// A started server: its bound addresses and the handle that stops it.
@@ -195,12 +194,29 @@ pub struct Running {
     pub client_https: Option<SocketAddr>,
     pub server: SocketAddr,
     pub admin: Option<SocketAddr>,
-    pub simulator: Option<SocketAddr>,
     shutdown: watch::Sender<bool>,
     tasks: JoinSet<()>,
 }
 
 impl Running {
+    /// Runs `task` beside the listeners: it is handed the shutdown signal (resolves when
+    /// [`Running::shutdown`] is called) and awaited there, as the listeners are.
+    pub fn spawn<F, Fut>(&mut self, task: F)
+    where
+        F: FnOnce(std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>) -> Fut,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let mut stop = self.shutdown.subscribe();
+        let signal = Box::pin(async move {
+            while !*stop.borrow_and_update() {
+                if stop.changed().await.is_err() {
+                    break;
+                }
+            }
+        });
+        self.tasks.spawn(task(signal));
+    }
+
     /// Stops accepting, lets in-flight requests finish (bounded by `limits.shutdown_grace_ms`).
     pub async fn shutdown(mut self) {
         let _ = self.shutdown.send(true);
@@ -313,41 +329,12 @@ pub async fn start(conf: ServerConf, pre: Prebound) -> std::io::Result<Running> 
             move |req, _| admin::handle(g.clone(), req),
         ));
     }
-    let mut simulator = None;
-    if let Some(sim) = f.simulator.as_ref().filter(|s| s.enabled) {
-        let l = take_or_bind(pre.simulator, &sim.listen, backlog).await?;
-        simulator = Some(l.local_addr()?);
-        let cfg = crate::sim::SimConfig {
-            latency: Duration::from_millis(sim.latency_ms),
-            error_rate: sim.error_rate,
-            wsdls: {
-                let w = crate::sim::load_wsdls(&gw.conf.source, &sim.wsdl_dir)?;
-                match &sim.openapi_dir {
-                    Some(d) => w.with_openapi(crate::sim::load_openapi(&gw.conf.source, d)?),
-                    None => w,
-                }
-            },
-            dracs_processing: Duration::from_millis(sim.dracs_processing_ms),
-            registries: sim.registry_sims(),
-        };
-        let mut stop = rx.clone();
-        tasks.spawn(async move {
-            let stats = Arc::new(crate::sim::SimStats::default());
-            let shutdown = async move {
-                let _ = stop.changed().await;
-            };
-            if let Err(e) = crate::sim::serve(l, cfg, stats, shutdown).await {
-                tracing::error!(error = %e, "registry simulator stopped");
-            }
-        });
-    }
     tracing::info!(
         server_id = %gw.conf.server_id,
         server = %server,
         client_http = ?client_http,
         client_https = ?client_https,
         admin = ?admin,
-        simulator = ?simulator,
         "brama is serving"
     );
     Ok(Running {
@@ -356,7 +343,6 @@ pub async fn start(conf: ServerConf, pre: Prebound) -> std::io::Result<Running> 
         client_https,
         server,
         admin,
-        simulator,
         shutdown: tx,
         tasks,
     })

@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use brama::config::ConfigSource;
 use brama::deploy::{MemberDef, ServerDef, Topology};
 use brama::pki::Pki;
 
@@ -172,7 +171,7 @@ pub async fn start_sim(settings: impl FnOnce(&mut brama::sim::SimConfig)) -> sup
     let stats = Arc::new(brama::sim::SimStats::default());
     let wsdl_dir = concat!(env!("CARGO_MANIFEST_DIR"), "/wsdl");
     let mut cfg = brama::sim::SimConfig {
-        wsdls: brama::sim::load_wsdls(&ConfigSource::Dir(PathBuf::from("/")), wsdl_dir).unwrap(),
+        wsdls: brama::sim::load_wsdls(std::path::Path::new("/"), wsdl_dir).unwrap(),
         ..Default::default()
     };
     settings(&mut cfg);
@@ -292,7 +291,7 @@ pub fn application(i: usize) -> Vec<u8> {
         .bytes()
         .map(|b| i64::from(b - b'0'))
         .collect();
-    let check = brama::router::application::rnokpp_check_digit(&digits);
+    let check = brama_xroad::rnokpp::check_digit(&digits);
     let rnokpp: String =
         digits.iter().map(|d| d.to_string()).collect::<String>() + &check.to_string();
     v["applicant"]["rnokpp"] = rnokpp.into();

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use brama::config::{ConfigSource, ServerConf};
+use brama::config::ServerConf;
 use brama::deploy::{MemberDef, ServerDef, Topology};
 use brama::globalconf::GlobalGroup;
 use brama::identifiers::ClientId;
@@ -80,7 +80,7 @@ pub async fn start_sim(latency: Duration) -> Sim {
     let cfg = brama::sim::SimConfig {
         latency,
         error_rate: 0.0,
-        wsdls: brama::sim::load_wsdls(&ConfigSource::Dir(PathBuf::from("/")), wsdl_dir).unwrap(),
+        wsdls: brama::sim::load_wsdls(std::path::Path::new("/"), wsdl_dir).unwrap(),
         ..Default::default()
     };
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();

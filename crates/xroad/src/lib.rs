@@ -14,4 +14,5 @@ pub mod globalconf;
 pub mod identifiers;
 pub mod message;
 pub mod openapi;
+pub mod rnokpp;
 pub mod xml;

@@ -327,7 +327,7 @@ pub(crate) fn answer(
             let sex_digit = seed.n(1, 5) * 2 + u64::from(male);
             let first9 = format!("{days:05}{:03}{sex_digit}", seed.n(0, 1000));
             let d: Vec<i64> = first9.bytes().map(|b| i64::from(b - b'0')).collect();
-            let check = crate::router::application::rnokpp_check_digit(&d);
+            let check = brama_xroad::rnokpp::check_digit(&d);
             [
                 el("rnokpp", &format!("{first9}{check}")),
                 el("registrationDate", &today().to_string()),
@@ -513,7 +513,7 @@ mod tests {
             .split('<')
             .next()
             .unwrap();
-        assert!(crate::router::application::rnokpp_valid(rnokpp), "{rnokpp}");
+        assert!(brama_xroad::rnokpp::valid(rnokpp), "{rnokpp}");
         assert_eq!(
             ask("registerTaxpayer", q)
                 .unwrap()

@@ -1,7 +1,6 @@
 //! The simulator over real loopback sockets, driven by a plain hyper client.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,12 +14,32 @@ use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 
 use super::*;
-use crate::message::mime::{self, ContentType};
+use brama_xroad::message::mime::{self, ContentType};
 
-const WSDL_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/wsdl");
+/// The repository, whose `wsdl/` and `openapi/` the simulator serves.
+pub(crate) const REPO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+const WSDL_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../wsdl");
+
+/// A configuration that can be read by name but not listed, as the binary's embedded default:
+/// `config/` of the repository, seen through names only.
+pub(crate) struct Unlisted;
+
+impl ConfigFiles for Unlisted {
+    fn dir(&self) -> Option<&Path> {
+        None
+    }
+
+    fn read(&self, rel: &str) -> std::io::Result<Vec<u8>> {
+        std::fs::read(Path::new(REPO).join("config").join(rel))
+    }
+
+    fn display(&self, rel: &str) -> String {
+        format!("<unlisted>/config/{rel}")
+    }
+}
 const EXAMPLE: &str = include_str!(concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/examples/soap/getBirthRecord.xml"
+    "/../../examples/soap/getBirthRecord.xml"
 ));
 
 struct Sim {
@@ -49,7 +68,7 @@ async fn start(error_rate: f64, latency: Duration) -> Sim {
     let cfg = SimConfig {
         latency,
         error_rate,
-        wsdls: load_wsdls(&ConfigSource::Dir(PathBuf::from("/")), WSDL_DIR).unwrap(),
+        wsdls: load_wsdls(Path::new("/"), WSDL_DIR).unwrap(),
         ..Default::default()
     };
     let stats = Arc::new(SimStats::default());
@@ -503,7 +522,7 @@ fn error_rate_edges_do_not_panic() {
 
 #[test]
 fn embedded_and_directory_wsdls() {
-    let w = load_wsdls(&ConfigSource::Embedded, "../wsdl").unwrap();
+    let w = load_wsdls(&Unlisted, "../wsdl").unwrap();
     assert!(
         w.get("dracs.wsdl").is_some(),
         "{:?}",
@@ -511,7 +530,7 @@ fn embedded_and_directory_wsdls() {
     );
     let d = Wsdls::from_dir(Path::new(WSDL_DIR)).unwrap();
     assert_eq!(d.get("dracs.wsdl"), w.get("dracs.wsdl"));
-    assert!(load_wsdls(&ConfigSource::Dir(PathBuf::from("/nonexistent")), "wsdl").is_err());
+    assert!(load_wsdls(Path::new("/nonexistent"), "wsdl").is_err());
     let mut w = Wsdls::default();
     assert!(!w.insert("../x.wsdl", "x") && !w.insert("x.txt", "x") && w.insert("x.xsd", "x"));
     assert_eq!(w.len(), 1);

@@ -1,6 +1,11 @@
 //! Registry simulator: a plain HTTP SOAP service standing in for the information systems behind
 //! a provider security server.
 //!
+//! Owns: test tooling only; the `brama` binary carries it behind its default `sim` feature.
+//! Must not depend on: the gateway, the router or the binary (it is handed its files through
+//! [`ConfigFiles`]); only `brama-xroad` and `brama-wsdl` among brama's crates. Nothing in the
+//! gateway or the router may depend on it.
+//!
 //! - `POST` (any path), `text/xml` or `multipart/related` (SOAP part first): replies with the
 //!   request's Envelope start tag and SOAP Header copied byte for byte (X-Road services must
 //!   echo every header field in order) and a `<op>Response` body. `getBirthRecord` gets a
@@ -21,6 +26,7 @@ mod declarations;
 mod dracs;
 mod echo;
 mod envelope;
+mod files;
 mod openapi_files;
 mod operations;
 mod registries;
@@ -53,9 +59,9 @@ use tokio::task::JoinSet;
 
 pub use self::echo::ECHO_MAX_BODY;
 use self::envelope::Envelope;
+pub use self::files::ConfigFiles;
 pub use self::openapi_files::{load_openapi, OpenApiFiles};
-use crate::config::ConfigSource;
-use crate::message::mime::{self, ContentType, MultipartWriter, Part};
+use brama_xroad::message::mime::{self, ContentType, MultipartWriter, Part};
 
 /// Errors of a response body: only a streamed echo can fail (its request body broke off or
 /// grew past the limit).
@@ -178,10 +184,10 @@ impl Wsdls {
 /// The OpenAPI descriptions of `openapi/` compiled into the binary come along
 /// ([`OpenApiFiles::builtin`]), so every simulator serves them without configuration;
 /// [`Wsdls::with_openapi`] replaces them with those of `simulator.openapi_dir`.
-pub fn load_wsdls(source: &ConfigSource, dir: &str) -> std::io::Result<Wsdls> {
-    let wsdls = match source {
-        ConfigSource::Dir(base) => Wsdls::from_dir(&base.join(dir))?,
-        ConfigSource::Embedded => {
+pub fn load_wsdls(source: &(impl ConfigFiles + ?Sized), dir: &str) -> std::io::Result<Wsdls> {
+    let wsdls = match source.dir() {
+        Some(base) => Wsdls::from_dir(&base.join(dir))?,
+        None => {
             let mut wsdls = Wsdls::default();
             for name in EMBEDDED_WSDLS {
                 match source.read(&format!("{}/{name}", dir.trim_end_matches('/'))) {
@@ -198,7 +204,8 @@ pub fn load_wsdls(source: &ConfigSource, dir: &str) -> std::io::Result<Wsdls> {
     Ok(wsdls.with_openapi(OpenApiFiles::builtin()))
 }
 
-/// WSDLs compiled into the binary (see `config/embedded.rs`).
+/// The WSDLs looked up by name in a configuration that cannot be listed (the binary's
+/// embedded default carries these).
 const EMBEDDED_WSDLS: &[&str] = &[
     "dracs.wsdl",
     "ehealth.wsdl",

@@ -1,5 +1,5 @@
 //! The OpenAPI descriptions the simulator serves at `GET /openapi/<name>`: each is read once at
-//! start and checked with [`crate::openapi::parse`], so a broken file stops the start with its
+//! start and checked with [`brama_xroad::openapi::parse`], so a broken file stops the start with its
 //! name instead of being served.
 
 use std::collections::HashMap;
@@ -7,15 +7,16 @@ use std::path::Path;
 
 use bytes::Bytes;
 
-use crate::config::ConfigSource;
+use crate::ConfigFiles;
 
 /// The descriptions of `openapi/` carried by the binary: the embedded configuration cannot list
-/// a directory, and `config/embedded.rs` (which embeds the WSDLs) is not asked to carry these.
+/// a directory, and the binary's embedded default (which carries the WSDLs) is not asked to carry
+/// these.
 const BUILTIN: &[(&str, &[u8])] = &[(
     "ehealth-declarations.yaml",
     include_bytes!(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/openapi/ehealth-declarations.yaml"
+        "/../../openapi/ehealth-declarations.yaml"
     )),
 )];
 
@@ -55,7 +56,7 @@ impl OpenApiFiles {
             ));
         }
         let content = content.into();
-        crate::openapi::parse(&content).map_err(|e| e.to_string())?;
+        brama_xroad::openapi::parse(&content).map_err(|e| e.to_string())?;
         self.0.insert(name.to_string(), content);
         Ok(())
     }
@@ -80,10 +81,13 @@ impl OpenApiFiles {
 /// The descriptions in `dir`, relative to the configuration (`simulator.openapi_dir`). An
 /// embedded configuration cannot be listed: there the built-in names are looked up, and a name
 /// the embedded configuration does not carry is the built-in copy.
-pub fn load_openapi(source: &ConfigSource, dir: &str) -> std::io::Result<OpenApiFiles> {
-    match source {
-        ConfigSource::Dir(base) => OpenApiFiles::from_dir(&base.join(dir)),
-        ConfigSource::Embedded => {
+pub fn load_openapi(
+    source: &(impl ConfigFiles + ?Sized),
+    dir: &str,
+) -> std::io::Result<OpenApiFiles> {
+    match source.dir() {
+        Some(base) => OpenApiFiles::from_dir(&base.join(dir)),
+        None => {
             let mut files = OpenApiFiles::default();
             for (name, builtin) in BUILTIN {
                 let rel = format!("{}/{name}", dir.trim_end_matches('/'));
@@ -137,18 +141,14 @@ mod tests {
     #[test]
     fn builtin_descriptions_parse_and_load_from_every_source() {
         assert_eq!(OpenApiFiles::builtin().len(), BUILTIN.len());
-        let embedded = load_openapi(&ConfigSource::Embedded, "../openapi").unwrap();
+        let embedded = load_openapi(&crate::tests::Unlisted, "../openapi").unwrap();
         assert!(embedded.get("ehealth-declarations.yaml").is_some());
-        let dir = load_openapi(
-            &ConfigSource::Dir(env!("CARGO_MANIFEST_DIR").into()),
-            "openapi",
-        )
-        .unwrap();
+        let dir = load_openapi(Path::new(crate::tests::REPO), "openapi").unwrap();
         assert_eq!(
             dir.get("ehealth-declarations.yaml"),
             embedded.get("ehealth-declarations.yaml")
         );
-        assert!(load_openapi(&ConfigSource::Dir("/nonexistent".into()), "openapi").is_err());
+        assert!(load_openapi(Path::new("/nonexistent"), "openapi").is_err());
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! JSON bodies, answered by the same logic as their SOAP form.
 //!
 //! The body is the serde_json form of the operation's generated request type
-//! (`crate::registries::<registry>::<Operation>`); it is read into that type, validated, written
+//! (`brama_wsdl::registries::<registry>::<Operation>`); it is read into that type, validated, written
 //! by yaserde as the request element and answered by [`super::registries::answer`]; the answer
 //! is read back into the generated response type and sent as its serde_json form. So the JSON
 //! both ways is exactly what the generated clients (and the router) use, and a REST answer
@@ -20,8 +20,8 @@ use serde::Serialize;
 use super::registries::{self, Refusal, OPERATIONS};
 use super::rest::{forced_fault, json_as, registry_trouble, with_retry_after, xroad_id, Trouble};
 use super::{Body, Ctx, MAX_BODY};
-use crate::registries::visit_all;
-use crate::wsdl::runtime::{Operation, OperationVisitor, Payload, Violation};
+use brama_wsdl::registries::visit_all;
+use brama_wsdl::runtime::{Operation, OperationVisitor, Payload, Violation};
 
 const APPLICATION_JSON: &str = "application/json";
 

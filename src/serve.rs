@@ -1,0 +1,118 @@
+//! `brama serve`: starts the security server and, in a build with the `sim` feature, the registry
+//! simulator its configuration asks for. The gateway itself knows nothing of the simulator.
+
+use crate::config::ServerConf;
+use crate::proxy::{self, Prebound, Running};
+
+/// Starts every configured listener, then the simulator of `[simulator]` if it is enabled.
+pub async fn start(conf: ServerConf, pre: Prebound) -> std::io::Result<Running> {
+    let wants_sim = conf.file.simulator.as_ref().is_some_and(|s| s.enabled);
+    #[cfg(not(feature = "sim"))]
+    if wants_sim {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            "[simulator] is enabled, but this build has no registry simulator (it comes with \
+             the `sim` feature)",
+        ));
+    }
+    let running = proxy::start(conf, pre).await?;
+    #[cfg(feature = "sim")]
+    let running = match wants_sim {
+        true => simulator::start(running).await?,
+        false => running,
+    };
+    Ok(running)
+}
+
+#[cfg(feature = "sim")]
+mod simulator {
+    use std::path::Path;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use brama_sim::{ConfigFiles, RegistrySim, SimConfig, SimStats};
+
+    use crate::config::file::SimulatorSection;
+    use crate::config::ConfigSource;
+    use crate::proxy::{listener, Running};
+
+    /// The gateway's configuration source as the simulator reads its files.
+    struct Files<'a>(&'a ConfigSource);
+
+    impl ConfigFiles for Files<'_> {
+        fn dir(&self) -> Option<&Path> {
+            match self.0 {
+                ConfigSource::Dir(d) => Some(d),
+                ConfigSource::Embedded => None,
+            }
+        }
+
+        fn read(&self, rel: &str) -> std::io::Result<Vec<u8>> {
+            self.0.read(rel)
+        }
+
+        fn display(&self, rel: &str) -> String {
+            self.0.display(rel)
+        }
+    }
+
+    /// Adds the simulator to `running`; stops it if the simulator cannot start.
+    pub(super) async fn start(mut running: Running) -> std::io::Result<Running> {
+        match add(&mut running).await {
+            Ok(()) => Ok(running),
+            Err(e) => {
+                running.shutdown().await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn add(running: &mut Running) -> std::io::Result<()> {
+        let gw = running.gateway.clone();
+        let Some(sim) = gw.conf.file.simulator.as_ref() else {
+            return Ok(());
+        };
+        let files = Files(&gw.conf.source);
+        let mut wsdls = brama_sim::load_wsdls(&files, &sim.wsdl_dir)?;
+        if let Some(d) = &sim.openapi_dir {
+            wsdls = wsdls.with_openapi(brama_sim::load_openapi(&files, d)?);
+        }
+        let cfg = SimConfig {
+            latency: Duration::from_millis(sim.latency_ms),
+            error_rate: sim.error_rate,
+            wsdls,
+            dracs_processing: Duration::from_millis(sim.dracs_processing_ms),
+            registries: registries(sim),
+        };
+        let l = listener::bind(&sim.listen, gw.conf.file.limits.listen_backlog).await?;
+        tracing::info!(simulator = %l.local_addr()?, "registry simulator serving");
+        running.spawn(|shutdown| async move {
+            let stats = Arc::new(SimStats::default());
+            if let Err(e) = brama_sim::serve(l, cfg, stats, shutdown).await {
+                tracing::error!(error = %e, "registry simulator stopped");
+            }
+        });
+        Ok(())
+    }
+
+    /// The per-registry settings as the simulator takes them.
+    fn registries(sim: &SimulatorSection) -> std::collections::HashMap<String, RegistrySim> {
+        let ms = Duration::from_millis;
+        sim.registries
+            .iter()
+            .map(|(name, r)| {
+                let outages = r
+                    .outages
+                    .iter()
+                    .map(|o| (ms(o.from_ms), ms(o.until_ms)))
+                    .collect();
+                let reg = RegistrySim {
+                    latency: r.latency_ms.map(ms),
+                    error_rate: r.error_rate,
+                    outages,
+                };
+                (name.clone(), reg)
+            })
+            .collect()
+    }
+}
