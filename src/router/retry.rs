@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::config::router::RetryPolicy;
-use crate::error::is_retryable_code;
+use crate::error::{is_retryable_code, is_retryable_status};
 
 /// What went wrong with one attempt.
 #[derive(Clone, Debug, PartialEq)]
@@ -24,12 +24,12 @@ pub enum AttemptError {
 }
 
 impl AttemptError {
-    /// Retry network trouble, timeouts, 5xx and `Server.*` faults; a `Client.*` fault, refused
-    /// access, an unknown service or an answer that cannot be read will not get better.
+    /// Retry network trouble, timeouts, 5xx, and faults by the one rule the proxies use
+    /// ([`is_retryable_code`]); an answer that cannot be read will not get better.
     pub fn retryable(&self) -> bool {
         match self {
             AttemptError::Network(_) | AttemptError::Timeout => true,
-            AttemptError::Http(status) => *status >= 500 || *status == 429,
+            AttemptError::Http(status) => is_retryable_status(*status),
             AttemptError::Fault { code, .. } => is_retryable_code(code),
             AttemptError::Malformed(_) => false,
         }

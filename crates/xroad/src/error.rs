@@ -63,6 +63,59 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// Every code, for tables and tests.
+    pub const ALL: &[ErrorCode] = &[
+        ErrorCode::IoError,
+        ErrorCode::NetworkError,
+        ErrorCode::InternalError,
+        ErrorCode::HttpError,
+        ErrorCode::InvalidRequest,
+        ErrorCode::InvalidResponse,
+        ErrorCode::BadRequest,
+        ErrorCode::NotFound,
+        ErrorCode::InvalidSoap,
+        ErrorCode::MalformedSoap,
+        ErrorCode::MissingSoap,
+        ErrorCode::InvalidXml,
+        ErrorCode::InvalidBody,
+        ErrorCode::MissingBody,
+        ErrorCode::MissingHeader,
+        ErrorCode::MissingHeaderField,
+        ErrorCode::DuplicateHeaderField,
+        ErrorCode::InconsistentHeaders,
+        ErrorCode::InconsistentResponse,
+        ErrorCode::InvalidProtocolVersion,
+        ErrorCode::InvalidClientIdentifier,
+        ErrorCode::InvalidContentType,
+        ErrorCode::InvalidHttpMethod,
+        ErrorCode::InvalidMessage,
+        ErrorCode::MissingRest,
+        ErrorCode::ServiceType,
+        ErrorCode::MimeParsingFailed,
+        ErrorCode::AccessDenied,
+        ErrorCode::UnknownService,
+        ErrorCode::ServiceDisabled,
+        ErrorCode::UnknownMember,
+        ErrorCode::InvalidSecurityServer,
+        ErrorCode::ServiceMissingUrl,
+        ErrorCode::ServiceMalformedUrl,
+        ErrorCode::SslAuthenticationFailed,
+        ErrorCode::MissingSignature,
+        ErrorCode::MalformedSignature,
+        ErrorCode::InvalidSignatureValue,
+        ErrorCode::IncorrectCertificate,
+        ErrorCode::InvalidCertPath,
+        ErrorCode::CannotCreateSignature,
+        ErrorCode::TokenNotActive,
+        ErrorCode::KeyNotFound,
+        ErrorCode::UnsupportedAlgorithm,
+        ErrorCode::MalformedGlobalConf,
+        ErrorCode::MalformedServerConf,
+        ErrorCode::OutdatedGlobalConf,
+        ErrorCode::MaintenanceMode,
+        ErrorCode::Timeout,
+    ];
+
     pub fn as_str(self) -> &'static str {
         use ErrorCode::*;
         match self {
@@ -119,22 +172,9 @@ impl ErrorCode {
     }
 
     /// Whether sending the same request again could succeed: transient network and service
-    /// trouble may clear, a malformed request or a refused right will not.
+    /// trouble may clear, a malformed request or a refused right will not ([`TRANSIENT_WORDS`]).
     pub fn is_transient(self) -> bool {
-        use ErrorCode::*;
-        matches!(
-            self,
-            IoError
-                | NetworkError
-                | InternalError
-                | HttpError
-                | Timeout
-                | MaintenanceMode
-                | OutdatedGlobalConf
-                | ServiceDisabled
-                | CannotCreateSignature
-                | TokenNotActive
-        )
+        TRANSIENT_WORDS.contains(&self.as_str())
     }
 }
 
@@ -214,16 +254,17 @@ impl Fault {
         msg: impl Into<String>,
     ) -> Self {
         let infix = if service_failed { ".ServiceFailed" } else { "" };
+        let code = format!("{}{infix}.{}", prefix.as_str(), code.as_str());
         let side = match prefix {
             Prefix::Client => Side::Caller,
             _ if service_failed => Side::Remote,
             _ => Side::Local,
         };
         Fault {
-            code: format!("{}{infix}.{}", prefix.as_str(), code.as_str()),
+            retryable: is_retryable_code(&code),
+            code,
             message: msg.into(),
             side,
-            retryable: prefix != Prefix::Client && code.is_transient(),
             id: uuid::Uuid::new_v4().to_string(),
             http_status: None,
             peer_message: false,
@@ -274,36 +315,60 @@ impl Fault {
     }
 }
 
-/// Retry policy over a fault code string: `Client.*`, access and configuration refusals are final;
-/// server-side transient trouble may clear.
+/// The one retry rule, over a fault code as it goes on the wire (ours or a peer's): whether the
+/// same request, sent again unchanged, may succeed.
+///
+/// - `Client.*` (and anything not `Server.*` or `Signer.*`) is final: the request itself is wrong.
+/// - A code naming one of X-Road's error words is final unless every such word is transient
+///   ([`ErrorCode::is_transient`], [`TRANSIENT_WORDS`]): `…ServiceFailed.InconsistentResponse`,
+///   `…AccessDenied`, `…MalformedSignature.InvalidHashChainRef` will be refused again,
+///   `…ServiceFailed.NetworkError` may clear.
+/// - A `Server` fault naming none (a service's own `Server`, `Server.Maintenance`) may succeed
+///   later, as SOAP 1.1 defines the `Server` class.
+///
+/// The proxies set [`Fault::retryable`] with it and the router and the generated clients decide
+/// their retries with it, so they cannot disagree.
 pub fn is_retryable_code(code: &str) -> bool {
-    if code.starts_with("Client.") {
+    let mut words = code.split('.');
+    if !matches!(words.next(), Some("Server" | "Signer")) {
         return false;
     }
-    const FINAL: &[&str] = &[
-        "AccessDenied",
-        "UnknownService",
-        "UnknownMember",
-        "InvalidSecurityServer",
-        "InconsistentHeaders",
-        "InvalidBody",
-        "MissingHeader",
-        "MissingHeaderField",
-        "InvalidProtocolVersion",
-        "InvalidXml",
-        "InvalidSoap",
-        "ServiceType",
-        // A refused signature or certificate is refused again.
-        "MissingSignature",
-        "MalformedSignature",
-        "InvalidSignatureValue",
-        "IncorrectCertificate",
-        "InvalidCertPath",
-    ];
-    // Any segment counts: `MalformedSignature.InvalidHashChainRef` is final by its code, not
-    // its cause.
-    code.starts_with("Server.") && !code.split('.').any(|seg| FINAL.contains(&seg))
+    words
+        .filter(|w| {
+            !matches!(
+                *w,
+                "ClientProxy" | "ServerProxy" | "ServiceFailed" | "OpMonitor"
+            )
+        })
+        .filter(|w| is_known_word(w))
+        .all(|w| TRANSIENT_WORDS.iter().any(|t| same_word(w, t)))
 }
+
+/// An HTTP status without a SOAP or REST error body: 5xx and 429 may clear.
+pub fn is_retryable_status(status: u16) -> bool {
+    status >= 500 || status == 429
+}
+
+/// X-Road's error words that name trouble which may clear: the transient [`ErrorCode`]s and the
+/// words peers send for the same (a database, an HSM, the message log or the TSA down).
+pub const TRANSIENT_WORDS: &[&str] = &[
+    "IOError",
+    "NetworkError",
+    "InternalError",
+    "HttpError",
+    "Timeout",
+    "MaintenanceMode",
+    "OutdatedGlobalConf",
+    "ServiceDisabled",
+    "CannotCreateSignature",
+    "TokenNotActive",
+    "DatabaseError",
+    "HSMNonOperational",
+    "CannotSign",
+    "LoggingFailed",
+    "TimestampingFailed",
+    "Maintenance",
+];
 
 /// Every word of a fault code X-Road and Trembita servers send (reference §1.7): prefixes, the
 /// `ServiceFailed` infix, leaf codes and the sub-codes of signature failures.
@@ -391,15 +456,18 @@ const KNOWN_WORDS: &[&str] = &[
 /// must not invent series.
 pub fn is_known_code(code: &str) -> bool {
     let words: Vec<&str> = code.split('.').collect();
-    words.len() <= 6
-        && words.iter().all(|w| {
-            KNOWN_WORDS.iter().any(|k| {
-                k.eq_ignore_ascii_case(w)
-                    || (w.contains('_')
-                        && w.len() > k.len()
-                        && w.replace('_', "").eq_ignore_ascii_case(k))
-            })
-        })
+    words.len() <= 6 && words.iter().all(|w| is_known_word(w))
+}
+
+/// One of [`KNOWN_WORDS`], in either spelling.
+fn is_known_word(w: &str) -> bool {
+    KNOWN_WORDS.iter().any(|k| same_word(w, k))
+}
+
+/// `w` is the word `k`, in its CamelCase or X-Road 7.7's snake_case spelling.
+fn same_word(w: &str, k: &str) -> bool {
+    k.eq_ignore_ascii_case(w)
+        || (w.contains('_') && w.len() > k.len() && w.replace('_', "").eq_ignore_ascii_case(k))
 }
 
 impl fmt::Display for Fault {
@@ -462,5 +530,163 @@ mod tests {
         assert!(!is_retryable_code(
             "Server.ClientProxy.InvalidSignatureValue"
         ));
+    }
+
+    /// Every code we produce, from every side: its full code, whose side it is on, and whether
+    /// it is retried; the retry rule on the wire string agrees with the code's own.
+    #[test]
+    fn every_code_with_its_side_and_retryability() {
+        // No wildcard: a new code does not compile until it is placed here.
+        fn transient(c: ErrorCode) -> bool {
+            use ErrorCode::*;
+            match c {
+                IoError => true,
+                NetworkError => true,
+                InternalError => true,
+                HttpError => true,
+                InvalidRequest => false,
+                InvalidResponse => false,
+                BadRequest => false,
+                NotFound => false,
+                InvalidSoap => false,
+                MalformedSoap => false,
+                MissingSoap => false,
+                InvalidXml => false,
+                InvalidBody => false,
+                MissingBody => false,
+                MissingHeader => false,
+                MissingHeaderField => false,
+                DuplicateHeaderField => false,
+                InconsistentHeaders => false,
+                InconsistentResponse => false,
+                InvalidProtocolVersion => false,
+                InvalidClientIdentifier => false,
+                InvalidContentType => false,
+                InvalidHttpMethod => false,
+                InvalidMessage => false,
+                MissingRest => false,
+                ServiceType => false,
+                MimeParsingFailed => false,
+                AccessDenied => false,
+                UnknownService => false,
+                ServiceDisabled => true,
+                UnknownMember => false,
+                InvalidSecurityServer => false,
+                ServiceMissingUrl => false,
+                ServiceMalformedUrl => false,
+                SslAuthenticationFailed => false,
+                MissingSignature => false,
+                MalformedSignature => false,
+                InvalidSignatureValue => false,
+                IncorrectCertificate => false,
+                InvalidCertPath => false,
+                CannotCreateSignature => true,
+                TokenNotActive => true,
+                KeyNotFound => false,
+                UnsupportedAlgorithm => false,
+                MalformedGlobalConf => false,
+                MalformedServerConf => false,
+                OutdatedGlobalConf => true,
+                MaintenanceMode => true,
+                Timeout => true,
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        for &c in ErrorCode::ALL {
+            assert!(seen.insert(c.as_str()), "{c} twice");
+            assert!(
+                is_known_code(c.as_str()),
+                "{c} is not one of X-Road's words"
+            );
+            assert_eq!(c.is_transient(), transient(c), "{c}");
+            let cases = [
+                (
+                    Fault::new(Prefix::Client, c, ""),
+                    format!("Client.{c}"),
+                    Side::Caller,
+                    false,
+                ),
+                (
+                    Fault::new(Prefix::ClientProxy, c, ""),
+                    format!("Server.ClientProxy.{c}"),
+                    Side::Local,
+                    transient(c),
+                ),
+                (
+                    Fault::new(Prefix::ServerProxy, c, ""),
+                    format!("Server.ServerProxy.{c}"),
+                    Side::Local,
+                    transient(c),
+                ),
+                (
+                    Fault::service_failed(Prefix::ClientProxy, c, ""),
+                    format!("Server.ClientProxy.ServiceFailed.{c}"),
+                    Side::Remote,
+                    transient(c),
+                ),
+                (
+                    Fault::service_failed(Prefix::ServerProxy, c, ""),
+                    format!("Server.ServerProxy.ServiceFailed.{c}"),
+                    Side::Remote,
+                    transient(c),
+                ),
+                (
+                    Fault::new(Prefix::Signer, c, ""),
+                    format!("Signer.{c}"),
+                    Side::Local,
+                    transient(c),
+                ),
+            ];
+            for (f, code, side, retryable) in cases {
+                assert_eq!(f.code, code);
+                assert_eq!(f.side, side, "{code}");
+                assert_eq!(f.retryable, retryable, "{code}");
+                assert_eq!(is_retryable_code(&code), retryable, "{code}");
+                assert_eq!(f.http_status, None, "{code}: the wire decides");
+                // The same code from a peer, passed on, is retried alike.
+                let passed = Fault::remote(code.clone(), String::new(), None);
+                assert_eq!(
+                    (passed.retryable, passed.side),
+                    (retryable, Side::Remote),
+                    "{code}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn codes_the_two_old_policies_disagreed_on_are_final() {
+        for code in [
+            "Server.ClientProxy.ServiceFailed.InconsistentResponse",
+            "Server.ClientProxy.ServiceFailed.InvalidResponse",
+            "Server.ServerProxy.ServiceFailed.ServiceMissingUrl",
+            "Server.ServerProxy.ServiceMalformedUrl",
+            "server.clientproxy.service_failed.inconsistent_response",
+        ] {
+            assert!(!is_retryable_code(code), "{code}");
+        }
+        // Signer trouble and a peer's snake_case transient code may clear; a service's own
+        // `Server` fault may too (SOAP 1.1), a `Client` one never.
+        for code in [
+            "Signer.TokenNotActive",
+            "Server.ServerProxy.ServiceFailed.network_error",
+            "Server",
+            "Server.Maintenance",
+            "Server.ServerProxy.ServiceFailed",
+            "Server.ServerProxy.DatabaseError",
+        ] {
+            assert!(is_retryable_code(code), "{code}");
+        }
+        for code in [
+            "Client",
+            "Client.ApplicationNotFound",
+            "ServerX",
+            "",
+            "Server.ServerProxy.AccessDenied.NetworkError",
+        ] {
+            assert!(!is_retryable_code(code), "{code}");
+        }
+        assert!(is_retryable_status(503) && is_retryable_status(429));
+        assert!(!is_retryable_status(404) && !is_retryable_status(200));
     }
 }

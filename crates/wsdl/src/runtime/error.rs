@@ -27,13 +27,15 @@ pub enum ClientError {
 }
 
 impl ClientError {
-    /// Whether the same request may succeed later: transport failures, 5xx and 429 statuses and
-    /// `Server.*` faults. `Client.*` faults, bad requests and malformed answers never will.
+    /// Whether the same request may succeed later: transport failures, 5xx and 429 statuses, and
+    /// faults by X-Road's one retry rule ([`brama_xroad::error::is_retryable_code`]). Bad
+    /// requests and malformed answers never will.
     pub fn retryable(&self) -> bool {
+        use brama_xroad::error::{is_retryable_code, is_retryable_status};
         match self {
             ClientError::Transport(_) => true,
-            ClientError::Http { status, .. } => *status >= 500 || *status == 429,
-            ClientError::Fault { code, .. } => code == "Server" || code.starts_with("Server."),
+            ClientError::Http { status, .. } => is_retryable_status(*status),
+            ClientError::Fault { code, .. } => is_retryable_code(code),
             ClientError::Request(_) | ClientError::Malformed(_) => false,
         }
     }
@@ -62,6 +64,7 @@ mod tests {
         assert!(fault("Server").retryable());
         assert!(!fault("Client.ApplicationNotFound").retryable());
         assert!(!fault("ServerX").retryable());
+        assert!(!fault("Server.ClientProxy.ServiceFailed.InconsistentResponse").retryable());
         assert!(ClientError::Transport("reset".into()).retryable());
         assert!(ClientError::Http {
             status: 503,
