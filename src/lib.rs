@@ -5,16 +5,15 @@
 pub use brama_sign as sign;
 #[cfg(feature = "sim")]
 pub use brama_sim as sim;
+pub use brama_testkit::{deploy, pki};
 pub use brama_wsdl as wsdl;
 pub use brama_wsdl::registries;
 pub use brama_xroad::{error, globalconf, identifiers, message, openapi, xml};
 
 pub mod cli;
 pub mod config;
-pub mod deploy;
 pub mod load;
 pub mod metrics;
-pub mod pki;
 pub mod proxy;
 pub mod rest;
 pub mod router;

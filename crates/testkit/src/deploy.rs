@@ -4,12 +4,12 @@
 
 use std::path::Path;
 
-use crate::globalconf::{
+use crate::pki::{MemberSpec, Pki, PkiSpec, ServerSpec};
+use brama_xroad::globalconf::{
     auth_cert_hash, ApprovedCa, CaInfo, GlobalGroup, GlobalSettings, Member, MemberClass,
     PrivateParams, SecurityServer, SharedParams, Subsystem,
 };
-use crate::identifiers::{ClientId, SecurityServerId};
-use crate::pki::{MemberSpec, Pki, PkiSpec, ServerSpec};
+use brama_xroad::identifiers::{ClientId, SecurityServerId};
 
 #[derive(Clone, Debug)]
 pub struct MemberDef {
