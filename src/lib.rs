@@ -6,6 +6,8 @@ pub use brama_sign as sign;
 #[cfg(feature = "sim")]
 pub use brama_sim as sim;
 pub use brama_testkit::{deploy, pki};
+pub use brama_transport as transport;
+pub use brama_transport::metrics;
 pub use brama_wsdl as wsdl;
 pub use brama_wsdl::registries;
 pub use brama_xroad::{error, globalconf, identifiers, message, openapi, xml};
@@ -13,9 +15,7 @@ pub use brama_xroad::{error, globalconf, identifiers, message, openapi, xml};
 pub mod cli;
 pub mod config;
 pub mod load;
-pub mod metrics;
 pub mod proxy;
 pub mod rest;
 pub mod router;
 pub mod serve;
-pub mod transport;

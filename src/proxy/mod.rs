@@ -2,15 +2,16 @@
 //! security servers in), admin listener.
 
 pub mod admin;
-pub mod body;
 pub mod client;
-pub mod listener;
 pub mod message_log;
 pub mod meta;
 pub mod rest_client;
 pub mod rest_server;
 pub mod server;
 pub mod wire;
+
+// The accept loop and the body reader live in brama-transport; re-exported where they were.
+pub use crate::transport::{body, listener};
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

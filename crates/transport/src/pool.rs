@@ -18,7 +18,7 @@ use rustls_pki_types::ServerName;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
-use crate::proxy::body::Body;
+use crate::body::Body;
 
 /// Where to connect and how.
 #[derive(Clone)]

@@ -11,10 +11,8 @@ use http_body_util::{BodyExt, StreamBody};
 use hyper::body::Frame;
 use tokio::io::AsyncWriteExt;
 
-use crate::proxy::body::{
-    Body, BudgetExhausted, Intake, IntakeError, MemoryBudget, Paced, Reservation,
-};
-use crate::sign::digest::{DigestAlgorithm, Hasher};
+use crate::body::{Body, BudgetExhausted, Intake, IntakeError, MemoryBudget, Paced, Reservation};
+use brama_sign::digest::{DigestAlgorithm, Hasher};
 
 /// Limits of spooling.
 #[derive(Clone, Debug)]
@@ -243,7 +241,7 @@ impl Spooled {
     /// The body as a stream (read from the file in chunks when spooled to disk).
     pub fn body(&self) -> Body {
         match &self.data {
-            Data::Memory { bytes: b, .. } => crate::proxy::body::full(b.clone()),
+            Data::Memory { bytes: b, .. } => crate::body::full(b.clone()),
             Data::File(f) => file_body(f.clone(), self.len),
         }
     }

@@ -15,11 +15,13 @@ use rustls::DistinguishedName;
 use rustls_pki_types::TrustAnchor;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 
-use crate::globalconf::{auth_cert_hash, GlobalConf};
 use crate::metrics::Metrics;
+use brama_xroad::globalconf::{auth_cert_hash, GlobalConf};
 
 /// The handshake-signature checks every verifier shares (here and in `brama load`): plain
 /// WebPKI verification with the algorithms at `$($f).+`.
+#[macro_export]
+#[doc(hidden)]
 macro_rules! handshake_signatures {
     ($($f:ident).+) => {
         fn verify_tls12_signature(
@@ -45,7 +47,7 @@ macro_rules! handshake_signatures {
         }
     };
 }
-pub(crate) use handshake_signatures;
+pub use handshake_signatures;
 
 pub fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())

@@ -34,7 +34,7 @@ pub struct ConnInfo {
     pub tls: bool,
 }
 
-pub type Response = http::Response<super::body::Body>;
+pub type Response = http::Response<crate::body::Body>;
 
 #[derive(Clone, Debug)]
 pub struct ListenerLimits {

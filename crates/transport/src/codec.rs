@@ -5,11 +5,11 @@
 
 use bytes::Bytes;
 
-use crate::error::ErrorCode;
-use crate::message::mime::{self, ContentType, MultipartWriter, Part};
-use crate::message::soap::{SoapLimits, SoapMessage};
-use crate::message::{MessageError, SoapEnvelope};
-use crate::sign::SignatureParts;
+use brama_sign::SignatureParts;
+use brama_xroad::error::ErrorCode;
+use brama_xroad::message::mime::{self, ContentType, MultipartWriter, Part};
+use brama_xroad::message::soap::{SoapLimits, SoapMessage};
+use brama_xroad::message::{MessageError, SoapEnvelope};
 
 pub const CT_SIGNATURE: &str = "signature/bdoc-1.0/ts";
 pub const CT_HASH_CHAIN_RESULT: &str = "application/hash-chain-result";
@@ -203,7 +203,7 @@ mod tests {
 
     fn conformance(name: &str) -> Bytes {
         let path = format!(
-            "{}/tests/fixtures/xroad/transport/{name}",
+            "{}/../../tests/fixtures/xroad/transport/{name}",
             env!("CARGO_MANIFEST_DIR")
         );
         Bytes::from(std::fs::read(path).unwrap())

@@ -93,7 +93,7 @@ impl Metrics {
 
     /// Counts a fault by its code; codes outside X-Road's vocabulary count as `other`.
     pub fn fault(&self, proxy: Proxy, code: &str) {
-        let code = if crate::error::is_known_code(code) {
+        let code = if brama_xroad::error::is_known_code(code) {
             code
         } else {
             "other"

@@ -15,7 +15,7 @@ use http_body_util::{BodyExt, Empty, Full};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
-use crate::error::{ErrorCode, Fault, Prefix};
+use brama_xroad::error::{ErrorCode, Fault, Prefix};
 
 /// A body that is either whole in memory or streamed (a spooled REST body, a signed multipart
 /// written while a large body passes through).

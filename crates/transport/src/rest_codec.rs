@@ -17,13 +17,13 @@ use hyper::body::Frame;
 
 use super::codec::{CT_HASH_CHAIN, CT_HASH_CHAIN_RESULT, CT_OCSP, CT_SIGNATURE};
 use super::spool::{Spool, SpoolConfig, SpoolError, Spooled};
-use crate::error::ErrorCode;
-use crate::message::mime::{self, ContentType, MultipartWriter};
-use crate::message::soap::{SoapLimits, SoapMessage};
-use crate::message::MessageError;
-use crate::proxy::body::Body;
-use crate::sign::digest::DigestAlgorithm;
-use crate::sign::SignatureParts;
+use crate::body::Body;
+use brama_sign::digest::DigestAlgorithm;
+use brama_sign::SignatureParts;
+use brama_xroad::error::ErrorCode;
+use brama_xroad::message::mime::{self, ContentType, MultipartWriter};
+use brama_xroad::message::soap::{SoapLimits, SoapMessage};
+use brama_xroad::message::MessageError;
 
 pub const CT_REST_REQUEST: &str = "application/x-road-rest-request";
 pub const CT_REST_RESPONSE: &str = "application/x-road-rest-response";
@@ -63,7 +63,7 @@ pub fn encode(
             let mut all = bytes::BytesMut::with_capacity(head.len() + tail.len());
             all.extend_from_slice(&head);
             all.extend_from_slice(&tail);
-            crate::proxy::body::full(all.freeze())
+            crate::body::full(all.freeze())
         }
         Some(b) => {
             let head = futures_util::stream::once(async move { Ok(Frame::data(head)) });
@@ -104,7 +104,7 @@ pub struct DecodeLimits<'a> {
     /// `x-hash-algorithm` of the message: the body is digested with it while spooled.
     pub digest: DigestAlgorithm,
     /// Where the body's memory part is counted (requests from peers).
-    pub budget: Option<&'a std::sync::Arc<crate::proxy::body::MemoryBudget>>,
+    pub budget: Option<&'a std::sync::Arc<crate::body::MemoryBudget>>,
 }
 
 fn err(code: ErrorCode, m: impl Into<String>) -> MessageError {
@@ -308,7 +308,7 @@ fn spool_err(e: SpoolError) -> MessageError {
         ),
         SpoolError::Io(e) => err(ErrorCode::IoError, e.to_string()),
         SpoolError::Intake(e) => {
-            let f = e.to_fault(crate::error::Prefix::ServerProxy);
+            let f = e.to_fault(brama_xroad::error::Prefix::ServerProxy);
             err(ErrorCode::IoError, f.message)
         }
     }
@@ -402,8 +402,8 @@ mod tests {
         .await
         .unwrap_err();
         assert_eq!(e.code, ErrorCode::InvalidMessage);
-        let fault = crate::error::Fault::new(
-            crate::error::Prefix::ServerProxy,
+        let fault = brama_xroad::error::Fault::new(
+            brama_xroad::error::Prefix::ServerProxy,
             ErrorCode::AccessDenied,
             "no",
         );
