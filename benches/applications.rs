@@ -77,7 +77,7 @@ async fn run(n: usize, conc: usize, six: bool) {
         .replace("poll_interval_ms = 50", "poll_interval_ms = 20");
     let ss1 = start_node(&dir, "ss1", &bench_conf(ss1_toml), Some(ss1_l)).await;
     let client = ss1.client_http.unwrap();
-    let router = ss1.gateway.router.get().unwrap().clone();
+    let router = brama::router::routes::of(&ss1.gateway).unwrap();
 
     // Distinct applications, so the simulator can tell deliveries apart.
     let bodies: Arc<Vec<Vec<u8>>> = Arc::new(

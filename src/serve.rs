@@ -1,8 +1,14 @@
-//! `brama serve`: starts the security server and, in a build with the `sim` feature, the registry
-//! simulator its configuration asks for. The gateway itself knows nothing of the simulator.
+//! `brama serve`: starts the security server with the router's routes mounted on its listeners
+//! (and the router itself when `[router]` is on) and, in a build with the `sim` feature, the
+//! registry simulator its configuration asks for. The gateway itself knows neither.
+
+use std::sync::Arc;
 
 use crate::config::ServerConf;
+use crate::proxy::mount::Mount;
 use crate::proxy::{self, Prebound, Running};
+use crate::router::routes::Routes;
+use crate::router::Router;
 
 /// Starts every configured listener, then the simulator of `[simulator]` if it is enabled.
 pub async fn start(conf: ServerConf, pre: Prebound) -> std::io::Result<Running> {
@@ -15,7 +21,19 @@ pub async fn start(conf: ServerConf, pre: Prebound) -> std::io::Result<Running> 
              the `sim` feature)",
         ));
     }
-    let running = proxy::start(conf, pre).await?;
+    let running = proxy::start_mounted(conf, pre, |gw, stop| async move {
+        let router = match gw.conf.router.clone() {
+            Some(rc) => Some(
+                Router::start(&gw, rc, stop)
+                    .await
+                    .map_err(std::io::Error::other)?,
+            ),
+            None => None,
+        };
+        let routes: Arc<dyn Mount> = Routes::new(router);
+        Ok(Some(routes))
+    })
+    .await?;
     #[cfg(feature = "sim")]
     let running = match wants_sim {
         true => simulator::start(running).await?,

@@ -113,7 +113,7 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Config {
             command: ConfigCommand::Check { config },
-        } => match ServerConf::load(config.as_deref()) {
+        } => match load_config(config.as_deref()) {
             Ok(conf) => {
                 println!(
                     "configuration OK: server {}, {} hosted clients, {} services",
@@ -127,18 +127,18 @@ pub fn main() -> ExitCode {
                 ExitCode::SUCCESS
             }
             Err(errors) => {
-                for e in &errors.0 {
+                for e in &errors {
                     eprintln!("error: {e}");
                 }
-                eprintln!("{} error(s)", errors.0.len());
+                eprintln!("{} error(s)", errors.len());
                 ExitCode::from(1)
             }
         },
         Command::Serve { config } => {
-            let conf = match ServerConf::load(config.as_deref()) {
+            let conf = match load_config(config.as_deref()) {
                 Ok(c) => c,
                 Err(errors) => {
-                    for e in &errors.0 {
+                    for e in &errors {
                         eprintln!("error: {e}");
                     }
                     return ExitCode::from(1);
@@ -211,6 +211,16 @@ pub fn main() -> ExitCode {
             })
         }
     }
+}
+
+/// The server configuration, checked, and its `[router]` checked against the router's flow.
+fn load_config(path: Option<&std::path::Path>) -> Result<ServerConf, Vec<String>> {
+    let conf = ServerConf::load(path)
+        .map_err(|e| e.0.iter().map(ToString::to_string).collect::<Vec<_>>())?;
+    if let Some(Err(e)) = conf.router.as_ref().map(crate::router::check) {
+        return Err(vec![e]);
+    }
+    Ok(conf)
 }
 
 fn runtime() -> tokio::runtime::Runtime {

@@ -173,6 +173,9 @@ pub struct RouterConf {
     pub registries: BTreeMap<String, RegistryConf>,
     /// Services delivered over REST: operation name → REST service code.
     pub rest_services: BTreeMap<String, String>,
+    /// Every `[router.services.<name>]` named; the router refuses to start on a name its flow
+    /// does not have (the configuration does not know the flow).
+    pub service_names: Vec<String>,
     pub routes: BTreeMap<String, Route>,
 }
 
@@ -336,10 +339,6 @@ pub fn resolve(
     let mut rest_services = BTreeMap::new();
     for (name, svc) in &s.services {
         let key = format!("services.{name}");
-        if !crate::router::flow::is_service(name) {
-            fail(&key, format!("'{name}' is not a service of the flow"));
-            continue;
-        }
         let code = svc.rest_service.clone().unwrap_or_else(|| name.clone());
         match svc.protocol {
             Protocol::Rest if crate::identifiers::is_valid_part(&code) => {
@@ -386,6 +385,7 @@ pub fn resolve(
         webhook_timeout: Duration::from_millis(s.webhook_timeout_ms),
         registries,
         rest_services,
+        service_names: s.services.keys().cloned().collect(),
         routes,
     })
 }

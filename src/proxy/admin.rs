@@ -13,11 +13,10 @@ use super::{wire, Gateway};
 use crate::metrics::label;
 
 pub async fn handle(gw: Arc<Gateway>, req: http::Request<Incoming>) -> Response {
-    if req.uri().path().starts_with("/api/v1/queue") {
-        return match gw.router.get() {
-            Some(r) => crate::router::api::admin(r, req).await,
-            None => wire::router_error(&crate::router::RouterError::Disabled),
-        };
+    if let Some(m) = gw.mounted.get() {
+        if m.owns_admin(req.method(), req.uri().path()) {
+            return m.admin(&gw, req).await;
+        }
     }
     if req.method() != http::Method::GET {
         return wire::plain(405, "Only GET is supported here");
@@ -31,7 +30,7 @@ pub async fn handle(gw: Arc<Gateway>, req: http::Request<Incoming>) -> Response 
                     + &intake_metrics(&gw)
                     + &pool_metrics(&gw)
                     + &signer_metrics(&gw)
-                    + &router_metrics(&gw),
+                    + &gw.mounted.get().map(|m| m.metrics()).unwrap_or_default(),
             ),
         ),
         "/maintenance" => {
@@ -211,55 +210,5 @@ fn signer_metrics(gw: &Gateway) -> String {
             let _ = writeln!(out, "{name}{{member=\"{}\"}} {v}", label(&member));
         }
     }
-    out
-}
-
-/// Router counters, queue lengths and store figures.
-fn router_metrics(gw: &Gateway) -> String {
-    use std::fmt::Write;
-    let Some(r) = gw.router.get() else {
-        return String::new();
-    };
-    let s = &r.engine.stats;
-    let mut out = String::new();
-    for (name, v) in [
-        ("applications_accepted", &s.accepted),
-        ("attempts", &s.attempts),
-        ("delivered", &s.delivered),
-        ("retries", &s.retries),
-        ("failed", &s.failed),
-        ("polls", &s.polls),
-    ] {
-        let _ = writeln!(
-            out,
-            "# TYPE brama_router_{name}_total counter\nbrama_router_{name}_total {}",
-            v.load(Ordering::Relaxed)
-        );
-    }
-    let lanes = r.engine.lanes();
-    let _ = writeln!(out, "# TYPE brama_router_scheduled gauge");
-    for (reg, queued, _) in &lanes {
-        let _ = writeln!(
-            out,
-            "brama_router_scheduled{{registry=\"{}\"}} {queued}",
-            label(reg)
-        );
-    }
-    let _ = writeln!(out, "# TYPE brama_router_in_flight gauge");
-    for (reg, _, in_flight) in &lanes {
-        let _ = writeln!(
-            out,
-            "brama_router_in_flight{{registry=\"{}\"}} {in_flight}",
-            label(reg)
-        );
-    }
-    let st = &r.engine.store;
-    let _ = writeln!(
-        out,
-        "# TYPE brama_store_logical_bytes_written_total counter\nbrama_store_logical_bytes_written_total {}\n# TYPE brama_store_flushes_total counter\nbrama_store_flushes_total {}\n# TYPE brama_store_size_bytes gauge\nbrama_store_size_bytes {}",
-        st.logical_bytes(),
-        st.flushes(),
-        st.size_on_disk()
-    );
     out
 }

@@ -28,6 +28,11 @@ pub async fn handle(
     req: http::Request<Incoming>,
     conn: Arc<ConnInfo>,
 ) -> Response {
+    if let Some(m) = gw.mounted.get() {
+        if m.owns_client(req.method(), req.uri().path()) {
+            return m.client(&gw, req, &conn).await;
+        }
+    }
     let path = req.uri().path().to_string();
     if is_rest_path(&path) {
         return super::rest_client::handle(gw, req, conn).await;
@@ -46,29 +51,6 @@ pub async fn handle(
             match process(&gw, req, &conn).instrument(span).await {
                 Ok(resp) => resp,
                 Err(fault) => wire::soap_fault(&fault, Proxy::Client, &gw.metrics),
-            }
-        }
-        (&http::Method::POST, "/api/v1/applications") => match gw.router.get() {
-            Some(r) => crate::router::api::submit(&gw, r, req, &conn).await,
-            None => wire::router_error(&crate::router::RouterError::Disabled),
-        },
-        (&http::Method::GET, p) if p.starts_with("/api/v1/applications/") => {
-            match gw.router.get() {
-                Some(r) => {
-                    let id = &p["/api/v1/applications/".len()..];
-                    crate::router::api::status(&gw, r, id, &conn)
-                }
-                None => wire::router_error(&crate::router::RouterError::Disabled),
-            }
-        }
-        (&http::Method::POST, p) if p.starts_with("/route/") => {
-            let name = &p["/route/".len()..];
-            match gw.router.get().and_then(|r| r.conf.routes.get(name)) {
-                Some(route) => {
-                    let route = route.clone();
-                    crate::router::wrap::handle(gw.clone(), &route, req, &conn).await
-                }
-                None => wire::router_error(&crate::router::RouterError::NotFound(name.into())),
             }
         }
         (_, "/") => wire::plain(405, "Only POST is supported for X-Road messages"),

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod client;
 pub mod message_log;
 pub mod meta;
+pub mod mount;
 pub mod rest_client;
 pub mod rest_server;
 pub mod server;
@@ -47,8 +48,8 @@ pub struct Gateway {
     /// Set through the admin listener; the health check then answers 503.
     pub maintenance: AtomicBool,
     pub started: std::time::Instant,
-    /// The Diia router, when `[router]` is enabled (set once at start).
-    pub router: std::sync::OnceLock<Arc<crate::router::Router>>,
+    /// Routes mounted by another layer (the router's API), set once before the listeners start.
+    pub mounted: std::sync::OnceLock<Arc<dyn mount::Mount>>,
     /// Where REST bodies are spooled, and their size limit.
     pub spool: crate::transport::spool::SpoolConfig,
     /// How request bodies are received: time, rate and the shared memory budget.
@@ -89,7 +90,7 @@ impl Gateway {
             },
             maintenance: AtomicBool::new(false),
             started: std::time::Instant::now(),
-            router: std::sync::OnceLock::new(),
+            mounted: std::sync::OnceLock::new(),
             spool: crate::transport::spool::SpoolConfig {
                 memory: l.spool_memory_bytes,
                 max: l.max_rest_body_bytes,
@@ -239,6 +240,21 @@ async fn take_or_bind(
 
 /// Starts every configured listener.
 pub async fn start(conf: ServerConf, pre: Prebound) -> std::io::Result<Running> {
+    start_mounted(conf, pre, |_, _| async { Ok(None) }).await
+}
+
+/// Starts every configured listener, after `mount` (given the gateway and the shutdown signal)
+/// has started whatever it mounts on them: the listeners serve its routes from their first
+/// request.
+pub async fn start_mounted<F, Fut>(
+    conf: ServerConf,
+    pre: Prebound,
+    mount: F,
+) -> std::io::Result<Running>
+where
+    F: FnOnce(Arc<Gateway>, watch::Receiver<bool>) -> Fut,
+    Fut: std::future::Future<Output = std::io::Result<Option<Arc<dyn mount::Mount>>>>,
+{
     let gw =
         Gateway::new(conf).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
     let f = &gw.conf.file;
@@ -257,11 +273,8 @@ pub async fn start(conf: ServerConf, pre: Prebound) -> std::io::Result<Running> 
     let backlog = f.limits.listen_backlog;
     let (tx, rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
-    if let Some(rc) = gw.conf.router.clone() {
-        let router = crate::router::Router::start(&gw, rc, rx.clone())
-            .await
-            .map_err(std::io::Error::other)?;
-        let _ = gw.router.set(router);
+    if let Some(m) = mount(gw.clone(), rx.clone()).await? {
+        let _ = gw.mounted.set(m);
     }
     let io_err =
         |e: rustls::Error| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string());

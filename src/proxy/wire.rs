@@ -74,22 +74,6 @@ pub fn json(status: u16, value: &serde_json::Value) -> Response {
         .expect("static response parts are valid")
 }
 
-/// A router error as JSON: `{type, message, fields?, retryable}` with the error's status.
-pub fn router_error(e: &crate::router::RouterError) -> Response {
-    let mut v = serde_json::json!({
-        "type": e.kind(),
-        "message": e.to_string(),
-        "retryable": e.retryable(),
-    });
-    if let crate::router::RouterError::Invalid(fields) = e {
-        v["fields"] = serde_json::json!(fields);
-    }
-    if e.status() >= 500 {
-        tracing::warn!(kind = e.kind(), "router: {e}");
-    }
-    json(e.status(), &v)
-}
-
 /// An X-Road error for a REST client (reference §2.3): 400 when the request broke the protocol
 /// (`Client.*`), 500 when a security server or the service failed; JSON `{type, message,
 /// detail}` (XML when the client accepts only XML) and the error type in `X-Road-Error` (or

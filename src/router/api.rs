@@ -24,7 +24,13 @@ pub async fn submit(
     conn: &ConnInfo,
 ) -> Response {
     let candidates: Vec<&ClientId> = router.conf.submitters.iter().collect();
-    let accepted = match auth::caller(gw, conn, &candidates, "submitting applications") {
+    let accepted = match auth::caller(
+        gw,
+        &router.conf,
+        conn,
+        &candidates,
+        "submitting applications",
+    ) {
         Ok(submitter) => accept(router, req, &gw.intake, &submitter).await,
         Err(e) => Err(e),
     };
@@ -33,7 +39,7 @@ pub async fn submit(
             202,
             &json!({ "id": id, "status": format!("/api/v1/applications/{id}") }),
         ),
-        Err(e) => wire::router_error(&e),
+        Err(e) => super::routes::error(&e),
     }
 }
 
@@ -71,7 +77,7 @@ pub async fn read(body: Incoming, max: usize, intake: &Intake) -> Result<Bytes, 
 /// `GET /api/v1/applications/{id}`: only to the subsystem that submitted it.
 pub fn status(gw: &Gateway, router: &Router, id: &str, conn: &ConnInfo) -> Response {
     let candidates: Vec<&ClientId> = router.conf.submitters.iter().collect();
-    let shown = auth::caller(gw, conn, &candidates, "reading applications").and_then(|caller| {
+    let shown = auth::caller(gw, &router.conf, conn, &candidates, "reading applications").and_then(|caller| {
         let shown = describe(router, id, Some(&caller));
         if matches!(shown, Err(RouterError::NotFound(_))) && router.engine.store.has_app(id)? {
             // Someone else's: answered as if it did not exist, and counted.
@@ -82,7 +88,7 @@ pub fn status(gw: &Gateway, router: &Router, id: &str, conn: &ConnInfo) -> Respo
     });
     match shown {
         Ok(v) => wire::json(200, &v),
-        Err(e) => wire::router_error(&e),
+        Err(e) => super::routes::error(&e),
     }
 }
 
@@ -200,7 +206,7 @@ pub async fn admin(router: &Router, req: http::Request<Incoming>) -> Response {
     };
     match res {
         Ok(v) => wire::json(200, &v),
-        Err(e) => wire::router_error(&e),
+        Err(e) => super::routes::error(&e),
     }
 }
 

@@ -5,7 +5,7 @@
 use sha2::{Digest, Sha256};
 
 use super::RouterError;
-use crate::config::router::Authentication;
+use crate::config::router::{Authentication, RouterConf};
 use crate::error::{ErrorCode, Fault, Prefix};
 use crate::identifiers::ClientId;
 use crate::proxy::listener::ConnInfo;
@@ -15,13 +15,13 @@ use crate::proxy::Gateway;
 /// `Server.ClientProxy.SslAuthenticationFailed` (403) and a counted security event.
 pub fn caller(
     gw: &Gateway,
+    conf: &RouterConf,
     conn: &ConnInfo,
     candidates: &[&ClientId],
     what: &str,
 ) -> Result<ClientId, RouterError> {
-    let router = gw.router.get().ok_or(RouterError::Disabled)?;
-    if router.conf.authentication == Authentication::None {
-        return Ok(router.conf.client.clone());
+    if conf.authentication == Authentication::None {
+        return Ok(conf.client.clone());
     }
     let refuse = |why: String| {
         gw.metrics.security_event("is_authentication_failed");

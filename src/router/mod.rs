@@ -17,6 +17,7 @@ pub mod flow;
 mod lanes;
 pub mod model;
 pub mod retry;
+pub mod routes;
 pub mod store;
 mod webhook;
 pub mod wrap;
@@ -31,7 +32,7 @@ use application::FieldError;
 use engine::Engine;
 use store::{Store, StoreError};
 
-/// Errors of the router layer; [`crate::proxy::wire::router_error`] puts them on the wire.
+/// Errors of the router layer; [`routes::error`] puts them on the wire.
 #[derive(Debug, thiserror::Error)]
 pub enum RouterError {
     /// The application is invalid: every problem, by field (caller's side, final).
@@ -102,6 +103,26 @@ pub struct Router {
     pub engine: Arc<Engine>,
 }
 
+/// What the configuration cannot check without knowing the flow: every registry the flow
+/// delivers to is configured, and every configured service is one of the flow's. `brama config
+/// check` and [`Router::start`] call it.
+pub fn check(conf: &RouterConf) -> Result<(), String> {
+    for spec in flow::SERVICES {
+        if !conf.registries.contains_key(spec.registry) {
+            return Err(format!(
+                "router.registries.{} is missing: the eMalyatko flow delivers {} there",
+                spec.registry, spec.name
+            ));
+        }
+    }
+    match conf.service_names.iter().find(|n| !flow::is_service(n)) {
+        Some(name) => Err(format!(
+            "router.services.{name}: '{name}' is not a service of the flow"
+        )),
+        None => Ok(()),
+    }
+}
+
 impl Router {
     /// Opens the store, recovers what was in flight, and starts delivering.
     pub async fn start(
@@ -109,14 +130,7 @@ impl Router {
         conf: RouterConf,
         stop: watch::Receiver<bool>,
     ) -> Result<Arc<Router>, String> {
-        for spec in flow::SERVICES {
-            if !conf.registries.contains_key(spec.registry) {
-                return Err(format!(
-                    "router.registries.{} is missing: the eMalyatko flow delivers {} there",
-                    spec.registry, spec.name
-                ));
-            }
-        }
+        check(&conf)?;
         std::fs::create_dir_all(&conf.store_dir)
             .map_err(|e| format!("router store {}: {e}", conf.store_dir.display()))?;
         let store = Store::open(&conf.store_dir, conf.store_cache_bytes).map_err(|e| {
@@ -133,5 +147,26 @@ impl Router {
         webhook::start(engine.clone(), stop);
         tracing::info!(store = %conf.store_dir.display(), resumed, "router started");
         Ok(Arc::new(Router { conf, engine }))
+    }
+}
+
+#[cfg(all(test, feature = "sim"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn check_refuses_what_the_flow_lacks() {
+        let conf = crate::config::ServerConf::load(None).unwrap();
+        let mut rc = conf.router.expect("the embedded default has a router");
+        assert_eq!(check(&rc), Ok(()));
+        rc.service_names.push("feedTheCat".into());
+        assert!(check(&rc)
+            .unwrap_err()
+            .contains("'feedTheCat' is not a service"));
+        rc.service_names.pop();
+        rc.registries.remove("dps");
+        assert!(check(&rc)
+            .unwrap_err()
+            .contains("router.registries.dps is missing"));
     }
 }

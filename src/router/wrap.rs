@@ -8,7 +8,7 @@ use bytes::Bytes;
 use hyper::body::Incoming;
 use quick_xml::events::Event;
 
-use crate::config::router::Route;
+use crate::config::router::{Route, RouterConf};
 use crate::error::{ErrorCode, Fault, Prefix};
 use crate::message::build::{self, RequestHeader};
 use crate::message::SoapEnvelope;
@@ -19,13 +19,14 @@ use crate::xml::{Reader, XmlLimits};
 
 pub async fn handle(
     gw: Arc<Gateway>,
+    conf: &RouterConf,
     route: &Route,
     req: http::Request<Incoming>,
     conn: &ConnInfo,
 ) -> Response {
     // Only the route's own client's information systems may use it.
-    if let Err(e) = super::auth::caller(&gw, conn, &[&route.client], "this route") {
-        return wire::router_error(&e);
+    if let Err(e) = super::auth::caller(&gw, conf, conn, &[&route.client], "this route") {
+        return super::routes::error(&e);
     }
     let _in_flight = gw.metrics.start(Proxy::Client);
     match forward(&gw, route, req).await {

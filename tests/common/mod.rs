@@ -229,7 +229,7 @@ pub async fn start_node(
         server,
         ..Default::default()
     };
-    brama::proxy::start(conf, pre).await.unwrap()
+    brama::serve::start(conf, pre).await.unwrap()
 }
 
 /// ss1's configuration: DIIA (http), OTHER (http), DIIA-S (https-auth pinned) as clients.
