@@ -29,6 +29,8 @@ done
 if out=$("$bin" serve 2>&1); then fail "serve without --config started"; fi
 grep -q "no embedded default configuration" <<<"$out" || fail "serve without --config: $out"
 if "$bin" registry-sim --help >/dev/null 2>&1; then fail "registry-sim exists"; fi
+if out=$("$bin" serve --config config/brama.toml 2>&1); then fail "served a [simulator] configuration"; fi
+grep -q "this build has no registry simulator" <<<"$out" || fail "serve with [simulator]: $out"
 
 # 3. The production-style configuration, under a temporary /etc/brama.
 etc=$(mktemp -d)

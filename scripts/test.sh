@@ -10,7 +10,7 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >/dev/null
 }
 
-# SoftHSM2: the real PKCS#11 module the signing tests use (src/sign/pkcs11.rs, tests/hsm.rs).
+# SoftHSM2: the real PKCS#11 module the signing tests use (crates/sign/src/pkcs11.rs, tests/hsm.rs).
 if [ ! -e /usr/lib/softhsm/libsofthsm2.so ] || ! command -v softhsm2-util >/dev/null; then
   apt_install softhsm2
 fi

@@ -2,6 +2,9 @@
 //!
 //! The request lifecycle is drawn in `docs/ARCHITECTURE.md`.
 
+pub use brama_gateway::{config, proxy, rest};
+pub use brama_load as load;
+pub use brama_router as router;
 pub use brama_sign as sign;
 #[cfg(feature = "sim")]
 pub use brama_sim as sim;
@@ -13,9 +16,4 @@ pub use brama_wsdl::registries;
 pub use brama_xroad::{error, globalconf, identifiers, message, openapi, xml};
 
 pub mod cli;
-pub mod config;
-pub mod load;
-pub mod proxy;
-pub mod rest;
-pub mod router;
 pub mod serve;

@@ -10,7 +10,8 @@ use crate::proxy::{self, Prebound, Running};
 use crate::router::routes::Routes;
 use crate::router::Router;
 
-/// Starts every configured listener, then the simulator of `[simulator]` if it is enabled.
+/// Starts every configured listener with the router's routes mounted, then the simulator of
+/// `[simulator]` if it is enabled.
 pub async fn start(conf: ServerConf, pre: Prebound) -> std::io::Result<Running> {
     let wants_sim = conf.file.simulator.as_ref().is_some_and(|s| s.enabled);
     #[cfg(not(feature = "sim"))]

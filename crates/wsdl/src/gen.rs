@@ -15,7 +15,7 @@ use super::model::{
 /// of `brama::wsdl::runtime` as seen from where the code is included.
 pub fn generate(registries: &[Registry], runtime: &str) -> String {
     let mut out = String::from(
-        "// @generated from registry WSDLs by brama's WSDL code generator (src/wsdl/gen.rs). Do not edit.\n",
+        "// @generated from registry WSDLs by brama's WSDL code generator (crates/wsdl/src/gen.rs). Do not edit.\n",
     );
     for r in registries {
         out.push('\n');

@@ -1,0 +1,13 @@
+//! The security server: its configuration and the checks on it ([`config`]), the client and
+//! server proxies for SOAP and REST with metaservices, the message log and the admin listener
+//! ([`proxy`]), the X-Road REST protocol ([`rest`]), and the one mapping of a fault onto the wire
+//! ([`proxy::wire`]).
+//!
+//! Owns: what happens to a message between two listeners. Must not depend on: the router, the
+//! simulator, the load generator or test tooling; layers above mount their routes on its
+//! listeners through [`proxy::mount::Mount`]. Below it: `brama-transport`, `brama-sign`,
+//! `brama-xroad`.
+
+pub mod config;
+pub mod proxy;
+pub mod rest;

@@ -1,0 +1,214 @@
+//! Admin listener (default 127.0.0.1:5588): `/health` for load balancers (X-Road's health check,
+//! reference §7.5), `/metrics` for Prometheus, `/maintenance?targetState=true|false`.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use hyper::body::Incoming;
+use rustls_pki_types::UnixTime;
+
+use super::listener::Response;
+use super::{wire, Gateway};
+use brama_transport::metrics::label;
+
+pub async fn handle(gw: Arc<Gateway>, req: http::Request<Incoming>) -> Response {
+    if let Some(m) = gw.mounted.get() {
+        if m.owns_admin(req.method(), req.uri().path()) {
+            return m.admin(&gw, req).await;
+        }
+    }
+    if req.method() != http::Method::GET {
+        return wire::plain(405, "Only GET is supported here");
+    }
+    match req.uri().path() {
+        "/health" => health(&gw),
+        "/metrics" => wire::ok(
+            "text/plain; version=0.0.4; charset=utf-8",
+            Bytes::from(
+                gw.metrics.render()
+                    + &intake_metrics(&gw)
+                    + &pool_metrics(&gw)
+                    + &signer_metrics(&gw)
+                    + &gw.mounted.get().map(|m| m.metrics()).unwrap_or_default(),
+            ),
+        ),
+        "/maintenance" => {
+            let target = req
+                .uri()
+                .query()
+                .and_then(|q| q.strip_prefix("targetState="));
+            match target {
+                Some("true") => gw.maintenance.store(true, Ordering::Relaxed),
+                Some("false") => gw.maintenance.store(false, Ordering::Relaxed),
+                _ => return wire::plain(400, "Use /maintenance?targetState=true or false"),
+            }
+            wire::plain(
+                200,
+                &format!(
+                    "maintenance mode: {}",
+                    gw.maintenance.load(Ordering::Relaxed)
+                ),
+            )
+        }
+        _ => wire::plain(404, "Not found: /health, /metrics or /maintenance"),
+    }
+}
+
+/// Runs the checks; the first failing one is named in a 503.
+fn health(gw: &Gateway) -> Response {
+    if gw.maintenance.load(Ordering::Relaxed) {
+        return wire::plain(503, "Health check interface is in maintenance mode");
+    }
+    type Check = fn(&Gateway) -> Result<(), String>;
+    let checks: [(&str, Check); 4] = [
+        ("global configuration", |gw| {
+            gw.gc.server(&gw.conf.server_id).map(|_| ()).ok_or_else(|| {
+                format!(
+                    "this server {} is not in the global configuration",
+                    gw.conf.server_id
+                )
+            })
+        }),
+        ("authentication certificate", |gw| {
+            if !gw.auth_cert_registered() {
+                return Err("not registered for this server in the global configuration".into());
+            }
+            gw.trust.verify_chain(
+                &gw.conf.auth_certs[0],
+                &gw.conf.auth_certs[1..],
+                UnixTime::now(),
+                true,
+            )
+        }),
+        ("signing keys", |gw| {
+            // A key with no open session cannot sign: its token is gone or refuses the PIN.
+            match gw
+                .signer
+                .keys()
+                .find(|k| k.stats.sessions_ready.load(Ordering::Relaxed) == 0)
+            {
+                Some(k) => Err(format!(
+                    "no open session for the key of {} ({})",
+                    k.member, k.source_name
+                )),
+                None => Ok(()),
+            }
+        }),
+        ("hosted clients", |gw| {
+            if gw.conf.clients.is_empty() {
+                Err("no clients are configured".into())
+            } else {
+                Ok(())
+            }
+        }),
+    ];
+    for (name, check) in checks {
+        if let Err(reason) = check(gw) {
+            return wire::plain(503, &format!("{name}: {reason}"));
+        }
+    }
+    wire::plain(200, "OK")
+}
+
+/// Incoming connections per listener and the request-body memory budget.
+fn intake_metrics(gw: &Gateway) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let series: [(&str, &str, &str); 3] = [
+        (
+            "brama_connections_open",
+            "gauge",
+            "Open incoming connections",
+        ),
+        (
+            "brama_connections_shed_total",
+            "counter",
+            "Idle connections closed to make room near max_connections",
+        ),
+        (
+            "brama_connections_silent_total",
+            "counter",
+            "Connections closed for sending nothing within first_byte_timeout_ms",
+        ),
+    ];
+    for (i, (name, kind, help)) in series.iter().enumerate() {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for (listener, s) in gw.listeners.each() {
+            let v = match i {
+                0 => s.open.load(Ordering::Relaxed) as u64,
+                1 => s.shed.load(Ordering::Relaxed),
+                _ => s.silent.load(Ordering::Relaxed),
+            };
+            let _ = writeln!(out, "{name}{{listener=\"{listener}\"}} {v}");
+        }
+    }
+    let b = &gw.intake.budget;
+    let _ = writeln!(
+        out,
+        "# HELP brama_body_memory_bytes Request-body bytes held in memory\n# TYPE brama_body_memory_bytes gauge\nbrama_body_memory_bytes {}\n# HELP brama_body_memory_limit_bytes limits.body_memory_bytes\n# TYPE brama_body_memory_limit_bytes gauge\nbrama_body_memory_limit_bytes {}",
+        b.in_use(),
+        b.total()
+    );
+    out
+}
+
+/// Outgoing connections (to security servers and services).
+fn pool_metrics(gw: &Gateway) -> String {
+    let n = gw.pool.opened.load(Ordering::Relaxed);
+    format!(
+        "# HELP brama_connections_opened_total Outgoing connections opened (to security servers and services)\n\
+         # TYPE brama_connections_opened_total counter\nbrama_connections_opened_total {n}\n"
+    )
+}
+
+/// Per-key signer state in Prometheus text format.
+fn signer_metrics(gw: &Gateway) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let series: [(&str, &str, &str); 6] = [
+        (
+            "brama_signer_sign_calls_total",
+            "counter",
+            "Token signing calls (C_Sign)",
+        ),
+        (
+            "brama_signer_messages_total",
+            "counter",
+            "Messages covered by signatures",
+        ),
+        (
+            "brama_signer_failures_total",
+            "counter",
+            "Failed signing calls",
+        ),
+        (
+            "brama_signer_session_reopens_total",
+            "counter",
+            "Sessions reopened after a failure",
+        ),
+        (
+            "brama_signer_sessions_ready",
+            "gauge",
+            "Logged-in sessions able to sign",
+        ),
+        ("brama_signer_sessions", "gauge", "Configured sessions"),
+    ];
+    for (i, (name, kind, help)) in series.iter().enumerate() {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for k in gw.signer.keys() {
+            let s = &k.stats;
+            let v = match i {
+                0 => s.sign_calls.load(Ordering::Relaxed),
+                1 => s.messages.load(Ordering::Relaxed),
+                2 => s.failures.load(Ordering::Relaxed),
+                3 => s.reopens.load(Ordering::Relaxed),
+                4 => s.sessions_ready.load(Ordering::Relaxed) as u64,
+                _ => s.sessions_total.load(Ordering::Relaxed) as u64,
+            };
+            let member = k.member.to_string();
+            let _ = writeln!(out, "{name}{{member=\"{}\"}} {v}", label(&member));
+        }
+    }
+    out
+}

@@ -1,0 +1,428 @@
+//! Client proxy: takes X-Road SOAP requests from information systems (reference §1), carries them
+//! to the provider's security server (§3) and returns the checked response.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use hyper::body::Incoming;
+use rustls_pki_types::ServerName;
+use sha2::{Digest, Sha256};
+use tracing::Instrument;
+
+use super::listener::{ConnInfo, Response};
+use super::{body, meta, wire, Gateway};
+use crate::config::Connection;
+use brama_transport::codec::{self, Incoming as TransportIncoming};
+use brama_transport::metrics::Proxy;
+use brama_transport::{Destination, TransportError};
+use brama_xroad::error::{ErrorCode, Fault, Prefix};
+use brama_xroad::globalconf::SecurityServer;
+use brama_xroad::identifiers::ClientId;
+use brama_xroad::message::soap::SoapMessage;
+use brama_xroad::message::{request_hash, MessageError, SoapEnvelope, SHA512_URI};
+
+/// Handles one request on the client listener.
+pub async fn handle(
+    gw: Arc<Gateway>,
+    req: http::Request<Incoming>,
+    conn: Arc<ConnInfo>,
+) -> Response {
+    if let Some(m) = gw.mounted.get() {
+        if m.owns_client(req.method(), req.uri().path()) {
+            return m.client(&gw, req, &conn).await;
+        }
+    }
+    let path = req.uri().path().to_string();
+    if is_rest_path(&path) {
+        return super::rest_client::handle(gw, req, conn).await;
+    }
+    match (req.method(), path.as_str()) {
+        (&http::Method::GET, "/listClients") => meta::list_clients(&gw, &req),
+        (&http::Method::POST, "/") => {
+            let _in_flight = gw.metrics.start(Proxy::Client);
+            let span = tracing::info_span!(
+                "message",
+                proxy = "client",
+                id = tracing::field::Empty,
+                client = tracing::field::Empty,
+                service = tracing::field::Empty
+            );
+            match process(&gw, req, &conn).instrument(span).await {
+                Ok(resp) => resp,
+                Err(fault) => wire::soap_fault(&fault, Proxy::Client, &gw.metrics),
+            }
+        }
+        (_, "/") => wire::plain(405, "Only POST is supported for X-Road messages"),
+        _ => wire::plain(404, "Not found: X-Road messages are posted to /"),
+    }
+}
+
+/// `/rN/...` (X-Road REST; versions other than 1 get their error there) or UXP's `/restapi`.
+fn is_rest_path(path: &str) -> bool {
+    let b = path.as_bytes();
+    let versioned = b.len() > 3
+        && b[1] == b'r'
+        && b[2].is_ascii_digit()
+        && path[2..]
+            .find('/')
+            .is_some_and(|i| b[2..2 + i].iter().all(u8::is_ascii_digit));
+    versioned || path == "/restapi" || path.starts_with("/restapi/")
+}
+
+fn client_fault(e: MessageError) -> Fault {
+    Fault::new(Prefix::Client, e.code, e.message)
+}
+
+fn local_fault(code: ErrorCode, msg: impl Into<String>) -> Fault {
+    Fault::new(Prefix::ClientProxy, code, msg)
+}
+
+async fn process(
+    gw: &Gateway,
+    req: http::Request<Incoming>,
+    conn: &ConnInfo,
+) -> Result<Response, Fault> {
+    let (parts, incoming) = req.into_parts();
+    let content_type = parts
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let soap_action = parts
+        .headers
+        .get("soapaction")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    // Held until the answer is built: the body's share of the memory budget.
+    let received = body::read(incoming, gw.max_body(), &gw.intake, Prefix::Client).await?;
+    let env = SoapEnvelope::from_http(
+        content_type.as_deref(),
+        received.bytes.clone(),
+        &gw.soap_limits,
+        gw.max_parts(),
+    )
+    .map_err(client_fault)?;
+    env.soap.validate_request().map_err(client_fault)?;
+    let (client, service, id) = env.soap.route();
+    let span = tracing::Span::current();
+    span.record("id", id);
+    span.record("client", client.to_string());
+    span.record("service", service.to_string());
+
+    let hosted = gw.conf.client(client).ok_or_else(|| {
+        local_fault(
+            ErrorCode::UnknownMember,
+            format!("Client '{client}' is not hosted on this security server"),
+        )
+    })?;
+    authenticate_is(gw, hosted.connection, &hosted.is_cert_hashes, client, conn)?;
+    exchange(gw, env, soap_action.as_deref()).await
+}
+
+/// Signs a checked request of a hosted client, carries it to the provider's security server and
+/// returns the verified answer. Also the entry point of in-process callers (router, wrap mode).
+pub async fn exchange(
+    gw: &Gateway,
+    env: SoapEnvelope,
+    soap_action: Option<&str>,
+) -> Result<Response, Fault> {
+    let (client, service, _) = env.soap.route();
+    let candidates = provider_servers(
+        gw,
+        &service.provider,
+        env.soap.header.security_server.as_ref(),
+    )?;
+    let parts = message_parts(&env);
+    let sig = gw
+        .signer
+        .sign(&client.member_id(), &parts, false)
+        .await
+        .map_err(|e| e.to_fault(Prefix::Signer))?;
+    let (transport_ct, transport_body) = codec::encode(&env, &[], &sig);
+    let request_id = uuid::Uuid::new_v4().to_string();
+    if let Some(log) = &gw.message_log {
+        let attachments = env.attachments.iter().map(|a| a.body.to_vec()).collect();
+        log.record(
+            &request_id,
+            super::message_log::Direction::Request,
+            &env.soap.bytes,
+            attachments,
+            None,
+            &sig,
+        )
+        .await?;
+    }
+
+    let mut last_err = None;
+    for server in candidates {
+        let dest = destination(gw, server)?;
+        let mut req = http::Request::post("/")
+            .header(http::header::HOST, dest.key.as_str())
+            .header(http::header::CONTENT_TYPE, transport_ct.as_str())
+            .header(codec::HDR_REQUEST_ID, request_id.as_str())
+            .header(codec::HDR_HASH_ALGORITHM, gw.signer.digest.name())
+            .header(codec::HDR_ORIGINAL_CONTENT_TYPE, env.content_type.as_str())
+            .header(
+                codec::HDR_PROXY_VERSION,
+                concat!("brama/", env!("CARGO_PKG_VERSION")),
+            );
+        if let Some(a) = soap_action {
+            req = req.header(codec::HDR_ORIGINAL_SOAPACTION, a);
+        }
+        let req = req
+            .body(brama_transport::body::full(transport_body.clone()))
+            .map_err(|e| local_fault(ErrorCode::InternalError, e.to_string()))?;
+        let timeout = Duration::from_millis(gw.conf.file.proxy.peer_timeout_ms);
+        match gw.pool.exchange(&dest, req, timeout, gw.max_body()).await {
+            Ok((parts, body)) => {
+                let (resp, logged) = response(gw, &env, parts, body)?;
+                if let (Some(log), Some((decoded, sig))) = (&gw.message_log, logged) {
+                    let attachments = decoded
+                        .attachments
+                        .iter()
+                        .map(|a| a.body.to_vec())
+                        .collect();
+                    log.record(
+                        &request_id,
+                        super::message_log::Direction::Response,
+                        &decoded.soap.bytes,
+                        attachments,
+                        None,
+                        &sig,
+                    )
+                    .await?;
+                }
+                return Ok(resp);
+            }
+            // Connection-level failures may succeed on another server; anything after the request
+            // was sent is not retried, so a service is never called twice.
+            Err(e @ (TransportError::Connect(..) | TransportError::Tls(..))) => {
+                tracing::warn!(server = %server.id, error = %e, "provider security server unreachable");
+                last_err = Some(e);
+            }
+            Err(e) => return Err(transport_fault(e)),
+        }
+    }
+    Err(transport_fault(
+        last_err.expect("at least one candidate was tried"),
+    ))
+}
+
+/// The signed parts of a message: the SOAP bytes, then each attachment's body.
+pub fn message_parts(env: &SoapEnvelope) -> Vec<&[u8]> {
+    let mut parts = Vec::with_capacity(1 + env.attachments.len());
+    parts.push(&env.soap.bytes[..]);
+    parts.extend(env.attachments.iter().map(|a| &a.body[..]));
+    parts
+}
+
+pub(super) fn transport_fault(e: TransportError) -> Fault {
+    let code = if e.is_tls() {
+        ErrorCode::SslAuthenticationFailed
+    } else {
+        ErrorCode::NetworkError
+    };
+    local_fault(code, e.to_string())
+}
+
+/// SSLAUTH: the information system must have presented one of the client's pinned certificates.
+pub(super) fn authenticate_is(
+    gw: &Gateway,
+    connection: Connection,
+    pinned: &[Vec<u8>],
+    client: &ClientId,
+    conn: &ConnInfo,
+) -> Result<(), Fault> {
+    let fail = |msg: String| {
+        gw.metrics.security_event("is_authentication_failed");
+        Err(local_fault(ErrorCode::SslAuthenticationFailed, msg))
+    };
+    match connection {
+        Connection::Http => Ok(()),
+        Connection::Https if conn.tls => Ok(()),
+        Connection::Https => fail(format!("Client '{client}' must connect over HTTPS")),
+        Connection::HttpsAuth => match &conn.peer_cert {
+            Some(cert) if pinned.contains(&Sha256::digest(cert).to_vec()) => Ok(()),
+            Some(_) => fail(format!(
+                "The TLS certificate presented is not pinned for client '{client}'"
+            )),
+            None => fail(format!(
+                "Client '{client}' must present its TLS certificate over HTTPS"
+            )),
+        },
+    }
+}
+
+/// The provider's security servers from the global configuration, narrowed by the optional
+/// `securityServer` header, maintenance-mode servers left out.
+pub(super) fn provider_servers<'a>(
+    gw: &'a Gateway,
+    provider: &ClientId,
+    target: Option<&brama_xroad::identifiers::SecurityServerId>,
+) -> Result<Vec<&'a SecurityServer>, Fault> {
+    if !gw.gc.client_exists(provider) {
+        return Err(local_fault(
+            ErrorCode::UnknownMember,
+            format!("Service provider '{provider}' is not in the global configuration"),
+        ));
+    }
+    let mut servers = gw.gc.servers_for_client(provider);
+    if let Some(target) = target {
+        servers.retain(|s| &s.id == target);
+        if servers.is_empty() {
+            return Err(local_fault(
+                ErrorCode::InvalidSecurityServer,
+                format!("Security server '{target}' does not serve provider '{provider}'"),
+            ));
+        }
+    }
+    let total = servers.len();
+    servers.retain(|s| s.maintenance.is_none() && s.address.is_some());
+    if servers.is_empty() {
+        let (code, what) = if total > 0 {
+            (
+                ErrorCode::MaintenanceMode,
+                "all its security servers are in maintenance mode or have no address",
+            )
+        } else {
+            (ErrorCode::UnknownMember, "no security server serves it")
+        };
+        return Err(local_fault(
+            code,
+            format!("Cannot reach provider '{provider}': {what}"),
+        ));
+    }
+    Ok(servers)
+}
+
+pub(super) fn destination(gw: &Gateway, server: &SecurityServer) -> Result<Destination, Fault> {
+    let address = server.address.as_deref().unwrap_or_default();
+    let key = if address.contains(':')
+        && !address.starts_with('[')
+        && address.matches(':').count() == 1
+    {
+        address.to_string()
+    } else {
+        format!("{address}:{}", gw.conf.file.proxy.peer_port)
+    };
+    let host = key
+        .rsplit_once(':')
+        .map_or(address, |(h, _)| h)
+        .trim_matches(['[', ']']);
+    let name = ServerName::try_from(host.to_string()).map_err(|_| {
+        local_fault(
+            ErrorCode::NetworkError,
+            format!("'{address}' is not a usable server address"),
+        )
+    })?;
+    let tls = gw
+        .peer_tls(&server.id, &server.auth_cert_hashes)
+        .map_err(|e| local_fault(ErrorCode::InternalError, format!("TLS setup failed: {e}")))?;
+    Ok(Destination {
+        key,
+        tls: Some((tls, name)),
+    })
+}
+
+/// Checks the provider's answer and turns it back into what the information system expects.
+fn response(
+    gw: &Gateway,
+    req: &SoapEnvelope,
+    parts: http::response::Parts,
+    body: Bytes,
+) -> Result<(Response, Option<(SoapEnvelope, brama_sign::SignatureParts)>), Fault> {
+    let ct = parts
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let original = parts
+        .headers
+        .get(codec::HDR_ORIGINAL_CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    let bad = |e: MessageError| {
+        Fault::new(
+            Prefix::ClientProxy,
+            ErrorCode::InvalidResponse,
+            format!("Malformed response from the provider's security server: {e}"),
+        )
+    };
+    let decoded = match codec::decode(ct, original, body.clone(), &gw.soap_limits, gw.max_parts())
+        .map_err(bad)?
+    {
+        // A fault from the provider's server goes to the client as it is.
+        TransportIncoming::Fault(f) => return Ok((fault_passthrough(gw, *f), None)),
+        TransportIncoming::Message(d) => d,
+    };
+    let (_, service, _) = req.soap.route();
+    gw.verifier
+        .verify(
+            &service.provider.member_id(),
+            &message_parts(&decoded.envelope),
+            &decoded.signature,
+        )
+        .map_err(|e| {
+            gw.metrics.security_event("response_signature_invalid");
+            e.to_fault(Prefix::ClientProxy)
+        })?;
+    let resp = &decoded.envelope.soap;
+    if resp.is_fault() {
+        return Ok((
+            fault_passthrough(gw, resp.clone()),
+            Some((decoded.envelope, decoded.signature)),
+        ));
+    }
+    if let Some(field) = SoapMessage::inconsistent_echo(&req.soap.header, &resp.header) {
+        return Err(Fault::service_failed(
+            Prefix::ClientProxy,
+            ErrorCode::InconsistentResponse,
+            format!("Field '{field}' does not match in request and response"),
+        ));
+    }
+    let expected = request_hash(&req.soap.bytes);
+    match &resp.header.request_hash {
+        Some(h)
+            if h.value == expected && h.algorithm_id.as_deref().is_none_or(|a| a == SHA512_URI) => {
+        }
+        Some(_) => {
+            return Err(Fault::service_failed(
+                Prefix::ClientProxy,
+                ErrorCode::InconsistentResponse,
+                "Request hash in the response does not match the request",
+            ))
+        }
+        None => {
+            return Err(Fault::service_failed(
+                Prefix::ClientProxy,
+                ErrorCode::InconsistentResponse,
+                "Response has no requestHash",
+            ))
+        }
+    }
+    let (ct, bytes) = decoded.envelope.to_http();
+    Ok((
+        wire::ok(&ct, bytes),
+        Some((decoded.envelope, decoded.signature)),
+    ))
+}
+
+fn fault_passthrough(gw: &Gateway, f: SoapMessage) -> Response {
+    if let brama_xroad::message::soap::SoapBody::Fault {
+        code,
+        detail,
+        string,
+    } = &f.body
+    {
+        gw.metrics.fault(Proxy::Client, code);
+        // A provider's fault string may quote personal data: only at debug level.
+        tracing::info!(code = %code, error_id = ?detail, "provider answered with a fault");
+        tracing::debug!(code = %code, error_id = ?detail, "provider's fault string: {string}");
+    }
+    http::Response::builder()
+        .status(200)
+        .header(http::header::CONTENT_TYPE, "text/xml; charset=UTF-8")
+        .header("SOAPAction", "\"\"")
+        .body(brama_transport::body::full(f.bytes))
+        .expect("static response parts are valid")
+}

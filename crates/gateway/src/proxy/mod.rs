@@ -1,0 +1,363 @@
+//! The running security server: client proxy (information systems in), server proxy (peer
+//! security servers in), admin listener.
+
+pub mod admin;
+pub mod client;
+pub mod message_log;
+pub mod meta;
+pub mod mount;
+pub mod rest_client;
+pub mod rest_server;
+pub mod server;
+pub mod wire;
+
+// The accept loop and the body reader live in brama-transport; re-exported where they were.
+pub use brama_transport::{body, listener};
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
+
+use crate::config::ServerConf;
+use brama_sign::{Signer, Verifier};
+use brama_transport::metrics::Metrics;
+use brama_transport::tls::{self, Trust};
+use brama_transport::Pool;
+use brama_xroad::globalconf::{auth_cert_hash, GlobalConf};
+use brama_xroad::identifiers::SecurityServerId;
+use brama_xroad::message::soap::SoapLimits;
+use listener::ListenerLimits;
+
+/// Shared state of one running server.
+pub struct Gateway {
+    pub conf: ServerConf,
+    pub gc: Arc<GlobalConf>,
+    pub trust: Arc<Trust>,
+    pub metrics: Arc<Metrics>,
+    pub pool: Pool,
+    peer_tls: Mutex<HashMap<SecurityServerId, Arc<rustls::ClientConfig>>>,
+    pub signer: Signer,
+    pub verifier: Verifier,
+    pub soap_limits: SoapLimits,
+    /// Set through the admin listener; the health check then answers 503.
+    pub maintenance: AtomicBool,
+    pub started: std::time::Instant,
+    /// Routes mounted by another layer (the router's API), set once before the listeners start.
+    pub mounted: std::sync::OnceLock<Arc<dyn mount::Mount>>,
+    /// Where REST bodies are spooled, and their size limit.
+    pub spool: brama_transport::spool::SpoolConfig,
+    /// How request bodies are received: time, rate and the shared memory budget.
+    pub intake: body::Intake,
+    /// Connection counters of each listener.
+    pub listeners: Listeners,
+    pub message_log: Option<message_log::MessageLog>,
+}
+
+impl Gateway {
+    pub fn new(conf: ServerConf) -> Result<Arc<Gateway>, String> {
+        let gc = Arc::new(conf.globalconf.clone());
+        let p = &conf.file.proxy;
+        let l = &conf.file.limits;
+        let signer = Signer::start(&conf.signer)?;
+        let message_log = match &conf.file.log.messages_dir {
+            Some(d) => Some(
+                message_log::MessageLog::open(conf.source.path(d))
+                    .map_err(|e| format!("log.messages_dir {d}: {e}"))?,
+            ),
+            None => None,
+        };
+        Ok(Arc::new(Gateway {
+            verifier: Verifier::new(&gc, l.xml()),
+            trust: Arc::new(Trust::from_globalconf(&gc)),
+            gc,
+            metrics: Arc::new(Metrics::default()),
+            pool: Pool::new(
+                p.pool_max_idle_per_peer,
+                Duration::from_millis(p.pool_idle_timeout_ms),
+                Duration::from_millis(p.connect_timeout_ms),
+            ),
+            peer_tls: Mutex::new(HashMap::new()),
+            signer,
+            soap_limits: SoapLimits {
+                xml: l.xml(),
+                max_header_elements: l.max_header_elements,
+            },
+            maintenance: AtomicBool::new(false),
+            started: std::time::Instant::now(),
+            mounted: std::sync::OnceLock::new(),
+            spool: brama_transport::spool::SpoolConfig {
+                memory: l.spool_memory_bytes,
+                max: l.max_rest_body_bytes,
+                dir: l
+                    .spool_dir
+                    .as_ref()
+                    .map(|d| conf.source.path(d))
+                    .unwrap_or_else(std::env::temp_dir),
+            },
+            intake: body::Intake {
+                timeout: Duration::from_millis(l.body_read_timeout_ms),
+                min_rate: l.min_body_rate_bytes,
+                rate_window: Duration::from_millis(l.body_rate_window_ms),
+                budget: body::MemoryBudget::new(
+                    l.body_memory_bytes,
+                    Duration::from_millis(l.body_memory_wait_ms),
+                ),
+            },
+            listeners: Listeners::default(),
+            message_log,
+            conf,
+        }))
+    }
+
+    /// TLS client settings for reaching `server`, built once per server.
+    pub fn peer_tls(
+        &self,
+        server: &SecurityServerId,
+        hashes: &[Vec<u8>],
+    ) -> Result<Arc<rustls::ClientConfig>, rustls::Error> {
+        let mut cache = self.peer_tls.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = cache.get(server) {
+            return Ok(c.clone());
+        }
+        let config = Arc::new(tls::peer_client_config(
+            self.trust.clone(),
+            hashes.to_vec(),
+            server.to_string(),
+            self.conf.auth_certs.clone(),
+            self.conf.auth_key.clone_key(),
+            self.metrics.clone(),
+        )?);
+        cache.insert(server.clone(), config.clone());
+        Ok(config)
+    }
+
+    pub fn max_body(&self) -> usize {
+        self.conf.file.limits.max_body_bytes
+    }
+
+    pub fn max_parts(&self) -> usize {
+        self.conf.file.limits.max_mime_parts
+    }
+
+    pub fn body_timeout(&self) -> Duration {
+        self.intake.timeout
+    }
+
+    /// Whether this server's own authentication certificate is registered in the global
+    /// configuration (a health check).
+    pub fn auth_cert_registered(&self) -> bool {
+        self.gc.server(&self.conf.server_id).is_some_and(|s| {
+            s.auth_cert_hashes
+                .contains(&auth_cert_hash(&self.conf.auth_certs[0]))
+        })
+    }
+}
+
+/// Connection counters per listener.
+#[derive(Debug, Default)]
+pub struct Listeners {
+    pub client_http: Arc<listener::ListenerStats>,
+    pub client_https: Arc<listener::ListenerStats>,
+    pub server: Arc<listener::ListenerStats>,
+    pub admin: Arc<listener::ListenerStats>,
+}
+
+impl Listeners {
+    pub fn each(&self) -> [(&'static str, &listener::ListenerStats); 4] {
+        [
+            ("client_http", &self.client_http),
+            ("client_https", &self.client_https),
+            ("server", &self.server),
+            ("admin", &self.admin),
+        ]
+    }
+}
+
+/// Listeners bound by the caller beforehand (tests bind port 0 and write the ports into the
+/// global configuration before loading it). Unset ones are bound from the configuration.
+#[derive(Default)]
+pub struct Prebound {
+    pub client_http: Option<std::net::TcpListener>,
+    pub client_https: Option<std::net::TcpListener>,
+    pub server: Option<std::net::TcpListener>,
+    pub admin: Option<std::net::TcpListener>,
+}
+
+/// A started server: its bound addresses and the handle that stops it.
+pub struct Running {
+    pub gateway: Arc<Gateway>,
+    pub client_http: Option<SocketAddr>,
+    pub client_https: Option<SocketAddr>,
+    pub server: SocketAddr,
+    pub admin: Option<SocketAddr>,
+    shutdown: watch::Sender<bool>,
+    tasks: JoinSet<()>,
+}
+
+impl Running {
+    /// Runs `task` beside the listeners: it is handed the shutdown signal (resolves when
+    /// [`Running::shutdown`] is called) and awaited there, as the listeners are.
+    pub fn spawn<F, Fut>(&mut self, task: F)
+    where
+        F: FnOnce(std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>) -> Fut,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let mut stop = self.shutdown.subscribe();
+        let signal = Box::pin(async move {
+            while !*stop.borrow_and_update() {
+                if stop.changed().await.is_err() {
+                    break;
+                }
+            }
+        });
+        self.tasks.spawn(task(signal));
+    }
+
+    /// Stops accepting, lets in-flight requests finish (bounded by `limits.shutdown_grace_ms`).
+    pub async fn shutdown(mut self) {
+        let _ = self.shutdown.send(true);
+        while self.tasks.join_next().await.is_some() {}
+        self.gateway.signer.stop();
+    }
+}
+
+async fn take_or_bind(
+    pre: Option<std::net::TcpListener>,
+    addr: &str,
+    backlog: u32,
+) -> std::io::Result<tokio::net::TcpListener> {
+    match pre {
+        Some(l) => listener::adopt(l, backlog),
+        None => listener::bind(addr, backlog).await,
+    }
+}
+
+/// Starts every configured listener.
+pub async fn start(conf: ServerConf, pre: Prebound) -> std::io::Result<Running> {
+    start_mounted(conf, pre, |_, _| async { Ok(None) }).await
+}
+
+/// Starts every configured listener, after `mount` (given the gateway and the shutdown signal)
+/// has started whatever it mounts on them: the listeners serve its routes from their first
+/// request.
+pub async fn start_mounted<F, Fut>(
+    conf: ServerConf,
+    pre: Prebound,
+    mount: F,
+) -> std::io::Result<Running>
+where
+    F: FnOnce(Arc<Gateway>, watch::Receiver<bool>) -> Fut,
+    Fut: std::future::Future<Output = std::io::Result<Option<Arc<dyn mount::Mount>>>>,
+{
+    let gw =
+        Gateway::new(conf).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    let f = &gw.conf.file;
+    let limits = ListenerLimits {
+        max_connections: f.limits.max_connections,
+        max_headers: f.limits.max_http_headers,
+        header_read_timeout: Duration::from_millis(f.limits.header_read_timeout_ms),
+        // Never longer than a request head may take.
+        first_byte_timeout: Duration::from_millis(
+            f.limits
+                .first_byte_timeout_ms
+                .min(f.limits.header_read_timeout_ms),
+        ),
+        shutdown_grace: Duration::from_millis(f.limits.shutdown_grace_ms),
+    };
+    let backlog = f.limits.listen_backlog;
+    let (tx, rx) = watch::channel(false);
+    let mut tasks = JoinSet::new();
+    if let Some(m) = mount(gw.clone(), rx.clone()).await? {
+        let _ = gw.mounted.set(m);
+    }
+    let io_err =
+        |e: rustls::Error| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string());
+
+    // Server proxy: mutual TLS with peer security servers.
+    let server_tls = tls::peer_server_config(
+        gw.trust.clone(),
+        gw.gc.clone(),
+        gw.conf.auth_certs.clone(),
+        gw.conf.auth_key.clone_key(),
+        gw.metrics.clone(),
+    )
+    .map_err(io_err)?;
+    let l = take_or_bind(pre.server, &f.listeners.server, backlog).await?;
+    let server = l.local_addr()?;
+    let g = gw.clone();
+    tasks.spawn(listener::serve(
+        l,
+        Some(TlsAcceptor::from(Arc::new(server_tls))),
+        limits.clone(),
+        gw.listeners.server.clone(),
+        rx.clone(),
+        move |req, info| server::handle(g.clone(), req, info),
+    ));
+
+    let mut client_http = None;
+    if let Some(addr) = &f.listeners.client_http {
+        let l = take_or_bind(pre.client_http, addr, backlog).await?;
+        client_http = Some(l.local_addr()?);
+        let g = gw.clone();
+        tasks.spawn(listener::serve(
+            l,
+            None,
+            limits.clone(),
+            gw.listeners.client_http.clone(),
+            rx.clone(),
+            move |req, info| client::handle(g.clone(), req, info),
+        ));
+    }
+    let mut client_https = None;
+    if let (Some(addr), Some((certs, key))) = (&f.listeners.client_https, &gw.conf.internal_tls) {
+        let config = tls::internal_server_config(certs.clone(), key.clone_key()).map_err(io_err)?;
+        let l = take_or_bind(pre.client_https, addr, backlog).await?;
+        client_https = Some(l.local_addr()?);
+        let g = gw.clone();
+        tasks.spawn(listener::serve(
+            l,
+            Some(TlsAcceptor::from(Arc::new(config))),
+            limits.clone(),
+            gw.listeners.client_https.clone(),
+            rx.clone(),
+            move |req, info| client::handle(g.clone(), req, info),
+        ));
+    }
+    let mut admin = None;
+    if let Some(addr) = &f.listeners.admin {
+        let l = take_or_bind(pre.admin, addr, backlog).await?;
+        admin = Some(l.local_addr()?);
+        let g = gw.clone();
+        tasks.spawn(listener::serve(
+            l,
+            None,
+            limits.clone(),
+            gw.listeners.admin.clone(),
+            rx.clone(),
+            move |req, _| admin::handle(g.clone(), req),
+        ));
+    }
+    tracing::info!(
+        server_id = %gw.conf.server_id,
+        server = %server,
+        client_http = ?client_http,
+        client_https = ?client_https,
+        admin = ?admin,
+        "brama is serving"
+    );
+    Ok(Running {
+        gateway: gw,
+        client_http,
+        client_https,
+        server,
+        admin,
+        shutdown: tx,
+        tasks,
+    })
+}

@@ -1,0 +1,282 @@
+//! HTTP API: `POST /api/v1/applications`, `GET /api/v1/applications/{id}` on the client
+//! listener, and the queue operations (`/api/v1/queue...`) on the admin listener.
+
+use bytes::Bytes;
+use hyper::body::Incoming;
+use serde_json::{json, Value};
+
+use super::application;
+use super::auth;
+use super::model::{AppRecord, Delivery, Millis, State};
+use super::{Router, RouterError};
+use brama_gateway::proxy::wire;
+use brama_gateway::proxy::Gateway;
+use brama_transport::body::{Intake, IntakeError};
+use brama_transport::listener::{ConnInfo, Response};
+use brama_xroad::error::Prefix;
+use brama_xroad::identifiers::ClientId;
+
+/// `POST /api/v1/applications` from an authenticated submitter.
+pub async fn submit(
+    gw: &Gateway,
+    router: &Router,
+    req: http::Request<Incoming>,
+    conn: &ConnInfo,
+) -> Response {
+    let candidates: Vec<&ClientId> = router.conf.submitters.iter().collect();
+    let accepted = match auth::caller(
+        gw,
+        &router.conf,
+        conn,
+        &candidates,
+        "submitting applications",
+    ) {
+        Ok(submitter) => accept(router, req, &gw.intake, &submitter).await,
+        Err(e) => Err(e),
+    };
+    match accepted {
+        Ok(id) => wire::json(
+            202,
+            &json!({ "id": id, "status": format!("/api/v1/applications/{id}") }),
+        ),
+        Err(e) => super::routes::error(&e),
+    }
+}
+
+async fn accept(
+    router: &Router,
+    req: http::Request<Incoming>,
+    intake: &Intake,
+    submitter: &ClientId,
+) -> Result<String, RouterError> {
+    if let Some(ct) = req.headers().get(http::header::CONTENT_TYPE) {
+        let ct = ct.to_str().unwrap_or_default().to_ascii_lowercase();
+        if !ct.starts_with("application/json") {
+            return Err(RouterError::BadRequest(format!(
+                "Content-Type must be application/json, not '{ct}'"
+            )));
+        }
+    }
+    let max = router.conf.max_application_bytes;
+    let body = read(req.into_body(), max, intake).await?;
+    let app = application::parse(&body).map_err(RouterError::Invalid)?;
+    router.engine.accept(&app, submitter).await
+}
+
+/// Reads a body of at most `max` bytes within the intake's limits.
+pub async fn read(body: Incoming, max: usize, intake: &Intake) -> Result<Bytes, RouterError> {
+    match brama_transport::body::receive(body, max, intake).await {
+        Ok(r) => Ok(r.bytes),
+        Err(IntakeError::TooLarge(_) | IntakeError::Declared { .. }) => {
+            Err(RouterError::TooLarge(max))
+        }
+        Err(e) => Err(RouterError::Refused(e.to_fault(Prefix::Client))),
+    }
+}
+
+/// `GET /api/v1/applications/{id}`: only to the subsystem that submitted it.
+pub fn status(gw: &Gateway, router: &Router, id: &str, conn: &ConnInfo) -> Response {
+    let candidates: Vec<&ClientId> = router.conf.submitters.iter().collect();
+    let shown = auth::caller(gw, &router.conf, conn, &candidates, "reading applications").and_then(|caller| {
+        let shown = describe(router, id, Some(&caller));
+        if matches!(shown, Err(RouterError::NotFound(_))) && router.engine.store.has_app(id)? {
+            // Someone else's: answered as if it did not exist, and counted.
+            gw.metrics.security_event("access_denied");
+            tracing::warn!(target: "security", caller = %caller, "an application submitted by another subsystem was asked for");
+        }
+        shown
+    });
+    match shown {
+        Ok(v) => wire::json(200, &v),
+        Err(e) => super::routes::error(&e),
+    }
+}
+
+/// An application and the state of each of its services; with `caller`, only when that
+/// subsystem submitted it.
+pub fn describe(
+    router: &Router,
+    id: &str,
+    caller: Option<&ClientId>,
+) -> Result<Value, RouterError> {
+    if id.is_empty() || id.len() > 64 || id.contains('/') {
+        return Err(RouterError::NotFound(id.into()));
+    }
+    let store = &router.engine.store;
+    let app = store
+        .app(id)?
+        .ok_or_else(|| RouterError::NotFound(id.into()))?;
+    if let Some(caller) = caller {
+        // Records from before callers were authenticated are the router client's.
+        let owner = app.submitter.as_deref().map(str::to_string);
+        if owner.unwrap_or_else(|| router.conf.client.to_string()) != caller.to_string() {
+            return Err(RouterError::NotFound(id.into()));
+        }
+    }
+    let deliveries = store.deliveries(id)?;
+    Ok(app_json(&app, &deliveries, true))
+}
+
+pub fn app_json(app: &AppRecord, deliveries: &[Delivery], detail: bool) -> Value {
+    let mut services: Vec<&Delivery> = deliveries.iter().collect();
+    services.sort_by_key(|d| app.services.iter().position(|s| *s == d.service));
+    let overall = if services.iter().all(|d| d.state == State::Delivered) {
+        "completed"
+    } else if services.iter().all(|d| d.state.is_terminal()) {
+        "failed"
+    } else {
+        "in_progress"
+    };
+    json!({
+        "id": app.id,
+        "receivedAt": rfc3339(app.received_at),
+        "status": overall,
+        "services": services.iter().map(|d| delivery_json(d, detail)).collect::<Vec<_>>(),
+    })
+}
+
+fn delivery_json(d: &Delivery, detail: bool) -> Value {
+    let mut v = json!({
+        "service": d.service,
+        "registry": d.registry,
+        "state": d.state,
+        "xroadId": d.xroad_id,
+        "attempts": d.attempt_count,
+    });
+    let o = v.as_object_mut().expect("an object");
+    if d.has_request {
+        let protocol = if d.rest_path.is_some() {
+            "rest"
+        } else {
+            "soap"
+        };
+        o.insert("protocol".into(), json!(protocol));
+    }
+    if !d.waiting_for.is_empty() {
+        o.insert("waitingFor".into(), json!(d.waiting_for));
+    }
+    if let Some(t) = d.next_attempt_at {
+        o.insert("nextAttemptAt".into(), json!(rfc3339(t)));
+    }
+    if let Some(e) = &d.last_error {
+        o.insert("lastError".into(), json!(e));
+    }
+    if let Some(t) = d.finished_at {
+        o.insert("finishedAt".into(), json!(rfc3339(t)));
+    }
+    if let Some(a) = &d.answer {
+        o.insert("answer".into(), a.clone());
+    }
+    if detail {
+        o.insert("history".into(), json!(d.attempts));
+    }
+    v
+}
+
+pub fn rfc3339(ms: Millis) -> String {
+    let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// Admin: `GET /api/v1/queue[?state=S&limit=N]`, `GET /api/v1/queue/{id}`,
+/// `POST /api/v1/queue/{id}/retry[?service=S]`, `POST /api/v1/queue/purge[?id=ID][&force=1]`.
+pub async fn admin(router: &Router, req: http::Request<Incoming>) -> Response {
+    let path = req.uri().path().trim_end_matches('/').to_string();
+    let query = parse_query(req.uri().query().unwrap_or_default());
+    let q = |k: &str| query.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    let rest = path.strip_prefix("/api/v1/queue").unwrap_or_default();
+    let res = match (req.method().clone(), rest) {
+        (http::Method::GET, "") => {
+            let limit = q("limit").and_then(|l| l.parse().ok()).unwrap_or(1000);
+            list(router, q("state"), limit)
+        }
+        (http::Method::POST, "/purge") => purge(router, q("id"), q("force") == Some("1")).await,
+        (http::Method::POST, r) if r.ends_with("/retry") => {
+            let id = r.trim_start_matches('/').trim_end_matches("/retry");
+            router
+                .engine
+                .retry(id, q("service"))
+                .await
+                .map(|n| json!({ "id": id, "restarted": n }))
+        }
+        (http::Method::GET, r) => describe(router, r.trim_start_matches('/'), None),
+        _ => Err(RouterError::NotFound(path.clone())),
+    };
+    match res {
+        Ok(v) => wire::json(200, &v),
+        Err(e) => super::routes::error(&e),
+    }
+}
+
+/// Applications with their services, oldest first; `state` keeps the applications that have a
+/// service in that state (`pending`, `in_flight`, `retrying`, `delivered`, `failed`) or whose
+/// overall status is `completed` / `in_progress`.
+pub fn list(router: &Router, state: Option<&str>, limit: usize) -> Result<Value, RouterError> {
+    let store = &router.engine.store;
+    let mut out = Vec::new();
+    for app in store.apps(usize::MAX)? {
+        if out.len() >= limit {
+            break;
+        }
+        let ds = store.deliveries(&app.id)?;
+        let v = app_json(&app, &ds, false);
+        let keep = match state {
+            None => true,
+            Some(s) => v["status"] == s || ds.iter().any(|d| json!(d.state) == s),
+        };
+        if keep {
+            out.push(v);
+        }
+    }
+    let lanes: Vec<Value> = router
+        .engine
+        .lanes()
+        .into_iter()
+        .map(|(n, q, f)| json!({ "registry": n, "scheduled": q, "inFlight": f }))
+        .collect();
+    Ok(json!({ "applications": out, "registries": lanes }))
+}
+
+/// Removes finished applications (every service delivered or failed), or one application by id;
+/// an unfinished one only with `force`.
+pub async fn purge(router: &Router, id: Option<&str>, force: bool) -> Result<Value, RouterError> {
+    let store = &router.engine.store;
+    let apps = match id {
+        Some(id) => vec![store
+            .app(id)?
+            .ok_or_else(|| RouterError::NotFound(id.into()))?],
+        None => store.apps(usize::MAX)?,
+    };
+    let mut purged = Vec::new();
+    for app in apps {
+        let ds = store.deliveries(&app.id)?;
+        let finished = ds.iter().all(|d| d.state.is_terminal());
+        if !finished && !force {
+            if id.is_some() {
+                return Err(RouterError::BadRequest(format!(
+                    "application {} is still being delivered; add force to purge it",
+                    app.id
+                )));
+            }
+            continue;
+        }
+        let mut b = super::store::Batch::default();
+        b.remove_app(&app);
+        store.apply(b)?;
+        purged.push(app.id);
+    }
+    store.durable().await?;
+    Ok(json!({ "purged": purged }))
+}
+
+fn parse_query(q: &str) -> Vec<(String, String)> {
+    q.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (k.to_string(), v.to_string())
+        })
+        .collect()
+}

@@ -1,0 +1,741 @@
+//! The delivery engine: runs attempts, records each one on disk before and after it, retries
+//! with backoff, releases the services waiting for a delivered one, and fails (and reports) what
+//! cannot be delivered.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Instant;
+
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use serde_json::{json, Value};
+use tokio::sync::{watch, OwnedSemaphorePermit};
+
+use super::application::Application;
+use super::flow::{self, Verdict};
+use super::lanes::{Key, Lane};
+use super::model::*;
+use super::retry::{backoff, AttemptError};
+use super::store::{Batch, Store, StoreError};
+use super::RouterError;
+use brama_gateway::config::router::RouterConf;
+use brama_gateway::proxy::{client, Gateway};
+use brama_xroad::identifiers::ClientId;
+use brama_xroad::message::SoapEnvelope;
+
+/// Counters for `/metrics`.
+#[derive(Default)]
+pub struct EngineStats {
+    pub accepted: AtomicU64,
+    pub attempts: AtomicU64,
+    pub delivered: AtomicU64,
+    pub retries: AtomicU64,
+    pub failed: AtomicU64,
+    pub polls: AtomicU64,
+}
+
+pub struct Engine {
+    pub store: Arc<Store>,
+    pub conf: Arc<RouterConf>,
+    gw: Weak<Gateway>,
+    lanes: HashMap<String, Arc<Lane>>,
+    running: Mutex<HashSet<Key>>,
+    /// Read-modify-write of one application's records is serialised by a stripe of these.
+    stripes: Vec<tokio::sync::Mutex<()>>,
+    pub stats: EngineStats,
+    /// Wakes the support notifier.
+    pub notify: tokio::sync::Notify,
+}
+
+const STRIPES: usize = 256;
+
+impl Engine {
+    /// `gw` may be empty (a tool working on the store while no server runs): then nothing is sent.
+    pub fn new(store: Arc<Store>, conf: Arc<RouterConf>, gw: Weak<Gateway>) -> Arc<Engine> {
+        let lanes = conf
+            .registries
+            .iter()
+            .map(|(name, r)| (name.clone(), Arc::new(Lane::new(r.concurrency))))
+            .collect();
+        Arc::new(Engine {
+            store,
+            conf,
+            gw,
+            lanes,
+            running: Mutex::new(HashSet::new()),
+            stripes: (0..STRIPES).map(|_| tokio::sync::Mutex::new(())).collect(),
+            stats: EngineStats::default(),
+            notify: tokio::sync::Notify::new(),
+        })
+    }
+
+    /// Starts one dispatcher per registry.
+    pub fn start(self: &Arc<Self>, stop: watch::Receiver<bool>) {
+        for lane in self.lanes.values() {
+            let lane = lane.clone();
+            let engine = Arc::downgrade(self);
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                lane.run(stop, move |key, permit| {
+                    if let Some(e) = engine.upgrade() {
+                        tokio::spawn(async move { e.attempt(key, permit).await });
+                    }
+                })
+                .await;
+            });
+        }
+    }
+
+    /// Queue lengths and attempts in flight per registry.
+    pub fn lanes(&self) -> Vec<(String, usize, usize)> {
+        self.lanes
+            .iter()
+            .map(|(n, l)| {
+                let c = self.conf.registries[n].concurrency;
+                (n.clone(), l.len(), l.in_flight(c))
+            })
+            .collect()
+    }
+
+    fn schedule(&self, d: &Delivery) {
+        if let (Some(at), Some(lane)) = (d.next_attempt_at, self.lanes.get(&d.registry)) {
+            lane.schedule(at, (d.application.clone(), d.service.clone()));
+        }
+    }
+
+    fn stripe(&self, app: &str) -> &tokio::sync::Mutex<()> {
+        let h = app
+            .bytes()
+            .fold(0usize, |h, b| h.wrapping_mul(31).wrapping_add(b as usize));
+        &self.stripes[h % STRIPES]
+    }
+
+    /// Stores a new application with its plan, durably, and schedules what can start.
+    pub async fn accept(
+        &self,
+        app: &Application,
+        submitter: &ClientId,
+    ) -> Result<String, RouterError> {
+        let id = uuid::Uuid::now_v7().to_string();
+        let now = now_ms();
+        let plan = flow::plan(app);
+        let record = AppRecord {
+            id: id.clone(),
+            received_at: now,
+            application: app.json.clone(),
+            services: plan.iter().map(|s| s.name.to_string()).collect(),
+            submitter: Some(submitter.to_string()),
+        };
+        let mut deliveries = Vec::with_capacity(plan.len());
+        for spec in &plan {
+            let mut d = Delivery {
+                application: id.clone(),
+                service: spec.name.into(),
+                registry: spec.registry.into(),
+                state: State::Pending,
+                waiting_for: spec
+                    .needs
+                    .iter()
+                    .filter(|n| plan.iter().any(|p| p.name == **n))
+                    .map(|n| n.to_string())
+                    .collect(),
+                xroad_id: uuid::Uuid::new_v4().to_string(),
+                request: None,
+                has_request: false,
+                rest_path: None,
+                request_dirty: false,
+                attempt_count: 0,
+                attempts: Vec::new(),
+                attempts_dropped: 0,
+                next_attempt_at: None,
+                last_error: None,
+                answer: None,
+                created_at: now,
+                ready_at: None,
+                finished_at: None,
+            };
+            if d.waiting_for.is_empty() {
+                self.prepare(&mut d, app, &BTreeMap::new())
+                    .map_err(RouterError::Plan)?;
+            }
+            deliveries.push(d);
+        }
+        // In order, the application record last: until it is written the deliveries are orphans
+        // that recovery removes (nobody was told the application was accepted).
+        let mut b = Batch::in_order();
+        for d in &deliveries {
+            b.put_delivery(d);
+        }
+        b.put_app(&record);
+        self.store.apply(b)?;
+        self.store.durable().await?;
+        self.stats.accepted.fetch_add(1, Ordering::Relaxed);
+        for d in &deliveries {
+            self.schedule(d);
+        }
+        Ok(id)
+    }
+
+    /// Builds the request of a delivery whose inputs are all known, and makes it due now.
+    fn prepare(
+        &self,
+        d: &mut Delivery,
+        app: &Application,
+        answers: &BTreeMap<&str, &Value>,
+    ) -> Result<(), String> {
+        let reg = self
+            .conf
+            .registries
+            .get(&d.registry)
+            .ok_or_else(|| format!("registry '{}' is not configured", d.registry))?;
+        let header = flow::Header {
+            client: &self.conf.client,
+            provider: &reg.subsystem,
+            id: &d.xroad_id,
+            application: &d.application,
+        };
+        let request = match self.conf.rest_services.get(&d.service) {
+            Some(code) => {
+                let service =
+                    brama_xroad::identifiers::ServiceId::new(reg.subsystem.clone(), code, None);
+                d.rest_path = Some(brama_gateway::rest::target::path_for(&service, ""));
+                flow::rest_request(&d.service, app, answers)?
+            }
+            None => {
+                d.rest_path = None;
+                flow::request(&d.service, app, answers, &header)?
+            }
+        };
+        let now = now_ms();
+        d.request = Some(request);
+        d.has_request = true;
+        d.request_dirty = true;
+        d.state = State::Pending;
+        d.ready_at = Some(now);
+        d.next_attempt_at = Some(now);
+        Ok(())
+    }
+
+    async fn attempt(self: Arc<Self>, key: Key, permit: OwnedSemaphorePermit) {
+        if !self.lock_running().insert(key.clone()) {
+            return;
+        }
+        let res = self.run_attempt(&key).await;
+        self.lock_running().remove(&key);
+        drop(permit);
+        if let Err(e) = res {
+            // The store failed: leave the record as it is and look again shortly.
+            tracing::error!(application = %key.0, service = %key.1, error = %e, "delivery attempt not recorded");
+            if let Ok(Some(d)) = self.store.delivery(&key.0, &key.1) {
+                if let Some(lane) = self.lanes.get(&d.registry) {
+                    lane.schedule(now_ms() + 1000, key);
+                }
+            }
+        }
+    }
+
+    fn lock_running(&self) -> std::sync::MutexGuard<'_, HashSet<Key>> {
+        self.running.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    async fn run_attempt(&self, (app, svc): &Key) -> Result<(), StoreError> {
+        let now = now_ms();
+        let guard = self.stripe(app).lock().await;
+        let Some(mut d) = self.store.delivery(app, svc)? else {
+            return Ok(());
+        };
+        // A stale heap entry (rescheduled, retried by hand, finished) is dropped here.
+        let due = d.next_attempt_at.is_some_and(|t| t <= now + 5);
+        let Some(request) = d.request.clone() else {
+            return Ok(());
+        };
+        if !matches!(d.state, State::Pending | State::Retrying) || !due {
+            return Ok(());
+        }
+        let Some(reg) = self.conf.registries.get(&d.registry) else {
+            return Ok(());
+        };
+        let policy = reg.policy.clone();
+        let number = d.attempts.last().map_or(1, |a| a.number + 1);
+        d.state = State::InFlight;
+        d.attempt_count += 1;
+        d.next_attempt_at = None;
+        d.push_attempt(Attempt {
+            number,
+            started_at: now,
+            xroad_id: d.xroad_id.clone(),
+            outcome: Outcome::Started,
+            fault_code: None,
+            message: None,
+            latency_ms: None,
+        });
+        self.write(&d)?;
+        drop(guard);
+        self.store.durable().await?;
+        self.stats.attempts.fetch_add(1, Ordering::Relaxed);
+
+        let started = Instant::now();
+        let sent = match &d.rest_path {
+            Some(path) => {
+                let send = self.send_rest(path, &d.xroad_id, &d.application, request);
+                match tokio::time::timeout(policy.timeout, send).await {
+                    Err(_) => Err(AttemptError::Timeout),
+                    Ok(r) => r.and_then(|json| flow::interpret_json(svc, &json)),
+                }
+            }
+            None => match tokio::time::timeout(policy.timeout, self.send(request)).await {
+                Err(_) => Err(AttemptError::Timeout),
+                Ok(r) => r.and_then(|xml| flow::interpret(svc, &xml)),
+            },
+        };
+        let verdict = sent;
+        let latency = started.elapsed().as_millis() as u64;
+
+        let _guard = self.stripe(app).lock().await;
+        // Reloaded: an operator may have purged it meanwhile. The request stays as stored.
+        let Some(mut d) = self.store.delivery_record(app, svc)? else {
+            return Ok(());
+        };
+        if d.state != State::InFlight {
+            return Ok(());
+        }
+        let now = now_ms();
+        let last = d.attempts.last_mut().expect("the attempt was recorded");
+        last.latency_ms = Some(latency);
+        // In order: this delivery's outcome, then the services it releases (see `Batch`); a
+        // failure makes it atomic.
+        let mut batch = Batch::in_order();
+        let mut release_batch = Batch::in_order();
+        let mut wake_notifier = false;
+        let mut released = Vec::new();
+        match verdict {
+            Ok(Verdict::Done(answer)) => {
+                last.outcome = Outcome::Delivered;
+                d.state = State::Delivered;
+                d.answer = Some(answer);
+                d.last_error = None;
+                d.finished_at = Some(now);
+                self.stats.delivered.fetch_add(1, Ordering::Relaxed);
+                released = self.release(&d, &mut release_batch)?;
+            }
+            Ok(Verdict::NotYet(answer)) => {
+                last.outcome = Outcome::NotYet;
+                d.attempt_count -= 1;
+                d.answer = Some(answer);
+                self.stats.polls.fetch_add(1, Ordering::Relaxed);
+                if too_old(&d, &policy, now) {
+                    let e = ErrorInfo {
+                        code: "Router.MaxAgeExceeded".into(),
+                        message: "the registry did not finish the work in time".into(),
+                    };
+                    wake_notifier = self.fail(&mut d, e, &mut batch)?;
+                } else {
+                    d.state = State::Pending;
+                    d.next_attempt_at = Some(now + self.conf.poll_interval.as_millis() as u64);
+                }
+            }
+            Err(e) => {
+                last.outcome = if e.retryable() {
+                    Outcome::Retryable
+                } else {
+                    Outcome::Final
+                };
+                last.fault_code = Some(e.code());
+                last.message = Some(e.message());
+                let info = ErrorInfo {
+                    code: e.code(),
+                    message: e.message(),
+                };
+                let exhausted = d.attempt_count >= policy.max_attempts;
+                if e.retryable() && !exhausted && !too_old(&d, &policy, now) {
+                    let delay = backoff(&policy, d.attempt_count, rand::random::<f64>());
+                    d.state = State::Retrying;
+                    d.next_attempt_at = Some(now + delay.as_millis() as u64);
+                    d.last_error = Some(info);
+                    self.stats.retries.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    let info = if e.retryable() {
+                        ErrorInfo {
+                            message: format!(
+                                "gave up after {} attempts: {}",
+                                d.attempt_count, info.message
+                            ),
+                            ..info
+                        }
+                    } else {
+                        info
+                    };
+                    wake_notifier = self.fail(&mut d, info, &mut batch)?;
+                }
+            }
+        }
+        batch.put_delivery(&d);
+        batch.append(release_batch);
+        self.store.apply(batch)?;
+        drop(_guard);
+        // Not awaited: sled keeps writes in order, so the next flush anybody waits for (the
+        // released services' "started" records, at the latest) carries this outcome to disk
+        // first. Lost in a crash before that, the attempt shows as interrupted and is sent again
+        // under the same X-Road id.
+        self.store.request_flush();
+        self.schedule(&d);
+        for r in &released {
+            self.schedule(r);
+        }
+        if wake_notifier {
+            self.notify.notify_one();
+        }
+        Ok(())
+    }
+
+    fn write(&self, d: &Delivery) -> Result<(), StoreError> {
+        let mut b = Batch::in_order();
+        b.put_delivery(d);
+        self.store.apply(b)
+    }
+
+    async fn send(&self, request: String) -> Result<Bytes, AttemptError> {
+        let gw = self
+            .gw
+            .upgrade()
+            .ok_or_else(|| AttemptError::Network("the server is stopping".into()))?;
+        let env = SoapEnvelope::from_http(
+            Some("text/xml; charset=UTF-8"),
+            Bytes::from(request),
+            &gw.soap_limits,
+            gw.max_parts(),
+        )
+        .map_err(|e| AttemptError::Malformed(format!("stored request: {e}")))?;
+        env.soap
+            .validate_request()
+            .map_err(|e| AttemptError::Malformed(format!("stored request: {e}")))?;
+        match client::exchange(&gw, env, None).await {
+            Ok(resp) => {
+                let status = resp.status();
+                let body = resp
+                    .into_body()
+                    .collect()
+                    .await
+                    .map(|c| c.to_bytes())
+                    .unwrap_or_default();
+                if !status.is_success() && body.is_empty() {
+                    return Err(AttemptError::Http(status.as_u16()));
+                }
+                Ok(body)
+            }
+            Err(f) => Err(AttemptError::Fault {
+                code: f.code,
+                message: f.message,
+            }),
+        }
+    }
+
+    /// POSTs a REST delivery's JSON through the client proxy: same X-Road id on every attempt,
+    /// the application as `X-Road-Issue`. A 2xx answer is the registry's JSON; an error with
+    /// `{type, message}` (the registry's or X-Road's) becomes a fault, anything else an HTTP error.
+    async fn send_rest(
+        &self,
+        path: &str,
+        xroad_id: &str,
+        application: &str,
+        body: String,
+    ) -> Result<Bytes, AttemptError> {
+        let gw = self
+            .gw
+            .upgrade()
+            .ok_or_else(|| AttemptError::Network("the server is stopping".into()))?;
+        let headers = vec![
+            (
+                brama_gateway::rest::HDR_CLIENT.to_string(),
+                brama_gateway::rest::target::client_header(&self.conf.client),
+            ),
+            (
+                brama_gateway::rest::HDR_ID.to_string(),
+                xroad_id.to_string(),
+            ),
+            (
+                brama_gateway::rest::HDR_ISSUE.to_string(),
+                application.to_string(),
+            ),
+            ("content-type".to_string(), "application/json".to_string()),
+            ("accept".to_string(), "application/json".to_string()),
+        ];
+        let request_id = uuid::Uuid::new_v4().to_string();
+        let request = brama_gateway::rest::header_part::RestRequest::build(
+            "POST",
+            path,
+            None,
+            headers,
+            &request_id,
+        )
+        .map_err(|e| AttemptError::Malformed(format!("stored request: {e}")))?;
+        let body = brama_transport::spool::Spooled::from_bytes(Bytes::from(body), gw.signer.digest);
+        let (resp, answer) =
+            brama_gateway::proxy::rest_client::exchange(&gw, &request, Some(&body), None)
+                .await
+                .map_err(|f| AttemptError::Fault {
+                    code: f.code,
+                    message: f.message,
+                })?;
+        let bytes = match answer {
+            Some(b) => b
+                .to_bytes()
+                .await
+                .map_err(|e| AttemptError::Network(e.to_string()))?,
+            None => Bytes::new(),
+        };
+        if (200..300).contains(&resp.status) {
+            return Ok(bytes);
+        }
+        let err: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        match (err["type"].as_str(), err["message"].as_str()) {
+            (Some(code), Some(message)) => Err(AttemptError::Fault {
+                code: code.to_string(),
+                message: message.to_string(),
+            }),
+            _ => Err(AttemptError::Http(resp.status)),
+        }
+    }
+
+    /// The deliveries of `d`'s application that were waiting only for `d` get their request
+    /// built (into `batch`); returned so they can be scheduled once written.
+    fn release(&self, d: &Delivery, batch: &mut Batch) -> Result<Vec<Delivery>, StoreError> {
+        let mut all = self.store.deliveries(&d.application)?;
+        for e in all.iter_mut() {
+            if e.service == d.service {
+                *e = d.clone();
+            }
+        }
+        let waiting: Vec<usize> = (0..all.len())
+            .filter(|&i| all[i].state == State::Pending && all[i].waiting_for.contains(&d.service))
+            .collect();
+        if waiting.is_empty() {
+            return Ok(Vec::new());
+        }
+        let app = match self.application(&d.application)? {
+            Some(a) => a,
+            None => return Ok(Vec::new()),
+        };
+        let mut out = Vec::new();
+        for i in waiting {
+            let mut e = all[i].clone();
+            e.waiting_for.retain(|w| *w != d.service);
+            if e.waiting_for.is_empty() {
+                if let Err(m) = self.prepare(&mut e, &app, &delivered_answers(&all)) {
+                    let info = ErrorInfo {
+                        code: "Router.CannotBuildRequest".into(),
+                        message: m,
+                    };
+                    if self.fail(&mut e, info, batch)? {
+                        self.notify.notify_one();
+                    }
+                    batch.put_delivery(&e);
+                    continue;
+                }
+                out.push(e.clone());
+            }
+            batch.put_delivery(&e);
+        }
+        Ok(out)
+    }
+
+    fn application(&self, id: &str) -> Result<Option<Application>, StoreError> {
+        let Some(rec) = self.store.app(id)? else {
+            return Ok(None);
+        };
+        Application::from_stored(rec.application)
+            .map(Some)
+            .map_err(|e| StoreError::Corrupt {
+                key: format!("a/{id}"),
+                reason: format!("stored application no longer valid: {e:?}"),
+            })
+    }
+
+    /// Marks `d` failed, fails what waits for it, and queues a support notification. Returns
+    /// whether one was queued.
+    fn fail(&self, d: &mut Delivery, e: ErrorInfo, batch: &mut Batch) -> Result<bool, StoreError> {
+        batch.make_atomic();
+        let now = now_ms();
+        d.state = State::Failed;
+        d.next_attempt_at = None;
+        d.finished_at = Some(now);
+        d.last_error = Some(e.clone());
+        self.stats.failed.fetch_add(1, Ordering::Relaxed);
+        // Everything that needs it, directly or not, cannot happen now.
+        let mut all = self.store.deliveries(&d.application)?;
+        let mut failed = vec![d.service.clone()];
+        let mut cascaded = Vec::new();
+        loop {
+            let mut more = false;
+            for x in all.iter_mut() {
+                if x.state == State::Pending && x.waiting_for.iter().any(|w| failed.contains(w)) {
+                    x.state = State::Failed;
+                    x.finished_at = Some(now);
+                    x.last_error = Some(ErrorInfo {
+                        code: "Router.DependencyFailed".into(),
+                        message: format!("{} failed: {}", d.service, e.message),
+                    });
+                    failed.push(x.service.clone());
+                    cascaded.push(x.service.clone());
+                    batch.put_delivery(x);
+                    more = true;
+                }
+            }
+            if !more {
+                break;
+            }
+        }
+        if self.conf.webhook_url.is_none() {
+            tracing::warn!(application = %d.application, service = %d.service, code = %e.code, "delivery failed (no webhook configured)");
+            return Ok(false);
+        }
+        let n = Notification {
+            id: uuid::Uuid::now_v7().to_string(),
+            created_at: now,
+            attempts: 0,
+            next_attempt_at: now,
+            last_error: None,
+            body: json!({
+                "event": "delivery.failed",
+                "application": d.application,
+                "service": d.service,
+                "registry": d.registry,
+                "xroadId": d.xroad_id,
+                "attempts": d.attempt_count,
+                "error": { "code": e.code, "message": e.message },
+                "alsoFailed": cascaded,
+                "failedAt": super::api::rfc3339(now),
+                "history": d.attempts,
+            }),
+        };
+        batch.put_notification(&n);
+        Ok(true)
+    }
+
+    /// After a restart: interrupted attempts are marked and retried under the same X-Road id,
+    /// and everything unfinished is scheduled again.
+    pub async fn recover(&self) -> Result<usize, StoreError> {
+        let active = self.store.active()?;
+        let now = now_ms();
+        let mut count = 0;
+        for (app, svc) in active {
+            let _g = self.stripe(&app).lock().await;
+            let found = match self.store.delivery(&app, &svc)? {
+                // Without its application record: written by an `accept` that did not finish,
+                // so never acknowledged and never sent.
+                Some(d) if self.store.has_app(&app)? => Some(d),
+                _ => None,
+            };
+            let Some(mut d) = found else {
+                let mut b = Batch::default();
+                b.remove_delivery(&app, &svc);
+                self.store.apply(b)?;
+                continue;
+            };
+            let mut batch = Batch::default();
+            if d.state == State::InFlight {
+                if let Some(a) = d.attempts.last_mut() {
+                    a.outcome = Outcome::Interrupted;
+                    a.message = Some("brama stopped while the attempt was in flight".into());
+                }
+                d.state = State::Retrying;
+                d.next_attempt_at = Some(now);
+            } else if d.state == State::Pending && !d.has_request {
+                let all = self.store.deliveries(&app)?;
+                // What it waited for may have been delivered just before the crash, ahead of the
+                // write that released it.
+                let delivered = delivered_answers(&all);
+                d.waiting_for
+                    .retain(|w| !delivered.contains_key(w.as_str()));
+                if d.waiting_for.is_empty() {
+                    if let Some(application) = self.application(&app)? {
+                        if let Err(m) = self.prepare(&mut d, &application, &delivered) {
+                            let info = ErrorInfo {
+                                code: "Router.CannotBuildRequest".into(),
+                                message: m,
+                            };
+                            self.fail(&mut d, info, &mut batch)?;
+                        }
+                    }
+                }
+            }
+            batch.put_delivery(&d);
+            self.store.apply(batch)?;
+            self.schedule(&d);
+            count += 1;
+        }
+        self.store.durable().await?;
+        Ok(count)
+    }
+
+    /// Operator retry: failed deliveries of `app` (or only `service`) start over with a fresh
+    /// attempt budget, under their X-Road id; services that failed because of them wait again.
+    pub async fn retry(&self, app: &str, service: Option<&str>) -> Result<usize, RouterError> {
+        let _g = self.stripe(app).lock().await;
+        let all = self.store.deliveries(app)?;
+        if all.is_empty() {
+            return Err(RouterError::NotFound(app.to_string()));
+        }
+        let application = self
+            .application(app)?
+            .ok_or_else(|| RouterError::NotFound(app.to_string()))?;
+        let now = now_ms();
+        let mut batch = Batch::default();
+        let mut restarted = Vec::new();
+        let delivered: HashSet<&str> = all
+            .iter()
+            .filter(|d| d.state == State::Delivered)
+            .map(|d| d.service.as_str())
+            .collect();
+        for d in &all {
+            if d.state != State::Failed || service.is_some_and(|s| s != d.service) {
+                continue;
+            }
+            let mut d = d.clone();
+            d.attempt_count = 0;
+            d.finished_at = None;
+            let spec = flow::spec(&d.service);
+            d.waiting_for = spec
+                .map(|s| s.needs)
+                .unwrap_or_default()
+                .iter()
+                .filter(|n| all.iter().any(|x| x.service == **n) && !delivered.contains(**n))
+                .map(|n| n.to_string())
+                .collect();
+            d.state = State::Pending;
+            if d.waiting_for.is_empty() {
+                if d.has_request {
+                    d.ready_at = Some(now);
+                    d.next_attempt_at = Some(now);
+                } else {
+                    self.prepare(&mut d, &application, &delivered_answers(&all))
+                        .map_err(RouterError::Plan)?;
+                }
+            }
+            batch.put_delivery(&d);
+            restarted.push(d);
+        }
+        self.store.apply(batch)?;
+        drop(_g);
+        self.store.durable().await?;
+        for d in &restarted {
+            self.schedule(d);
+        }
+        Ok(restarted.len())
+    }
+}
+
+/// The answers of an application's delivered services, by service: what later requests are built
+/// from.
+fn delivered_answers(all: &[Delivery]) -> BTreeMap<&str, &Value> {
+    all.iter()
+        .filter(|x| x.state == State::Delivered)
+        .filter_map(|x| x.answer.as_ref().map(|a| (x.service.as_str(), a)))
+        .collect()
+}
+
+fn too_old(d: &Delivery, p: &brama_gateway::config::router::RetryPolicy, now: Millis) -> bool {
+    d.ready_at
+        .is_some_and(|r| now.saturating_sub(r) > p.max_age.as_millis() as u64)
+}

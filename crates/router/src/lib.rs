@@ -1,0 +1,176 @@
+//! The Diia router: accepts eMalyatko applications, turns each into one signed X-Road request
+//! per registry service, and delivers them durably (sled), in the order the flow needs, with
+//! retries; also wrap mode (`POST /route/{name}`), which forwards a plain SOAP body under a
+//! configured X-Road header.
+//!
+//! Lifecycle of one application: `api` validates and [`engine::Engine::accept`]s it (stored and
+//! flushed before the 202), `lanes` start each due delivery within its registry's concurrency,
+//! `engine` records the attempt, sends it through the client proxy in-process
+//! ([`brama_gateway::proxy::client::exchange`]), records the outcome, and releases the services
+//! that waited for it; `webhook` tells support about deliveries that failed for good. Its HTTP
+//! routes ([`routes`]) are mounted on the gateway's listeners by the binary.
+//!
+//! Owns: applications, deliveries and their store. Depends on `brama-gateway`, never the
+//! reverse; must not depend on the simulator, the load generator or test tooling.
+
+pub mod api;
+pub mod application;
+mod auth;
+pub mod engine;
+pub mod flow;
+mod lanes;
+pub mod model;
+pub mod retry;
+pub mod routes;
+pub mod store;
+mod webhook;
+pub mod wrap;
+
+use std::sync::Arc;
+
+use tokio::sync::watch;
+
+use application::FieldError;
+use brama_gateway::config::router::RouterConf;
+use brama_gateway::proxy::Gateway;
+use engine::Engine;
+use store::{Store, StoreError};
+
+/// Errors of the router layer; [`routes::error`] puts them on the wire.
+#[derive(Debug, thiserror::Error)]
+pub enum RouterError {
+    /// The application is invalid: every problem, by field (caller's side, final).
+    #[error("the application is invalid")]
+    Invalid(Vec<FieldError>),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("the body is larger than {0} bytes")]
+    TooLarge(usize),
+    #[error("no application or route '{0}'")]
+    NotFound(String),
+    /// The flow could not build a request (our side, final).
+    #[error("cannot plan the application: {0}")]
+    Plan(String),
+    /// The store failed (our side, may be retried).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the router is not enabled on this server")]
+    Disabled,
+    /// Refused the way the client proxy refuses: an unauthenticated caller, a body too large,
+    /// too slow or over the memory budget.
+    #[error("{}", .0.message)]
+    Refused(brama_xroad::error::Fault),
+}
+
+impl RouterError {
+    pub fn status(&self) -> u16 {
+        match self {
+            RouterError::Invalid(_) | RouterError::BadRequest(_) => 400,
+            RouterError::TooLarge(_) => 413,
+            RouterError::NotFound(_) => 404,
+            RouterError::Plan(_) => 500,
+            RouterError::Store(_) | RouterError::Disabled => 503,
+            RouterError::Refused(f) => f.http_status.unwrap_or(if f.code.starts_with("Client.") {
+                400
+            } else {
+                500
+            }),
+        }
+    }
+
+    /// Whether the caller may send the same thing again.
+    pub fn retryable(&self) -> bool {
+        match self {
+            RouterError::Store(_) | RouterError::Disabled => true,
+            RouterError::Refused(f) => f.retryable,
+            _ => false,
+        }
+    }
+
+    pub fn kind(&self) -> &str {
+        match self {
+            RouterError::Refused(f) => &f.code,
+            RouterError::Invalid(_) => "InvalidApplication",
+            RouterError::BadRequest(_) => "BadRequest",
+            RouterError::TooLarge(_) => "TooLarge",
+            RouterError::NotFound(_) => "NotFound",
+            RouterError::Plan(_) => "CannotPlan",
+            RouterError::Store(_) => "StoreUnavailable",
+            RouterError::Disabled => "RouterDisabled",
+        }
+    }
+}
+
+/// A running router.
+pub struct Router {
+    pub conf: Arc<RouterConf>,
+    pub engine: Arc<Engine>,
+}
+
+/// What the configuration cannot check without knowing the flow: every registry the flow
+/// delivers to is configured, and every configured service is one of the flow's. `brama config
+/// check` and [`Router::start`] call it.
+pub fn check(conf: &RouterConf) -> Result<(), String> {
+    for spec in flow::SERVICES {
+        if !conf.registries.contains_key(spec.registry) {
+            return Err(format!(
+                "router.registries.{} is missing: the eMalyatko flow delivers {} there",
+                spec.registry, spec.name
+            ));
+        }
+    }
+    match conf.service_names.iter().find(|n| !flow::is_service(n)) {
+        Some(name) => Err(format!(
+            "router.services.{name}: '{name}' is not a service of the flow"
+        )),
+        None => Ok(()),
+    }
+}
+
+impl Router {
+    /// Opens the store, recovers what was in flight, and starts delivering.
+    pub async fn start(
+        gw: &Arc<Gateway>,
+        conf: RouterConf,
+        stop: watch::Receiver<bool>,
+    ) -> Result<Arc<Router>, String> {
+        check(&conf)?;
+        std::fs::create_dir_all(&conf.store_dir)
+            .map_err(|e| format!("router store {}: {e}", conf.store_dir.display()))?;
+        let store = Store::open(&conf.store_dir, conf.store_cache_bytes).map_err(|e| {
+            format!(
+                "router store {}: {e} (is another brama using it?)",
+                conf.store_dir.display()
+            )
+        })?;
+        store.start_flusher();
+        let conf = Arc::new(conf);
+        let engine = Engine::new(store, conf.clone(), Arc::downgrade(gw));
+        let resumed = engine.recover().await.map_err(|e| e.to_string())?;
+        engine.start(stop.clone());
+        webhook::start(engine.clone(), stop);
+        tracing::info!(store = %conf.store_dir.display(), resumed, "router started");
+        Ok(Arc::new(Router { conf, engine }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn check_refuses_what_the_flow_lacks() {
+        let conf = brama_gateway::config::ServerConf::load(None).unwrap();
+        let mut rc = conf.router.expect("the embedded default has a router");
+        assert_eq!(check(&rc), Ok(()));
+        rc.service_names.push("feedTheCat".into());
+        assert!(check(&rc)
+            .unwrap_err()
+            .contains("'feedTheCat' is not a service"));
+        rc.service_names.pop();
+        rc.registries.remove("dps");
+        assert!(check(&rc)
+            .unwrap_err()
+            .contains("router.registries.dps is missing"));
+    }
+}
