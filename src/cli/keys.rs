@@ -7,7 +7,6 @@ use std::process::ExitCode;
 use clap::{Args, Subcommand, ValueEnum};
 
 use crate::config::file::TokenSection;
-use crate::config::signer::PinSource;
 use crate::config::{ConfigSource, ServerConf};
 use crate::identifiers::ClientId;
 use crate::sign::pkcs11::{self, KeyInfo, KeyRef, Module, ModuleSettings, TokenRef};
@@ -176,16 +175,8 @@ fn open_section(t: &TokenSection, source: &ConfigSource) -> Result<Token, String
                 .module
                 .clone()
                 .ok_or_else(|| format!("token '{}' has no module", t.name))?;
-            let pin = match (&t.pin_env, &t.pin_file) {
-                (Some(v), _) => PinSource::Env(v.clone()),
-                (None, Some(f)) => PinSource::File(source.path(f)),
-                (None, None) => {
-                    return Err(format!(
-                        "token '{}' has neither pin_env nor pin_file",
-                        t.name
-                    ))
-                }
-            };
+            let pin = crate::config::signer::token_pin(t, source)
+                .ok_or_else(|| format!("token '{}' has neither pin_env nor pin_file", t.name))?;
             let module = Module::load(&ModuleSettings {
                 library: PathBuf::from(library),
                 env: t.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),

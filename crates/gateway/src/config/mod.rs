@@ -176,14 +176,19 @@ impl HostedClient {
         self.access
             .iter()
             .filter(|r| r.service_code == service_code && r.endpoint.matches(method, path))
-            .any(|r| match &r.subject {
-                Subject::Client(id) => id == caller,
-                Subject::GlobalGroup(g) => gc.is_global_group_member(g, caller),
-                Subject::LocalGroup(code) => self
-                    .local_groups
-                    .get(code)
-                    .is_some_and(|m| m.contains(caller)),
-            })
+            .any(|r| self.grants(&r.subject, caller, gc))
+    }
+
+    /// Whether `subject` of an access right covers `caller`: the one subject matcher.
+    fn grants(&self, subject: &Subject, caller: &ClientId, gc: &GlobalConf) -> bool {
+        match subject {
+            Subject::Client(id) => id == caller,
+            Subject::GlobalGroup(g) => gc.is_global_group_member(g, caller),
+            Subject::LocalGroup(code) => self
+                .local_groups
+                .get(code)
+                .is_some_and(|m| m.contains(caller)),
+        }
     }
 
     /// Service codes the caller may use (for `allowedMethods`): a right on any endpoint counts.
@@ -210,15 +215,7 @@ impl HostedClient {
             .iter()
             .filter(|r| r.service_code == service.id.service_code)
         {
-            let granted = match &r.subject {
-                Subject::Client(id) => id == caller,
-                Subject::GlobalGroup(g) => gc.is_global_group_member(g, caller),
-                Subject::LocalGroup(code) => self
-                    .local_groups
-                    .get(code)
-                    .is_some_and(|m| m.contains(caller)),
-            };
-            if granted && !out.contains(&&r.endpoint) {
+            if self.grants(&r.subject, caller, gc) && !out.contains(&&r.endpoint) {
                 out.push(&r.endpoint);
             }
         }

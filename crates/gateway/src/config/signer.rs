@@ -187,17 +187,23 @@ pub(super) fn resolve(
     }
 }
 
+/// Where a PKCS#11 token's PIN comes from (`pin_env` before `pin_file`); the signer and
+/// `brama keys` both read it here.
+pub fn token_pin(t: &TokenSection, source: &ConfigSource) -> Option<PinSource> {
+    match (&t.pin_env, &t.pin_file) {
+        (Some(v), _) => Some(PinSource::Env(v.clone())),
+        (None, Some(f)) => Some(PinSource::File(source.path(f))),
+        (None, None) => None,
+    }
+}
+
 fn pkcs11_location(
     t: &TokenSection,
     label: Option<String>,
     id: Option<Vec<u8>>,
     source: &ConfigSource,
 ) -> Option<KeyLocation> {
-    let pin = match (&t.pin_env, &t.pin_file) {
-        (Some(v), _) => PinSource::Env(v.clone()),
-        (None, Some(f)) => PinSource::File(source.path(f)),
-        (None, None) => return None,
-    };
+    let pin = token_pin(t, source)?;
     Some(KeyLocation::Pkcs11 {
         module: t.module.clone()?,
         env: t.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
