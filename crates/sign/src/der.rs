@@ -22,3 +22,85 @@ pub fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
     push_tlv(&mut out, tag, content);
     out
 }
+
+// What PKCS#11 tokens need: public keys from their attributes, ECDSA signatures between the
+// raw r‖s tokens give and the DER X.509 wants.
+
+pub(crate) const OID_RSA_ENCRYPTION: &[u8] = &[
+    0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01,
+];
+pub(crate) const OID_EC_PUBLIC_KEY: &[u8] = &[0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
+/// secp256r1 (1.2.840.10045.3.1.7), also the `CKA_EC_PARAMS` value for P-256.
+pub(crate) const OID_P256: &[u8] = &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
+
+/// An INTEGER from an unsigned big-endian number.
+pub(crate) fn der_uint(value: &[u8]) -> Vec<u8> {
+    let skip = value.iter().take_while(|b| **b == 0).count();
+    let value = &value[skip..];
+    match value.first() {
+        None => tlv(0x02, &[0]),
+        Some(b) if b & 0x80 != 0 => tlv(0x02, &[&[0], value].concat()),
+        Some(_) => tlv(0x02, value),
+    }
+}
+
+/// Splits one TLV off `input`: (tag, content, rest).
+pub(crate) fn der_read(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let (&tag, rest) = input.split_first()?;
+    let (&first, rest) = rest.split_first()?;
+    let (len, rest) = if first < 0x80 {
+        (usize::from(first), rest)
+    } else {
+        let n = usize::from(first & 0x7f);
+        if n == 0 || n > 4 || rest.len() < n {
+            return None;
+        }
+        let len = rest[..n]
+            .iter()
+            .fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
+        (len, &rest[n..])
+    };
+    (rest.len() >= len).then(|| (tag, &rest[..len], &rest[len..]))
+}
+
+/// ECDSA-Sig-Value DER → r‖s with `half`-byte halves.
+pub(crate) fn ecdsa_der_to_raw(signature: &[u8], half: usize) -> Option<Vec<u8>> {
+    let (0x30, body, []) = der_read(signature)? else {
+        return None;
+    };
+    let (0x02, r, body) = der_read(body)? else {
+        return None;
+    };
+    let (0x02, s, []) = der_read(body)? else {
+        return None;
+    };
+    let mut out = Vec::with_capacity(2 * half);
+    for int in [r, s] {
+        let skip = int.iter().take_while(|b| **b == 0).count();
+        let int = &int[skip..];
+        if int.len() > half {
+            return None;
+        }
+        out.resize(out.len() + half - int.len(), 0);
+        out.extend_from_slice(int);
+    }
+    Some(out)
+}
+
+/// r‖s → ECDSA-Sig-Value DER.
+pub(crate) fn ecdsa_raw_to_der(signature: &[u8]) -> Vec<u8> {
+    let (r, s) = signature.split_at(signature.len() / 2);
+    tlv(0x30, &[der_uint(r), der_uint(s)].concat())
+}
+
+/// The uncompressed point from `CKA_EC_POINT`: PKCS#11 says DER OCTET STRING (SoftHSM2 does
+/// that), some modules return the bare point.
+pub(crate) fn ec_point(value: &[u8]) -> Option<Vec<u8>> {
+    if value.len() == 65 && value[0] == 0x04 {
+        return Some(value.to_vec());
+    }
+    match der_read(value)? {
+        (0x04, point, []) if point.len() == 65 && point[0] == 0x04 => Some(point.to_vec()),
+        _ => None,
+    }
+}
