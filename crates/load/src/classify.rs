@@ -1,12 +1,16 @@
 //! What became of one request: success, an X-Road fault (by code), an HTTP status, or a
 //! transport failure. Answers come from any security server, so nothing here trusts their shape.
 
+use brama_xroad::message::soap::{SoapBody, SoapLimits};
+use brama_xroad::message::SoapEnvelope;
+use bytes::Bytes;
 use memchr::memmem;
-use quick_xml::events::Event;
 
 /// Longest fault code kept; longer ones are cut (a hostile or broken server must not make the
 /// error table grow without bound per request).
 const MAX_CODE: usize = 128;
+/// Most MIME parts read from a multipart answer.
+const MAX_PARTS: usize = 64;
 
 /// The result of one request (or one application, followed to its end).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -60,8 +64,8 @@ impl Outcome {
 
 /// A SOAP answer: a fault by its code whatever the HTTP status (brama answers faults with 200,
 /// other servers with 500), else the HTTP status.
-pub fn soap(status: u16, body: &[u8]) -> Outcome {
-    if let Some(code) = soap_fault_code(body) {
+pub fn soap(status: u16, content_type: Option<&str>, body: &[u8]) -> Outcome {
+    if let Some(code) = soap_fault_code(content_type, body) {
         return Outcome::fault(&code);
     }
     by_status(status)
@@ -107,96 +111,19 @@ pub fn json_type(body: &[u8]) -> Option<String> {
 
 /// The `faultcode` of a SOAP fault answer, if the answer is one.
 ///
-/// Most answers are not faults and never contain the word, so one `memmem` pass rejects them.
-/// Otherwise the envelope is read with quick-xml up to `Envelope/Body/Fault/faultcode`; when it
-/// is not plain XML (a multipart answer) the first `<…faultcode>` element's text is taken.
-pub fn soap_fault_code(body: &[u8]) -> Option<String> {
+/// Most answers never contain the word, so one `memmem` pass rejects them. The rest are read by
+/// the security server's own SOAP reader ([`SoapEnvelope::from_http`], plain or multipart, within
+/// its default limits), so a load test and the gateway agree on what is a fault; an answer it
+/// cannot read is not one. Without a Content-Type the body is taken as `text/xml`.
+pub fn soap_fault_code(content_type: Option<&str>, body: &[u8]) -> Option<String> {
     memmem::find(body, b"faultcode")?;
-    match xml_fault_code(body) {
-        Ok(found) => found,
-        Err(()) => scan_fault_code(body),
+    let ct = Some(content_type.unwrap_or("text/xml"));
+    let body = Bytes::copy_from_slice(body);
+    let envelope = SoapEnvelope::from_http(ct, body, &SoapLimits::default(), MAX_PARTS).ok()?;
+    match envelope.soap.body {
+        SoapBody::Fault { code, .. } => Some(code),
+        SoapBody::Element { .. } => None,
     }
-}
-
-/// Reads `Envelope/Body/Fault/faultcode` by local names; `Err` when the bytes are not XML.
-fn xml_fault_code(body: &[u8]) -> Result<Option<String>, ()> {
-    const PATH: [&[u8]; 4] = [b"Envelope", b"Body", b"Fault", b"faultcode"];
-    let mut reader = quick_xml::Reader::from_reader(body);
-    let mut depth = 0usize;
-    let mut matched = 0usize;
-    let mut text = String::new();
-    loop {
-        match reader.read_event().map_err(|_| ())? {
-            Event::Start(e) => {
-                if matched == depth && matched < PATH.len() {
-                    if e.local_name().as_ref() == PATH[matched] {
-                        matched += 1;
-                    } else if matched == 2 {
-                        // The Body's first element is not a Fault.
-                        return Ok(None);
-                    }
-                }
-                depth += 1;
-            }
-            Event::Empty(e) if matched == depth => match matched {
-                2 => return Ok(None),
-                3 if e.local_name().as_ref() == PATH[3] => return Ok(Some(String::new())),
-                _ => {}
-            },
-            Event::Text(t) if matched == PATH.len() && depth == matched => {
-                text.push_str(&t.unescape().map_err(|_| ())?);
-                if text.len() > MAX_CODE * 4 {
-                    return Ok(Some(text));
-                }
-            }
-            Event::End(_) => {
-                if matched == PATH.len() && depth == matched {
-                    return Ok(Some(text));
-                }
-                // The Body, or a Fault without a faultcode, closed.
-                if matched == depth && matched >= 2 {
-                    return Ok(None);
-                }
-                depth = depth.saturating_sub(1);
-                matched = matched.min(depth);
-            }
-            Event::Eof => return Ok(None),
-            _ => {}
-        }
-    }
-}
-
-/// `<faultcode>X</faultcode>` or `<p:faultcode …>X</…>`, by text.
-fn scan_fault_code(body: &[u8]) -> Option<String> {
-    let mut from = 0;
-    while let Some(i) = memmem::find(&body[from..], b"faultcode") {
-        let at = from + i;
-        from = at + b"faultcode".len();
-        // The name must start an element: `<faultcode` or `<prefix:faultcode`.
-        let head = &body[..at];
-        let name_start = head
-            .iter()
-            .rposition(|b| !(b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':')))
-            .map_or(0, |p| p + 1);
-        if name_start == 0 || body[name_start - 1] != b'<' {
-            continue;
-        }
-        let prefix = &body[name_start..at];
-        if !(prefix.is_empty() || prefix.ends_with(b":")) {
-            continue;
-        }
-        let rest = &body[from..];
-        let gt = memchr::memchr(b'>', rest)?;
-        if rest[..gt].ends_with(b"/") {
-            return Some(String::new());
-        }
-        let text = &rest[gt + 1..];
-        let end = memchr::memchr(b'<', text)
-            .unwrap_or(text.len())
-            .min(MAX_CODE * 4);
-        return Some(String::from_utf8_lossy(&text[..end]).into_owned());
-    }
-    None
 }
 
 #[cfg(test)]
@@ -208,14 +135,17 @@ mod tests {
     #[test]
     fn fault_codes_from_envelopes() {
         assert_eq!(
-            soap_fault_code(FAULT.as_bytes()).as_deref(),
+            soap_fault_code(None, FAULT.as_bytes()).as_deref(),
             Some("Server.ServerProxy.UnknownService")
         );
         // Prefixed, with whitespace, a QName code, SOAP 1.1 as other servers write it.
         let other = "<s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\">\n <s:Header/>\n <s:Body>\n  <s:Fault>\n   <s:faultcode> s:Server </s:faultcode>\n  </s:Fault>\n </s:Body>\n</s:Envelope>";
-        assert_eq!(soap(500, other.as_bytes()), Outcome::Fault("Server".into()));
         assert_eq!(
-            soap(200, FAULT.as_bytes()),
+            soap(500, None, other.as_bytes()),
+            Outcome::Fault("Server".into())
+        );
+        assert_eq!(
+            soap(200, Some("text/xml; charset=UTF-8"), FAULT.as_bytes()),
             Outcome::Fault("Server.ServerProxy.UnknownService".into())
         );
     }
@@ -223,45 +153,42 @@ mod tests {
     #[test]
     fn answers_that_only_mention_faultcode_are_not_faults() {
         let ok = "<e:Envelope xmlns:e=\"http://schemas.xmlsoap.org/soap/envelope/\"><e:Header><x:id xmlns:x=\"urn:x\">1</x:id></e:Header><e:Body><r:echo xmlns:r=\"urn:r\"><faultcode>not a fault</faultcode></r:echo></e:Body></e:Envelope>";
-        assert_eq!(soap_fault_code(ok.as_bytes()), None);
-        assert_eq!(soap(200, ok.as_bytes()), Outcome::Ok);
-        assert_eq!(soap(200, b"faultcode in plain text"), Outcome::Ok);
-        assert_eq!(soap(503, b"busy"), Outcome::Status(503));
+        assert_eq!(soap_fault_code(None, ok.as_bytes()), None);
+        assert_eq!(soap(200, None, ok.as_bytes()), Outcome::Ok);
+        assert_eq!(soap(200, None, b"faultcode in plain text"), Outcome::Ok);
+        assert_eq!(soap(503, None, b"busy"), Outcome::Status(503));
     }
 
     #[test]
-    fn fault_codes_from_multipart_answers_by_scan() {
+    fn fault_codes_from_multipart_answers() {
         let mp = format!("--b\r\nContent-Type: text/xml\r\n\r\n{FAULT}\r\n--b--\r\n");
+        let ct = r#"multipart/related; type="text/xml"; boundary=b"#;
         assert_eq!(
-            soap_fault_code(mp.as_bytes()).as_deref(),
+            soap_fault_code(Some(ct), mp.as_bytes()).as_deref(),
             Some("Server.ServerProxy.UnknownService")
         );
-        assert_eq!(
-            scan_fault_code(b"x <a:faultcode>Client.X</a:faultcode>").as_deref(),
-            Some("Client.X")
-        );
-        assert_eq!(scan_fault_code(b"<myfaultcode>no</myfaultcode>"), None);
-        assert_eq!(scan_fault_code(b"<faultcode"), None);
-        assert_eq!(scan_fault_code(b"<faultcode/>").as_deref(), Some(""));
+        // Without its boundary it cannot be read, so it is not taken for a fault.
+        assert_eq!(soap_fault_code(None, mp.as_bytes()), None);
+        assert_eq!(soap(500, None, mp.as_bytes()), Outcome::Status(500));
     }
 
     #[test]
     fn hostile_fault_codes_are_bounded() {
-        let long = format!("<faultcode>{}</faultcode>", "é".repeat(1000));
-        let Outcome::Fault(code) = Outcome::fault(&scan_fault_code(long.as_bytes()).unwrap())
-        else {
+        let long = FAULT.replace("Server.ServerProxy.UnknownService", &"é".repeat(1000));
+        let Outcome::Fault(code) = soap(200, None, long.as_bytes()) else {
             panic!()
         };
         assert!(code.len() <= MAX_CODE);
         assert_eq!(Outcome::fault("  "), Outcome::Fault("(empty)".into()));
-        // Broken XML never panics and never loops.
+        // Broken XML never panics and is no fault.
         for junk in [
             &b"<a faultcode"[..],
             b"<<faultcode>>",
             b"faultcode</",
             b"\xff<faultcode>\xfe",
+            b"x <a:faultcode>Client.X</a:faultcode>",
         ] {
-            let _ = soap_fault_code(junk);
+            assert_eq!(soap_fault_code(None, junk), None);
         }
     }
 

@@ -266,7 +266,11 @@ impl Scenario {
                 let body = template.with_id(fresh_id(&mut buf));
                 let req = client.request(http::Method::POST, path, headers, body);
                 match client.send(req).await {
-                    Ok(r) => classify::soap(r.status, &r.body).into(),
+                    Ok(r) => {
+                        let ct = r.headers.get(http::header::CONTENT_TYPE);
+                        let ct = ct.and_then(|v| v.to_str().ok());
+                        classify::soap(r.status, ct, &r.body).into()
+                    }
                     Err(o) => o.into(),
                 }
             }

@@ -1,5 +1,5 @@
-//! The few DER writes signing needs (hash-chain digest lists, public keys from PKCS#11
-//! attributes): a tag, a definite length, the content.
+//! The little DER signing needs, in one place: TLVs for hash-chain digest lists, public keys
+//! from PKCS#11 attributes, and ECDSA signatures between the raw r‖s tokens give and DER.
 
 /// Appends one TLV to `out`.
 pub fn push_tlv(out: &mut Vec<u8>, tag: u8, content: &[u8]) {
