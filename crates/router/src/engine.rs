@@ -51,6 +51,11 @@ pub struct Engine {
 const STRIPES: usize = 256;
 
 impl Engine {
+    /// The gateway deliveries and notifications go through, while it runs.
+    pub(crate) fn gateway(&self) -> Option<Arc<Gateway>> {
+        self.gw.upgrade()
+    }
+
     /// `gw` may be empty (a tool working on the store while no server runs): then nothing is sent.
     pub fn new(store: Arc<Store>, conf: Arc<RouterConf>, gw: Weak<Gateway>) -> Arc<Engine> {
         let lanes = conf

@@ -4,9 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use brama_gateway::proxy::Gateway;
+use brama_transport::Destination;
 use bytes::Bytes;
-use http_body_util::BodyExt;
-use hyper_util::rt::TokioIo;
 use tokio::sync::watch;
 
 use super::engine::Engine;
@@ -14,6 +14,8 @@ use super::model::{now_ms, Notification};
 use super::store::Batch;
 
 const MAX_BACKOFF_MS: u64 = 5 * 60_000;
+/// Only the answer's status matters; a support endpoint that answers more is cut off here.
+const MAX_ANSWER_BYTES: usize = 64 * 1024;
 
 pub fn start(engine: Arc<Engine>, mut stop: watch::Receiver<bool>) {
     let Some(url) = engine.conf.webhook_url.clone() else {
@@ -52,7 +54,11 @@ async fn send_due(
             continue;
         }
         let mut b = Batch::default();
-        match post(url, &n, engine.conf.webhook_timeout).await {
+        let sent = match engine.gateway() {
+            Some(gw) => post(&gw, url, &n, engine.conf.webhook_timeout).await,
+            None => Err("the gateway has stopped".into()),
+        };
+        match sent {
             Ok(()) => {
                 tracing::info!(id = %n.id, attempts = n.attempts + 1, "support notified");
                 b.remove_notification(&n.id);
@@ -73,34 +79,34 @@ async fn send_due(
     Ok(next)
 }
 
-async fn post(url: &hyper::Uri, n: &Notification, timeout: Duration) -> Result<(), String> {
+/// POSTs one notification through the gateway's one HTTP client (its keep-alive pool).
+async fn post(
+    gw: &Gateway,
+    url: &hyper::Uri,
+    n: &Notification,
+    timeout: Duration,
+) -> Result<(), String> {
     let host = url.host().ok_or("no host")?;
     let port = url.port_u16().unwrap_or(80);
     let body = serde_json::to_vec(&n.body).map_err(|e| e.to_string())?;
-    let exchange = async {
-        let stream = tokio::net::TcpStream::connect((host, port))
-            .await
-            .map_err(|e| format!("connect {host}:{port}: {e}"))?;
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| e.to_string())?;
-        tokio::spawn(conn);
-        let req = http::Request::post(url.path_and_query().map_or("/", |p| p.as_str()))
-            .header(http::header::HOST, format!("{host}:{port}"))
-            .header(http::header::CONTENT_TYPE, "application/json")
-            .header("x-brama-notification-id", n.id.as_str())
-            .body(brama_transport::body::full(Bytes::from(body)))
-            .map_err(|e| e.to_string())?;
-        let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
-        let status = resp.status();
-        let _ = resp.into_body().collect().await;
-        if status.is_success() {
-            Ok(())
-        } else {
-            Err(format!("HTTP {status}"))
-        }
+    let dest = Destination {
+        key: format!("{host}:{port}"),
+        tls: None,
     };
-    tokio::time::timeout(timeout, exchange)
+    let req = http::Request::post(url.path_and_query().map_or("/", |p| p.as_str()))
+        .header(http::header::HOST, dest.key.as_str())
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .header("x-brama-notification-id", n.id.as_str())
+        .body(brama_transport::body::full(Bytes::from(body)))
+        .map_err(|e| e.to_string())?;
+    let (parts, _) = gw
+        .pool
+        .exchange(&dest, req, timeout, MAX_ANSWER_BYTES)
         .await
-        .map_err(|_| "timed out".to_string())?
+        .map_err(|e| e.to_string())?;
+    if parts.status.is_success() {
+        Ok(())
+    } else {
+        Err(format!("HTTP {}", parts.status))
+    }
 }
