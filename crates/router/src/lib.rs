@@ -70,11 +70,7 @@ impl RouterError {
             RouterError::NotFound(_) => 404,
             RouterError::Plan(_) => 500,
             RouterError::Store(_) | RouterError::Disabled => 503,
-            RouterError::Refused(f) => f.http_status.unwrap_or(if f.code.starts_with("Client.") {
-                400
-            } else {
-                500
-            }),
+            RouterError::Refused(f) => f.rest_status(),
         }
     }
 

@@ -298,15 +298,24 @@ impl Fault {
         self
     }
 
-    /// Whether this is a security event (refused peer, refused access) that the log counts apart.
-    pub fn is_security_event(&self) -> bool {
-        [
-            "AccessDenied",
-            "SslAuthenticationFailed",
-            "InvalidSignatureValue",
-        ]
-        .iter()
-        .any(|c| self.code.ends_with(c))
+    /// The security event this fault is, for the log and its counter: `access_denied` for a
+    /// refused right, `authentication_failed` for a refused peer, signature or certificate.
+    pub fn security_event(&self) -> Option<&'static str> {
+        let names = |w: &str| self.code.split('.').any(|seg| same_word(seg, w));
+        if names("AccessDenied") {
+            Some("access_denied")
+        } else if names("SslAuthenticationFailed") || names("InvalidSignatureValue") {
+            Some("authentication_failed")
+        } else {
+            None
+        }
+    }
+
+    /// The HTTP status of this fault as a REST or router error (reference §2.3): its own status
+    /// when it has one, 400 when the caller broke the protocol (`Client.*`), else 500.
+    pub fn rest_status(&self) -> u16 {
+        let caller = self.code == "Client" || self.code.starts_with("Client.");
+        self.http_status.unwrap_or(if caller { 400 } else { 500 })
     }
 
     /// The leaf code, for metrics labels.
@@ -652,6 +661,33 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn security_events_and_rest_statuses() {
+        let f = |c: &str| Fault::remote(c.into(), String::new(), None);
+        assert_eq!(
+            f("Server.ServerProxy.AccessDenied").security_event(),
+            Some("access_denied")
+        );
+        assert_eq!(
+            f("server.serverproxy.access_denied").security_event(),
+            Some("access_denied")
+        );
+        for c in [
+            "Server.ServerProxy.SslAuthenticationFailed",
+            "Server.ServerProxy.InvalidSignatureValue",
+        ] {
+            assert_eq!(f(c).security_event(), Some("authentication_failed"), "{c}");
+        }
+        assert_eq!(
+            f("Server.ServerProxy.UnknownService").security_event(),
+            None
+        );
+        assert_eq!(f("Client.InvalidXml").rest_status(), 400);
+        assert_eq!(f("Server.ServerProxy.UnknownService").rest_status(), 500);
+        assert_eq!(f("Client.InvalidXml").with_status(413).rest_status(), 413);
+        assert_eq!(f("ClientX").rest_status(), 500);
     }
 
     #[test]

@@ -33,12 +33,8 @@ fn closing(fault: &Fault, b: http::response::Builder) -> http::response::Builder
 
 fn log_fault(fault: &Fault, proxy: Proxy, metrics: &Metrics) {
     metrics.fault(proxy, &fault.code);
-    if fault.is_security_event() {
-        metrics.security_event(if fault.code.ends_with("AccessDenied") {
-            "access_denied"
-        } else {
-            "authentication_failed"
-        });
+    if let Some(event) = fault.security_event() {
+        metrics.security_event(event);
         tracing::warn!(target: "security", error_id = %fault.id, code = %fault.code, side = ?fault.side, "{}", fault.message);
     } else if fault.peer_message {
         // Written by the peer or the service: it may quote personal data, so only at debug level.
@@ -90,13 +86,7 @@ pub fn rest_error(
     metrics: &Metrics,
 ) -> Response {
     log_fault(fault, proxy, metrics);
-    let status = fault
-        .http_status
-        .unwrap_or(if fault.code.starts_with("Client.") {
-            400
-        } else {
-            500
-        });
+    let status = fault.rest_status();
     let wants_xml = accept.is_some_and(|a| a.contains("xml") && !a.contains("json"));
     let (ct, body) = if wants_xml {
         let esc = |s: &str| quick_xml::escape::escape(s).into_owned();
