@@ -5,7 +5,8 @@
 #
 #   scripts/check-production-build.sh [BINARY]
 #
-# BINARY defaults to a debug build made here with `cargo build --no-default-features`; pass
+# BINARY defaults to a debug build made here with `cargo build --no-default-features` (copied to
+# target/production-check/; target/debug/brama stays the default build); pass
 # target/release/brama of `cargo build --release --no-default-features` to check a release.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,7 +14,11 @@ cd "$(dirname "$0")/.."
 bin=${1:-}
 if [ -z "$bin" ]; then
   cargo build --quiet --no-default-features --bin brama
-  bin=target/debug/brama
+  mkdir -p target/production-check
+  cp target/debug/brama target/production-check/brama
+  bin=target/production-check/brama
+  # target/debug/brama goes back to the default build (cargo keeps both builds' artifacts).
+  cargo build --quiet --bin brama
 fi
 fail() { echo "check-production-build: $*" >&2; exit 1; }
 
