@@ -17,10 +17,10 @@
 //! - Faults are SOAP 1.1 with HTTP 500, as ordinary SOAP services send them: `Client` for a
 //!   request that cannot be understood, `Server.InternalError` for simulated failures
 //!   ([`SimConfig::error_rate`], or the request header `x-sim-fault: 1`).
-//! - The REST side ([`rest`]): the eHealth declarations lookup, OpenAPI descriptions, an echo of
+//! - The REST side (`rest`): the eHealth declarations lookup, OpenAPI descriptions, an echo of
 //!   any method and body, simulated statuses, and the registry operations as JSON under `/rest/`.
 //!   A `POST` to `/echo` is SOAP when it carries a SOAP content type and no X-Road REST header
-//!   (see [`rest::route`]), so SOAP services configured at `/echo` keep working.
+//!   (see `rest::route`), so SOAP services configured at `/echo` keep working.
 
 mod declarations;
 mod dracs;
@@ -259,7 +259,7 @@ impl SimStats {
         self.wsdl_requests.load(Ordering::Relaxed)
     }
 
-    /// Requests answered by the REST side (every route of [`rest`], whatever the outcome).
+    /// Requests answered by the REST side (every route of `rest`, whatever the outcome).
     pub fn rest_requests(&self) -> u64 {
         self.rest_requests.load(Ordering::Relaxed)
     }

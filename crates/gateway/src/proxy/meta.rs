@@ -283,7 +283,7 @@ async fn fetch_wsdl(gw: &Gateway, svc: &Service) -> Result<Bytes, Fault> {
     })
 }
 
-/// Rewrites every `address/@location` (SOAP 1.1 and 1.2 bindings) to [`HIDDEN_ENDPOINT`].
+/// Rewrites every `address/@location` (SOAP 1.1 and 1.2 bindings) to `HIDDEN_ENDPOINT`.
 pub fn hide_addresses(wsdl: &[u8]) -> Result<Bytes, quick_xml::Error> {
     let mut reader = quick_xml::Reader::from_reader(wsdl);
     let mut writer = quick_xml::Writer::new(Vec::with_capacity(wsdl.len()));

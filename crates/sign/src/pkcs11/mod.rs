@@ -3,7 +3,7 @@
 //! Tokens are found by label or serial number and keys by `CKA_LABEL` or `CKA_ID` every time a
 //! session opens, because slot numbers and object handles are not stable (SoftHSM2 alone
 //! renumbers slots when a token is initialised). Split by concern: the module, tokens and keys
-//! (here), signing sessions ([`session`]), key administration for `brama keys` ([`admin`]); the
+//! (here), signing sessions (`session`), key administration for `brama keys` (`admin`); the
 //! DER they need is the crate's `der`.
 
 use std::collections::HashMap;

@@ -7,7 +7,7 @@
 //!
 //! Input is untrusted (a provider's description, a fuzz target): its size is bounded before
 //! parsing, JSON and YAML nesting is bounded by the parsers (128 levels), and the whole document,
-//! YAML alias expansions included, is read against a node and text budget ([`tree`]).
+//! YAML alias expansions included, is read against a node and text budget (`tree`).
 
 mod tree;
 
