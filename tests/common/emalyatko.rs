@@ -287,13 +287,6 @@ pub fn application(i: usize) -> Vec<u8> {
     v["child"]["givenName"] = NAMES[i % NAMES.len()].into();
     let born = time::macros::date!(2026 - 11 - 20) - time::Duration::days((i / NAMES.len()) as i64);
     v["child"]["birthDate"] = born.to_string().into();
-    let digits: Vec<i64> = format!("{:09}", 300_000_000 + i * 7919)
-        .bytes()
-        .map(|b| i64::from(b - b'0'))
-        .collect();
-    let check = brama_xroad::rnokpp::check_digit(&digits);
-    let rnokpp: String =
-        digits.iter().map(|d| d.to_string()).collect::<String>() + &check.to_string();
-    v["applicant"]["rnokpp"] = rnokpp.into();
+    v["applicant"]["rnokpp"] = brama::load::scenario::rnokpp(300_000_000 + i as u64 * 7919).into();
     v.to_string().into_bytes()
 }

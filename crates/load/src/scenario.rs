@@ -182,10 +182,8 @@ impl AppTemplate {
 
 /// A valid RNOKPP from nine digits of `n`.
 pub fn rnokpp(n: u64) -> String {
-    let first9 = format!("{:09}", n % 1_000_000_000);
-    let digits: Vec<i64> = first9.bytes().map(|b| i64::from(b - b'0')).collect();
-    let check = brama_xroad::rnokpp::check_digit(&digits);
-    format!("{first9}{check}")
+    brama_xroad::rnokpp::complete(&format!("{:09}", n % 1_000_000_000))
+        .expect("nine digits below 10^9")
 }
 
 /// The request of a run.

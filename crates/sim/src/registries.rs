@@ -326,10 +326,11 @@ pub(crate) fn answer(
             let days = (born - time::macros::date!(1899 - 12 - 31)).whole_days();
             let sex_digit = seed.n(1, 5) * 2 + u64::from(male);
             let first9 = format!("{days:05}{:03}{sex_digit}", seed.n(0, 1000));
-            let d: Vec<i64> = first9.bytes().map(|b| i64::from(b - b'0')).collect();
-            let check = brama_xroad::rnokpp::check_digit(&d);
+            // Days before 1900 or past 2173 do not fit the number.
+            let rnokpp = brama_xroad::rnokpp::complete(&first9)
+                .ok_or_else(|| invalid(format!("child/birthDate: {born} has no DRFO number")))?;
             [
-                el("rnokpp", &format!("{first9}{check}")),
+                el("rnokpp", &rnokpp),
                 el("registrationDate", &today().to_string()),
                 el("taxOffice", "Головне управління ДПС у м. Києві"),
             ]
@@ -527,5 +528,11 @@ mod tests {
         )
         .unwrap();
         assert!(u.contains("<unzr>20261120-"), "{u}");
+        // A birth date the number cannot hold is refused, not a panic or a wrong number.
+        for born in ["1850-01-01", "2200-01-01"] {
+            let q = q.replace("2026-11-20", born);
+            let e = ask("registerTaxpayer", &q).unwrap_err();
+            assert!(e.message.contains("has no DRFO number"), "{}", e.message);
+        }
     }
 }
