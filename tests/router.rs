@@ -132,7 +132,13 @@ async fn a_registry_in_an_outage_is_retried_until_it_comes_back() {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let tax = seen_retrying.expect("registerTaxpayer was never seen retrying");
+    let tax = match seen_retrying {
+        Some(t) => t,
+        None => panic!(
+            "registerTaxpayer was never seen retrying: {:#}",
+            status(d.client(), &id).await
+        ),
+    };
     assert!(tax["attempts"].as_u64().unwrap() >= 1, "{tax}");
     assert!(tax["nextAttemptAt"].is_string(), "{tax}");
     assert!(

@@ -14,6 +14,7 @@ use brama_gateway::proxy::Gateway;
 use brama_transport::body::{Intake, IntakeError};
 use brama_transport::listener::{ConnInfo, Response};
 use brama_xroad::error::Prefix;
+use brama_xroad::error::ToFault;
 use brama_xroad::identifiers::ClientId;
 
 /// `POST /api/v1/applications` from an authenticated submitter.

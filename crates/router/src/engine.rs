@@ -8,7 +8,6 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::Instant;
 
 use bytes::Bytes;
-use http_body_util::BodyExt;
 use serde_json::{json, Value};
 use tokio::sync::{watch, OwnedSemaphorePermit};
 
@@ -21,7 +20,9 @@ use super::store::{Batch, Store, StoreError};
 use super::RouterError;
 use brama_gateway::config::router::RouterConf;
 use brama_gateway::proxy::{client, Gateway};
+use brama_xroad::error::Fault;
 use brama_xroad::identifiers::ClientId;
+use brama_xroad::message::soap::SoapMessage;
 use brama_xroad::message::SoapEnvelope;
 
 /// Counters for `/metrics`.
@@ -194,12 +195,6 @@ impl Engine {
             .registries
             .get(&d.registry)
             .ok_or_else(|| format!("registry '{}' is not configured", d.registry))?;
-        let header = flow::Header {
-            client: &self.conf.client,
-            provider: &reg.subsystem,
-            id: &d.xroad_id,
-            application: &d.application,
-        };
         let request = match self.conf.rest_services.get(&d.service) {
             Some(code) => {
                 let service =
@@ -209,7 +204,7 @@ impl Engine {
             }
             None => {
                 d.rest_path = None;
-                flow::request(&d.service, app, answers, &header)?
+                flow::request(&d.service, app, answers)?
             }
         };
         let now = now_ms();
@@ -289,10 +284,13 @@ impl Engine {
                     Ok(r) => r.and_then(|json| flow::interpret_json(svc, &json)),
                 }
             }
-            None => match tokio::time::timeout(policy.timeout, self.send(request)).await {
-                Err(_) => Err(AttemptError::Timeout),
-                Ok(r) => r.and_then(|xml| flow::interpret(svc, &xml)),
-            },
+            None => {
+                let send = self.send(&d, &reg.subsystem, &request);
+                match tokio::time::timeout(policy.timeout, send).await {
+                    Err(_) => Err(AttemptError::Timeout),
+                    Ok(r) => r.and_then(|answer| flow::interpret(svc, &answer.soap.bytes)),
+                }
+            }
         };
         let verdict = sent;
         let latency = started.elapsed().as_millis() as u64;
@@ -400,40 +398,32 @@ impl Engine {
         self.store.apply(b)
     }
 
-    async fn send(&self, request: String) -> Result<Bytes, AttemptError> {
+    /// Sends a SOAP delivery through the client proxy: its stored Body element in an envelope
+    /// built (not parsed) under the delivery's X-Road id, the same on every attempt.
+    async fn send(
+        &self,
+        d: &Delivery,
+        provider: &brama_xroad::identifiers::ClientId,
+        body: &str,
+    ) -> Result<SoapEnvelope, AttemptError> {
         let gw = self
             .gw
             .upgrade()
             .ok_or_else(|| AttemptError::Network("the server is stopping".into()))?;
-        let env = SoapEnvelope::from_http(
-            Some("text/xml; charset=UTF-8"),
-            Bytes::from(request),
-            &gw.soap_limits,
-            gw.max_parts(),
-        )
-        .map_err(|e| AttemptError::Malformed(format!("stored request: {e}")))?;
-        env.soap
-            .validate_request()
-            .map_err(|e| AttemptError::Malformed(format!("stored request: {e}")))?;
-        match client::exchange(&gw, env, None).await {
-            Ok(resp) => {
-                let status = resp.status();
-                let body = resp
-                    .into_body()
-                    .collect()
-                    .await
-                    .map(|c| c.to_bytes())
-                    .unwrap_or_default();
-                if !status.is_success() && body.is_empty() {
-                    return Err(AttemptError::Http(status.as_u16()));
-                }
-                Ok(body)
-            }
-            Err(f) => Err(AttemptError::Fault {
-                code: f.code,
-                message: f.message,
-            }),
+        let header = flow::Header {
+            client: &self.conf.client,
+            provider,
+            id: &d.xroad_id,
+            application: &d.application,
+        };
+        let env = match legacy_body(body, &gw) {
+            Some(body) => flow::soap_request(&d.service, &header, &body?),
+            None => flow::soap_request(&d.service, &header, body),
         }
+        .map_err(|e| AttemptError::Malformed(format!("stored request: {e}")))?;
+        client::exchange(&gw, SoapEnvelope::plain(env), None)
+            .await
+            .map_err(AttemptError::Fault)
     }
 
     /// POSTs a REST delivery's JSON through the client proxy: same X-Road id on every attempt,
@@ -479,10 +469,7 @@ impl Engine {
         let (resp, answer) =
             brama_gateway::proxy::rest_client::exchange(&gw, &request, Some(&body), None)
                 .await
-                .map_err(|f| AttemptError::Fault {
-                    code: f.code,
-                    message: f.message,
-                })?;
+                .map_err(AttemptError::Fault)?;
         let bytes = match answer {
             Some(b) => b
                 .to_bytes()
@@ -495,10 +482,11 @@ impl Engine {
         }
         let err: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         match (err["type"].as_str(), err["message"].as_str()) {
-            (Some(code), Some(message)) => Err(AttemptError::Fault {
-                code: code.to_string(),
-                message: message.to_string(),
-            }),
+            (Some(code), Some(message)) => Err(AttemptError::Fault(Fault::remote(
+                code.to_string(),
+                message.to_string(),
+                None,
+            ))),
             _ => Err(AttemptError::Http(resp.status)),
         }
     }
@@ -733,6 +721,18 @@ impl Engine {
 
 /// The answers of an application's delivered services, by service: what later requests are built
 /// from.
+/// A request stored by an earlier version as a whole envelope: its Body's content, read once.
+fn legacy_body(stored: &str, gw: &Gateway) -> Option<Result<String, String>> {
+    if !stored.starts_with("<?xml") {
+        return None;
+    }
+    let soap = SoapMessage::parse(Bytes::from(stored.to_string()), None, &gw.soap_limits);
+    Some(
+        soap.map_err(|e| e.to_string())
+            .map(|m| String::from_utf8_lossy(m.body_content()).into_owned()),
+    )
+}
+
 fn delivered_answers(all: &[Delivery]) -> BTreeMap<&str, &Value> {
     all.iter()
         .filter(|x| x.state == State::Delivered)

@@ -13,8 +13,11 @@ use serde_json::{json, Value};
 use super::application::Application;
 use super::retry::AttemptError;
 use brama_wsdl::registries::{dms, dps, dracs, ehealth, msp, rtg};
-use brama_wsdl::runtime::{self, ClientError, Operation, XRoadHeader};
+use brama_wsdl::runtime::{self, ClientError, Operation};
+use brama_xroad::error::Fault;
 use brama_xroad::identifiers::{ClientId, ServiceId};
+use brama_xroad::message::build::RequestHeader;
+use brama_xroad::message::soap::SoapMessage;
 
 /// One service of the flow.
 #[derive(Debug)]
@@ -125,24 +128,33 @@ fn unknown<E: From<String>>(name: &str) -> E {
     E::from(format!("'{name}' is not a service of the flow"))
 }
 
-/// The X-Road SOAP request of `service`.
+/// The Body element of `service`'s SOAP request: what the router stores. The envelope around it
+/// is built on each attempt by [`soap_request`], without parsing.
 pub fn request(
     service: &str,
     app: &Application,
     answers: &BTreeMap<&str, &Value>,
-    h: &Header<'_>,
 ) -> Result<String, String> {
     let payload = payload(service, app, answers)?;
-    by_operation!(service, envelope(payload, h))
+    by_operation!(service, body_element(payload))
 }
 
-fn envelope<O: Operation>(payload: Value, h: &Header<'_>) -> Result<String, String>
+fn body_element<O: Operation>(payload: Value) -> Result<String, String>
 where
     O::Request: serde::de::DeserializeOwned,
 {
     let req: O::Request =
         serde_json::from_value(payload).map_err(|e| format!("{} request: {e}", O::NAME))?;
-    let header = XRoadHeader {
+    runtime::request_body::<O>(&req).map_err(|e| e.to_string())
+}
+
+/// The X-Road SOAP request of `service` whose Body element is `body` (from [`request`]).
+pub fn soap_request(service: &str, h: &Header<'_>, body: &str) -> Result<SoapMessage, String> {
+    by_operation!(service, built(h, body))
+}
+
+fn built<O: Operation>(h: &Header<'_>, body: &str) -> Result<SoapMessage, String> {
+    let header = RequestHeader {
         client: h.client.clone(),
         service: ServiceId {
             provider: h.provider.clone(),
@@ -152,9 +164,9 @@ where
         id: h.id.to_string(),
         user_id: None,
         issue: Some(h.application.to_string()),
+        security_server: None,
     };
-    let bytes = runtime::request_envelope::<O>(&header, &req).map_err(|e| e.to_string())?;
-    String::from_utf8(bytes).map_err(|_| "generated request is not UTF-8".to_string())
+    Ok(runtime::request_message::<O>(&header, body))
 }
 
 /// The JSON body of `service` delivered over REST: the operation's request (checked through
@@ -213,13 +225,14 @@ fn verdict(service: &str, v: Value) -> Result<Verdict, AttemptError> {
                 Ok(Verdict::Done(v))
             }
             Some("IN_PROGRESS") => Ok(Verdict::NotYet(v)),
-            Some("REJECTED") => Err(AttemptError::Fault {
-                code: "Client.RegistrationRejected".into(),
-                message: v["rejectionReason"]
+            Some("REJECTED") => Err(AttemptError::Fault(Fault::remote(
+                "Client.RegistrationRejected".into(),
+                v["rejectionReason"]
                     .as_str()
                     .unwrap_or("the registry office refused the registration")
                     .to_string(),
-            }),
+                None,
+            ))),
             _ => Err(AttemptError::Malformed(format!(
                 "unexpected registration status {}",
                 v["status"]
@@ -235,10 +248,11 @@ where
 {
     match runtime::parse_response::<O>(xml) {
         Ok(r) => serde_json::to_value(&r).map_err(|e| AttemptError::Malformed(e.to_string())),
-        Err(ClientError::Fault { code, string, .. }) => Err(AttemptError::Fault {
+        Err(ClientError::Fault {
             code,
-            message: string,
-        }),
+            string,
+            detail,
+        }) => Err(AttemptError::Fault(Fault::remote(code, string, detail))),
         Err(e) => Err(AttemptError::Malformed(e.to_string())),
     }
 }

@@ -78,14 +78,14 @@ impl RouterError {
     pub fn retryable(&self) -> bool {
         match self {
             RouterError::Store(_) | RouterError::Disabled => true,
-            RouterError::Refused(f) => f.retryable,
+            RouterError::Refused(f) => f.retryable(),
             _ => false,
         }
     }
 
-    pub fn kind(&self) -> &str {
-        match self {
-            RouterError::Refused(f) => &f.code,
+    pub fn kind(&self) -> std::borrow::Cow<'_, str> {
+        std::borrow::Cow::Borrowed(match self {
+            RouterError::Refused(f) => return f.code.to_wire(),
             RouterError::Invalid(_) => "InvalidApplication",
             RouterError::BadRequest(_) => "BadRequest",
             RouterError::TooLarge(_) => "TooLarge",
@@ -93,7 +93,7 @@ impl RouterError {
             RouterError::Plan(_) => "CannotPlan",
             RouterError::Store(_) => "StoreUnavailable",
             RouterError::Disabled => "RouterDisabled",
-        }
+        })
     }
 }
 

@@ -4,33 +4,31 @@
 use std::time::Duration;
 
 use brama_gateway::config::router::RetryPolicy;
-use brama_xroad::error::{is_retryable_code, is_retryable_status};
+use brama_xroad::error::{is_retryable_status, Fault};
 
 /// What went wrong with one attempt.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub enum AttemptError {
     /// No answer: connection refused or reset, TLS failure, timeout.
     Network(String),
     Timeout,
     /// An HTTP status without a SOAP answer.
     Http(u16),
-    /// A SOAP fault, from a security server or the registry.
-    Fault {
-        code: String,
-        message: String,
-    },
+    /// A fault: raised by a security server, passed on from the registry, or the registry's
+    /// own REST error.
+    Fault(Fault),
     /// The answer could not be understood.
     Malformed(String),
 }
 
 impl AttemptError {
     /// Retry network trouble, timeouts, 5xx, and faults by the one rule the proxies use
-    /// ([`is_retryable_code`]); an answer that cannot be read will not get better.
+    /// ([`Fault::retryable`]); an answer that cannot be read will not get better.
     pub fn retryable(&self) -> bool {
         match self {
             AttemptError::Network(_) | AttemptError::Timeout => true,
             AttemptError::Http(status) => is_retryable_status(*status),
-            AttemptError::Fault { code, .. } => is_retryable_code(code),
+            AttemptError::Fault(f) => f.retryable(),
             AttemptError::Malformed(_) => false,
         }
     }
@@ -40,7 +38,7 @@ impl AttemptError {
             AttemptError::Network(_) => "NetworkError".into(),
             AttemptError::Timeout => "Timeout".into(),
             AttemptError::Http(s) => format!("HttpError.{s}"),
-            AttemptError::Fault { code, .. } => code.clone(),
+            AttemptError::Fault(f) => f.code.to_string(),
             AttemptError::Malformed(_) => "InvalidResponse".into(),
         }
     }
@@ -50,7 +48,7 @@ impl AttemptError {
             AttemptError::Network(m) | AttemptError::Malformed(m) => m.clone(),
             AttemptError::Timeout => "no answer within the attempt's time limit".into(),
             AttemptError::Http(s) => format!("HTTP status {s}"),
-            AttemptError::Fault { message, .. } => message.clone(),
+            AttemptError::Fault(f) => f.message.clone(),
         }
     }
 }
@@ -94,10 +92,7 @@ mod tests {
 
     #[test]
     fn verdict_is_a_function_of_the_error() {
-        let fault = |c: &str| AttemptError::Fault {
-            code: c.into(),
-            message: String::new(),
-        };
+        let fault = |c: &str| AttemptError::Fault(Fault::remote(c.into(), String::new(), None));
         assert!(AttemptError::Network("refused".into()).retryable());
         assert!(AttemptError::Timeout.retryable());
         assert!(AttemptError::Http(503).retryable());

@@ -102,7 +102,7 @@ pub fn error(e: &RouterError) -> Response {
         v["fields"] = serde_json::json!(fields);
     }
     if e.status() >= 500 {
-        tracing::warn!(kind = e.kind(), "router: {e}");
+        tracing::warn!(kind = %e.kind(), "router: {e}");
     }
     wire::json(e.status(), &v)
 }

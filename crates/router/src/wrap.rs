@@ -12,7 +12,7 @@ use brama_gateway::config::router::{Route, RouterConf};
 use brama_gateway::proxy::{body, client, wire, Gateway};
 use brama_transport::listener::{ConnInfo, Response};
 use brama_transport::metrics::Proxy;
-use brama_xroad::error::{ErrorCode, Fault, Prefix};
+use brama_xroad::error::{ErrorCode, Fault, Prefix, ToFault};
 use brama_xroad::message::build::{self, RequestHeader};
 use brama_xroad::message::SoapEnvelope;
 use brama_xroad::xml::{Reader, XmlLimits};
@@ -68,11 +68,13 @@ async fn forward(
         &gw.soap_limits,
         gw.max_parts(),
     )
-    .map_err(|e| Fault::new(Prefix::Client, e.code, e.message))?;
+    .map_err(|e| e.to_fault(Prefix::Client))?;
     env.soap
         .validate_request()
-        .map_err(|e| Fault::new(Prefix::Client, e.code, e.message))?;
-    let mut resp = client::exchange(gw, env, None).await?;
+        .map_err(|e| e.to_fault(Prefix::Client))?;
+    let answer = client::exchange(gw, env, None).await?;
+    let (ct, bytes) = answer.to_http();
+    let mut resp = wire::ok(&ct, bytes);
     if let Ok(v) = http::HeaderValue::from_str(&id) {
         resp.headers_mut().insert("x-road-id", v);
     }

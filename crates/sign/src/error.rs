@@ -1,7 +1,7 @@
 //! The signing layer's error: an X-Road code (with its cause as a sub-code), a sentence, and
 //! whether sending the message again could help.
 
-use brama_xroad::error::{ErrorCode, Fault, Prefix};
+use brama_xroad::error::{ErrorCode, Fault, Prefix, ToFault};
 
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{}{}: {message}", code.as_str(), sub.map(|s| format!(".{s}")).unwrap_or_default())]
@@ -37,10 +37,12 @@ impl SignError {
             None => self.code.as_str().to_string(),
         }
     }
+}
 
-    /// Signing failures are `Signer.*`; verification failures carry the proxy's prefix.
-    pub fn to_fault(&self, prefix: Prefix) -> Fault {
-        let f = Fault::new(prefix, self.code, self.message.clone());
+/// Signing failures are `Signer.*`; verification failures carry the proxy's prefix.
+impl ToFault for SignError {
+    fn to_fault(&self, at: Prefix) -> Fault {
+        let f = at.fault(self.code, self.message.clone());
         match self.sub {
             Some(s) => f.with_sub(s),
             None => f,

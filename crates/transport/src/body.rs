@@ -15,7 +15,7 @@ use http_body_util::{BodyExt, Empty, Full};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
-use brama_xroad::error::{ErrorCode, Fault, Prefix};
+use brama_xroad::error::{ErrorCode, Fault, Prefix, ToFault};
 
 /// A body that is either whole in memory or streamed (a spooled REST body, a signed multipart
 /// written while a large body passes through).
@@ -171,9 +171,9 @@ pub enum IntakeError {
     Io(String),
 }
 
-impl IntakeError {
-    /// The fault the caller gets, with the HTTP status that tells what happened.
-    pub fn to_fault(&self, prefix: Prefix) -> Fault {
+/// The fault the caller gets, with the HTTP status that tells what happened.
+impl ToFault for IntakeError {
+    fn to_fault(&self, prefix: Prefix) -> Fault {
         let (code, status, msg) = match self {
             IntakeError::Declared { declared, max } => (
                 ErrorCode::InvalidMessage,

@@ -60,6 +60,19 @@ impl TransportError {
     }
 }
 
+/// A peer security server that refused our TLS is `SslAuthenticationFailed`; anything else
+/// between the servers is `NetworkError`.
+impl brama_xroad::error::ToFault for TransportError {
+    fn to_fault(&self, at: brama_xroad::error::Prefix) -> brama_xroad::error::Fault {
+        let code = if self.is_tls() {
+            brama_xroad::error::ErrorCode::SslAuthenticationFailed
+        } else {
+            brama_xroad::error::ErrorCode::NetworkError
+        };
+        at.fault(code, self.to_string())
+    }
+}
+
 struct Idle {
     sender: SendRequest<Body>,
     since: Instant,

@@ -308,7 +308,8 @@ fn spool_err(e: SpoolError) -> MessageError {
         ),
         SpoolError::Io(e) => err(ErrorCode::IoError, e.to_string()),
         SpoolError::Intake(e) => {
-            let f = e.to_fault(brama_xroad::error::Prefix::ServerProxy);
+            let f =
+                brama_xroad::error::ToFault::to_fault(&e, brama_xroad::error::Prefix::ServerProxy);
             err(ErrorCode::IoError, f.message)
         }
     }
@@ -409,7 +410,7 @@ mod tests {
         );
         let d = decode(
             "text/xml; charset=UTF-8",
-            http_body_util::Full::new(Bytes::from(fault.to_soap_xml())),
+            http_body_util::Full::new(fault.to_soap()),
             CT_REST_RESPONSE,
             &limits(&spool),
         )

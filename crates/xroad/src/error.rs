@@ -8,6 +8,8 @@
 
 use std::fmt;
 
+use bytes::Bytes;
+
 /// Declares [`ErrorCode`] from one list: each variant with its wire spelling, and
 /// [`ErrorCode::ALL`].
 macro_rules! error_codes {
@@ -118,6 +120,16 @@ impl Prefix {
             Prefix::Signer => "Signer",
         }
     }
+
+    /// A fault raised here: `Server.ServerProxy.AccessDenied`.
+    pub fn fault(self, code: ErrorCode, message: impl Into<String>) -> Fault {
+        Fault::new(self, code, message)
+    }
+
+    /// A fault raised here because the other side failed: `Server.ServerProxy.ServiceFailed.…`.
+    pub fn service_failed(self, code: ErrorCode, message: impl Into<String>) -> Fault {
+        Fault::service_failed(self, code, message)
+    }
 }
 
 /// Whose side an error is on: decides alerting and whether a retry makes sense.
@@ -131,70 +143,185 @@ pub enum Side {
     Remote,
 }
 
-/// An error as it goes on the wire: a full fault code, a sentence, and an id that is also logged.
+/// A fault's code: one this server raised, or one a peer or a service sent that is passed on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FaultCode {
+    /// `prefix.[ServiceFailed.]code[.sub]`.
+    Raised {
+        prefix: Prefix,
+        service_failed: bool,
+        code: ErrorCode,
+        /// X-Road's cause under the code: `InvalidHashChainRef` under `MalformedSignature`.
+        sub: Option<&'static str>,
+    },
+    /// Received from the peer security server or the service, exactly as it was spelled.
+    Passed(String),
+}
+
+impl FaultCode {
+    /// Whose side the fault is on: the caller for `Client.*`, the other side for `ServiceFailed`
+    /// and for everything passed on, else this server.
+    pub fn side(&self) -> Side {
+        match self {
+            FaultCode::Raised {
+                prefix: Prefix::Client,
+                ..
+            } => Side::Caller,
+            FaultCode::Raised {
+                service_failed: true,
+                ..
+            }
+            | FaultCode::Passed(_) => Side::Remote,
+            FaultCode::Raised { .. } => Side::Local,
+        }
+    }
+
+    /// The one retry rule ([`is_retryable_code`]), decided on the code's words for our own
+    /// codes and on its spelling for passed ones; the two agree (the table test below).
+    pub fn retryable(&self) -> bool {
+        match self {
+            FaultCode::Raised {
+                prefix: Prefix::Client,
+                ..
+            } => false,
+            // Every sub-code names a signature failure, which a retry does not cure.
+            FaultCode::Raised { code, sub, .. } => sub.is_none() && code.is_transient(),
+            FaultCode::Passed(code) => is_retryable_code(code),
+        }
+    }
+
+    /// Whether the caller broke the protocol (`Client.*`): a REST error is then 400.
+    pub fn is_callers(&self) -> bool {
+        match self {
+            FaultCode::Raised { prefix, .. } => *prefix == Prefix::Client,
+            FaultCode::Passed(c) => c == "Client" || c.starts_with("Client."),
+        }
+    }
+
+    /// The leaf code, for metrics labels.
+    pub fn leaf(&self) -> &str {
+        match self {
+            FaultCode::Raised { code, .. } => code.as_str(),
+            FaultCode::Passed(c) => c.rsplit('.').next().unwrap_or(c),
+        }
+    }
+
+    /// The wire spelling.
+    pub fn to_wire(&self) -> std::borrow::Cow<'_, str> {
+        match self {
+            FaultCode::Passed(c) => std::borrow::Cow::Borrowed(c),
+            raised => std::borrow::Cow::Owned(raised.to_string()),
+        }
+    }
+
+    /// Whether any word of the code is `word` (in either spelling).
+    fn names(&self, word: ErrorCode) -> bool {
+        match self {
+            FaultCode::Raised { code, .. } => *code == word,
+            FaultCode::Passed(c) => c.split('.').any(|seg| same_word(seg, word.as_str())),
+        }
+    }
+}
+
+impl fmt::Display for FaultCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FaultCode::Raised {
+                prefix,
+                service_failed,
+                code,
+                sub,
+            } => {
+                f.write_str(prefix.as_str())?;
+                if *service_failed {
+                    f.write_str(".ServiceFailed")?;
+                }
+                write!(f, ".{code}")?;
+                match sub {
+                    Some(s) => write!(f, ".{s}"),
+                    None => Ok(()),
+                }
+            }
+            FaultCode::Passed(c) => f.write_str(c),
+        }
+    }
+}
+
+impl PartialEq<&str> for FaultCode {
+    fn eq(&self, other: &&str) -> bool {
+        self.to_wire() == *other
+    }
+}
+
+/// Turns a layer's error into the fault of the proxy that met it: the same parse error is
+/// `Client.InvalidBody` on the client proxy and `Server.ServerProxy.InvalidBody` on the server
+/// proxy, so the prefix is the proxy's to give. Each layer implements it for its error.
+pub trait ToFault {
+    fn to_fault(&self, at: Prefix) -> Fault;
+}
+
+/// An error as it goes on the wire: its code, a sentence, and an id that is also logged.
 #[derive(Clone, Debug)]
 pub struct Fault {
-    pub code: String,
+    pub code: FaultCode,
     pub message: String,
-    pub side: Side,
-    pub retryable: bool,
     /// Error id for `detail/faultDetail`, matched against the log.
     pub id: String,
     /// The HTTP status to answer with instead of the wire's default (X-Road answers SOAP faults
     /// with 200): 413 for a body refused by its declared length, 408 for one too slow, 503 when
     /// the server is out of body memory. The connection is then closed, its body unread.
     pub http_status: Option<u16>,
-    /// The message was written by the peer or the service (a fault passed on), so it may quote
-    /// personal data and is logged only at debug level.
-    pub peer_message: bool,
+    /// A passed-on SOAP fault exactly as the peer sent it (and signed it): answered unchanged.
+    pub original: Option<Bytes>,
 }
 
 impl Fault {
-    /// A fault raised here with `prefix`; `service_failed` adds the `ServiceFailed` infix used when
-    /// the remote side or the service itself failed.
+    /// A fault raised here with `prefix`.
     pub fn new(prefix: Prefix, code: ErrorCode, message: impl Into<String>) -> Self {
-        Self::compose(prefix, false, code, message)
+        Self::raised(prefix, false, code, message)
     }
 
+    /// A fault raised here because the remote side or the service itself failed: the
+    /// `ServiceFailed` infix.
     pub fn service_failed(prefix: Prefix, code: ErrorCode, message: impl Into<String>) -> Self {
-        Self::compose(prefix, true, code, message)
+        Self::raised(prefix, true, code, message)
     }
 
-    fn compose(
+    fn raised(
         prefix: Prefix,
         service_failed: bool,
         code: ErrorCode,
         msg: impl Into<String>,
     ) -> Self {
-        let infix = if service_failed { ".ServiceFailed" } else { "" };
-        let code = format!("{}{infix}.{}", prefix.as_str(), code.as_str());
-        let side = match prefix {
-            Prefix::Client => Side::Caller,
-            _ if service_failed => Side::Remote,
-            _ => Side::Local,
-        };
         Fault {
-            retryable: is_retryable_code(&code),
-            code,
+            code: FaultCode::Raised {
+                prefix,
+                service_failed,
+                code,
+                sub: None,
+            },
             message: msg.into(),
-            side,
             id: uuid::Uuid::new_v4().to_string(),
             http_status: None,
-            peer_message: false,
+            original: None,
         }
     }
 
-    /// A fault received from the peer, passed on unchanged.
+    /// A fault received from the peer or the service, passed on unchanged.
     pub fn remote(code: String, message: String, id: Option<String>) -> Self {
         Fault {
-            retryable: is_retryable_code(&code),
-            code,
+            code: FaultCode::Passed(code),
             message,
-            side: Side::Remote,
             id: id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
             http_status: None,
-            peer_message: true,
+            original: None,
         }
+    }
+
+    /// A passed-on SOAP fault whose document is answered byte for byte.
+    pub fn with_original(mut self, envelope: Bytes) -> Self {
+        self.original = Some(envelope);
+        self
     }
 
     /// Answers with `status` instead of the wire's default.
@@ -203,21 +330,43 @@ impl Fault {
         self
     }
 
-    /// Appends a sub-code (`MalformedSignature` → `MalformedSignature.InvalidHashChainRef`), as
+    /// Adds a sub-code (`MalformedSignature` → `MalformedSignature.InvalidHashChainRef`), as
     /// X-Road reports the cause of a signature failure.
-    pub fn with_sub(mut self, sub: &str) -> Self {
-        self.code.push('.');
-        self.code.push_str(sub);
+    pub fn with_sub(mut self, new: &'static str) -> Self {
+        match &mut self.code {
+            FaultCode::Raised { sub, .. } => *sub = Some(new),
+            FaultCode::Passed(c) => {
+                c.push('.');
+                c.push_str(new);
+            }
+        }
         self
+    }
+
+    pub fn side(&self) -> Side {
+        self.code.side()
+    }
+
+    /// Whether the same request, sent again unchanged, may succeed: the proxies, the router and
+    /// the generated clients all decide with this one rule.
+    pub fn retryable(&self) -> bool {
+        self.code.retryable()
+    }
+
+    /// The message was written by the peer or the service (a fault passed on), so it may quote
+    /// personal data and is logged only at debug level.
+    pub fn is_peers(&self) -> bool {
+        matches!(self.code, FaultCode::Passed(_))
     }
 
     /// The security event this fault is, for the log and its counter: `access_denied` for a
     /// refused right, `authentication_failed` for a refused peer, signature or certificate.
     pub fn security_event(&self) -> Option<&'static str> {
-        let names = |w: &str| self.code.split('.').any(|seg| same_word(seg, w));
-        if names("AccessDenied") {
+        if self.code.names(ErrorCode::AccessDenied) {
             Some("access_denied")
-        } else if names("SslAuthenticationFailed") || names("InvalidSignatureValue") {
+        } else if self.code.names(ErrorCode::SslAuthenticationFailed)
+            || self.code.names(ErrorCode::InvalidSignatureValue)
+        {
             Some("authentication_failed")
         } else {
             None
@@ -227,13 +376,13 @@ impl Fault {
     /// The HTTP status of this fault as a REST or router error (reference §2.3): its own status
     /// when it has one, 400 when the caller broke the protocol (`Client.*`), else 500.
     pub fn rest_status(&self) -> u16 {
-        let caller = self.code == "Client" || self.code.starts_with("Client.");
+        let caller = self.code.is_callers();
         self.http_status.unwrap_or(if caller { 400 } else { 500 })
     }
 
     /// The leaf code, for metrics labels.
     pub fn leaf(&self) -> &str {
-        self.code.rsplit('.').next().unwrap_or(&self.code)
+        self.code.leaf()
     }
 }
 
@@ -408,11 +557,11 @@ mod tests {
     fn composes_codes() {
         let f = Fault::new(Prefix::Client, ErrorCode::InvalidBody, "x");
         assert_eq!(f.code, "Client.InvalidBody");
-        assert!(!f.retryable);
-        assert_eq!(f.side, Side::Caller);
+        assert!(!f.retryable());
+        assert_eq!(f.side(), Side::Caller);
         let f = Fault::service_failed(Prefix::ServerProxy, ErrorCode::NetworkError, "x");
         assert_eq!(f.code, "Server.ServerProxy.ServiceFailed.NetworkError");
-        assert!(f.retryable);
+        assert!(f.retryable());
         assert_eq!(f.leaf(), "NetworkError");
     }
 
@@ -560,15 +709,17 @@ mod tests {
                 ),
             ];
             for (f, code, side, retryable) in cases {
-                assert_eq!(f.code, code);
-                assert_eq!(f.side, side, "{code}");
-                assert_eq!(f.retryable, retryable, "{code}");
+                assert_eq!(f.code.to_string(), code);
+                assert_eq!(f.side(), side, "{code}");
+                assert_eq!(f.retryable(), retryable, "{code}");
                 assert_eq!(is_retryable_code(&code), retryable, "{code}");
-                assert_eq!(f.http_status, None, "{code}: the wire decides");
+                assert_eq!(f.http_status, None, "{code}: SOAP faults go with 200");
+                let status = if side == Side::Caller { 400 } else { 500 };
+                assert_eq!(f.rest_status(), status, "{code} as a REST error");
                 // The same code from a peer, passed on, is retried alike.
                 let passed = Fault::remote(code.clone(), String::new(), None);
                 assert_eq!(
-                    (passed.retryable, passed.side),
+                    (passed.retryable(), passed.side()),
                     (retryable, Side::Remote),
                     "{code}"
                 );

@@ -16,10 +16,13 @@ use crate::config::Connection;
 use brama_transport::codec::{self, Incoming as TransportIncoming};
 use brama_transport::metrics::Proxy;
 use brama_transport::{Destination, TransportError};
-use brama_xroad::error::{ErrorCode, Fault, Prefix};
+use brama_xroad::error::{ErrorCode, Fault, Prefix, ToFault};
+
+/// The fault-code prefix of what this proxy raises.
+const HERE: Prefix = Prefix::ClientProxy;
 use brama_xroad::globalconf::SecurityServer;
 use brama_xroad::identifiers::ClientId;
-use brama_xroad::message::soap::SoapMessage;
+use brama_xroad::message::soap::{SoapBody, SoapMessage};
 use brama_xroad::message::{request_hash, MessageError, SoapEnvelope, SHA512_URI};
 
 /// Handles one request on the client listener.
@@ -70,14 +73,6 @@ fn is_rest_path(path: &str) -> bool {
     versioned || path == "/restapi" || path.starts_with("/restapi/")
 }
 
-fn client_fault(e: MessageError) -> Fault {
-    Fault::new(Prefix::Client, e.code, e.message)
-}
-
-fn local_fault(code: ErrorCode, msg: impl Into<String>) -> Fault {
-    Fault::new(Prefix::ClientProxy, code, msg)
-}
-
 async fn process(
     gw: &Gateway,
     req: http::Request<Incoming>,
@@ -102,8 +97,10 @@ async fn process(
         &gw.soap_limits,
         gw.max_parts(),
     )
-    .map_err(client_fault)?;
-    env.soap.validate_request().map_err(client_fault)?;
+    .map_err(|e| e.to_fault(Prefix::Client))?;
+    env.soap
+        .validate_request()
+        .map_err(|e| e.to_fault(Prefix::Client))?;
     let (client, service, id) = env.soap.route();
     let span = tracing::Span::current();
     span.record("id", id);
@@ -111,22 +108,26 @@ async fn process(
     span.record("service", service.to_string());
 
     let hosted = gw.conf.client(client).ok_or_else(|| {
-        local_fault(
+        HERE.fault(
             ErrorCode::UnknownMember,
             format!("Client '{client}' is not hosted on this security server"),
         )
     })?;
     authenticate_is(gw, hosted.connection, &hosted.is_cert_hashes, client, conn)?;
-    exchange(gw, env, soap_action.as_deref()).await
+    let answer = exchange(gw, env, soap_action.as_deref()).await?;
+    let (ct, bytes) = answer.to_http();
+    Ok(wire::ok(&ct, bytes))
 }
 
 /// Signs a checked request of a hosted client, carries it to the provider's security server and
-/// returns the verified answer. Also the entry point of in-process callers (router, wrap mode).
+/// returns the verified answer, parsed. Also the entry point of in-process callers (router, wrap
+/// mode): a fault from the provider's side comes back as a passed-on [`Fault`], with its side
+/// and retryability, not as a document to read again.
 pub async fn exchange(
     gw: &Gateway,
     env: SoapEnvelope,
     soap_action: Option<&str>,
-) -> Result<Response, Fault> {
+) -> Result<SoapEnvelope, Fault> {
     let (client, service, _) = env.soap.route();
     let candidates = provider_servers(
         gw,
@@ -172,28 +173,27 @@ pub async fn exchange(
         }
         let req = req
             .body(brama_transport::body::full(transport_body.clone()))
-            .map_err(|e| local_fault(ErrorCode::InternalError, e.to_string()))?;
+            .map_err(|e| HERE.fault(ErrorCode::InternalError, e.to_string()))?;
         let timeout = Duration::from_millis(gw.conf.file.proxy.peer_timeout_ms);
         match gw.pool.exchange(&dest, req, timeout, gw.max_body()).await {
             Ok((parts, body)) => {
-                let (resp, logged) = response(gw, &env, parts, body)?;
-                if let (Some(log), Some((decoded, sig))) = (&gw.message_log, logged) {
-                    let attachments = decoded
-                        .attachments
-                        .iter()
-                        .map(|a| a.body.to_vec())
-                        .collect();
+                let (decoded, sig) = response(gw, &env, parts, body)?;
+                if let Some(log) = &gw.message_log {
+                    let attachments = decoded.attachments.iter().map(|a| a.body.to_vec());
                     log.record(
                         &request_id,
                         super::message_log::Direction::Response,
                         &decoded.soap.bytes,
-                        attachments,
+                        attachments.collect(),
                         None,
                         &sig,
                     )
                     .await?;
                 }
-                return Ok(resp);
+                return match passed_fault(&decoded.soap) {
+                    Some(fault) => Err(fault),
+                    None => Ok(decoded),
+                };
             }
             // Connection-level failures may succeed on another server; anything after the request
             // was sent is not retried, so a service is never called twice.
@@ -201,12 +201,12 @@ pub async fn exchange(
                 tracing::warn!(server = %server.id, error = %e, "provider security server unreachable");
                 last_err = Some(e);
             }
-            Err(e) => return Err(transport_fault(e)),
+            Err(e) => return Err(e.to_fault(HERE)),
         }
     }
-    Err(transport_fault(
-        last_err.expect("at least one candidate was tried"),
-    ))
+    Err(last_err
+        .expect("at least one candidate was tried")
+        .to_fault(HERE))
 }
 
 /// The signed parts of a message: the SOAP bytes, then each attachment's body.
@@ -215,15 +215,6 @@ pub fn message_parts(env: &SoapEnvelope) -> Vec<&[u8]> {
     parts.push(&env.soap.bytes[..]);
     parts.extend(env.attachments.iter().map(|a| &a.body[..]));
     parts
-}
-
-pub(super) fn transport_fault(e: TransportError) -> Fault {
-    let code = if e.is_tls() {
-        ErrorCode::SslAuthenticationFailed
-    } else {
-        ErrorCode::NetworkError
-    };
-    local_fault(code, e.to_string())
 }
 
 /// SSLAUTH: the information system must have presented one of the client's pinned certificates.
@@ -236,7 +227,7 @@ pub(super) fn authenticate_is(
 ) -> Result<(), Fault> {
     let fail = |msg: String| {
         gw.metrics.security_event("is_authentication_failed");
-        Err(local_fault(ErrorCode::SslAuthenticationFailed, msg))
+        Err(HERE.fault(ErrorCode::SslAuthenticationFailed, msg))
     };
     match connection {
         Connection::Http => Ok(()),
@@ -262,7 +253,7 @@ pub(super) fn provider_servers<'a>(
     target: Option<&brama_xroad::identifiers::SecurityServerId>,
 ) -> Result<Vec<&'a SecurityServer>, Fault> {
     if !gw.gc.client_exists(provider) {
-        return Err(local_fault(
+        return Err(HERE.fault(
             ErrorCode::UnknownMember,
             format!("Service provider '{provider}' is not in the global configuration"),
         ));
@@ -271,7 +262,7 @@ pub(super) fn provider_servers<'a>(
     if let Some(target) = target {
         servers.retain(|s| &s.id == target);
         if servers.is_empty() {
-            return Err(local_fault(
+            return Err(HERE.fault(
                 ErrorCode::InvalidSecurityServer,
                 format!("Security server '{target}' does not serve provider '{provider}'"),
             ));
@@ -288,10 +279,7 @@ pub(super) fn provider_servers<'a>(
         } else {
             (ErrorCode::UnknownMember, "no security server serves it")
         };
-        return Err(local_fault(
-            code,
-            format!("Cannot reach provider '{provider}': {what}"),
-        ));
+        return Err(HERE.fault(code, format!("Cannot reach provider '{provider}': {what}")));
     }
     Ok(servers)
 }
@@ -311,27 +299,29 @@ pub(super) fn destination(gw: &Gateway, server: &SecurityServer) -> Result<Desti
         .map_or(address, |(h, _)| h)
         .trim_matches(['[', ']']);
     let name = ServerName::try_from(host.to_string()).map_err(|_| {
-        local_fault(
+        HERE.fault(
             ErrorCode::NetworkError,
             format!("'{address}' is not a usable server address"),
         )
     })?;
     let tls = gw
         .peer_tls(&server.id, &server.auth_cert_hashes)
-        .map_err(|e| local_fault(ErrorCode::InternalError, format!("TLS setup failed: {e}")))?;
+        .map_err(|e| HERE.fault(ErrorCode::InternalError, format!("TLS setup failed: {e}")))?;
     Ok(Destination {
         key,
         tls: Some((tls, name)),
     })
 }
 
-/// Checks the provider's answer and turns it back into what the information system expects.
+/// Decodes and checks the provider's answer: its signature, and for an answer that is not a
+/// fault, the echoed header and the request hash. An unsigned fault of the provider's server is
+/// passed on at once; a signed one is returned, to be logged first.
 fn response(
     gw: &Gateway,
     req: &SoapEnvelope,
     parts: http::response::Parts,
     body: Bytes,
-) -> Result<(Response, Option<(SoapEnvelope, brama_sign::SignatureParts)>), Fault> {
+) -> Result<(SoapEnvelope, brama_sign::SignatureParts), Fault> {
     let ct = parts
         .headers
         .get(http::header::CONTENT_TYPE)
@@ -342,19 +332,16 @@ fn response(
         .get(codec::HDR_ORIGINAL_CONTENT_TYPE)
         .and_then(|v| v.to_str().ok());
     let bad = |e: MessageError| {
-        Fault::new(
-            Prefix::ClientProxy,
+        HERE.fault(
             ErrorCode::InvalidResponse,
             format!("Malformed response from the provider's security server: {e}"),
         )
     };
-    let decoded = match codec::decode(ct, original, body.clone(), &gw.soap_limits, gw.max_parts())
-        .map_err(bad)?
-    {
-        // A fault from the provider's server goes to the client as it is.
-        TransportIncoming::Fault(f) => return Ok((fault_passthrough(gw, *f), None)),
-        TransportIncoming::Message(d) => d,
-    };
+    let decoded =
+        match codec::decode(ct, original, body, &gw.soap_limits, gw.max_parts()).map_err(bad)? {
+            TransportIncoming::Fault(f) => return Err(transport_fault(&f)),
+            TransportIncoming::Message(d) => d,
+        };
     let (_, service, _) = req.soap.route();
     gw.verifier
         .verify(
@@ -364,18 +351,14 @@ fn response(
         )
         .map_err(|e| {
             gw.metrics.security_event("response_signature_invalid");
-            e.to_fault(Prefix::ClientProxy)
+            e.to_fault(HERE)
         })?;
     let resp = &decoded.envelope.soap;
     if resp.is_fault() {
-        return Ok((
-            fault_passthrough(gw, resp.clone()),
-            Some((decoded.envelope, decoded.signature)),
-        ));
+        return Ok((decoded.envelope, decoded.signature));
     }
     if let Some(field) = SoapMessage::inconsistent_echo(&req.soap.header, &resp.header) {
-        return Err(Fault::service_failed(
-            Prefix::ClientProxy,
+        return Err(HERE.service_failed(
             ErrorCode::InconsistentResponse,
             format!("Field '{field}' does not match in request and response"),
         ));
@@ -386,43 +369,44 @@ fn response(
             if h.value == expected && h.algorithm_id.as_deref().is_none_or(|a| a == SHA512_URI) => {
         }
         Some(_) => {
-            return Err(Fault::service_failed(
-                Prefix::ClientProxy,
+            return Err(HERE.service_failed(
                 ErrorCode::InconsistentResponse,
                 "Request hash in the response does not match the request",
             ))
         }
         None => {
-            return Err(Fault::service_failed(
-                Prefix::ClientProxy,
+            return Err(HERE.service_failed(
                 ErrorCode::InconsistentResponse,
                 "Response has no requestHash",
             ))
         }
     }
-    let (ct, bytes) = decoded.envelope.to_http();
-    Ok((
-        wire::ok(&ct, bytes),
-        Some((decoded.envelope, decoded.signature)),
-    ))
+    Ok((decoded.envelope, decoded.signature))
 }
 
-fn fault_passthrough(gw: &Gateway, f: SoapMessage) -> Response {
-    if let brama_xroad::message::soap::SoapBody::Fault {
-        code,
-        detail,
-        string,
-    } = &f.body
-    {
-        gw.metrics.fault(Proxy::Client, code);
-        // A provider's fault string may quote personal data: only at debug level.
-        tracing::info!(code = %code, error_id = ?detail, "provider answered with a fault");
-        tracing::debug!(code = %code, error_id = ?detail, "provider's fault string: {string}");
+/// The provider's server answered the transport with a SOAP fault (it refused or failed the
+/// request before its service was called): passed on.
+pub(super) fn transport_fault(f: &SoapMessage) -> Fault {
+    passed_fault(f).unwrap_or_else(|| {
+        HERE.fault(
+            ErrorCode::InvalidResponse,
+            "The provider's security server answered with a SOAP message that is not a fault",
+        )
+    })
+}
+
+/// A fault from the provider's server or its service, passed on as it was sent: the client
+/// gets the same document, the router its code's side and retryability.
+fn passed_fault(f: &SoapMessage) -> Option<Fault> {
+    match &f.body {
+        SoapBody::Fault {
+            code,
+            string,
+            detail,
+        } => Some(
+            Fault::remote(code.clone(), string.clone(), detail.clone())
+                .with_original(f.bytes.clone()),
+        ),
+        SoapBody::Element { .. } => None,
     }
-    http::Response::builder()
-        .status(200)
-        .header(http::header::CONTENT_TYPE, "text/xml; charset=UTF-8")
-        .header("SOAPAction", "\"\"")
-        .body(brama_transport::body::full(f.bytes))
-        .expect("static response parts are valid")
 }

@@ -11,6 +11,9 @@ use super::listener::Response;
 use super::{server, wire, Gateway};
 use crate::config::{HostedClient, Service};
 use brama_xroad::error::{ErrorCode, Fault, Prefix};
+
+/// The fault-code prefix of what this proxy raises.
+const HERE: Prefix = Prefix::ServerProxy;
 use brama_xroad::identifiers::{ClientId, ServiceId};
 use brama_xroad::message::mime::{self, Part};
 use brama_xroad::message::soap::escape;
@@ -23,10 +26,6 @@ const HIDDEN_ENDPOINT: &str = "http://example.org/xroad-endpoint";
 
 pub fn is_metaservice(code: &str) -> bool {
     METASERVICES.contains(&code)
-}
-
-fn fault(code: ErrorCode, msg: impl Into<String>) -> Fault {
-    Fault::new(Prefix::ServerProxy, code, msg)
 }
 
 /// `GET /listClients[?xRoadInstance=X]`: XML, or JSON on `Accept: application/json`.
@@ -145,7 +144,7 @@ pub async fn answer(
         _ => {
             let (code, version) = requested_service(env.soap.body_content(), &gw.soap_limits.xml)?;
             let svc = provider.service(&code, version.as_deref()).ok_or_else(|| {
-                fault(
+                HERE.fault(
                     ErrorCode::UnknownService,
                     format!("Unknown service: '{code}'"),
                 )
@@ -166,7 +165,7 @@ pub async fn answer(
     };
     let bytes = env.soap.with_body(body.as_bytes());
     let soap = brama_xroad::message::soap::SoapMessage::parse(bytes, None, &gw.soap_limits)
-        .map_err(|e| fault(ErrorCode::InternalError, e.message))?;
+        .map_err(|e| HERE.fault(ErrorCode::InternalError, e.message))?;
     let Some(wsdl) = attachment else {
         return Ok(SoapEnvelope {
             soap,
@@ -204,7 +203,7 @@ fn requested_service(
     limits: &brama_xroad::xml::XmlLimits,
 ) -> Result<(String, Option<String>), Fault> {
     let mut reader = brama_xroad::xml::Reader::new(body, limits).map_err(|e| {
-        fault(
+        HERE.fault(
             ErrorCode::InvalidXml,
             format!("Malformed getWsdl request: {e}"),
         )
@@ -224,7 +223,7 @@ fn requested_service(
             Ok(Event::End(_)) => current = None,
             Ok(Event::Eof) => break,
             Err(e) => {
-                return Err(fault(
+                return Err(HERE.fault(
                     ErrorCode::InvalidXml,
                     format!("Malformed getWsdl request: {e}"),
                 ))
@@ -233,7 +232,7 @@ fn requested_service(
         }
     }
     let code = code.ok_or_else(|| {
-        fault(
+        HERE.fault(
             ErrorCode::InvalidBody,
             "getWsdl request names no serviceCode",
         )
@@ -243,7 +242,7 @@ fn requested_service(
 
 async fn fetch_wsdl(gw: &Gateway, svc: &Service) -> Result<Bytes, Fault> {
     let url = svc.wsdl.as_ref().ok_or_else(|| {
-        fault(
+        HERE.fault(
             ErrorCode::ServiceMissingUrl,
             format!("No WSDL is configured for service {}", svc.id),
         )
@@ -253,7 +252,7 @@ async fn fetch_wsdl(gw: &Gateway, svc: &Service) -> Result<Bytes, Fault> {
     let req = http::Request::get(path)
         .header(http::header::HOST, dest.key.as_str())
         .body(brama_transport::body::full(Bytes::new()))
-        .map_err(|e| fault(ErrorCode::InternalError, e.to_string()))?;
+        .map_err(|e| HERE.fault(ErrorCode::InternalError, e.to_string()))?;
     let (parts, body) = gw
         .pool
         .exchange(&dest, req, svc.timeout, gw.max_body())
@@ -276,7 +275,7 @@ async fn fetch_wsdl(gw: &Gateway, svc: &Service) -> Result<Bytes, Fault> {
         ));
     }
     hide_addresses(&body).map_err(|e| {
-        fault(
+        HERE.fault(
             ErrorCode::InvalidXml,
             format!("The WSDL of {} is not valid XML: {e}", svc.id),
         )

@@ -16,22 +16,17 @@ use super::message_log::Direction;
 use super::{wire, Gateway};
 use crate::rest::dialect::{self, Dialect, DialectSetting};
 use crate::rest::header_part::{request_hash, RestRequest, RestResponse};
-use crate::rest::{target, Header, RestError, HDR_CLIENT, HDR_SECURITY_SERVER};
+use crate::rest::{target, Header, HDR_CLIENT, HDR_SECURITY_SERVER};
 use brama_sign::verify::Part;
 use brama_transport::codec;
 use brama_transport::metrics::Proxy;
 use brama_transport::rest_codec::{self, DecodeLimits, Decoded};
 use brama_transport::spool::{Spool, SpoolError, Spooled};
 use brama_transport::TransportError;
-use brama_xroad::error::{ErrorCode, Fault, Prefix};
+use brama_xroad::error::{ErrorCode, Fault, Prefix, ToFault};
 
-fn client_fault(e: RestError) -> Fault {
-    Fault::new(Prefix::Client, e.code, e.message)
-}
-
-fn local_fault(code: ErrorCode, msg: impl Into<String>) -> Fault {
-    Fault::new(Prefix::ClientProxy, code, msg)
-}
+/// The fault-code prefix of what this proxy raises.
+const HERE: Prefix = Prefix::ClientProxy;
 
 /// The request's headers in arrival order, names lower case.
 pub fn header_list(headers: &http::HeaderMap) -> Vec<Header> {
@@ -100,8 +95,8 @@ async fn process(
     conn: &ConnInfo,
 ) -> Result<Response, Fault> {
     let (parts, incoming) = req.into_parts();
-    let (path, headers) =
-        dialect::to_xroad(dialect, parts.uri.path(), headers).map_err(client_fault)?;
+    let (path, headers) = dialect::to_xroad(dialect, parts.uri.path(), headers)
+        .map_err(|e| e.to_fault(Prefix::Client))?;
     let request_id = uuid::Uuid::new_v4().to_string();
     let request = RestRequest::build(
         parts.method.as_str(),
@@ -110,14 +105,14 @@ async fn process(
         headers,
         &request_id,
     )
-    .map_err(client_fault)?;
+    .map_err(|e| e.to_fault(Prefix::Client))?;
     let span = tracing::Span::current();
     span.record("id", request.id.as_str());
     span.record("client", request.client.to_string());
     span.record("service", request.service().to_string());
 
     let hosted = gw.conf.client(&request.client).ok_or_else(|| {
-        local_fault(
+        HERE.fault(
             ErrorCode::UnknownMember,
             format!(
                 "Client '{}' is not hosted on this security server",
@@ -135,7 +130,7 @@ async fn process(
     let target_server = crate::rest::find(&request.headers, HDR_SECURITY_SERVER)
         .map(target::parse_server)
         .transpose()
-        .map_err(client_fault)?;
+        .map_err(|e| e.to_fault(Prefix::Client))?;
 
     let body = read_body(gw, incoming).await?;
     let exchange = exchange(gw, &request, body.as_ref(), target_server.as_ref());
@@ -152,7 +147,7 @@ async fn read_body(gw: &Gateway, incoming: Incoming) -> Result<Option<Spooled>, 
         .map_err(|e| match e {
             SpoolError::TooLarge(max) => IntakeError::TooLarge(max).to_fault(Prefix::Client),
             SpoolError::Intake(e) => e.to_fault(Prefix::Client),
-            SpoolError::Io(_) => local_fault(ErrorCode::IoError, e.to_string()),
+            SpoolError::Io(_) => HERE.fault(ErrorCode::IoError, e.to_string()),
         })?;
     Ok((!spooled.is_empty()).then_some(spooled))
 }
@@ -204,12 +199,12 @@ pub async fn exchange(
                 concat!("brama/", env!("CARGO_PKG_VERSION")),
             )
             .body(transport_body)
-            .map_err(|e| local_fault(ErrorCode::InternalError, e.to_string()))?;
+            .map_err(|e| HERE.fault(ErrorCode::InternalError, e.to_string()))?;
         match gw.pool.send(&dest, req, timeout).await {
             Ok(resp) => {
                 let work = response(gw, request, body, resp);
                 return tokio::time::timeout(timeout, work).await.map_err(|_| {
-                    transport_fault(TransportError::Timeout(dest.key.clone(), timeout))
+                    TransportError::Timeout(dest.key.clone(), timeout).to_fault(HERE)
                 })?;
             }
             // Connection-level failures may succeed on another server; anything after the
@@ -218,12 +213,12 @@ pub async fn exchange(
                 tracing::warn!(server = %server.id, error = %e, "provider security server unreachable");
                 last_err = Some(e);
             }
-            Err(e) => return Err(transport_fault(e)),
+            Err(e) => return Err(e.to_fault(HERE)),
         }
     }
-    Err(transport_fault(
-        last_err.expect("at least one candidate was tried"),
-    ))
+    Err(last_err
+        .expect("at least one candidate was tried")
+        .to_fault(HERE))
 }
 
 /// Decodes and checks the provider's answer (signature by the provider member, echoed ids,
@@ -261,7 +256,7 @@ async fn response(
         .map_err(|e| bad(ErrorCode::InvalidResponse, e.message))?;
     let msg = match decoded {
         // The provider's server failed: its fault goes to the client as an X-Road error.
-        Decoded::Fault(f) => return Err(remote_fault(&f)),
+        Decoded::Fault(f) => return Err(transport_fault(&f)),
         Decoded::Message(m) => m,
     };
     let rest = RestResponse::parse(msg.header_part.clone())
@@ -330,22 +325,6 @@ pub fn signed_parts<'a>(
         });
     }
     named
-}
-
-/// A SOAP fault from the provider's security server, passed on.
-fn remote_fault(f: &brama_xroad::message::soap::SoapMessage) -> Fault {
-    match &f.body {
-        brama_xroad::message::soap::SoapBody::Fault {
-            code,
-            string,
-            detail,
-        } => Fault::remote(code.clone(), string.clone(), detail.clone()),
-        _ => Fault::new(
-            Prefix::ClientProxy,
-            ErrorCode::InvalidResponse,
-            "The provider's security server answered with a SOAP message that is not a fault",
-        ),
-    }
 }
 
 /// The verified response as the information system gets it: the service's status, reason

@@ -18,16 +18,11 @@ use brama_transport::codec;
 use brama_transport::rest_codec::{self, DecodeLimits, Decoded};
 use brama_transport::spool::{Spool, SpoolError, Spooled};
 use brama_transport::TransportError;
-use brama_xroad::error::{ErrorCode, Fault, Prefix};
+use brama_xroad::error::{ErrorCode, Fault, Prefix, ToFault};
+
+/// The fault-code prefix of what this proxy raises.
+const HERE: Prefix = Prefix::ServerProxy;
 use brama_xroad::globalconf::SecurityServer;
-
-fn fault(code: ErrorCode, msg: impl Into<String>) -> Fault {
-    Fault::new(Prefix::ServerProxy, code, msg)
-}
-
-fn service_failed(code: ErrorCode, msg: impl Into<String>) -> Fault {
-    Fault::service_failed(Prefix::ServerProxy, code, msg)
-}
 
 /// A checked REST request with its body.
 struct Checked {
@@ -51,7 +46,7 @@ pub async fn process(
     let alg = match header(codec::HDR_HASH_ALGORITHM) {
         None => DigestAlgorithm::Sha512,
         Some(name) => DigestAlgorithm::from_name(name).ok_or_else(|| {
-            fault(
+            HERE.fault(
                 ErrorCode::UnsupportedAlgorithm,
                 format!("Unsupported hash algorithm '{name}'"),
             )
@@ -68,7 +63,7 @@ pub async fn process(
     let decoded = tokio::time::timeout(gw.body_timeout(), decoding)
         .await
         .map_err(|_| {
-            fault(
+            HERE.fault(
                 ErrorCode::IoError,
                 format!(
                     "Request was not received within {} ms",
@@ -76,21 +71,18 @@ pub async fn process(
                 ),
             )
         })?
-        .map_err(|e| fault(e.code, e.message))?;
+        .map_err(|e| HERE.fault(e.code, e.message))?;
     let msg = match decoded {
         Decoded::Message(m) => m,
         Decoded::Fault(_) => {
-            return Err(fault(ErrorCode::InvalidMessage, "Request is a SOAP fault"))
+            return Err(HERE.fault(ErrorCode::InvalidMessage, "Request is a SOAP fault"))
         }
     };
     if msg.signature.signature.is_none() {
-        return Err(fault(
-            ErrorCode::MissingSignature,
-            "The request has no signature",
-        ));
+        return Err(HERE.fault(ErrorCode::MissingSignature, "The request has no signature"));
     }
     let request =
-        RestRequest::parse(msg.header_part.clone()).map_err(|e| fault(e.code, e.message))?;
+        RestRequest::parse(msg.header_part.clone()).map_err(|e| HERE.fault(e.code, e.message))?;
     let span = tracing::Span::current();
     span.record("id", request.id.as_str());
     span.record("client", request.client.to_string());
@@ -98,7 +90,7 @@ pub async fn process(
 
     let client = &request.client;
     if caller.id.owner != client.member_id() && !caller.clients.contains(client) {
-        return Err(fault(
+        return Err(HERE.fault(
             ErrorCode::SslAuthenticationFailed,
             format!(
                 "Client '{client}' is not registered at security server '{}'",
@@ -108,7 +100,7 @@ pub async fn process(
     }
     let service_id = request.service().clone();
     let provider = gw.conf.client(&service_id.provider).ok_or_else(|| {
-        fault(
+        HERE.fault(
             ErrorCode::UnknownMember,
             format!(
                 "Service provider '{}' is not hosted on this security server",
@@ -117,9 +109,9 @@ pub async fn process(
         )
     })?;
     if let Some(v) = crate::rest::find(&request.headers, HDR_SECURITY_SERVER) {
-        let target = target::parse_server(v).map_err(|e| fault(e.code, e.message))?;
+        let target = target::parse_server(v).map_err(|e| HERE.fault(e.code, e.message))?;
         if target != gw.conf.server_id {
-            return Err(fault(
+            return Err(HERE.fault(
                 ErrorCode::InvalidSecurityServer,
                 format!(
                     "Request was meant for security server '{target}', this is '{}'",
@@ -171,19 +163,19 @@ fn check_access<'a>(
                 .find(|s| s.id.service_code == service.service_code)
         })
         .ok_or_else(|| {
-            fault(
+            HERE.fault(
                 ErrorCode::UnknownService,
                 format!("Unknown service: '{service}'"),
             )
         })?;
     if !svc.kind.is_rest() {
-        return Err(fault(
+        return Err(HERE.fault(
             ErrorCode::ServiceType,
             format!("Service '{service}' is a SOAP service, not a REST one"),
         ));
     }
     let path =
-        acl::normalize(&request.target.service_path).map_err(|e| fault(e.code, e.message))?;
+        acl::normalize(&request.target.service_path).map_err(|e| HERE.fault(e.code, e.message))?;
     if !provider.is_allowed_at(
         &request.client,
         &service.service_code,
@@ -191,7 +183,7 @@ fn check_access<'a>(
         Some(&path),
         &gw.gc,
     ) {
-        return Err(fault(
+        return Err(HERE.fault(
             ErrorCode::AccessDenied,
             format!(
                 "Request is not allowed: client '{}' has no access right to {} {path} of service '{service}'",
@@ -200,7 +192,7 @@ fn check_access<'a>(
         ));
     }
     if let Some(notice) = &svc.disabled {
-        return Err(fault(ErrorCode::ServiceDisabled, notice.clone()));
+        return Err(HERE.fault(ErrorCode::ServiceDisabled, notice.clone()));
     }
     Ok(svc)
 }
@@ -237,13 +229,13 @@ async fn call_service(gw: &Gateway, svc: &Service, checked: &Checked) -> Result<
         None => super::body::empty(),
     };
     let req = req.body(body).map_err(|e| {
-        fault(
+        HERE.fault(
             ErrorCode::InvalidRequest,
             format!("Cannot build the service request: {e}"),
         )
     })?;
     let failed = |e: TransportError| {
-        service_failed(
+        HERE.service_failed(
             ErrorCode::NetworkError,
             format!("Service {} failed: {e}", svc.id),
         )
@@ -259,11 +251,11 @@ async fn call_service(gw: &Gateway, svc: &Service, checked: &Checked) -> Result<
         .await
         .map_err(|_| failed(TransportError::Timeout(dest.key.clone(), svc.timeout)))?
         .map_err(|e| match e {
-            SpoolError::TooLarge(_) => service_failed(
+            SpoolError::TooLarge(_) => HERE.service_failed(
                 ErrorCode::InvalidMessage,
                 format!("Service {} answered with a body too large: {e}", svc.id),
             ),
-            SpoolError::Io(_) | SpoolError::Intake(_) => service_failed(
+            SpoolError::Io(_) | SpoolError::Intake(_) => HERE.service_failed(
                 ErrorCode::NetworkError,
                 format!("Service {} failed: {e}", svc.id),
             ),
@@ -310,7 +302,7 @@ fn metaservice(
                 .find(|(k, _)| *k == "serviceCode")
                 .and_then(|(_, v)| target::decode_segment(v).ok())
                 .ok_or_else(|| {
-                    fault(
+                    HERE.fault(
                         ErrorCode::InvalidRequest,
                         "getOpenAPI needs the query parameter serviceCode",
                     )
@@ -320,13 +312,13 @@ fn metaservice(
                 .iter()
                 .find(|s| s.id.service_code == code)
                 .ok_or_else(|| {
-                    fault(
+                    HERE.fault(
                         ErrorCode::UnknownService,
                         format!("Unknown service: '{code}'"),
                     )
                 })?;
             let doc = svc.openapi.clone().ok_or_else(|| {
-                fault(
+                HERE.fault(
                     ErrorCode::ServiceType,
                     format!("Service '{code}' has no OpenAPI description"),
                 )
@@ -374,7 +366,7 @@ async fn respond(
             request_hash: &hash,
         },
     )
-    .map_err(|e| fault(ErrorCode::InternalError, e.message))?;
+    .map_err(|e| HERE.fault(ErrorCode::InternalError, e.message))?;
     let mut digests = vec![alg.digest(&response.bytes)];
     digests.extend(body.as_ref().map(|b| b.digest.clone()));
     let sig = gw
@@ -395,5 +387,5 @@ async fn respond(
         .header(codec::HDR_HASH_ALGORITHM, alg.name())
         .header(codec::HDR_REQUEST_ID, request.request_id.as_str())
         .body(transport)
-        .map_err(|e| fault(ErrorCode::InternalError, e.to_string()))
+        .map_err(|e| HERE.fault(ErrorCode::InternalError, e.to_string()))
 }

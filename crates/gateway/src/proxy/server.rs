@@ -14,16 +14,11 @@ use crate::config::{HostedClient, Service};
 use brama_transport::codec::{self, Incoming as TransportIncoming};
 use brama_transport::metrics::Proxy;
 use brama_transport::{Destination, TransportError};
-use brama_xroad::error::{ErrorCode, Fault, Prefix};
+use brama_xroad::error::{ErrorCode, Fault, Prefix, ToFault};
+
+/// The fault-code prefix of what this proxy raises.
+const HERE: Prefix = Prefix::ServerProxy;
 use brama_xroad::message::{request_hash, MessageError, SoapEnvelope, SHA512_URI};
-
-fn fault(code: ErrorCode, msg: impl Into<String>) -> Fault {
-    Fault::new(Prefix::ServerProxy, code, msg)
-}
-
-fn service_failed(code: ErrorCode, msg: impl Into<String>) -> Fault {
-    Fault::service_failed(Prefix::ServerProxy, code, msg)
-}
 
 /// Handles one request on the server listener.
 pub async fn handle(
@@ -68,7 +63,7 @@ async fn process(
         .as_ref()
         .and_then(|c| gw.gc.server_by_auth_cert(c))
         .ok_or_else(|| {
-            fault(
+            HERE.fault(
                 ErrorCode::SslAuthenticationFailed,
                 "Client security server presented no registered certificate",
             )
@@ -82,7 +77,7 @@ async fn process(
     // Held until the answer is built: the body's share of the memory budget.
     let received = body::read(incoming, gw.max_body(), &gw.intake, Prefix::ServerProxy).await?;
     let bytes = received.bytes.clone();
-    let bad = |e: MessageError| fault(e.code, e.message);
+    let bad = |e: MessageError| HERE.fault(e.code, e.message);
     let decoded = match codec::decode(
         &ct,
         original.as_deref(),
@@ -94,7 +89,7 @@ async fn process(
     {
         TransportIncoming::Message(d) => d,
         TransportIncoming::Fault(_) => {
-            return Err(fault(ErrorCode::InvalidMessage, "Request is a SOAP fault"))
+            return Err(HERE.fault(ErrorCode::InvalidMessage, "Request is a SOAP fault"))
         }
     };
     let env = decoded.envelope;
@@ -107,7 +102,7 @@ async fn process(
 
     // The calling server must be the client's own: owned by its member or listing it as a client.
     if caller_server.id.owner != client.member_id() && !caller_server.clients.contains(client) {
-        return Err(fault(
+        return Err(HERE.fault(
             ErrorCode::SslAuthenticationFailed,
             format!(
                 "Client '{client}' is not registered at security server '{}'",
@@ -116,7 +111,7 @@ async fn process(
         ));
     }
     let provider = gw.conf.client(&service.provider).ok_or_else(|| {
-        fault(
+        HERE.fault(
             ErrorCode::UnknownMember,
             format!(
                 "Service provider '{}' is not hosted on this security server",
@@ -126,7 +121,7 @@ async fn process(
     })?;
     if let Some(target) = &env.soap.header.security_server {
         if target != &gw.conf.server_id {
-            return Err(fault(
+            return Err(HERE.fault(
                 ErrorCode::InvalidSecurityServer,
                 format!(
                     "Request was meant for security server '{target}', this is '{}'",
@@ -169,25 +164,25 @@ fn check_access<'a>(
     let svc = provider
         .service(&service.service_code, service.service_version.as_deref())
         .ok_or_else(|| {
-            fault(
+            HERE.fault(
                 ErrorCode::UnknownService,
                 format!("Unknown service: '{service}'"),
             )
         })?;
     if svc.kind.is_rest() {
-        return Err(fault(
+        return Err(HERE.fault(
             ErrorCode::ServiceType,
             format!("Service '{service}' is a REST service, not a SOAP one"),
         ));
     }
     if !provider.is_allowed(client, &service.service_code, &gw.gc) {
-        return Err(fault(
+        return Err(HERE.fault(
             ErrorCode::AccessDenied,
             format!("Request is not allowed: client '{client}' has no access right to service '{service}'"),
         ));
     }
     if let Some(notice) = &svc.disabled {
-        return Err(fault(ErrorCode::ServiceDisabled, notice.clone()));
+        return Err(HERE.fault(ErrorCode::ServiceDisabled, notice.clone()));
     }
     Ok(svc)
 }
@@ -205,14 +200,14 @@ pub fn service_destination(
         return Ok(Destination { key, tls: None });
     }
     let config = tls.ok_or_else(|| {
-        fault(
+        HERE.fault(
             ErrorCode::ServiceMalformedUrl,
             format!("No TLS trust is configured for {url}"),
         )
     })?;
     let name = rustls_pki_types::ServerName::try_from(host.trim_matches(['[', ']']).to_string())
         .map_err(|_| {
-            fault(
+            HERE.fault(
                 ErrorCode::ServiceMalformedUrl,
                 format!("'{host}' is not a usable host name"),
             )
@@ -241,16 +236,16 @@ async fn call_service(
     }
     let req = req
         .body(brama_transport::body::full(body))
-        .map_err(|e| fault(ErrorCode::InternalError, e.to_string()))?;
+        .map_err(|e| HERE.fault(ErrorCode::InternalError, e.to_string()))?;
     let (parts, body) = gw
         .pool
         .exchange(&dest, req, svc.timeout, gw.max_body())
         .await
         .map_err(|e| match e {
             TransportError::TooLarge(..) => {
-                service_failed(ErrorCode::InvalidMessage, e.to_string())
+                HERE.service_failed(ErrorCode::InvalidMessage, e.to_string())
             }
-            _ => service_failed(
+            _ => HERE.service_failed(
                 ErrorCode::NetworkError,
                 format!("Service {} failed: {e}", svc.id),
             ),
@@ -264,7 +259,7 @@ async fn call_service(
             ErrorCode::MimeParsingFailed => ErrorCode::InvalidMessage,
             c => c,
         };
-        service_failed(
+        HERE.service_failed(
             code,
             format!(
                 "Service {} answered with an invalid message: {}",
@@ -273,7 +268,7 @@ async fn call_service(
         )
     })?;
     if !env.soap.is_fault() && parts.status.is_server_error() {
-        return Err(service_failed(
+        return Err(HERE.service_failed(
             ErrorCode::HttpError,
             format!("Service {} answered HTTP {}", svc.id, parts.status),
         ));
@@ -316,5 +311,5 @@ async fn respond(
         resp = resp.header(codec::HDR_REQUEST_ID, id);
     }
     resp.body(brama_transport::body::full(body))
-        .map_err(|e| fault(ErrorCode::InternalError, e.to_string()))
+        .map_err(|e| HERE.fault(ErrorCode::InternalError, e.to_string()))
 }

@@ -16,9 +16,7 @@ pub fn soap_fault(fault: &Fault, proxy: Proxy, metrics: &Metrics) -> Response {
     )
     .header(http::header::CONTENT_TYPE, "text/xml; charset=UTF-8")
     .header("SOAPAction", "\"\"")
-    .body(brama_transport::body::full(Bytes::from(
-        fault.to_soap_xml(),
-    )))
+    .body(brama_transport::body::full(fault.to_soap()))
     .expect("static response parts are valid")
 }
 
@@ -32,16 +30,17 @@ fn closing(fault: &Fault, b: http::response::Builder) -> http::response::Builder
 }
 
 fn log_fault(fault: &Fault, proxy: Proxy, metrics: &Metrics) {
-    metrics.fault(proxy, &fault.code);
+    let code = fault.code.to_wire();
+    metrics.fault(proxy, &code);
     if let Some(event) = fault.security_event() {
         metrics.security_event(event);
-        tracing::warn!(target: "security", error_id = %fault.id, code = %fault.code, side = ?fault.side, "{}", fault.message);
-    } else if fault.peer_message {
+        tracing::warn!(target: "security", error_id = %fault.id, code = %code, side = ?fault.side(), "{}", fault.message);
+    } else if fault.is_peers() {
         // Written by the peer or the service: it may quote personal data, so only at debug level.
-        tracing::info!(error_id = %fault.id, code = %fault.code, side = ?fault.side, retryable = fault.retryable, "the provider's side failed");
-        tracing::debug!(error_id = %fault.id, code = %fault.code, "{}", fault.message);
+        tracing::info!(error_id = %fault.id, code = %code, side = ?fault.side(), retryable = fault.retryable(), "the provider's side failed");
+        tracing::debug!(error_id = %fault.id, code = %code, "{}", fault.message);
     } else {
-        tracing::info!(error_id = %fault.id, code = %fault.code, side = ?fault.side, retryable = fault.retryable, "{}", fault.message);
+        tracing::info!(error_id = %fault.id, code = %code, side = ?fault.side(), retryable = fault.retryable(), "{}", fault.message);
     }
 }
 
@@ -94,7 +93,7 @@ pub fn rest_error(
             "application/xml; charset=UTF-8",
             format!(
                 "<?xml version=\"1.0\" encoding=\"UTF-8\"?><error><type>{}</type><message>{}</message><detail>{}</detail></error>",
-                esc(&fault.code),
+                esc(&fault.code.to_wire()),
                 esc(&fault.message),
                 esc(&fault.id)
             ),
@@ -103,7 +102,7 @@ pub fn rest_error(
         (
             "application/json; charset=UTF-8",
             serde_json::json!({
-                "type": fault.code,
+                "type": fault.code.to_wire(),
                 "message": fault.message,
                 "detail": fault.id,
             })
@@ -114,7 +113,7 @@ pub fn rest_error(
         .header(http::header::CONTENT_TYPE, ct)
         .header(
             crate::rest::dialect::error_header(dialect),
-            fault.code.as_str(),
+            fault.code.to_wire().as_ref(),
         )
         .body(super::body::full(body))
         .unwrap_or_else(|_| plain(500, "invalid error"))

@@ -9,8 +9,6 @@ pub mod header_part;
 pub mod meta;
 pub mod target;
 
-use brama_xroad::error::ErrorCode;
-
 /// The HTTP methods X-Road carries (`RestRequest.Verb`).
 pub const METHODS: [&str; 8] = [
     "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "TRACE",
@@ -47,22 +45,8 @@ pub const HDR_ERROR: &str = "x-road-error";
 /// A header as carried in the REST header part: lower-case name, value, in arrival order.
 pub type Header = (String, String);
 
-/// An error in a REST message: its X-Road leaf code and a sentence.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
-pub struct RestError {
-    pub code: ErrorCode,
-    pub message: String,
-}
-
-impl RestError {
-    pub fn new(code: ErrorCode, message: impl Into<String>) -> RestError {
-        RestError {
-            code,
-            message: message.into(),
-        }
-    }
-}
+/// An error in a REST message: its X-Road leaf code and a sentence, as for a SOAP message.
+pub use brama_xroad::message::MessageError as RestError;
 
 /// Whether the header is one of the skipped ones.
 pub fn is_skipped(name: &str) -> bool {

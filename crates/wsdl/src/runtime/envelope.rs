@@ -10,6 +10,7 @@ use quick_xml::name::ResolveResult;
 
 use super::{ClientError, Operation, Payload, XRoadHeader};
 use brama_xroad::message::build::{self, RequestHeader};
+use brama_xroad::message::soap::SoapMessage;
 use brama_xroad::message::NS_SOAP_ENV;
 use brama_xroad::xml::{Reader, XmlLimits};
 
@@ -25,13 +26,7 @@ pub fn request_envelope<O: Operation>(
             O::NAME
         )));
     }
-    let config = yaserde::ser::Config {
-        perform_indent: false,
-        write_document_declaration: false,
-        indent_string: None,
-    };
-    let body = yaserde::ser::to_string_with_config(req, &config)
-        .map_err(|e| ClientError::Request(format!("{}: {e}", O::Request::ELEMENT)))?;
+    let body = request_body::<O>(req)?;
     let header = RequestHeader {
         client: h.client.clone(),
         service: h.service.clone(),
@@ -41,6 +36,30 @@ pub fn request_envelope<O: Operation>(
         security_server: None,
     };
     Ok(build::request(&header, &body).into_bytes())
+}
+
+/// The Body's element of operation `O`'s request, as XML text.
+pub fn request_body<O: Operation>(req: &O::Request) -> Result<String, ClientError> {
+    let config = yaserde::ser::Config {
+        perform_indent: false,
+        write_document_declaration: false,
+        indent_string: None,
+    };
+    yaserde::ser::to_string_with_config(req, &config)
+        .map_err(|e| ClientError::Request(format!("{}: {e}", O::Request::ELEMENT)))
+}
+
+/// Operation `O`'s request as the message the client proxy takes, built from its Body element
+/// ([`request_body`]) without parsing it.
+pub fn request_message<O: Operation>(h: &RequestHeader, body: &str) -> SoapMessage {
+    build::request_message(
+        h,
+        build::BodyElement {
+            xml: body,
+            local_name: O::Request::ELEMENT,
+            namespace: Some(O::NAMESPACE),
+        },
+    )
 }
 
 /// The typed response of operation `O`, or the SOAP fault it carries.

@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use super::soap::escape;
+use super::soap::{escape, SoapBody, SoapMessage, XRoadHeader};
 use super::{NS_IDENTIFIERS, NS_SOAP_ENV, NS_XROAD};
 use crate::identifiers::{ClientId, SecurityServerId, ServiceId};
 
@@ -32,6 +32,48 @@ fn id_parts(out: &mut String, c: &ClientId) {
 
 /// A complete SOAP 4.0 request whose Body holds `body` (one element, as XML text).
 pub fn request(h: &RequestHeader, body: &str) -> String {
+    write_request(h, body).0
+}
+
+/// The operation element a request's Body holds, as XML text, with its name: whoever made it
+/// knows the name, so the request is built without being parsed.
+#[derive(Clone, Copy, Debug)]
+pub struct BodyElement<'a> {
+    pub xml: &'a str,
+    pub local_name: &'a str,
+    pub namespace: Option<&'a str>,
+}
+
+/// [`request`], as the message the proxies take: the header fields and the offsets a parse would
+/// find are recorded as it is written. For requests this server makes itself (the router's), so
+/// that sending one again does not parse it again.
+pub fn request_message(h: &RequestHeader, body: BodyElement<'_>) -> SoapMessage {
+    let (xml, spans) = write_request(h, body.xml);
+    let header = XRoadHeader {
+        client: Some(h.client.clone()),
+        service: Some(h.service.clone()),
+        id: Some(h.id.clone()),
+        user_id: h.user_id.clone(),
+        issue: h.issue.clone(),
+        protocol_version: Some("4.0".into()),
+        request_hash: None,
+        security_server: h.security_server.clone(),
+        represented_party: None,
+    };
+    let element = SoapBody::Element {
+        local_name: body.local_name.to_string(),
+        namespace: body.namespace.map(str::to_string),
+    };
+    SoapMessage::built(xml.into(), header, spans.header_end, spans.body, element)
+}
+
+/// Where the header's end tag and the Body's content are in a written request.
+struct Spans {
+    header_end: usize,
+    body: std::ops::Range<usize>,
+}
+
+fn write_request(h: &RequestHeader, body: &str) -> (String, Spans) {
     let mut out = String::with_capacity(1024 + body.len());
     let _ = write!(
         out,
@@ -70,18 +112,20 @@ pub fn request(h: &RequestHeader, body: &str) -> String {
     if let Some(i) = &h.issue {
         let _ = write!(out, "<xroad:issue>{}</xroad:issue>", escape(i));
     }
-    out.push_str(
-        "<xroad:protocolVersion>4.0</xroad:protocolVersion></SOAP-ENV:Header><SOAP-ENV:Body>",
-    );
+    out.push_str("<xroad:protocolVersion>4.0</xroad:protocolVersion>");
+    let header_end = out.len();
+    out.push_str("</SOAP-ENV:Header><SOAP-ENV:Body>");
+    let body_start = out.len();
     out.push_str(body.trim());
+    let body = body_start..out.len();
     out.push_str("</SOAP-ENV:Body></SOAP-ENV:Envelope>\n");
-    out
+    (out, Spans { header_end, body })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::message::soap::{SoapLimits, SoapMessage};
+    use crate::message::soap::SoapLimits;
 
     #[test]
     fn built_requests_parse_and_validate() {
@@ -107,5 +151,39 @@ mod tests {
             m.header.security_server.as_ref().unwrap().server_code,
             "ss2"
         );
+    }
+
+    /// A built message is what parsing its bytes gives: same header, same spans (the request
+    /// hash is spliced at the same place), same body.
+    #[test]
+    fn built_message_equals_its_parse() {
+        let h = RequestHeader {
+            client: ClientId::parse_path("SEVDEIR-TEST/GOV/00000001/DIIA").unwrap(),
+            service: ServiceId::parse_path("SEVDEIR-TEST/GOV/00000002/DRACS/getBirthRecord/v1")
+                .unwrap(),
+            id: "id-&-1".into(),
+            user_id: None,
+            issue: Some("app <1>".into()),
+            security_server: None,
+        };
+        let xml = " <d:getBirthRecord xmlns:d=\"urn:x\"><n>1</n></d:getBirthRecord>\n";
+        let built = request_message(
+            &h,
+            BodyElement {
+                xml,
+                local_name: "getBirthRecord",
+                namespace: Some("urn:x"),
+            },
+        );
+        let parsed = SoapMessage::parse(built.bytes.clone(), None, &SoapLimits::default()).unwrap();
+        built.validate_request().unwrap();
+        assert_eq!(built.header, parsed.header);
+        assert_eq!(built.body, parsed.body);
+        assert_eq!(built.body_content(), parsed.body_content());
+        assert_eq!(
+            built.with_request_hash("urn:alg", "aGFzaA=="),
+            parsed.with_request_hash("urn:alg", "aGFzaA==")
+        );
+        assert_eq!(built.with_body(b"<x/>"), parsed.with_body(b"<x/>"));
     }
 }

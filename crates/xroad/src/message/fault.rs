@@ -29,8 +29,12 @@ pub fn fault_xml(code: &str, string: &str, actor: Option<&str>, detail: Option<&
 }
 
 impl Fault {
-    /// This fault as the SOAP document sent to a client.
-    pub fn to_soap_xml(&self) -> String {
-        fault_xml(&self.code, &self.message, None, Some(&self.id))
+    /// This fault as the SOAP document sent to a client: a passed-on fault exactly as the peer
+    /// sent it, our own in X-Road's shape.
+    pub fn to_soap(&self) -> bytes::Bytes {
+        match &self.original {
+            Some(doc) => doc.clone(),
+            None => fault_xml(&self.code.to_wire(), &self.message, None, Some(&self.id)).into(),
+        }
     }
 }

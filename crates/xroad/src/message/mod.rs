@@ -29,6 +29,12 @@ pub struct MessageError {
     pub message: String,
 }
 
+impl crate::error::ToFault for MessageError {
+    fn to_fault(&self, at: crate::error::Prefix) -> crate::error::Fault {
+        at.fault(self.code, self.message.clone())
+    }
+}
+
 impl MessageError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         MessageError {
@@ -58,6 +64,18 @@ pub struct SoapEnvelope {
 }
 
 impl SoapEnvelope {
+    /// A plain `text/xml` message without attachments.
+    pub fn plain(soap: SoapMessage) -> Self {
+        const CT: &str = "text/xml; charset=UTF-8";
+        SoapEnvelope {
+            soap,
+            soap_content_type: CT.to_string(),
+            soap_part_headers: None,
+            attachments: Vec::new(),
+            content_type: CT.to_string(),
+        }
+    }
+
     /// Reads a message from its HTTP Content-Type and body. `max_parts` bounds multipart messages.
     pub fn from_http(
         content_type: Option<&str>,

@@ -148,6 +148,28 @@ impl SoapMessage {
         })
     }
 
+    /// A message written by [`super::build::request_message`], which knows what a parse would
+    /// find: its header fields, where the header ends, and where the Body's content is.
+    pub(super) fn built(
+        bytes: Bytes,
+        header: XRoadHeader,
+        header_end_tag: usize,
+        body_content: Range<usize>,
+        body: SoapBody,
+    ) -> SoapMessage {
+        SoapMessage {
+            bytes,
+            header,
+            has_header: true,
+            header_span: Some(HeaderSpan {
+                end_tag: header_end_tag,
+                request_hash: None,
+            }),
+            body_content,
+            body,
+        }
+    }
+
     pub fn is_fault(&self) -> bool {
         matches!(self.body, SoapBody::Fault { .. })
     }
@@ -854,6 +876,11 @@ impl<'i> Parser<'i, '_> {
                 _ => {}
             }
         }
+        // `faultcode` is a QName: `SOAP-ENV:Server.X` and `Server.X` are the same code.
+        let code = match code.split_once(':') {
+            Some((_, local)) => local.to_string(),
+            None => code,
+        };
         Ok(SoapBody::Fault {
             code,
             string,

@@ -95,3 +95,16 @@ fn faults_are_read() {
         }
     );
 }
+
+/// `faultcode` is a QName: a service writing `SOAP-ENV:Server.Maintenance` means the code
+/// `Server.Maintenance`, which the retry rule must see as such.
+#[test]
+fn fault_codes_lose_their_qname_prefix() {
+    let xml = fault::fault_xml("SOAP-ENV:Server.Maintenance", "later", None, None);
+    let m = parse(&xml).unwrap();
+    let SoapBody::Fault { code, .. } = &m.body else {
+        panic!("not a fault: {:?}", m.body)
+    };
+    assert_eq!(code, "Server.Maintenance");
+    assert!(crate::error::is_retryable_code(code));
+}
