@@ -133,7 +133,9 @@ fn raw(req: Request<Incoming>) -> Response<Body> {
         .cloned()
         .unwrap_or_else(|| HeaderValue::from_static("application/octet-stream"));
     let length = parts.headers.get(CONTENT_LENGTH).cloned();
-    let streamed = Limited::new(body, ECHO_MAX_BODY as usize).boxed_unsync();
+    let streamed = Limited::new(body, ECHO_MAX_BODY as usize)
+        .map_err(std::io::Error::other)
+        .boxed();
     let mut resp = Response::new(streamed);
     resp.headers_mut().insert(CONTENT_TYPE, content_type);
     if let Some(length) = length {

@@ -36,7 +36,6 @@ mod tests;
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
-use std::convert::Infallible;
 use std::future::Future;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -44,35 +43,31 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::combinators::UnsyncBoxBody;
-use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::{Body as _, Incoming};
 use hyper::header::{HeaderValue, ALLOW, CONTENT_TYPE};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::{TokioIo, TokioTimer};
 use rand::Rng;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio::task::JoinSet;
 
 pub use self::echo::ECHO_MAX_BODY;
-use self::envelope::Envelope;
+use self::envelope::Wrapper;
 pub use self::files::ConfigFiles;
 pub use self::openapi_files::{load_openapi, OpenApiFiles};
+use brama_transport::listener::{self, ListenerLimits, ListenerStats};
 use brama_xroad::message::mime::{self, ContentType, MultipartWriter, Part};
 
-/// Errors of a response body: only a streamed echo can fail (its request body broke off or
-/// grew past the limit).
-pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
-/// The simulator's response bodies: whole buffers, or an echo streamed through.
-pub(crate) type Body = UnsyncBoxBody<Bytes, BoxError>;
+/// The simulator's response bodies: whole buffers, or an echo streamed through (which fails
+/// when its request body breaks off or grows past the limit).
+pub(crate) type Body = brama_transport::body::Body;
 
 /// Largest request body accepted.
 pub const MAX_BODY: usize = 32 * 1024 * 1024;
 /// A client that has not sent its request headers by then is disconnected.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// Connections served at once; more wait (idle ones are closed to make room).
+const MAX_CONNECTIONS: usize = 16_384;
 /// How long `serve` waits for in-flight requests after the shutdown signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
@@ -382,7 +377,7 @@ fn maintenance_message(left: Duration) -> String {
 
 /// Serves HTTP/1.1 (keep-alive, one task per connection) on `listener` until `shutdown`
 /// completes, then stops accepting and gives open connections a short grace period to finish
-/// their current request.
+/// their current request. The accept loop is the gateway's.
 pub async fn serve(
     listener: TcpListener,
     cfg: SimConfig,
@@ -397,61 +392,24 @@ pub async fn serve(
         outages: Mutex::new(HashMap::new()),
     });
     let (stop_tx, stop_rx) = watch::channel(false);
-    let mut conns = JoinSet::new();
-    tokio::pin!(shutdown);
-    loop {
-        tokio::select! {
-            _ = &mut shutdown => break,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => {
-                    conns.spawn(connection(stream, ctx.clone(), stop_rx.clone()));
-                }
-                Err(e) => {
-                    // Usually out of file descriptors: back off instead of spinning.
-                    tracing::warn!(error = %e, "registry simulator: accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            },
-            // Reap finished connections so the set does not grow without bound.
-            Some(_) = conns.join_next(), if !conns.is_empty() => {}
-        }
-    }
-    drop(listener);
-    let _ = stop_tx.send(true);
-    let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
-        while conns.join_next().await.is_some() {}
-    })
-    .await;
-    if drained.is_err() {
-        conns.abort_all();
-    }
-    Ok(())
-}
-
-async fn connection(stream: TcpStream, ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>) {
-    let _ = stream.set_nodelay(true);
-    let service = service_fn(move |req| {
-        let ctx = ctx.clone();
-        async move { Ok::<_, Infallible>(handle(req, &ctx).await) }
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
     });
-    let mut builder = http1::Builder::new();
-    builder
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
-        .keep_alive(true);
-    let conn = builder.serve_connection(TokioIo::new(stream), service);
-    tokio::pin!(conn);
-    tokio::select! {
-        res = conn.as_mut() => {
-            if let Err(e) = res {
-                tracing::debug!(error = %e, "registry simulator: connection ended");
-            }
-        }
-        _ = stop.changed() => {
-            conn.as_mut().graceful_shutdown();
-            let _ = conn.await;
-        }
-    }
+    let limits = ListenerLimits {
+        max_connections: MAX_CONNECTIONS,
+        max_headers: 100,
+        header_read_timeout: HEADER_READ_TIMEOUT,
+        first_byte_timeout: HEADER_READ_TIMEOUT,
+        shutdown_grace: SHUTDOWN_GRACE,
+    };
+    let handler = move |req, _conn| {
+        let ctx = ctx.clone();
+        async move { handle(req, &ctx).await }
+    };
+    let stats = Arc::new(ListenerStats::default());
+    listener::serve(listener, None, limits, stats, stop_rx, handler).await;
+    Ok(())
 }
 
 async fn handle(req: Request<Incoming>, ctx: &Ctx) -> Response<Body> {
@@ -744,16 +702,13 @@ fn parse_and_answer(
     };
     let text = decode(&xml, charset.as_deref()).map_err(client)?;
     let env = envelope::parse(&text).map_err(client)?;
-    *registry = registries::registry_of(env.wrapper.local);
-    stats.record_request(
-        env.wrapper.local,
-        env.wrapper.inner,
-        env.xroad_id.as_deref(),
-    );
-    if let Some(id) = &env.xroad_id {
+    let wrapper = env.wrapper().map_err(client)?;
+    *registry = registries::registry_of(wrapper.local);
+    stats.record_request(wrapper.local, wrapper.inner, env.xroad_id());
+    if let Some(id) = env.xroad_id() {
         stats.record_id(id);
     }
-    let xml = envelope::reply(&env, &body_content(&env, ctx)?);
+    let xml = envelope::reply(&env, &body_content(&wrapper, ctx)?);
     match multipart {
         None => Ok(Reply {
             content_type: HeaderValue::from_static(TEXT_XML),
@@ -813,22 +768,21 @@ fn multipart_reply(xml: &[u8], parts: &[Part], mtom: bool) -> Result<Reply, Stri
     })
 }
 
-fn body_content(env: &Envelope<'_>, ctx: &Ctx) -> Result<String, (&'static str, String)> {
-    let op = env.wrapper.local;
+fn body_content(w: &Wrapper<'_>, ctx: &Ctx) -> Result<String, (&'static str, String)> {
+    let op = w.local;
     if op == dracs::OPERATION {
-        let inner =
-            dracs::answer(&dracs::parse_query(env.wrapper.inner).map_err(|m| ("Client", m))?)
-                .map_err(|m| ("Client", m))?;
-        let (open, close) = envelope::own_wrapper(env);
+        let inner = dracs::answer(&dracs::parse_query(w.inner).map_err(|m| ("Client", m))?)
+            .map_err(|m| ("Client", m))?;
+        let (open, close) = envelope::own_wrapper(w);
         return Ok(format!("{open}{inner}\n        {close}"));
     }
     if registries::OPERATIONS.iter().any(|(o, _)| *o == op) {
-        let inner = registries::answer(op, env.wrapper.inner, &ctx.dracs, ctx.cfg.dracs_processing)
+        let inner = registries::answer(op, w.inner, &ctx.dracs, ctx.cfg.dracs_processing)
             .map_err(|r| (r.code, r.message))?;
-        let (open, close) = envelope::own_wrapper(env);
+        let (open, close) = envelope::own_wrapper(w);
         return Ok(format!("{open}{inner}{close}"));
     }
-    Ok(envelope::echo_body(&env.wrapper))
+    Ok(envelope::echo_body(w))
 }
 
 /// The request as UTF-8. The charset comes from `Content-Type`, else the XML declaration, else
@@ -871,9 +825,7 @@ fn plain(status: StatusCode, text: &'static str) -> Response<Body> {
 
 /// A whole buffer as a response body.
 pub(crate) fn full(body: impl Into<Bytes>) -> Body {
-    Full::new(body.into())
-        .map_err(|never| match never {})
-        .boxed_unsync()
+    brama_transport::body::full(body)
 }
 
 pub(crate) fn response(

@@ -200,7 +200,11 @@ async fn get_birth_record_echoes_header_and_answers_in_ukrainian() {
     assert_eq!(again.body, r.body);
     assert_eq!(sim.stats.requests(), 2);
     assert_eq!(sim.stats.distinct_ids(), 1);
-    let id = envelope::parse(EXAMPLE).unwrap().xroad_id.unwrap();
+    let id = envelope::parse(EXAMPLE)
+        .unwrap()
+        .xroad_id()
+        .unwrap()
+        .to_string();
     assert!(sim.stats.saw_id(&id));
     sim.stop().await;
 }

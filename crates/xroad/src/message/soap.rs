@@ -97,7 +97,32 @@ pub struct SoapMessage {
     header_span: Option<HeaderSpan>,
     /// Offsets of the Body element's content in `bytes`.
     body_content: Range<usize>,
+    /// Offset of the Envelope's start tag (after any XML declaration).
+    envelope_start: usize,
+    /// Where the Body's element is, when it was parsed (not built) and is not a fault.
+    element: Option<ElementSpan>,
     pub body: SoapBody,
+}
+
+/// Offsets of the Body's one element: its start tag and its content.
+#[derive(Clone, Debug)]
+struct ElementSpan {
+    start_tag: Range<usize>,
+    content: Range<usize>,
+    /// A default namespace is in scope inside Body (declared on Envelope or Body).
+    default_ns_in_body: bool,
+}
+
+/// The Body's one element as received (see [`SoapMessage::body_element`]).
+#[derive(Clone, Copy, Debug)]
+pub struct BodyElementText<'a> {
+    /// `<p:op xmlns:p="…">`, byte for byte.
+    pub start_tag: &'a [u8],
+    /// Everything between its start and end tag.
+    pub content: &'a [u8],
+    /// A default namespace is in scope inside Body: unprefixed children written into a new
+    /// element there would fall into it.
+    pub default_ns_in_body: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -129,14 +154,20 @@ impl SoapMessage {
             depth: 0,
         };
         let parsed = p.envelope()?;
+        p.nothing_after_envelope()?;
         let body_content = text.original_offset(parsed.body_content.start)
             ..text.original_offset(parsed.body_content.end);
+        let range = |r: Range<usize>| text.original_offset(r.start)..text.original_offset(r.end);
         let header_span = parsed.header_span.map(|h| HeaderSpan {
             end_tag: text.original_offset(h.end_tag),
-            request_hash: h
-                .request_hash
-                .map(|r| text.original_offset(r.start)..text.original_offset(r.end)),
+            request_hash: h.request_hash.map(range),
         });
+        let element = parsed.element.map(|e| ElementSpan {
+            start_tag: range(e.start_tag),
+            content: range(e.content),
+            default_ns_in_body: e.default_ns_in_body,
+        });
+        let envelope_start = text.original_offset(parsed.envelope_start);
         drop(text);
         Ok(SoapMessage {
             bytes,
@@ -144,6 +175,8 @@ impl SoapMessage {
             header: parsed.header,
             header_span,
             body_content,
+            envelope_start,
+            element,
             body: parsed.body,
         })
     }
@@ -158,6 +191,11 @@ impl SoapMessage {
         body: SoapBody,
     ) -> SoapMessage {
         SoapMessage {
+            envelope_start: bytes
+                .windows(2)
+                .position(|w| w == b"<S")
+                .unwrap_or_default(),
+            element: None,
             bytes,
             header,
             has_header: true,
@@ -259,6 +297,22 @@ impl SoapMessage {
     /// The Body element's content, as received.
     pub fn body_content(&self) -> &[u8] {
         &self.bytes[self.body_content.clone()]
+    }
+
+    /// The Body's one element as received: its start tag and content. `None` for a fault and
+    /// for a message this server built.
+    pub fn body_element(&self) -> Option<BodyElementText<'_>> {
+        self.element.as_ref().map(|e| BodyElementText {
+            start_tag: &self.bytes[e.start_tag.clone()],
+            content: &self.bytes[e.content.clone()],
+            default_ns_in_body: e.default_ns_in_body,
+        })
+    }
+
+    /// Offset of the Envelope's start tag: what comes before it is an XML declaration (or a
+    /// byte-order mark), comments and whitespace.
+    pub fn envelope_start(&self) -> usize {
+        self.envelope_start
     }
 
     /// A copy of this envelope (header echoed byte for byte) whose Body holds `content` instead.
@@ -371,6 +425,8 @@ impl<'a> Decoded<'a> {
 }
 
 struct ParsedEnvelope {
+    envelope_start: usize,
+    element: Option<ElementSpan>,
     body_content: Range<usize>,
     has_header: bool,
     header: XRoadHeader,
@@ -408,6 +464,11 @@ fn ns_of<'a>(r: &'a ResolveResult<'_>) -> Option<&'a [u8]> {
     }
 }
 
+/// The length of a start tag as written: `<` name and attributes `>` (or `/>`).
+fn tag_len(e: &BytesStart, empty: bool) -> usize {
+    e.len() + if empty { 3 } else { 2 }
+}
+
 fn local(e: &BytesStart) -> String {
     String::from_utf8_lossy(e.local_name().as_ref()).into_owned()
 }
@@ -427,6 +488,15 @@ impl<'i> Parser<'i, '_> {
     fn next(&mut self) -> Result<(Ns, Event<'i>), MessageError> {
         loop {
             let (ns, ev) = self.reader.read_resolved().map_err(invalid_xml)?;
+            if let ResolveResult::Unknown(prefix) = &ns {
+                return Err(err(
+                    ErrorCode::InvalidXml,
+                    format!(
+                        "Malformed XML: undeclared namespace prefix '{}'",
+                        String::from_utf8_lossy(prefix)
+                    ),
+                ));
+            }
             let ns = Ns::of(ns_of(&ns));
             match &ev {
                 Event::Comment(_) | Event::PI(_) | Event::Decl(_) => continue,
@@ -455,6 +525,36 @@ impl<'i> Parser<'i, '_> {
             }
             return Ok((ns, ev));
         }
+    }
+
+    /// A document has one root: after the Envelope only comments, processing instructions and
+    /// whitespace may follow.
+    fn nothing_after_envelope(&mut self) -> Result<(), MessageError> {
+        loop {
+            match self.reader.read().map_err(invalid_xml)? {
+                Event::Eof => return Ok(()),
+                Event::Comment(_) | Event::PI(_) => {}
+                Event::Text(t) if t.iter().all(u8::is_ascii_whitespace) => {}
+                _ => {
+                    return Err(err(
+                        ErrorCode::InvalidSoap,
+                        "Malformed SOAP message: content after the Envelope",
+                    ))
+                }
+            }
+        }
+    }
+
+    /// Skips the rest of the element whose start tag was just read; returns where its end tag
+    /// starts.
+    fn skip_to_end_tag(&mut self) -> Result<usize, MessageError> {
+        let target = self.depth - 1;
+        let mut at = self.pos();
+        while self.depth > target {
+            at = self.pos();
+            self.next()?;
+        }
+        Ok(at)
     }
 
     /// Skips the rest of the element whose start tag was just read.
@@ -508,6 +608,7 @@ impl<'i> Parser<'i, '_> {
                 ))
             }
         };
+        let envelope_start = self.pos() - tag_len(&start, matches!(ev, Event::Empty(_)));
         if ns != Ns::SoapEnv || start.local_name().as_ref() != b"Envelope" {
             return Err(err(
                 ErrorCode::InvalidSoap,
@@ -532,6 +633,7 @@ impl<'i> Parser<'i, '_> {
         let mut has_header = false;
         let mut body = None;
         let mut body_content = 0..0;
+        let mut element = None;
         loop {
             let (ns, ev) = self.next_markup()?;
             match ev {
@@ -553,8 +655,9 @@ impl<'i> Parser<'i, '_> {
                                 ));
                             }
                             let start = self.pos();
-                            let (b, end) = self.body()?;
+                            let (b, span, end) = self.body()?;
                             body = Some(b);
+                            element = span;
                             body_content = start..end;
                         }
                         _ => {
@@ -590,6 +693,8 @@ impl<'i> Parser<'i, '_> {
             )
         })?;
         Ok(ParsedEnvelope {
+            envelope_start,
+            element,
             body_content,
             has_header,
             header,
@@ -812,10 +917,15 @@ impl<'i> Parser<'i, '_> {
         })
     }
 
-    fn body(&mut self) -> Result<(SoapBody, usize), MessageError> {
+    fn body(&mut self) -> Result<(SoapBody, Option<ElementSpan>, usize), MessageError> {
         let mut found: Option<SoapBody> = None;
+        let mut span = None;
         let end = loop {
             let at = self.pos();
+            let default_ns_in_body = matches!(
+                self.reader.resolve_element(quick_xml::name::QName(b"x")).0,
+                ResolveResult::Bound(_)
+            );
             let (ns, ev) = self.next_markup()?;
             let (s, empty) = match ev {
                 Event::End(_) => break at,
@@ -844,9 +954,17 @@ impl<'i> Parser<'i, '_> {
                 // (before its scope closes) spares an allocation on every other event.
                 let namespace = ns_of(&self.reader.resolve_element(s.name()).0)
                     .map(|n| String::from_utf8_lossy(n).into_owned());
-                if !empty {
-                    self.skip_element()?;
-                }
+                let tag_end = self.pos();
+                let content_end = if empty {
+                    tag_end
+                } else {
+                    self.skip_to_end_tag()?
+                };
+                span = Some(ElementSpan {
+                    start_tag: tag_end - tag_len(&s, empty)..tag_end,
+                    content: tag_end..content_end,
+                    default_ns_in_body,
+                });
                 SoapBody::Element {
                     local_name,
                     namespace,
@@ -859,7 +977,7 @@ impl<'i> Parser<'i, '_> {
                 "Malformed SOAP message: body must have exactly one child element",
             )
         })?;
-        Ok((found, end))
+        Ok((found, span, end))
     }
 
     fn fault(&mut self) -> Result<SoapBody, MessageError> {

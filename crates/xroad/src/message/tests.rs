@@ -108,3 +108,52 @@ fn fault_codes_lose_their_qname_prefix() {
     assert_eq!(code, "Server.Maintenance");
     assert!(crate::error::is_retryable_code(code));
 }
+
+/// The Body's element is found as written: its start tag, its content, where the Envelope
+/// starts, and whether a default namespace reaches into Body, in UTF-8 and in Latin-1.
+#[test]
+fn body_element_spans() {
+    let xml = "<?xml version=\"1.0\"?>\n<!-- c --><e:Envelope xmlns:e=\"http://schemas.xmlsoap.org/soap/envelope/\" xmlns=\"urn:d\"><e:Body>\n <p:op xmlns:p=\"urn:p\" a='>'><x>é</x><y/></p:op> </e:Body></e:Envelope>";
+    for charset in [None, Some("ISO-8859-1")] {
+        let bytes: Vec<u8> = match charset {
+            None => xml.as_bytes().to_vec(),
+            Some(_) => xml.chars().map(|c| c as u8).collect(),
+        };
+        let m = SoapMessage::parse(bytes.clone().into(), charset, &SoapLimits::default()).unwrap();
+        let e = m.body_element().unwrap();
+        assert_eq!(e.start_tag, b"<p:op xmlns:p=\"urn:p\" a='>'>");
+        let content: Vec<u8> = match charset {
+            None => "<x>é</x><y/>".as_bytes().to_vec(),
+            Some(_) => "<x>é</x><y/>".chars().map(|c| c as u8).collect(),
+        };
+        assert_eq!(e.content, &content[..]);
+        assert!(e.default_ns_in_body);
+        assert!(bytes[m.envelope_start()..].starts_with(b"<e:Envelope "));
+    }
+    let m = parse("<s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\"><s:Body><op/></s:Body></s:Envelope>").unwrap();
+    let e = m.body_element().unwrap();
+    assert_eq!((e.start_tag, e.content), (&b"<op/>"[..], &b""[..]));
+    assert!(!e.default_ns_in_body);
+    assert_eq!(m.envelope_start(), 0);
+    let f = parse(&fault::fault_xml("Server", "x", None, None)).unwrap();
+    assert!(f.body_element().is_none());
+}
+
+/// One root: anything but comments and whitespace after the Envelope is refused, since the
+/// signed and logged bytes would carry it.
+#[test]
+fn content_after_the_envelope_is_refused() {
+    let env = "<s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\"><s:Body><a/></s:Body></s:Envelope>";
+    for ok in ["", "\n", "<!-- c -->\n", "<?pi x?>"] {
+        parse(&format!("{env}{ok}")).unwrap();
+    }
+    let undeclared = env.replace("<a/>", "<z:a/>");
+    assert_eq!(parse(&undeclared).unwrap_err().code, ErrorCode::InvalidXml);
+    for bad in ["<x/>", "text", "<s:Envelope/>"] {
+        let e = parse(&format!("{env}{bad}")).unwrap_err();
+        assert!(
+            matches!(e.code, ErrorCode::InvalidSoap | ErrorCode::InvalidXml),
+            "{bad}: {e}"
+        );
+    }
+}
