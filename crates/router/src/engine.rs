@@ -288,7 +288,7 @@ impl Engine {
                 let send = self.send(&d, &reg.subsystem, &request);
                 match tokio::time::timeout(policy.timeout, send).await {
                     Err(_) => Err(AttemptError::Timeout),
-                    Ok(r) => r.and_then(|answer| flow::interpret(svc, &answer.soap.bytes)),
+                    Ok(r) => r.and_then(|answer| flow::interpret(svc, &answer.soap)),
                 }
             }
         };

@@ -197,9 +197,9 @@ pub enum Verdict {
     NotYet(Value),
 }
 
-/// Reads the answer to `service`.
-pub fn interpret(service: &str, xml: &[u8]) -> Result<Verdict, AttemptError> {
-    let v: Value = by_operation!(service, answer(xml))?;
+/// Reads the answer to `service`, as the client proxy parsed and verified it.
+pub fn interpret(service: &str, answer: &SoapMessage) -> Result<Verdict, AttemptError> {
+    let v: Value = by_operation!(service, typed_answer(answer))?;
     verdict(service, v)
 }
 
@@ -242,11 +242,11 @@ fn verdict(service: &str, v: Value) -> Result<Verdict, AttemptError> {
     Ok(Verdict::Done(v))
 }
 
-fn answer<O: Operation>(xml: &[u8]) -> Result<Value, AttemptError>
+fn typed_answer<O: Operation>(answer: &SoapMessage) -> Result<Value, AttemptError>
 where
     O::Response: serde::Serialize,
 {
-    match runtime::parse_response::<O>(xml) {
+    match runtime::read_response::<O>(answer) {
         Ok(r) => serde_json::to_value(&r).map_err(|e| AttemptError::Malformed(e.to_string())),
         Err(ClientError::Fault {
             code,

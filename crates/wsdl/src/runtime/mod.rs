@@ -12,7 +12,9 @@ use std::future::Future;
 use std::pin::Pin;
 
 pub use crate::model::Builtin;
-pub use envelope::{parse_response, request_body, request_envelope, request_message};
+pub use envelope::{
+    parse_response, read_response, request_body, request_envelope, request_message,
+};
 pub use error::ClientError;
 pub use http::HttpTransport;
 pub use info::{ElementInfo, FieldInfo, FieldKind, OperationInfo};

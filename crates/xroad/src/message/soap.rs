@@ -97,8 +97,12 @@ pub struct SoapMessage {
     header_span: Option<HeaderSpan>,
     /// Offsets of the Body element's content in `bytes`.
     body_content: Range<usize>,
-    /// Offset of the Envelope's start tag (after any XML declaration).
-    envelope_start: usize,
+    /// The Envelope's and the Body's start tags (their namespace declarations are read again
+    /// only when a standalone copy of the Body's element is asked for).
+    envelope_tag: Range<usize>,
+    body_tag: Range<usize>,
+    /// A fault's `detail` content.
+    fault_detail: Option<Range<usize>>,
     /// Where the Body's element is, when it was parsed (not built) and is not a fault.
     element: Option<ElementSpan>,
     pub body: SoapBody,
@@ -152,6 +156,7 @@ impl SoapMessage {
             reader: Reader::new(text.utf8(), &limits.xml).map_err(invalid_xml)?,
             limits,
             depth: 0,
+            detail_span: None,
         };
         let parsed = p.envelope()?;
         p.nothing_after_envelope()?;
@@ -167,7 +172,9 @@ impl SoapMessage {
             content: range(e.content),
             default_ns_in_body: e.default_ns_in_body,
         });
-        let envelope_start = text.original_offset(parsed.envelope_start);
+        let envelope_tag = range(parsed.envelope_tag);
+        let body_tag = range(parsed.body_tag);
+        let fault_detail = parsed.fault_detail.map(range);
         drop(text);
         Ok(SoapMessage {
             bytes,
@@ -175,7 +182,9 @@ impl SoapMessage {
             header: parsed.header,
             header_span,
             body_content,
-            envelope_start,
+            envelope_tag,
+            body_tag,
+            fault_detail,
             element,
             body: parsed.body,
         })
@@ -190,11 +199,15 @@ impl SoapMessage {
         body_content: Range<usize>,
         body: SoapBody,
     ) -> SoapMessage {
+        // Built messages are sent, never asked for their Body's element or a fault's detail.
+        let envelope_start = bytes
+            .windows(2)
+            .position(|w| w == b"<S")
+            .unwrap_or_default();
         SoapMessage {
-            envelope_start: bytes
-                .windows(2)
-                .position(|w| w == b"<S")
-                .unwrap_or_default(),
+            envelope_tag: envelope_start..envelope_start,
+            body_tag: body_content.start..body_content.start,
+            fault_detail: None,
             element: None,
             bytes,
             header,
@@ -312,7 +325,54 @@ impl SoapMessage {
     /// Offset of the Envelope's start tag: what comes before it is an XML declaration (or a
     /// byte-order mark), comments and whitespace.
     pub fn envelope_start(&self) -> usize {
-        self.envelope_start
+        self.envelope_tag.start
+    }
+
+    /// A fault's `detail` content as received (the service's own detail, when it is not
+    /// X-Road's `faultDetail`).
+    pub fn fault_detail_content(&self) -> Option<&[u8]> {
+        self.fault_detail.clone().map(|r| &self.bytes[r])
+    }
+
+    /// The Body's element as a document of its own: the namespace declarations of Envelope and
+    /// Body that it does not override are added to its start tag, so its prefixes still resolve
+    /// when it is read alone (by a typed deserializer).
+    pub fn body_element_standalone(&self) -> Option<String> {
+        let e = self.element.as_ref()?;
+        let text = |r: Range<usize>| String::from_utf8_lossy(&self.bytes[r]).into_owned();
+        let tag = text(e.start_tag.clone());
+        let empty = tag.ends_with("/>");
+        let name_end = 1 + tag[1..]
+            .find(|c: char| c.is_ascii_whitespace() || c == '>' || c == '/')
+            .unwrap_or(tag.len() - 1);
+        let own = declarations(&tag, name_end);
+        let mut added: Vec<String> = Vec::new();
+        let mut out = String::with_capacity(tag.len() + e.content.len() + 256);
+        out.push_str(&tag[..name_end]);
+        // Body's declarations win over the Envelope's.
+        let outer = [text(self.body_tag.clone()), text(self.envelope_tag.clone())];
+        for outer_tag in &outer {
+            let Some(n) =
+                outer_tag[1..].find(|c: char| c.is_ascii_whitespace() || c == '>' || c == '/')
+            else {
+                continue;
+            };
+            for (k, v) in declarations(outer_tag, n + 1) {
+                if own.iter().any(|(o, _)| *o == k) || added.contains(&k) {
+                    continue;
+                }
+                out.push_str(&format!(" {k}=\"{}\"", v.replace('"', "&quot;")));
+                added.push(k);
+            }
+        }
+        out.push_str(&tag[name_end..]);
+        if !empty {
+            out.push_str(&String::from_utf8_lossy(&self.bytes[e.content.clone()]));
+            out.push_str("</");
+            out.push_str(&tag[1..name_end]);
+            out.push('>');
+        }
+        Some(out)
     }
 
     /// A copy of this envelope (header echoed byte for byte) whose Body holds `content` instead.
@@ -425,7 +485,9 @@ impl<'a> Decoded<'a> {
 }
 
 struct ParsedEnvelope {
-    envelope_start: usize,
+    envelope_tag: Range<usize>,
+    body_tag: Range<usize>,
+    fault_detail: Option<Range<usize>>,
     element: Option<ElementSpan>,
     body_content: Range<usize>,
     has_header: bool,
@@ -464,6 +526,23 @@ fn ns_of<'a>(r: &'a ResolveResult<'_>) -> Option<&'a [u8]> {
     }
 }
 
+/// The namespace declarations (`xmlns`, `xmlns:p`) of a start tag whose name ends at `name_end`.
+fn declarations(tag: &str, name_end: usize) -> Vec<(String, String)> {
+    let inner = tag[1..].trim_end_matches('>').trim_end_matches('/');
+    let start = BytesStart::from_content(inner, name_end - 1);
+    start
+        .attributes()
+        .flatten()
+        .filter(|a| a.key.as_ref() == b"xmlns" || a.key.as_ref().starts_with(b"xmlns:"))
+        .map(|a| {
+            (
+                String::from_utf8_lossy(a.key.as_ref()).into_owned(),
+                String::from_utf8_lossy(&a.value).into_owned(),
+            )
+        })
+        .collect()
+}
+
 /// The length of a start tag as written: `<` name and attributes `>` (or `/>`).
 fn tag_len(e: &BytesStart, empty: bool) -> usize {
     e.len() + if empty { 3 } else { 2 }
@@ -477,6 +556,8 @@ struct Parser<'i, 'l> {
     reader: Reader<'i>,
     limits: &'l SoapLimits,
     depth: usize,
+    /// Where the fault's `detail` content is, once read.
+    detail_span: Option<Range<usize>>,
 }
 
 impl<'i> Parser<'i, '_> {
@@ -608,7 +689,7 @@ impl<'i> Parser<'i, '_> {
                 ))
             }
         };
-        let envelope_start = self.pos() - tag_len(&start, matches!(ev, Event::Empty(_)));
+        let envelope_tag = self.pos() - tag_len(&start, matches!(ev, Event::Empty(_)))..self.pos();
         if ns != Ns::SoapEnv || start.local_name().as_ref() != b"Envelope" {
             return Err(err(
                 ErrorCode::InvalidSoap,
@@ -633,6 +714,8 @@ impl<'i> Parser<'i, '_> {
         let mut has_header = false;
         let mut body = None;
         let mut body_content = 0..0;
+        let mut body_tag = 0..0;
+        let mut fault_detail = None;
         let mut element = None;
         loop {
             let (ns, ev) = self.next_markup()?;
@@ -655,7 +738,12 @@ impl<'i> Parser<'i, '_> {
                                 ));
                             }
                             let start = self.pos();
+                            body_tag = start - tag_len(&s, false)..start;
                             let (b, span, end) = self.body()?;
+                            if let (SoapBody::Fault { .. }, Some(detail)) = (&b, &self.detail_span)
+                            {
+                                fault_detail = Some(detail.clone());
+                            }
                             body = Some(b);
                             element = span;
                             body_content = start..end;
@@ -693,7 +781,9 @@ impl<'i> Parser<'i, '_> {
             )
         })?;
         Ok(ParsedEnvelope {
-            envelope_start,
+            envelope_tag,
+            body_tag,
+            fault_detail,
             element,
             body_content,
             has_header,
@@ -946,8 +1036,16 @@ impl<'i> Parser<'i, '_> {
                 ));
             }
             let is_fault = ns == Ns::SoapEnv && s.local_name().as_ref() == b"Fault";
-            found = Some(if is_fault && !empty {
-                self.fault()?
+            found = Some(if is_fault {
+                if empty {
+                    SoapBody::Fault {
+                        code: String::new(),
+                        string: String::new(),
+                        detail: None,
+                    }
+                } else {
+                    self.fault()?
+                }
             } else {
                 let local_name = local(&s);
                 // Only the body element's namespace is kept as a string; resolving it here
@@ -988,30 +1086,36 @@ impl<'i> Parser<'i, '_> {
                 Event::Start(c) => match c.local_name().as_ref() {
                     b"faultcode" => code = self.text()?,
                     b"faultstring" => string = self.text()?,
-                    b"detail" => detail = Some(self.fault_detail()?),
+                    b"detail" => {
+                        let start = self.pos();
+                        let (text, end) = self.fault_detail()?;
+                        self.detail_span = Some(start..end);
+                        detail = Some(text);
+                    }
                     _ => self.skip_element()?,
                 },
                 _ => {}
             }
         }
         // `faultcode` is a QName: `SOAP-ENV:Server.X` and `Server.X` are the same code.
-        let code = match code.split_once(':') {
+        let code = match code.trim().split_once(':') {
             Some((_, local)) => local.to_string(),
-            None => code,
+            None => code.trim().to_string(),
         };
         Ok(SoapBody::Fault {
             code,
-            string,
+            string: string.trim().to_string(),
             detail: detail.flatten(),
         })
     }
 
-    /// `detail/faultDetail` text, if the detail has that shape.
-    fn fault_detail(&mut self) -> Result<Option<String>, MessageError> {
+    /// `detail/faultDetail` text, if the detail has that shape, and where the detail ends.
+    fn fault_detail(&mut self) -> Result<(Option<String>, usize), MessageError> {
         let mut out = None;
         loop {
+            let at = self.pos();
             match self.next_markup()?.1 {
-                Event::End(_) => return Ok(out),
+                Event::End(_) => return Ok((out, at)),
                 Event::Start(c) if c.local_name().as_ref() == b"faultDetail" => {
                     out = Some(self.text()?)
                 }
