@@ -5,11 +5,15 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use brama_transport::{Destination, Pool};
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
 
 use crate::load::tls::TlsSettings;
-use hyper_util::rt::TokioIo;
+
+/// Largest answer read by the command line.
+const MAX_ANSWER: usize = 256 * 1024 * 1024;
+/// Upper bound on one call; the commands wait less (`--timeout-secs`).
+const CALL_LIMIT: Duration = Duration::from_secs(3600);
 
 use crate::identifiers::{ClientId, SecurityServerId, ServiceId};
 use crate::message::build::{self, RequestHeader};
@@ -245,52 +249,15 @@ pub async fn http_call_with(
     body: Option<(&str, Bytes)>,
     tls: &TlsSettings,
 ) -> Result<(http::StatusCode, http::HeaderMap, Bytes), String> {
-    let uri: http::Uri = url
-        .parse()
-        .map_err(|e| format!("'{url}' is not a URL: {e}"))?;
-    let https = match uri.scheme_str() {
-        Some("http") => false,
-        Some("https") => true,
-        _ => {
-            return Err(format!(
-                "'{url}': only http:// and https:// URLs are supported"
-            ))
-        }
+    let config = match url.starts_with("https://") {
+        true => Some(tls.client_config().map_err(|e| e.to_string())?),
+        false => None,
     };
-    let host = uri.host().ok_or("URL without host")?;
-    let addr = format!(
-        "{host}:{}",
-        uri.port_u16().unwrap_or(if https { 443 } else { 80 })
-    );
-    let tcp = tokio::net::TcpStream::connect(&addr)
-        .await
-        .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
-    let mut sender = if https {
-        let name =
-            rustls_pki_types::ServerName::try_from(host.trim_matches(['[', ']']).to_string())
-                .map_err(|e| format!("'{host}': {e}"))?;
-        let stream = tls
-            .connector()
-            .map_err(|e| e.to_string())?
-            .connect(name, tcp)
-            .await
-            .map_err(|e| format!("TLS with {addr}: {e}"))?;
-        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| e.to_string())?;
-        tokio::spawn(conn);
-        sender
-    } else {
-        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
-            .await
-            .map_err(|e| e.to_string())?;
-        tokio::spawn(conn);
-        sender
-    };
+    let (dest, path) = Destination::for_url(url, config)?;
     let mut req = http::Request::builder()
         .method(method)
-        .uri(uri.path_and_query().map_or("/", |p| p.as_str()))
-        .header(http::header::HOST, addr.as_str());
+        .uri(path)
+        .header(http::header::HOST, dest.key.as_str());
     for (n, v) in headers {
         req = req.header(n.as_str(), v.as_str());
     }
@@ -304,9 +271,14 @@ pub async fn http_call_with(
         }
         None => Bytes::new(),
     };
-    let req = req.body(Full::new(body)).map_err(|e| e.to_string())?;
-    let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
-    let (parts, body) = resp.into_parts();
-    let bytes = body.collect().await.map_err(|e| e.to_string())?.to_bytes();
+    let req = req
+        .body(brama_transport::body::full(body))
+        .map_err(|e| e.to_string())?;
+    // One exchange: the callers bound the time they wait themselves.
+    let pool = Pool::new(1, Duration::from_secs(60), Duration::from_secs(10));
+    let (parts, bytes) = pool
+        .exchange(&dest, req, CALL_LIMIT, MAX_ANSWER)
+        .await
+        .map_err(|e| e.to_string())?;
     Ok((parts.status, parts.headers, bytes))
 }

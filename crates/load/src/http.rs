@@ -1,18 +1,15 @@
-//! The generator's HTTP/1.1 client: a fixed pool of keep-alive connections to one target.
+//! The generator's HTTP/1.1 client: the gateway's one pool of keep-alive connections, at most
+//! `size` of them to one target.
 //!
 //! Requests borrow a connection for one exchange (HTTP/1.1 has no multiplexing), so the pool's
 //! size bounds the requests on the wire; the rest wait for a connection, and that wait is part of
 //! their latency, as it would be for an information system with the same pool.
 
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::time::Duration;
 
+use brama_transport::body::Body;
+use brama_transport::{Destination, Pool, TransportError};
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::client::conn::http1::SendRequest;
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 
 use super::classify::Outcome;
@@ -21,102 +18,46 @@ use super::LoadError;
 
 /// Largest answer read; a bigger one counts as an `io` failure.
 const MAX_RESPONSE: usize = 64 * 1024 * 1024;
-
-type Sender = SendRequest<Full<Bytes>>;
+/// The driver bounds each request's time itself; this only keeps a lost answer from
+/// holding its connection for ever.
+const EXCHANGE_LIMIT: Duration = Duration::from_secs(3600);
+/// An idle connection older than this is not reused.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Where requests go: scheme, address, `Host`, the URL's path prefix.
 pub struct Target {
     pub url: String,
-    addrs: Vec<SocketAddr>,
-    /// Index into `addrs` of the address that last connected (`localhost` may resolve to `::1`
-    /// first while the server listens on 127.0.0.1 only).
-    good: AtomicUsize,
+    dest: Destination,
     pub host: http::HeaderValue,
     /// The URL's path without a trailing `/`: `""` for `http://host:8080/`.
     pub base_path: String,
-    tls: Option<(
-        tokio_rustls::TlsConnector,
-        rustls_pki_types::ServerName<'static>,
-    )>,
 }
 
 impl Target {
-    /// Parses `http://` or `https://` URLs and resolves the host once.
+    /// Parses `http://` or `https://` URLs and checks the host resolves.
     pub async fn new(url: &str, tls: &TlsSettings) -> Result<Target, LoadError> {
         let bad = |why: &str| LoadError::Target(format!("--url '{url}': {why}"));
         let uri: http::Uri = url.parse().map_err(|e| bad(&format!("{e}")))?;
-        let https = match uri.scheme_str() {
-            Some("http") => false,
-            Some("https") => true,
-            _ => return Err(bad("only http:// and https:// URLs")),
+        let config = match uri.scheme_str() {
+            Some("https") => Some(tls.client_config()?),
+            _ => None,
         };
-        let host = uri.host().ok_or_else(|| bad("no host"))?;
-        let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
-        let bare = host.trim_start_matches('[').trim_end_matches(']');
-        let addrs: Vec<SocketAddr> = tokio::net::lookup_host((bare, port))
+        let (dest, _) = Destination::for_url(url, config).map_err(|e| bad(&e))?;
+        let resolved = tokio::net::lookup_host(dest.key.as_str())
             .await
-            .map_err(|e| bad(&format!("cannot resolve {host}: {e}")))?
-            .collect();
-        if addrs.is_empty() {
-            return Err(bad(&format!("{host} has no address")));
+            .map_err(|e| bad(&format!("cannot resolve {}: {e}", dest.key)))?;
+        if resolved.count() == 0 {
+            return Err(bad(&format!("{} has no address", dest.key)));
         }
-        let authority = uri.authority().map_or(host, |a| a.as_str());
-        let tls = if https {
-            let name = rustls_pki_types::ServerName::try_from(bare.to_string())
-                .map_err(|e| bad(&format!("{e}")))?;
-            Some((tls.connector()?, name))
-        } else {
-            None
-        };
+        let authority = uri.authority().map_or(dest.key.as_str(), |a| a.as_str());
         Ok(Target {
             url: url.to_string(),
-            addrs,
-            good: AtomicUsize::new(0),
             host: http::HeaderValue::from_str(authority).map_err(|e| bad(&format!("{e}")))?,
             base_path: uri.path().trim_end_matches('/').to_string(),
-            tls,
+            dest,
         })
     }
-
-    /// A fresh HTTP/1.1 connection; its driver runs as a task of the current runtime.
-    async fn connect(&self) -> Result<Sender, Outcome> {
-        let first = self.good.load(Ordering::Relaxed);
-        let mut tcp = None;
-        for i in 0..self.addrs.len() {
-            let at = (first + i) % self.addrs.len();
-            if let Ok(s) = TcpStream::connect(self.addrs[at]).await {
-                self.good.store(at, Ordering::Relaxed);
-                tcp = Some(s);
-                break;
-            }
-        }
-        let tcp = tcp.ok_or(Outcome::Connect)?;
-        // Requests are small and answered before the next is written: Nagle would only delay.
-        let _ = tcp.set_nodelay(true);
-        match &self.tls {
-            None => http1(tcp).await,
-            Some((connector, name)) => {
-                let tls = connector
-                    .connect(name.clone(), tcp)
-                    .await
-                    .map_err(|_| Outcome::Connect)?;
-                http1(tls).await
-            }
-        }
-    }
-}
-
-/// An HTTP/1.1 connection over `io`, driven by its own task.
-async fn http1<T>(io: T) -> Result<Sender, Outcome>
-where
-    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
-    let (sender, conn) = hyper::client::conn::http1::Builder::new()
-        .handshake(TokioIo::new(io))
-        .await
-        .map_err(|_| Outcome::Connect)?;
-    tokio::spawn(conn);
-    Ok(sender)
 }
 
 /// One answer, read whole.
@@ -129,9 +70,7 @@ pub struct Reply {
 /// A pool of at most `size` keep-alive connections, opened on demand.
 pub struct Client {
     pub target: Target,
-    /// Idle connections, most recently used last: hot ones are reused first, so the ones a
-    /// server times out are the ones left at the bottom.
-    idle: Mutex<Vec<Sender>>,
+    pool: Pool,
     permits: Semaphore,
 }
 
@@ -139,47 +78,24 @@ impl Client {
     pub fn new(target: Target, size: usize) -> Client {
         Client {
             target,
-            idle: Mutex::new(Vec::with_capacity(size)),
+            pool: Pool::new(size.max(1), IDLE_TIMEOUT, CONNECT_TIMEOUT),
             permits: Semaphore::new(size.max(1)),
         }
     }
 
-    fn pop_idle(&self) -> Option<Sender> {
-        self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop()
-    }
-
     /// One exchange on a pooled connection (a new one when none is idle or the idle one was
     /// closed by the server). Failures are outcomes, not errors: they are what a run measures.
-    pub async fn send(&self, req: http::Request<Full<Bytes>>) -> Result<Reply, Outcome> {
+    pub async fn send(&self, req: http::Request<Body>) -> Result<Reply, Outcome> {
         let _permit = self.permits.acquire().await.map_err(|_| Outcome::Io)?;
-        let mut sender = loop {
-            match self.pop_idle() {
-                Some(mut s) => {
-                    // A connection the server closed while idle is dropped, not counted.
-                    if !s.is_closed() && s.ready().await.is_ok() {
-                        break s;
-                    }
-                }
-                None => {
-                    let mut s = self.target.connect().await?;
-                    s.ready().await.map_err(|_| Outcome::Connect)?;
-                    break s;
-                }
-            }
-        };
-        let resp = sender.send_request(req).await.map_err(|_| Outcome::Io)?;
-        let (parts, body) = resp.into_parts();
-        let body = Limited::new(body, MAX_RESPONSE)
-            .collect()
+        let (parts, body) = self
+            .pool
+            .exchange(&self.target.dest, req, EXCHANGE_LIMIT, MAX_RESPONSE)
             .await
-            .map_err(|_| Outcome::Io)?
-            .to_bytes();
-        if !sender.is_closed() {
-            self.idle
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push(sender);
-        }
+            .map_err(|e| match e {
+                TransportError::Connect(..) | TransportError::Tls(..) => Outcome::Connect,
+                TransportError::Timeout(..) => Outcome::Timeout,
+                TransportError::Http(..) | TransportError::TooLarge(..) => Outcome::Io,
+            })?;
         Ok(Reply {
             status: parts.status.as_u16(),
             headers: parts.headers,
@@ -194,8 +110,8 @@ impl Client {
         path_and_query: &http::uri::PathAndQuery,
         headers: &http::HeaderMap,
         body: Bytes,
-    ) -> http::Request<Full<Bytes>> {
-        let mut req = http::Request::new(Full::new(body));
+    ) -> http::Request<Body> {
+        let mut req = http::Request::new(brama_transport::body::full(body));
         *req.method_mut() = method;
         *req.uri_mut() = http::Uri::from(path_and_query.clone());
         let h = req.headers_mut();

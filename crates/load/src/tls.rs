@@ -25,7 +25,8 @@ pub struct TlsSettings {
 }
 
 impl TlsSettings {
-    pub fn connector(&self) -> Result<tokio_rustls::TlsConnector, LoadError> {
+    /// The client side of TLS these settings describe.
+    pub fn client_config(&self) -> Result<Arc<rustls::ClientConfig>, LoadError> {
         let bad = |e: rustls::Error| LoadError::Target(format!("TLS settings: {e}"));
         let builder = rustls::ClientConfig::builder_with_provider(brama_transport::tls::provider())
             .with_safe_default_protocol_versions()
@@ -58,7 +59,7 @@ impl TlsSettings {
                     .map_err(bad)?
             }
         };
-        Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))
+        Ok(Arc::new(config))
     }
 }
 

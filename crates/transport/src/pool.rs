@@ -43,6 +43,44 @@ pub enum TransportError {
 }
 
 impl Destination {
+    /// Where an `http://` or `https://` URL points (HTTPS with `tls`, the server's certificate
+    /// checked for the URL's host), and the URL's path with its query. For the command line,
+    /// the load generator and the generated clients: the gateway's own destinations come from
+    /// its configuration.
+    pub fn for_url(
+        url: &str,
+        tls: Option<Arc<rustls::ClientConfig>>,
+    ) -> Result<(Destination, String), String> {
+        let uri: http::Uri = url
+            .parse()
+            .map_err(|e| format!("'{url}' is not a URL: {e}"))?;
+        let https = match uri.scheme_str() {
+            Some("http") => false,
+            Some("https") => true,
+            _ => {
+                return Err(format!(
+                    "'{url}': only http:// and https:// URLs are supported"
+                ))
+            }
+        };
+        let host = uri.host().ok_or_else(|| format!("'{url}' has no host"))?;
+        let key = format!(
+            "{host}:{}",
+            uri.port_u16().unwrap_or(if https { 443 } else { 80 })
+        );
+        let tls = match (https, tls) {
+            (false, _) => None,
+            (true, None) => return Err(format!("'{url}': no TLS settings for https://")),
+            (true, Some(config)) => {
+                let name = ServerName::try_from(host.trim_matches(['[', ']']).to_string())
+                    .map_err(|e| format!("'{host}': {e}"))?;
+                Some((config, name))
+            }
+        };
+        let path = uri.path_and_query().map_or("/", |p| p.as_str()).to_string();
+        Ok((Destination { key, tls }, path))
+    }
+
     /// Connections are shared only between requests with the same address *and* the same TLS
     /// trust: a connection verified against one CA must not serve a service trusting another.
     fn pool_key(&self) -> String {

@@ -1,56 +1,45 @@
-//! Plain HTTP to a security server's client listener (or straight to a service), with a few
-//! kept-alive connections reused.
+//! Plain HTTP to a security server's client listener (or straight to a service), over the
+//! gateway's one HTTP client: a few kept-alive connections reused.
 
-use std::sync::Mutex;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::client::conn::http1::{self, SendRequest};
-use hyper_util::rt::TokioIo;
 
 use super::{BoxFuture, ClientError, SoapTransport};
+use brama_transport::{Destination, Pool};
 use brama_xroad::message::mime::{self, ContentType};
 
 /// Largest response body read.
 const MAX_RESPONSE: usize = 64 * 1024 * 1024;
 /// Idle connections kept for reuse.
 const MAX_IDLE: usize = 16;
-
-type Sender = SendRequest<Full<Bytes>>;
+/// An idle connection older than this is not reused (servers close theirs after a while).
+const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// POSTs envelopes as `text/xml` to one `http://` URL.
 pub struct HttpTransport {
     url: String,
-    /// `host:port` to connect to, also sent as `Host`.
-    authority: String,
+    dest: Destination,
     path: String,
     timeout: Duration,
-    connect_timeout: Duration,
-    idle: Mutex<Vec<Sender>>,
+    pool: Pool,
 }
 
 impl HttpTransport {
     /// A transport to `url` (`http://host[:port][/path]`): 60 s per call, 10 s to connect.
     pub fn new(url: &str) -> Result<Self, ClientError> {
-        let uri: http::Uri = url
-            .parse()
-            .map_err(|e| ClientError::Request(format!("'{url}' is not a URL: {e}")))?;
-        if uri.scheme_str() != Some("http") {
+        if !url.starts_with("http://") {
             return Err(ClientError::Request(format!(
                 "'{url}': only http:// URLs are supported"
             )));
         }
-        let host = uri
-            .host()
-            .ok_or_else(|| ClientError::Request(format!("'{url}' has no host")))?;
+        let (dest, path) = Destination::for_url(url, None).map_err(ClientError::Request)?;
         Ok(HttpTransport {
             url: url.to_string(),
-            authority: format!("{host}:{}", uri.port_u16().unwrap_or(80)),
-            path: uri.path_and_query().map_or("/", |p| p.as_str()).to_string(),
+            dest,
+            path,
             timeout: Duration::from_secs(60),
-            connect_timeout: Duration::from_secs(10),
-            idle: Mutex::new(Vec::new()),
+            pool: Pool::new(MAX_IDLE, IDLE_TIMEOUT, Duration::from_secs(10)),
         })
     }
 
@@ -61,91 +50,29 @@ impl HttpTransport {
     }
 
     pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = timeout;
+        self.pool = Pool::new(MAX_IDLE, IDLE_TIMEOUT, timeout);
         self
     }
 
-    fn transport(&self, what: impl std::fmt::Display) -> ClientError {
-        ClientError::Transport(format!("{}: {what}", self.url))
-    }
-
-    async fn connect(&self) -> Result<Sender, ClientError> {
-        let tcp = tokio::time::timeout(
-            self.connect_timeout,
-            tokio::net::TcpStream::connect(&self.authority),
-        )
-        .await
-        .map_err(|_| self.transport("connect timed out"))?
-        .map_err(|e| self.transport(format_args!("cannot connect: {e}")))?;
-        let _ = tcp.set_nodelay(true);
-        let (sender, conn) = http1::handshake(TokioIo::new(tcp))
-            .await
-            .map_err(|e| self.transport(e))?;
-        tokio::spawn(conn);
-        Ok(sender)
-    }
-
-    fn request(&self, body: Bytes) -> http::Request<Full<Bytes>> {
-        http::Request::post(self.path.as_str())
-            .header(http::header::HOST, self.authority.as_str())
+    async fn post(&self, body: Vec<u8>) -> Result<Vec<u8>, ClientError> {
+        let req = http::Request::post(self.path.as_str())
+            .header(http::header::HOST, self.dest.key.as_str())
             .header(http::header::CONTENT_TYPE, "text/xml; charset=UTF-8")
             .header("SOAPAction", "\"\"")
-            .body(Full::new(body))
-            .expect("method, path and headers are valid")
-    }
-
-    async fn post(&self, body: Vec<u8>) -> Result<Vec<u8>, ClientError> {
-        let body = Bytes::from(body);
-        let mut pooled = self.idle.lock().expect("idle list").pop();
-        if let Some(s) = pooled.as_mut() {
-            if s.ready().await.is_err() {
-                pooled = None;
-            }
-        }
-        let reused = match pooled {
-            Some(mut s) => match s.try_send_request(self.request(body.clone())).await {
-                Ok(r) => Some((s, r)),
-                // The kept-alive connection closed before the request went out: a new one.
-                Err(e) if e.message().is_some() => None,
-                Err(e) => {
-                    return Err(self
-                        .transport(format_args!("connection lost while sending: {}", e.error())))
-                }
-            },
-            None => None,
-        };
-        let (sender, response) = match reused {
-            Some(pair) => pair,
-            None => {
-                let mut s = self.connect().await?;
-                let r = s
-                    .send_request(self.request(body))
-                    .await
-                    .map_err(|e| self.transport(e))?;
-                (s, r)
-            }
-        };
-        let status = response.status();
-        let content_type = response
-            .headers()
+            .body(brama_transport::body::full(Bytes::from(body)))
+            .map_err(|e| ClientError::Request(e.to_string()))?;
+        let (parts, bytes) = self
+            .pool
+            .exchange(&self.dest, req, self.timeout, MAX_RESPONSE)
+            .await
+            .map_err(|e| ClientError::Transport(format!("{}: {e}", self.url)))?;
+        let content_type = parts
+            .headers
             .get(http::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .map(ContentType::parse)
             .and_then(Result::ok);
-        let bytes = Limited::new(response.into_body(), MAX_RESPONSE)
-            .collect()
-            .await
-            .map_err(|e| self.transport(format_args!("reading the answer: {e}")))?
-            .to_bytes();
-        // Readiness is checked when the connection is taken again (waiting here could outlast
-        // a slow server's close).
-        if !sender.is_closed() {
-            let mut idle = self.idle.lock().expect("idle list");
-            if idle.len() < MAX_IDLE {
-                idle.push(sender);
-            }
-        }
-        soap_part(status, content_type.as_ref(), bytes)
+        soap_part(parts.status, content_type.as_ref(), bytes)
     }
 }
 
@@ -181,15 +108,6 @@ fn soap_part(
 
 impl SoapTransport for HttpTransport {
     fn call(&self, envelope: Vec<u8>) -> BoxFuture<'_, Result<Vec<u8>, ClientError>> {
-        Box::pin(async move {
-            tokio::time::timeout(self.timeout, self.post(envelope))
-                .await
-                .map_err(|_| {
-                    self.transport(format_args!(
-                        "no answer within {} s",
-                        self.timeout.as_secs_f64()
-                    ))
-                })?
-        })
+        Box::pin(self.post(envelope))
     }
 }
