@@ -29,14 +29,14 @@ pub enum Outcome {
 }
 
 /// The error kinds of the summary (`errors_by_kind`), in the order they are printed.
-pub const KINDS: [&str; 5] = ["fault", "http_status", "connect", "timeout", "io"];
+pub(crate) const KINDS: [&str; 5] = ["fault", "http_status", "connect", "timeout", "io"];
 
 impl Outcome {
     pub fn is_ok(&self) -> bool {
         matches!(self, Outcome::Ok)
     }
 
-    /// One of [`KINDS`]; `None` for success.
+    /// One of `KINDS`; `None` for success.
     pub fn kind(&self) -> Option<&'static str> {
         match self {
             Outcome::Ok => None,
@@ -100,7 +100,7 @@ fn is_xroad_code(t: &str) -> bool {
 }
 
 /// The `type` string of a JSON object body (X-Road REST errors, brama's router errors).
-pub fn json_type(body: &[u8]) -> Option<String> {
+pub(crate) fn json_type(body: &[u8]) -> Option<String> {
     #[derive(serde::Deserialize)]
     struct Typed {
         #[serde(rename = "type")]
@@ -115,7 +115,7 @@ pub fn json_type(body: &[u8]) -> Option<String> {
 /// the security server's own SOAP reader ([`SoapEnvelope::from_http`], plain or multipart, within
 /// its default limits), so a load test and the gateway agree on what is a fault; an answer it
 /// cannot read is not one. Without a Content-Type the body is taken as `text/xml`.
-pub fn soap_fault_code(content_type: Option<&str>, body: &[u8]) -> Option<String> {
+pub(crate) fn soap_fault_code(content_type: Option<&str>, body: &[u8]) -> Option<String> {
     memmem::find(body, b"faultcode")?;
     let ct = Some(content_type.unwrap_or("text/xml"));
     let body = Bytes::copy_from_slice(body);

@@ -98,7 +98,7 @@ impl SoapTemplate {
 }
 
 /// A random (v4) UUID from the thread's fast generator, written without allocating.
-pub fn fresh_id(buf: &mut [u8; uuid::fmt::Hyphenated::LENGTH]) -> &str {
+pub(crate) fn fresh_id(buf: &mut [u8; uuid::fmt::Hyphenated::LENGTH]) -> &str {
     let id = uuid::Builder::from_random_bytes(rand::thread_rng().gen()).into_uuid();
     id.hyphenated().encode_lower(buf)
 }

@@ -118,7 +118,7 @@ pub fn describe(
     Ok(app_json(&app, &deliveries, true))
 }
 
-pub fn app_json(app: &AppRecord, deliveries: &[Delivery], detail: bool) -> Value {
+pub(crate) fn app_json(app: &AppRecord, deliveries: &[Delivery], detail: bool) -> Value {
     let mut services: Vec<&Delivery> = deliveries.iter().collect();
     services.sort_by_key(|d| app.services.iter().position(|s| *s == d.service));
     let overall = if services.iter().all(|d| d.state == State::Delivered) {

@@ -5,7 +5,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 /// Services the applicant may choose, by their name in the application.
-pub const CHOICES: &[(&str, &str)] = &[
+pub(crate) const CHOICES: &[(&str, &str)] = &[
     ("unzr", "assignUnzr"),
     ("citizenship", "determineCitizenship"),
     ("taxpayer", "registerTaxpayer"),

@@ -65,7 +65,7 @@ pub fn spec(name: &str) -> Option<&'static ServiceSpec> {
     SERVICES.iter().find(|s| s.name == name)
 }
 
-pub fn is_service(name: &str) -> bool {
+pub(crate) fn is_service(name: &str) -> bool {
     spec(name).is_some()
 }
 
@@ -129,7 +129,7 @@ fn unknown<E: From<String>>(name: &str) -> E {
 }
 
 /// The Body element of `service`'s SOAP request: what the router stores. The envelope around it
-/// is built on each attempt by [`soap_request`], without parsing.
+/// is built on each attempt by `soap_request`, without parsing.
 pub fn request(
     service: &str,
     app: &Application,
@@ -149,7 +149,11 @@ where
 }
 
 /// The X-Road SOAP request of `service` whose Body element is `body` (from [`request`]).
-pub fn soap_request(service: &str, h: &Header<'_>, body: &str) -> Result<SoapMessage, String> {
+pub(crate) fn soap_request(
+    service: &str,
+    h: &Header<'_>,
+    body: &str,
+) -> Result<SoapMessage, String> {
     by_operation!(service, built(h, body))
 }
 
@@ -171,7 +175,7 @@ fn built<O: Operation>(h: &Header<'_>, body: &str) -> Result<SoapMessage, String
 
 /// The JSON body of `service` delivered over REST: the operation's request (checked through
 /// its generated type, so SOAP and REST registries get the same fields).
-pub fn rest_request(
+pub(crate) fn rest_request(
     service: &str,
     app: &Application,
     answers: &BTreeMap<&str, &Value>,
@@ -191,20 +195,20 @@ where
 
 /// What an answer means for the delivery.
 #[derive(Debug, PartialEq)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     Done(Value),
     /// The registry is still working on it: ask again later.
     NotYet(Value),
 }
 
 /// Reads the answer to `service`, as the client proxy parsed and verified it.
-pub fn interpret(service: &str, answer: &SoapMessage) -> Result<Verdict, AttemptError> {
+pub(crate) fn interpret(service: &str, answer: &SoapMessage) -> Result<Verdict, AttemptError> {
     let v: Value = by_operation!(service, typed_answer(answer))?;
     verdict(service, v)
 }
 
 /// Reads a REST registry's JSON answer to `service` (its generated response type).
-pub fn interpret_json(service: &str, json: &[u8]) -> Result<Verdict, AttemptError> {
+pub(crate) fn interpret_json(service: &str, json: &[u8]) -> Result<Verdict, AttemptError> {
     let v: Value = by_operation!(service, json_answer(json))?;
     verdict(service, v)
 }

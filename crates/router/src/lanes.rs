@@ -14,7 +14,7 @@ use super::model::{now_ms, Millis};
 /// `(application, service)`.
 pub type Key = (String, String);
 
-pub struct Lane {
+pub(crate) struct Lane {
     heap: Mutex<BinaryHeap<Reverse<(Millis, Key)>>>,
     wake: Notify,
     permits: Arc<Semaphore>,

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// Milliseconds since the Unix epoch: times survive restarts and are shown to people.
-pub type Millis = u64;
+pub(crate) type Millis = u64;
 
 pub fn now_ms() -> Millis {
     std::time::SystemTime::now()
@@ -77,7 +77,7 @@ pub struct Delivery {
     pub request_dirty: bool,
     /// Attempts counted against the registry's `max_attempts` (answers "not yet" are not).
     pub attempt_count: u32,
-    /// Every attempt, the oldest first; only the last [`MAX_KEPT_ATTEMPTS`] are kept.
+    /// Every attempt, the oldest first; only the last `MAX_KEPT_ATTEMPTS` are kept.
     #[serde(default)]
     pub attempts: Vec<Attempt>,
     #[serde(default)]
@@ -99,7 +99,7 @@ pub struct Delivery {
 
 /// Attempts kept per delivery; polling an asynchronous registry for a day must not grow a record
 /// without bound.
-pub const MAX_KEPT_ATTEMPTS: usize = 32;
+pub(crate) const MAX_KEPT_ATTEMPTS: usize = 32;
 
 impl Delivery {
     pub fn push_attempt(&mut self, a: Attempt) {

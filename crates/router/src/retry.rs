@@ -8,7 +8,7 @@ use brama_xroad::error::{is_retryable_status, Fault};
 
 /// What went wrong with one attempt.
 #[derive(Clone, Debug)]
-pub enum AttemptError {
+pub(crate) enum AttemptError {
     /// No answer: connection refused or reset, TLS failure, timeout.
     Network(String),
     Timeout,

@@ -14,7 +14,7 @@ use super::verify::{self, At, Part, Signed, TrustStore, Verified};
 use brama_xroad::identifiers::{ClientId, ServiceId};
 use brama_xroad::message::soap::{SoapLimits, SoapMessage};
 
-pub const MIMETYPE: &str = "application/vnd.etsi.asic-e+zip";
+pub(crate) const MIMETYPE: &str = "application/vnd.etsi.asic-e+zip";
 const SIGNATURES: &str = "META-INF/signatures.xml";
 /// Containers are small; these bound what a hostile zip can make us inflate.
 const MAX_ENTRIES: usize = 1000;
@@ -161,7 +161,7 @@ fn manifest(c: &Container) -> String {
 
 /// The member who must have signed `message`: the client of a request, the service provider of
 /// a response (SOAP with `requestHash`, or a REST status line).
-pub fn expected_signer(message: &[u8]) -> Result<ClientId, SignError> {
+pub(crate) fn expected_signer(message: &[u8]) -> Result<ClientId, SignError> {
     let first = message.first().copied().unwrap_or(b' ');
     if first.is_ascii_alphanumeric() {
         // A REST header part: a METHOD (request) or STATUS (response) line, then `name:value`.

@@ -2,7 +2,7 @@
 //! from PKCS#11 attributes, and ECDSA signatures between the raw r‖s tokens give and DER.
 
 /// Appends one TLV to `out`.
-pub fn push_tlv(out: &mut Vec<u8>, tag: u8, content: &[u8]) {
+pub(crate) fn push_tlv(out: &mut Vec<u8>, tag: u8, content: &[u8]) {
     out.push(tag);
     let len = content.len();
     if len < 0x80 {
@@ -17,7 +17,7 @@ pub fn push_tlv(out: &mut Vec<u8>, tag: u8, content: &[u8]) {
 }
 
 /// One TLV as a new buffer.
-pub fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
+pub(crate) fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(content.len() + 6);
     push_tlv(&mut out, tag, content);
     out

@@ -18,8 +18,8 @@ use brama_xroad::xml::{Reader, XmlLimits};
 use super::der::push_tlv;
 use super::digest::DigestAlgorithm;
 
-pub const NS_HASHCHAIN: &str = "http://cyber.ee/hashchain";
-pub const NS_DSIG: &str = "http://www.w3.org/2000/09/xmldsig#";
+pub(crate) const NS_HASHCHAIN: &str = "http://cyber.ee/hashchain";
+pub(crate) const NS_DSIG: &str = "http://www.w3.org/2000/09/xmldsig#";
 /// Where the signature's HashChainResult points (the per-message chain).
 pub const SIG_HASHCHAIN: &str = "/sig-hashchain.xml";
 pub const MESSAGE: &str = "/message.xml";
@@ -74,7 +74,7 @@ fn err(kind: HashChainErrorKind, message: impl Into<String>) -> HashChainError {
 
 /// `DER(SEQUENCE OF SingleDigest)` with `SingleDigest ::= SEQUENCE { OCTET STRING, UTF8String,
 /// SEQUENCE {} }`.
-pub fn digest_list_der<'a>(items: impl IntoIterator<Item = (&'a [u8], &'a str)>) -> Vec<u8> {
+pub(crate) fn digest_list_der<'a>(items: impl IntoIterator<Item = (&'a [u8], &'a str)>) -> Vec<u8> {
     let mut body = Vec::new();
     for (digest, method) in items {
         let mut single = Vec::with_capacity(digest.len() + method.len() + 8);
@@ -89,7 +89,7 @@ pub fn digest_list_der<'a>(items: impl IntoIterator<Item = (&'a [u8], &'a str)>)
 }
 
 /// The value of a step over these child digests, all with `alg`.
-pub fn step_digest(alg: DigestAlgorithm, children: &[&[u8]]) -> Vec<u8> {
+pub(crate) fn step_digest(alg: DigestAlgorithm, children: &[&[u8]]) -> Vec<u8> {
     let uri = alg.uri();
     alg.digest(&digest_list_der(children.iter().map(|d| (*d, uri))))
 }
@@ -283,7 +283,7 @@ fn hash_value(x: &mut Vec<u8>, digest: &[u8]) {
 
 /// A parsed HashChainResult.
 #[derive(Clone, Debug)]
-pub struct ChainResult {
+pub(crate) struct ChainResult {
     pub uri: String,
     pub method: String,
     pub digest: Vec<u8>,
@@ -426,14 +426,17 @@ fn attr<'a>(attrs: &'a [(String, String)], name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
-pub fn decode_b64(s: &str) -> Result<Vec<u8>, HashChainError> {
+pub(crate) fn decode_b64(s: &str) -> Result<Vec<u8>, HashChainError> {
     let clean: String = s.chars().filter(|c| !c.is_ascii_whitespace()).collect();
     B64.decode(clean)
         .map_err(|e| malformed(format!("bad base64 digest: {e}")))
 }
 
 /// Parses a HashChainResult document.
-pub fn parse_result(bytes: &[u8], limits: &XmlLimits) -> Result<ChainResult, HashChainError> {
+pub(crate) fn parse_result(
+    bytes: &[u8],
+    limits: &XmlLimits,
+) -> Result<ChainResult, HashChainError> {
     let mut d = Doc::new(bytes, limits)?;
     let uri = match d.next()? {
         Ev::Start {

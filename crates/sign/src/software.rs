@@ -15,7 +15,7 @@ enum Key {
 }
 
 /// One PKCS#8 key; every session shares it (ring's keys are thread-safe).
-pub struct SoftwareKey {
+pub(crate) struct SoftwareKey {
     path: PathBuf,
     key: Arc<Key>,
 }
@@ -27,13 +27,7 @@ impl std::fmt::Debug for SoftwareKey {
 }
 
 impl SoftwareKey {
-    /// Loads a PKCS#8 key (PEM `PRIVATE KEY` or DER).
-    pub fn load(path: &Path) -> Result<SoftwareKey, TokenError> {
-        let raw = std::fs::read(path)
-            .map_err(|e| TokenError::permanent(format!("{}: {e}", path.display())))?;
-        Self::from_pkcs8(path, &raw)
-    }
-
+    /// A PKCS#8 key (PEM `PRIVATE KEY` or DER) read from `path`.
     pub fn from_pkcs8(path: &Path, raw: &[u8]) -> Result<SoftwareKey, TokenError> {
         let der = if raw.starts_with(b"-----") {
             let mut rd = raw;

@@ -79,7 +79,7 @@ pub struct Signed<'a> {
 
 /// How a CA's certificates name members (globalconf `certificateProfileInfo`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Profile {
+pub(crate) enum Profile {
     /// `C=instance, O=memberClass, CN=memberCode` (X-Road's EJBCA default).
     Ejbca,
     /// `CN=memberCode, serialNumber=instance/serverCode/memberClass` (Finland; brama's test PKI).
@@ -618,7 +618,7 @@ fn signing_time(sig: &ParsedSignature) -> Result<ASN1Time, SignError> {
 }
 
 /// The member ids a signing certificate names under `profile`.
-pub fn members_of(cert: &X509Certificate<'_>, profile: Profile) -> Vec<ClientId> {
+pub(crate) fn members_of(cert: &X509Certificate<'_>, profile: Profile) -> Vec<ClientId> {
     use x509_parser::oid_registry as oids;
     let get = |oid: &x509_parser::der_parser::oid::Oid<'_>| -> Option<String> {
         cert.subject()

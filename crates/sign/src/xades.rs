@@ -14,14 +14,13 @@ use super::digest::DigestAlgorithm;
 use super::token::SignatureAlgorithm;
 use brama_xroad::xml::{Reader, XmlLimits};
 
-pub const NS_ASIC: &str = "http://uri.etsi.org/02918/v1.2.1#";
-pub const NS_DS: &str = "http://www.w3.org/2000/09/xmldsig#";
-pub const NS_XADES: &str = "http://uri.etsi.org/01903/v1.3.2#";
-pub const NS_XSI: &str = "http://www.w3.org/2001/XMLSchema-instance";
-pub const C14N_INCLUSIVE: &str = "http://www.w3.org/TR/2001/REC-xml-c14n-20010315";
-pub const SIGNED_PROPERTIES_TYPE: &str = "http://uri.etsi.org/01903#SignedProperties";
+pub(crate) const NS_ASIC: &str = "http://uri.etsi.org/02918/v1.2.1#";
+pub(crate) const NS_DS: &str = "http://www.w3.org/2000/09/xmldsig#";
+pub(crate) const NS_XADES: &str = "http://uri.etsi.org/01903/v1.3.2#";
+pub(crate) const C14N_INCLUSIVE: &str = "http://www.w3.org/TR/2001/REC-xml-c14n-20010315";
+pub(crate) const SIGNED_PROPERTIES_TYPE: &str = "http://uri.etsi.org/01903#SignedProperties";
 /// The reference a batch signature signs.
-pub const HASHCHAIN_RESULT: &str = "/sig-hashchainresult.xml";
+pub(crate) const HASHCHAIN_RESULT: &str = "/sig-hashchainresult.xml";
 
 const ROOT_NS: &str = r#" xmlns:asic="http://uri.etsi.org/02918/v1.2.1#" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" xmlns:xades="http://uri.etsi.org/01903/v1.3.2#" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance""#;
 const POLICY_ID: &str = "urn:oid:1.3.6.1.4.1.3516.16.2";
@@ -447,7 +446,7 @@ pub fn parse(doc: &[u8], limits: &XmlLimits) -> Result<ParsedSignature, Malforme
 }
 
 /// `2024-12-05T07:34:12.314Z` for now.
-pub fn signing_time_now() -> String {
+pub(crate) fn signing_time_now() -> String {
     let now = time::OffsetDateTime::now_utc();
     format!(
         "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",

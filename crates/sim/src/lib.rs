@@ -63,7 +63,7 @@ use brama_xroad::message::mime::{self, ContentType, MultipartWriter, Part};
 pub(crate) type Body = brama_transport::body::Body;
 
 /// Largest request body accepted.
-pub const MAX_BODY: usize = 32 * 1024 * 1024;
+pub(crate) const MAX_BODY: usize = 32 * 1024 * 1024;
 /// A client that has not sent its request headers by then is disconnected.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// Connections served at once; more wait (idle ones are closed to make room).

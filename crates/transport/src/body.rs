@@ -34,7 +34,7 @@ pub fn empty() -> Body {
 
 /// Bytes of request bodies held in memory across all connections: every request reserves what it
 /// buffers before it buffers it, waiting at most `wait` for others to finish. An eighth of the
-/// budget is kept for the first [`SMALL_BODY`] bytes of each request, so uploads that stall after
+/// budget is kept for the first `SMALL_BODY` bytes of each request, so uploads that stall after
 /// sending much (the way to exhaust a budget) cannot starve ordinary small requests.
 #[derive(Debug)]
 pub struct MemoryBudget {
@@ -46,7 +46,7 @@ pub struct MemoryBudget {
 }
 
 /// The part of every request counted only against the whole budget.
-pub const SMALL_BODY: usize = 64 * 1024;
+pub(crate) const SMALL_BODY: usize = 64 * 1024;
 
 /// Memory reserved from a [`MemoryBudget`], given back when dropped.
 #[derive(Debug, Default)]
@@ -230,7 +230,7 @@ impl From<BudgetExhausted> for IntakeError {
 }
 
 /// Frames of a body within the time limit and the minimum rate.
-pub struct Paced<B> {
+pub(crate) struct Paced<B> {
     body: B,
     end: Instant,
     min_rate: u64,

@@ -11,10 +11,10 @@ use brama_xroad::message::mime::{self, ContentType, MultipartWriter, Part};
 use brama_xroad::message::soap::{SoapLimits, SoapMessage};
 use brama_xroad::message::{MessageError, SoapEnvelope};
 
-pub const CT_SIGNATURE: &str = "signature/bdoc-1.0/ts";
-pub const CT_HASH_CHAIN_RESULT: &str = "application/hash-chain-result";
-pub const CT_HASH_CHAIN: &str = "application/hash-chain";
-pub const CT_OCSP: &str = "application/ocsp-response";
+pub(crate) const CT_SIGNATURE: &str = "signature/bdoc-1.0/ts";
+pub(crate) const CT_HASH_CHAIN_RESULT: &str = "application/hash-chain-result";
+pub(crate) const CT_HASH_CHAIN: &str = "application/hash-chain";
+pub(crate) const CT_OCSP: &str = "application/ocsp-response";
 
 pub const HDR_REQUEST_ID: &str = "x-road-request-id";
 pub const HDR_HASH_ALGORITHM: &str = "x-hash-algorithm";
@@ -56,7 +56,7 @@ pub fn encode(env: &SoapEnvelope, ocsp: &[Bytes], sig: &SignatureParts) -> (Stri
 }
 
 /// The signature parts, in wire order (the signature last).
-pub fn write_signature(w: &mut MultipartWriter, sig: &SignatureParts) {
+pub(crate) fn write_signature(w: &mut MultipartWriter, sig: &SignatureParts) {
     for (ct, part) in [
         (CT_HASH_CHAIN_RESULT, &sig.hash_chain_result),
         (CT_HASH_CHAIN, &sig.hash_chain),

@@ -27,7 +27,7 @@ use brama_xroad::message::MessageError;
 
 pub const CT_REST_REQUEST: &str = "application/x-road-rest-request";
 pub const CT_REST_RESPONSE: &str = "application/x-road-rest-response";
-pub const CT_REST_BODY: &str = "application/x-road-rest-body";
+pub(crate) const CT_REST_BODY: &str = "application/x-road-rest-body";
 pub const HDR_MESSAGE_TYPE: &str = "x-road-message-type";
 pub const MESSAGE_TYPE_REST: &str = "REST";
 

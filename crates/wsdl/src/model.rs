@@ -153,7 +153,7 @@ impl Registry {
 }
 
 /// `registerBirth` -> `RegisterBirth`; other characters than letters and digits split words.
-pub fn upper_camel(name: &str) -> String {
+pub(crate) fn upper_camel(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
     let mut upper = true;
     for c in name.chars() {
@@ -188,12 +188,12 @@ pub fn struct_name(xsd_name: &str) -> String {
 }
 
 /// The marker type of an operation: `registerBirth` -> `RegisterBirthOp`.
-pub fn marker_name(op: &str) -> String {
+pub(crate) fn marker_name(op: &str) -> String {
     format!("{}Op", upper_camel(op))
 }
 
 /// `givenName` -> `given_name`, `birthPlaceKATOTTG` -> `birth_place_katottg`.
-pub fn snake(name: &str) -> String {
+pub(crate) fn snake(name: &str) -> String {
     let chars: Vec<char> = name.chars().collect();
     let mut out = String::with_capacity(name.len() + 4);
     for (i, &c) in chars.iter().enumerate() {
@@ -224,7 +224,7 @@ pub fn snake(name: &str) -> String {
 }
 
 /// `RegisterBirth` / `Rnokpp` -> `RNOKPP`, for constants.
-pub fn screaming(name: &str) -> String {
+pub(crate) fn screaming(name: &str) -> String {
     snake(name).to_ascii_uppercase()
 }
 

@@ -10,8 +10,8 @@ use super::dom::{self, Ctx, Error, Node};
 use super::model::{self, ComplexType, Operation, Registry, Texts, TypeRef};
 use super::schema::{self, is_xroad, set_text, NS_XROAD, NS_XSD};
 
-pub const NS_WSDL: &str = "http://schemas.xmlsoap.org/wsdl/";
-pub const NS_WSDL_SOAP: &str = "http://schemas.xmlsoap.org/wsdl/soap/";
+pub(crate) const NS_WSDL: &str = "http://schemas.xmlsoap.org/wsdl/";
+pub(crate) const NS_WSDL_SOAP: &str = "http://schemas.xmlsoap.org/wsdl/soap/";
 
 /// Every `*.wsdl` directly in `dir`, sorted by file name.
 pub fn parse_dir(dir: &Path) -> Result<Vec<Registry>, Error> {
@@ -47,7 +47,7 @@ pub fn parse_file(path: &Path) -> Result<Registry, Error> {
 }
 
 /// Parses WSDL text. `file` only labels errors; `name` becomes [`Registry::name`].
-pub fn parse_registry(file: &str, name: &str, xml: &str) -> Result<Registry, Error> {
+pub(crate) fn parse_registry(file: &str, name: &str, xml: &str) -> Result<Registry, Error> {
     let ctx = Ctx { file: file.into() };
     let root = dom::parse(&ctx, xml)?;
     if !root.is(NS_WSDL, "definitions") {

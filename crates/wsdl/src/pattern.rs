@@ -13,7 +13,7 @@ const MAX_UNBOUNDED_LEN: usize = 4096;
 const MAX_STEPS: u32 = 200_000;
 
 #[derive(Clone, Debug, PartialEq)]
-pub struct Pattern {
+pub(crate) struct Pattern {
     alts: Vec<Vec<Piece>>,
 }
 

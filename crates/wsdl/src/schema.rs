@@ -8,7 +8,7 @@ use super::dom::{Ctx, Error, Node};
 use super::model::{Builtin, ComplexType, Field, SimpleType, Texts, TypeRef};
 use super::pattern::Pattern;
 
-pub const NS_XSD: &str = "http://www.w3.org/2001/XMLSchema";
+pub(crate) const NS_XSD: &str = "http://www.w3.org/2001/XMLSchema";
 pub const NS_XROAD: &str = "http://x-road.eu/xsd/xroad.xsd";
 pub const NS_IDENTIFIERS: &str = "http://x-road.eu/xsd/identifiers";
 pub const NS_REPRESENTATION: &str = "http://x-road.eu/xsd/representation.xsd";
@@ -24,7 +24,7 @@ pub struct Schema {
 }
 
 /// Whether a schema is one of X-Road's own (header and identifier types), which are skipped.
-pub fn is_xroad(ns: &str) -> bool {
+pub(crate) fn is_xroad(ns: &str) -> bool {
     ns == NS_XROAD || ns == NS_IDENTIFIERS || ns == NS_REPRESENTATION
 }
 
@@ -33,7 +33,7 @@ fn xs(n: &Node, local: &str) -> bool {
 }
 
 /// Fails on any attribute of `n` not in `allowed`.
-pub fn only_attrs(ctx: &Ctx, n: &Node, allowed: &[&str]) -> Result<(), Error> {
+pub(crate) fn only_attrs(ctx: &Ctx, n: &Node, allowed: &[&str]) -> Result<(), Error> {
     match n
         .attrs
         .iter()
@@ -71,7 +71,7 @@ fn annotation(n: &Node) -> (Option<String>, Texts) {
 }
 
 /// Stores an `xrd:title`/`xrd:notes` text under its language (none = Ukrainian).
-pub fn set_text(texts: &mut Texts, n: &Node) {
+pub(crate) fn set_text(texts: &mut Texts, n: &Node) {
     let text = Some(n.text_collapsed()).filter(|t| !t.is_empty());
     match n.lang() {
         Some("en") => texts.en = texts.en.take().or(text),

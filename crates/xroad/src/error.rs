@@ -87,7 +87,7 @@ error_codes! {
 
 impl ErrorCode {
     /// Whether sending the same request again could succeed: transient network and service
-    /// trouble may clear, a malformed request or a refused right will not ([`TRANSIENT_WORDS`]).
+    /// trouble may clear, a malformed request or a refused right will not (`TRANSIENT_WORDS`).
     pub fn is_transient(self) -> bool {
         TRANSIENT_WORDS.contains(&self.as_str())
     }
@@ -391,7 +391,7 @@ impl Fault {
 ///
 /// - `Client.*` (and anything not `Server.*` or `Signer.*`) is final: the request itself is wrong.
 /// - A code naming one of X-Road's error words is final unless every such word is transient
-///   ([`ErrorCode::is_transient`], [`TRANSIENT_WORDS`]): `…ServiceFailed.InconsistentResponse`,
+///   ([`ErrorCode::is_transient`], `TRANSIENT_WORDS`): `…ServiceFailed.InconsistentResponse`,
 ///   `…AccessDenied`, `…MalformedSignature.InvalidHashChainRef` will be refused again,
 ///   `…ServiceFailed.NetworkError` may clear.
 /// - A `Server` fault naming none (a service's own `Server`, `Server.Maintenance`) may succeed
@@ -422,7 +422,7 @@ pub fn is_retryable_status(status: u16) -> bool {
 
 /// X-Road's error words that name trouble which may clear: the transient [`ErrorCode`]s and the
 /// words peers send for the same (a database, an HSM, the message log or the TSA down).
-pub const TRANSIENT_WORDS: &[&str] = &[
+pub(crate) const TRANSIENT_WORDS: &[&str] = &[
     "IOError",
     "NetworkError",
     "InternalError",

@@ -9,7 +9,7 @@ use std::fmt;
 const SEPARATORS: &[char] = &[':', ';', '/', '\\', '%'];
 
 /// Longest identifier part accepted (X-Road stores them in 255-character columns).
-pub const MAX_PART_CHARS: usize = 255;
+pub(crate) const MAX_PART_CHARS: usize = 255;
 
 /// Whether `part` is a legal identifier part: 1 to 255 characters, none of them whitespace, a
 /// control or format character, or one of `: ; / \ %`.

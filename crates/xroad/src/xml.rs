@@ -101,13 +101,13 @@ impl fmt::Display for XmlError {
 impl std::error::Error for XmlError {}
 
 /// Whether `c` is a `Char` of XML 1.0 (§2.2).
-pub fn is_xml_char(c: u32) -> bool {
+pub(crate) fn is_xml_char(c: u32) -> bool {
     matches!(c, 0x9 | 0xA | 0xD | 0x20..=0xD7FF | 0xE000..=0xFFFD | 0x10000..=0x10FFFF)
 }
 
 /// Checks a whole document once: UTF-8, and no character XML 1.0 forbids (C0 controls other than
 /// tab, newline and carriage return; U+FFFE, U+FFFF). Surrogates cannot occur in valid UTF-8.
-pub fn check_document(bytes: &[u8]) -> Result<(), XmlError> {
+pub(crate) fn check_document(bytes: &[u8]) -> Result<(), XmlError> {
     if let Err(e) = std::str::from_utf8(bytes) {
         return Err(XmlError::new(
             XmlErrorKind::Malformed,

@@ -321,7 +321,7 @@ fn one(file: &str, key: &str, message: String) -> ConfigErrors {
 }
 
 /// Loads the global configuration directory `dir` (relative to the config file).
-pub fn load_globalconf(source: &ConfigSource, dir: &str) -> Result<GlobalConf, String> {
+pub(crate) fn load_globalconf(source: &ConfigSource, dir: &str) -> Result<GlobalConf, String> {
     match source {
         ConfigSource::Dir(base) => GlobalConf::load_dir(&base.join(dir)).map_err(|e| e.to_string()),
         ConfigSource::Embedded => {

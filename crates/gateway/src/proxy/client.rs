@@ -210,7 +210,7 @@ pub async fn exchange(
 }
 
 /// The signed parts of a message: the SOAP bytes, then each attachment's body.
-pub fn message_parts(env: &SoapEnvelope) -> Vec<&[u8]> {
+pub(crate) fn message_parts(env: &SoapEnvelope) -> Vec<&[u8]> {
     let mut parts = Vec::with_capacity(1 + env.attachments.len());
     parts.push(&env.soap.bytes[..]);
     parts.extend(env.attachments.iter().map(|a| &a.body[..]));

@@ -24,12 +24,12 @@ const METASERVICES: &[&str] = &["listMethods", "allowedMethods", "getWsdl"];
 /// Where `getWsdl` points every `soap:address` (as X-Road does: the real address stays private).
 const HIDDEN_ENDPOINT: &str = "http://example.org/xroad-endpoint";
 
-pub fn is_metaservice(code: &str) -> bool {
+pub(crate) fn is_metaservice(code: &str) -> bool {
     METASERVICES.contains(&code)
 }
 
 /// `GET /listClients[?xRoadInstance=X]`: XML, or JSON on `Accept: application/json`.
-pub fn list_clients(gw: &Gateway, req: &http::Request<Incoming>) -> Response {
+pub(crate) fn list_clients(gw: &Gateway, req: &http::Request<Incoming>) -> Response {
     let instance = req.uri().query().and_then(|q| {
         q.split('&')
             .filter_map(|kv| kv.split_once('='))
@@ -283,7 +283,7 @@ async fn fetch_wsdl(gw: &Gateway, svc: &Service) -> Result<Bytes, Fault> {
 }
 
 /// Rewrites every `address/@location` (SOAP 1.1 and 1.2 bindings) to `HIDDEN_ENDPOINT`.
-pub fn hide_addresses(wsdl: &[u8]) -> Result<Bytes, quick_xml::Error> {
+pub(crate) fn hide_addresses(wsdl: &[u8]) -> Result<Bytes, quick_xml::Error> {
     let mut reader = quick_xml::Reader::from_reader(wsdl);
     let mut writer = quick_xml::Writer::new(Vec::with_capacity(wsdl.len()));
     loop {

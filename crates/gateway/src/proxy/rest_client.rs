@@ -29,7 +29,7 @@ use brama_xroad::error::{ErrorCode, Fault, Prefix, ToFault};
 const HERE: Prefix = Prefix::ClientProxy;
 
 /// The request's headers in arrival order, names lower case.
-pub fn header_list(headers: &http::HeaderMap) -> Vec<Header> {
+pub(crate) fn header_list(headers: &http::HeaderMap) -> Vec<Header> {
     headers
         .iter()
         .map(|(n, v)| {
@@ -311,7 +311,7 @@ async fn response(
 }
 
 /// `/message.xml` (the header part) and `/attachment1` (the body, digested while it streamed).
-pub fn signed_parts<'a>(
+pub(crate) fn signed_parts<'a>(
     header_part: &'a [u8],
     body: Option<&Spooled>,
     alg: brama_sign::digest::DigestAlgorithm,

@@ -188,7 +188,7 @@ fn check_access<'a>(
 }
 
 /// Destination of a service URL: plain HTTP, or HTTPS verified against the service's `tls_ca`.
-pub fn service_destination(
+pub(crate) fn service_destination(
     url: &http::Uri,
     tls: Option<&Arc<rustls::ClientConfig>>,
 ) -> Result<Destination, Fault> {

@@ -77,7 +77,7 @@ pub fn json(status: u16, value: &serde_json::Value) -> Response {
 /// (`Client.*`), 500 when a security server or the service failed; JSON `{type, message,
 /// detail}` (XML when the client accepts only XML) and the error type in `X-Road-Error` (or
 /// `Uxp-Error`). The same fault is logged and counted as a SOAP fault is.
-pub fn rest_error(
+pub(crate) fn rest_error(
     fault: &Fault,
     dialect: crate::rest::dialect::Dialect,
     accept: Option<&str>,

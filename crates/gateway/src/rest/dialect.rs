@@ -50,7 +50,7 @@ const RESPONSE_NAMES: [(&str, &str); 6] = [
     (super::HDR_ERROR, "uxp-error"),
 ];
 
-pub const UXP_PATH: &str = "/restapi";
+pub(crate) const UXP_PATH: &str = "/restapi";
 
 /// The dialect of a request under `setting`.
 pub fn detect(setting: DialectSetting, path: &str, headers: &[Header]) -> Dialect {
@@ -71,7 +71,7 @@ pub fn detect(setting: DialectSetting, path: &str, headers: &[Header]) -> Dialec
 /// Turns a request into X-Road terms: the `/r1/...` path and the headers with X-Road names.
 /// A UXP request names its service in `Uxp-Service` and its path after `/restapi`; a UXP
 /// request on an `/r1/...` path is taken as it is.
-pub fn to_xroad(
+pub(crate) fn to_xroad(
     dialect: Dialect,
     path: &str,
     headers: Vec<Header>,
@@ -111,7 +111,7 @@ pub fn to_xroad(
 }
 
 /// The name of a response header as the information system expects it.
-pub fn response_name(dialect: Dialect, name: &str) -> Cow<'_, str> {
+pub(crate) fn response_name(dialect: Dialect, name: &str) -> Cow<'_, str> {
     if dialect == Dialect::Uxp {
         if let Some((_, u)) = RESPONSE_NAMES.iter().find(|(x, _)| *x == name) {
             return Cow::Borrowed(u);
@@ -121,7 +121,7 @@ pub fn response_name(dialect: Dialect, name: &str) -> Cow<'_, str> {
 }
 
 /// The error header (`X-Road-Error` / `Uxp-Error`).
-pub fn error_header(dialect: Dialect) -> &'static str {
+pub(crate) fn error_header(dialect: Dialect) -> &'static str {
     match dialect {
         Dialect::XRoad => super::HDR_ERROR,
         Dialect::Uxp => "uxp-error",

@@ -18,7 +18,7 @@ use brama_xroad::error::ErrorCode;
 use brama_xroad::identifiers::{ClientId, ServiceId};
 
 /// Header parts larger than this are refused (they hold only a request line and headers).
-pub const MAX_HEADER_PART: usize = 256 * 1024;
+pub(crate) const MAX_HEADER_PART: usize = 256 * 1024;
 
 /// A REST request as carried between security servers.
 #[derive(Clone, Debug)]

@@ -3,16 +3,16 @@
 
 use crate::config::{Endpoint, Service};
 
-pub const LIST_METHODS: &str = "listMethods";
-pub const ALLOWED_METHODS: &str = "allowedMethods";
-pub const GET_OPENAPI: &str = "getOpenAPI";
+pub(crate) const LIST_METHODS: &str = "listMethods";
+pub(crate) const ALLOWED_METHODS: &str = "allowedMethods";
+pub(crate) const GET_OPENAPI: &str = "getOpenAPI";
 
-pub fn is_metaservice(code: &str) -> bool {
+pub(crate) fn is_metaservice(code: &str) -> bool {
     [LIST_METHODS, ALLOWED_METHODS, GET_OPENAPI].contains(&code)
 }
 
 /// `{"service":[...]}` with each service's identifier, type and the given endpoints.
-pub fn service_list<'a>(
+pub(crate) fn service_list<'a>(
     services: impl IntoIterator<Item = (&'a Service, Vec<&'a Endpoint>)>,
 ) -> serde_json::Value {
     let list: Vec<serde_json::Value> = services

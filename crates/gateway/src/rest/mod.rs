@@ -15,7 +15,7 @@ pub const METHODS: [&str; 8] = [
 ];
 
 /// Headers never carried (hop-by-hop and connection details, reference §2.2 `SKIPPED_HEADERS`).
-pub const SKIPPED_HEADERS: [&str; 13] = [
+pub(crate) const SKIPPED_HEADERS: [&str; 13] = [
     "transfer-encoding",
     "keep-alive",
     "proxy-authenticate",
@@ -33,14 +33,14 @@ pub const SKIPPED_HEADERS: [&str; 13] = [
 
 pub const HDR_CLIENT: &str = "x-road-client";
 pub const HDR_ID: &str = "x-road-id";
-pub const HDR_USER_ID: &str = "x-road-userid";
+pub(crate) const HDR_USER_ID: &str = "x-road-userid";
 pub const HDR_ISSUE: &str = "x-road-issue";
-pub const HDR_SERVICE: &str = "x-road-service";
+pub(crate) const HDR_SERVICE: &str = "x-road-service";
 pub const HDR_REQUEST_ID: &str = "x-road-request-id";
-pub const HDR_REQUEST_HASH: &str = "x-road-request-hash";
-pub const HDR_SECURITY_SERVER: &str = "x-road-security-server";
-pub const HDR_REPRESENTED_PARTY: &str = "x-road-represented-party";
-pub const HDR_ERROR: &str = "x-road-error";
+pub(crate) const HDR_REQUEST_HASH: &str = "x-road-request-hash";
+pub(crate) const HDR_SECURITY_SERVER: &str = "x-road-security-server";
+pub(crate) const HDR_REPRESENTED_PARTY: &str = "x-road-represented-party";
+pub(crate) const HDR_ERROR: &str = "x-road-error";
 
 /// A header as carried in the REST header part: lower-case name, value, in arrival order.
 pub type Header = (String, String);
@@ -49,7 +49,7 @@ pub type Header = (String, String);
 pub use brama_xroad::message::MessageError as RestError;
 
 /// Whether the header is one of the skipped ones.
-pub fn is_skipped(name: &str) -> bool {
+pub(crate) fn is_skipped(name: &str) -> bool {
     SKIPPED_HEADERS.iter().any(|s| name.eq_ignore_ascii_case(s))
 }
 

@@ -39,12 +39,12 @@ const SEGMENT: &AsciiSet = &CONTROLS
     .add(b'}');
 
 /// Percent-encodes one identifier part for a path segment or an identifier header.
-pub fn encode_segment(part: &str) -> String {
+pub(crate) fn encode_segment(part: &str) -> String {
     utf8_percent_encode(part, SEGMENT).to_string()
 }
 
 /// Decodes one percent-encoded segment; it must be UTF-8.
-pub fn decode_segment(seg: &str) -> Result<String, RestError> {
+pub(crate) fn decode_segment(seg: &str) -> Result<String, RestError> {
     percent_decode_str(seg)
         .decode_utf8()
         .map(|s| s.into_owned())
@@ -152,7 +152,7 @@ pub fn parse_client(value: &str) -> Result<ClientId, RestError> {
 }
 
 /// A service identifier header value: `INSTANCE/CLASS/CODE/SUBSYSTEM/SERVICE[/VERSION]`.
-pub fn parse_service(value: &str) -> Result<ServiceId, RestError> {
+pub(crate) fn parse_service(value: &str) -> Result<ServiceId, RestError> {
     decode_identifier(value, 5..=6)
         .and_then(|p| ServiceId::parse_path(&p).ok())
         .ok_or_else(|| {
@@ -166,7 +166,7 @@ pub fn parse_service(value: &str) -> Result<ServiceId, RestError> {
 }
 
 /// `X-Road-Security-Server`: `INSTANCE/CLASS/CODE/SERVERCODE`, parts percent-encoded.
-pub fn parse_server(value: &str) -> Result<SecurityServerId, RestError> {
+pub(crate) fn parse_server(value: &str) -> Result<SecurityServerId, RestError> {
     decode_identifier(value, 4..=4)
         .and_then(|p| SecurityServerId::parse_path(&p).ok())
         .ok_or_else(|| {

@@ -402,7 +402,8 @@ pub fn import_cert(
 }
 
 /// The DER certificate stored for `key`, if any.
-pub fn read_cert(
+#[cfg(test)]
+pub(crate) fn read_cert(
     module: &Module,
     token: &TokenRef,
     pin: &str,

@@ -22,8 +22,8 @@ pub const NOT_AFTER: OffsetDateTime = datetime!(2044-01-01 0:00 UTC);
 /// OID of the X.520 `serialNumber` attribute (2.5.4.5), which rcgen has no name for.
 const SERIAL_NUMBER: &[u64] = &[2, 5, 4, 5];
 
-pub const CA_ORGANIZATION: &str = "brama test PKI";
-pub const COUNTRY: &str = "UA";
+pub(crate) const CA_ORGANIZATION: &str = "brama test PKI";
+pub(crate) const COUNTRY: &str = "UA";
 
 pub fn ca(name: &str) -> CertificateParams {
     let mut p = base();
@@ -178,7 +178,7 @@ fn sans(hosts: &[&str]) -> Result<Vec<SanType>, PkiError> {
 }
 
 /// `address` without the brackets of a bracketed IPv6 literal (`[::1]`).
-pub fn bare_host(address: &str) -> &str {
+pub(crate) fn bare_host(address: &str) -> &str {
     address
         .strip_prefix('[')
         .and_then(|a| a.strip_suffix(']'))

@@ -138,7 +138,7 @@ impl FieldInfo {
 
 /// `<tns:name xmlns:tns="…">` with unqualified children: the shape the generated structs write
 /// (xml-rs writes empty elements as `<a />`).
-pub fn sample_xml(namespace: &str, element: &ElementInfo) -> String {
+pub(crate) fn sample_xml(namespace: &str, element: &ElementInfo) -> String {
     let mut inner = String::new();
     sample_fields(&mut inner, element.fields);
     let open = format!("tns:{} xmlns:tns=\"{}\"", element.name, escape(namespace));

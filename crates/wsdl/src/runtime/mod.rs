@@ -95,7 +95,7 @@ pub trait OperationVisitor {
 }
 
 /// The future a transport returns; boxed so transports can be used as `dyn SoapTransport`.
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// Carries one SOAP request envelope to a security server (or a service) and returns the
 /// response envelope. A SOAP fault answer is returned as bytes, not as an error.

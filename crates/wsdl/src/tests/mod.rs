@@ -34,7 +34,7 @@ pub fn header<O: Operation>() -> XRoadHeader {
 }
 
 /// A response envelope as brama's client proxy passes it on (header echoed) around `body`.
-pub fn response_envelope<O: Operation>(body: &str) -> String {
+pub(crate) fn response_envelope<O: Operation>(body: &str) -> String {
     let h = header::<O>();
     brama_xroad::message::build::request(
         &brama_xroad::message::build::RequestHeader {

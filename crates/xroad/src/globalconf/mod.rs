@@ -31,9 +31,9 @@ use crate::error::ErrorCode;
 use crate::identifiers::{ClientId, GlobalGroupId, SecurityServerId};
 
 /// Largest global configuration file accepted (16 MiB).
-pub const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
+pub(crate) const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
 /// Deepest element nesting accepted; real files nest 5 deep.
-pub const MAX_DEPTH: usize = 64;
+pub(crate) const MAX_DEPTH: usize = 64;
 
 #[derive(Debug, thiserror::Error)]
 pub enum GlobalConfError {

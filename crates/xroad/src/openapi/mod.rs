@@ -19,7 +19,7 @@ use serde::de::DeserializeSeed;
 use self::tree::{Budget, Node, Seed};
 
 /// Largest description accepted, in bytes.
-pub const MAX_INPUT: usize = 4 * 1024 * 1024;
+pub(crate) const MAX_INPUT: usize = 4 * 1024 * 1024;
 /// Most endpoints (method and path pairs) one description may declare.
 pub const MAX_ENDPOINTS: usize = 10_000;
 
@@ -263,7 +263,7 @@ fn endpoints(paths: Option<&Node>) -> Result<Vec<Endpoint>, OpenApiError> {
 
 /// The X-Road endpoint path of an OpenAPI path: every segment holding a template (`{id}`,
 /// `{id}.json`) matches any one segment, so it becomes `*`.
-pub fn endpoint_glob(path: &str) -> Result<String, OpenApiError> {
+pub(crate) fn endpoint_glob(path: &str) -> Result<String, OpenApiError> {
     let field = || format!("paths.{path}");
     if !path.starts_with('/') {
         return Err(invalid(field(), "a path that does not start with '/'"));
