@@ -129,7 +129,7 @@ impl Recorder {
     }
 
     /// How late the open model's dispatcher started a request.
-    pub fn lag(&self, lag: Duration) {
+    pub(crate) fn lag(&self, lag: Duration) {
         let mut t = self.tally();
         if lag > t.max_lag {
             t.max_lag = lag;
@@ -137,7 +137,7 @@ impl Recorder {
     }
 
     /// Measured requests so far and their p99 (progress line).
-    pub fn snapshot(&self) -> (u64, Option<Duration>) {
+    pub(crate) fn snapshot(&self) -> (u64, Option<Duration>) {
         let t = self.tally();
         let n = t.latency.len();
         let p99 = (n > 0).then(|| Duration::from_micros(t.latency.value_at_quantile(0.99)));

@@ -88,7 +88,7 @@ impl SoapTemplate {
     }
 
     /// The request with `id` as its message id.
-    pub fn with_id(&self, id: &str) -> Bytes {
+    pub(crate) fn with_id(&self, id: &str) -> Bytes {
         let mut v = Vec::with_capacity(self.head.len() + id.len() + self.tail.len());
         v.extend_from_slice(&self.head);
         v.extend_from_slice(id.as_bytes());
@@ -253,7 +253,7 @@ impl Scenario {
     }
 
     /// Runs the `seq`-th request of the run.
-    pub async fn exec(&self, client: &Client, seq: u64) -> Done {
+    pub(crate) async fn exec(&self, client: &Client, seq: u64) -> Done {
         let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
         match self {
             Scenario::Soap {

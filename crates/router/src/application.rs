@@ -42,7 +42,7 @@ impl Application {
             .find(|p| self.str(&format!("{p}/role")) == Some(role))
     }
 
-    pub fn from_stored(json: Value) -> Result<Application, Vec<FieldError>> {
+    pub(crate) fn from_stored(json: Value) -> Result<Application, Vec<FieldError>> {
         validate(&json).map(|chosen| Application { json, chosen })
     }
 }

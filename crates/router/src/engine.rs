@@ -94,7 +94,7 @@ impl Engine {
     }
 
     /// Queue lengths and attempts in flight per registry.
-    pub fn lanes(&self) -> Vec<(String, usize, usize)> {
+    pub(crate) fn lanes(&self) -> Vec<(String, usize, usize)> {
         self.lanes
             .iter()
             .map(|(n, l)| {
@@ -608,7 +608,7 @@ impl Engine {
 
     /// After a restart: interrupted attempts are marked and retried under the same X-Road id,
     /// and everything unfinished is scheduled again.
-    pub async fn recover(&self) -> Result<usize, StoreError> {
+    pub(crate) async fn recover(&self) -> Result<usize, StoreError> {
         let active = self.store.active()?;
         let now = now_ms();
         let mut count = 0;

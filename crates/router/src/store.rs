@@ -31,14 +31,14 @@ pub enum StoreError {
     Closed,
 }
 
-/// Changes to apply: atomically (one sled batch, the default), or [`Batch::in_order`] as single
+/// Changes to apply: atomically (one sled batch, the default), or `Batch::in_order` as single
 /// writes in the order they were added.
 ///
 /// In-order batches are the hot path's: sled seals and writes out its log buffer around every
 /// atomic batch (two writes and a wake-up of its IO thread each), which made batches most of the
 /// store's cost. Single writes are not sealed; sled recovers its log up to the first missing or
 /// torn message, so a crash keeps a prefix of them, and in-order batches are built so that every
-/// prefix is a state [`super::engine::Engine::recover`] completes: a delivery's request before the
+/// prefix is a state `super::engine::Engine::recover` completes: a delivery's request before the
 /// delivery, its index entry before it becomes active and removed after it is finished, a
 /// delivered service before the services it releases, an application's deliveries before its
 /// record.
@@ -60,7 +60,7 @@ impl Default for Batch {
 
 impl Batch {
     /// Single writes in order; see [`Batch`].
-    pub fn in_order() -> Batch {
+    pub(crate) fn in_order() -> Batch {
         Batch {
             atomic: false,
             ..Batch::default()
@@ -69,11 +69,11 @@ impl Batch {
 
     /// From now on the whole batch must land at once (a failure and its cascade and
     /// notification).
-    pub fn make_atomic(&mut self) {
+    pub(crate) fn make_atomic(&mut self) {
         self.atomic = true;
     }
 
-    pub fn put_app(&mut self, app: &AppRecord) {
+    pub(crate) fn put_app(&mut self, app: &AppRecord) {
         self.put(app_key(&app.id), app);
     }
 
@@ -92,22 +92,22 @@ impl Batch {
         }
     }
 
-    pub fn put_notification(&mut self, n: &Notification) {
+    pub(crate) fn put_notification(&mut self, n: &Notification) {
         self.put(format!("n/{}", n.id), n);
     }
 
-    pub fn remove_notification(&mut self, id: &str) {
+    pub(crate) fn remove_notification(&mut self, id: &str) {
         self.ops.push((format!("n/{id}"), None));
     }
 
-    pub fn remove_app(&mut self, app: &AppRecord) {
+    pub(crate) fn remove_app(&mut self, app: &AppRecord) {
         self.ops.push((app_key(&app.id), None));
         for s in &app.services {
             self.remove_delivery(&app.id, s);
         }
     }
 
-    pub fn remove_delivery(&mut self, app: &str, service: &str) {
+    pub(crate) fn remove_delivery(&mut self, app: &str, service: &str) {
         self.ops.push((delivery_key(app, service), None));
         self.ops.push((index_key(app, service), None));
         self.ops.push((request_key(app, service), None));
@@ -234,7 +234,7 @@ impl Store {
     }
 
     /// Asks for a flush without waiting for it.
-    pub fn request_flush(&self) {
+    pub(crate) fn request_flush(&self) {
         self.flush.requested.fetch_add(1, Ordering::AcqRel);
         self.flush.wake.notify_one();
     }
@@ -245,7 +245,7 @@ impl Store {
         Ok(())
     }
 
-    pub fn has_app(&self, id: &str) -> Result<bool, StoreError> {
+    pub(crate) fn has_app(&self, id: &str) -> Result<bool, StoreError> {
         Ok(self.db.contains_key(app_key(id).as_bytes())?)
     }
 
@@ -254,7 +254,7 @@ impl Store {
     }
 
     /// One delivery, without its request.
-    pub fn delivery_record(
+    pub(crate) fn delivery_record(
         &self,
         app: &str,
         service: &str,
@@ -314,7 +314,7 @@ impl Store {
         Ok(out)
     }
 
-    pub fn notifications(&self) -> Result<Vec<Notification>, StoreError> {
+    pub(crate) fn notifications(&self) -> Result<Vec<Notification>, StoreError> {
         self.scan("n/")
     }
 

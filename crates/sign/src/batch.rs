@@ -176,7 +176,7 @@ impl KeyWorker {
 
     /// Queues several messages at once, so that one signature covers them all (up to
     /// `max_batch`); `brama sign` uses it for its batch form.
-    pub async fn sign_many(
+    pub(crate) async fn sign_many(
         &self,
         messages: Vec<Vec<Vec<u8>>>,
         force_chain: bool,

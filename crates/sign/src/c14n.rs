@@ -32,7 +32,7 @@ pub enum Method {
 impl Method {
     /// Maps a CanonicalizationMethod/Transform Algorithm URI to a method; `None` if unknown
     /// (including the `#WithComments` variants, which we do not support).
-    pub fn from_uri(uri: &str, inclusive_prefixes: Vec<String>) -> Option<Method> {
+    pub(crate) fn from_uri(uri: &str, inclusive_prefixes: Vec<String>) -> Option<Method> {
         match uri {
             "http://www.w3.org/TR/2001/REC-xml-c14n-20010315" => Some(Method::Inclusive),
             "http://www.w3.org/2006/12/xml-c14n11" => Some(Method::Inclusive11),

@@ -28,7 +28,7 @@ impl std::fmt::Debug for SoftwareKey {
 
 impl SoftwareKey {
     /// A PKCS#8 key (PEM `PRIVATE KEY` or DER) read from `path`.
-    pub fn from_pkcs8(path: &Path, raw: &[u8]) -> Result<SoftwareKey, TokenError> {
+    pub(crate) fn from_pkcs8(path: &Path, raw: &[u8]) -> Result<SoftwareKey, TokenError> {
         let der = if raw.starts_with(b"-----") {
             let mut rd = raw;
             match rustls_pemfile::read_one(&mut rd) {

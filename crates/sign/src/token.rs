@@ -35,7 +35,7 @@ impl SignatureAlgorithm {
         }
     }
 
-    pub fn from_uri(uri: &str) -> Option<SignatureAlgorithm> {
+    pub(crate) fn from_uri(uri: &str) -> Option<SignatureAlgorithm> {
         [
             SignatureAlgorithm::RsaSha256,
             SignatureAlgorithm::RsaSha512,
@@ -56,7 +56,7 @@ impl SignatureAlgorithm {
 
     /// The default algorithm for a key: RSA signs with SHA-512 (X-Road's default), P-256 with
     /// SHA-256 (Trembita's profile).
-    pub fn default_for(key: KeyType) -> SignatureAlgorithm {
+    pub(crate) fn default_for(key: KeyType) -> SignatureAlgorithm {
         match key {
             KeyType::Rsa => SignatureAlgorithm::RsaSha512,
             KeyType::EcP256 => SignatureAlgorithm::EcdsaSha256,
@@ -78,7 +78,7 @@ impl SignatureAlgorithm {
     }
 
     /// DER `DigestInfo` prefix for RSA PKCS#1 v1.5 (RFC 8017 §9.2 note 1).
-    pub fn digest_info_prefix(self) -> &'static [u8] {
+    pub(crate) fn digest_info_prefix(self) -> &'static [u8] {
         match self {
             SignatureAlgorithm::RsaSha256 | SignatureAlgorithm::EcdsaSha256 => &[
                 0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
@@ -122,7 +122,7 @@ impl TokenError {
         }
     }
 
-    pub fn permanent(message: impl Into<String>) -> TokenError {
+    pub(crate) fn permanent(message: impl Into<String>) -> TokenError {
         TokenError {
             message: message.into(),
             retry_elsewhere: false,

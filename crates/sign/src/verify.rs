@@ -52,7 +52,7 @@ impl<'a> Part<'a> {
 
     /// The part's digest with `alg`: computed now, or taken from the one made while it streamed
     /// (which must then be of the same algorithm).
-    pub fn digest_with(&self, alg: DigestAlgorithm) -> Result<Vec<u8>, SignError> {
+    pub(crate) fn digest_with(&self, alg: DigestAlgorithm) -> Result<Vec<u8>, SignError> {
         match &self.digest {
             None => Ok(alg.digest(self.data)),
             Some((a, d)) if *a == alg => Ok(d.clone()),
@@ -89,7 +89,7 @@ pub(crate) enum Profile {
 }
 
 impl Profile {
-    pub fn from_class(name: &str) -> Profile {
+    pub(crate) fn from_class(name: &str) -> Profile {
         if name.contains("Ejbca") {
             Profile::Ejbca
         } else if name.contains("FiVRK") || name.contains(".fi.") {

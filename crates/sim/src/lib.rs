@@ -122,7 +122,7 @@ pub struct Wsdls {
 
 impl Wsdls {
     /// Every `*.wsdl` and `*.xsd` file directly inside `dir`.
-    pub fn from_dir(dir: &Path) -> std::io::Result<Wsdls> {
+    pub(crate) fn from_dir(dir: &Path) -> std::io::Result<Wsdls> {
         let files = servable_files(dir, "WSDL", servable)?
             .into_iter()
             .map(|(name, _, bytes)| (name, Bytes::from(bytes)))
@@ -255,7 +255,7 @@ impl SimStats {
     }
 
     /// Requests answered by the REST side (every route of `rest`, whatever the outcome).
-    pub fn rest_requests(&self) -> u64 {
+    pub(crate) fn rest_requests(&self) -> u64 {
         self.rest_requests.load(Ordering::Relaxed)
     }
 

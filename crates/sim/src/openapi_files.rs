@@ -37,7 +37,7 @@ impl OpenApiFiles {
 
     /// Every `*.yaml`, `*.yml` and `*.json` file directly inside `dir`; any that is not an
     /// OpenAPI 3 description is an error naming it.
-    pub fn from_dir(dir: &Path) -> std::io::Result<OpenApiFiles> {
+    pub(crate) fn from_dir(dir: &Path) -> std::io::Result<OpenApiFiles> {
         let mut files = OpenApiFiles::default();
         for (name, path, bytes) in super::servable_files(dir, "OpenAPI", servable)? {
             files

@@ -93,7 +93,7 @@ impl Destination {
 
 impl TransportError {
     /// The TLS peer was refused (certificate not registered or not trusted).
-    pub fn is_tls(&self) -> bool {
+    pub(crate) fn is_tls(&self) -> bool {
         matches!(self, TransportError::Tls(..))
     }
 }

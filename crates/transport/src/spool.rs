@@ -79,7 +79,7 @@ impl Spool {
     }
 
     /// Counts the memory part in `budget` (what crosses to disk no longer counts).
-    pub fn with_budget(mut self, budget: &Arc<MemoryBudget>) -> Spool {
+    pub(crate) fn with_budget(mut self, budget: &Arc<MemoryBudget>) -> Spool {
         self.budget = Some(budget.clone());
         self
     }
@@ -211,14 +211,6 @@ impl Spooled {
     /// Whether the body went to disk.
     pub fn on_disk(&self) -> bool {
         matches!(self.data, Data::File(_))
-    }
-
-    /// The bytes, when the body is in memory.
-    pub fn in_memory(&self) -> Option<&Bytes> {
-        match &self.data {
-            Data::Memory { bytes: b, .. } => Some(b),
-            Data::File(_) => None,
-        }
     }
 
     /// The whole body in memory (for small answers a caller parses, e.g. JSON).

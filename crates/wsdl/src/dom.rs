@@ -90,7 +90,7 @@ impl Node {
     }
 
     /// Text content with runs of whitespace collapsed.
-    pub fn text_collapsed(&self) -> String {
+    pub(crate) fn text_collapsed(&self) -> String {
         self.text.split_whitespace().collect::<Vec<_>>().join(" ")
     }
 

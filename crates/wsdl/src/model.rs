@@ -82,7 +82,7 @@ pub enum Builtin {
 }
 
 impl Builtin {
-    pub fn from_xsd(local: &str) -> Option<Builtin> {
+    pub(crate) fn from_xsd(local: &str) -> Option<Builtin> {
         Some(match local {
             "string" => Builtin::String,
             "date" => Builtin::Date,
@@ -115,11 +115,6 @@ impl Builtin {
             Builtin::Boolean => "bool",
             _ => "String",
         }
-    }
-
-    /// Carried as text (and so checked for presence by `validate`).
-    pub fn is_text(self) -> bool {
-        !matches!(self, Builtin::Int | Builtin::Long | Builtin::Boolean)
     }
 }
 

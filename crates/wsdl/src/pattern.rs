@@ -94,7 +94,7 @@ impl Pattern {
     }
 
     /// Whether the whole of `value` matches.
-    pub fn is_match(&self, value: &str) -> bool {
+    pub(crate) fn is_match(&self, value: &str) -> bool {
         let s: Vec<char> = value.chars().collect();
         match max_len(&self.alts) {
             Some(max) if s.len() > max as usize => return false,

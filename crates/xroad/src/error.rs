@@ -88,7 +88,7 @@ error_codes! {
 impl ErrorCode {
     /// Whether sending the same request again could succeed: transient network and service
     /// trouble may clear, a malformed request or a refused right will not (`TRANSIENT_WORDS`).
-    pub fn is_transient(self) -> bool {
+    pub(crate) fn is_transient(self) -> bool {
         TRANSIENT_WORDS.contains(&self.as_str())
     }
 }
@@ -191,7 +191,7 @@ impl FaultCode {
     }
 
     /// Whether the caller broke the protocol (`Client.*`): a REST error is then 400.
-    pub fn is_callers(&self) -> bool {
+    pub(crate) fn is_callers(&self) -> bool {
         match self {
             FaultCode::Raised { prefix, .. } => *prefix == Prefix::Client,
             FaultCode::Passed(c) => c == "Client" || c.starts_with("Client."),
@@ -391,7 +391,7 @@ impl Fault {
 ///
 /// - `Client.*` (and anything not `Server.*` or `Signer.*`) is final: the request itself is wrong.
 /// - A code naming one of X-Road's error words is final unless every such word is transient
-///   ([`ErrorCode::is_transient`], `TRANSIENT_WORDS`): `…ServiceFailed.InconsistentResponse`,
+///   (`ErrorCode::is_transient`, `TRANSIENT_WORDS`): `…ServiceFailed.InconsistentResponse`,
 ///   `…AccessDenied`, `…MalformedSignature.InvalidHashChainRef` will be refused again,
 ///   `…ServiceFailed.NetworkError` may clear.
 /// - A `Server` fault naming none (a service's own `Server`, `Server.Maintenance`) may succeed

@@ -282,13 +282,19 @@ impl<'i> Reader<'i> {
     }
 
     /// Namespace and local name of an element name, in the current scope.
-    pub fn resolve_element<'n>(&self, name: QName<'n>) -> (ResolveResult<'i>, LocalName<'n>) {
+    pub(crate) fn resolve_element<'n>(
+        &self,
+        name: QName<'n>,
+    ) -> (ResolveResult<'i>, LocalName<'n>) {
         (self.resolve(name, true), name.local_name())
     }
 
     /// Namespace and local name of an attribute name, in the current scope (an unprefixed
     /// attribute is in no namespace).
-    pub fn resolve_attribute<'n>(&self, name: QName<'n>) -> (ResolveResult<'i>, LocalName<'n>) {
+    pub(crate) fn resolve_attribute<'n>(
+        &self,
+        name: QName<'n>,
+    ) -> (ResolveResult<'i>, LocalName<'n>) {
         (self.resolve(name, false), name.local_name())
     }
 

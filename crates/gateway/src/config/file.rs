@@ -249,7 +249,7 @@ pub enum ServiceKind {
 }
 
 impl ServiceKind {
-    pub fn is_rest(self) -> bool {
+    pub(crate) fn is_rest(self) -> bool {
         self != ServiceKind::Wsdl
     }
 

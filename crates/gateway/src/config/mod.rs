@@ -159,7 +159,12 @@ impl HostedClient {
     /// X-Road's ACL decision for SOAP (reference §8.3): version ignored; a member's right does not
     /// cover its subsystems; global groups from the global configuration, local groups from here.
     /// SOAP needs a right on the base endpoint.
-    pub fn is_allowed(&self, caller: &ClientId, service_code: &str, gc: &GlobalConf) -> bool {
+    pub(crate) fn is_allowed(
+        &self,
+        caller: &ClientId,
+        service_code: &str,
+        gc: &GlobalConf,
+    ) -> bool {
         self.is_allowed_at(caller, service_code, None, None, gc)
     }
 
@@ -192,7 +197,7 @@ impl HostedClient {
     }
 
     /// Service codes the caller may use (for `allowedMethods`): a right on any endpoint counts.
-    pub fn allowed_services<'a>(
+    pub(crate) fn allowed_services<'a>(
         &'a self,
         caller: &'a ClientId,
         gc: &'a GlobalConf,
@@ -203,7 +208,7 @@ impl HostedClient {
     }
 
     /// The endpoints of `service` the caller has a right to.
-    pub fn allowed_endpoints<'a>(
+    pub(crate) fn allowed_endpoints<'a>(
         &'a self,
         caller: &ClientId,
         service: &'a Service,
@@ -284,7 +289,7 @@ impl ServerConf {
     }
 
     /// Parses and checks a TOML text whose relative paths resolve through `source`.
-    pub fn from_toml(
+    pub(crate) fn from_toml(
         text: &str,
         source: ConfigSource,
         file_name: &str,

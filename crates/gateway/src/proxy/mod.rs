@@ -116,7 +116,7 @@ impl Gateway {
     }
 
     /// TLS client settings for reaching `server`, built once per server.
-    pub fn peer_tls(
+    pub(crate) fn peer_tls(
         &self,
         server: &SecurityServerId,
         hashes: &[Vec<u8>],
@@ -145,13 +145,13 @@ impl Gateway {
         self.conf.file.limits.max_mime_parts
     }
 
-    pub fn body_timeout(&self) -> Duration {
+    pub(crate) fn body_timeout(&self) -> Duration {
         self.intake.timeout
     }
 
     /// Whether this server's own authentication certificate is registered in the global
     /// configuration (a health check).
-    pub fn auth_cert_registered(&self) -> bool {
+    pub(crate) fn auth_cert_registered(&self) -> bool {
         self.gc.server(&self.conf.server_id).is_some_and(|s| {
             s.auth_cert_hashes
                 .contains(&auth_cert_hash(&self.conf.auth_certs[0]))

@@ -27,7 +27,7 @@ impl Endpoint {
         }
     }
 
-    pub fn is_any(&self) -> bool {
+    pub(crate) fn is_any(&self) -> bool {
         self.method == "*" && self.path == "**"
     }
 

@@ -102,7 +102,7 @@ impl OperationInfo {
 
 impl FieldInfo {
     /// A valid value for a simple field.
-    pub fn sample_value(&self) -> String {
+    pub(crate) fn sample_value(&self) -> String {
         let builtin = match self.kind {
             FieldKind::Simple(b) => b,
             FieldKind::Complex => return String::new(),

@@ -202,7 +202,7 @@ impl SoapEnvelope {
     }
 
     /// Writes the SOAP part and the attachments into `w`.
-    pub fn write_parts(&self, w: &mut mime::MultipartWriter) {
+    pub(crate) fn write_parts(&self, w: &mut mime::MultipartWriter) {
         match &self.soap_part_headers {
             Some(h) => w.raw_part(h, &self.soap.bytes),
             None => w.part(&self.soap_content_type, &self.soap.bytes),
