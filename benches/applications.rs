@@ -165,7 +165,7 @@ async fn run(n: usize, conc: usize, six: bool) {
         router.engine.store.size_on_disk() as f64 / 1048576.0
     );
     for (who, node) in [("ss1 (requests)", &ss1), ("ss2 (responses)", &ss2)] {
-        let (calls, messages) = node.gateway.signer.keys().fold((0, 0), |(c, m), k| {
+        let (calls, messages) = node.gateway.signer().keys().fold((0, 0), |(c, m), k| {
             (
                 c + k
                     .stats
@@ -182,11 +182,11 @@ async fn run(n: usize, conc: usize, six: bool) {
     println!(
         "connections opened: ss1 {}, ss2 {}",
         ss1.gateway
-            .pool
+            .pool()
             .opened
             .load(std::sync::atomic::Ordering::Relaxed),
         ss2.gateway
-            .pool
+            .pool()
             .opened
             .load(std::sync::atomic::Ordering::Relaxed)
     );

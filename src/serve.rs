@@ -23,7 +23,7 @@ pub async fn start(conf: ServerConf, pre: Prebound) -> std::io::Result<Running> 
         ));
     }
     let running = proxy::start_mounted(conf, pre, |gw, stop| async move {
-        let router = match gw.conf.router.clone() {
+        let router = match gw.conf().router.clone() {
             Some(rc) => Some(
                 Router::start(&gw, rc, stop)
                     .await
@@ -88,10 +88,10 @@ mod simulator {
 
     async fn add(running: &mut Running) -> std::io::Result<()> {
         let gw = running.gateway.clone();
-        let Some(sim) = gw.conf.file.simulator.as_ref() else {
+        let Some(sim) = gw.conf().file.simulator.as_ref() else {
             return Ok(());
         };
-        let files = Files(&gw.conf.source);
+        let files = Files(&gw.conf().source);
         let mut wsdls = brama_sim::load_wsdls(&files, &sim.wsdl_dir)?;
         if let Some(d) = &sim.openapi_dir {
             wsdls = wsdls.with_openapi(brama_sim::load_openapi(&files, d)?);
@@ -103,7 +103,7 @@ mod simulator {
             dracs_processing: Duration::from_millis(sim.dracs_processing_ms),
             registries: registries(sim),
         };
-        let l = listener::bind(&sim.listen, gw.conf.file.limits.listen_backlog).await?;
+        let l = listener::bind(&sim.listen, gw.conf().file.limits.listen_backlog).await?;
         tracing::info!(simulator = %l.local_addr()?, "registry simulator serving");
         running.spawn(|shutdown| async move {
             let stats = Arc::new(SimStats::default());

@@ -207,7 +207,7 @@ async fn answer(tcp: &mut TcpStream) -> (u16, Option<String>) {
 #[tokio::test]
 async fn stalled_uploads_stay_within_the_memory_budget_and_are_cut() {
     let s = Setup::start("", "").await;
-    let budget = s.ss1().gateway.intake.budget.clone();
+    let budget = s.ss1().gateway.intake().budget.clone();
     // Sixteen uploads of 3 MiB each declare 4 MiB, send 3 MiB and stall: 48 MiB against a 16 MiB
     // budget.
     let mut uploads = Vec::new();
@@ -601,7 +601,7 @@ async fn the_router_serves_only_authenticated_information_systems() {
         )
         .await,
     );
-    let metrics = &s.ss1().gateway.metrics;
+    let metrics = &s.ss1().gateway.metrics();
     assert_eq!(metrics.security_events("is_authentication_failed"), 3);
 
     // DIIA's information system submits; only DIIA sees the application.

@@ -67,7 +67,7 @@ async fn hsm_batches_signatures_and_survives_killed_sessions() {
     let ss1 = start_node(&dir, "ss1", &ss1_toml, Some(ss1_l)).await;
     let client = ss1.client_http.unwrap();
     let diia = ClientId::parse_path(DIIA).unwrap();
-    let key = ss1.gateway.signer.key(&diia).expect("DIIA's key").clone();
+    let key = ss1.gateway.signer().key(&diia).expect("DIIA's key").clone();
     assert!(key.source_name.contains("pkcs11"), "{}", key.source_name);
 
     // 200 concurrent requests: every one answered, far fewer token signatures than messages.
@@ -97,7 +97,7 @@ async fn hsm_batches_signatures_and_survives_killed_sessions() {
     );
     let provider = ss2
         .gateway
-        .signer
+        .signer()
         .key(&ClientId::parse_path("SEVDEIR-TEST/GOV/00000002").unwrap())
         .unwrap()
         .clone();

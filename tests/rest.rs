@@ -142,7 +142,7 @@ async fn connections_are_reused_across_requests() {
     }
     let opened = |r: &brama::proxy::Running| {
         r.gateway
-            .pool
+            .pool()
             .opened
             .load(std::sync::atomic::Ordering::Relaxed)
     };

@@ -193,7 +193,7 @@ async fn unregistered_or_untrusted_tls_certificates_are_refused() {
         "{}",
         r.text()
     );
-    assert_eq!(ss1.gateway.metrics.security_events("tls_peer_refused"), 1);
+    assert_eq!(ss1.gateway.metrics().security_events("tls_peer_refused"), 1);
     assert_eq!(sim.stats.requests(), 0, "nothing reached the service");
 
     // A client presenting a certificate from an unapproved CA never gets past ss2's handshake,
@@ -218,7 +218,7 @@ async fn unregistered_or_untrusted_tls_certificates_are_refused() {
         .await;
         assert!(r.is_err(), "handshake must fail");
     }
-    assert_eq!(ss2.gateway.metrics.security_events("tls_peer_refused"), 2);
+    assert_eq!(ss2.gateway.metrics().security_events("tls_peer_refused"), 2);
     ss1.shutdown().await;
     ss2.shutdown().await;
 }

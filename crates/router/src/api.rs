@@ -32,7 +32,7 @@ pub async fn submit(
         &candidates,
         "submitting applications",
     ) {
-        Ok(submitter) => accept(router, req, &gw.intake, &submitter).await,
+        Ok(submitter) => accept(router, req, gw.intake(), &submitter).await,
         Err(e) => Err(e),
     };
     match accepted {
@@ -82,7 +82,7 @@ pub fn status(gw: &Gateway, router: &Router, id: &str, conn: &ConnInfo) -> Respo
         let shown = describe(router, id, Some(&caller));
         if matches!(shown, Err(RouterError::NotFound(_))) && router.engine.store.has_app(id)? {
             // Someone else's: answered as if it did not exist, and counted.
-            gw.metrics.security_event("access_denied");
+            gw.metrics().security_event("access_denied");
             tracing::warn!(target: "security", caller = %caller, "an application submitted by another subsystem was asked for");
         }
         shown

@@ -24,7 +24,7 @@ pub fn caller(
         return Ok(conf.client.clone());
     }
     let refuse = |why: String| {
-        gw.metrics.security_event("is_authentication_failed");
+        gw.metrics().security_event("is_authentication_failed");
         let fault = Fault::new(Prefix::ClientProxy, ErrorCode::SslAuthenticationFailed, why)
             .with_status(403);
         tracing::warn!(target: "security", remote = %conn.remote, error_id = %fault.id, code = %fault.code, "{}", fault.message);
@@ -37,7 +37,7 @@ pub fn caller(
     };
     let hash = Sha256::digest(cert).to_vec();
     let found = candidates.iter().find(|id| {
-        gw.conf
+        gw.conf()
             .client(id)
             .is_some_and(|c| c.is_cert_hashes.contains(&hash))
     });

@@ -465,7 +465,7 @@ impl Engine {
             &request_id,
         )
         .map_err(|e| AttemptError::Malformed(format!("stored request: {e}")))?;
-        let body = brama_transport::spool::Spooled::from_bytes(Bytes::from(body), gw.signer.digest);
+        let body = brama_transport::spool::Spooled::from_bytes(Bytes::from(body), gw.digest());
         let (resp, answer) =
             brama_gateway::proxy::rest_client::exchange(&gw, &request, Some(&body), None)
                 .await
@@ -726,7 +726,7 @@ fn legacy_body(stored: &str, gw: &Gateway) -> Option<Result<String, String>> {
     if !stored.starts_with("<?xml") {
         return None;
     }
-    let soap = SoapMessage::parse(Bytes::from(stored.to_string()), None, &gw.soap_limits);
+    let soap = SoapMessage::parse(Bytes::from(stored.to_string()), None, gw.soap_limits());
     Some(
         soap.map_err(|e| e.to_string())
             .map(|m| String::from_utf8_lossy(m.body_content()).into_owned()),

@@ -27,7 +27,7 @@ impl Routes {
 
 /// The router running behind `gw`'s listeners, if any.
 pub fn of(gw: &Gateway) -> Option<Arc<Router>> {
-    let routes = gw.mounted.get()?.as_any().downcast_ref::<Routes>()?;
+    let routes = gw.mounted()?.as_any().downcast_ref::<Routes>()?;
     routes.router.clone()
 }
 

@@ -100,7 +100,7 @@ async fn post(
         .body(brama_transport::body::full(Bytes::from(body)))
         .map_err(|e| e.to_string())?;
     let (parts, _) = gw
-        .pool
+        .pool()
         .exchange(&dest, req, timeout, MAX_ANSWER_BYTES)
         .await
         .map_err(|e| e.to_string())?;

@@ -28,10 +28,10 @@ pub async fn handle(
     if let Err(e) = super::auth::caller(&gw, conf, conn, &[&route.client], "this route") {
         return super::routes::error(&e);
     }
-    let _in_flight = gw.metrics.start(Proxy::Client);
+    let _in_flight = gw.metrics().start(Proxy::Client);
     match forward(&gw, route, req).await {
         Ok(resp) => resp,
-        Err(f) => wire::soap_fault(&f, Proxy::Client, &gw.metrics),
+        Err(f) => wire::soap_fault(&f, Proxy::Client, gw.metrics()),
     }
 }
 
@@ -47,8 +47,8 @@ async fn forward(
         .and_then(|v| v.to_str().ok())
         .map(str::to_string)
         .or_else(|| route.user_id.clone());
-    let received = body::read(incoming, gw.max_body(), &gw.intake, Prefix::Client).await?;
-    let content = body_content(&received.bytes, &gw.soap_limits.xml, gw.max_body())
+    let received = body::read(incoming, gw.max_body(), gw.intake(), Prefix::Client).await?;
+    let content = body_content(&received.bytes, &gw.soap_limits().xml, gw.max_body())
         .map_err(|m| Fault::new(Prefix::Client, ErrorCode::InvalidSoap, m))?;
     let id = uuid::Uuid::new_v4().to_string();
     let xml = build::request(
@@ -65,7 +65,7 @@ async fn forward(
     let env = SoapEnvelope::from_http(
         Some("text/xml; charset=UTF-8"),
         Bytes::from(xml),
-        &gw.soap_limits,
+        gw.soap_limits(),
         gw.max_parts(),
     )
     .map_err(|e| e.to_fault(Prefix::Client))?;

@@ -36,27 +36,26 @@ use listener::ListenerLimits;
 
 /// Shared state of one running server.
 pub struct Gateway {
-    pub conf: ServerConf,
-    pub gc: Arc<GlobalConf>,
-    pub trust: Arc<Trust>,
-    pub metrics: Arc<Metrics>,
-    pub pool: Pool,
+    pub(crate) conf: ServerConf,
+    pub(crate) gc: Arc<GlobalConf>,
+    pub(crate) trust: Arc<Trust>,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) pool: Pool,
     peer_tls: Mutex<HashMap<SecurityServerId, Arc<rustls::ClientConfig>>>,
-    pub signer: Signer,
-    pub verifier: Verifier,
-    pub soap_limits: SoapLimits,
+    pub(crate) signer: Signer,
+    pub(crate) verifier: Verifier,
+    pub(crate) soap_limits: SoapLimits,
     /// Set through the admin listener; the health check then answers 503.
-    pub maintenance: AtomicBool,
-    pub started: std::time::Instant,
+    pub(crate) maintenance: AtomicBool,
     /// Routes mounted by another layer (the router's API), set once before the listeners start.
-    pub mounted: std::sync::OnceLock<Arc<dyn mount::Mount>>,
+    pub(crate) mounted: std::sync::OnceLock<Arc<dyn mount::Mount>>,
     /// Where REST bodies are spooled, and their size limit.
-    pub spool: brama_transport::spool::SpoolConfig,
+    pub(crate) spool: brama_transport::spool::SpoolConfig,
     /// How request bodies are received: time, rate and the shared memory budget.
-    pub intake: body::Intake,
+    pub(crate) intake: body::Intake,
     /// Connection counters of each listener.
-    pub listeners: Listeners,
-    pub message_log: Option<message_log::MessageLog>,
+    pub(crate) listeners: Listeners,
+    pub(crate) message_log: Option<message_log::MessageLog>,
 }
 
 impl Gateway {
@@ -89,7 +88,6 @@ impl Gateway {
                 max_header_elements: l.max_header_elements,
             },
             maintenance: AtomicBool::new(false),
-            started: std::time::Instant::now(),
             mounted: std::sync::OnceLock::new(),
             spool: brama_transport::spool::SpoolConfig {
                 memory: l.spool_memory_bytes,
@@ -135,6 +133,44 @@ impl Gateway {
         )?);
         cache.insert(server.clone(), config.clone());
         Ok(config)
+    }
+
+    /// The server's configuration, for in-process callers (the router).
+    pub fn conf(&self) -> &ServerConf {
+        &self.conf
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    pub fn soap_limits(&self) -> &SoapLimits {
+        &self.soap_limits
+    }
+
+    /// The memory budget and pacing every request body is read under.
+    pub fn intake(&self) -> &body::Intake {
+        &self.intake
+    }
+
+    /// The batch signer, for its statistics.
+    pub fn signer(&self) -> &Signer {
+        &self.signer
+    }
+
+    /// The digest the signer uses, for bodies built in process.
+    pub fn digest(&self) -> brama_sign::digest::DigestAlgorithm {
+        self.signer.digest
+    }
+
+    /// The one HTTP client's pool.
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    /// The routes mounted on this server's listeners, if any.
+    pub fn mounted(&self) -> Option<&Arc<dyn mount::Mount>> {
+        self.mounted.get()
     }
 
     pub fn max_body(&self) -> usize {
