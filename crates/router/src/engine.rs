@@ -22,7 +22,7 @@ use brama_gateway::config::router::RouterConf;
 use brama_gateway::proxy::{client, Gateway};
 use brama_xroad::error::Fault;
 use brama_xroad::identifiers::ClientId;
-use brama_xroad::message::soap::SoapMessage;
+use brama_xroad::message::soap::{SoapLimits, SoapMessage};
 use brama_xroad::message::SoapEnvelope;
 
 /// Counters for `/metrics`.
@@ -416,7 +416,7 @@ impl Engine {
             id: &d.xroad_id,
             application: &d.application,
         };
-        let env = match legacy_body(body, &gw) {
+        let env = match legacy_body(body, gw.soap_limits()) {
             Some(body) => flow::soap_request(&d.service, &header, &body?),
             None => flow::soap_request(&d.service, &header, body),
         }
@@ -719,20 +719,22 @@ impl Engine {
     }
 }
 
-/// The answers of an application's delivered services, by service: what later requests are built
-/// from.
-/// A request stored by an earlier version as a whole envelope: its Body's content, read once.
-fn legacy_body(stored: &str, gw: &Gateway) -> Option<Result<String, String>> {
+/// A request stored by an earlier version as a whole envelope (deliveries queued before an
+/// upgrade): its Body's content, parsed out on each attempt. Requests stored since are the
+/// Body's element itself, which never starts with an XML declaration.
+fn legacy_body(stored: &str, limits: &SoapLimits) -> Option<Result<String, String>> {
     if !stored.starts_with("<?xml") {
         return None;
     }
-    let soap = SoapMessage::parse(Bytes::from(stored.to_string()), None, gw.soap_limits());
+    let soap = SoapMessage::parse(Bytes::from(stored.to_string()), None, limits);
     Some(
         soap.map_err(|e| e.to_string())
-            .map(|m| String::from_utf8_lossy(m.body_content()).into_owned()),
+            .map(|m| String::from_utf8_lossy(m.body_content()).trim().to_string()),
     )
 }
 
+/// The answers of an application's delivered services, by service: what later requests are built
+/// from.
 fn delivered_answers(all: &[Delivery]) -> BTreeMap<&str, &Value> {
     all.iter()
         .filter(|x| x.state == State::Delivered)
@@ -743,4 +745,35 @@ fn delivered_answers(all: &[Delivery]) -> BTreeMap<&str, &Value> {
 fn too_old(d: &Delivery, p: &brama_gateway::config::router::RetryPolicy, now: Millis) -> bool {
     d.ready_at
         .is_some_and(|r| now.saturating_sub(r) > p.max_age.as_millis() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A delivery queued before requests were stored as their Body's element still goes out
+    /// byte for byte as it was stored.
+    #[test]
+    fn requests_stored_as_envelopes_are_sent_unchanged() {
+        let client = ClientId::parse_path("SEVDEIR-TEST/GOV/00000001/DIIA").unwrap();
+        let provider = ClientId::parse_path("SEVDEIR-TEST/GOV/00000002/DMS").unwrap();
+        let header = flow::Header {
+            client: &client,
+            provider: &provider,
+            id: "x-1",
+            application: "app-1",
+        };
+        let element = "<u:assignUnzr xmlns:u=\"urn:x\"><a>1 &amp; 2</a></u:assignUnzr>";
+        let built = flow::soap_request("assignUnzr", &header, element).unwrap();
+        let stored = String::from_utf8(built.bytes.to_vec()).unwrap();
+        let limits = SoapLimits::default();
+        let body = legacy_body(&stored, &limits).unwrap().unwrap();
+        assert_eq!(body, element);
+        let again = flow::soap_request("assignUnzr", &header, &body).unwrap();
+        assert_eq!(again.bytes, built.bytes);
+        assert!(legacy_body(element, &limits).is_none());
+        assert!(legacy_body("<?xml version=\"1.0\"?><broken", &limits)
+            .unwrap()
+            .is_err());
+    }
 }

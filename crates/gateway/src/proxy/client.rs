@@ -17,13 +17,13 @@ use brama_transport::codec::{self, Incoming as TransportIncoming};
 use brama_transport::metrics::Proxy;
 use brama_transport::{Destination, TransportError};
 use brama_xroad::error::{ErrorCode, Fault, Prefix, ToFault};
-
-/// The fault-code prefix of what this proxy raises.
-const HERE: Prefix = Prefix::ClientProxy;
 use brama_xroad::globalconf::SecurityServer;
 use brama_xroad::identifiers::ClientId;
 use brama_xroad::message::soap::{SoapBody, SoapMessage};
 use brama_xroad::message::{request_hash, MessageError, SoapEnvelope, SHA512_URI};
+
+/// The fault-code prefix of what this proxy raises.
+const HERE: Prefix = Prefix::ClientProxy;
 
 /// Handles one request on the client listener.
 pub async fn handle(

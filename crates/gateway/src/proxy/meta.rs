@@ -11,13 +11,13 @@ use super::listener::Response;
 use super::{server, wire, Gateway};
 use crate::config::{HostedClient, Service};
 use brama_xroad::error::{ErrorCode, Fault, Prefix};
-
-/// The fault-code prefix of what this proxy raises.
-const HERE: Prefix = Prefix::ServerProxy;
 use brama_xroad::identifiers::{ClientId, ServiceId};
 use brama_xroad::message::mime::{self, Part};
 use brama_xroad::message::soap::escape;
 use brama_xroad::message::{SoapEnvelope, NS_IDENTIFIERS, NS_XROAD};
+
+/// The fault-code prefix of what this proxy raises.
+const HERE: Prefix = Prefix::ServerProxy;
 
 const METASERVICES: &[&str] = &["listMethods", "allowedMethods", "getWsdl"];
 
@@ -258,15 +258,13 @@ async fn fetch_wsdl(gw: &Gateway, svc: &Service) -> Result<Bytes, Fault> {
         .exchange(&dest, req, svc.timeout, gw.max_body())
         .await
         .map_err(|e| {
-            Fault::service_failed(
-                Prefix::ServerProxy,
+            HERE.service_failed(
                 ErrorCode::NetworkError,
                 format!("Fetching the WSDL failed: {e}"),
             )
         })?;
     if !parts.status.is_success() {
-        return Err(Fault::service_failed(
-            Prefix::ServerProxy,
+        return Err(HERE.service_failed(
             ErrorCode::HttpError,
             format!(
                 "Fetching the WSDL from {url} answered HTTP {}",

@@ -238,8 +238,7 @@ async fn response(
         .and_then(brama_sign::digest::DigestAlgorithm::from_name)
         .unwrap_or(gw.signer.digest);
     let bad = |code: ErrorCode, m: String| {
-        Fault::new(
-            Prefix::ClientProxy,
+        HERE.fault(
             code,
             format!("Malformed response from the provider's security server: {m}"),
         )
@@ -273,8 +272,7 @@ async fn response(
             e.to_fault(Prefix::ClientProxy)
         })?;
     let inconsistent = |what: &str| {
-        Fault::service_failed(
-            Prefix::ClientProxy,
+        HERE.service_failed(
             ErrorCode::InconsistentResponse,
             format!("Response {what} does not match the request"),
         )

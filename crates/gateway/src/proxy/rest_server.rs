@@ -19,10 +19,10 @@ use brama_transport::rest_codec::{self, DecodeLimits, Decoded};
 use brama_transport::spool::{Spool, SpoolError, Spooled};
 use brama_transport::TransportError;
 use brama_xroad::error::{ErrorCode, Fault, Prefix, ToFault};
+use brama_xroad::globalconf::SecurityServer;
 
 /// The fault-code prefix of what this proxy raises.
 const HERE: Prefix = Prefix::ServerProxy;
-use brama_xroad::globalconf::SecurityServer;
 
 /// A checked REST request with its body.
 struct Checked {

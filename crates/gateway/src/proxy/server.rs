@@ -15,10 +15,10 @@ use brama_transport::codec::{self, Incoming as TransportIncoming};
 use brama_transport::metrics::Proxy;
 use brama_transport::{Destination, TransportError};
 use brama_xroad::error::{ErrorCode, Fault, Prefix, ToFault};
+use brama_xroad::message::{request_hash, MessageError, SoapEnvelope, SHA512_URI};
 
 /// The fault-code prefix of what this proxy raises.
 const HERE: Prefix = Prefix::ServerProxy;
-use brama_xroad::message::{request_hash, MessageError, SoapEnvelope, SHA512_URI};
 
 /// Handles one request on the server listener.
 pub async fn handle(
