@@ -159,7 +159,7 @@ impl SoapMessage {
             detail_span: None,
         };
         let parsed = p.envelope()?;
-        p.nothing_after_envelope()?;
+        p.nothing_after_envelope(text.utf8())?;
         let body_content = text.original_offset(parsed.body_content.start)
             ..text.original_offset(parsed.body_content.end);
         let range = |r: Range<usize>| text.original_offset(r.start)..text.original_offset(r.end);
@@ -610,7 +610,13 @@ impl<'i> Parser<'i, '_> {
 
     /// A document has one root: after the Envelope only comments, processing instructions and
     /// whitespace may follow.
-    fn nothing_after_envelope(&mut self) -> Result<(), MessageError> {
+    #[inline(never)]
+    fn nothing_after_envelope(&mut self, input: &[u8]) -> Result<(), MessageError> {
+        // Usually a newline at most: no need to ask the reader for it.
+        let rest = input.get(self.pos()..).unwrap_or_default();
+        if rest.iter().all(u8::is_ascii_whitespace) {
+            return Ok(());
+        }
         loop {
             match self.reader.read().map_err(invalid_xml)? {
                 Event::Eof => return Ok(()),
@@ -1010,12 +1016,13 @@ impl<'i> Parser<'i, '_> {
     fn body(&mut self) -> Result<(SoapBody, Option<ElementSpan>, usize), MessageError> {
         let mut found: Option<SoapBody> = None;
         let mut span = None;
+        // In Body's scope, before its element adds declarations of its own.
+        let default_ns_in_body = matches!(
+            self.reader.resolve_element(quick_xml::name::QName(b"x")).0,
+            ResolveResult::Bound(_)
+        );
         let end = loop {
             let at = self.pos();
-            let default_ns_in_body = matches!(
-                self.reader.resolve_element(quick_xml::name::QName(b"x")).0,
-                ResolveResult::Bound(_)
-            );
             let (ns, ev) = self.next_markup()?;
             let (s, empty) = match ev {
                 Event::End(_) => break at,
