@@ -18,10 +18,8 @@ use super::LoadError;
 
 /// Largest answer read; a bigger one counts as an `io` failure.
 const MAX_RESPONSE: usize = 64 * 1024 * 1024;
-/// The driver bounds each request's time itself; this only keeps a lost answer from
-/// holding its connection for ever.
-const EXCHANGE_LIMIT: Duration = Duration::from_secs(3600);
-/// An idle connection older than this is not reused.
+/// An idle connection older than this is not reused. (The driver bounds each request's time
+/// itself, so the pool adds no timer of its own.)
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -89,7 +87,7 @@ impl Client {
         let _permit = self.permits.acquire().await.map_err(|_| Outcome::Io)?;
         let (parts, body) = self
             .pool
-            .exchange(&self.target.dest, req, EXCHANGE_LIMIT, MAX_RESPONSE)
+            .exchange_untimed(&self.target.dest, req, MAX_RESPONSE)
             .await
             .map_err(|e| match e {
                 TransportError::Connect(..) | TransportError::Tls(..) => Outcome::Connect,

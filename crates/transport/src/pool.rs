@@ -83,10 +83,10 @@ impl Destination {
 
     /// Connections are shared only between requests with the same address *and* the same TLS
     /// trust: a connection verified against one CA must not serve a service trusting another.
-    fn pool_key(&self) -> String {
+    fn pool_key(&self) -> std::borrow::Cow<'_, str> {
         match &self.tls {
-            None => self.key.clone(),
-            Some((config, _)) => format!("{}#{:p}", self.key, Arc::as_ptr(config)),
+            None => std::borrow::Cow::Borrowed(&self.key),
+            Some((config, _)) => format!("{}#{:p}", self.key, Arc::as_ptr(config)).into(),
         }
     }
 }
@@ -230,7 +230,7 @@ impl Pool {
                 home: Some((
                     self.idle.clone(),
                     self.max_idle_per_destination,
-                    dest.pool_key(),
+                    dest.pool_key().into_owned(),
                     sender,
                 )),
             },
@@ -245,25 +245,33 @@ impl Pool {
         timeout: Duration,
         max_body: usize,
     ) -> Result<(http::response::Parts, Bytes), TransportError> {
-        let work = async {
-            let pool_key = dest.pool_key();
-            let (resp, sender) = self.send_request(dest, req).await?;
-            let (parts, body) = resp.into_parts();
-            let body = Limited::new(body, max_body).collect().await.map_err(|e| {
-                if e.downcast_ref::<http_body_util::LengthLimitError>()
-                    .is_some()
-                {
-                    TransportError::TooLarge(dest.key.clone(), max_body)
-                } else {
-                    TransportError::Http(dest.key.clone(), e.to_string())
-                }
-            })?;
-            self.checkin(&pool_key, sender);
-            Ok((parts, body.to_bytes()))
-        };
-        tokio::time::timeout(timeout, work)
+        tokio::time::timeout(timeout, self.exchange_untimed(dest, req, max_body))
             .await
             .map_err(|_| TransportError::Timeout(dest.key.clone(), timeout))?
+    }
+
+    /// [`Pool::exchange`] without a time limit of its own, for a caller that bounds the whole
+    /// operation itself (the load generator, where a timer per request is measurable).
+    pub async fn exchange_untimed(
+        &self,
+        dest: &Destination,
+        req: http::Request<Body>,
+        max_body: usize,
+    ) -> Result<(http::response::Parts, Bytes), TransportError> {
+        let pool_key = dest.pool_key();
+        let (resp, sender) = self.send_request(dest, req).await?;
+        let (parts, body) = resp.into_parts();
+        let body = Limited::new(body, max_body).collect().await.map_err(|e| {
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some()
+            {
+                TransportError::TooLarge(dest.key.clone(), max_body)
+            } else {
+                TransportError::Http(dest.key.clone(), e.to_string())
+            }
+        })?;
+        self.checkin(&pool_key, sender);
+        Ok((parts, body.to_bytes()))
     }
 }
 
@@ -286,7 +294,11 @@ fn checkin(idle: &IdleMap, max: usize, key: &str, sender: SendRequest<Body>) {
         return;
     }
     let mut idle = idle.lock().unwrap_or_else(|p| p.into_inner());
-    let list = idle.entry(key.to_string()).or_default();
+    // The key is allocated only the first time a destination's connection comes back.
+    let list = match idle.get_mut(key) {
+        Some(list) => list,
+        None => idle.entry(key.to_string()).or_default(),
+    };
     if list.len() < max {
         list.push(Idle {
             sender,
