@@ -49,6 +49,7 @@ fn hash_chains(c: &mut Criterion) {
                     &[Input {
                         uri: hashchain::MESSAGE,
                         digest: Some(digest.clone()),
+                        compare: false,
                     }],
                     &XmlLimits::DEFAULT,
                 )

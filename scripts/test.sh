@@ -18,6 +18,9 @@ fi
 # curl: a plain HTTP client calling a REST service through brama (tests/rest.rs).
 command -v curl >/dev/null || apt_install curl
 
+# openssl: an independent signer of ECDSA signatures brama verifies (crates/sign/src/ecdsa.rs).
+command -v openssl >/dev/null || apt_install openssl
+
 # Python: zeep (a real SOAP client loading the WSDL getWsdl returns, tests/zeep.rs); lxml and
 # cryptography (the independent signature verifier, tests/independent/verify_xroad.py). Installed
 # into a virtual environment, since Debian's system Python refuses pip installs; the tests call the

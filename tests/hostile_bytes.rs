@@ -189,6 +189,7 @@ fn signature_parsers_survive_mutated_input() {
             &[hashchain::Input {
                 uri: hashchain::MESSAGE,
                 digest: None,
+                compare: false,
             }],
             &XmlLimits::DEFAULT,
         );

@@ -217,6 +217,7 @@ pub fn verify_container(c: &Container, trust: &TrustStore) -> Result<Verified, S
             &[Input {
                 uri: "/META-INF/signatures.xml",
                 digest: Some(alg.digest(&c.signature)),
+                compare: true,
             }],
             &trust.xml,
         )?;

@@ -15,6 +15,7 @@ pub mod c14n;
 pub mod conf;
 mod der;
 pub mod digest;
+mod ecdsa;
 pub mod error;
 pub mod hashchain;
 mod known_batches;

@@ -306,7 +306,7 @@ fn verify_in_known_batch(
             "a batch signature needs its hash chain result and hash chain",
         ));
     };
-    verify_hash_chain(result, chain, parts, known.alg, limits)?;
+    verify_hash_chain(result, chain, parts, known.alg, limits, at)?;
     check_member(&known.members, &known.cert_subject, expected)?;
     let when = match at {
         At::Now => ASN1Time::now(),
@@ -328,12 +328,16 @@ fn verify_in_known_batch(
     })
 }
 
+/// Checks the message's parts against its hash chain: a live message as X-Road's signature
+/// verifier does (the parts' digests go into the chain), an archived one (`at` its signing time)
+/// as its container verifier does (the chain's stated digests are compared).
 fn verify_hash_chain(
     result: &[u8],
     chain: &[u8],
     parts: &[Part<'_>],
     alg: DigestAlgorithm,
     limits: &XmlLimits,
+    at: At,
 ) -> Result<(), SignError> {
     let inputs: Vec<Input<'_>> = parts
         .iter()
@@ -341,6 +345,7 @@ fn verify_hash_chain(
             Ok(Input {
                 uri: &p.name,
                 digest: Some(p.digest_with(alg)?),
+                compare: matches!(at, At::SigningTime),
             })
         })
         .collect::<Result<_, SignError>>()?;
@@ -422,7 +427,7 @@ fn verify_signature(
         };
         let alg = DigestAlgorithm::from_uri(&hashchain::parse_result(result, limits)?.method)
             .ok_or_else(|| SignError::malformed("unsupported hash chain digest method"))?;
-        verify_hash_chain(result, chain, parts, alg, limits)?;
+        verify_hash_chain(result, chain, parts, alg, limits, at)?;
         chain_alg = Some(alg);
     } else {
         // Every part must be covered by its own reference.
@@ -561,22 +566,25 @@ fn check_signature_value(
             format!("signature method {}", sig.signature_method),
         )
     })?;
-    let verify_alg: &'static dyn rs::VerificationAlgorithm = match alg {
-        SignatureAlgorithm::RsaSha256 => &rs::RSA_PKCS1_2048_8192_SHA256,
-        SignatureAlgorithm::RsaSha512 => &rs::RSA_PKCS1_2048_8192_SHA512,
-        SignatureAlgorithm::EcdsaSha256 => &rs::ECDSA_P256_SHA256_FIXED,
-        SignatureAlgorithm::EcdsaSha384 => &rs::ECDSA_P384_SHA384_FIXED,
-        SignatureAlgorithm::EcdsaSha512 => {
-            return Err(SignError::new(
-                ErrorCode::UnsupportedAlgorithm,
-                "ECDSA with SHA-512 is not supported",
-            ))
+    let key = &cert.public_key().subject_public_key.data;
+    let bad = || invalid("the signature value does not verify with the signing certificate");
+    let by_ring: &'static dyn rs::VerificationAlgorithm = match (alg, sig.signature_value.len()) {
+        (SignatureAlgorithm::RsaSha256, _) => &rs::RSA_PKCS1_2048_8192_SHA256,
+        (SignatureAlgorithm::RsaSha512, _) => &rs::RSA_PKCS1_2048_8192_SHA512,
+        // The pairings ring verifies, the fastest: Trembita's P-256 with SHA-256.
+        (SignatureAlgorithm::EcdsaSha256, 64) => &rs::ECDSA_P256_SHA256_FIXED,
+        (SignatureAlgorithm::EcdsaSha384, 96) => &rs::ECDSA_P384_SHA384_FIXED,
+        // Any other curve and digest (an X-Road server with an EC key signs with SHA-512).
+        (ecdsa, _) => {
+            return match super::ecdsa::verify(ecdsa, key, &signed_info, &sig.signature_value) {
+                true => Ok(()),
+                false => Err(bad()),
+            }
         }
     };
-    let key = &cert.public_key().subject_public_key.data;
-    UnparsedPublicKey::new(verify_alg, key)
+    UnparsedPublicKey::new(by_ring, key)
         .verify(&signed_info, &sig.signature_value)
-        .map_err(|_| invalid("the signature value does not verify with the signing certificate"))
+        .map_err(|_| bad())
 }
 
 /// The signing certificate (`subject`, valid `validity`) and every CA on its path must be valid

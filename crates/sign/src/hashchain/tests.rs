@@ -32,13 +32,18 @@ fn check(
 }
 
 fn detached(uri: &str) -> Input<'_> {
-    Input { uri, digest: None }
+    Input {
+        uri,
+        digest: None,
+        compare: false,
+    }
 }
 
 fn attached(uri: &str, digest: Vec<u8>) -> Input<'_> {
     Input {
         uri,
         digest: Some(digest),
+        compare: false,
     }
 }
 
@@ -65,9 +70,17 @@ fn x_road_vectors_verify() {
     .unwrap_err();
     assert_eq!(e.kind, HashChainErrorKind::UnusedInputs);
 
-    // A part whose digest the chain does not state.
+    // A part whose digest the chain does not state: the received part's digest is what goes
+    // into the chain, which then computes to another root (X-Road's `InvalidHashChain`).
     let wrong = DigestAlgorithm::Sha256.digest(&file(HC, "hc-verifier1-hashchain.xml"));
-    let e = check(HC, result1, HC1, &[attached(MESSAGE, wrong)]).unwrap_err();
+    let e = check(HC, result1, HC1, &[attached(MESSAGE, wrong.clone())]).unwrap_err();
+    assert_eq!(e.kind, HashChainErrorKind::InvalidHashChain);
+    // An archived part is compared with the chain's stated digest instead.
+    let archived = Input {
+        compare: true,
+        ..attached(MESSAGE, wrong)
+    };
+    let e = check(HC, result1, HC1, &[archived]).unwrap_err();
     assert_eq!(e.kind, HashChainErrorKind::InvalidHashChainRef);
 
     // Two chain documents.
@@ -164,6 +177,7 @@ fn inputs_of(p: &[Vec<u8>]) -> Vec<Input<'static>> {
         .map(|(j, d)| Input {
             uri: NAMES[j],
             digest: Some(d.clone()),
+            compare: false,
         })
         .collect()
 }
@@ -192,6 +206,7 @@ fn built_chains_verify_for_every_batch_size() {
                 extra.push(Input {
                     uri: ["", "/attachment1", "/attachment2", "/attachment3"][k],
                     digest: Some(vec![1; 64]),
+                    compare: false,
                 });
                 let e = verify(&built.result, &r, &extra, &L).unwrap_err();
                 assert_eq!(e.kind, HashChainErrorKind::UnusedInputs, "n={n} i={i}");
