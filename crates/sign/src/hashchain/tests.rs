@@ -268,3 +268,22 @@ fn hostile_chains_are_refused_without_panic() {
         assert!(verify(&result, &r, &[], &L).is_err());
     }
 }
+
+/// X-Road's codes for a chain that breaks: a changed part is `InvalidHashChain`, a result
+/// naming a step the chain does not have is `MalformedHashChain`.
+#[test]
+fn broken_chains_get_x_roads_codes() {
+    let batch: Vec<Vec<Vec<u8>>> = (0..3).map(|i| parts(i, 2)).collect();
+    let built = build(DigestAlgorithm::Sha512, &batch);
+    let c = built.chains[1].clone();
+    let r = |uri: &str| (uri == SIG_HASHCHAIN).then_some(Cow::Borrowed(c.as_slice()));
+    let mut changed = batch[1].clone();
+    changed[1][0] ^= 1;
+    let e = verify(&built.result, &r, &inputs_of(&changed), &L).unwrap_err();
+    assert_eq!(e.kind, HashChainErrorKind::InvalidHashChain);
+    let result = String::from_utf8(built.result.clone()).unwrap();
+    assert!(result.contains("#STEP0"), "{result}");
+    let missing = result.replace("#STEP0", "#STEP9");
+    let e = verify(missing.as_bytes(), &r, &inputs_of(&batch[1]), &L).unwrap_err();
+    assert_eq!(e.kind, HashChainErrorKind::Malformed);
+}
