@@ -17,25 +17,21 @@ pub(crate) fn verify(alg: SignatureAlgorithm, key: &[u8], message: &[u8], sig: &
         SignatureAlgorithm::RsaSha256 | SignatureAlgorithm::RsaSha512 => return false,
     };
     use p256::ecdsa::signature::hazmat::PrehashVerifier;
+    // The same three steps for each curve's crate.
+    macro_rules! on_curve {
+        ($curve:ident) => {
+            match (
+                $curve::ecdsa::VerifyingKey::from_sec1_bytes(key),
+                $curve::ecdsa::Signature::from_slice(sig),
+            ) {
+                (Ok(k), Ok(s)) => k.verify_prehash(&digest, &s).is_ok(),
+                _ => false,
+            }
+        };
+    }
     match sig.len() {
-        64 => {
-            let (Ok(k), Ok(s)) = (
-                p256::ecdsa::VerifyingKey::from_sec1_bytes(key),
-                p256::ecdsa::Signature::from_slice(sig),
-            ) else {
-                return false;
-            };
-            k.verify_prehash(&digest, &s).is_ok()
-        }
-        96 => {
-            let (Ok(k), Ok(s)) = (
-                p384::ecdsa::VerifyingKey::from_sec1_bytes(key),
-                p384::ecdsa::Signature::from_slice(sig),
-            ) else {
-                return false;
-            };
-            k.verify_prehash(&digest, &s).is_ok()
-        }
+        64 => on_curve!(p256),
+        96 => on_curve!(p384),
         _ => false,
     }
 }

@@ -3,9 +3,8 @@
 
 use bytes::Bytes;
 use quick_xml::escape::escape;
-use quick_xml::events::BytesStart;
 
-use brama_xroad::message::soap::{SoapBody, SoapLimits, SoapMessage};
+use brama_xroad::message::soap::{tag_declarations, tag_qname, SoapBody, SoapLimits, SoapMessage};
 
 /// X-Road ids longer than this are not remembered (they only feed a statistic).
 const MAX_ID_LEN: usize = 1024;
@@ -66,38 +65,22 @@ impl Envelope {
         // The parser checked the text is UTF-8.
         let text = |b| std::str::from_utf8(b).map_err(|_| "the request is not UTF-8".to_string());
         let tag = text(e.start_tag)?;
-        let name_len = tag[1..]
-            .find(|c: char| c.is_ascii_whitespace() || c == '>' || c == '/')
-            .unwrap_or(tag.len() - 1);
-        let qname = &tag[1..1 + name_len];
-        let inner_tag = tag[1..].trim_end_matches('>').trim_end_matches('/');
-        let start = BytesStart::from_content(inner_tag, name_len);
+        let qname = tag_qname(tag);
+        // The parser read every attribute already: these are well-formed.
+        let ns_decls = tag_declarations(tag)
+            .into_iter()
+            .map(|(k, v)| format!(" {k}=\"{}\"", attr_value(v.as_bytes())))
+            .collect();
         Ok(Wrapper {
             qname,
             prefix: qname.split_once(':').map(|(p, _)| p),
             local: local_name,
             namespace: namespace.as_deref(),
-            ns_decls: ns_decls(&start)?,
+            ns_decls,
             inner: text(e.content)?,
             body_default_ns: e.default_ns_in_body,
         })
     }
-}
-
-fn ns_decls(e: &BytesStart<'_>) -> Result<String, String> {
-    let mut out = String::new();
-    for a in e.attributes() {
-        let a = a.map_err(|err| format!("malformed XML attribute: {err}"))?;
-        let key = a.key.as_ref();
-        if key == b"xmlns" || key.starts_with(b"xmlns:") {
-            out.push(' ');
-            out.push_str(&String::from_utf8_lossy(key));
-            out.push_str("=\"");
-            out.push_str(&attr_value(&a.value));
-            out.push('"');
-        }
-    }
-    Ok(out)
 }
 
 /// A raw attribute value re-quoted with `"` (it may have been written between `'`).

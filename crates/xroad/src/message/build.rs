@@ -64,20 +64,23 @@ pub fn request_message(h: &RequestHeader, body: BodyElement<'_>) -> SoapMessage 
         local_name: body.local_name.to_string(),
         namespace: body.namespace.map(str::to_string),
     };
-    SoapMessage::built(xml.into(), header, spans.header_end, spans.body, element)
+    SoapMessage::built(xml.into(), header, &spans, element)
 }
 
-/// Where the header's end tag and the Body's content are in a written request.
-struct Spans {
-    header_end: usize,
-    body: std::ops::Range<usize>,
+/// Where a written request's Envelope starts, its header ends and its Body's content is.
+pub(super) struct Spans {
+    pub envelope_start: usize,
+    pub header_end: usize,
+    pub body: std::ops::Range<usize>,
 }
 
 fn write_request(h: &RequestHeader, body: &str) -> (String, Spans) {
     let mut out = String::with_capacity(1024 + body.len());
+    out.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let envelope_start = out.len();
     let _ = write!(
         out,
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<SOAP-ENV:Envelope xmlns:SOAP-ENV=\"{NS_SOAP_ENV}\" xmlns:xroad=\"{NS_XROAD}\" xmlns:id=\"{NS_IDENTIFIERS}\"><SOAP-ENV:Header>"
+        "<SOAP-ENV:Envelope xmlns:SOAP-ENV=\"{NS_SOAP_ENV}\" xmlns:xroad=\"{NS_XROAD}\" xmlns:id=\"{NS_IDENTIFIERS}\"><SOAP-ENV:Header>"
     );
     let _ = write!(
         out,
@@ -119,7 +122,12 @@ fn write_request(h: &RequestHeader, body: &str) -> (String, Spans) {
     out.push_str(body.trim());
     let body = body_start..out.len();
     out.push_str("</SOAP-ENV:Body></SOAP-ENV:Envelope>\n");
-    (out, Spans { header_end, body })
+    let spans = Spans {
+        envelope_start,
+        header_end,
+        body,
+    };
+    (out, spans)
 }
 
 #[cfg(test)]
@@ -127,18 +135,27 @@ mod tests {
     use super::*;
     use crate::message::soap::SoapLimits;
 
-    #[test]
-    fn built_requests_parse_and_validate() {
-        let h = RequestHeader {
+    /// DIIA's header for DRACS's `getBirthRecord`.
+    fn header(id: &str) -> RequestHeader {
+        RequestHeader {
             client: ClientId::parse_path("SEVDEIR-TEST/GOV/00000001/DIIA").unwrap(),
             service: ServiceId::parse_path("SEVDEIR-TEST/GOV/00000002/DRACS/getBirthRecord/v1")
                 .unwrap(),
-            id: "id-1".into(),
-            user_id: Some("UA<1>".into()),
+            id: id.into(),
+            user_id: None,
             issue: None,
+            security_server: None,
+        }
+    }
+
+    #[test]
+    fn built_requests_parse_and_validate() {
+        let h = RequestHeader {
+            user_id: Some("UA<1>".into()),
             security_server: Some(
                 SecurityServerId::parse_path("SEVDEIR-TEST/GOV/00000002/ss2").unwrap(),
             ),
+            ..header("id-1")
         };
         let xml = request(
             &h,
@@ -158,13 +175,8 @@ mod tests {
     #[test]
     fn built_message_equals_its_parse() {
         let h = RequestHeader {
-            client: ClientId::parse_path("SEVDEIR-TEST/GOV/00000001/DIIA").unwrap(),
-            service: ServiceId::parse_path("SEVDEIR-TEST/GOV/00000002/DRACS/getBirthRecord/v1")
-                .unwrap(),
-            id: "id-&-1".into(),
-            user_id: None,
             issue: Some("app <1>".into()),
-            security_server: None,
+            ..header("id-&-1")
         };
         let xml = " <d:getBirthRecord xmlns:d=\"urn:x\"><n>1</n></d:getBirthRecord>\n";
         let built = request_message(
@@ -180,6 +192,7 @@ mod tests {
         assert_eq!(built.header, parsed.header);
         assert_eq!(built.body, parsed.body);
         assert_eq!(built.body_content(), parsed.body_content());
+        assert_eq!(built.envelope_start(), parsed.envelope_start());
         assert_eq!(
             built.with_request_hash("urn:alg", "aGFzaA=="),
             parsed.with_request_hash("urn:alg", "aGFzaA==")

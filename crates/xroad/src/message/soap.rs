@@ -195,28 +195,24 @@ impl SoapMessage {
     pub(super) fn built(
         bytes: Bytes,
         header: XRoadHeader,
-        header_end_tag: usize,
-        body_content: Range<usize>,
+        spans: &super::build::Spans,
         body: SoapBody,
     ) -> SoapMessage {
+        let start = spans.envelope_start;
         // Built messages are sent, never asked for their Body's element or a fault's detail.
-        let envelope_start = bytes
-            .windows(2)
-            .position(|w| w == b"<S")
-            .unwrap_or_default();
         SoapMessage {
-            envelope_tag: envelope_start..envelope_start,
-            body_tag: body_content.start..body_content.start,
+            envelope_tag: start..start,
+            body_tag: spans.body.start..spans.body.start,
             fault_detail: None,
             element: None,
             bytes,
             header,
             has_header: true,
             header_span: Some(HeaderSpan {
-                end_tag: header_end_tag,
+                end_tag: spans.header_end,
                 request_hash: None,
             }),
-            body_content,
+            body_content: spans.body.clone(),
             body,
         }
     }
@@ -342,22 +338,14 @@ impl SoapMessage {
         let text = |r: Range<usize>| String::from_utf8_lossy(&self.bytes[r]).into_owned();
         let tag = text(e.start_tag.clone());
         let empty = tag.ends_with("/>");
-        let name_end = 1 + tag[1..]
-            .find(|c: char| c.is_ascii_whitespace() || c == '>' || c == '/')
-            .unwrap_or(tag.len() - 1);
-        let own = declarations(&tag, name_end);
+        let name_end = 1 + tag_qname(&tag).len();
+        let own = tag_declarations(&tag);
         let mut added: Vec<String> = Vec::new();
         let mut out = String::with_capacity(tag.len() + e.content.len() + 256);
         out.push_str(&tag[..name_end]);
         // Body's declarations win over the Envelope's.
-        let outer = [text(self.body_tag.clone()), text(self.envelope_tag.clone())];
-        for outer_tag in &outer {
-            let Some(n) =
-                outer_tag[1..].find(|c: char| c.is_ascii_whitespace() || c == '>' || c == '/')
-            else {
-                continue;
-            };
-            for (k, v) in declarations(outer_tag, n + 1) {
+        for outer in [text(self.body_tag.clone()), text(self.envelope_tag.clone())] {
+            for (k, v) in tag_declarations(&outer) {
                 if own.iter().any(|(o, _)| *o == k) || added.contains(&k) {
                     continue;
                 }
@@ -526,11 +514,14 @@ fn ns_of<'a>(r: &'a ResolveResult<'_>) -> Option<&'a [u8]> {
     }
 }
 
-/// The namespace declarations (`xmlns`, `xmlns:p`) of a start tag whose name ends at `name_end`.
-fn declarations(tag: &str, name_end: usize) -> Vec<(String, String)> {
-    let inner = tag[1..].trim_end_matches('>').trim_end_matches('/');
-    let start = BytesStart::from_content(inner, name_end - 1);
-    start
+/// The namespace declarations (`xmlns`, `xmlns:p`) of a start tag, name and value as written.
+pub fn tag_declarations(tag: &str) -> Vec<(String, String)> {
+    let name_len = tag_qname(tag).len();
+    let Some(inner) = tag.get(1..) else {
+        return Vec::new();
+    };
+    let inner = inner.trim_end_matches('>').trim_end_matches('/');
+    BytesStart::from_content(inner, name_len)
         .attributes()
         .flatten()
         .filter(|a| a.key.as_ref() == b"xmlns" || a.key.as_ref().starts_with(b"xmlns:"))
@@ -541,6 +532,15 @@ fn declarations(tag: &str, name_end: usize) -> Vec<(String, String)> {
             )
         })
         .collect()
+}
+
+/// The qualified name of a start tag as written: `p:op` of `<p:op xmlns:p="…">`.
+pub fn tag_qname(tag: &str) -> &str {
+    let name = tag.get(1..).unwrap_or_default();
+    let end = name
+        .find(|c: char| c.is_ascii_whitespace() || c == '>' || c == '/')
+        .unwrap_or(name.len());
+    &name[..end]
 }
 
 /// The length of a start tag as written: `<` name and attributes `>` (or `/>`).

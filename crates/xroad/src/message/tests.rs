@@ -137,6 +137,18 @@ fn body_element_spans() {
     assert_eq!(m.envelope_start(), 0);
     let f = parse(&fault::fault_xml("Server", "x", None, None)).unwrap();
     assert!(f.body_element().is_none());
+    // The tag helpers take any text without panicking.
+    assert_eq!(soap::tag_qname("<p:op xmlns:p='u'/>"), "p:op");
+    assert_eq!(
+        soap::tag_declarations("<p:op a='1' xmlns:p='u' xmlns=\"d\">"),
+        [
+            ("xmlns:p".to_string(), "u".to_string()),
+            ("xmlns".into(), "d".into())
+        ]
+    );
+    for junk in ["", "<", "<>", "</", "<a x=>", "<é"] {
+        let _ = (soap::tag_qname(junk), soap::tag_declarations(junk));
+    }
 }
 
 /// One root: anything but comments and whitespace after the Envelope is refused, since the
