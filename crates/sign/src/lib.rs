@@ -13,13 +13,14 @@ pub mod asic;
 pub mod batch;
 pub mod c14n;
 pub mod conf;
-mod der;
+pub mod der;
 pub mod digest;
-mod ecdsa;
 pub mod error;
 pub mod hashchain;
 mod known_batches;
+pub mod ocsp;
 pub mod pkcs11;
+pub mod scheme;
 pub mod software;
 pub mod token;
 pub mod verify;
@@ -132,7 +133,7 @@ impl Signer {
         let key = self.key_of(member)?;
         if key.digest() != self.digest {
             return Err(SignError::new(
-                ErrorCode::UnsupportedAlgorithm,
+                ErrorCode::InternalError,
                 "the key's digest algorithm differs from the server's",
             ));
         }

@@ -35,18 +35,6 @@ impl SignatureAlgorithm {
         }
     }
 
-    pub(crate) fn from_uri(uri: &str) -> Option<SignatureAlgorithm> {
-        [
-            SignatureAlgorithm::RsaSha256,
-            SignatureAlgorithm::RsaSha512,
-            SignatureAlgorithm::EcdsaSha256,
-            SignatureAlgorithm::EcdsaSha384,
-            SignatureAlgorithm::EcdsaSha512,
-        ]
-        .into_iter()
-        .find(|a| a.uri() == uri)
-    }
-
     pub fn key_type(self) -> KeyType {
         match self {
             SignatureAlgorithm::RsaSha256 | SignatureAlgorithm::RsaSha512 => KeyType::Rsa,

@@ -5,7 +5,6 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use ring::signature::{self as rs, UnparsedPublicKey};
 use sha2::{Digest, Sha256};
 use x509_parser::certificate::X509Certificate;
 use x509_parser::time::ASN1Time;
@@ -15,7 +14,7 @@ use super::digest::DigestAlgorithm;
 use super::error::SignError;
 use super::hashchain::{self, Input};
 use super::known_batches::{KnownBatch, KnownBatches};
-use super::token::SignatureAlgorithm;
+use super::scheme::{self, EcdsaForm, Scheme};
 use super::xades::{self, ParsedSignature, HASHCHAIN_RESULT, SIGNED_PROPERTIES_TYPE};
 use brama_xroad::error::ErrorCode;
 use brama_xroad::globalconf::GlobalConf;
@@ -56,15 +55,12 @@ impl<'a> Part<'a> {
         match &self.digest {
             None => Ok(alg.digest(self.data)),
             Some((a, d)) if *a == alg => Ok(d.clone()),
-            Some((a, _)) => Err(SignError::new(
-                ErrorCode::UnsupportedAlgorithm,
-                format!(
-                    "{} was digested with {} while it streamed, the signature uses {}",
-                    self.name,
-                    a.name(),
-                    alg.name()
-                ),
-            )),
+            Some((a, _)) => Err(SignError::malformed(format!(
+                "{} was digested with {} while it streamed, the signature uses {}",
+                self.name,
+                a.name(),
+                alg.name()
+            ))),
         }
     }
 }
@@ -474,10 +470,7 @@ fn verify_signature(
     // 3. References and the signature value.
     for r in &sig.references {
         let alg = DigestAlgorithm::from_uri(&r.digest_method).ok_or_else(|| {
-            SignError::new(
-                ErrorCode::UnsupportedAlgorithm,
-                format!("digest method {}", r.digest_method),
-            )
+            SignError::malformed(format!("unsupported digest method {}", r.digest_method))
         })?;
         let actual = if let Some(id) = r.uri.strip_prefix('#') {
             let method = reference_c14n(r)?;
@@ -560,31 +553,25 @@ fn check_signature_value(
         limits,
     )
     .map_err(|e| SignError::malformed(format!("SignedInfo: {e}")))?;
-    let alg = SignatureAlgorithm::from_uri(&sig.signature_method).ok_or_else(|| {
-        SignError::new(
-            ErrorCode::UnsupportedAlgorithm,
-            format!("signature method {}", sig.signature_method),
-        )
+    let scheme = Scheme::from_xml_uri(&sig.signature_method).ok_or_else(|| {
+        SignError::malformed(format!(
+            "signature method {} is not one X-Road signs with",
+            sig.signature_method
+        ))
     })?;
     let key = &cert.public_key().subject_public_key.data;
-    let bad = || invalid("the signature value does not verify with the signing certificate");
-    let by_ring: &'static dyn rs::VerificationAlgorithm = match (alg, sig.signature_value.len()) {
-        (SignatureAlgorithm::RsaSha256, _) => &rs::RSA_PKCS1_2048_8192_SHA256,
-        (SignatureAlgorithm::RsaSha512, _) => &rs::RSA_PKCS1_2048_8192_SHA512,
-        // The pairings ring verifies, the fastest: Trembita's P-256 with SHA-256.
-        (SignatureAlgorithm::EcdsaSha256, 64) => &rs::ECDSA_P256_SHA256_FIXED,
-        (SignatureAlgorithm::EcdsaSha384, 96) => &rs::ECDSA_P384_SHA384_FIXED,
-        // Any other curve and digest (an X-Road server with an EC key signs with SHA-512).
-        (ecdsa, _) => {
-            return match super::ecdsa::verify(ecdsa, key, &signed_info, &sig.signature_value) {
-                true => Ok(()),
-                false => Err(bad()),
-            }
-        }
-    };
-    UnparsedPublicKey::new(by_ring, key)
-        .verify(&signed_info, &sig.signature_value)
-        .map_err(|_| bad())
+    match scheme::verify(
+        scheme,
+        key,
+        &signed_info,
+        &sig.signature_value,
+        EcdsaForm::Fixed,
+    ) {
+        true => Ok(()),
+        false => Err(invalid(
+            "the signature value does not verify with the signing certificate",
+        )),
+    }
 }
 
 /// The signing certificate (`subject`, valid `validity`) and every CA on its path must be valid

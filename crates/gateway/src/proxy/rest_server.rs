@@ -46,8 +46,9 @@ pub async fn process(
     let alg = match header(codec::HDR_HASH_ALGORITHM) {
         None => DigestAlgorithm::Sha512,
         Some(name) => DigestAlgorithm::from_name(name).ok_or_else(|| {
+            // X-Road's server proxy answers an unknown x-hash-algorithm so.
             HERE.fault(
-                ErrorCode::UnsupportedAlgorithm,
+                ErrorCode::InternalError,
                 format!("Unsupported hash algorithm '{name}'"),
             )
         })?,

@@ -81,6 +81,8 @@ impl fmt::Debug for Issued {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Pki {
     pub ca: Issued,
+    /// The CA's OCSP responder (`ocsp-responder.pem`).
+    pub ocsp: Issued,
     /// By server code.
     pub auth: BTreeMap<String, Issued>,
     /// By server code.
@@ -120,6 +122,7 @@ pub fn generate(spec: &PkiSpec) -> Result<Pki, PkiError> {
     let ca = Authority::new_ca(&spec.ca_name)?;
     let mut pki = Pki {
         ca: ca.issued(),
+        ocsp: ca.issue(profile::ocsp_responder(&spec.ca_name))?,
         auth: BTreeMap::new(),
         internal_tls: BTreeMap::new(),
         sign: BTreeMap::new(),
@@ -191,6 +194,7 @@ impl Pki {
         let load = |base: &str| load_pair(dir, base);
         let mut pki = Pki {
             ca: load("ca")?,
+            ocsp: load(OCSP_BASE)?,
             auth: BTreeMap::new(),
             internal_tls: BTreeMap::new(),
             sign: BTreeMap::new(),
@@ -216,7 +220,10 @@ impl Pki {
 
     /// (file base name, certificate) for every certificate, CA first.
     fn files(&self) -> Vec<(String, &Issued)> {
-        let mut out = vec![("ca".to_owned(), &self.ca)];
+        let mut out = vec![
+            ("ca".to_owned(), &self.ca),
+            (OCSP_BASE.to_owned(), &self.ocsp),
+        ];
         out.extend(self.auth.iter().map(|(c, i)| (auth_base(c), i)));
         out.extend(self.internal_tls.iter().map(|(c, i)| (internal_base(c), i)));
         out.extend(
@@ -247,7 +254,8 @@ impl Pki {
             "# Test PKI — TEST ONLY\n\n\
              This directory is a throwaway test PKI for brama; its private keys are public, so never \
              trust it outside tests. `ca.pem`/`ca.key` is the self-signed test CA that issued every \
-             other certificate here; `<server>-auth.pem`/`.key` (servers: {servers}) are the security \
+             other certificate here; `ocsp-responder.pem`/`.key` is its OCSP responder (extended key \
+             usage OCSPSigning), which signs the test responders' answers; `<server>-auth.pem`/`.key` (servers: {servers}) are the security \
              servers' X-Road authentication certificates, used for mutual TLS between security servers \
              (subject `serialNumber=<instance>/<server>/<owner class>`, `CN=<owner code>`); \
              `<server>-internal.pem`/`.key` are the servers' HTTPS certificates towards information \
@@ -316,6 +324,8 @@ impl Authority {
 fn new_key() -> Result<KeyPair, PkiError> {
     Ok(KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?)
 }
+
+const OCSP_BASE: &str = "ocsp-responder";
 
 fn sign_key(class: &str, code: &str) -> String {
     format!("{class}/{code}")

@@ -112,6 +112,23 @@ pub fn sign(
     p
 }
 
+/// The CA's OCSP responder: issued by the CA with id-kp-OCSPSigning, which is what authorises
+/// it to answer for the CA's certificates (RFC 6960 §4.2.2.2; X-Road also accepts it so).
+pub fn ocsp_responder(ca_name: &str) -> CertificateParams {
+    let mut p = end_entity();
+    p.distinguished_name = dn(&[
+        (DnType::CountryName, printable(COUNTRY)),
+        (DnType::OrganizationName, CA_ORGANIZATION.into()),
+        (
+            DnType::CommonName,
+            format!("{ca_name} OCSP Responder").into(),
+        ),
+    ]);
+    p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    p.extended_key_usages = vec![ExtendedKeyUsagePurpose::OcspSigning];
+    p
+}
+
 /// TLS client certificate of an information system (pinned by hash for SSLAUTH).
 pub fn client(name: &str) -> CertificateParams {
     let mut p = end_entity();

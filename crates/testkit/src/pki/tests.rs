@@ -446,6 +446,7 @@ fn write_and_load_round_trip() {
     names.sort();
     let mut expected: Vec<String> = [
         "ca",
+        "ocsp-responder",
         "ss1-auth",
         "ss2-auth",
         "ss1-internal",
