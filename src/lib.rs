@@ -8,7 +8,7 @@ pub use brama_router as router;
 pub use brama_sign as sign;
 #[cfg(feature = "sim")]
 pub use brama_sim as sim;
-pub use brama_testkit::{deploy, pki};
+pub use brama_testkit::{deploy, ocsp as test_ocsp, pki};
 pub use brama_transport as transport;
 pub use brama_transport::metrics;
 pub use brama_wsdl as wsdl;

@@ -67,6 +67,48 @@ fn asic_containers_get_x_roads_verdicts() {
     }
 }
 
+/// The containers' OCSP responses are checked at the signing time: without them, or with
+/// another certificate's, the same container is refused as X-Road refuses it.
+#[test]
+fn container_ocsp_is_checked() {
+    let trust = x_road_trust();
+    let bytes = std::fs::read(format!("{X}asic/valid-signed-message.asice")).unwrap();
+    let container = asic::read(&bytes).unwrap();
+    let sig = String::from_utf8(container.signature.clone()).unwrap();
+    let start = sig
+        .find("<xades:RevocationValues")
+        .expect("X-Road's container carries OCSP");
+    let end = sig.find("</xades:RevocationValues>").unwrap() + "</xades:RevocationValues>".len();
+    let check = |signature: String| {
+        let c = asic::Container {
+            signature: signature.into_bytes(),
+            ..container.clone()
+        };
+        asic::verify_container(&c, &trust)
+            .map(|_| ())
+            .map_err(|e| (e.code_string(), e.message))
+    };
+    assert_eq!(check(sig.clone()), Ok(()));
+    let (code, message) = check(format!("{}{}", &sig[..start], &sig[end..])).unwrap_err();
+    assert_eq!(code, "InvalidCertPath.CertValidation");
+    assert!(
+        message.starts_with("Unable to find OCSP response for certificate"),
+        "{message}"
+    );
+    // Another certificate's response (the 2014 one) in its place answers for nobody here.
+    let other = std::fs::read(format!("{X}ocsp/xroad-2014/sign-0.ocsp.der")).unwrap();
+    let swapped = format!(
+        "{}<xades:RevocationValues><xades:OCSPValues><xades:EncapsulatedOCSPValue>{}</xades:EncapsulatedOCSPValue></xades:OCSPValues></xades:RevocationValues>{}",
+        &sig[..start],
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, other),
+        &sig[end..]
+    );
+    assert_eq!(
+        check(swapped).unwrap_err().0,
+        "InvalidCertPath.CertValidation"
+    );
+}
+
 #[test]
 fn asic_structure_cases() {
     let trust = x_road_trust();
@@ -159,6 +201,11 @@ fn signature_vectors() {
     assert_eq!(plain("empty.xml"), "MalformedSignature");
 }
 
+/// A SOAP request from GOV/00000001's DIIA subsystem, numbered `n`.
+fn soap(n: usize) -> String {
+    format!("<SOAP-ENV:Envelope xmlns:SOAP-ENV=\"http://schemas.xmlsoap.org/soap/envelope/\" xmlns:xroad=\"http://x-road.eu/xsd/xroad.xsd\" xmlns:id=\"http://x-road.eu/xsd/identifiers\"><SOAP-ENV:Header><xroad:client id:objectType=\"SUBSYSTEM\"><id:xRoadInstance>SEVDEIR-TEST</id:xRoadInstance><id:memberClass>GOV</id:memberClass><id:memberCode>00000001</id:memberCode><id:subsystemCode>DIIA</id:subsystemCode></xroad:client><xroad:service id:objectType=\"SERVICE\"><id:xRoadInstance>SEVDEIR-TEST</id:xRoadInstance><id:memberClass>GOV</id:memberClass><id:memberCode>00000002</id:memberCode><id:subsystemCode>DRACS</id:subsystemCode><id:serviceCode>getBirthRecord</id:serviceCode></xroad:service><xroad:id>{n}</xroad:id><xroad:protocolVersion>4.0</xroad:protocolVersion></SOAP-ENV:Header><SOAP-ENV:Body><b>Дитина №{n}</b></SOAP-ENV:Body></SOAP-ENV:Envelope>")
+}
+
 /// A member signing key of the test PKI on the software token.
 fn software_signer(dir: &Path) -> brama::sign::Signer {
     let toml = common::node_toml(
@@ -180,9 +227,6 @@ async fn brama_signatures_pass_the_independent_verifier() {
     let signer = software_signer(&dir);
     let member = brama::identifiers::ClientId::parse_path("SEVDEIR-TEST/GOV/00000001").unwrap();
     let key = signer.key(&member).unwrap().clone();
-    let soap = |n: usize| {
-        format!("<SOAP-ENV:Envelope xmlns:SOAP-ENV=\"http://schemas.xmlsoap.org/soap/envelope/\" xmlns:xroad=\"http://x-road.eu/xsd/xroad.xsd\" xmlns:id=\"http://x-road.eu/xsd/identifiers\"><SOAP-ENV:Header><xroad:client id:objectType=\"SUBSYSTEM\"><id:xRoadInstance>SEVDEIR-TEST</id:xRoadInstance><id:memberClass>GOV</id:memberClass><id:memberCode>00000001</id:memberCode><id:subsystemCode>DIIA</id:subsystemCode></xroad:client><xroad:service id:objectType=\"SERVICE\"><id:xRoadInstance>SEVDEIR-TEST</id:xRoadInstance><id:memberClass>GOV</id:memberClass><id:memberCode>00000002</id:memberCode><id:subsystemCode>DRACS</id:subsystemCode><id:serviceCode>getBirthRecord</id:serviceCode></xroad:service><xroad:id>{n}</xroad:id><xroad:protocolVersion>4.0</xroad:protocolVersion></SOAP-ENV:Header><SOAP-ENV:Body><b>Дитина №{n}</b></SOAP-ENV:Body></SOAP-ENV:Envelope>")
-    };
     // Plain (one message), batch (three, one with attachments).
     let plain = vec![(soap(0).into_bytes(), vec![])];
     let batch = vec![
@@ -223,6 +267,95 @@ async fn brama_signatures_pass_the_independent_verifier() {
         "SEVDEIR-TEST/GOV/00000001",
         &files,
     );
+    signer.stop();
+}
+
+/// Signatures carry the signing certificate's OCSP response in `RevocationValues`: brama's
+/// verifier and the independent one accept it; without a response, or with a revoked one, the
+/// same signature is refused as X-Road refuses it.
+#[tokio::test]
+async fn signatures_carry_ocsp() {
+    let net = common::TwoServers::new();
+    let dir = net.path();
+    let signer = software_signer(&dir);
+    let member = brama::identifiers::ClientId::parse_path("SEVDEIR-TEST/GOV/00000001").unwrap();
+    let key = signer.key(&member).unwrap().clone();
+    let responder = brama::test_ocsp::Responder::new(
+        &net.pki.ca.cert_der,
+        &net.pki.ocsp.cert_der,
+        &net.pki.ocsp.key_pem,
+    )
+    .unwrap();
+    let (_, cert) = x509_parser::parse_x509_certificate(&key.cert().der).unwrap();
+    let (_, ca) = x509_parser::parse_x509_certificate(&net.pki.ca.cert_der).unwrap();
+    let id = brama::sign::ocsp::cert_id(&cert, &ca);
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let answer = |now| bytes::Bytes::from(responder.response(&[&id], now));
+
+    // A CA whose responder the global configuration names: its certificates' status is checked.
+    let mut gc = GlobalConf::load_dir(&dir.join("globalconf")).unwrap();
+    for shared in gc.shared.values_mut() {
+        for ca in &mut shared.approved_cas {
+            ca.top_ca.ocsp.push(brama::globalconf::OcspInfo {
+                url: "http://127.0.0.1:9/".into(),
+                cert_der: None,
+            });
+        }
+    }
+    let trust = TrustStore::from_globalconf(&gc);
+    let sign = |batch: bool| {
+        let key = key.clone();
+        async move {
+            let set = (0..if batch { 2 } else { 1 })
+                .map(|n| (soap(n).into_bytes(), vec![]))
+                .collect();
+            asic::sign_containers(&key, set, batch)
+                .await
+                .into_iter()
+                .map(Result::unwrap)
+                .collect::<Vec<_>>()
+        }
+    };
+    let verdict = |c: &asic::Container| {
+        asic::verify_container(c, &trust)
+            .map(|_| ())
+            .map_err(|e| e.code_string())
+    };
+
+    key.set_ocsp(vec![answer(now)]);
+    let mut files = Vec::new();
+    for batch in [false, true] {
+        for (i, c) in sign(batch).await.into_iter().enumerate() {
+            assert!(String::from_utf8_lossy(&c.signature).contains("<xades:EncapsulatedOCSPValue"));
+            assert_eq!(verdict(&c), Ok(()));
+            let f = dir.join(format!("ocsp-{batch}-{i}.asice"));
+            std::fs::write(&f, asic::write(&c)).unwrap();
+            files.push(f);
+        }
+    }
+    common::independent_verify_with(
+        &dir.join("certs/ca.pem"),
+        "SEVDEIR-TEST/GOV/00000001",
+        &files,
+        &["--ocsp", "3600"],
+    );
+
+    // No response: refused.
+    key.set_ocsp(Vec::new());
+    let c = sign(false).await.remove(0);
+    assert_eq!(verdict(&c), Err("InvalidCertPath.CertValidation".into()));
+    // A response two hours old at the signing time: too old.
+    key.set_ocsp(vec![answer(now - 7200)]);
+    let c = sign(false).await.remove(0);
+    assert_eq!(
+        verdict(&c),
+        Err("InvalidCertPath.IncorrectValidationInfo".into())
+    );
+    // Revoked: refused, by both verifiers.
+    responder.revoke(&key.cert().der, now - 60).unwrap();
+    key.set_ocsp(vec![answer(now)]);
+    let c = sign(false).await.remove(0);
+    assert_eq!(verdict(&c), Err("InvalidCertPath.CertValidation".into()));
     signer.stop();
 }
 

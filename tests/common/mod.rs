@@ -348,6 +348,16 @@ pub async fn start_pair(latency: Duration) -> Pair {
 /// Runs the independent verifier (`tests/independent/verify_xroad.py`) over ASiC containers
 /// that `member` must have signed; every one must be VALID.
 pub fn independent_verify(ca: &Path, member: &str, files: &[std::path::PathBuf]) {
+    independent_verify_with(ca, member, files, &[]);
+}
+
+/// [`independent_verify`] with more of the verifier's options (`--ocsp 3600`).
+pub fn independent_verify_with(
+    ca: &Path,
+    member: &str,
+    files: &[std::path::PathBuf],
+    options: &[&str],
+) {
     let script = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/tests/independent/verify_xroad.py"
@@ -357,6 +367,7 @@ pub fn independent_verify(ca: &Path, member: &str, files: &[std::path::PathBuf])
         .arg("--ca")
         .arg(ca)
         .args(["--member", member])
+        .args(options)
         .args(files)
         .output()
         .expect("python3 runs (scripts/test.sh installs lxml and cryptography)");

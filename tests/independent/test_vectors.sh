@@ -48,6 +48,11 @@ check INVALID MalformedSignature      "${GC[@]}" "$A/invalid-incorrect-reference
 check INVALID MalformedSignature      "${GC[@]}" "$A/invalid-ts-hashchainresult.asice"
 check INVALID IncorrectCertificate    "${GC[@]}" --member DEV/COM/1234 "$A/valid-signed-message.asice"
 check INVALID CertValidation          --ca "$repo/certs-test/ca.pem" "$A/valid-signed-message.asice"
+# OCSP in RevocationValues at the signing time (ocspFreshnessSeconds 3600 in that globalconf)
+check VALID   ''                      "${GC[@]}" --ocsp 3600 --member DEV/COM/4321 "$A/valid-signed-message.asice"
+check VALID   ''                      "${GC[@]}" --ocsp 3600 --member DEV/COM/4321 "$A/valid-batch-ts.asice"
+check VALID   ''                      "${GC[@]}" --ocsp 3600 --member DEV/COM/1234 "$A/valid-non-batch-rest.asice"
+check INVALID IncorrectValidationInfo "${GC[@]}" --ocsp 60 "$A/valid-signed-message.asice"
 mkdir -p "$tmp/dir" && (cd "$tmp/dir" && python3 -m zipfile -e "$A/valid-signed-hashchain.asice" .)
 check VALID   ''                      "${GC[@]}" --member DEV/COM/4321 --dir "$tmp/dir"
 

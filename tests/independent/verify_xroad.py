@@ -16,8 +16,9 @@ import zipfile
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
+from cryptography.x509 import ocsp
 from lxml import etree
 
 DS, XADES, HC = 'http://www.w3.org/2000/09/xmldsig#', 'http://uri.etsi.org/01903/v1.3.2#', 'http://cyber.ee/hashchain'
@@ -35,6 +36,13 @@ for _n, _h in (('256', hashes.SHA256), ('384', hashes.SHA384), ('512', hashes.SH
     SIG_METHODS['http://www.w3.org/2001/04/xmldsig-more#rsa-sha' + _n] = ('rsa', _h)
     SIG_METHODS['http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha' + _n] = ('ecdsa', _h)
     SIG_METHODS['http://www.w3.org/2007/05/xmldsig-more#sha%s-rsa-MGF1' % _n] = ('pss', _h)
+# OCSP signature algorithm OID -> the same method by its XML-DSig URI
+OCSP_SIG = {'1.2.840.113549.1.1.11': 'http://www.w3.org/2001/04/xmldsig-more#rsa-sha256',
+            '1.2.840.113549.1.1.12': 'http://www.w3.org/2001/04/xmldsig-more#rsa-sha384',
+            '1.2.840.113549.1.1.13': 'http://www.w3.org/2001/04/xmldsig-more#rsa-sha512',
+            '1.2.840.10045.4.3.2': 'http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256',
+            '1.2.840.10045.4.3.3': 'http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha384',
+            '1.2.840.10045.4.3.4': 'http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha512'}
 C14N = {INCLUSIVE_C14N: (False, False), INCLUSIVE_C14N + '#WithComments': (False, True),
         EXC_NS: (True, False), EXC_NS + 'WithComments': (True, True)}  # URI -> (exclusive, with comments)
 INPUT_PART = re.compile(r'^(message\.xml|attachment[1-9][0-9]*)$')  # the parts a signature must cover
@@ -284,6 +292,55 @@ def check_chain(cert, pool, anchors, at):
     raise Invalid('certificate chain is too long')
 
 
+def check_ocsp(cert, pool, anchors, responses, at, freshness):
+    """RFC 6960 as X-Road applies it: a response about this certificate (SHA-1 CertID) from its
+    issuer or a responder the issuer authorised (id-kp-OCSPSigning), good, thisUpdate at most
+    `freshness` seconds before `at`, nextUpdate (if any) not before it."""
+    issuer = next((c for c in list(anchors) + list(pool) if issued_by(cert, c)), None)
+    if issuer is None:
+        raise Invalid('no issuer for %s to check OCSP against' % cert.subject.rfc4514_string())
+    wanted = ocsp.OCSPRequestBuilder().add_certificate(cert, issuer, hashes.SHA1()).build()
+    for der in responses:
+        try:
+            r = ocsp.load_der_ocsp_response(der)
+        except ValueError as e:
+            raise Invalid('an OCSP response does not parse: %s (IncorrectValidationInfo)' % e)
+        if r.response_status != ocsp.OCSPResponseStatus.SUCCESSFUL:
+            continue
+        if (r.serial_number, r.issuer_key_hash, r.issuer_name_hash) != (
+                wanted.serial_number, wanted.issuer_key_hash, wanted.issuer_name_hash):
+            continue
+        signer = issuer
+        if r.certificates:
+            signer = r.certificates[0]
+            if signer.public_bytes(serialization.Encoding.DER) != issuer.public_bytes(serialization.Encoding.DER):
+                if not issued_by(signer, issuer):
+                    raise Invalid('OCSP responder %s is not issued by %s (IncorrectValidationInfo)'
+                                  % (signer.subject.rfc4514_string(), issuer.subject.rfc4514_string()))
+                eku = signer.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+                if x509.oid.ExtendedKeyUsageOID.OCSP_SIGNING not in eku:
+                    raise Invalid('OCSP responder lacks id-kp-OCSPSigning (IncorrectValidationInfo)')
+        try:
+            check_signature_value(signer, OCSP_SIG.get(r.signature_algorithm_oid.dotted_string, ''),
+                                  r.tbs_response_bytes, r.signature, der_ecdsa=True)
+        except Invalid as e:
+            raise Invalid('the OCSP response signature: %s (IncorrectValidationInfo)' % e)
+        if hasattr(r, 'this_update_utc'):  # cryptography 43+
+            this, nxt = r.this_update_utc, r.next_update_utc
+        else:
+            this = r.this_update.replace(tzinfo=dt.timezone.utc)
+            nxt = r.next_update.replace(tzinfo=dt.timezone.utc) if r.next_update else None
+        if this < at - dt.timedelta(seconds=freshness):
+            raise Invalid('the OCSP response is too old at %s (IncorrectValidationInfo)' % at.isoformat())
+        if nxt is not None and nxt < at:
+            raise Invalid('the OCSP response expired at %s (IncorrectValidationInfo)' % nxt.isoformat())
+        if r.certificate_status != ocsp.OCSPCertStatus.GOOD:
+            raise Invalid('certificate %s is %s (CertValidation)'
+                          % (cert.subject.rfc4514_string(), r.certificate_status.name.lower()))
+        return
+    raise Invalid('no OCSP response for certificate %s (CertValidation)' % cert.subject.rfc4514_string())
+
+
 def tlvs(data):
     """The (tag, content) items of DER data, for the one lenient fallback below."""
     i = 0
@@ -326,7 +383,7 @@ def member_ids(cert):
     return ids
 
 
-def check_signature_value(cert, method, data, value):
+def check_signature_value(cert, method, data, value, der_ecdsa=False):
     if method not in SIG_METHODS:
         raise Invalid('unsupported signature method %r' % method)
     kind, h = SIG_METHODS[method]
@@ -340,6 +397,9 @@ def check_signature_value(cert, method, data, value):
         else:
             if not isinstance(key, ec.EllipticCurvePublicKey):
                 raise Invalid('signature method %s needs an EC key' % method)
+            if der_ecdsa:  # X.509 and OCSP write ECDSA values as DER
+                key.verify(value, data, ec.ECDSA(h()))
+                return
             n = (key.curve.key_size + 7) // 8
             if len(value) != 2 * n:  # RFC 4051: r||s, each left-padded to the size of the curve
                 raise Invalid('ECDSA SignatureValue has %d bytes, not raw r||s of %d' % (len(value), 2 * n))
@@ -351,7 +411,7 @@ def check_signature_value(cert, method, data, value):
 
 # ------------------------------------------------------------------------------------------ signatures
 
-def verify_files(files, anchors, member):
+def verify_files(files, anchors, member, ocsp_freshness=None):
     """files: container name -> bytes. Raises Invalid; returns notes for stderr."""
     sig_name = next((n for n in ('META-INF/signatures.xml', 'signatures.xml') if n in files), None)
     if sig_name is None:
@@ -472,6 +532,9 @@ def verify_files(files, anchors, member):
     valid_at(cert, at, 'signing certificate')
     if anchors:
         check_chain(cert, pool, anchors, at)
+    if ocsp_freshness is not None:
+        responses = [b64(e, 'EncapsulatedOCSPValue') for e in sig.iter(q(XADES, 'EncapsulatedOCSPValue'))]
+        check_ocsp(cert, pool, anchors, responses, at, ocsp_freshness)
     return notes
 
 
@@ -542,6 +605,9 @@ def main():
     ap.add_argument('--member', help='expected signer, INSTANCE/CLASS/CODE')
     ap.add_argument('--dir', action='store_true', help='the inputs are folders of container files')
     ap.add_argument('--hashchain', action='store_true', help='verify a hash chain: RESULT.xml CHAIN.xml [/name=PATH ...]')
+    ap.add_argument('--ocsp', type=int, metavar='FRESHNESS_SECONDS',
+                    help="require a good OCSP response for the signing certificate in xades:RevocationValues, "
+                         "no older than this at the signing time (X-Road's ocspFreshnessSeconds)")
     ap.add_argument('inputs', nargs='+', metavar='INPUT')
     args = ap.parse_args()
     if args.hashchain:
@@ -558,7 +624,8 @@ def main():
     ok = True
     for path in args.inputs:
         try:
-            for n in verify_files(read_dir(path) if args.dir else read_container(path), anchors, member):
+            files = read_dir(path) if args.dir else read_container(path)
+            for n in verify_files(files, anchors, member, args.ocsp):
                 print('note: %s: %s' % (path, n), file=sys.stderr)
             print('VALID %s' % path)
         except Invalid as e:

@@ -101,6 +101,9 @@ pub struct KeyWorker {
     /// Test and chaos hook: sessions whose index is listed here are killed before their next
     /// signature, as a token reset would.
     kill_requests: Mutex<Vec<usize>>,
+    /// The signing chain's current OCSP responses, put into every signature's
+    /// `RevocationValues`; kept fresh by the gateway.
+    ocsp: Mutex<Arc<[Bytes]>>,
 }
 
 pub struct KeySettings {
@@ -139,6 +142,7 @@ impl KeyWorker {
             batch_wait: s.batch_wait,
             timeout: s.timeout,
             kill_requests: Mutex::new(Vec::new()),
+            ocsp: Mutex::new(Arc::from(Vec::new())),
         });
         w.stats.sessions_total.store(s.sessions, Ordering::Relaxed);
         for i in 0..s.sessions {
@@ -158,6 +162,21 @@ impl KeyWorker {
 
     pub fn algorithm(&self) -> SignatureAlgorithm {
         self.alg
+    }
+
+    /// The signing certificate (DER) and the intermediates the signature carries.
+    pub fn cert(&self) -> &SignerCert {
+        &self.cert
+    }
+
+    /// The OCSP responses later signatures carry (the signing certificate's, then its
+    /// intermediates').
+    pub fn set_ocsp(&self, responses: Vec<Bytes>) {
+        *self.ocsp.lock().unwrap_or_else(|p| p.into_inner()) = Arc::from(responses);
+    }
+
+    fn current_ocsp(&self) -> Arc<[Bytes]> {
+        self.ocsp.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Queues one message's part digests and waits for its signature.
@@ -400,7 +419,11 @@ impl KeyWorker {
             return Ok(vec![SignatureParts {
                 hash_chain_result: None,
                 hash_chain: None,
-                signature: Some(Bytes::from(prepared.finish(&self.cert, &value))),
+                signature: Some(Bytes::from(prepared.finish(
+                    &self.cert,
+                    &value,
+                    &self.current_ocsp(),
+                ))),
             }]);
         }
         let inputs: Vec<&[Vec<u8>]> = batch.iter().map(|p| p.parts.as_slice()).collect();
@@ -416,7 +439,7 @@ impl KeyWorker {
             signing_time: &time,
         });
         let value = session.sign(self.alg, &prepared.to_sign)?;
-        let signature = Bytes::from(prepared.finish(&self.cert, &value));
+        let signature = Bytes::from(prepared.finish(&self.cert, &value, &self.current_ocsp()));
         let result = Bytes::from(built.result);
         Ok(built
             .chains

@@ -25,6 +25,9 @@ pub(super) struct KnownBatch {
     pub path_cas: Option<Vec<(String, ASN1Time, ASN1Time)>>,
     pub signing_time: Option<String>,
     pub signing_time_parsed: Option<ASN1Time>,
+    /// Until when the signing chain's OCSP responses are fresh (Unix seconds); `None` when its
+    /// CA names no responder.
+    pub fresh_until: Option<i64>,
 }
 
 /// Keyed by SHA-256 of the signature and its hash chain result, everything the cached checks
@@ -80,6 +83,7 @@ mod tests {
             path_cas: None,
             signing_time: None,
             signing_time_parsed: None,
+            fresh_until: None,
         }
     }
 

@@ -14,6 +14,7 @@ use super::digest::DigestAlgorithm;
 use super::error::SignError;
 use super::hashchain::{self, Input};
 use super::known_batches::{KnownBatch, KnownBatches};
+use super::ocsp;
 use super::scheme::{self, EcdsaForm, Scheme};
 use super::xades::{self, ParsedSignature, HASHCHAIN_RESULT, SIGNED_PROPERTIES_TYPE};
 use brama_xroad::error::ErrorCode;
@@ -108,6 +109,15 @@ pub struct TrustStore {
     batches: KnownBatches,
     /// Limits on the signature documents and hash chains read (`[limits] max_xml_*`).
     pub xml: XmlLimits,
+    /// Every OCSP responder certificate the global configuration lists (authorised for the
+    /// CAs), then every CA certificate: where a response's signer is looked for.
+    ocsp_known: Vec<Vec<u8>>,
+    /// How many of `ocsp_known` are listed responders.
+    ocsp_listed: usize,
+    /// `ocspFreshnessSeconds` and `verifyNextUpdate`.
+    pub ocsp_policy: ocsp::Policy,
+    /// Verified OCSP responses: the hot path checks a response's freshness, not its signature.
+    ocsp_verdicts: Mutex<HashMap<[u8; 32], ocsp::Verdict>>,
 }
 
 #[derive(Debug)]
@@ -117,6 +127,9 @@ struct Ca {
     profile: Profile,
     /// `authenticationOnly` CAs issue TLS certificates, never signing ones.
     signing: bool,
+    /// The global configuration names an OCSP responder for this CA (top or intermediate): the
+    /// status of the certificates under it is checked. A CA without one is a test network's.
+    ocsp: bool,
 }
 
 /// A signing certificate's path to an approved top CA.
@@ -126,6 +139,17 @@ struct Anchored {
     profile: Profile,
     /// Every CA on the path (subject, validity), checked against the signing time per message.
     cas: Vec<(String, ASN1Time, ASN1Time)>,
+    /// The CA certificates of the path, the signing certificate's issuer first, the top CA last.
+    ders: Vec<Vec<u8>>,
+    /// Whether the certificate's CA names an OCSP responder ([`Ca::ocsp`]).
+    ocsp: bool,
+}
+
+/// What a certificate is checked for: `authenticationOnly` CAs issue TLS certificates only.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Usage {
+    Signing,
+    Authentication,
 }
 
 /// Enough distinct signers for any instance; beyond it the cache starts over, so hostile
@@ -135,34 +159,173 @@ const MAX_CACHED_PATHS: usize = 4096;
 impl TrustStore {
     pub fn from_globalconf(gc: &GlobalConf) -> TrustStore {
         let mut cas = Vec::new();
+        let mut responders = Vec::new();
         for ca in gc.approved_cas() {
             let profile = Profile::from_class(&ca.certificate_profile_info);
             let signing = !ca.authentication_only;
-            cas.push(Ca {
-                der: ca.top_ca.cert_der.clone(),
-                top: true,
-                profile,
-                signing,
-            });
-            for i in &ca.intermediate_cas {
+            let infos = std::iter::once(&ca.top_ca).chain(&ca.intermediate_cas);
+            let ocsp = infos.clone().any(|i| !i.ocsp.is_empty());
+            for (n, info) in infos.enumerate() {
                 cas.push(Ca {
-                    der: i.cert_der.clone(),
-                    top: false,
+                    der: info.cert_der.clone(),
+                    top: n == 0,
                     profile,
                     signing,
+                    ocsp,
                 });
+                responders.extend(info.ocsp.iter().filter_map(|o| o.cert_der.clone()));
             }
         }
+        let ocsp_listed = responders.len();
+        let mut ocsp_known = responders;
+        ocsp_known.extend(cas.iter().map(|c| c.der.clone()));
+        let ocsp_policy = ocsp::Policy {
+            freshness_seconds: gc
+                .own_shared()
+                .map_or(3600, |s| s.global_settings.ocsp_freshness_seconds),
+            verify_next_update: true,
+        };
         TrustStore {
             cas,
             paths: Mutex::default(),
             batches: KnownBatches::default(),
             xml: XmlLimits::default(),
+            ocsp_known,
+            ocsp_listed,
+            ocsp_policy,
+            ocsp_verdicts: Mutex::default(),
         }
     }
 
     pub fn is_empty(&self) -> bool {
         self.cas.is_empty()
+    }
+
+    /// The status of `cert_der`, issued by `issuer_der`, at `at` (Unix seconds), from whichever
+    /// of `responses` answers for it (X-Road's `CertChainVerifier`): none is `CertValidation`,
+    /// otherwise [`ocsp::verify`]'s verdict. A response verified once for a certificate is only
+    /// checked for freshness afterwards, without parsing anything.
+    pub fn ocsp_status<R: AsRef<[u8]>>(
+        &self,
+        cert_der: &[u8],
+        issuer_der: &[u8],
+        responses: &[R],
+        at: i64,
+    ) -> Result<ocsp::Verdict, SignError> {
+        let key = |response: &[u8]| -> [u8; 32] {
+            let mut h = Sha256::new();
+            h.update((cert_der.len() as u64).to_be_bytes());
+            h.update(cert_der);
+            h.update(response);
+            h.finalize().into()
+        };
+        {
+            let verdicts = self.ocsp_verdicts.lock().unwrap_or_else(|p| p.into_inner());
+            for r in responses {
+                if let Some(v) = verdicts.get(&key(r.as_ref())) {
+                    if at <= v.fresh_until(self.ocsp_policy) {
+                        return Ok(*v);
+                    }
+                }
+            }
+        }
+        // Not seen, or no longer fresh: the whole check, which also says why.
+        let (_, cert) = x509_parser::parse_x509_certificate(cert_der)
+            .map_err(|e| SignError::malformed(format!("certificate does not parse: {e}")))?;
+        let who = cert.subject().to_string();
+        let issuer = x509_parser::parse_x509_certificate(issuer_der)
+            .map_err(|e| SignError::malformed(format!("issuer of '{who}': {e}")))?
+            .1;
+        let id = ocsp::cert_id(&cert, &issuer);
+        let answer = responses
+            .iter()
+            .map(AsRef::as_ref)
+            .find(|r| ocsp::parse(r).is_ok_and(|p| p.cert_id == id.as_slice()))
+            .ok_or_else(|| {
+                SignError::new(
+                    ErrorCode::CertValidation,
+                    format!("Unable to find OCSP response for certificate {who}"),
+                )
+            })?;
+        let responders = ocsp::Responders {
+            listed: &self.ocsp_known[..self.ocsp_listed],
+            known: &self.ocsp_known,
+        };
+        let verdict = ocsp::verify(answer, &cert, issuer_der, responders, at, self.ocsp_policy)?;
+        let mut verdicts = self.ocsp_verdicts.lock().unwrap_or_else(|p| p.into_inner());
+        if verdicts.len() >= MAX_CACHED_PATHS {
+            verdicts.clear();
+        }
+        verdicts.insert(key(answer), verdict);
+        Ok(verdict)
+    }
+
+    /// The OCSP status of a peer security server's TLS certificate (`chain`: the certificate,
+    /// then the intermediates it sent) under an approved CA, with `responses` at `at`: until when
+    /// it holds, `None` when the CA names no responder. Refusals keep X-Road's OCSP codes; the
+    /// proxies report them under `SslAuthenticationFailed`.
+    pub fn auth_chain_status<R: AsRef<[u8]>>(
+        &self,
+        chain: &[&[u8]],
+        responses: &[R],
+        at: i64,
+    ) -> Result<Option<i64>, SignError> {
+        let Some(cert_der) = chain.first() else {
+            return Err(SignError::new(ErrorCode::CertValidation, "no certificate"));
+        };
+        let (_, cert) = x509_parser::parse_x509_certificate(cert_der)
+            .map_err(|e| SignError::malformed(format!("certificate does not parse: {e}")))?;
+        let extra: Vec<Vec<u8>> = chain[1..].iter().map(|c| c.to_vec()).collect();
+        let path = self
+            .anchor(cert_der, &cert, &extra, Usage::Authentication)
+            .ok_or_else(|| {
+                SignError::new(
+                    ErrorCode::CertValidation,
+                    format!(
+                        "certificate '{}' does not chain to an approved certification authority",
+                        cert.subject()
+                    ),
+                )
+            })?;
+        self.status_along(cert_der, &path, responses, at)
+    }
+
+    /// The signing certificate and every intermediate CA of its path checked with `responses`
+    /// at `at`, when the path's CA names a responder; the earliest time this stops holding
+    /// (`None` when nothing is checked). A failure is `InvalidCertPath` with the OCSP code as
+    /// its cause, as X-Road reports it.
+    fn chain_status<R: AsRef<[u8]>>(
+        &self,
+        cert_der: &[u8],
+        path: &Anchored,
+        responses: &[R],
+        at: i64,
+    ) -> Result<Option<i64>, SignError> {
+        self.status_along(cert_der, path, responses, at)
+            .map_err(|e| {
+                SignError::new(ErrorCode::InvalidCertPath, e.message).with_sub(e.code.as_str())
+            })
+    }
+
+    /// `cert_der` and every intermediate CA of `path`, each against its issuer.
+    fn status_along<R: AsRef<[u8]>>(
+        &self,
+        cert_der: &[u8],
+        path: &Anchored,
+        responses: &[R],
+        at: i64,
+    ) -> Result<Option<i64>, SignError> {
+        if !path.ocsp {
+            return Ok(None);
+        }
+        let mut until = self
+            .ocsp_status(cert_der, &path.ders[0], responses, at)?
+            .fresh_until(self.ocsp_policy);
+        for pair in path.ders.windows(2) {
+            let verdict = self.ocsp_status(&pair[0], &pair[1], responses, at)?;
+            until = until.min(verdict.fresh_until(self.ocsp_policy));
+        }
+        Ok(Some(until))
     }
 
     /// The path of `cert` to an approved top CA, from the cache or built now.
@@ -171,8 +334,10 @@ impl TrustStore {
         der: &[u8],
         cert: &X509Certificate<'_>,
         extra: &[Vec<u8>],
+        usage: Usage,
     ) -> Option<Arc<Anchored>> {
         let mut h = Sha256::new();
+        h.update([usage as u8]);
         h.update(der);
         for e in extra {
             h.update(e);
@@ -187,7 +352,7 @@ impl TrustStore {
         if let Some(path) = cached {
             return path;
         }
-        let path = self.build_path(cert, extra).map(Arc::new);
+        let path = self.build_path(cert, extra, usage).map(Arc::new);
         let mut paths = self.paths.lock().unwrap_or_else(|p| p.into_inner());
         if paths.len() >= MAX_CACHED_PATHS {
             paths.clear();
@@ -196,35 +361,48 @@ impl TrustStore {
         path
     }
 
-    fn build_path(&self, cert: &X509Certificate<'_>, extra: &[Vec<u8>]) -> Option<Anchored> {
-        // The issuer: an approved signing CA, or an intermediate the signature carries.
+    fn build_path(
+        &self,
+        cert: &X509Certificate<'_>,
+        extra: &[Vec<u8>],
+        usage: Usage,
+    ) -> Option<Anchored> {
+        let may_issue = |c: &&Ca| c.signing || usage == Usage::Authentication;
+        // The issuer: an approved CA for this use, or an intermediate the certificate came with.
         let approved = self
             .cas
             .iter()
-            .filter(|c| c.signing)
+            .filter(may_issue)
             .find(|c| issued_by(cert, &c.der))
-            .map(|c| (c.der.as_slice(), c.profile));
-        let (mut current, profile) = match approved {
+            .map(|c| (c.der.as_slice(), c.profile, c.ocsp));
+        let (mut current, profile, ocsp) = match approved {
             Some(found) => found,
             None => {
                 let inter = extra.iter().find(|d| issued_by(cert, d))?;
                 let (_, parsed) = x509_parser::parse_x509_certificate(inter).ok()?;
-                let profile = self
+                let ca = self
                     .cas
                     .iter()
-                    .find(|c| c.signing && issued_by(&parsed, &c.der))?
-                    .profile;
-                (inter.as_slice(), profile)
+                    .filter(may_issue)
+                    .find(|c| issued_by(&parsed, &c.der))?;
+                (inter.as_slice(), ca.profile, ca.ocsp)
             }
         };
         // Walk up to a top CA (paths are short; the bound stops loops).
         let mut cas = Vec::new();
+        let mut ders = Vec::new();
         for _ in 0..5 {
             let (_, ca) = x509_parser::parse_x509_certificate(current).ok()?;
             let v = ca.validity();
             cas.push((ca.subject().to_string(), v.not_before, v.not_after));
+            ders.push(current.to_vec());
             if self.cas.iter().any(|c| c.top && c.der == current) {
-                return Some(Anchored { profile, cas });
+                return Some(Anchored {
+                    profile,
+                    cas,
+                    ders,
+                    ocsp,
+                });
             }
             current = &self.cas.iter().find(|c| issued_by(&ca, &c.der))?.der;
         }
@@ -316,6 +494,18 @@ fn verify_in_known_batch(
         known.path_cas.as_deref(),
         when,
     )?;
+    if let Some(until) = known.fresh_until {
+        if when.timestamp() > until {
+            return Err(SignError::new(
+                ErrorCode::InvalidCertPath,
+                format!(
+                    "the OCSP response for '{}' is no longer fresh",
+                    known.cert_subject
+                ),
+            )
+            .with_sub(ErrorCode::IncorrectValidationInfo.as_str()));
+        }
+    }
     Ok(Verified {
         signer: known.members.first().cloned(),
         signing_time: known.signing_time.clone(),
@@ -450,7 +640,7 @@ fn verify_signature(
             )))
         }
     }
-    let path = trust.anchor(cert_der, &cert, &sig.extra_certificates);
+    let path = trust.anchor(cert_der, &cert, &sig.extra_certificates, Usage::Signing);
     let profile = path.as_ref().map_or(Profile::Any, |p| p.profile);
     let members = members_of(&cert, profile);
     let cert_subject = cert.subject().to_string();
@@ -502,6 +692,11 @@ fn verify_signature(
     let validity = (cert.validity().not_before, cert.validity().not_after);
     let path_cas = path.as_deref().map(|p| p.cas.as_slice());
     check_path(&cert_subject, validity, path_cas, when)?;
+    // 5. The chain's OCSP responses, carried in the signature, at the same time.
+    let fresh_until = match path.as_deref() {
+        Some(p) => trust.chain_status(cert_der, p, &sig.ocsp_responses, when.timestamp())?,
+        None => None,
+    };
 
     let known = chain_alg.map(|alg| KnownBatch {
         alg,
@@ -511,6 +706,7 @@ fn verify_signature(
         path_cas: path_cas.map(<[_]>::to_vec),
         signing_time: sig.signing_time.clone(),
         signing_time_parsed: signing_time(&sig).ok(),
+        fresh_until,
     });
     let verified = Verified {
         signer: members.into_iter().next(),

@@ -7,6 +7,7 @@
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
+use bytes::Bytes;
 use quick_xml::events::Event;
 use quick_xml::name::ResolveResult;
 
@@ -203,9 +204,11 @@ pub fn prepare(input: &SignatureInput<'_>) -> Prepared {
 }
 
 impl Prepared {
-    /// The whole signature document, with the signature value inserted.
-    pub fn finish(&self, signer: &SignerCert, signature_value: &[u8]) -> Vec<u8> {
-        let mut x = String::with_capacity(4096 + signer.der.len() * 2);
+    /// The whole signature document, with the signature value inserted and the signing chain's
+    /// OCSP responses (DER) in `xades:RevocationValues`.
+    pub fn finish(&self, signer: &SignerCert, signature_value: &[u8], ocsp: &[Bytes]) -> Vec<u8> {
+        let ocsp_len: usize = ocsp.iter().map(|o| o.len() * 4 / 3 + 96).sum();
+        let mut x = String::with_capacity(4096 + signer.der.len() * 2 + ocsp_len);
         x.push_str(
             r#"<?xml version="1.0" encoding="UTF-8" standalone="no"?><asic:XAdESSignatures"#,
         );
@@ -218,8 +221,11 @@ impl Prepared {
         x.push_str(&B64.encode(&signer.der));
         x.push_str(r##"</ds:X509Certificate></ds:X509Data></ds:KeyInfo><ds:Object><xades:QualifyingProperties Target="#signature">"##);
         x.push_str(&self.signed_properties);
+        if !signer.chain.is_empty() || !ocsp.is_empty() {
+            x.push_str("<xades:UnsignedProperties><xades:UnsignedSignatureProperties>");
+        }
         if !signer.chain.is_empty() {
-            x.push_str("<xades:UnsignedProperties><xades:UnsignedSignatureProperties><xades:CertificateValues>");
+            x.push_str("<xades:CertificateValues>");
             for (i, c) in signer.chain.iter().enumerate() {
                 x.push_str(&format!(
                     r#"<xades:EncapsulatedX509Certificate Id="encapsulated-cert-{i}">"#
@@ -227,7 +233,21 @@ impl Prepared {
                 x.push_str(&B64.encode(c));
                 x.push_str("</xades:EncapsulatedX509Certificate>");
             }
-            x.push_str("</xades:CertificateValues></xades:UnsignedSignatureProperties></xades:UnsignedProperties>");
+            x.push_str("</xades:CertificateValues>");
+        }
+        if !ocsp.is_empty() {
+            x.push_str("<xades:RevocationValues><xades:OCSPValues>");
+            for (i, o) in ocsp.iter().enumerate() {
+                x.push_str(&format!(
+                    r#"<xades:EncapsulatedOCSPValue Id="ocsp-response-{i}">"#
+                ));
+                x.push_str(&B64.encode(o));
+                x.push_str("</xades:EncapsulatedOCSPValue>");
+            }
+            x.push_str("</xades:OCSPValues></xades:RevocationValues>");
+        }
+        if !signer.chain.is_empty() || !ocsp.is_empty() {
+            x.push_str("</xades:UnsignedSignatureProperties></xades:UnsignedProperties>");
         }
         x.push_str(
             "</xades:QualifyingProperties></ds:Object></ds:Signature></asic:XAdESSignatures>",
@@ -263,6 +283,8 @@ pub struct ParsedSignature {
     pub extra_certificates: Vec<Vec<u8>>,
     pub signing_time: Option<String>,
     pub cert_digest: Option<(String, Vec<u8>)>,
+    /// DER OCSP responses of `xades:RevocationValues` (the signing chain's).
+    pub ocsp_responses: Vec<Vec<u8>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -412,6 +434,12 @@ pub fn parse(doc: &[u8], limits: &XmlLimits) -> Result<ParsedSignature, Malforme
                             return Err(bad("too many certificates"));
                         }
                         p.extra_certificates.push(b64(&text)?)
+                    }
+                    (2, "EncapsulatedOCSPValue", Some((2, "OCSPValues"))) => {
+                        if p.ocsp_responses.len() == MAX_CERTIFICATES {
+                            return Err(bad("too many OCSP responses"));
+                        }
+                        p.ocsp_responses.push(b64(&text)?)
                     }
                     (2, "SigningTime", _) => p.signing_time = Some(text.trim().to_string()),
                     (1, "DigestValue", Some((2, "CertDigest"))) if in_sig_props_cert => {

@@ -135,32 +135,17 @@ pub fn verify(
         )));
     }
 
-    // 5. Fresh at the time of use (a thisUpdate in the future is accepted, as X-Road does).
-    let fresh_from = at.saturating_sub(i64::try_from(policy.freshness_seconds).unwrap_or(i64::MAX));
-    if resp.this_update < fresh_from {
-        return Err(incorrect(format!(
-            "the OCSP response for '{who}' is too old (thisUpdate {}, at most {} s before {})",
-            show(resp.this_update),
-            policy.freshness_seconds,
-            show(at)
-        )));
-    }
-    if let Some(next) = resp.next_update.filter(|_| policy.verify_next_update) {
-        if next < at {
-            return Err(incorrect(format!(
-                "the OCSP response for '{who}' expired at its nextUpdate {}",
-                show(next)
-            )));
-        }
-    }
+    // 5. Fresh at the time of use.
+    let verdict = Verdict {
+        produced_at: resp.produced_at,
+        this_update: resp.this_update,
+        next_update: resp.next_update,
+    };
+    check_freshness(&verdict, &who.to_string(), at, policy)?;
 
     // 6. Good.
     match resp.status {
-        CertStatus::Good => Ok(Verdict {
-            produced_at: resp.produced_at,
-            this_update: resp.this_update,
-            next_update: resp.next_update,
-        }),
+        CertStatus::Good => Ok(verdict),
         CertStatus::Revoked { time, .. } => Err(SignError::new(
             ErrorCode::CertValidation,
             format!("certificate '{who}' was revoked at {}", show(time)),
@@ -170,6 +155,34 @@ pub fn verify(
             format!("the OCSP responder does not know certificate '{who}'"),
         )),
     }
+}
+
+/// Whether a response (its `verdict`) about `who` may be used at `at`. A `thisUpdate` in the
+/// future is accepted, as X-Road does.
+pub fn check_freshness(
+    verdict: &Verdict,
+    who: &str,
+    at: i64,
+    policy: Policy,
+) -> Result<(), SignError> {
+    let fresh_from = at.saturating_sub(i64::try_from(policy.freshness_seconds).unwrap_or(i64::MAX));
+    if verdict.this_update < fresh_from {
+        return Err(incorrect(format!(
+            "the OCSP response for '{who}' is too old (thisUpdate {}, at most {} s before {})",
+            show(verdict.this_update),
+            policy.freshness_seconds,
+            show(at)
+        )));
+    }
+    if let Some(next) = verdict.next_update.filter(|_| policy.verify_next_update) {
+        if next < at {
+            return Err(incorrect(format!(
+                "the OCSP response for '{who}' expired at its nextUpdate {}",
+                show(next)
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Whether `cert` is the responder a ResponderID names.

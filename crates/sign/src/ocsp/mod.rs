@@ -12,7 +12,7 @@ mod response;
 #[cfg(test)]
 mod tests;
 
-pub use check::{verify, Policy, Responders, Verdict};
+pub use check::{check_freshness, verify, Policy, Responders, Verdict};
 pub use request::{cert_id, parse_request, request, CertIdFields, SHA1_ALGORITHM};
 pub use response::{parse, CertStatus, OcspResponse, ResponderId, MAX_RESPONSE_BYTES};
 
