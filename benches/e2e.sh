@@ -157,7 +157,9 @@ wait_up() {
   die "$name: no answer from $url after 10 s"
 }
 
-"$bin" registry-sim --listen "127.0.0.1:$SIM" --wsdl-dir wsdl >"$tmp/sim.log" 2>&1 &
+"$bin" registry-sim --listen "127.0.0.1:$SIM" --wsdl-dir wsdl \
+  --ocsp-ca certs-test/ca.pem --ocsp-cert certs-test/ocsp-responder.pem --ocsp-key certs-test/ocsp-responder.key \
+  >"$tmp/sim.log" 2>&1 &
 sim_pid=$!
 pids+=("$sim_pid")
 "$bin" serve --config benches/e2e/ss2.toml >"$tmp/ss2.log" 2>&1 &

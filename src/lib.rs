@@ -2,7 +2,7 @@
 //!
 //! The request lifecycle is drawn in `docs/ARCHITECTURE.md`.
 
-pub use brama_gateway::{config, proxy, rest};
+pub use brama_gateway::{config, ocsp, proxy, rest};
 pub use brama_load as load;
 pub use brama_router as router;
 pub use brama_sign as sign;

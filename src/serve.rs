@@ -37,7 +37,12 @@ pub async fn start(conf: ServerConf, pre: Prebound) -> std::io::Result<Running> 
     .await?;
     #[cfg(feature = "sim")]
     let running = match wants_sim {
-        true => simulator::start(running).await?,
+        true => {
+            let running = simulator::start(running).await?;
+            // The simulator may be the test CA's OCSP responder: ask it now, not after a back-off.
+            running.gateway.own_ocsp().refresh_now();
+            running
+        }
         false => running,
     };
     Ok(running)
@@ -96,7 +101,12 @@ mod simulator {
         if let Some(d) = &sim.openapi_dir {
             wsdls = wsdls.with_openapi(brama_sim::load_openapi(&files, d)?);
         }
+        let ocsp = match &sim.ocsp_responder {
+            Some(o) => Some(Arc::new(ocsp_responder(&files, o)?)),
+            None => None,
+        };
         let cfg = SimConfig {
+            ocsp,
             latency: Duration::from_millis(sim.latency_ms),
             error_rate: sim.error_rate,
             wsdls,
@@ -112,6 +122,32 @@ mod simulator {
             }
         });
         Ok(())
+    }
+
+    /// The test responder of `[simulator.ocsp_responder]`.
+    fn ocsp_responder(
+        files: &Files<'_>,
+        o: &crate::config::file::SimOcspSection,
+    ) -> std::io::Result<brama_testkit::ocsp::Responder> {
+        let text = |rel: &str| -> std::io::Result<String> {
+            String::from_utf8(files.read(rel)?).map_err(|_| {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("{}: not PEM", files.display(rel)),
+                )
+            })
+        };
+        brama_testkit::ocsp::Responder::from_pem(
+            &text(&o.ca_cert)?,
+            &text(&o.cert)?,
+            &text(&o.key)?,
+        )
+        .map_err(|e| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("[simulator.ocsp_responder]: {e}"),
+            )
+        })
     }
 
     /// The per-registry settings as the simulator takes them.

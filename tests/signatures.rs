@@ -206,6 +206,17 @@ fn soap(n: usize) -> String {
     format!("<SOAP-ENV:Envelope xmlns:SOAP-ENV=\"http://schemas.xmlsoap.org/soap/envelope/\" xmlns:xroad=\"http://x-road.eu/xsd/xroad.xsd\" xmlns:id=\"http://x-road.eu/xsd/identifiers\"><SOAP-ENV:Header><xroad:client id:objectType=\"SUBSYSTEM\"><id:xRoadInstance>SEVDEIR-TEST</id:xRoadInstance><id:memberClass>GOV</id:memberClass><id:memberCode>00000001</id:memberCode><id:subsystemCode>DIIA</id:subsystemCode></xroad:client><xroad:service id:objectType=\"SERVICE\"><id:xRoadInstance>SEVDEIR-TEST</id:xRoadInstance><id:memberClass>GOV</id:memberClass><id:memberCode>00000002</id:memberCode><id:subsystemCode>DRACS</id:subsystemCode><id:serviceCode>getBirthRecord</id:serviceCode></xroad:service><xroad:id>{n}</xroad:id><xroad:protocolVersion>4.0</xroad:protocolVersion></SOAP-ENV:Header><SOAP-ENV:Body><b>Дитина №{n}</b></SOAP-ENV:Body></SOAP-ENV:Envelope>")
 }
 
+/// The test network's responder's answer for `key`'s certificate, for its signatures to carry
+/// (the test network's CA names a responder, so signatures need one).
+fn give_ocsp(net: &common::TwoServers, key: &brama::sign::batch::KeyWorker) {
+    let (_, cert) = x509_parser::parse_x509_certificate(&key.cert().der).unwrap();
+    let (_, ca) = x509_parser::parse_x509_certificate(&net.pki.ca.cert_der).unwrap();
+    let id = brama::sign::ocsp::cert_id(&cert, &ca);
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let answer = net.ocsp.responder.response(&[&id], now);
+    key.set_ocsp(vec![bytes::Bytes::from(answer)]);
+}
+
 /// A member signing key of the test PKI on the software token.
 fn software_signer(dir: &Path) -> brama::sign::Signer {
     let toml = common::node_toml(
@@ -227,6 +238,7 @@ async fn brama_signatures_pass_the_independent_verifier() {
     let signer = software_signer(&dir);
     let member = brama::identifiers::ClientId::parse_path("SEVDEIR-TEST/GOV/00000001").unwrap();
     let key = signer.key(&member).unwrap().clone();
+    give_ocsp(&net, &key);
     // Plain (one message), batch (three, one with attachments).
     let plain = vec![(soap(0).into_bytes(), vec![])];
     let batch = vec![
@@ -369,6 +381,7 @@ async fn a_known_batch_still_checks_every_message() {
     let member = brama::identifiers::ClientId::parse_path("SEVDEIR-TEST/GOV/00000001").unwrap();
     let other = brama::identifiers::ClientId::parse_path("SEVDEIR-TEST/GOV/00000002").unwrap();
     let key = signer.key(&member).unwrap().clone();
+    give_ocsp(&net, &key);
     let set = (0..3)
         .map(|n| (format!("<m>повідомлення {n}</m>").into_bytes(), vec![]))
         .collect();

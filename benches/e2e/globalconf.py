@@ -2,7 +2,8 @@
 """Writes benches/e2e/globalconf/ from config/globalconf/ (the embedded default's global
 configuration, whose approved CA and authentication-certificate hashes match certs-test/):
 the same members, CA and groups, with the two security servers moved to the benchmark's fixed
-loopback ports and their clients split as the benchmark runs them:
+loopback ports and their clients split as the benchmark runs them, and the test CA's OCSP
+responder at the benchmark's simulator (127.0.0.1:18120/ocsp):
 
   ss1 (owner GOV/00000001) at 127.0.0.1:18102: DIIA (the client side)
   ss2 (owner GOV/00000002) at 127.0.0.1:18112: DRACS and EHEALTH (the provider side)
@@ -28,6 +29,9 @@ SERVERS = {
     "ss1": ("00000001", "127.0.0.1:18102", ["00000001/DIIA"]),
     "ss2": ("00000002", "127.0.0.1:18112", ["00000002/DRACS", "00000006/EHEALTH"]),
 }
+
+
+OCSP_URL = "<url>http://127.0.0.1:18120/ocsp</url>"
 
 
 def auth_hash(server):
@@ -62,6 +66,8 @@ def render():
     first = shared.index("    <securityServer>")
     last = shared.rindex("</securityServer>") + len("</securityServer>")
     shared = shared[:first] + "\n".join(blocks) + shared[last:]
+    # The test CA's OCSP responder is the benchmark's simulator, not the embedded default's.
+    shared = shared.replace("<url>http://127.0.0.1:8090/ocsp</url>", OCSP_URL)
     return {
         "instance-identifier": (SRC / "instance-identifier").read_text(),
         f"{instance}/shared-params.xml": shared,

@@ -1,5 +1,5 @@
-//! OCSP responses (transport parts, `RevocationValues`, 5577 answers, responders' answers) and
-//! the requests a responder reads.
+//! OCSP responses (transport parts, `RevocationValues`, responders' answers), the requests a
+//! responder reads, and a peer's `multipart/related` answer from its OCSP port.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 
@@ -10,4 +10,6 @@ fuzz_target!(|data: &[u8]| {
         let _ = ocsp::CertIdFields::parse(r.cert_id);
     }
     let _ = ocsp::parse_request(data);
+    let body = bytes::Bytes::copy_from_slice(data);
+    let _ = brama::ocsp::peers::read_answer("multipart/related; boundary=xocsp0", body);
 });

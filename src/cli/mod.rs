@@ -88,6 +88,16 @@ enum Command {
         /// How long DRACS keeps a birth registration "in progress".
         #[arg(long, default_value_t = 0)]
         dracs_processing_ms: u64,
+        /// Also answer OCSP at POST /ocsp for the CA of this PEM certificate (TEST ONLY), signing
+        /// with --ocsp-cert and --ocsp-key.
+        #[arg(long, requires_all = ["ocsp_cert", "ocsp_key"])]
+        ocsp_ca: Option<PathBuf>,
+        /// The OCSP responder's certificate (PEM, issued by --ocsp-ca, id-kp-OCSPSigning).
+        #[arg(long, requires = "ocsp_ca")]
+        ocsp_cert: Option<PathBuf>,
+        /// The OCSP responder's key (PKCS#8 PEM).
+        #[arg(long, requires = "ocsp_ca")]
+        ocsp_key: Option<PathBuf>,
     },
 }
 
@@ -166,8 +176,29 @@ pub fn main() -> ExitCode {
             wsdl_dir,
             openapi_dir,
             dracs_processing_ms,
+            ocsp_ca,
+            ocsp_cert,
+            ocsp_key,
         } => {
             log::init("text", "info");
+            let ocsp = match (&ocsp_ca, &ocsp_cert, &ocsp_key) {
+                (Some(ca), Some(cert), Some(key)) => {
+                    let read = |p: &PathBuf| {
+                        std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))
+                    };
+                    let made = read(ca).and_then(|ca| {
+                        brama_testkit::ocsp::Responder::from_pem(&ca, &read(cert)?, &read(key)?)
+                    });
+                    match made {
+                        Ok(r) => Some(std::sync::Arc::new(r)),
+                        Err(e) => {
+                            eprintln!("error: --ocsp-*: {e}");
+                            return ExitCode::from(1);
+                        }
+                    }
+                }
+                _ => None,
+            };
             runtime().block_on(async move {
                 let here = std::path::Path::new(".");
                 let loaded =
@@ -198,6 +229,7 @@ pub fn main() -> ExitCode {
                     error_rate,
                     wsdls,
                     dracs_processing: std::time::Duration::from_millis(dracs_processing_ms),
+                    ocsp,
                     ..Default::default()
                 };
                 let stats = std::sync::Arc::new(crate::sim::SimStats::default());

@@ -94,20 +94,90 @@ pub async fn start_sim(latency: Duration) -> Sim {
     }
 }
 
+/// The test CA's OCSP responder, served by the simulator on its own thread and runtime (so it
+/// outlives any one test runtime), stopped when dropped.
+pub struct TestResponder {
+    pub responder: Arc<brama::test_ocsp::Responder>,
+    pub addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl TestResponder {
+    pub fn start(pki: &Pki) -> TestResponder {
+        let responder = Arc::new(
+            brama::test_ocsp::Responder::new(
+                &pki.ca.cert_der,
+                &pki.ocsp.cert_der,
+                &pki.ocsp.key_pem,
+            )
+            .unwrap(),
+        );
+        let l = bind();
+        l.set_nonblocking(true).unwrap();
+        let addr = l.local_addr().unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let cfg = brama::sim::SimConfig {
+            ocsp: Some(responder.clone()),
+            ..Default::default()
+        };
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let l = tokio::net::TcpListener::from_std(l).unwrap();
+                let stats = Arc::new(brama::sim::SimStats::default());
+                let _ = brama::sim::serve(l, cfg, stats, async move {
+                    let _ = rx.await;
+                })
+                .await;
+            });
+        });
+        TestResponder {
+            responder,
+            addr,
+            stop: Some(tx),
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}/ocsp", self.addr)
+    }
+}
+
+impl Drop for TestResponder {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+}
+
+/// An address of its own on the loopback network (127.0.0.0/8 is all loopback on Linux), so
+/// servers of parallel tests can each serve their OCSP port on X-Road's fixed 5577.
+pub fn loopback_ip() -> std::net::IpAddr {
+    let b = uuid::Uuid::new_v4().into_bytes();
+    std::net::Ipv4Addr::new(127, 1 + b[0] % 250, b[1], 1 + b[2] % 250).into()
+}
+
 /// Two security servers of one instance: ss1 hosts DIIA and OTHER (clients), ss2 hosts DRACS.
+/// Each listens on an address of its own; the global configuration names the test CA's OCSP
+/// responder, so every certificate's status is checked, as on a real network.
 pub struct TwoServers {
     pub dir: tempfile::TempDir,
     pub pki: Pki,
     pub topology: Topology,
     pub ss1_server: TcpListener,
     pub ss2_server: TcpListener,
+    pub ocsp: TestResponder,
 }
 
 impl TwoServers {
     pub fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let ss1_server = bind();
-        let ss2_server = bind();
+        let ss1_server = TcpListener::bind((loopback_ip(), 0)).unwrap();
+        let ss2_server = TcpListener::bind((loopback_ip(), 0)).unwrap();
         let member = |code: &str, name: &str, subs: &[&str]| MemberDef {
             class: "GOV".into(),
             code: code.into(),
@@ -140,9 +210,13 @@ impl TwoServers {
                 description: "".into(),
                 members: vec![sub("00000009", "OTHER")],
             }],
+            ocsp_urls: Vec::new(),
         };
+        let mut topology = topology;
         let pki = brama::pki::generate(&topology.pki_spec("test CA", &["diia-is"])).unwrap();
         pki.write_dir(&dir.path().join("certs")).unwrap();
+        let ocsp = TestResponder::start(&pki);
+        topology.ocsp_urls = vec![ocsp.url()];
         topology
             .write_globalconf(&dir.path().join("globalconf"), &pki)
             .unwrap();
@@ -152,6 +226,7 @@ impl TwoServers {
             topology,
             ss1_server,
             ss2_server,
+            ocsp,
         }
     }
 
@@ -190,6 +265,7 @@ client_http = "127.0.0.1:0"
 client_https = "127.0.0.1:0"
 server = "127.0.0.1:0"
 admin = "127.0.0.1:0"
+ocsp = "127.0.0.1:0"
 
 [limits]
 {limits}
@@ -225,11 +301,30 @@ pub async fn start_node(
     let path = dir.join(format!("{name}.toml"));
     std::fs::write(&path, toml).unwrap();
     let conf = ServerConf::load(Some(&path)).unwrap_or_else(|e| panic!("config {name}: {e}"));
+    // A server on an address of its own serves its OCSP port on X-Road's 5577 there, where
+    // peers look for it.
+    let ocsp = server
+        .as_ref()
+        .map(|l| l.local_addr().unwrap().ip())
+        .filter(|ip| *ip != std::net::IpAddr::from([127, 0, 0, 1]))
+        .map(|ip| TcpListener::bind((ip, 5577)).unwrap());
     let pre = Prebound {
         server,
+        ocsp,
         ..Default::default()
     };
-    brama::serve::start(conf, pre).await.unwrap()
+    let running = brama::serve::start(conf, pre).await.unwrap();
+    // Peers refuse a server that cannot show its own certificates' OCSP status.
+    let own = running.gateway.own_ocsp().clone();
+    let start = std::time::Instant::now();
+    while let Some(problem) = own.problem() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "{name}'s own OCSP responses: {problem}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    running
 }
 
 /// ss1's configuration: DIIA (http), OTHER (http), DIIA-S (https-auth pinned) as clients.

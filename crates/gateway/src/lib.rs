@@ -9,5 +9,6 @@
 //! `brama-xroad`.
 
 pub mod config;
+pub mod ocsp;
 pub mod proxy;
 pub mod rest;

@@ -92,6 +92,7 @@ async fn post(
     let dest = Destination {
         key: format!("{host}:{port}"),
         tls: None,
+        peer_check: None,
     };
     let req = http::Request::post(url.path_and_query().map_or("/", |p| p.as_str()))
         .header(http::header::HOST, dest.key.as_str())

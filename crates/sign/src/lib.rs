@@ -200,7 +200,7 @@ fn open_source(loc: &KeyLocation) -> Result<Arc<dyn KeySource>, String> {
 
 /// Checks received signatures against the global configuration's approved CAs.
 pub struct Verifier {
-    pub trust: verify::TrustStore,
+    pub trust: Arc<verify::TrustStore>,
 }
 
 impl Verifier {
@@ -208,7 +208,9 @@ impl Verifier {
     pub fn new(gc: &GlobalConf, xml: brama_xroad::xml::XmlLimits) -> Verifier {
         let mut trust = verify::TrustStore::from_globalconf(gc);
         trust.xml = xml;
-        Verifier { trust }
+        Verifier {
+            trust: Arc::new(trust),
+        }
     }
 
     /// Verifies that `member` signed exactly `parts` (message, then attachments).

@@ -3,8 +3,10 @@
 //!
 //! Owns: test tooling only; the `brama` binary carries it behind its default `sim` feature.
 //! Must not depend on: the gateway, the router or the binary (it is handed its files through
-//! [`ConfigFiles`]); only `brama-xroad` and `brama-wsdl` among brama's crates. Nothing in the
-//! gateway or the router may depend on it.
+//! [`ConfigFiles`]); only `brama-xroad`, `brama-wsdl`, `brama-transport` and `brama-testkit` (the
+//! test CA's OCSP responder) among brama's crates. Nothing in the gateway or the router may
+//! depend on it.
+//! - `POST /ocsp`: the test CA's OCSP responder, when [`SimConfig::ocsp`] is set (`ocsp`).
 //!
 //! - `POST` (any path), `text/xml` or `multipart/related` (SOAP part first): replies with the
 //!   request's Envelope start tag and SOAP Header copied byte for byte (X-Road services must
@@ -27,6 +29,7 @@ mod dracs;
 mod echo;
 mod envelope;
 mod files;
+mod ocsp;
 mod openapi_files;
 mod operations;
 mod registries;
@@ -87,6 +90,8 @@ pub struct SimConfig {
     pub dracs_processing: Duration,
     /// Behaviour of single registries (by WSDL name: ehealth, dracs, dms, dps, msp, rtg).
     pub registries: HashMap<String, RegistrySim>,
+    /// The test CA's OCSP responder, answering `POST /ocsp`, when set.
+    pub ocsp: Option<Arc<brama_testkit::ocsp::Responder>>,
 }
 
 /// One registry's own behaviour; unset values fall back to the simulator's.
@@ -107,6 +112,7 @@ impl Default for SimConfig {
             wsdls: Wsdls::default(),
             dracs_processing: Duration::ZERO,
             registries: HashMap::new(),
+            ocsp: None,
         }
     }
 }
@@ -328,6 +334,7 @@ impl SimStats {
 
 struct Ctx {
     cfg: SimConfig,
+    ocsp: Option<ocsp::OcspSim>,
     stats: Arc<SimStats>,
     dracs: registries::Dracs,
     started: std::time::Instant,
@@ -385,6 +392,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let ctx = Arc::new(Ctx {
+        ocsp: cfg.ocsp.clone().map(ocsp::OcspSim::new),
         cfg,
         stats,
         dracs: registries::Dracs::default(),
@@ -413,6 +421,15 @@ pub async fn serve(
 }
 
 async fn handle(req: Request<Incoming>, ctx: &Ctx) -> Response<Body> {
+    if let Some(o) = &ctx.ocsp {
+        let path = req.uri().path().to_string();
+        if path == "/ocsp" {
+            return o.answer(req).await;
+        }
+        if let Some(what) = path.strip_prefix("/_sim/ocsp/") {
+            return o.control(what, req).await;
+        }
+    }
     if req.uri().path().starts_with("/_sim/") {
         return control(&req, ctx);
     }

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use crate::pki::{MemberSpec, Pki, PkiSpec, ServerSpec};
 use brama_xroad::globalconf::{
-    auth_cert_hash, ApprovedCa, CaInfo, GlobalGroup, GlobalSettings, Member, MemberClass,
+    auth_cert_hash, ApprovedCa, CaInfo, GlobalGroup, GlobalSettings, Member, MemberClass, OcspInfo,
     PrivateParams, SecurityServer, SharedParams, Subsystem,
 };
 use brama_xroad::identifiers::{ClientId, SecurityServerId};
@@ -35,6 +35,8 @@ pub struct Topology {
     pub members: Vec<MemberDef>,
     pub servers: Vec<ServerDef>,
     pub global_groups: Vec<GlobalGroup>,
+    /// The test CA's OCSP responders (`approvedCA/topCA/ocsp/url`); none: statuses unchecked.
+    pub ocsp_urls: Vec<String>,
 }
 
 const MINTSYFRY: &str = "Міністерство цифрової трансформації України";
@@ -101,6 +103,8 @@ pub fn default_topology() -> Topology {
                 ClientId::member(i, "GOV", "00000002"),
             ],
         }],
+        // The simulator's test responder (config/brama.toml, [simulator.ocsp_responder]).
+        ocsp_urls: vec!["http://127.0.0.1:8090/ocsp".into()],
     }
 }
 
@@ -166,7 +170,14 @@ impl Topology {
                 authentication_only: false,
                 top_ca: CaInfo {
                     cert_der: pki.ca.cert_der.clone(),
-                    ocsp: Vec::new(),
+                    ocsp: self
+                        .ocsp_urls
+                        .iter()
+                        .map(|url| OcspInfo {
+                            url: url.clone(),
+                            cert_der: None,
+                        })
+                        .collect(),
                 },
                 intermediate_cas: Vec::new(),
                 certificate_profile_info: "ee.ria.xroad.common.certificateprofile.impl.FiVRKCertificateProfileInfoProvider".into(),

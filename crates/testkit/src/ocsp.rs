@@ -31,6 +31,13 @@ pub struct Responder {
     pub next_update_after: Option<i64>,
 }
 
+// Hand-written: the key must never be printed.
+impl std::fmt::Debug for Responder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Responder").finish_non_exhaustive()
+    }
+}
+
 fn sha1(data: &[u8]) -> Vec<u8> {
     ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, data)
         .as_ref()
@@ -60,6 +67,21 @@ impl Responder {
             revoked: Mutex::default(),
             next_update_after: None,
         })
+    }
+
+    /// [`Responder::new`] from PEM texts.
+    pub fn from_pem(ca_pem: &str, cert_pem: &str, key_pem: &str) -> Result<Responder, String> {
+        let der = |pem: &str, what: &str| -> Result<Vec<u8>, String> {
+            match rustls_pemfile::certs(&mut pem.as_bytes()).next() {
+                Some(Ok(c)) => Ok(c.to_vec()),
+                _ => Err(format!("no PEM certificate in the {what}")),
+            }
+        };
+        Responder::new(
+            &der(ca_pem, "CA file")?,
+            &der(cert_pem, "responder file")?,
+            key_pem,
+        )
     }
 
     /// From now on, answers `revoked` (since `at`) for the certificate with this serial.

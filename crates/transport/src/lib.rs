@@ -16,4 +16,4 @@ pub mod rest_codec;
 pub mod spool;
 pub mod tls;
 
-pub use pool::{Destination, Pool, TransportError};
+pub use pool::{Destination, PeerCheck, Pool, TransportError};

@@ -31,6 +31,8 @@ pub struct ConnInfo {
     pub remote: SocketAddr,
     /// The TLS peer's certificate, when the connection is TLS and the peer presented one.
     pub peer_cert: Option<CertificateDer<'static>>,
+    /// The intermediate CA certificates the peer sent after its own.
+    pub peer_intermediates: Vec<CertificateDer<'static>>,
     pub tls: bool,
 }
 
@@ -240,6 +242,7 @@ impl Conn<'_> {
             let info = Arc::new(ConnInfo {
                 remote,
                 peer_cert: None,
+                peer_intermediates: Vec::new(),
                 tls: false,
             });
             // Boxed, as the handshake below: a waiting connection's task holds only small state.
@@ -264,15 +267,15 @@ impl Conn<'_> {
             }
             Err(_) => return,
         };
-        let peer_cert = stream
-            .get_ref()
-            .1
-            .peer_certificates()
-            .and_then(|c| c.first())
-            .map(|c| c.clone().into_owned());
+        let presented = stream.get_ref().1.peer_certificates().unwrap_or_default();
         let info = Arc::new(ConnInfo {
             remote,
-            peer_cert,
+            peer_cert: presented.first().map(|c| c.clone().into_owned()),
+            peer_intermediates: presented
+                .iter()
+                .skip(1)
+                .map(|c| c.clone().into_owned())
+                .collect(),
             tls: true,
         });
         Box::pin(self.http(TokioIo::new(stream), info, shutdown, handler)).await

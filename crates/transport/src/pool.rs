@@ -14,7 +14,7 @@ use http_body_util::{BodyExt, Limited};
 use hyper::body::{Frame, Incoming, SizeHint};
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
-use rustls_pki_types::ServerName;
+use rustls_pki_types::{CertificateDer, ServerName};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
@@ -26,7 +26,23 @@ pub struct Destination {
     /// Pool key; also used in messages (`host:port`).
     pub key: String,
     pub tls: Option<(Arc<rustls::ClientConfig>, ServerName<'static>)>,
+    /// Checked before every request on a TLS connection, new or pooled: what the handshake
+    /// cannot check (a peer security server's OCSP status, which changes while connections live).
+    pub peer_check: Option<Arc<dyn PeerCheck>>,
 }
+
+/// A check of the certificates a TLS peer presented (leaf first), made before each request.
+/// A refusal fails the request as a TLS failure (`SslAuthenticationFailed`).
+pub trait PeerCheck: Send + Sync {
+    fn check<'a>(
+        &'a self,
+        peer: &'a str,
+        chain: &'a [CertificateDer<'static>],
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + 'a>>;
+}
+
+/// The certificates a TLS peer presented, kept with its connection.
+type PeerChain = Arc<[CertificateDer<'static>]>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TransportError {
@@ -78,7 +94,14 @@ impl Destination {
             }
         };
         let path = uri.path_and_query().map_or("/", |p| p.as_str()).to_string();
-        Ok((Destination { key, tls }, path))
+        Ok((
+            Destination {
+                key,
+                tls,
+                peer_check: None,
+            },
+            path,
+        ))
     }
 
     /// Connections are shared only between requests with the same address *and* the same TLS
@@ -111,8 +134,14 @@ impl brama_xroad::error::ToFault for TransportError {
     }
 }
 
-struct Idle {
+/// A connection: hyper's handle, and what its TLS peer presented.
+struct Conn {
     sender: SendRequest<Body>,
+    peer: Option<PeerChain>,
+}
+
+struct Idle {
+    conn: Conn,
     since: Instant,
 }
 
@@ -144,23 +173,30 @@ impl Pool {
         }
     }
 
-    fn checkout(&self, key: &str) -> Option<SendRequest<Body>> {
+    fn checkout(&self, key: &str) -> Option<Conn> {
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         let list = idle.get_mut(key)?;
         while let Some(c) = list.pop() {
-            if !c.sender.is_closed() && c.sender.is_ready() && c.since.elapsed() < self.idle_timeout
-            {
-                return Some(c.sender);
+            let s = &c.conn.sender;
+            if !s.is_closed() && s.is_ready() && c.since.elapsed() < self.idle_timeout {
+                return Some(c.conn);
             }
         }
         None
     }
 
-    fn checkin(&self, key: &str, sender: SendRequest<Body>) {
-        checkin(&self.idle, self.max_idle_per_destination, key, sender);
+    fn checkin(&self, key: &str, conn: Conn) {
+        checkin(&self.idle, self.max_idle_per_destination, key, conn);
     }
 
-    async fn connect(&self, dest: &Destination) -> Result<SendRequest<Body>, TransportError> {
+    /// A new connection, its peer checked.
+    async fn connect(&self, dest: &Destination) -> Result<Conn, TransportError> {
+        let conn = self.open(dest).await?;
+        check_peer(dest, &conn).await?;
+        Ok(conn)
+    }
+
+    async fn open(&self, dest: &Destination) -> Result<Conn, TransportError> {
         self.opened
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let tcp = tokio::time::timeout(self.connect_timeout, TcpStream::connect(&dest.key))
@@ -169,7 +205,10 @@ impl Pool {
             .map_err(|e| TransportError::Connect(dest.key.clone(), e.to_string()))?;
         let _ = tcp.set_nodelay(true);
         match &dest.tls {
-            None => handshake(TokioIo::new(tcp), &dest.key).await,
+            None => Ok(Conn {
+                sender: handshake(TokioIo::new(tcp), &dest.key).await?,
+                peer: None,
+            }),
             Some((config, name)) => {
                 let tls = tokio::time::timeout(
                     self.connect_timeout,
@@ -178,7 +217,17 @@ impl Pool {
                 .await
                 .map_err(|_| TransportError::Timeout(dest.key.clone(), self.connect_timeout))?
                 .map_err(|e| TransportError::Tls(dest.key.clone(), e.to_string()))?;
-                handshake(TokioIo::new(tls), &dest.key).await
+                let peer = tls.get_ref().1.peer_certificates().map(|chain| {
+                    chain
+                        .iter()
+                        .map(|c| c.clone().into_owned())
+                        .collect::<Vec<_>>()
+                        .into()
+                });
+                Ok(Conn {
+                    sender: handshake(TokioIo::new(tls), &dest.key).await?,
+                    peer,
+                })
             }
         }
     }
@@ -189,26 +238,29 @@ impl Pool {
         &self,
         dest: &Destination,
         req: http::Request<Body>,
-    ) -> Result<(http::Response<Incoming>, SendRequest<Body>), TransportError> {
+    ) -> Result<(http::Response<Incoming>, Conn), TransportError> {
         let pool_key = dest.pool_key();
-        let (mut sender, pooled) = match self.checkout(&pool_key) {
-            Some(s) => (s, true),
+        let (mut conn, pooled) = match self.checkout(&pool_key) {
+            Some(c) => {
+                check_peer(dest, &c).await?;
+                (c, true)
+            }
             None => (self.connect(dest).await?, false),
         };
         let http_err = |e: hyper::Error| TransportError::Http(dest.key.clone(), e.to_string());
-        let resp = match sender.try_send_request(req).await {
+        let resp = match conn.sender.try_send_request(req).await {
             Ok(r) => r,
             // A pooled connection the peer had already closed: the request was never sent,
             // so it goes out once more on a fresh connection (a service is never called twice).
             Err(mut e) => match (pooled, e.take_message()) {
                 (true, Some(req)) => {
-                    sender = self.connect(dest).await?;
-                    sender.send_request(req).await.map_err(http_err)?
+                    conn = self.connect(dest).await?;
+                    conn.sender.send_request(req).await.map_err(http_err)?
                 }
                 _ => return Err(http_err(e.into_error())),
             },
         };
-        Ok((resp, sender))
+        Ok((resp, conn))
     }
 
     /// Sends `req` and returns the response head within `timeout`, its body streaming. The
@@ -219,7 +271,7 @@ impl Pool {
         req: http::Request<Body>,
         timeout: Duration,
     ) -> Result<http::Response<PooledBody>, TransportError> {
-        let (resp, sender) = tokio::time::timeout(timeout, self.send_request(dest, req))
+        let (resp, conn) = tokio::time::timeout(timeout, self.send_request(dest, req))
             .await
             .map_err(|_| TransportError::Timeout(dest.key.clone(), timeout))??;
         let (parts, body) = resp.into_parts();
@@ -231,7 +283,7 @@ impl Pool {
                     self.idle.clone(),
                     self.max_idle_per_destination,
                     dest.pool_key().into_owned(),
-                    sender,
+                    conn,
                 )),
             },
         ))
@@ -259,7 +311,7 @@ impl Pool {
         max_body: usize,
     ) -> Result<(http::response::Parts, Bytes), TransportError> {
         let pool_key = dest.pool_key();
-        let (resp, sender) = self.send_request(dest, req).await?;
+        let (resp, conn) = self.send_request(dest, req).await?;
         let (parts, body) = resp.into_parts();
         let body = Limited::new(body, max_body).collect().await.map_err(|e| {
             if e.downcast_ref::<http_body_util::LengthLimitError>()
@@ -270,7 +322,7 @@ impl Pool {
                 TransportError::Http(dest.key.clone(), e.to_string())
             }
         })?;
-        self.checkin(&pool_key, sender);
+        self.checkin(&pool_key, conn);
         Ok((parts, body.to_bytes()))
     }
 }
@@ -289,8 +341,23 @@ where
     Ok(sender)
 }
 
-fn checkin(idle: &IdleMap, max: usize, key: &str, sender: SendRequest<Body>) {
-    if sender.is_closed() {
+/// The destination's peer check on a TLS connection.
+async fn check_peer(dest: &Destination, conn: &Conn) -> Result<(), TransportError> {
+    match (&dest.peer_check, &conn.peer) {
+        (Some(check), Some(chain)) => check
+            .check(&dest.key, chain)
+            .await
+            .map_err(|e| TransportError::Tls(dest.key.clone(), e)),
+        (Some(_), None) if dest.tls.is_some() => Err(TransportError::Tls(
+            dest.key.clone(),
+            "the peer presented no certificate".into(),
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn checkin(idle: &IdleMap, max: usize, key: &str, conn: Conn) {
+    if conn.sender.is_closed() {
         return;
     }
     let mut idle = idle.lock().unwrap_or_else(|p| p.into_inner());
@@ -301,7 +368,7 @@ fn checkin(idle: &IdleMap, max: usize, key: &str, sender: SendRequest<Body>) {
     };
     if list.len() < max {
         list.push(Idle {
-            sender,
+            conn,
             since: Instant::now(),
         });
     }
@@ -311,7 +378,7 @@ fn checkin(idle: &IdleMap, max: usize, key: &str, sender: SendRequest<Body>) {
 /// dropped half-read takes its connection with it, as the rest of the response is unread).
 pub struct PooledBody {
     inner: Incoming,
-    home: Option<(IdleMap, usize, String, SendRequest<Body>)>,
+    home: Option<(IdleMap, usize, String, Conn)>,
 }
 
 impl hyper::body::Body for PooledBody {
@@ -324,8 +391,8 @@ impl hyper::body::Body for PooledBody {
     ) -> std::task::Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
         let polled = std::pin::Pin::new(&mut self.inner).poll_frame(cx);
         if let std::task::Poll::Ready(None) = polled {
-            if let Some((idle, max, key, sender)) = self.home.take() {
-                checkin(&idle, max, &key, sender);
+            if let Some((idle, max, key, conn)) = self.home.take() {
+                checkin(&idle, max, &key, conn);
             }
         }
         polled

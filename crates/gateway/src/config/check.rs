@@ -70,6 +70,7 @@ pub(super) fn check(
         ),
         ("listeners.server", Some(file.listeners.server.as_str())),
         ("listeners.admin", file.listeners.admin.as_deref()),
+        ("listeners.ocsp", file.listeners.ocsp.as_deref()),
     ] {
         if let Some(a) = addr {
             if a.parse::<SocketAddr>().is_err() {

@@ -20,7 +20,37 @@ pub struct ConfigFile {
     pub signer: SignerSection,
     #[serde(default)]
     pub log: LogSection,
+    #[serde(default)]
+    pub ocsp: OcspSection,
     pub router: Option<super::router::RouterSection>,
+}
+
+/// OCSP: keeping the server's own responses fresh and checking peers' (reference §6.1).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OcspSection {
+    /// Where the server's own responses are kept across restarts, relative to the configuration
+    /// file; none keeps them in memory only (a restart then waits for the responders).
+    pub cache_dir: Option<String>,
+    /// How often the server's own responses are fetched again: X-Road's `ocspFetchInterval`
+    /// (1,200 s). Also how long a peer's verified responses are trusted before they are fetched
+    /// again, so a revocation is noticed within one interval.
+    pub fetch_interval_s: u64,
+    /// Time for a responder, or a peer's OCSP port, to answer.
+    pub fetch_timeout_ms: u64,
+    /// The port peer security servers serve their OCSP responses on (X-Road: 5577).
+    pub peer_port: u16,
+}
+
+impl Default for OcspSection {
+    fn default() -> Self {
+        OcspSection {
+            cache_dir: None,
+            fetch_interval_s: 1200,
+            fetch_timeout_ms: 20_000,
+            peer_port: 5577,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -39,6 +69,8 @@ pub struct Listeners {
     pub client_https: Option<String>,
     pub server: String,
     pub admin: Option<String>,
+    /// Plain HTTP: the server's own OCSP responses for peers (`GET /?cert=…`, X-Road's 5577).
+    pub ocsp: Option<String>,
 }
 
 impl Default for Listeners {
@@ -48,6 +80,7 @@ impl Default for Listeners {
             client_https: None,
             server: "0.0.0.0:5500".into(),
             admin: Some("127.0.0.1:5588".into()),
+            ocsp: Some("0.0.0.0:5577".into()),
         }
     }
 }
@@ -310,6 +343,18 @@ pub struct SimulatorSection {
     /// Per registry (WSDL name): latency, error rate, maintenance windows.
     #[serde(default)]
     pub registries: std::collections::BTreeMap<String, SimRegistrySection>,
+    /// The test CA's OCSP responder at `POST /ocsp` (PEM files relative to this file).
+    pub ocsp_responder: Option<SimOcspSection>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimOcspSection {
+    /// The CA whose certificates it answers for.
+    pub ca_cert: String,
+    /// The responder's certificate (issued by the CA, id-kp-OCSPSigning) and key.
+    pub cert: String,
+    pub key: String,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]

@@ -30,6 +30,7 @@ pub async fn handle(gw: Arc<Gateway>, req: http::Request<Incoming>) -> Response 
                     + &intake_metrics(&gw)
                     + &pool_metrics(&gw)
                     + &signer_metrics(&gw)
+                    + &ocsp_metrics(&gw)
                     + &gw.mounted.get().map(|m| m.metrics()).unwrap_or_default(),
             ),
         ),
@@ -61,7 +62,7 @@ fn health(gw: &Gateway) -> Response {
         return wire::plain(503, "Health check interface is in maintenance mode");
     }
     type Check = fn(&Gateway) -> Result<(), String>;
-    let checks: [(&str, Check); 4] = [
+    let checks: [(&str, Check); 5] = [
         ("global configuration", |gw| {
             gw.gc.server(&gw.conf.server_id).map(|_| ()).ok_or_else(|| {
                 format!(
@@ -94,6 +95,10 @@ fn health(gw: &Gateway) -> Response {
                 )),
                 None => Ok(()),
             }
+        }),
+        ("OCSP", |gw| match gw.own_ocsp.problem() {
+            Some(p) => Err(p),
+            None => Ok(()),
         }),
         ("hosted clients", |gw| {
             if gw.conf.clients.is_empty() {
@@ -160,6 +165,52 @@ fn pool_metrics(gw: &Gateway) -> String {
         "# HELP brama_connections_opened_total Outgoing connections opened (to security servers and services)\n\
          # TYPE brama_connections_opened_total counter\nbrama_connections_opened_total {n}\n"
     )
+}
+
+/// The age and freshness left of each of the server's own OCSP responses.
+fn ocsp_metrics(gw: &Gateway) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let status = gw.own_ocsp.status();
+    let series: [(&str, &str); 3] = [
+        (
+            "brama_ocsp_response_age_seconds",
+            "Age of the server's own OCSP response (since thisUpdate), by certificate",
+        ),
+        (
+            "brama_ocsp_response_fresh_seconds",
+            "Seconds until the server's own OCSP response stops being fresh (negative: stale)",
+        ),
+        (
+            "brama_ocsp_response_good",
+            "1 when the server's own certificate has a good, fresh OCSP response",
+        ),
+    ];
+    for (i, (name, help)) in series.iter().enumerate() {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+        for c in &status {
+            let v = match i {
+                0 => c.age_s,
+                1 => c.fresh_for_s,
+                _ => Some(i64::from(c.state == "good")),
+            };
+            if let Some(v) = v {
+                let _ = writeln!(
+                    out,
+                    "{name}{{certificate=\"{}\",sha1=\"{}\"}} {v}",
+                    label(&c.label),
+                    c.sha1
+                );
+            }
+        }
+    }
+    let _ = writeln!(
+        out,
+        "# HELP brama_ocsp_fetch_failures_total Fetches of the server's own OCSP responses that no responder answered usably\n\
+         # TYPE brama_ocsp_fetch_failures_total counter\nbrama_ocsp_fetch_failures_total {}",
+        gw.own_ocsp.fetch_failures.load(Ordering::Relaxed)
+    );
+    out
 }
 
 /// Per-key signer state in Prometheus text format.

@@ -140,7 +140,7 @@ pub async fn exchange(
         .sign(&client.member_id(), &parts, false)
         .await
         .map_err(|e| e.to_fault(Prefix::Signer))?;
-    let (transport_ct, transport_body) = codec::encode(&env, &[], &sig);
+    let (transport_ct, transport_body) = codec::encode(&env, &gw.own_ocsp.auth_responses(), &sig);
     let request_id = uuid::Uuid::new_v4().to_string();
     if let Some(log) = &gw.message_log {
         let attachments = env.attachments.iter().map(|a| a.body.to_vec()).collect();
@@ -310,6 +310,7 @@ pub(super) fn destination(gw: &Gateway, server: &SecurityServer) -> Result<Desti
     Ok(Destination {
         key,
         tls: Some((tls, name)),
+        peer_check: Some(gw.peer_ocsp.clone()),
     })
 }
 

@@ -40,7 +40,7 @@ pub struct Gateway {
     pub(crate) gc: Arc<GlobalConf>,
     pub(crate) trust: Arc<Trust>,
     pub(crate) metrics: Arc<Metrics>,
-    pub(crate) pool: Pool,
+    pub(crate) pool: Arc<Pool>,
     peer_tls: Mutex<HashMap<SecurityServerId, Arc<rustls::ClientConfig>>>,
     pub(crate) signer: Signer,
     pub(crate) verifier: Verifier,
@@ -56,6 +56,10 @@ pub struct Gateway {
     /// Connection counters of each listener.
     pub(crate) listeners: Listeners,
     pub(crate) message_log: Option<message_log::MessageLog>,
+    /// The server's own OCSP responses.
+    pub(crate) own_ocsp: Arc<crate::ocsp::OwnOcsp>,
+    /// Peer servers' OCSP, checked before each request to them.
+    pub(crate) peer_ocsp: Arc<crate::ocsp::PeerOcsp>,
 }
 
 impl Gateway {
@@ -71,16 +75,45 @@ impl Gateway {
             ),
             None => None,
         };
-        Ok(Arc::new(Gateway {
-            verifier: Verifier::new(&gc, l.xml()),
+        let verifier = Verifier::new(&gc, l.xml());
+        let pool = Arc::new(Pool::new(
+            p.pool_max_idle_per_peer,
+            Duration::from_millis(p.pool_idle_timeout_ms),
+            Duration::from_millis(p.connect_timeout_ms),
+        ));
+        let section = &conf.file.ocsp;
+        let auth_chain: Vec<Vec<u8>> = conf.auth_certs.iter().map(|c| c.to_vec()).collect();
+        let signing: Vec<_> = signer
+            .keys()
+            .map(|k| {
+                let cert = k.cert();
+                let chain = std::iter::once(cert.der.clone())
+                    .chain(cert.chain.iter().cloned())
+                    .collect();
+                (k.member.clone(), chain)
+            })
+            .collect();
+        let own_ocsp = Arc::new(crate::ocsp::OwnOcsp::new(
+            &gc,
+            &verifier.trust,
+            &auth_chain,
+            &signing,
+            section,
+            section.cache_dir.as_ref().map(|d| conf.source.path(d)),
+        ));
+        let metrics = Arc::new(Metrics::default());
+        let peer_ocsp = Arc::new(crate::ocsp::PeerOcsp::new(
+            verifier.trust.clone(),
+            metrics.clone(),
+            pool.clone(),
+            section,
+        ));
+        let gw = Arc::new(Gateway {
+            verifier,
             trust: Arc::new(Trust::from_globalconf(&gc)),
             gc,
-            metrics: Arc::new(Metrics::default()),
-            pool: Pool::new(
-                p.pool_max_idle_per_peer,
-                Duration::from_millis(p.pool_idle_timeout_ms),
-                Duration::from_millis(p.connect_timeout_ms),
-            ),
+            metrics,
+            pool,
             peer_tls: Mutex::new(HashMap::new()),
             signer,
             soap_limits: SoapLimits {
@@ -109,8 +142,18 @@ impl Gateway {
             },
             listeners: Listeners::default(),
             message_log,
+            own_ocsp,
+            peer_ocsp,
             conf,
-        }))
+        });
+        // Responses kept on disk by an earlier run go into signatures at once.
+        gw.own_ocsp.push_to_signer(&gw);
+        Ok(gw)
+    }
+
+    /// The server's own OCSP responses.
+    pub fn own_ocsp(&self) -> &Arc<crate::ocsp::OwnOcsp> {
+        &self.own_ocsp
     }
 
     /// TLS client settings for reaching `server`, built once per server.
@@ -185,6 +228,45 @@ impl Gateway {
         self.intake.timeout
     }
 
+    /// The client security server's TLS certificates against the OCSP responses its request
+    /// carried (reference §3.5 step 3): refused as `SslAuthenticationFailed`, with X-Road's OCSP
+    /// code as the cause, and counted as a security event.
+    pub(crate) fn check_client_ocsp(
+        &self,
+        conn: &listener::ConnInfo,
+        responses: &[bytes::Bytes],
+        at: brama_xroad::error::Prefix,
+    ) -> Result<(), brama_xroad::error::Fault> {
+        use brama_xroad::error::ErrorCode;
+        let Some(cert) = &conn.peer_cert else {
+            return Err(at.fault(
+                ErrorCode::SslAuthenticationFailed,
+                "Client security server presented no certificate",
+            ));
+        };
+        let chain: Vec<&[u8]> = std::iter::once(cert.as_ref())
+            .chain(conn.peer_intermediates.iter().map(|c| c.as_ref()))
+            .collect();
+        let now = crate::ocsp::now();
+        match self
+            .verifier
+            .trust
+            .auth_chain_status(&chain, responses, now)
+        {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                self.metrics.security_event("client_ocsp_refused");
+                tracing::warn!(peer = %conn.remote, code = %e.code_string(), reason = %e.message, "client security server refused: OCSP");
+                Err(at
+                    .fault(
+                        ErrorCode::SslAuthenticationFailed,
+                        format!("Client (TLS) certificate is not valid: {}", e.message),
+                    )
+                    .with_sub(e.code.as_str()))
+            }
+        }
+    }
+
     /// Whether this server's own authentication certificate is registered in the global
     /// configuration (a health check).
     pub(crate) fn auth_cert_registered(&self) -> bool {
@@ -202,15 +284,17 @@ pub struct Listeners {
     pub client_https: Arc<listener::ListenerStats>,
     pub server: Arc<listener::ListenerStats>,
     pub admin: Arc<listener::ListenerStats>,
+    pub ocsp: Arc<listener::ListenerStats>,
 }
 
 impl Listeners {
-    pub fn each(&self) -> [(&'static str, &listener::ListenerStats); 4] {
+    pub fn each(&self) -> [(&'static str, &listener::ListenerStats); 5] {
         [
             ("client_http", &self.client_http),
             ("client_https", &self.client_https),
             ("server", &self.server),
             ("admin", &self.admin),
+            ("ocsp", &self.ocsp),
         ]
     }
 }
@@ -223,6 +307,7 @@ pub struct Prebound {
     pub client_https: Option<std::net::TcpListener>,
     pub server: Option<std::net::TcpListener>,
     pub admin: Option<std::net::TcpListener>,
+    pub ocsp: Option<std::net::TcpListener>,
 }
 
 /// A started server: its bound addresses and the handle that stops it.
@@ -232,6 +317,8 @@ pub struct Running {
     pub client_https: Option<SocketAddr>,
     pub server: SocketAddr,
     pub admin: Option<SocketAddr>,
+    /// The OCSP port peers fetch this server's responses from.
+    pub ocsp: Option<SocketAddr>,
     shutdown: watch::Sender<bool>,
     tasks: JoinSet<()>,
 }
@@ -379,12 +466,28 @@ where
             move |req, _| admin::handle(g.clone(), req),
         ));
     }
+    let mut ocsp = None;
+    if let Some(addr) = &f.listeners.ocsp {
+        let l = take_or_bind(pre.ocsp, addr, backlog).await?;
+        ocsp = Some(l.local_addr()?);
+        let g = gw.clone();
+        tasks.spawn(listener::serve(
+            l,
+            None,
+            limits.clone(),
+            gw.listeners.ocsp.clone(),
+            rx.clone(),
+            move |req, _| crate::ocsp::endpoint::handle(g.clone(), req),
+        ));
+    }
+    tasks.spawn(crate::ocsp::own::OwnOcsp::run(gw.clone(), rx.clone()));
     tracing::info!(
         server_id = %gw.conf.server_id,
         server = %server,
         client_http = ?client_http,
         client_https = ?client_https,
         admin = ?admin,
+        ocsp = ?ocsp,
         "brama is serving"
     );
     Ok(Running {
@@ -393,6 +496,7 @@ where
         client_https,
         server,
         admin,
+        ocsp,
         shutdown: tx,
         tasks,
     })

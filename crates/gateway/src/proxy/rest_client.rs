@@ -186,8 +186,13 @@ pub async fn exchange(
     let mut last_err = None;
     for server in candidates {
         let dest = destination(gw, server)?;
-        let (ct, transport_body) =
-            rest_codec::encode(&[], rest_codec::CT_REST_REQUEST, &request.bytes, body, &sig);
+        let (ct, transport_body) = rest_codec::encode(
+            &gw.own_ocsp.auth_responses(),
+            rest_codec::CT_REST_REQUEST,
+            &request.bytes,
+            body,
+            &sig,
+        );
         let req = http::Request::post("/")
             .header(http::header::HOST, dest.key.as_str())
             .header(http::header::CONTENT_TYPE, ct)

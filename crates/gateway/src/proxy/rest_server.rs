@@ -6,7 +6,7 @@
 
 use hyper::body::Incoming;
 
-use super::listener::Response;
+use super::listener::{ConnInfo, Response};
 use super::rest_client::{header_list, signed_parts};
 use super::server::service_destination;
 use super::Gateway;
@@ -38,6 +38,7 @@ pub async fn process(
     parts: http::request::Parts,
     incoming: Incoming,
     caller: &SecurityServer,
+    conn: &ConnInfo,
 ) -> Result<Response, Fault> {
     let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
     let ct = header(http::header::CONTENT_TYPE.as_str())
@@ -82,6 +83,7 @@ pub async fn process(
     if msg.signature.signature.is_none() {
         return Err(HERE.fault(ErrorCode::MissingSignature, "The request has no signature"));
     }
+    gw.check_client_ocsp(conn, &msg.ocsp, HERE)?;
     let request =
         RestRequest::parse(msg.header_part.clone()).map_err(|e| HERE.fault(e.code, e.message))?;
     let span = tracing::Span::current();

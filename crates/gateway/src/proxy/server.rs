@@ -72,7 +72,7 @@ async fn process(
     if header(brama_transport::rest_codec::HDR_MESSAGE_TYPE)
         .is_some_and(|t| t.eq_ignore_ascii_case(brama_transport::rest_codec::MESSAGE_TYPE_REST))
     {
-        return super::rest_server::process(gw, parts, incoming, caller_server).await;
+        return super::rest_server::process(gw, parts, incoming, caller_server, conn).await;
     }
     // Held until the answer is built: the body's share of the memory budget.
     let received = body::read(incoming, gw.max_body(), &gw.intake, Prefix::ServerProxy).await?;
@@ -92,6 +92,8 @@ async fn process(
             return Err(HERE.fault(ErrorCode::InvalidMessage, "Request is a SOAP fault"))
         }
     };
+    // X-Road checks the TLS chain against the OCSP parts right after parsing (reference §3.5).
+    gw.check_client_ocsp(conn, &decoded.ocsp, HERE)?;
     let env = decoded.envelope;
     env.soap.validate_request().map_err(bad)?;
     let (client, service, id) = env.soap.route();
@@ -197,7 +199,11 @@ pub(crate) fn service_destination(
     let port = url.port_u16().unwrap_or(if https { 443 } else { 80 });
     let key = format!("{host}:{port}");
     if !https {
-        return Ok(Destination { key, tls: None });
+        return Ok(Destination {
+            key,
+            tls: None,
+            peer_check: None,
+        });
     }
     let config = tls.ok_or_else(|| {
         HERE.fault(
@@ -215,6 +221,7 @@ pub(crate) fn service_destination(
     Ok(Destination {
         key,
         tls: Some((config.clone(), name)),
+        peer_check: None,
     })
 }
 

@@ -1,0 +1,543 @@
+//! The server's own certificates' OCSP responses: the authentication certificate and the
+//! signing certificate of every hosted member, with their intermediate CAs. Each is fetched
+//! from the responders its issuing CA lists in the global configuration (`approvedCA/…/ocsp`),
+//! in turn, every `fetch_interval_s` and at the latest halfway through its freshness, so a
+//! healthy responder never lets one go stale; failures are retried with back-off. A response is
+//! checked (X-Road's rules) before it replaces the one in use, kept in memory and, with
+//! `[ocsp] cache_dir`, on disk, so a restart does not wait on a responder.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use super::{now, sha1, sha256};
+use crate::proxy::Gateway;
+use brama_sign::ocsp::{self, Verdict};
+use brama_sign::verify::TrustStore;
+use brama_xroad::error::ErrorCode;
+use brama_xroad::globalconf::GlobalConf;
+use brama_xroad::identifiers::ClientId;
+
+/// One of the server's own certificates whose status its CA keeps.
+#[derive(Debug)]
+pub struct OwnCert {
+    pub der: Vec<u8>,
+    pub sha1: [u8; 20],
+    pub issuer_der: Vec<u8>,
+    /// The issuing CA's responders, in the global configuration's order.
+    pub urls: Vec<String>,
+    /// What it is: `authentication certificate`, `signing certificate of …`, `CA …`.
+    pub label: String,
+    pub subject: String,
+}
+
+/// The response in use for one certificate.
+#[derive(Clone, Debug)]
+pub struct Current {
+    pub der: Bytes,
+    pub verdict: Verdict,
+    /// `None` while good; the refusal when the CA says revoked or unknown.
+    pub refused: Option<String>,
+    /// What the CA said.
+    pub status: ocsp::CertStatus,
+    /// Unix seconds.
+    pub fetched_at: i64,
+    pub responder: String,
+}
+
+/// Fetch state per certificate.
+#[derive(Clone, Debug, Default)]
+struct Attempts {
+    failures: u32,
+    last_error: Option<String>,
+    /// Unix seconds of the next try after a failure.
+    retry_at: i64,
+}
+
+pub struct OwnOcsp {
+    certs: Vec<OwnCert>,
+    current: RwLock<HashMap<[u8; 20], Arc<Current>>>,
+    attempts: Mutex<HashMap<[u8; 20], Attempts>>,
+    /// SHA-256 → SHA-1 of each certificate (peers ask by either).
+    by_sha256: HashMap<[u8; 32], [u8; 20]>,
+    /// The authentication certificate and its intermediates (those with a responder).
+    auth_chain: Vec<[u8; 20]>,
+    /// Each member's signing certificate and its intermediates.
+    signing: Vec<(ClientId, Vec<[u8; 20]>)>,
+    cache_dir: Option<PathBuf>,
+    pub(crate) interval: Duration,
+    timeout: Duration,
+    policy: ocsp::Policy,
+    /// Wakes the refresh loop at once (a test, `brama ocsp refresh`).
+    pub(crate) wake: tokio::sync::Notify,
+    /// Fetches that found no usable response at any responder.
+    pub fetch_failures: std::sync::atomic::AtomicU64,
+}
+
+/// The status one certificate's response is in, for `brama ocsp status`, `/health` and metrics.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct CertStatus {
+    pub label: String,
+    pub subject: String,
+    pub sha1: String,
+    pub responders: Vec<String>,
+    /// `good`, `revoked`, `unknown` (to the CA), `missing` or `stale`.
+    pub state: &'static str,
+    pub responder: Option<String>,
+    pub this_update: Option<i64>,
+    pub next_update: Option<i64>,
+    /// Seconds since `thisUpdate`.
+    pub age_s: Option<i64>,
+    /// Seconds until the response stops being fresh (negative when it has).
+    pub fresh_for_s: Option<i64>,
+    /// Seconds until the next fetch.
+    pub next_fetch_in_s: i64,
+    pub last_error: Option<String>,
+}
+
+impl OwnOcsp {
+    /// The certificates of `gc`'s CAs that name a responder: the auth chain and each signing
+    /// key's chain. Cached responses in `cache_dir` that still verify are used at once.
+    pub fn new(
+        gc: &GlobalConf,
+        trust: &TrustStore,
+        auth_chain: &[Vec<u8>],
+        signing: &[(ClientId, Vec<Vec<u8>>)],
+        section: &crate::config::file::OcspSection,
+        cache_dir: Option<PathBuf>,
+    ) -> OwnOcsp {
+        let mut certs: Vec<OwnCert> = Vec::new();
+        let mut track = |chain: &[Vec<u8>], what: &str| -> Vec<[u8; 20]> {
+            let mut ids = Vec::new();
+            for (i, der) in chain.iter().enumerate() {
+                let label = match i {
+                    0 => what.to_string(),
+                    _ => "intermediate CA".to_string(),
+                };
+                let Some(c) = own_cert(gc, der, chain.get(i + 1), label) else {
+                    continue;
+                };
+                ids.push(c.sha1);
+                if !certs.iter().any(|x| x.sha1 == c.sha1) {
+                    certs.push(c);
+                }
+            }
+            ids
+        };
+        let auth = track(auth_chain, "authentication certificate");
+        let signing = signing
+            .iter()
+            .map(|(member, chain)| {
+                let ids = track(chain, &format!("signing certificate of {member}"));
+                (member.clone(), ids)
+            })
+            .collect();
+        let by_sha256 = certs.iter().map(|c| (sha256(&c.der), c.sha1)).collect();
+        let own = OwnOcsp {
+            certs,
+            current: RwLock::default(),
+            attempts: Mutex::default(),
+            by_sha256,
+            auth_chain: auth,
+            signing,
+            cache_dir,
+            interval: Duration::from_secs(section.fetch_interval_s.max(1)),
+            timeout: Duration::from_millis(section.fetch_timeout_ms.max(1)),
+            policy: trust.ocsp_policy,
+            wake: tokio::sync::Notify::new(),
+            fetch_failures: Default::default(),
+        };
+        own.load_cache(trust);
+        own
+    }
+
+    /// Fetches every response again now (a responder has just come up; `brama ocsp`).
+    pub fn refresh_now(&self) {
+        self.attempts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values_mut()
+            .for_each(|a| a.retry_at = 0);
+        self.wake.notify_one();
+    }
+
+    pub fn certs(&self) -> &[OwnCert] {
+        &self.certs
+    }
+
+    /// The response in use for the certificate with this SHA-1.
+    pub fn current(&self, sha1: &[u8; 20]) -> Option<Arc<Current>> {
+        self.current
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(sha1)
+            .cloned()
+    }
+
+    /// By SHA-256 of the certificate, as X-Road 8 peers ask.
+    pub fn current_by_sha256(&self, sha256: &[u8; 32]) -> Option<Arc<Current>> {
+        self.current(self.by_sha256.get(sha256)?)
+    }
+
+    /// The authentication chain's responses: the transport's `application/ocsp-response` parts.
+    pub fn auth_responses(&self) -> Vec<Bytes> {
+        self.responses(&self.auth_chain)
+    }
+
+    fn responses(&self, ids: &[[u8; 20]]) -> Vec<Bytes> {
+        let current = self.current.read().unwrap_or_else(|p| p.into_inner());
+        ids.iter()
+            .filter_map(|id| current.get(id).map(|c| c.der.clone()))
+            .collect()
+    }
+
+    /// When the response for `cert` should be fetched again (Unix seconds).
+    fn due(&self, cert: &OwnCert, now: i64) -> i64 {
+        let attempts = self.attempts.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(a) = attempts.get(&cert.sha1).filter(|a| a.failures > 0) {
+            return a.retry_at;
+        }
+        drop(attempts);
+        match self.current(&cert.sha1) {
+            None => now,
+            Some(c) => {
+                let fresh_until = c.verdict.fresh_until(self.policy);
+                let halfway = c.verdict.this_update + (fresh_until - c.verdict.this_update) / 2;
+                (c.fetched_at + self.interval.as_secs() as i64).min(halfway)
+            }
+        }
+    }
+
+    /// Per-certificate state, for the CLI, `/health` and metrics.
+    pub fn status(&self) -> Vec<CertStatus> {
+        let now = now();
+        self.certs
+            .iter()
+            .map(|c| {
+                let cur = self.current(&c.sha1);
+                let attempts = self
+                    .attempts
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get(&c.sha1)
+                    .cloned()
+                    .unwrap_or_default();
+                let fresh_until = cur.as_ref().map(|x| x.verdict.fresh_until(self.policy));
+                let state = match (&cur, fresh_until) {
+                    (None, _) => "missing",
+                    (Some(x), _) if matches!(x.status, ocsp::CertStatus::Revoked { .. }) => {
+                        "revoked"
+                    }
+                    (Some(x), _) if x.status == ocsp::CertStatus::Unknown => "unknown",
+                    (Some(_), Some(until)) if until < now => "stale",
+                    _ => "good",
+                };
+                CertStatus {
+                    label: c.label.clone(),
+                    subject: c.subject.clone(),
+                    sha1: hex::encode(c.sha1),
+                    responders: c.urls.clone(),
+                    state,
+                    responder: cur.as_ref().map(|x| x.responder.clone()),
+                    this_update: cur.as_ref().map(|x| x.verdict.this_update),
+                    next_update: cur.as_ref().and_then(|x| x.verdict.next_update),
+                    age_s: cur.as_ref().map(|x| now - x.verdict.this_update),
+                    fresh_for_s: fresh_until.map(|u| u - now),
+                    next_fetch_in_s: (self.due(c, now) - now).max(0),
+                    last_error: attempts.last_error,
+                }
+            })
+            .collect()
+    }
+
+    /// Why the server cannot prove its certificates good right now (for `/health`), if so.
+    pub fn problem(&self) -> Option<String> {
+        let bad: Vec<String> = self
+            .status()
+            .into_iter()
+            .filter(|s| s.state != "good")
+            .map(|s| {
+                let why = s.last_error.map(|e| format!(": {e}")).unwrap_or_default();
+                format!("OCSP response for the {} is {}{why}", s.label, s.state)
+            })
+            .collect();
+        (!bad.is_empty()).then(|| bad.join("; "))
+    }
+
+    /// Fetches every response that is due; returns when the next one will be.
+    pub async fn refresh_due(&self, gw: &Gateway) -> Duration {
+        let now = now();
+        for cert in &self.certs {
+            if self.due(cert, now) <= now {
+                self.fetch(gw, cert).await;
+            }
+        }
+        let now = super::now();
+        let next = self.certs.iter().map(|c| self.due(c, now)).min();
+        Duration::from_secs(next.map_or(self.interval.as_secs(), |n| (n - now).max(1) as u64))
+    }
+
+    /// Runs until `stop`: fetching, then sleeping until the next response is due.
+    pub async fn run(gw: Arc<Gateway>, mut stop: tokio::sync::watch::Receiver<bool>) {
+        let own = gw.own_ocsp().clone();
+        if own.certs.is_empty() {
+            return;
+        }
+        loop {
+            let wait = own.refresh_due(&gw).await;
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = own.wake.notified() => {}
+                _ = stop.changed() => return,
+            }
+            if *stop.borrow() {
+                return;
+            }
+        }
+    }
+
+    /// One certificate: each responder in turn until one gives a response that checks.
+    async fn fetch(&self, gw: &Gateway, cert: &OwnCert) {
+        let trust = &gw.verifier.trust;
+        let (_, parsed) = match x509_parser::parse_x509_certificate(&cert.der) {
+            Ok(p) => p,
+            Err(e) => return self.failed(cert, format!("certificate does not parse: {e}")),
+        };
+        let (_, issuer) = match x509_parser::parse_x509_certificate(&cert.issuer_der) {
+            Ok(p) => p,
+            Err(e) => return self.failed(cert, format!("issuer does not parse: {e}")),
+        };
+        let request = Bytes::from(ocsp::request(&[ocsp::cert_id(&parsed, &issuer)]));
+        let mut errors = Vec::new();
+        for url in &cert.urls {
+            match self.ask(gw, url, request.clone()).await {
+                Ok(der) => match self.check(trust, cert, &der) {
+                    Ok(current) => {
+                        let current = Current {
+                            responder: url.clone(),
+                            ..current
+                        };
+                        self.store(gw, cert, current, true);
+                        return;
+                    }
+                    Err(e) => errors.push(format!("{url}: {e}")),
+                },
+                Err(e) => errors.push(format!("{url}: {e}")),
+            }
+        }
+        self.fetch_failures
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.failed(cert, errors.join("; "))
+    }
+
+    /// POSTs a request to one responder (no redirects followed).
+    async fn ask(&self, gw: &Gateway, url: &str, request: Bytes) -> Result<Bytes, String> {
+        let (dest, path) = brama_transport::Destination::for_url(url, None)?;
+        let req = http::Request::post(path)
+            .header(http::header::HOST, dest.key.as_str())
+            .header(http::header::CONTENT_TYPE, ocsp::CT_REQUEST)
+            .header(http::header::ACCEPT, ocsp::CT_RESPONSE)
+            .body(brama_transport::body::full(request))
+            .map_err(|e| e.to_string())?;
+        let (parts, body) = gw
+            .pool
+            .exchange(&dest, req, self.timeout, ocsp::MAX_RESPONSE_BYTES)
+            .await
+            .map_err(|e| e.to_string())?;
+        if parts.status != http::StatusCode::OK {
+            return Err(format!("answered HTTP {}", parts.status));
+        }
+        let ct = parts
+            .headers
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        if !ct
+            .trim()
+            .to_ascii_lowercase()
+            .starts_with(ocsp::CT_RESPONSE)
+        {
+            return Err(format!(
+                "answered Content-Type '{ct}', not {}",
+                ocsp::CT_RESPONSE
+            ));
+        }
+        Ok(body)
+    }
+
+    /// A response checked under X-Road's rules now: good, or signed and fresh but revoked.
+    fn check(&self, trust: &TrustStore, cert: &OwnCert, der: &Bytes) -> Result<Current, String> {
+        let at = now();
+        let refused = match trust.ocsp_status(&cert.der, &cert.issuer_der, &[der], at) {
+            Ok(_) => None,
+            Err(e) if e.code == ErrorCode::CertValidation && answers(cert, der) => Some(e.message),
+            Err(e) => return Err(e.to_string()),
+        };
+        let parsed = ocsp::parse(der).map_err(|e| e.to_string())?;
+        Ok(Current {
+            der: der.clone(),
+            verdict: Verdict {
+                produced_at: parsed.produced_at,
+                this_update: parsed.this_update,
+                next_update: parsed.next_update,
+            },
+            refused,
+            status: parsed.status,
+            fetched_at: at,
+            responder: String::new(),
+        })
+    }
+
+    fn store(&self, gw: &Gateway, cert: &OwnCert, current: Current, persist: bool) {
+        if let Some(why) = &current.refused {
+            tracing::error!(certificate = %cert.subject, reason = %why, "own certificate is not good");
+        } else {
+            tracing::debug!(certificate = %cert.subject, responder = %current.responder, "OCSP response fetched");
+        }
+        if persist {
+            if let Some(dir) = &self.cache_dir {
+                if let Err(e) = write_atomically(dir, &cache_name(&cert.sha1), &current.der) {
+                    tracing::warn!(dir = %dir.display(), error = %e, "cannot keep the OCSP response on disk");
+                }
+            }
+        }
+        self.current
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(cert.sha1, Arc::new(current));
+        self.attempts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&cert.sha1);
+        self.push_to_signer(gw);
+    }
+
+    /// Gives each signing key its chain's current responses, for `RevocationValues`.
+    pub(crate) fn push_to_signer(&self, gw: &Gateway) {
+        for (member, ids) in &self.signing {
+            if let Some(key) = gw.signer.key(member) {
+                key.set_ocsp(self.responses(ids));
+            }
+        }
+    }
+
+    fn failed(&self, cert: &OwnCert, error: String) {
+        tracing::warn!(certificate = %cert.subject, error = %error, "OCSP fetch failed");
+        let mut attempts = self.attempts.lock().unwrap_or_else(|p| p.into_inner());
+        let a = attempts.entry(cert.sha1).or_default();
+        a.failures += 1;
+        // 1, 2, 4 … s, at most a minute and at most the fetch interval: a responder back from an
+        // outage is used within either.
+        let backoff = (1i64 << (a.failures - 1).min(6))
+            .min(60)
+            .min(self.interval.as_secs() as i64);
+        a.retry_at = now() + backoff.max(1);
+        a.last_error = Some(error);
+    }
+
+    /// Responses kept by an earlier run that still check.
+    fn load_cache(&self, trust: &TrustStore) {
+        let Some(dir) = &self.cache_dir else {
+            return;
+        };
+        for cert in &self.certs {
+            let path = dir.join(cache_name(&cert.sha1));
+            let Ok(bytes) = std::fs::read(&path) else {
+                continue;
+            };
+            if bytes.len() > ocsp::MAX_RESPONSE_BYTES {
+                continue;
+            }
+            match self.check(trust, cert, &Bytes::from(bytes)) {
+                Ok(current) => {
+                    let fetched_at = std::fs::metadata(&path)
+                        .and_then(|m| m.modified())
+                        .ok()
+                        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                        .map_or(current.fetched_at, |d| d.as_secs() as i64);
+                    self.current
+                        .write()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .insert(
+                            cert.sha1,
+                            Arc::new(Current {
+                                fetched_at,
+                                responder: format!("cache {}", path.display()),
+                                ..current
+                            }),
+                        );
+                }
+                Err(e) => {
+                    tracing::info!(file = %path.display(), reason = %e, "cached OCSP response not used")
+                }
+            }
+        }
+    }
+}
+
+/// Whether `der` is a response about `cert` (so a refusal in it is the CA's word on it).
+fn answers(cert: &OwnCert, der: &[u8]) -> bool {
+    let (Ok((_, c)), Ok((_, i))) = (
+        x509_parser::parse_x509_certificate(&cert.der),
+        x509_parser::parse_x509_certificate(&cert.issuer_der),
+    ) else {
+        return false;
+    };
+    ocsp::parse(der).is_ok_and(|r| r.cert_id == ocsp::cert_id(&c, &i).as_slice())
+}
+
+/// `der` as an own certificate when its CA (in `gc`, or `next` in its chain) names responders.
+fn own_cert(gc: &GlobalConf, der: &[u8], next: Option<&Vec<u8>>, label: String) -> Option<OwnCert> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+    let issued_by = |ca: &[u8]| {
+        x509_parser::parse_x509_certificate(ca).is_ok_and(|(_, ca)| {
+            ca.subject() == cert.issuer() && cert.verify_signature(Some(ca.public_key())).is_ok()
+        })
+    };
+    let infos = gc
+        .approved_cas()
+        .flat_map(|ca| std::iter::once(&ca.top_ca).chain(&ca.intermediate_cas));
+    let mut issuer_der = None;
+    let mut urls = Vec::new();
+    for info in infos {
+        if issued_by(&info.cert_der) {
+            issuer_der = Some(info.cert_der.clone());
+            urls = info.ocsp.iter().map(|o| o.url.clone()).collect();
+            break;
+        }
+    }
+    if issuer_der.is_none() {
+        issuer_der = next.filter(|n| issued_by(n)).cloned();
+    }
+    let issuer_der = issuer_der?;
+    if urls.is_empty() {
+        return None;
+    }
+    Some(OwnCert {
+        der: der.to_vec(),
+        sha1: sha1(der),
+        issuer_der,
+        urls,
+        label,
+        subject: cert.subject().to_string(),
+    })
+}
+
+fn cache_name(sha1: &[u8; 20]) -> String {
+    format!("{}.der", hex::encode(sha1))
+}
+
+/// Writes `name` in `dir` whole or not at all: a temporary file, synced, renamed over.
+pub(crate) fn write_atomically(dir: &Path, name: &str, data: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    std::fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(data)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, dir.join(name))?;
+    std::fs::File::open(dir)?.sync_all()
+}
