@@ -214,7 +214,7 @@ fn give_ocsp(net: &common::TwoServers, key: &brama::sign::batch::KeyWorker) {
     let id = brama::sign::ocsp::cert_id(&cert, &ca);
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let answer = net.ocsp.responder.response(&[&id], now);
-    key.set_ocsp(vec![bytes::Bytes::from(answer)]);
+    key.set_ocsp(vec![bytes::Bytes::from(answer)], None);
 }
 
 /// A member signing key of the test PKI on the software token.
@@ -334,7 +334,7 @@ async fn signatures_carry_ocsp() {
             .map_err(|e| e.code_string())
     };
 
-    key.set_ocsp(vec![answer(now)]);
+    key.set_ocsp(vec![answer(now)], None);
     let mut files = Vec::new();
     for batch in [false, true] {
         for (i, c) in sign(batch).await.into_iter().enumerate() {
@@ -353,11 +353,11 @@ async fn signatures_carry_ocsp() {
     );
 
     // No response: refused.
-    key.set_ocsp(Vec::new());
+    key.set_ocsp(Vec::new(), None);
     let c = sign(false).await.remove(0);
     assert_eq!(verdict(&c), Err("InvalidCertPath.CertValidation".into()));
     // A response two hours old at the signing time: too old.
-    key.set_ocsp(vec![answer(now - 7200)]);
+    key.set_ocsp(vec![answer(now - 7200)], None);
     let c = sign(false).await.remove(0);
     assert_eq!(
         verdict(&c),
@@ -365,7 +365,7 @@ async fn signatures_carry_ocsp() {
     );
     // Revoked: refused, by both verifiers.
     responder.revoke(&key.cert().der, now - 60).unwrap();
-    key.set_ocsp(vec![answer(now)]);
+    key.set_ocsp(vec![answer(now)], None);
     let c = sign(false).await.remove(0);
     assert_eq!(verdict(&c), Err("InvalidCertPath.CertValidation".into()));
     signer.stop();

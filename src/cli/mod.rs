@@ -1,6 +1,7 @@
 //! The `brama` command line.
 
 mod certs;
+mod globalconf;
 mod keys;
 mod load;
 mod log;
@@ -43,6 +44,16 @@ enum Command {
     },
     /// Build one X-Road SOAP request and send it to a client proxy; print the response or fault.
     Send(send::SendArgs),
+    /// The global configuration: download, verify, show, publish (a test central server).
+    Globalconf {
+        #[command(subcommand)]
+        command: globalconf::GlobalconfCommand,
+    },
+    /// Certificate status (OCSP) of a running server's own certificates.
+    Ocsp {
+        #[command(subcommand)]
+        command: globalconf::OcspCommand,
+    },
     /// Test PKI tools.
     Certs {
         #[command(subcommand)]
@@ -145,6 +156,17 @@ pub fn main() -> ExitCode {
             }
         },
         Command::Serve { config } => {
+            // A configuration downloaded from an anchor must be there before it is read.
+            if let Some(path) = &config {
+                let boot = brama_gateway::confclient::refresh::bootstrap(
+                    path,
+                    std::time::Duration::from_secs(120),
+                );
+                if let Err(e) = runtime().block_on(boot) {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(1);
+                }
+            }
             let conf = match load_config(config.as_deref()) {
                 Ok(c) => c,
                 Err(errors) => {
@@ -165,6 +187,8 @@ pub fn main() -> ExitCode {
         Command::Sign(args) => sign::sign(args),
         Command::Verify(args) => sign::verify(args),
         Command::Keys { command } => keys::run(command),
+        Command::Globalconf { command } => globalconf::run(command),
+        Command::Ocsp { command } => globalconf::run_ocsp(command),
         Command::Certs {
             command: CertsCommand::Init(args),
         } => certs::init(args),

@@ -154,6 +154,64 @@ impl Drop for TestResponder {
     }
 }
 
+/// A test network's central server publishing `net`'s global configuration (signed with a
+/// key of its own) on its own thread and runtime; the anchor is written to `<net>/anchor.xml`.
+pub struct Central {
+    pub publisher: Arc<brama::test_publish::Publisher>,
+    pub addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Central {
+    pub fn start(net: &TwoServers) -> Central {
+        let key = brama::pki::generate_ca("central server signing key").unwrap();
+        let publisher = Arc::new(
+            brama::test_publish::Publisher::from_dir(
+                &net.path().join("globalconf"),
+                &key.cert_pem,
+                &key.key_pem,
+            )
+            .unwrap(),
+        );
+        let l = bind();
+        l.set_nonblocking(true).unwrap();
+        let addr = l.local_addr().unwrap();
+        std::fs::write(
+            net.path().join("anchor.xml"),
+            publisher.anchor_xml(&format!("http://{addr}/internalconf")),
+        )
+        .unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let p = publisher.clone();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let l = tokio::net::TcpListener::from_std(l).unwrap();
+                brama::sim::serve_globalconf(l, p, async move {
+                    let _ = rx.await;
+                })
+                .await;
+            });
+        });
+        Central {
+            publisher,
+            addr,
+            stop: Some(tx),
+        }
+    }
+}
+
+impl Drop for Central {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+}
+
 /// An address of its own on the loopback network (127.0.0.0/8 is all loopback on Linux), so
 /// servers of parallel tests can each serve their OCSP port on X-Road's fixed 5577.
 pub fn loopback_ip() -> std::net::IpAddr {
@@ -300,6 +358,10 @@ pub async fn start_node(
 ) -> Running {
     let path = dir.join(format!("{name}.toml"));
     std::fs::write(&path, toml).unwrap();
+    // With `[globalconf] anchor`, the first download happens before the configuration is read.
+    brama::confclient::refresh::bootstrap(&path, Duration::from_secs(30))
+        .await
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
     let conf = ServerConf::load(Some(&path)).unwrap_or_else(|e| panic!("config {name}: {e}"));
     // A server on an address of its own serves its OCSP port on X-Road's 5577 there, where
     // peers look for it.

@@ -8,6 +8,7 @@
 //! listeners through [`proxy::mount::Mount`]. Below it: `brama-transport`, `brama-sign`,
 //! `brama-xroad`.
 
+pub mod confclient;
 pub mod config;
 pub mod ocsp;
 pub mod proxy;

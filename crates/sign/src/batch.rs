@@ -104,6 +104,9 @@ pub struct KeyWorker {
     /// The signing chain's current OCSP responses, put into every signature's
     /// `RevocationValues`; kept fresh by the gateway.
     ocsp: Mutex<Arc<[Bytes]>>,
+    /// Until when they prove the chain good (Unix seconds); `i64::MAX` when its CA checks no
+    /// status. Past it the key signs nothing: a peer would refuse the signature.
+    ocsp_valid_until: std::sync::atomic::AtomicI64,
 }
 
 pub struct KeySettings {
@@ -143,6 +146,7 @@ impl KeyWorker {
             timeout: s.timeout,
             kill_requests: Mutex::new(Vec::new()),
             ocsp: Mutex::new(Arc::from(Vec::new())),
+            ocsp_valid_until: std::sync::atomic::AtomicI64::new(i64::MAX),
         });
         w.stats.sessions_total.store(s.sessions, Ordering::Relaxed);
         for i in 0..s.sessions {
@@ -170,9 +174,32 @@ impl KeyWorker {
     }
 
     /// The OCSP responses later signatures carry (the signing certificate's, then its
-    /// intermediates').
-    pub fn set_ocsp(&self, responses: Vec<Bytes>) {
+    /// intermediates'), and until when they prove the chain good (Unix seconds; `None` when
+    /// its CA checks no status).
+    pub fn set_ocsp(&self, responses: Vec<Bytes>, valid_until: Option<i64>) {
         *self.ocsp.lock().unwrap_or_else(|p| p.into_inner()) = Arc::from(responses);
+        self.ocsp_valid_until
+            .store(valid_until.unwrap_or(i64::MAX), Ordering::Relaxed);
+    }
+
+    /// X-Road's signer refuses to sign without a fresh, good OCSP response for the signing
+    /// chain (`CannotCreateSignature`, which clears once the responder answers).
+    fn check_ocsp(&self) -> Result<(), SignError> {
+        let until = self.ocsp_valid_until.load(Ordering::Relaxed);
+        if until == i64::MAX {
+            return Ok(());
+        }
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        match now <= until {
+            true => Ok(()),
+            false => Err(SignError::new(
+                ErrorCode::CannotCreateSignature,
+                format!(
+                    "no fresh, good OCSP response for the signing certificate of {}",
+                    self.member
+                ),
+            )),
+        }
     }
 
     fn current_ocsp(&self) -> Arc<[Bytes]> {
@@ -185,6 +212,7 @@ impl KeyWorker {
         parts: Vec<Vec<u8>>,
         force_chain: bool,
     ) -> Result<SignatureParts, SignError> {
+        self.check_ocsp()?;
         let rx = {
             let mut q = self.open_queue()?;
             push(&mut q, parts, force_chain)
@@ -200,6 +228,9 @@ impl KeyWorker {
         messages: Vec<Vec<Vec<u8>>>,
         force_chain: bool,
     ) -> Vec<Result<SignatureParts, SignError>> {
+        if let Err(e) = self.check_ocsp() {
+            return messages.iter().map(|_| Err(e.clone())).collect();
+        }
         let waits: Vec<_> = match self.open_queue() {
             Ok(mut q) => messages
                 .into_iter()

@@ -18,7 +18,7 @@ impl DigestAlgorithm {
         }
     }
 
-    pub(crate) fn from_uri(uri: &str) -> Option<DigestAlgorithm> {
+    pub fn from_uri(uri: &str) -> Option<DigestAlgorithm> {
         match uri {
             "http://www.w3.org/2001/04/xmlenc#sha256" => Some(DigestAlgorithm::Sha256),
             "http://www.w3.org/2001/04/xmldsig-more#sha384" => Some(DigestAlgorithm::Sha384),

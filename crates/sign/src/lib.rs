@@ -15,6 +15,7 @@ pub mod c14n;
 pub mod conf;
 pub mod der;
 pub mod digest;
+pub mod directory;
 pub mod error;
 pub mod hashchain;
 mod known_batches;

@@ -32,10 +32,13 @@ mod files;
 mod ocsp;
 mod openapi_files;
 mod operations;
+mod publish;
 mod registries;
 mod rest;
 #[cfg(test)]
 mod tests;
+
+pub use publish::serve_globalconf;
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};

@@ -10,3 +10,4 @@
 pub mod deploy;
 pub mod ocsp;
 pub mod pki;
+pub mod publish;

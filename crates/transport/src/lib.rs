@@ -10,6 +10,7 @@
 pub mod body;
 pub mod codec;
 pub mod listener;
+pub mod live;
 pub mod metrics;
 pub mod pool;
 pub mod rest_codec;

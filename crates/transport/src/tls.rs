@@ -17,6 +17,7 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 
 use crate::metrics::Metrics;
 use brama_xroad::globalconf::{auth_cert_hash, GlobalConf};
+use brama_xroad::identifiers::SecurityServerId;
 
 /// The handshake-signature checks every verifier shares (here and in `brama load`): plain
 /// WebPKI verification with the algorithms at `$($f).+`.
@@ -55,6 +56,26 @@ pub fn provider() -> Arc<CryptoProvider> {
 
 const VERSIONS: &[&rustls::SupportedProtocolVersion] =
     &[&rustls::version::TLS12, &rustls::version::TLS13];
+
+/// What peers are checked against: the approved CAs and the registered authentication
+/// certificates of one global configuration. The verifiers read the one in force at each
+/// handshake, so a new global configuration applies to the next connection.
+pub struct PeerTrust {
+    pub trust: Trust,
+    pub gc: Arc<GlobalConf>,
+}
+
+impl PeerTrust {
+    pub fn new(gc: Arc<GlobalConf>) -> PeerTrust {
+        PeerTrust {
+            trust: Trust::from_globalconf(&gc),
+            gc,
+        }
+    }
+}
+
+/// The [`PeerTrust`] in force.
+pub type LiveTrust = crate::live::Live<PeerTrust>;
 
 /// Trust anchors (approved CAs) and known intermediates from the global configuration.
 pub struct Trust {
@@ -126,12 +147,13 @@ fn refuse(reason: String) -> rustls::Error {
     rustls::Error::General(reason)
 }
 
-/// Verifies a provider security server: registered hash for that server, approved CA.
+/// Verifies a provider security server: a hash registered for that server, an approved CA,
+/// both as the global configuration in force says.
 #[derive(Debug)]
 struct PeerServerVerifier {
-    trust: Arc<Trust>,
-    expected_hashes: Vec<Vec<u8>>,
-    peer: String,
+    live: LiveTrust,
+    server: SecurityServerId,
+    algorithms: WebPkiSupportedAlgorithms,
     metrics: Arc<Metrics>,
 }
 
@@ -144,37 +166,41 @@ impl ServerCertVerifier for PeerServerVerifier {
         _ocsp: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        let result = if !self.expected_hashes.contains(&auth_cert_hash(ee)) {
+        let live = self.live.current();
+        let registered = live
+            .gc
+            .server(&self.server)
+            .is_some_and(|s| s.auth_cert_hashes.contains(&auth_cert_hash(ee)));
+        let result = if !registered {
             Err(format!(
                 "TLS certificate of {} is not registered for it in the global configuration",
-                self.peer
+                self.server
             ))
         } else {
-            self.trust.verify_chain(ee, intermediates, now, true)
+            live.trust.verify_chain(ee, intermediates, now, true)
         };
         result.map(|_| ServerCertVerified::assertion()).map_err(|r| {
             self.metrics.security_event("tls_peer_refused");
-            tracing::warn!(target: "security", peer = %self.peer, reason = %r, "refused provider security server");
+            tracing::warn!(target: "security", peer = %self.server, reason = %r, "refused provider security server");
             refuse(r)
         })
     }
 
-    handshake_signatures!(trust.algorithms);
+    handshake_signatures!(algorithms);
 }
 
-/// TLS client settings for talking to one provider server, whose registered hashes are given.
+/// TLS client settings for talking to one provider server.
 pub fn peer_client_config(
-    trust: Arc<Trust>,
-    expected_hashes: Vec<Vec<u8>>,
-    peer: String,
+    live: LiveTrust,
+    server: SecurityServerId,
     certs: Vec<CertificateDer<'static>>,
     key: PrivateKeyDer<'static>,
     metrics: Arc<Metrics>,
 ) -> Result<rustls::ClientConfig, rustls::Error> {
     let verifier = PeerServerVerifier {
-        trust,
-        expected_hashes,
-        peer,
+        live,
+        server,
+        algorithms: provider().signature_verification_algorithms,
         metrics,
     };
     rustls::ClientConfig::builder_with_provider(provider())
@@ -188,8 +214,8 @@ pub fn peer_client_config(
 /// it is, and whether it may speak for the client, is checked per request.
 #[derive(Debug)]
 struct PeerClientVerifier {
-    trust: Arc<Trust>,
-    gc: Arc<GlobalConf>,
+    live: LiveTrust,
+    algorithms: WebPkiSupportedAlgorithms,
     metrics: Arc<Metrics>,
 }
 
@@ -204,9 +230,10 @@ impl ClientCertVerifier for PeerClientVerifier {
         intermediates: &[CertificateDer<'_>],
         now: UnixTime,
     ) -> Result<ClientCertVerified, rustls::Error> {
-        let result = match self.gc.server_by_auth_cert(ee) {
+        let live = self.live.current();
+        let result = match live.gc.server_by_auth_cert(ee) {
             None => Err("TLS certificate is not registered for any security server in the global configuration".to_string()),
-            Some(_) => self.trust.verify_chain(ee, intermediates, now, false),
+            Some(_) => live.trust.verify_chain(ee, intermediates, now, false),
         };
         result
             .map(|_| ClientCertVerified::assertion())
@@ -217,18 +244,21 @@ impl ClientCertVerifier for PeerClientVerifier {
             })
     }
 
-    handshake_signatures!(trust.algorithms);
+    handshake_signatures!(algorithms);
 }
 
 /// TLS server settings for the server proxy (port 5500): client certificates are mandatory.
 pub fn peer_server_config(
-    trust: Arc<Trust>,
-    gc: Arc<GlobalConf>,
+    live: LiveTrust,
     certs: Vec<CertificateDer<'static>>,
     key: PrivateKeyDer<'static>,
     metrics: Arc<Metrics>,
 ) -> Result<rustls::ServerConfig, rustls::Error> {
-    let verifier = PeerClientVerifier { trust, gc, metrics };
+    let verifier = PeerClientVerifier {
+        live,
+        algorithms: provider().signature_verification_algorithms,
+        metrics,
+    };
     let mut config = rustls::ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(VERSIONS)?
         .with_client_cert_verifier(Arc::new(verifier))

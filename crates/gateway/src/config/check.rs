@@ -55,7 +55,16 @@ pub(super) fn check(
         .map_err(|m| e.add("server.id", m))
         .ok();
     let gc_name = source.display(&file.server.globalconf_dir);
-    let globalconf = load_globalconf(&source, &file.server.globalconf_dir)
+    // A downloaded configuration is read from the generation in force.
+    let gc_dir = match &file.globalconf.anchor {
+        Some(_) => format!(
+            "{}/{}",
+            file.server.globalconf_dir,
+            crate::confclient::CURRENT
+        ),
+        None => file.server.globalconf_dir.clone(),
+    };
+    let globalconf = load_globalconf(&source, &gc_dir)
         .map_err(|m| e.add_in(gc_name.clone(), "", m))
         .ok();
 

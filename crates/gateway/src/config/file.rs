@@ -22,7 +22,33 @@ pub struct ConfigFile {
     pub log: LogSection,
     #[serde(default)]
     pub ocsp: OcspSection,
+    #[serde(default)]
+    pub globalconf: GlobalconfSection,
     pub router: Option<super::router::RouterSection>,
+}
+
+/// Downloading the global configuration (reference §8.1).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GlobalconfSection {
+    /// The configuration anchor (relative to this file). When set, `server.globalconf_dir` is
+    /// where downloads are kept, the configuration in force in its `current`; unset, the
+    /// directory is read as it is, once.
+    pub anchor: Option<String>,
+    /// How often the configuration is downloaded again (X-Road's `update-interval`).
+    pub refresh_interval_s: u64,
+    /// Time for a source to answer one request.
+    pub timeout_ms: u64,
+}
+
+impl Default for GlobalconfSection {
+    fn default() -> Self {
+        GlobalconfSection {
+            anchor: None,
+            refresh_interval_s: 60,
+            timeout_ms: 30_000,
+        }
+    }
 }
 
 /// OCSP: keeping the server's own responses fresh and checking peers' (reference §6.1).

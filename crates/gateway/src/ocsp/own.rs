@@ -301,7 +301,8 @@ impl OwnOcsp {
 
     /// One certificate: each responder in turn until one gives a response that checks.
     async fn fetch(&self, gw: &Gateway, cert: &OwnCert) {
-        let trust = &gw.verifier.trust;
+        let trusted = gw.trusted();
+        let trust = &trusted.verifier.trust;
         let (_, parsed) = match x509_parser::parse_x509_certificate(&cert.der) {
             Ok(p) => p,
             Err(e) => return self.failed(cert, format!("certificate does not parse: {e}")),
@@ -415,13 +416,42 @@ impl OwnOcsp {
         self.push_to_signer(gw);
     }
 
-    /// Gives each signing key its chain's current responses, for `RevocationValues`.
+    /// Gives each signing key its chain's current responses, for `RevocationValues`, and until
+    /// when they prove the chain good.
     pub(crate) fn push_to_signer(&self, gw: &Gateway) {
         for (member, ids) in &self.signing {
             if let Some(key) = gw.signer.key(member) {
-                key.set_ocsp(self.responses(ids));
+                let until = (!ids.is_empty()).then(|| self.fresh_until(ids, false));
+                key.set_ocsp(self.responses(ids), until);
             }
         }
+    }
+
+    /// Until when every certificate of `ids` has a fresh response (0: one has none), a good one
+    /// unless `refused_too`.
+    fn fresh_until(&self, ids: &[[u8; 20]], refused_too: bool) -> i64 {
+        let current = self.current.read().unwrap_or_else(|p| p.into_inner());
+        ids.iter()
+            .map(|id| match current.get(id) {
+                Some(c) if refused_too || c.refused.is_none() => c.verdict.fresh_until(self.policy),
+                _ => 0,
+            })
+            .min()
+            .unwrap_or(i64::MAX)
+    }
+
+    /// Whether the authentication chain has fresh responses to show a peer now. Without them a
+    /// request is not sent (a local, transient failure: the responder may answer in a moment);
+    /// a revoked certificate's response is sent, and the peer refuses it.
+    pub fn auth_ready(&self) -> Result<(), String> {
+        if self.auth_chain.is_empty() || now() <= self.fresh_until(&self.auth_chain, true) {
+            return Ok(());
+        }
+        Err(
+            "this server has no fresh OCSP response for its authentication certificate yet \
+             (see brama ocsp status)"
+                .into(),
+        )
     }
 
     fn failed(&self, cert: &OwnCert, error: String) {

@@ -14,8 +14,9 @@ use bytes::Bytes;
 use rustls_pki_types::CertificateDer;
 
 use super::{now, sha1, sha256};
+use crate::proxy::Trusted;
 use brama_sign::ocsp;
-use brama_sign::verify::TrustStore;
+use brama_transport::live::Live;
 use brama_transport::{Destination, PeerCheck, Pool};
 use brama_xroad::message::mime;
 
@@ -30,7 +31,7 @@ struct Known {
 }
 
 pub struct PeerOcsp {
-    trust: Arc<TrustStore>,
+    trusted: Live<Trusted>,
     metrics: Arc<brama_transport::metrics::Metrics>,
     pool: Arc<Pool>,
     port: u16,
@@ -46,13 +47,13 @@ const MAX_KNOWN: usize = 4096;
 
 impl PeerOcsp {
     pub fn new(
-        trust: Arc<TrustStore>,
+        trusted: Live<Trusted>,
         metrics: Arc<brama_transport::metrics::Metrics>,
         pool: Arc<Pool>,
         section: &crate::config::file::OcspSection,
     ) -> PeerOcsp {
         PeerOcsp {
-            trust,
+            trusted,
             metrics,
             pool,
             port: section.peer_port,
@@ -93,13 +94,14 @@ impl PeerOcsp {
             return Ok(());
         }
         let ders: Vec<&[u8]> = chain.iter().map(|c| c.as_ref()).collect();
+        let trusted = self.trusted.current();
+        let trust = &trusted.verifier.trust;
         // A chain whose CA names no responder needs none.
-        let responses = match self.trust.auth_chain_status(&ders, &[] as &[Bytes], now) {
+        let responses = match trust.auth_chain_status(&ders, &[] as &[Bytes], now) {
             Ok(None) => Vec::new(),
             _ => self.fetch(peer, &ders).await?,
         };
-        let until = self
-            .trust
+        let until = trust
             .auth_chain_status(&ders, &responses, now)
             .map_err(|e| {
                 self.metrics.security_event("peer_ocsp_refused");

@@ -31,9 +31,13 @@ pub async fn handle(gw: Arc<Gateway>, req: http::Request<Incoming>) -> Response 
                     + &pool_metrics(&gw)
                     + &signer_metrics(&gw)
                     + &ocsp_metrics(&gw)
+                    + &globalconf_metrics(&gw)
                     + &gw.mounted.get().map(|m| m.metrics()).unwrap_or_default(),
             ),
         ),
+        // For `brama ocsp status` and `brama globalconf show`.
+        "/ocsp" => json(serde_json::json!({ "certificates": gw.own_ocsp.status() })),
+        "/globalconf" => json(globalconf_status(&gw)),
         "/maintenance" => {
             let target = req
                 .uri()
@@ -52,7 +56,10 @@ pub async fn handle(gw: Arc<Gateway>, req: http::Request<Incoming>) -> Response 
                 ),
             )
         }
-        _ => wire::plain(404, "Not found: /health, /metrics or /maintenance"),
+        _ => wire::plain(
+            404,
+            "Not found: /health, /metrics, /ocsp, /globalconf or /maintenance",
+        ),
     }
 }
 
@@ -64,18 +71,26 @@ fn health(gw: &Gateway) -> Response {
     type Check = fn(&Gateway) -> Result<(), String>;
     let checks: [(&str, Check); 5] = [
         ("global configuration", |gw| {
-            gw.gc.server(&gw.conf.server_id).map(|_| ()).ok_or_else(|| {
-                format!(
-                    "this server {} is not in the global configuration",
-                    gw.conf.server_id
-                )
-            })
+            let trusted = gw.trusted();
+            if let Some(expired) = gw.globalconf_expired(&trusted) {
+                return Err(expired);
+            }
+            trusted
+                .gc
+                .server(&gw.conf.server_id)
+                .map(|_| ())
+                .ok_or_else(|| {
+                    format!(
+                        "this server {} is not in the global configuration",
+                        gw.conf.server_id
+                    )
+                })
         }),
         ("authentication certificate", |gw| {
             if !gw.auth_cert_registered() {
                 return Err("not registered for this server in the global configuration".into());
             }
-            gw.trust.verify_chain(
+            gw.peers.current().trust.verify_chain(
                 &gw.conf.auth_certs[0],
                 &gw.conf.auth_certs[1..],
                 UnixTime::now(),
@@ -165,6 +180,72 @@ fn pool_metrics(gw: &Gateway) -> String {
         "# HELP brama_connections_opened_total Outgoing connections opened (to security servers and services)\n\
          # TYPE brama_connections_opened_total counter\nbrama_connections_opened_total {n}\n"
     )
+}
+
+fn json(v: serde_json::Value) -> Response {
+    wire::ok("application/json", Bytes::from(v.to_string()))
+}
+
+/// The global configuration in force and its downloads.
+fn globalconf_status(gw: &Gateway) -> serde_json::Value {
+    let trusted = gw.trusted();
+    let gc = &trusted.gc;
+    let shared = gc.own_shared();
+    let now = crate::ocsp::now();
+    serde_json::json!({
+        "instance": gc.own_instance,
+        "instances": gc.shared.keys().collect::<Vec<_>>(),
+        "expiresAt": trusted.expires_at,
+        "expiresInSeconds": trusted.expires_at.map(|e| e - now),
+        "members": shared.map_or(0, |s| s.members.len()),
+        "securityServers": shared.map_or(0, |s| s.security_servers.len()),
+        "approvedCAs": gc.approved_cas().map(|ca| serde_json::json!({
+            "name": ca.name,
+            "ocsp": std::iter::once(&ca.top_ca).chain(&ca.intermediate_cas)
+                .flat_map(|i| i.ocsp.iter().map(|o| o.url.clone())).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+        "approvedTSAs": shared.map_or(Vec::new(), |s| s.approved_tsas.iter().map(|t| t.url.clone()).collect()),
+        "ocspFreshnessSeconds": shared.map(|s| s.global_settings.ocsp_freshness_seconds),
+        "download": gw.confclient.as_ref().map(|c| serde_json::json!({
+            "anchorInstance": c.anchor.instance_identifier,
+            "sources": c.anchor.sources.iter().map(|s| s.download_url.clone()).collect::<Vec<_>>(),
+            "dir": c.dir.display().to_string(),
+            "state": c.state(),
+        })),
+    })
+}
+
+/// The configuration in force: time to its expiry, time since it was last downloaded.
+fn globalconf_metrics(gw: &Gateway) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let now = crate::ocsp::now();
+    if let Some(at) = gw.trusted().expires_at {
+        let _ = writeln!(
+            out,
+            "# HELP brama_globalconf_expires_in_seconds Seconds until the global configuration in force expires (negative: expired)\n\
+             # TYPE brama_globalconf_expires_in_seconds gauge\nbrama_globalconf_expires_in_seconds {}",
+            at - now
+        );
+    }
+    if let Some(c) = &gw.confclient {
+        let s = c.state();
+        if let Some(t) = s.last_success {
+            let _ = writeln!(
+                out,
+                "# HELP brama_globalconf_age_seconds Seconds since the global configuration was last downloaded and checked\n\
+                 # TYPE brama_globalconf_age_seconds gauge\nbrama_globalconf_age_seconds {}",
+                now - t
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP brama_globalconf_download_failures Downloads failed since the last good one\n\
+             # TYPE brama_globalconf_download_failures gauge\nbrama_globalconf_download_failures {}",
+            s.failures
+        );
+    }
+    out
 }
 
 /// The age and freshness left of each of the server's own OCSP responses.

@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use tracing::Instrument;
 
 use super::listener::{ConnInfo, Response};
-use super::{body, meta, wire, Gateway};
+use super::{body, meta, wire, Gateway, Trusted};
 use crate::config::Connection;
 use brama_transport::codec::{self, Incoming as TransportIncoming};
 use brama_transport::metrics::Proxy;
@@ -129,8 +129,12 @@ pub async fn exchange(
     soap_action: Option<&str>,
 ) -> Result<SoapEnvelope, Fault> {
     let (client, service, _) = env.soap.route();
+    let trusted = gw.check_globalconf(HERE)?;
+    gw.own_ocsp
+        .auth_ready()
+        .map_err(|e| HERE.fault(ErrorCode::InternalError, e))?;
     let candidates = provider_servers(
-        gw,
+        &trusted,
         &service.provider,
         env.soap.header.security_server.as_ref(),
     )?;
@@ -248,17 +252,17 @@ pub(super) fn authenticate_is(
 /// The provider's security servers from the global configuration, narrowed by the optional
 /// `securityServer` header, maintenance-mode servers left out.
 pub(super) fn provider_servers<'a>(
-    gw: &'a Gateway,
+    trusted: &'a Trusted,
     provider: &ClientId,
     target: Option<&brama_xroad::identifiers::SecurityServerId>,
 ) -> Result<Vec<&'a SecurityServer>, Fault> {
-    if !gw.gc.client_exists(provider) {
+    if !trusted.gc.client_exists(provider) {
         return Err(HERE.fault(
             ErrorCode::UnknownMember,
             format!("Service provider '{provider}' is not in the global configuration"),
         ));
     }
-    let mut servers = gw.gc.servers_for_client(provider);
+    let mut servers = trusted.gc.servers_for_client(provider);
     if let Some(target) = target {
         servers.retain(|s| &s.id == target);
         if servers.is_empty() {
@@ -305,7 +309,7 @@ pub(super) fn destination(gw: &Gateway, server: &SecurityServer) -> Result<Desti
         )
     })?;
     let tls = gw
-        .peer_tls(&server.id, &server.auth_cert_hashes)
+        .peer_tls(&server.id)
         .map_err(|e| HERE.fault(ErrorCode::InternalError, format!("TLS setup failed: {e}")))?;
     Ok(Destination {
         key,
@@ -344,7 +348,8 @@ fn response(
             TransportIncoming::Message(d) => d,
         };
     let (_, service, _) = req.soap.route();
-    gw.verifier
+    gw.trusted()
+        .verifier
         .verify(
             &service.provider.member_id(),
             &message_parts(&decoded.envelope),

@@ -36,9 +36,10 @@ pub(crate) fn list_clients(gw: &Gateway, req: &http::Request<Incoming>) -> Respo
             .find(|(k, _)| *k == "xRoadInstance")
             .map(|(_, v)| v.to_string())
     });
-    let entries = gw
-        .gc
-        .clients(Some(instance.as_deref().unwrap_or(&gw.gc.own_instance)));
+    let trusted = gw.trusted();
+    let entries = trusted.gc.clients(Some(
+        instance.as_deref().unwrap_or(&trusted.gc.own_instance),
+    ));
     let json = req
         .headers()
         .get(http::header::ACCEPT)
@@ -123,12 +124,13 @@ pub async fn answer(
     let (client, service, _) = env.soap.route();
     let open =
         |name: &str| format!("<xrd:{name} xmlns:xrd=\"{NS_XROAD}\" xmlns:id=\"{NS_IDENTIFIERS}\">");
+    let trusted = gw.trusted();
     let (body, attachment) = match service.service_code.as_str() {
         code @ ("listMethods" | "allowedMethods") => {
             let services: Vec<&Service> = if code == "listMethods" {
                 provider.services.iter().collect()
             } else {
-                provider.allowed_services(client, &gw.gc).collect()
+                provider.allowed_services(client, &trusted.gc).collect()
             };
             let mut out = open(&format!("{code}Response"));
             // REST services are listed by the REST metaservices.

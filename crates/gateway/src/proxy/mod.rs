@@ -26,24 +26,50 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::config::ServerConf;
 use brama_sign::{Signer, Verifier};
+use brama_transport::live::Live;
 use brama_transport::metrics::Metrics;
-use brama_transport::tls::{self, Trust};
+use brama_transport::tls::{self, LiveTrust, PeerTrust};
 use brama_transport::Pool;
 use brama_xroad::globalconf::{auth_cert_hash, GlobalConf};
 use brama_xroad::identifiers::SecurityServerId;
 use brama_xroad::message::soap::SoapLimits;
 use listener::ListenerLimits;
 
+/// What the global configuration in force makes of peers and signatures. Replaced whole when a
+/// new one is downloaded; a request works with the one it started with.
+pub struct Trusted {
+    pub gc: Arc<GlobalConf>,
+    pub verifier: Verifier,
+    /// The downloaded directory's `Expire-date` (Unix seconds); none for a configuration read
+    /// from a directory that was not downloaded.
+    pub expires_at: Option<i64>,
+}
+
+impl Trusted {
+    fn new(
+        gc: Arc<GlobalConf>,
+        xml: brama_xroad::xml::XmlLimits,
+        expires_at: Option<i64>,
+    ) -> Trusted {
+        Trusted {
+            verifier: Verifier::new(&gc, xml),
+            gc,
+            expires_at,
+        }
+    }
+}
+
 /// Shared state of one running server.
 pub struct Gateway {
     pub(crate) conf: ServerConf,
-    pub(crate) gc: Arc<GlobalConf>,
-    pub(crate) trust: Arc<Trust>,
+    /// The global configuration in force, for the proxies and signatures.
+    pub(crate) trusted: Live<Trusted>,
+    /// The same, for the TLS verifiers.
+    pub(crate) peers: LiveTrust,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) pool: Arc<Pool>,
     peer_tls: Mutex<HashMap<SecurityServerId, Arc<rustls::ClientConfig>>>,
     pub(crate) signer: Signer,
-    pub(crate) verifier: Verifier,
     pub(crate) soap_limits: SoapLimits,
     /// Set through the admin listener; the health check then answers 503.
     pub(crate) maintenance: AtomicBool,
@@ -60,6 +86,8 @@ pub struct Gateway {
     pub(crate) own_ocsp: Arc<crate::ocsp::OwnOcsp>,
     /// Peer servers' OCSP, checked before each request to them.
     pub(crate) peer_ocsp: Arc<crate::ocsp::PeerOcsp>,
+    /// Downloads of the global configuration, when `[globalconf] anchor` is set.
+    pub(crate) confclient: Option<Arc<crate::confclient::refresh::ConfClient>>,
 }
 
 impl Gateway {
@@ -75,7 +103,12 @@ impl Gateway {
             ),
             None => None,
         };
-        let verifier = Verifier::new(&gc, l.xml());
+        let confclient = crate::confclient::refresh::ConfClient::from_conf(&conf)?.map(Arc::new);
+        let expires_at = confclient
+            .as_ref()
+            .and_then(|c| crate::confclient::store::expiry(&c.dir));
+        let trusted = Live::new(Trusted::new(gc.clone(), l.xml(), expires_at));
+        let store = trusted.current().verifier.trust.clone();
         let pool = Arc::new(Pool::new(
             p.pool_max_idle_per_peer,
             Duration::from_millis(p.pool_idle_timeout_ms),
@@ -95,7 +128,7 @@ impl Gateway {
             .collect();
         let own_ocsp = Arc::new(crate::ocsp::OwnOcsp::new(
             &gc,
-            &verifier.trust,
+            &store,
             &auth_chain,
             &signing,
             section,
@@ -103,15 +136,14 @@ impl Gateway {
         ));
         let metrics = Arc::new(Metrics::default());
         let peer_ocsp = Arc::new(crate::ocsp::PeerOcsp::new(
-            verifier.trust.clone(),
+            trusted.clone(),
             metrics.clone(),
             pool.clone(),
             section,
         ));
         let gw = Arc::new(Gateway {
-            verifier,
-            trust: Arc::new(Trust::from_globalconf(&gc)),
-            gc,
+            peers: LiveTrust::new(PeerTrust::new(gc)),
+            trusted,
             metrics,
             pool,
             peer_tls: Mutex::new(HashMap::new()),
@@ -144,6 +176,7 @@ impl Gateway {
             message_log,
             own_ocsp,
             peer_ocsp,
+            confclient,
             conf,
         });
         // Responses kept on disk by an earlier run go into signatures at once.
@@ -151,25 +184,75 @@ impl Gateway {
         Ok(gw)
     }
 
+    /// The global configuration's downloads, when `[globalconf] anchor` is set.
+    pub fn confclient(&self) -> Option<&Arc<crate::confclient::refresh::ConfClient>> {
+        self.confclient.as_ref()
+    }
+
     /// The server's own OCSP responses.
     pub fn own_ocsp(&self) -> &Arc<crate::ocsp::OwnOcsp> {
         &self.own_ocsp
     }
 
-    /// TLS client settings for reaching `server`, built once per server.
+    /// The global configuration in force, with what is derived from it.
+    pub fn trusted(&self) -> Arc<Trusted> {
+        self.trusted.current()
+    }
+
+    /// Puts `gc` in force: the next request, handshake and signature check use it; requests
+    /// under way finish with the one they started with.
+    pub fn replace_globalconf(&self, gc: GlobalConf, expires_at: Option<i64>) {
+        let gc = Arc::new(gc);
+        let xml = self.conf.file.limits.xml();
+        self.peers.replace(PeerTrust::new(gc.clone()));
+        self.trusted.replace(Trusted::new(gc, xml, expires_at));
+        tracing::info!(expires_at, "global configuration in force replaced");
+    }
+
+    /// Why the global configuration in force may not be used, once its `Expire-date` has passed
+    /// (X-Road answers `OutdatedGlobalConf` then).
+    pub(crate) fn globalconf_expired(&self, trusted: &Trusted) -> Option<String> {
+        let at = trusted.expires_at?;
+        let now = crate::ocsp::now();
+        (now > at).then(|| {
+            let when = time::OffsetDateTime::from_unix_timestamp(at)
+                .ok()
+                .and_then(|t| {
+                    t.format(&time::format_description::well_known::Rfc3339)
+                        .ok()
+                })
+                .unwrap_or_else(|| at.to_string());
+            format!(
+                "the global configuration expired at {when} and no newer one has been downloaded"
+            )
+        })
+    }
+
+    /// `OutdatedGlobalConf` for a request while the configuration in force is expired.
+    pub(crate) fn check_globalconf(
+        &self,
+        at: brama_xroad::error::Prefix,
+    ) -> Result<Arc<Trusted>, brama_xroad::error::Fault> {
+        let trusted = self.trusted();
+        match self.globalconf_expired(&trusted) {
+            Some(why) => Err(at.fault(brama_xroad::error::ErrorCode::OutdatedGlobalConf, why)),
+            None => Ok(trusted),
+        }
+    }
+
+    /// TLS client settings for reaching `server`, built once per server; they read the
+    /// registered hashes and approved CAs in force at each handshake.
     pub(crate) fn peer_tls(
         &self,
         server: &SecurityServerId,
-        hashes: &[Vec<u8>],
     ) -> Result<Arc<rustls::ClientConfig>, rustls::Error> {
         let mut cache = self.peer_tls.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(c) = cache.get(server) {
             return Ok(c.clone());
         }
         let config = Arc::new(tls::peer_client_config(
-            self.trust.clone(),
-            hashes.to_vec(),
-            server.to_string(),
+            self.peers.clone(),
+            server.clone(),
             self.conf.auth_certs.clone(),
             self.conf.auth_key.clone_key(),
             self.metrics.clone(),
@@ -249,6 +332,7 @@ impl Gateway {
             .collect();
         let now = crate::ocsp::now();
         match self
+            .trusted()
             .verifier
             .trust
             .auth_chain_status(&chain, responses, now)
@@ -270,10 +354,13 @@ impl Gateway {
     /// Whether this server's own authentication certificate is registered in the global
     /// configuration (a health check).
     pub(crate) fn auth_cert_registered(&self) -> bool {
-        self.gc.server(&self.conf.server_id).is_some_and(|s| {
-            s.auth_cert_hashes
-                .contains(&auth_cert_hash(&self.conf.auth_certs[0]))
-        })
+        self.trusted()
+            .gc
+            .server(&self.conf.server_id)
+            .is_some_and(|s| {
+                s.auth_cert_hashes
+                    .contains(&auth_cert_hash(&self.conf.auth_certs[0]))
+            })
     }
 }
 
@@ -404,8 +491,7 @@ where
 
     // Server proxy: mutual TLS with peer security servers.
     let server_tls = tls::peer_server_config(
-        gw.trust.clone(),
-        gw.gc.clone(),
+        gw.peers.clone(),
         gw.conf.auth_certs.clone(),
         gw.conf.auth_key.clone_key(),
         gw.metrics.clone(),
@@ -481,6 +567,9 @@ where
         ));
     }
     tasks.spawn(crate::ocsp::own::OwnOcsp::run(gw.clone(), rx.clone()));
+    if let Some(c) = gw.confclient.clone() {
+        tasks.spawn(c.run(gw.clone(), rx.clone()));
+    }
     tracing::info!(
         server_id = %gw.conf.server_id,
         server = %server,

@@ -162,7 +162,11 @@ pub async fn exchange(
 ) -> Result<(RestResponse, Option<Spooled>), Fault> {
     let alg = gw.signer.digest;
     let provider = &request.service().provider;
-    let candidates = provider_servers(gw, provider, target_server)?;
+    let trusted = gw.check_globalconf(HERE)?;
+    gw.own_ocsp
+        .auth_ready()
+        .map_err(|e| HERE.fault(ErrorCode::InternalError, e))?;
+    let candidates = provider_servers(&trusted, provider, target_server)?;
     let mut digests = vec![alg.digest(&request.bytes)];
     digests.extend(body.map(|b| b.digest.clone()));
     // REST is always signed in the hash-chain form.
@@ -266,7 +270,8 @@ async fn response(
     let rest = RestResponse::parse(msg.header_part.clone())
         .map_err(|e| bad(ErrorCode::InvalidResponse, e.message))?;
     let named = signed_parts(&msg.header_part, msg.body.as_ref(), alg);
-    gw.verifier
+    gw.trusted()
+        .verifier
         .verify_parts(
             &request.service().provider.member_id(),
             &named,

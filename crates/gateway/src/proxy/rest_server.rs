@@ -130,7 +130,8 @@ pub async fn process(
     };
     let verify = || {
         let named = signed_parts(&checked.request.bytes, checked.body.as_ref(), alg);
-        gw.verifier
+        gw.trusted()
+            .verifier
             .verify_parts(&checked.request.client.member_id(), &named, &msg.signature)
             .map(|_| ())
             .map_err(|e| {
@@ -184,7 +185,7 @@ fn check_access<'a>(
         &service.service_code,
         Some(&request.method),
         Some(&path),
-        &gw.gc,
+        &gw.trusted().gc,
     ) {
         return Err(HERE.fault(
             ErrorCode::AccessDenied,
@@ -292,7 +293,7 @@ fn metaservice(
             rest.map(|s| (s, s.endpoints.iter().collect())),
         ))),
         meta::ALLOWED_METHODS => Ok(json(meta::service_list(rest.filter_map(|s| {
-            let eps = provider.allowed_endpoints(&request.client, s, &gw.gc);
+            let eps = provider.allowed_endpoints(&request.client, s, &gw.trusted().gc);
             (!eps.is_empty()).then_some((s, eps))
         })))),
         _ => {

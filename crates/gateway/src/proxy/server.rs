@@ -58,10 +58,11 @@ async fn process(
     let request_id = header(codec::HDR_REQUEST_ID).map(str::to_string);
 
     // The TLS layer already refused unknown certificates; find which server this is.
+    let trusted = gw.check_globalconf(HERE)?;
     let caller_server = conn
         .peer_cert
         .as_ref()
-        .and_then(|c| gw.gc.server_by_auth_cert(c))
+        .and_then(|c| trusted.gc.server_by_auth_cert(c))
         .ok_or_else(|| {
             HERE.fault(
                 ErrorCode::SslAuthenticationFailed,
@@ -134,7 +135,8 @@ async fn process(
     }
 
     let verify = || {
-        gw.verifier
+        trusted
+            .verifier
             .verify(
                 &client.member_id(),
                 &message_parts(&env),
@@ -177,7 +179,7 @@ fn check_access<'a>(
             format!("Service '{service}' is a REST service, not a SOAP one"),
         ));
     }
-    if !provider.is_allowed(client, &service.service_code, &gw.gc) {
+    if !provider.is_allowed(client, &service.service_code, &gw.trusted().gc) {
         return Err(HERE.fault(
             ErrorCode::AccessDenied,
             format!("Request is not allowed: client '{client}' has no access right to service '{service}'"),

@@ -14,6 +14,7 @@
 //! The private parameters have one schema for v3 to v5. `authCertHash` is SHA-256 from v3 on
 //! (v2 used SHA-1; v2 is not read).
 
+pub mod directory;
 mod model;
 mod parse;
 mod write;
