@@ -26,13 +26,16 @@ use tokio::sync::{watch, Notify, Semaphore};
 use tokio_rustls::TlsAcceptor;
 
 /// What a handler learns about the connection a request came on.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct ConnInfo {
     pub remote: SocketAddr,
     /// The TLS peer's certificate, when the connection is TLS and the peer presented one.
     pub peer_cert: Option<CertificateDer<'static>>,
     /// The intermediate CA certificates the peer sent after its own.
     pub peer_intermediates: Vec<CertificateDer<'static>>,
+    /// Until when the peer's certificates were last proven good (OCSP, Unix seconds): later
+    /// requests on this connection need not prove it again before then.
+    pub status_good_until: std::sync::atomic::AtomicI64,
     pub tls: bool,
 }
 
@@ -243,6 +246,7 @@ impl Conn<'_> {
                 remote,
                 peer_cert: None,
                 peer_intermediates: Vec::new(),
+                status_good_until: Default::default(),
                 tls: false,
             });
             // Boxed, as the handshake below: a waiting connection's task holds only small state.
@@ -276,6 +280,7 @@ impl Conn<'_> {
                 .skip(1)
                 .map(|c| c.clone().into_owned())
                 .collect(),
+            status_good_until: Default::default(),
             tls: true,
         });
         Box::pin(self.http(TokioIo::new(stream), info, shutdown, handler)).await

@@ -32,13 +32,14 @@ pub struct Destination {
 }
 
 /// A check of the certificates a TLS peer presented (leaf first), made before each request.
-/// A refusal fails the request as a TLS failure (`SslAuthenticationFailed`).
+/// A refusal fails the request as a TLS failure (`SslAuthenticationFailed`). A pass says until
+/// when it holds (Unix seconds): the connection is not checked again before then.
 pub trait PeerCheck: Send + Sync {
     fn check<'a>(
         &'a self,
         peer: &'a str,
         chain: &'a [CertificateDer<'static>],
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + 'a>>;
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<i64, String>> + Send + 'a>>;
 }
 
 /// The certificates a TLS peer presented, kept with its connection.
@@ -138,6 +139,8 @@ impl brama_xroad::error::ToFault for TransportError {
 struct Conn {
     sender: SendRequest<Body>,
     peer: Option<PeerChain>,
+    /// Until when its peer check holds (Unix seconds).
+    checked_until: i64,
 }
 
 struct Idle {
@@ -191,8 +194,8 @@ impl Pool {
 
     /// A new connection, its peer checked.
     async fn connect(&self, dest: &Destination) -> Result<Conn, TransportError> {
-        let conn = self.open(dest).await?;
-        check_peer(dest, &conn).await?;
+        let mut conn = self.open(dest).await?;
+        check_peer(dest, &mut conn).await?;
         Ok(conn)
     }
 
@@ -208,6 +211,7 @@ impl Pool {
             None => Ok(Conn {
                 sender: handshake(TokioIo::new(tcp), &dest.key).await?,
                 peer: None,
+                checked_until: 0,
             }),
             Some((config, name)) => {
                 let tls = tokio::time::timeout(
@@ -227,6 +231,7 @@ impl Pool {
                 Ok(Conn {
                     sender: handshake(TokioIo::new(tls), &dest.key).await?,
                     peer,
+                    checked_until: 0,
                 })
             }
         }
@@ -241,8 +246,8 @@ impl Pool {
     ) -> Result<(http::Response<Incoming>, Conn), TransportError> {
         let pool_key = dest.pool_key();
         let (mut conn, pooled) = match self.checkout(&pool_key) {
-            Some(c) => {
-                check_peer(dest, &c).await?;
+            Some(mut c) => {
+                check_peer(dest, &mut c).await?;
                 (c, true)
             }
             None => (self.connect(dest).await?, false),
@@ -341,19 +346,29 @@ where
     Ok(sender)
 }
 
-/// The destination's peer check on a TLS connection.
-async fn check_peer(dest: &Destination, conn: &Conn) -> Result<(), TransportError> {
+/// The destination's peer check on a TLS connection, unless the last one still holds.
+async fn check_peer(dest: &Destination, conn: &mut Conn) -> Result<(), TransportError> {
     match (&dest.peer_check, &conn.peer) {
-        (Some(check), Some(chain)) => check
-            .check(&dest.key, chain)
-            .await
-            .map_err(|e| TransportError::Tls(dest.key.clone(), e)),
+        (Some(_), Some(_)) if unix_now() <= conn.checked_until => Ok(()),
+        (Some(check), Some(chain)) => {
+            conn.checked_until = check
+                .check(&dest.key, chain)
+                .await
+                .map_err(|e| TransportError::Tls(dest.key.clone(), e))?;
+            Ok(())
+        }
         (Some(_), None) if dest.tls.is_some() => Err(TransportError::Tls(
             dest.key.clone(),
             "the peer presented no certificate".into(),
         )),
         _ => Ok(()),
     }
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }
 
 fn checkin(idle: &IdleMap, max: usize, key: &str, conn: Conn) {

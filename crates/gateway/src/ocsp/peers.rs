@@ -73,12 +73,13 @@ impl PeerOcsp {
             .filter(|k| now <= k.until)
     }
 
-    /// Checks `chain` of the peer at `peer` (`host:port` of its server proxy).
+    /// Checks `chain` of the peer at `peer` (`host:port` of its server proxy); until when the
+    /// verdict holds.
     async fn check_chain(
         &self,
         peer: &str,
         chain: &[CertificateDer<'static>],
-    ) -> Result<(), String> {
+    ) -> Result<i64, String> {
         let mut h = ring::digest::Context::new(&ring::digest::SHA256);
         for c in chain {
             h.update(c);
@@ -86,12 +87,12 @@ impl PeerOcsp {
         let mut key = [0u8; 32];
         key.copy_from_slice(h.finish().as_ref());
         let now = now();
-        if self.cached(&key, now).is_some() {
-            return Ok(());
+        if let Some(k) = self.cached(&key, now) {
+            return Ok(k.until);
         }
         let _one = self.fetching.lock().await;
-        if self.cached(&key, now).is_some() {
-            return Ok(());
+        if let Some(k) = self.cached(&key, now) {
+            return Ok(k.until);
         }
         let ders: Vec<&[u8]> = chain.iter().map(|c| c.as_ref()).collect();
         let trusted = self.trusted.current();
@@ -114,7 +115,7 @@ impl PeerOcsp {
             known.clear();
         }
         known.insert(key, Known { until });
-        Ok(())
+        Ok(until)
     }
 
     /// The peer's responses for `chain` from its OCSP port.
@@ -189,7 +190,7 @@ impl PeerCheck for PeerOcsp {
         &'a self,
         peer: &'a str,
         chain: &'a [CertificateDer<'static>],
-    ) -> Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + 'a>> {
+    ) -> Pin<Box<dyn std::future::Future<Output = Result<i64, String>> + Send + 'a>> {
         Box::pin(self.check_chain(peer, chain))
     }
 }

@@ -327,17 +327,29 @@ impl Gateway {
                 "Client security server presented no certificate",
             ));
         };
+        use std::sync::atomic::Ordering;
+        let now = crate::ocsp::now();
+        // Proven good on this connection and still fresh: nothing to redo per request.
+        if now <= conn.status_good_until.load(Ordering::Relaxed) {
+            return Ok(());
+        }
         let chain: Vec<&[u8]> = std::iter::once(cert.as_ref())
             .chain(conn.peer_intermediates.iter().map(|c| c.as_ref()))
             .collect();
-        let now = crate::ocsp::now();
         match self
             .trusted()
             .verifier
             .trust
             .auth_chain_status(&chain, responses, now)
         {
-            Ok(_) => Ok(()),
+            Ok(until) => {
+                // Looked at again after one fetch interval at most, as a peer's is on the
+                // client side: a revocation shows within it.
+                let interval = self.own_ocsp.interval.as_secs() as i64;
+                let until = until.map_or(now + interval, |u| u.min(now + interval));
+                conn.status_good_until.store(until, Ordering::Relaxed);
+                Ok(())
+            }
             Err(e) => {
                 self.metrics.security_event("client_ocsp_refused");
                 tracing::warn!(peer = %conn.remote, code = %e.code_string(), reason = %e.message, "client security server refused: OCSP");
