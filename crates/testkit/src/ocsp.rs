@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use brama_sign::der::{generalized_time_tlv, tlv};
-use brama_sign::ocsp::{parse_request, CertIdFields, SHA1_ALGORITHM};
+use brama_sign::ocsp::{parse_request, sha1, CertIdFields, SHA1_ALGORITHM};
 use ring::rand::SystemRandom;
 use ring::signature::{EcdsaKeyPair, ECDSA_P256_SHA256_ASN1_SIGNING};
 
@@ -23,8 +23,8 @@ pub struct Responder {
     subject: Vec<u8>,
     key: EcdsaKeyPair,
     /// SHA-1 of the CA's name and key, as CertIDs state them.
-    ca_name_hash: Vec<u8>,
-    ca_key_hash: Vec<u8>,
+    ca_name_hash: [u8; 20],
+    ca_key_hash: [u8; 20],
     /// Serial (INTEGER content) → revocation time (Unix seconds).
     revoked: Mutex<HashMap<Vec<u8>, i64>>,
     /// `nextUpdate` this long after `thisUpdate`; none when `None`.
@@ -36,12 +36,6 @@ impl std::fmt::Debug for Responder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Responder").finish_non_exhaustive()
     }
-}
-
-fn sha1(data: &[u8]) -> Vec<u8> {
-    ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, data)
-        .as_ref()
-        .to_vec()
 }
 
 impl Responder {

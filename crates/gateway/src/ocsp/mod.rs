@@ -16,12 +16,7 @@ pub(crate) fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
-pub(crate) fn sha1(data: &[u8]) -> [u8; 20] {
-    let d = ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, data);
-    let mut out = [0u8; 20];
-    out.copy_from_slice(d.as_ref());
-    out
-}
+pub(crate) use brama_sign::ocsp::sha1;
 
 pub(crate) fn sha256(data: &[u8]) -> [u8; 32] {
     use sha2::Digest;

@@ -314,7 +314,7 @@ impl OwnOcsp {
         let request = Bytes::from(ocsp::request(&[ocsp::cert_id(&parsed, &issuer)]));
         let mut errors = Vec::new();
         for url in &cert.urls {
-            match self.ask(gw, url, request.clone()).await {
+            match ask(&gw.pool, url, request.clone(), self.timeout).await {
                 Ok(der) => match self.check(trust, cert, &der) {
                     Ok(current) => {
                         let current = Current {
@@ -332,41 +332,6 @@ impl OwnOcsp {
         self.fetch_failures
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.failed(cert, errors.join("; "))
-    }
-
-    /// POSTs a request to one responder (no redirects followed).
-    async fn ask(&self, gw: &Gateway, url: &str, request: Bytes) -> Result<Bytes, String> {
-        let (dest, path) = brama_transport::Destination::for_url(url, None)?;
-        let req = http::Request::post(path)
-            .header(http::header::HOST, dest.key.as_str())
-            .header(http::header::CONTENT_TYPE, ocsp::CT_REQUEST)
-            .header(http::header::ACCEPT, ocsp::CT_RESPONSE)
-            .body(brama_transport::body::full(request))
-            .map_err(|e| e.to_string())?;
-        let (parts, body) = gw
-            .pool
-            .exchange(&dest, req, self.timeout, ocsp::MAX_RESPONSE_BYTES)
-            .await
-            .map_err(|e| e.to_string())?;
-        if parts.status != http::StatusCode::OK {
-            return Err(format!("answered HTTP {}", parts.status));
-        }
-        let ct = parts
-            .headers
-            .get(http::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default();
-        if !ct
-            .trim()
-            .to_ascii_lowercase()
-            .starts_with(ocsp::CT_RESPONSE)
-        {
-            return Err(format!(
-                "answered Content-Type '{ct}', not {}",
-                ocsp::CT_RESPONSE
-            ));
-        }
-        Ok(body)
     }
 
     /// A response checked under X-Road's rules now: good, or signed and fresh but revoked.
@@ -508,6 +473,47 @@ impl OwnOcsp {
     }
 }
 
+/// POSTs an OCSP request to one responder and returns its answer's body: HTTP 200 with
+/// `application/ocsp-response`, at most `ocsp::MAX_RESPONSE_BYTES`, within `timeout`. A
+/// redirect is not followed.
+pub(crate) async fn ask(
+    pool: &brama_transport::Pool,
+    url: &str,
+    request: Bytes,
+    timeout: Duration,
+) -> Result<Bytes, String> {
+    let (dest, path) = brama_transport::Destination::for_url(url, None)?;
+    let req = http::Request::post(path)
+        .header(http::header::HOST, dest.key.as_str())
+        .header(http::header::CONTENT_TYPE, ocsp::CT_REQUEST)
+        .header(http::header::ACCEPT, ocsp::CT_RESPONSE)
+        .body(brama_transport::body::full(request))
+        .map_err(|e| e.to_string())?;
+    let (parts, body) = pool
+        .exchange(&dest, req, timeout, ocsp::MAX_RESPONSE_BYTES)
+        .await
+        .map_err(|e| e.to_string())?;
+    if parts.status != http::StatusCode::OK {
+        return Err(format!("answered HTTP {}", parts.status));
+    }
+    let ct = parts
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if !ct
+        .trim()
+        .to_ascii_lowercase()
+        .starts_with(ocsp::CT_RESPONSE)
+    {
+        return Err(format!(
+            "answered Content-Type '{ct}', not {}",
+            ocsp::CT_RESPONSE
+        ));
+    }
+    Ok(body)
+}
+
 /// Whether `der` is a response about `cert` (so a refusal in it is the CA's word on it).
 fn answers(cert: &OwnCert, der: &[u8]) -> bool {
     let (Ok((_, c)), Ok((_, i))) = (
@@ -570,4 +576,95 @@ pub(crate) fn write_atomically(dir: &Path, name: &str, data: &[u8]) -> std::io::
     f.sync_all()?;
     std::fs::rename(&tmp, dir.join(name))?;
     std::fs::File::open(dir)?.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A responder that answers every request with `answer` (or never, when `None`).
+    async fn hostile(answer: Option<Vec<u8>>) -> String {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut s, _)) = l.accept().await else {
+                    return;
+                };
+                let answer = answer.clone();
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 4096];
+                    let _ = s.read(&mut buf).await;
+                    match answer {
+                        Some(a) => {
+                            let _ = s.write_all(&a).await;
+                        }
+                        None => tokio::time::sleep(Duration::from_secs(60)).await,
+                    }
+                });
+            }
+        });
+        format!("http://{addr}/ocsp")
+    }
+
+    fn http(status: &str, ct: &str, body: &[u8]) -> Vec<u8> {
+        let mut r = format!(
+            "HTTP/1.1 {status}\r\nContent-Type: {ct}\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        r.extend_from_slice(body);
+        r
+    }
+
+    /// What a hostile or broken responder sends is refused, each within the timeout.
+    #[tokio::test]
+    async fn hostile_responders_are_refused_in_time() {
+        let pool = brama_transport::Pool::new(4, Duration::from_secs(5), Duration::from_secs(2));
+        let timeout = Duration::from_millis(500);
+        let cases: Vec<(Option<Vec<u8>>, &str)> = vec![
+            (
+                Some(http("200 OK", "text/html", b"<html/>")),
+                "Content-Type",
+            ),
+            (
+                Some(http("302 Found", "application/ocsp-response", b"")),
+                "HTTP 302",
+            ),
+            (
+                Some(http(
+                    "200 OK",
+                    "application/ocsp-response",
+                    &vec![0x30; ocsp::MAX_RESPONSE_BYTES + 1],
+                )),
+                "larger than",
+            ),
+            (None, "did not answer within"),
+            (Some(b"garbage, not HTTP".to_vec()), "HTTP exchange"),
+        ];
+        for (answer, expected) in cases {
+            let url = hostile(answer).await;
+            let start = std::time::Instant::now();
+            let err = ask(&pool, &url, Bytes::from_static(b"req"), timeout)
+                .await
+                .unwrap_err();
+            assert!(err.contains(expected), "{expected}: {err}");
+            assert!(
+                start.elapsed() < Duration::from_secs(2),
+                "{expected}: too slow"
+            );
+        }
+        // A 200 answer of the right type but not a response: refused when read.
+        let url = hostile(Some(http(
+            "200 OK",
+            "application/ocsp-response",
+            b"\x30\x03junk",
+        )))
+        .await;
+        let body = ask(&pool, &url, Bytes::from_static(b"req"), timeout)
+            .await
+            .unwrap();
+        assert!(ocsp::parse(&body).is_err());
+    }
 }

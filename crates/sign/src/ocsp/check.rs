@@ -190,7 +190,7 @@ fn names_responder(id: &ResponderId<'_>, cert: &X509Certificate<'_>) -> bool {
     match id {
         ResponderId::ByKey(hash) => {
             let key = &cert.public_key().subject_public_key.data;
-            ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, key).as_ref() == *hash
+            super::sha1(key).as_slice() == *hash
         }
         ResponderId::ByName(name) => {
             X509Name::from_der(name).is_ok_and(|(_, name)| same_name(&name, cert.subject()))

@@ -13,7 +13,7 @@ mod response;
 mod tests;
 
 pub use check::{check_freshness, verify, Policy, Responders, Verdict};
-pub use request::{cert_id, parse_request, request, CertIdFields, SHA1_ALGORITHM};
+pub use request::{cert_id, parse_request, request, sha1, CertIdFields, SHA1_ALGORITHM};
 pub use response::{parse, CertStatus, OcspResponse, ResponderId, MAX_RESPONSE_BYTES};
 
 /// `application/ocsp-request`, the body a client POSTs to a responder.

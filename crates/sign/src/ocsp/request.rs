@@ -14,10 +14,13 @@ pub const SHA1_ALGORITHM: &[u8] = &[
 /// Most certificates one request may ask about: a chain is a few certificates.
 const MAX_REQUESTED: usize = 32;
 
-fn sha1(data: &[u8]) -> Vec<u8> {
-    ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, data)
-        .as_ref()
-        .to_vec()
+/// SHA-1, as OCSP names certificates and keys (CertID, ResponderID by key, X-Road's 5577
+/// `cert=`).
+pub fn sha1(data: &[u8]) -> [u8; 20] {
+    let d = ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, data);
+    let mut out = [0u8; 20];
+    out.copy_from_slice(d.as_ref());
+    out
 }
 
 /// The SHA-1 `CertID` (whole TLV) of `subject` issued by `issuer`: the issuer's name as the
