@@ -39,14 +39,31 @@ grep -q "this build has no registry simulator" <<<"$out" || fail "serve with [si
 
 # 3. The production-style configuration, under a temporary /etc/brama.
 etc=$(mktemp -d)
-trap '[ "$pid" -gt 0 ] && kill "$pid" 2>/dev/null; rm -rf "$etc"' EXIT
+trap '[ "$pid" -gt 0 ] && kill "$pid" 2>/dev/null; [ "$ocsp_pid" -gt 0 ] && kill "$ocsp_pid" 2>/dev/null; rm -rf "$etc"' EXIT
 pid=0
+ocsp_pid=0
 "$bin" certs init --out "$etc/pki" --globalconf "$etc/globalconf" >/dev/null
+# The CA's OCSP responder: openssl's, from an index naming this server's certificates.
+for c in ss1-auth sign-GOV-00000001; do
+  serial=$(openssl x509 -noout -serial -in "$etc/pki/$c.pem" | cut -d= -f2)
+  printf 'V\t440101000000Z\t\t%s\tunknown\t/CN=%s\n' "$serial" "$c"
+done >"$etc/ocsp-index.txt"
+openssl ocsp -index "$etc/ocsp-index.txt" -CA "$etc/pki/ca.pem" -rsigner "$etc/pki/ocsp-responder.pem" \
+  -rkey "$etc/pki/ocsp-responder.key" -port 0 -nmin 60 >"$etc/ocsp.log" 2>&1 &
+ocsp_pid=$!
+ocsp_port=""
+for _ in $(seq 1 100); do
+  ocsp_port=$(sed -n 's/^ACCEPT .*:\([0-9]*\) PID=.*/\1/p' "$etc/ocsp.log" | head -1)
+  [ -n "$ocsp_port" ] && break
+  sleep 0.05
+done
+[ -n "$ocsp_port" ] || fail "openssl ocsp did not start: $(cat "$etc/ocsp.log")"
+sed -i "s#http://127.0.0.1:8090/ocsp#http://127.0.0.1:$ocsp_port/#" "$etc/globalconf/SEVDEIR-TEST/shared-params.xml"
 bash scripts/softhsm-init.sh "$etc/hsm" brama 4321 654321 \
   --import "$etc/pki/sign-GOV-00000001.key" --key-label sign-GOV-00000001 --id 01 >/dev/null
 echo 4321 >"$etc/hsm-pin"
-sed -e "s#/etc/brama#$etc#g" \
-  -e 's#127.0.0.1:8080#127.0.0.1:0#; s#127.0.0.1:8443#127.0.0.1:0#; s#0.0.0.0:5500#127.0.0.1:0#; s#127.0.0.1:5588#127.0.0.1:0#' \
+sed -e "s#/etc/brama#$etc#g; s#/var/lib/brama#$etc/var#g" \
+  -e 's#127.0.0.1:8080#127.0.0.1:0#; s#127.0.0.1:8443#127.0.0.1:0#; s#0.0.0.0:5500#127.0.0.1:0#; s#127.0.0.1:5588#127.0.0.1:0#; s#0.0.0.0:5577#127.0.0.1:0#' \
   examples/production/brama.toml >"$etc/brama.toml"
 "$bin" config check --config "$etc/brama.toml" >/dev/null || fail "config check refused it"
 
@@ -60,8 +77,15 @@ for _ in $(seq 1 200); do
   sleep 0.05
 done
 [ -n "$admin" ] || fail "serve did not report its admin address: $(cat "$etc/log")"
-health=$(curl -sS "http://$admin/health") || fail "GET /health failed"
-grep -qi "ok" <<<"$health" || fail "/health: $health"
+# Healthy once its own OCSP responses have been fetched.
+health=""
+for _ in $(seq 1 100); do
+  health=$(curl -sS "http://$admin/health") || fail "GET /health failed"
+  grep -qi "^ok" <<<"$health" && break
+  sleep 0.1
+done
+grep -qi "^ok" <<<"$health" || fail "/health: $health"
+[ -n "$(ls "$etc/var/ocsp")" ] || fail "no OCSP response kept in the cache directory"
 grep -q "PKCS#11 module initialised" "$etc/log" || fail "the signing key is not on the token: $(cat "$etc/log")"
 kill -TERM "$pid"
 wait "$pid" || fail "serve did not stop cleanly on SIGTERM: $(cat "$etc/log")"
