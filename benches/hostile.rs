@@ -25,6 +25,18 @@ fn client() -> SocketAddr {
     "127.0.0.1:8080".parse().unwrap()
 }
 
+/// `GET /health` on the embedded default's admin listener answers 200.
+fn healthy() -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect("127.0.0.1:5588") else {
+        return false;
+    };
+    let _ = s.write_all(b"GET /health HTTP/1.1\r\nHost: brama\r\nConnection: close\r\n\r\n");
+    let mut answer = String::new();
+    let _ = s.read_to_string(&mut answer);
+    answer.starts_with("HTTP/1.1 200")
+}
+
 struct Server {
     child: Child,
     _dir: tempfile::TempDir,
@@ -45,8 +57,9 @@ impl Server {
             child: serve.spawn().unwrap(),
             _dir: dir,
         };
+        // Serving, and healthy: its own OCSP responses fetched, so peers (itself) accept it.
         for _ in 0..500 {
-            if std::net::TcpStream::connect(client()).is_ok() {
+            if std::net::TcpStream::connect(client()).is_ok() && healthy() {
                 return server;
             }
             std::thread::sleep(Duration::from_millis(20));
