@@ -102,7 +102,7 @@ async fn servers_run_from_a_published_configuration_and_apply_changes_live() {
     for s in [&net.pair.ss1, &net.pair.ss2] {
         let t = s.gateway.trusted();
         assert!(
-            t.expires_at.is_some(),
+            t.expires_at().is_some(),
             "a downloaded configuration carries its Expire-date"
         );
         assert!(net
@@ -277,7 +277,7 @@ async fn an_expired_configuration_stops_traffic_until_a_fresh_one_arrives() {
             .ss1
             .gateway
             .trusted()
-            .expires_at
+            .expires_at()
             .is_some_and(|e| e < time::OffsetDateTime::now_utc().unix_timestamp() + 10)
     })
     .await;

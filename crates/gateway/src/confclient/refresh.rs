@@ -87,10 +87,14 @@ impl ConfClient {
                 state.last_success = Some(crate::ocsp::now());
                 state.source = Some(d.source.clone());
                 drop(state);
-                if changed || trusted.expires_at != Some(d.expires_at) {
+                if changed {
                     let gc = store::store(&self.dir, &d)?;
                     gw.replace_globalconf(gc, Some(d.expires_at));
                     self.state.lock().unwrap_or_else(|p| p.into_inner()).digest = Some(digest);
+                } else if trusted.expires_at() != Some(d.expires_at) {
+                    // The same files, signed again: only the expiry moves, on disk and in force.
+                    store::extend(&self.dir, &d.expire_date)?;
+                    trusted.extend(d.expires_at);
                 }
                 Ok(changed)
             }

@@ -107,6 +107,15 @@ pub fn expiry(dir: &Path) -> Option<i64> {
         .map(|t| t.unix_timestamp())
 }
 
+/// Moves the expiry of the generation in force (a new directory listing the same files).
+pub fn extend(dir: &Path, expire_date: &str) -> Result<(), String> {
+    let gen = current(dir);
+    let tmp = gen.join(format!(".{EXPIRE_FILE}.tmp"));
+    write_synced(&tmp, expire_date.as_bytes())?;
+    std::fs::rename(&tmp, gen.join(EXPIRE_FILE)).map_err(io(&gen))?;
+    sync_dir(&gen)
+}
+
 /// The digest of the configuration in force, if one was downloaded.
 pub fn digest(dir: &Path) -> Option<String> {
     std::fs::read_to_string(current(dir).join(DIGEST_FILE))

@@ -195,8 +195,8 @@ fn globalconf_status(gw: &Gateway) -> serde_json::Value {
     serde_json::json!({
         "instance": gc.own_instance,
         "instances": gc.shared.keys().collect::<Vec<_>>(),
-        "expiresAt": trusted.expires_at,
-        "expiresInSeconds": trusted.expires_at.map(|e| e - now),
+        "expiresAt": trusted.expires_at(),
+        "expiresInSeconds": trusted.expires_at().map(|e| e - now),
         "members": shared.map_or(0, |s| s.members.len()),
         "securityServers": shared.map_or(0, |s| s.security_servers.len()),
         "approvedCAs": gc.approved_cas().map(|ca| serde_json::json!({
@@ -220,7 +220,7 @@ fn globalconf_metrics(gw: &Gateway) -> String {
     use std::fmt::Write;
     let mut out = String::new();
     let now = crate::ocsp::now();
-    if let Some(at) = gw.trusted().expires_at {
+    if let Some(at) = gw.trusted().expires_at() {
         let _ = writeln!(
             out,
             "# HELP brama_globalconf_expires_in_seconds Seconds until the global configuration in force expires (negative: expired)\n\

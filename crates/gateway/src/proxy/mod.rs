@@ -40,9 +40,9 @@ use listener::ListenerLimits;
 pub struct Trusted {
     pub gc: Arc<GlobalConf>,
     pub verifier: Verifier,
-    /// The downloaded directory's `Expire-date` (Unix seconds); none for a configuration read
-    /// from a directory that was not downloaded.
-    pub expires_at: Option<i64>,
+    /// The downloaded directory's `Expire-date` (Unix seconds; `i64::MAX` for a configuration
+    /// read from a directory that was not downloaded). Each download of the same files moves it.
+    expires_at: std::sync::atomic::AtomicI64,
 }
 
 impl Trusted {
@@ -54,8 +54,20 @@ impl Trusted {
         Trusted {
             verifier: Verifier::new(&gc, xml),
             gc,
-            expires_at,
+            expires_at: std::sync::atomic::AtomicI64::new(expires_at.unwrap_or(i64::MAX)),
         }
+    }
+
+    /// The `Expire-date` in force (Unix seconds), when the configuration was downloaded.
+    pub fn expires_at(&self) -> Option<i64> {
+        let at = self.expires_at.load(std::sync::atomic::Ordering::Relaxed);
+        (at != i64::MAX).then_some(at)
+    }
+
+    /// A new download of the same files: only the expiry moves (the caches stay warm).
+    pub fn extend(&self, expires_at: i64) {
+        self.expires_at
+            .store(expires_at, std::sync::atomic::Ordering::Relaxed);
     }
 }
 
@@ -212,7 +224,7 @@ impl Gateway {
     /// Why the global configuration in force may not be used, once its `Expire-date` has passed
     /// (X-Road answers `OutdatedGlobalConf` then).
     pub(crate) fn globalconf_expired(&self, trusted: &Trusted) -> Option<String> {
-        let at = trusted.expires_at?;
+        let at = trusted.expires_at()?;
         let now = crate::ocsp::now();
         (now > at).then(|| {
             let when = time::OffsetDateTime::from_unix_timestamp(at)
