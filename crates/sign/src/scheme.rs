@@ -277,25 +277,27 @@ mod tests {
         assert!(!check(SignatureAlgorithm::RsaSha256, b"", msg, &[0; 64]));
     }
 
+    /// Runs openssl in `dir`; its output.
+    fn openssl(dir: &std::path::Path, args: &[&str]) -> Vec<u8> {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl (scripts/test.sh installs it)");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    }
+
     /// Signatures made by an independent signer, `openssl dgst -sign`, as an X-Road server with
     /// an EC key makes them: P-256 with SHA-512, and the other pairings.
     #[test]
     fn openssl_signatures_verify() {
-        use std::process::Command;
         let dir = tempfile::tempdir().unwrap();
-        let run = |args: &[&str]| {
-            let out = Command::new("openssl")
-                .args(args)
-                .current_dir(dir.path())
-                .output()
-                .expect("openssl (scripts/test.sh installs it)");
-            assert!(
-                out.status.success(),
-                "openssl {args:?}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            out.stdout
-        };
+        let run = |args: &[&str]| openssl(dir.path(), args);
         let msg =
             "<ds:SignedInfo xmlns:ds=\"http://www.w3.org/2000/09/xmldsig#\">…</ds:SignedInfo>";
         std::fs::write(dir.path().join("msg"), msg).unwrap();
@@ -326,22 +328,9 @@ mod tests {
     /// each digest, signed by openssl and verified by URI.
     #[test]
     fn openssl_rsa_signatures_verify() {
-        use std::process::Command;
         use x509_parser::prelude::FromDer;
         let dir = tempfile::tempdir().unwrap();
-        let run = |args: &[&str]| {
-            let out = Command::new("openssl")
-                .args(args)
-                .current_dir(dir.path())
-                .output()
-                .expect("openssl (scripts/test.sh installs it)");
-            assert!(
-                out.status.success(),
-                "openssl {args:?}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            out.stdout
-        };
+        let run = |args: &[&str]| openssl(dir.path(), args);
         std::fs::write(dir.path().join("msg"), b"<ds:SignedInfo/>").unwrap();
         run(&[
             "genpkey",

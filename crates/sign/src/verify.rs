@@ -290,24 +290,9 @@ impl TrustStore {
         self.status_along(cert_der, &path, responses, at)
     }
 
-    /// The signing certificate and every intermediate CA of its path checked with `responses`
-    /// at `at`, when the path's CA names a responder; the earliest time this stops holding
-    /// (`None` when nothing is checked). A failure is `InvalidCertPath` with the OCSP code as
-    /// its cause, as X-Road reports it.
-    fn chain_status<R: AsRef<[u8]>>(
-        &self,
-        cert_der: &[u8],
-        path: &Anchored,
-        responses: &[R],
-        at: i64,
-    ) -> Result<Option<i64>, SignError> {
-        self.status_along(cert_der, path, responses, at)
-            .map_err(|e| {
-                SignError::new(ErrorCode::InvalidCertPath, e.message).with_sub(e.code.as_str())
-            })
-    }
-
-    /// `cert_der` and every intermediate CA of `path`, each against its issuer.
+    /// `cert_der` and every intermediate CA of `path`, each against its issuer, when the
+    /// path's CA names a responder; the earliest time this stops holding (`None` when nothing
+    /// is checked).
     fn status_along<R: AsRef<[u8]>>(
         &self,
         cert_der: &[u8],
@@ -694,7 +679,12 @@ fn verify_signature(
     check_path(&cert_subject, validity, path_cas, when)?;
     // 5. The chain's OCSP responses, carried in the signature, at the same time.
     let fresh_until = match path.as_deref() {
-        Some(p) => trust.chain_status(cert_der, p, &sig.ocsp_responses, when.timestamp())?,
+        // X-Road reports it as `InvalidCertPath` with the OCSP code as its cause.
+        Some(p) => trust
+            .status_along(cert_der, p, &sig.ocsp_responses, when.timestamp())
+            .map_err(|e| {
+                SignError::new(ErrorCode::InvalidCertPath, e.message).with_sub(e.code.as_str())
+            })?,
         None => None,
     };
 

@@ -461,12 +461,7 @@ fn control(req: &Request<Incoming>, ctx: &Ctx) -> Response<Body> {
         if !registries::OPERATIONS.iter().any(|(_, r)| *r == reg) {
             return plain(StatusCode::NOT_FOUND, "no such registry\n");
         }
-        let ms = req
-            .uri()
-            .query()
-            .and_then(|q| q.split('&').find_map(|p| p.strip_prefix("ms=")))
-            .and_then(|v| v.parse::<u64>().ok());
-        let Some(ms) = ms else {
+        let Some(ms) = query_ms(req) else {
             return plain(StatusCode::BAD_REQUEST, "use ?ms=N\n");
         };
         let until = std::time::Instant::now() + Duration::from_millis(ms);
@@ -837,6 +832,34 @@ fn declared_encoding(bytes: &[u8]) -> Option<String> {
     let quote = rest.chars().next().filter(|c| *c == '"' || *c == '\'')?;
     let value = &rest[1..];
     Some(value[..value.find(quote)?].to_ascii_lowercase())
+}
+
+/// The `ms=N` of a control request's query.
+fn query_ms<B>(req: &Request<B>) -> Option<u64> {
+    req.uri()
+        .query()?
+        .split('&')
+        .find_map(|p| p.strip_prefix("ms="))?
+        .parse()
+        .ok()
+}
+
+/// An outage switched on at run time for a while (`POST …/outage?ms=N`; 0 ends it).
+#[derive(Default)]
+struct Outage(Mutex<Option<std::time::Instant>>);
+
+impl Outage {
+    fn start(&self, ms: u64) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some(std::time::Instant::now() + Duration::from_millis(ms));
+    }
+
+    fn active(&self) -> bool {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some_and(|u| std::time::Instant::now() < u)
+    }
 }
 
 fn plain(status: StatusCode, text: &'static str) -> Response<Body> {

@@ -3,9 +3,6 @@
 //! tests and demos: `POST /_sim/ocsp/outage?ms=N` (503 for that long; 0 ends it) and
 //! `POST /_sim/ocsp/revoke` with a PEM certificate in the body.
 
-use std::sync::Mutex;
-use std::time::Instant;
-
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
@@ -19,27 +16,22 @@ const MAX_REQUEST: usize = 16 * 1024;
 
 pub(crate) struct OcspSim {
     pub(crate) responder: std::sync::Arc<Responder>,
-    outage_until: Mutex<Option<Instant>>,
+    outage: super::Outage,
 }
 
 impl OcspSim {
     pub(crate) fn new(responder: std::sync::Arc<Responder>) -> OcspSim {
         OcspSim {
             responder,
-            outage_until: Mutex::new(None),
+            outage: super::Outage::default(),
         }
-    }
-
-    fn down(&self) -> bool {
-        let until = self.outage_until.lock().unwrap_or_else(|p| p.into_inner());
-        until.is_some_and(|u| Instant::now() < u)
     }
 
     pub(crate) async fn answer(&self, req: Request<Incoming>) -> Response<Body> {
         if req.method() != Method::POST {
             return plain(StatusCode::METHOD_NOT_ALLOWED, "POST an OCSP request\n");
         }
-        if self.down() {
+        if self.outage.active() {
             return plain(StatusCode::SERVICE_UNAVAILABLE, "OCSP responder outage\n");
         }
         let body = match Limited::new(req.into_body(), MAX_REQUEST).collect().await {
@@ -62,16 +54,10 @@ impl OcspSim {
         }
         match path {
             "outage" => {
-                let ms = req
-                    .uri()
-                    .query()
-                    .and_then(|q| q.split('&').find_map(|p| p.strip_prefix("ms=")))
-                    .and_then(|v| v.parse::<u64>().ok());
-                let Some(ms) = ms else {
+                let Some(ms) = super::query_ms(&req) else {
                     return plain(StatusCode::BAD_REQUEST, "use ?ms=N\n");
                 };
-                *self.outage_until.lock().unwrap_or_else(|p| p.into_inner()) =
-                    Some(Instant::now() + std::time::Duration::from_millis(ms));
+                self.outage.start(ms);
                 tracing::info!(ms, "registry simulator: OCSP responder outage");
                 plain(StatusCode::OK, "ok\n")
             }

@@ -6,7 +6,7 @@
 use std::collections::VecDeque;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode};
@@ -25,7 +25,7 @@ const KEPT: usize = 16;
 struct State {
     publisher: Arc<Publisher>,
     files: Mutex<VecDeque<(String, Bytes)>>,
-    outage_until: Mutex<Option<Instant>>,
+    outage: super::Outage,
 }
 
 /// Serves `publisher` on `listener` until `shutdown`.
@@ -37,7 +37,7 @@ pub async fn serve_globalconf(
     let state = Arc::new(State {
         publisher,
         files: Mutex::default(),
-        outage_until: Mutex::default(),
+        outage: super::Outage::default(),
     });
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(async move {
@@ -69,25 +69,16 @@ pub async fn serve_globalconf(
 fn handle(req: Request<Incoming>, state: &State) -> Response<Body> {
     let path = req.uri().path().to_string();
     if path == "/_sim/globalconf/outage" && req.method() == Method::POST {
-        let ms = req
-            .uri()
-            .query()
-            .and_then(|q| q.split('&').find_map(|p| p.strip_prefix("ms=")))
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0);
-        *state.outage_until.lock().unwrap_or_else(|p| p.into_inner()) =
-            Some(Instant::now() + Duration::from_millis(ms));
+        let Some(ms) = super::query_ms(&req) else {
+            return plain(StatusCode::BAD_REQUEST, "use ?ms=N\n");
+        };
+        state.outage.start(ms);
         return plain(StatusCode::OK, "ok\n");
     }
     if req.method() != Method::GET {
         return plain(StatusCode::METHOD_NOT_ALLOWED, "GET only\n");
     }
-    let down = state
-        .outage_until
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .is_some_and(|u| Instant::now() < u);
-    if down {
+    if state.outage.active() {
         return plain(StatusCode::SERVICE_UNAVAILABLE, "central server outage\n");
     }
     if path == "/internalconf" {

@@ -9,7 +9,7 @@ use std::sync::Mutex;
 use brama_sign::der::{generalized_time_tlv, tlv};
 use brama_sign::ocsp::{parse_request, sha1, CertIdFields, SHA1_ALGORITHM};
 use ring::rand::SystemRandom;
-use ring::signature::{EcdsaKeyPair, ECDSA_P256_SHA256_ASN1_SIGNING};
+use ring::signature::EcdsaKeyPair;
 
 /// ecdsa-with-SHA256 (1.2.840.10045.4.3.2).
 const ECDSA_SHA256: &[u8] = &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02];
@@ -43,15 +43,7 @@ impl Responder {
     pub fn new(ca_der: &[u8], cert_der: &[u8], key_pem: &str) -> Result<Responder, String> {
         let (_, ca) = x509_parser::parse_x509_certificate(ca_der).map_err(|e| e.to_string())?;
         let (_, cert) = x509_parser::parse_x509_certificate(cert_der).map_err(|e| e.to_string())?;
-        let pkcs8 = rustls_pemfile::private_key(&mut key_pem.as_bytes())
-            .map_err(|e| e.to_string())?
-            .ok_or("no private key in the PEM")?;
-        let key = EcdsaKeyPair::from_pkcs8(
-            &ECDSA_P256_SHA256_ASN1_SIGNING,
-            pkcs8.secret_der(),
-            &SystemRandom::new(),
-        )
-        .map_err(|e| format!("the responder key is not a P-256 PKCS#8 key: {e}"))?;
+        let key = crate::pki::p256_signing_key(key_pem, "the responder key")?;
         Ok(Responder {
             cert_der: cert_der.to_vec(),
             subject: cert.subject().as_raw().to_vec(),

@@ -11,7 +11,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use bytes::Bytes;
 use ring::rand::SystemRandom;
-use ring::signature::{EcdsaKeyPair, ECDSA_P256_SHA256_ASN1_SIGNING};
+use ring::signature::EcdsaKeyPair;
 use sha2::{Digest, Sha512};
 
 use brama_xroad::globalconf::directory::{write_directory, write_listing, WrittenEntry};
@@ -77,15 +77,7 @@ impl Publisher {
             Some(Ok(c)) => c.to_vec(),
             _ => return Err("no PEM certificate for the signing key".into()),
         };
-        let pkcs8 = rustls_pemfile::private_key(&mut key_pem.as_bytes())
-            .map_err(|e| e.to_string())?
-            .ok_or("no private key in the PEM")?;
-        let key = EcdsaKeyPair::from_pkcs8(
-            &ECDSA_P256_SHA256_ASN1_SIGNING,
-            pkcs8.secret_der(),
-            &SystemRandom::new(),
-        )
-        .map_err(|e| format!("the signing key is not a P-256 PKCS#8 key: {e}"))?;
+        let key = crate::pki::p256_signing_key(key_pem, "the signing key")?;
         Ok(Publisher {
             instance,
             tamper: Mutex::default(),

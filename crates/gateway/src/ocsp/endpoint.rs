@@ -40,26 +40,10 @@ pub async fn handle(gw: Arc<Gateway>, req: http::Request<hyper::body::Incoming>)
         }
     }
     // X-Road 8 sends both names for the same certificates; its responder reads `cert_hash`.
-    let found: Result<Vec<Bytes>, String> = if !sha256s.is_empty() {
-        sha256s
-            .iter()
-            .map(|h| {
-                decode::<32>(h)
-                    .and_then(|k| own.current_by_sha256(&k))
-                    .map(|c| c.der.clone())
-                    .ok_or_else(|| format!("Could not find OCSP response for certificate {h}"))
-            })
-            .collect()
+    let found = if !sha256s.is_empty() {
+        lookup::<32>(&sha256s, |k| own.current_by_sha256(k))
     } else if !sha1s.is_empty() {
-        sha1s
-            .iter()
-            .map(|h| {
-                decode::<20>(h)
-                    .and_then(|k| own.current(&k))
-                    .map(|c| c.der.clone())
-                    .ok_or_else(|| format!("Could not find OCSP response for certificate {h}"))
-            })
-            .collect()
+        lookup::<20>(&sha1s, |k| own.current(k))
     } else {
         Err("Could not get cert hashes".into())
     };
@@ -81,6 +65,22 @@ pub async fn handle(gw: Arc<Gateway>, req: http::Request<hyper::body::Incoming>)
         w.boundary()
     );
     crate::proxy::wire::ok(&ct, w.finish())
+}
+
+/// The current response for each hex hash, in order; the first one without a response fails.
+fn lookup<const N: usize>(
+    hashes: &[&str],
+    find: impl Fn(&[u8; N]) -> Option<std::sync::Arc<crate::ocsp::own::Current>>,
+) -> Result<Vec<Bytes>, String> {
+    hashes
+        .iter()
+        .map(|h| {
+            decode::<N>(h)
+                .and_then(|k| find(&k))
+                .map(|c| c.der.clone())
+                .ok_or_else(|| format!("Could not find OCSP response for certificate {h}"))
+        })
+        .collect()
 }
 
 /// `N` bytes from hex, or nothing.

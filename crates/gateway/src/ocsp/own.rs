@@ -182,11 +182,6 @@ impl OwnOcsp {
         self.current(self.by_sha256.get(sha256)?)
     }
 
-    /// The authentication chain's responses: the transport's `application/ocsp-response` parts.
-    pub fn auth_responses(&self) -> Vec<Bytes> {
-        self.responses(&self.auth_chain)
-    }
-
     fn responses(&self, ids: &[[u8; 20]]) -> Vec<Bytes> {
         let current = self.current.read().unwrap_or_else(|p| p.into_inner());
         ids.iter()
@@ -405,12 +400,13 @@ impl OwnOcsp {
             .unwrap_or(i64::MAX)
     }
 
-    /// Whether the authentication chain has fresh responses to show a peer now. Without them a
-    /// request is not sent (a local, transient failure: the responder may answer in a moment);
-    /// a revoked certificate's response is sent, and the peer refuses it.
-    pub fn auth_ready(&self) -> Result<(), String> {
+    /// The authentication chain's responses, the transport's `application/ocsp-response`
+    /// parts, when they are fresh enough to show a peer. Without them a request is not sent (a
+    /// local, transient failure: the responder may answer in a moment); a revoked certificate's
+    /// response is sent, and the peer refuses it.
+    pub fn auth_parts(&self) -> Result<Vec<Bytes>, String> {
         if self.auth_chain.is_empty() || now() <= self.fresh_until(&self.auth_chain, true) {
-            return Ok(());
+            return Ok(self.responses(&self.auth_chain));
         }
         Err(
             "this server has no fresh OCSP response for its authentication certificate yet \

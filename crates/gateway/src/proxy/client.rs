@@ -130,8 +130,9 @@ pub async fn exchange(
 ) -> Result<SoapEnvelope, Fault> {
     let (client, service, _) = env.soap.route();
     let trusted = gw.check_globalconf(HERE)?;
-    gw.own_ocsp
-        .auth_ready()
+    let ocsp = gw
+        .own_ocsp
+        .auth_parts()
         .map_err(|e| HERE.fault(ErrorCode::InternalError, e))?;
     let candidates = provider_servers(
         &trusted,
@@ -144,7 +145,7 @@ pub async fn exchange(
         .sign(&client.member_id(), &parts, false)
         .await
         .map_err(|e| e.to_fault(Prefix::Signer))?;
-    let (transport_ct, transport_body) = codec::encode(&env, &gw.own_ocsp.auth_responses(), &sig);
+    let (transport_ct, transport_body) = codec::encode(&env, &ocsp, &sig);
     let request_id = uuid::Uuid::new_v4().to_string();
     if let Some(log) = &gw.message_log {
         let attachments = env.attachments.iter().map(|a| a.body.to_vec()).collect();

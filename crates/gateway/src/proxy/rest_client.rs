@@ -163,8 +163,9 @@ pub async fn exchange(
     let alg = gw.signer.digest;
     let provider = &request.service().provider;
     let trusted = gw.check_globalconf(HERE)?;
-    gw.own_ocsp
-        .auth_ready()
+    let ocsp = gw
+        .own_ocsp
+        .auth_parts()
         .map_err(|e| HERE.fault(ErrorCode::InternalError, e))?;
     let candidates = provider_servers(&trusted, provider, target_server)?;
     let mut digests = vec![alg.digest(&request.bytes)];
@@ -191,7 +192,7 @@ pub async fn exchange(
     for server in candidates {
         let dest = destination(gw, server)?;
         let (ct, transport_body) = rest_codec::encode(
-            &gw.own_ocsp.auth_responses(),
+            &ocsp,
             rest_codec::CT_REST_REQUEST,
             &request.bytes,
             body,

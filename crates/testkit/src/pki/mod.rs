@@ -478,6 +478,23 @@ fn load_pair(dir: &Path, base: &str) -> Result<Issued, PkiError> {
     })
 }
 
+/// A P-256 PKCS#8 PEM key able to sign (ECDSA with SHA-256, DER values): the test
+/// responder's and the test central server's.
+pub(crate) fn p256_signing_key(
+    key_pem: &str,
+    what: &str,
+) -> Result<ring::signature::EcdsaKeyPair, String> {
+    let pkcs8 = rustls_pemfile::private_key(&mut key_pem.as_bytes())
+        .map_err(|e| format!("{what}: {e}"))?
+        .ok_or_else(|| format!("{what}: no private key in the PEM"))?;
+    ring::signature::EcdsaKeyPair::from_pkcs8(
+        &ring::signature::ECDSA_P256_SHA256_ASN1_SIGNING,
+        pkcs8.secret_der(),
+        &ring::rand::SystemRandom::new(),
+    )
+    .map_err(|e| format!("{what} is not a P-256 PKCS#8 key: {e}"))
+}
+
 /// The DER of the one certificate in `pem`.
 fn single_cert_der(pem: &str, what: &str) -> Result<Vec<u8>, PkiError> {
     let bad = |reason: String| PkiError::BadPem {
