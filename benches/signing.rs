@@ -114,6 +114,7 @@ fn softhsm_worker(dir: &std::path::Path, sessions: usize) -> Arc<KeyWorker> {
             member: ClientId::member("SEVDEIR-TEST", "GOV", "00000001"),
             cert: SignerCert::from_der(der, vec![]).unwrap(),
             digest: DigestAlgorithm::Sha512,
+            signature_digest: None,
             max_batch: 4096,
             batch_wait: Duration::ZERO,
             timeout: Duration::from_secs(60),
@@ -175,5 +176,38 @@ fn pool(c: &mut Criterion) {
     worker.stop();
 }
 
-criterion_group!(benches, hash_chains, c14n_signed_info, pool);
+/// Verifying one P-256 signature over a `SignedInfo` with each digest a peer may use: SHA-256
+/// (Trembita's profile, ring) against SHA-512 (X-Road's default, the p256 crate).
+fn ecdsa_digests(c: &mut Criterion) {
+    use brama_sign::scheme::{verify, EcdsaForm, Scheme};
+    use p256::ecdsa::signature::hazmat::PrehashSigner;
+    let msg = vec![b'x'; 900];
+    let key = p256::ecdsa::SigningKey::from_slice(&[7u8; 32]).unwrap();
+    let public = key.verifying_key().to_encoded_point(false);
+    let mut g = c.benchmark_group("ecdsa_p256_verify");
+    use sha2::Digest;
+    for (name, uri, digest) in [
+        (
+            "sha256",
+            "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256",
+            sha2::Sha256::digest(&msg).to_vec(),
+        ),
+        (
+            "sha512",
+            "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha512",
+            sha2::Sha512::digest(&msg).to_vec(),
+        ),
+    ] {
+        let scheme = Scheme::from_xml_uri(uri).unwrap();
+        let sig: p256::ecdsa::Signature = key.sign_prehash(&digest).unwrap();
+        let sig = sig.to_bytes();
+        assert!(verify(scheme, public.as_bytes(), &msg, &sig, EcdsaForm::Fixed));
+        g.bench_function(name, |b| {
+            b.iter(|| verify(scheme, public.as_bytes(), black_box(&msg), &sig, EcdsaForm::Fixed))
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, hash_chains, c14n_signed_info, ecdsa_digests, pool);
 criterion_main!(benches);

@@ -217,27 +217,52 @@ fn give_ocsp(net: &common::TwoServers, key: &brama::sign::batch::KeyWorker) {
     key.set_ocsp(vec![bytes::Bytes::from(answer)], None);
 }
 
-/// A member signing key of the test PKI on the software token.
-fn software_signer(dir: &Path) -> brama::sign::Signer {
+/// A member signing key of the test PKI on the software token; `extra` is added to its
+/// configuration.
+fn software_signer_with(dir: &Path, extra: &str) -> brama::sign::Signer {
     let toml = common::node_toml(
         "ss1",
         "00000001",
         "globalconf",
         "[[clients]]\nid = \"SEVDEIR-TEST/GOV/00000001/DIIA\"\n",
-    );
+    ) + extra;
     let path = dir.join("ss1.toml");
     std::fs::write(&path, toml).unwrap();
     let conf = brama::config::ServerConf::load(Some(&path)).unwrap();
     brama::sign::Signer::start(&conf.signer).unwrap()
 }
 
+fn software_signer(dir: &Path) -> brama::sign::Signer {
+    software_signer_with(dir, "")
+}
+
+/// Signatures over each digest (Trembita's SHA-256 by default, X-Road's SHA-512), plain and
+/// batch, pass brama's verifier and the independent one.
 #[tokio::test]
 async fn brama_signatures_pass_the_independent_verifier() {
+    for digest in ["", "SHA-512", "SHA-384"] {
+        signatures_pass_the_independent_verifier(digest).await;
+    }
+}
+
+async fn signatures_pass_the_independent_verifier(digest: &str) {
     let net = common::TwoServers::new();
     let dir = net.path();
-    let signer = software_signer(&dir);
+    let signer = match digest {
+        "" => software_signer(&dir),
+        d => software_signer_with(&dir, &format!("\n[signer]\nsignature_digest = \"{d}\"\n")),
+    };
     let member = brama::identifiers::ClientId::parse_path("SEVDEIR-TEST/GOV/00000001").unwrap();
     let key = signer.key(&member).unwrap().clone();
+    assert!(
+        key.algorithm().uri().ends_with(match digest {
+            "" => "ecdsa-sha256",
+            "SHA-512" => "ecdsa-sha512",
+            _ => "ecdsa-sha384",
+        }),
+        "{digest}: {:?}",
+        key.algorithm()
+    );
     give_ocsp(&net, &key);
     // Plain (one message), batch (three, one with attachments).
     let plain = vec![(soap(0).into_bytes(), vec![])];

@@ -50,6 +50,29 @@ async fn request_crosses_two_servers_and_comes_back_checked() {
     assert_eq!(get(p.ss1.admin.unwrap(), "/health", &[]).await.status, 200);
 }
 
+/// X-Road's default signature digest (SHA-512, ECDSA with SHA-512 on P-256 keys) on one server,
+/// Trembita's (SHA-256) on the other: each verifies the other's signatures.
+#[tokio::test]
+async fn signatures_over_sha512_and_sha256_cross_both_ways() {
+    let p = start_pair_with(Duration::ZERO, |name, toml| match name {
+        "ss1" => toml + "\n[signer]\nsignature_digest = \"SHA-512\"\n",
+        _ => toml,
+    })
+    .await;
+    let member = |code: &str| {
+        brama::identifiers::ClientId::parse_path(&format!("SEVDEIR-TEST/GOV/{code}")).unwrap()
+    };
+    let alg = |s: &brama::proxy::Running, code: &str| {
+        s.gateway.signer().key(&member(code)).unwrap().algorithm()
+    };
+    use brama::sign::token::SignatureAlgorithm;
+    assert_eq!(alg(&p.ss1, "00000001"), SignatureAlgorithm::EcdsaSha512);
+    assert_eq!(alg(&p.ss2, "00000002"), SignatureAlgorithm::EcdsaSha256);
+    let r = post_xml(p.ss1.client_http.unwrap(), msg(DIIA, BIRTH, BIRTH_BODY)).await;
+    assert!(fault_code(&r.body).is_none(), "{}", r.text());
+    assert!(r.text().contains("getBirthRecordResponse"), "{}", r.text());
+}
+
 #[tokio::test]
 async fn access_rights_and_service_faults_have_xroad_codes() {
     let p = pair().await;

@@ -491,14 +491,20 @@ pub struct Pair {
 /// Starts ss2 (provider, `ss2_toml`) and ss1 (client side, `ss1_toml`); `latency` is the
 /// simulator's.
 pub async fn start_pair(latency: Duration) -> Pair {
+    start_pair_with(latency, |_, toml| toml).await
+}
+
+/// [`start_pair`] with each server's configuration passed through `edit(name, toml)`.
+pub async fn start_pair_with(latency: Duration, edit: impl Fn(&str, String) -> String) -> Pair {
     let mut net = TwoServers::new();
     let sim = start_sim(latency).await;
     let dead = bind().local_addr().unwrap(); // bound then dropped: nothing listens there
     let dir = net.path();
     let ss2_listener = std::mem::replace(&mut net.ss2_server, bind());
     let ss1_listener = std::mem::replace(&mut net.ss1_server, bind());
-    let ss2 = start_node(&dir, "ss2", &ss2_toml(sim.addr, dead), Some(ss2_listener)).await;
-    let ss1 = start_node(&dir, "ss1", &ss1_toml(), Some(ss1_listener)).await;
+    let ss2_conf = edit("ss2", ss2_toml(sim.addr, dead));
+    let ss2 = start_node(&dir, "ss2", &ss2_conf, Some(ss2_listener)).await;
+    let ss1 = start_node(&dir, "ss1", &edit("ss1", ss1_toml()), Some(ss1_listener)).await;
     Pair { net, ss1, ss2, sim }
 }
 

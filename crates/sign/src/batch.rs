@@ -113,6 +113,8 @@ pub struct KeySettings {
     pub member: brama_xroad::identifiers::ClientId,
     pub cert: SignerCert,
     pub digest: DigestAlgorithm,
+    /// The digest signed over (`signer.signature_digest`); `None`: by key type.
+    pub signature_digest: Option<DigestAlgorithm>,
     pub max_batch: usize,
     /// How long a free session may wait for more messages before signing a partial batch, when
     /// messages arrive closer together than this (0: sign what is queued at once, as X-Road does).
@@ -125,7 +127,7 @@ impl KeyWorker {
     /// Starts `sessions` session threads on `source`. Sessions that cannot open yet keep
     /// retrying in the background.
     pub fn start(source: Arc<dyn KeySource>, s: KeySettings) -> Arc<KeyWorker> {
-        let alg = SignatureAlgorithm::default_for(source.key_type());
+        let alg = SignatureAlgorithm::for_key(source.key_type(), s.signature_digest);
         let w = Arc::new(KeyWorker {
             member: s.member,
             source_name: source.describe(),

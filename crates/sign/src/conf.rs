@@ -64,6 +64,8 @@ impl std::fmt::Debug for SigningKeyConf {
 #[derive(Clone, Debug)]
 pub struct SignerConf {
     pub hash: DigestAlgorithm,
+    /// The digest signatures are made over; `None` picks it by key type.
+    pub signature_digest: Option<DigestAlgorithm>,
     pub max_batch: usize,
     pub batch_wait: std::time::Duration,
     pub timeout: std::time::Duration,

@@ -78,6 +78,7 @@ impl Signer {
                     member: k.member.clone(),
                     cert,
                     digest: conf.hash,
+                    signature_digest: conf.signature_digest,
                     max_batch: conf.max_batch,
                     batch_wait: conf.batch_wait,
                     timeout: conf.timeout,

@@ -7,10 +7,13 @@ use std::sync::Arc;
 use ring::rand::SystemRandom;
 use ring::signature::{self, EcdsaKeyPair, RsaKeyPair};
 
+use super::digest::DigestAlgorithm;
 use super::token::{KeySession, KeySource, KeyType, SignatureAlgorithm, TokenError};
 
 enum Key {
-    Ec(EcdsaKeyPair),
+    /// ring signs P-256 with SHA-256 (the fast path); the p256 crate signs the digests ring
+    /// does not pair with the curve (SHA-384, SHA-512: X-Road's default), cut to its size.
+    Ec(EcdsaKeyPair, Box<p256::ecdsa::SigningKey>),
     Rsa(RsaKeyPair),
 }
 
@@ -47,7 +50,13 @@ impl SoftwareKey {
         let key =
             match EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &der, &rng)
             {
-                Ok(k) => Key::Ec(k),
+                Ok(k) => {
+                    use p256::pkcs8::DecodePrivateKey;
+                    let prehash = p256::ecdsa::SigningKey::from_pkcs8_der(&der).map_err(|e| {
+                        TokenError::permanent(format!("{}: {e}", path.display()))
+                    })?;
+                    Key::Ec(k, Box::new(prehash))
+                }
                 Err(_) => Key::Rsa(RsaKeyPair::from_pkcs8(&der).map_err(|e| {
                     TokenError::permanent(format!(
                         "{}: neither a P-256 nor an RSA key: {e}",
@@ -73,7 +82,7 @@ impl KeySource for SoftwareKey {
 
     fn key_type(&self) -> KeyType {
         match *self.key {
-            Key::Ec(_) => KeyType::EcP256,
+            Key::Ec(..) => KeyType::EcP256,
             Key::Rsa(_) => KeyType::Rsa,
         }
     }
@@ -96,13 +105,21 @@ impl KeySession for SoftwareSession {
         }
         let fail = |e: ring::error::Unspecified| TokenError::transient(format!("signing: {e}"));
         match (&*self.key, alg) {
-            (Key::Ec(k), SignatureAlgorithm::EcdsaSha256) => {
+            (Key::Ec(k, _), SignatureAlgorithm::EcdsaSha256) => {
                 Ok(k.sign(&self.rng, data).map_err(fail)?.as_ref().to_vec())
             }
-            (Key::Rsa(k), SignatureAlgorithm::RsaSha256 | SignatureAlgorithm::RsaSha512) => {
-                let padding: &'static dyn signature::RsaEncoding = match alg {
-                    SignatureAlgorithm::RsaSha256 => &signature::RSA_PKCS1_SHA256,
-                    _ => &signature::RSA_PKCS1_SHA512,
+            (Key::Ec(_, k), _) if alg.key_type() == KeyType::EcP256 => {
+                use p256::ecdsa::signature::hazmat::PrehashSigner;
+                let s: p256::ecdsa::Signature = k
+                    .sign_prehash(&alg.digest(data))
+                    .map_err(|e| TokenError::transient(format!("signing: {e}")))?;
+                Ok(s.to_bytes().to_vec())
+            }
+            (Key::Rsa(k), _) if alg.key_type() == KeyType::Rsa => {
+                let padding: &'static dyn signature::RsaEncoding = match alg.hash() {
+                    DigestAlgorithm::Sha256 => &signature::RSA_PKCS1_SHA256,
+                    DigestAlgorithm::Sha384 => &signature::RSA_PKCS1_SHA384,
+                    DigestAlgorithm::Sha512 => &signature::RSA_PKCS1_SHA512,
                 };
                 let mut out = vec![0; k.public().modulus_len()];
                 k.sign(padding, &self.rng, data, &mut out).map_err(fail)?;

@@ -7,14 +7,18 @@
 
 use std::fmt;
 
-/// The XML-DSig signature algorithms brama signs and verifies with.
+use crate::digest::DigestAlgorithm;
+
+/// The XML-DSig signature algorithms brama signs with: a key type and a digest.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum SignatureAlgorithm {
     RsaSha256,
+    RsaSha384,
     RsaSha512,
     /// ECDSA P-256 with SHA-256: Trembita's profile.
     EcdsaSha256,
     EcdsaSha384,
+    /// ECDSA with SHA-512: X-Road's default digest (`signature-digest-algorithm-id`).
     EcdsaSha512,
 }
 
@@ -22,6 +26,7 @@ impl SignatureAlgorithm {
     pub fn uri(self) -> &'static str {
         match self {
             SignatureAlgorithm::RsaSha256 => "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",
+            SignatureAlgorithm::RsaSha384 => "http://www.w3.org/2001/04/xmldsig-more#rsa-sha384",
             SignatureAlgorithm::RsaSha512 => "http://www.w3.org/2001/04/xmldsig-more#rsa-sha512",
             SignatureAlgorithm::EcdsaSha256 => {
                 "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256"
@@ -37,46 +42,60 @@ impl SignatureAlgorithm {
 
     pub fn key_type(self) -> KeyType {
         match self {
-            SignatureAlgorithm::RsaSha256 | SignatureAlgorithm::RsaSha512 => KeyType::Rsa,
+            SignatureAlgorithm::RsaSha256
+            | SignatureAlgorithm::RsaSha384
+            | SignatureAlgorithm::RsaSha512 => KeyType::Rsa,
             _ => KeyType::EcP256,
         }
     }
 
-    /// The default algorithm for a key: RSA signs with SHA-512 (X-Road's default), P-256 with
-    /// SHA-256 (Trembita's profile).
-    pub(crate) fn default_for(key: KeyType) -> SignatureAlgorithm {
-        match key {
-            KeyType::Rsa => SignatureAlgorithm::RsaSha512,
-            KeyType::EcP256 => SignatureAlgorithm::EcdsaSha256,
+    /// The digest the signature is computed over.
+    pub fn hash(self) -> DigestAlgorithm {
+        match self {
+            SignatureAlgorithm::RsaSha256 | SignatureAlgorithm::EcdsaSha256 => {
+                DigestAlgorithm::Sha256
+            }
+            SignatureAlgorithm::RsaSha384 | SignatureAlgorithm::EcdsaSha384 => {
+                DigestAlgorithm::Sha384
+            }
+            SignatureAlgorithm::RsaSha512 | SignatureAlgorithm::EcdsaSha512 => {
+                DigestAlgorithm::Sha512
+            }
+        }
+    }
+
+    /// The algorithm a key signs with, as X-Road's signer picks it from the key type and the
+    /// configured digest. Without one: RSA with SHA-512 (X-Road's default), P-256 with SHA-256
+    /// (Trembita's profile).
+    pub fn for_key(key: KeyType, digest: Option<DigestAlgorithm>) -> SignatureAlgorithm {
+        use DigestAlgorithm::*;
+        match (key, digest) {
+            (KeyType::Rsa, Some(Sha256)) => SignatureAlgorithm::RsaSha256,
+            (KeyType::Rsa, Some(Sha384)) => SignatureAlgorithm::RsaSha384,
+            (KeyType::Rsa, Some(Sha512) | None) => SignatureAlgorithm::RsaSha512,
+            (KeyType::EcP256, Some(Sha256) | None) => SignatureAlgorithm::EcdsaSha256,
+            (KeyType::EcP256, Some(Sha384)) => SignatureAlgorithm::EcdsaSha384,
+            (KeyType::EcP256, Some(Sha512)) => SignatureAlgorithm::EcdsaSha512,
         }
     }
 
     /// Digests `data` with this algorithm's hash.
     pub fn digest(self, data: &[u8]) -> Vec<u8> {
-        use sha2::Digest;
-        match self {
-            SignatureAlgorithm::RsaSha256 | SignatureAlgorithm::EcdsaSha256 => {
-                sha2::Sha256::digest(data).to_vec()
-            }
-            SignatureAlgorithm::EcdsaSha384 => sha2::Sha384::digest(data).to_vec(),
-            SignatureAlgorithm::RsaSha512 | SignatureAlgorithm::EcdsaSha512 => {
-                sha2::Sha512::digest(data).to_vec()
-            }
-        }
+        self.hash().digest(data)
     }
 
     /// DER `DigestInfo` prefix for RSA PKCS#1 v1.5 (RFC 8017 §9.2 note 1).
     pub(crate) fn digest_info_prefix(self) -> &'static [u8] {
-        match self {
-            SignatureAlgorithm::RsaSha256 | SignatureAlgorithm::EcdsaSha256 => &[
+        match self.hash() {
+            DigestAlgorithm::Sha256 => &[
                 0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
                 0x01, 0x05, 0x00, 0x04, 0x20,
             ],
-            SignatureAlgorithm::EcdsaSha384 => &[
+            DigestAlgorithm::Sha384 => &[
                 0x30, 0x41, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
                 0x02, 0x05, 0x00, 0x04, 0x30,
             ],
-            SignatureAlgorithm::RsaSha512 | SignatureAlgorithm::EcdsaSha512 => &[
+            DigestAlgorithm::Sha512 => &[
                 0x30, 0x51, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
                 0x03, 0x05, 0x00, 0x04, 0x40,
             ],

@@ -185,8 +185,12 @@ impl FaultCode {
                 prefix: Prefix::Client,
                 ..
             } => false,
-            // Every sub-code names a signature failure, which a retry does not cure.
-            FaultCode::Raised { code, sub, .. } => sub.is_none() && code.is_transient(),
+            // A sub-code names a signature or certificate failure, which a retry does not
+            // cure unless it is the certificate's status (its OCSP response), which changes.
+            FaultCode::Raised { code, sub, .. } => match sub {
+                None => code.is_transient(),
+                Some(sub) => is_status_cause(sub),
+            },
             FaultCode::Passed(code) => is_retryable_code(code),
         }
     }
@@ -397,6 +401,10 @@ impl Fault {
 ///   `…ServiceFailed.NetworkError` may clear.
 /// - A `Server` fault naming none (a service's own `Server`, `Server.Maintenance`) may succeed
 ///   later, as SOAP 1.1 defines the `Server` class.
+/// - A certificate refused for its status (`…SslAuthenticationFailed.CertValidation`,
+///   `…InvalidCertPath.IncorrectValidationInfo`: stale, missing or revoked OCSP) may clear: the
+///   peer's responder recovers or a new certificate is registered, and the request is the same.
+///   The code cannot tell revoked from stale, so both are retried until the router's limits.
 ///
 /// The proxies set [`Fault::retryable`] with it and the router and the generated clients decide
 /// their retries with it, so they cannot disagree.
@@ -404,6 +412,9 @@ pub fn is_retryable_code(code: &str) -> bool {
     let mut words = code.split('.');
     if !matches!(words.next(), Some("Server" | "Signer")) {
         return false;
+    }
+    if code.rsplit('.').next().is_some_and(is_status_cause) {
+        return true;
     }
     words
         .filter(|w| {
@@ -414,6 +425,14 @@ pub fn is_retryable_code(code: &str) -> bool {
         })
         .filter(|w| is_known_word(w))
         .all(|w| TRANSIENT_WORDS.iter().any(|t| same_word(w, t)))
+}
+
+/// X-Road's causes under `SslAuthenticationFailed` and `InvalidCertPath` that name a
+/// certificate's status rather than the certificate itself.
+fn is_status_cause(word: &str) -> bool {
+    ["CertValidation", "IncorrectValidationInfo"]
+        .iter()
+        .any(|k| same_word(word, k))
 }
 
 /// An HTTP status without a SOAP or REST error body: 5xx and 429 may clear.
@@ -433,6 +452,7 @@ pub(crate) const TRANSIENT_WORDS: &[&str] = &[
     "OutdatedGlobalConf",
     // Mostly a stale OCSP response: the peer's responder is down, and recovers.
     "IncorrectValidationInfo",
+    "CertValidation",
     "ServiceDisabled",
     "CannotCreateSignature",
     "TokenNotActive",
@@ -603,6 +623,25 @@ mod tests {
         assert!(!is_retryable_code(
             "Server.ClientProxy.InvalidSignatureValue"
         ));
+        // A certificate's status may clear; the certificate itself will not.
+        for (code, sub) in [
+            (ErrorCode::SslAuthenticationFailed, "CertValidation"),
+            (ErrorCode::SslAuthenticationFailed, "IncorrectValidationInfo"),
+            (ErrorCode::InvalidCertPath, "CertValidation"),
+            (ErrorCode::InvalidCertPath, "IncorrectValidationInfo"),
+        ] {
+            let f = Fault::new(Prefix::ServerProxy, code, "").with_sub(sub);
+            assert!(f.retryable(), "{}", f.code);
+            assert!(is_retryable_code(&f.code.to_string()), "{}", f.code);
+        }
+        assert!(!is_retryable_code("Server.ServerProxy.SslAuthenticationFailed"));
+        assert!(!is_retryable_code("Server.ServerProxy.InvalidCertPath"));
+        assert!(!is_retryable_code(
+            "Client.InvalidCertPath.CertValidation"
+        ));
+        assert!(!Fault::new(Prefix::Client, ErrorCode::InvalidCertPath, "")
+            .with_sub("CertValidation")
+            .retryable());
     }
 
     /// Every code we produce, from every side: its full code, whose side it is on, and whether
@@ -654,7 +693,7 @@ mod tests {
                 IncorrectCertificate => false,
                 InvalidCertPath => false,
                 IncorrectValidationInfo => true,
-                CertValidation => false,
+                CertValidation => true,
                 CannotCreateSignature => true,
                 TokenNotActive => true,
                 KeyNotFound => false,

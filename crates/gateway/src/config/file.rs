@@ -411,6 +411,10 @@ fn yes() -> bool {
 pub struct SignerSection {
     /// Digest of message parts and references, sent as `x-hash-algorithm`.
     pub hash_algorithm: String,
+    /// The digest message signatures are made over (`SHA-256`, `SHA-384`, `SHA-512`), as
+    /// X-Road's `signature-digest-algorithm-id`. Unset: SHA-256 for P-256 keys (Trembita's
+    /// profile), SHA-512 for RSA keys (X-Road's default). Peers verify every one of them.
+    pub signature_digest: Option<String>,
     /// Most messages one signature covers.
     pub max_batch: usize,
     /// Under load (messages arriving closer together than this), how long a free session may
@@ -429,6 +433,7 @@ impl Default for SignerSection {
     fn default() -> Self {
         SignerSection {
             hash_algorithm: "SHA-512".into(),
+            signature_digest: None,
             max_batch: 4096,
             batch_wait_us: 1000,
             timeout_ms: 60_000,

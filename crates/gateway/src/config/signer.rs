@@ -22,6 +22,16 @@ pub(super) fn resolve(
         );
         DigestAlgorithm::Sha512
     });
+    let signature_digest = s.signature_digest.as_deref().and_then(|name| {
+        let d = DigestAlgorithm::from_name(name);
+        if d.is_none() {
+            add(
+                "signer.signature_digest".into(),
+                format!("'{name}' is not SHA-256, SHA-384 or SHA-512"),
+            );
+        }
+        d
+    });
     if s.max_batch == 0 {
         add("signer.max_batch".into(), "must be greater than 0".into());
     }
@@ -180,6 +190,7 @@ pub(super) fn resolve(
     }
     SignerConf {
         hash,
+        signature_digest,
         max_batch: s.max_batch.max(1),
         batch_wait: std::time::Duration::from_micros(s.batch_wait_us),
         timeout: std::time::Duration::from_millis(s.timeout_ms),

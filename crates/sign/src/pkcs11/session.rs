@@ -2,6 +2,7 @@
 //! mechanism that signs with it.
 
 use super::*;
+use crate::digest::DigestAlgorithm;
 
 /// The signing mechanisms brama drives. The plain ones sign a digest brama computes; the
 /// `Sha*` ones hash on the token (for modules without raw `CKM_RSA_PKCS`/`CKM_ECDSA`).
@@ -101,10 +102,10 @@ impl SignMech {
 }
 
 pub(super) fn alg_hash_bits(alg: SignatureAlgorithm) -> u16 {
-    match alg {
-        SignatureAlgorithm::RsaSha256 | SignatureAlgorithm::EcdsaSha256 => 256,
-        SignatureAlgorithm::EcdsaSha384 => 384,
-        SignatureAlgorithm::RsaSha512 | SignatureAlgorithm::EcdsaSha512 => 512,
+    match alg.hash() {
+        DigestAlgorithm::Sha256 => 256,
+        DigestAlgorithm::Sha384 => 384,
+        DigestAlgorithm::Sha512 => 512,
     }
 }
 

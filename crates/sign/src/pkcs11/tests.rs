@@ -125,7 +125,19 @@ fn verify(alg: SignatureAlgorithm, spki: &[u8], data: &[u8], signature: &[u8]) {
     let (_, spki) = x509_parser::x509::SubjectPublicKeyInfo::from_der(spki).expect("SPKI");
     let (verifier, signature): (&dyn SignatureVerificationAlgorithm, Vec<u8>) = match alg {
         SignatureAlgorithm::RsaSha256 => (algs::RSA_PKCS1_2048_8192_SHA256, signature.to_vec()),
+        SignatureAlgorithm::RsaSha384 => (algs::RSA_PKCS1_2048_8192_SHA384, signature.to_vec()),
         SignatureAlgorithm::RsaSha512 => (algs::RSA_PKCS1_2048_8192_SHA512, signature.to_vec()),
+        SignatureAlgorithm::EcdsaSha512 => {
+            // webpki pairs P-256 with SHA-256 and SHA-384 only; the p256 crate cuts the
+            // SHA-512 digest to the curve's size as ECDSA defines.
+            use p256::ecdsa::signature::hazmat::PrehashVerifier;
+            let key = p256::ecdsa::VerifyingKey::from_sec1_bytes(&spki.subject_public_key.data)
+                .expect("P-256 key");
+            let sig = p256::ecdsa::Signature::from_slice(signature).expect("raw r‖s");
+            key.verify_prehash(&alg.digest(data), &sig)
+                .expect("EcdsaSha512 signature verifies");
+            return;
+        }
         SignatureAlgorithm::EcdsaSha256 => {
             assert_eq!(signature.len(), 64, "raw r‖s");
             (algs::ECDSA_P256_SHA256, ecdsa_raw_to_der(signature))
@@ -134,7 +146,6 @@ fn verify(alg: SignatureAlgorithm, spki: &[u8], data: &[u8], signature: &[u8]) {
             assert_eq!(signature.len(), 64, "raw r‖s");
             (algs::ECDSA_P256_SHA384, ecdsa_raw_to_der(signature))
         }
-        other => panic!("no verifier for {other:?}"),
     };
     verifier
         .verify_signature(&spki.subject_public_key.data, data, &signature)
@@ -189,6 +200,7 @@ fn rsa_generate_list_sign_verify() {
     let source = key("rsa", key_ref.clone(), None);
     assert_eq!(source.key_type(), KeyType::Rsa);
     sign_and_verify(&source, &spki, SignatureAlgorithm::RsaSha512);
+    sign_and_verify(&source, &spki, SignatureAlgorithm::RsaSha384);
     sign_and_verify(&source, &spki, SignatureAlgorithm::RsaSha256);
     let err = source
         .open()
@@ -232,6 +244,7 @@ fn ec_generate_sign_verify() {
     assert_eq!(source.key_type(), KeyType::EcP256);
     sign_and_verify(&source, &spki, SignatureAlgorithm::EcdsaSha256);
     sign_and_verify(&source, &spki, SignatureAlgorithm::EcdsaSha384);
+    sign_and_verify(&source, &spki, SignatureAlgorithm::EcdsaSha512);
 
     // SoftHSM 2.6 has no CKM_ECDSA_SHA256; newer releases may.
     let hashing = key("ec", key_ref, Some("CKM_ECDSA_SHA256"));
