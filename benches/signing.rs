@@ -201,9 +201,23 @@ fn ecdsa_digests(c: &mut Criterion) {
         let scheme = Scheme::from_xml_uri(uri).unwrap();
         let sig: p256::ecdsa::Signature = key.sign_prehash(&digest).unwrap();
         let sig = sig.to_bytes();
-        assert!(verify(scheme, public.as_bytes(), &msg, &sig, EcdsaForm::Fixed));
+        assert!(verify(
+            scheme,
+            public.as_bytes(),
+            &msg,
+            &sig,
+            EcdsaForm::Fixed
+        ));
         g.bench_function(name, |b| {
-            b.iter(|| verify(scheme, public.as_bytes(), black_box(&msg), &sig, EcdsaForm::Fixed))
+            b.iter(|| {
+                verify(
+                    scheme,
+                    public.as_bytes(),
+                    black_box(&msg),
+                    &sig,
+                    EcdsaForm::Fixed,
+                )
+            })
         });
     }
     g.finish();

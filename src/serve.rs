@@ -1,10 +1,16 @@
 //! `brama serve`: starts the security server with the router's routes mounted on its listeners
 //! (and the router itself when `[router]` is on) and, in a build with the `sim` feature, the
 //! registry simulator its configuration asks for. The gateway itself knows neither.
+//!
+//! A configuration with `[globalconf] anchor` runs from a downloaded global configuration:
+//! [`prepare`] downloads it before the configuration is checked, from the test central server
+//! of `[simulator.central]` when the file has one (the embedded default does).
 
+use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
-use crate::config::ServerConf;
+use crate::config::{ConfigSource, ServerConf};
 use crate::proxy::mount::Mount;
 use crate::proxy::{self, Prebound, Running};
 use crate::router::routes::Routes;
@@ -46,6 +52,90 @@ pub async fn start(conf: ServerConf, pre: Prebound) -> std::io::Result<Running> 
         false => running,
     };
     Ok(running)
+}
+
+/// What a configuration needs before it can be loaded: its global configuration downloaded
+/// when it names an anchor and nothing is there yet (patience: `patience`). The test central
+/// server of `[simulator.central]` is started first and returned, to keep serving refreshes
+/// (`None` when there is none, or another process on this machine serves its address).
+pub async fn prepare(
+    path: Option<&Path>,
+    patience: Duration,
+) -> Result<Option<CentralServer>, String> {
+    let (file, source) = crate::config::read_file(path).map_err(|e| e.to_string())?;
+    let wants_sim = file.simulator.as_ref().is_some_and(|s| s.enabled);
+    #[cfg(not(feature = "sim"))]
+    if wants_sim {
+        return Err(
+            "[simulator] is enabled, but this build has no registry simulator (it comes \
+                    with the `sim` feature)"
+                .into(),
+        );
+    }
+    let central_section = file
+        .simulator
+        .as_ref()
+        .filter(|_| wants_sim)
+        .and_then(|s| s.central.as_ref());
+    let deadline = std::time::Instant::now() + patience;
+    loop {
+        let central = match central_section {
+            #[cfg(feature = "sim")]
+            Some(c) => simulator::start_central(c, &source).await?,
+            _ => None,
+        };
+        // Another process serves the central server's address and may stop before this
+        // download ends: try briefly, then try to serve it here.
+        let borrowed = central_section.is_some() && central.is_none();
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let this_try = if borrowed {
+            left.min(Duration::from_secs(3))
+        } else {
+            left
+        };
+        match crate::confclient::refresh::bootstrap_file(&file, &source, this_try).await {
+            Ok(()) => return Ok(central),
+            Err(e) if !borrowed || left <= this_try => return Err(e),
+            Err(_) => {}
+        }
+    }
+}
+
+/// [`prepare`] for a command that only reads the configuration: on a thread of its own (so it
+/// may be called from inside a runtime or outside one), and the central server it started, if
+/// any, is stopped once the configuration is downloaded.
+pub fn prepare_blocking(path: Option<&Path>) -> Result<(), String> {
+    let needs = match crate::config::read_file(path) {
+        Ok((file, source)) => needs_download(&file, &source),
+        Err(_) => false, // Loading reports it.
+    };
+    if !needs {
+        return Ok(());
+    }
+    let path = path.map(Path::to_path_buf);
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        rt.block_on(prepare(path.as_deref(), Duration::from_secs(30)))
+            .map(drop)
+    })
+    .join()
+    .map_err(|_| "the download thread panicked".to_string())?
+}
+
+fn needs_download(file: &crate::config::file::ConfigFile, source: &ConfigSource) -> bool {
+    file.globalconf.anchor.is_some()
+        && !crate::confclient::store::current(&source.path(&file.server.globalconf_dir))
+            .join("instance-identifier")
+            .is_file()
+}
+
+/// The test central server of `[simulator.central]`, serving until dropped.
+pub struct CentralServer {
+    pub addr: std::net::SocketAddr,
+    _stop: tokio::sync::oneshot::Sender<()>,
 }
 
 #[cfg(feature = "sim")]
@@ -122,6 +212,47 @@ mod simulator {
             }
         });
         Ok(())
+    }
+
+    /// Starts the central server of `c`; `None` when its address is taken (a brama on this
+    /// machine already publishes the same test network there).
+    pub(super) async fn start_central(
+        c: &crate::config::file::SimCentralSection,
+        source: &crate::config::ConfigSource,
+    ) -> Result<Option<super::CentralServer>, String> {
+        let text = |rel: &str| {
+            source
+                .read(rel)
+                .map_err(|e| format!("[simulator.central] {}: {e}", source.display(rel)))
+                .and_then(|b| String::from_utf8(b).map_err(|_| format!("{rel}: not PEM")))
+        };
+        let read = |rel: &str| {
+            let rel = format!("{}/{rel}", c.dir);
+            source
+                .read(&rel)
+                .map_err(|e| format!("[simulator.central] {}: {e}", source.display(&rel)))
+        };
+        let publisher =
+            brama_testkit::publish::Publisher::from_read(read, &text(&c.cert)?, &text(&c.key)?)?;
+        let l = match tokio::net::TcpListener::bind(&c.listen).await {
+            Ok(l) => l,
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+                tracing::warn!(listen = %c.listen, "test central server's address is in use; downloading from whoever serves it");
+                return Ok(None);
+            }
+            Err(e) => return Err(format!("[simulator.central] listen {}: {e}", c.listen)),
+        };
+        let addr = l.local_addr().map_err(|e| e.to_string())?;
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(brama_sim::serve_globalconf(
+            l,
+            Arc::new(publisher),
+            async move {
+                let _ = rx.await;
+            },
+        ));
+        tracing::info!(%addr, "test central server publishing the global configuration (TEST ONLY)");
+        Ok(Some(super::CentralServer { addr, _stop: tx }))
     }
 
     /// The test responder of `[simulator.ocsp_responder]`.

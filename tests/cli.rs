@@ -155,6 +155,21 @@ fn the_embedded_default_serves_the_readme_flow_to_diia_only() {
             "serve did not start: {}",
             std::fs::read_to_string(&log).unwrap()
         );
+        // It runs from a global configuration downloaded from the simulator's test central
+        // server, signed and checked against the embedded anchor, as a member's server does.
+        assert!(data
+            .path()
+            .join("brama-data/globalconf/current/SEVDEIR-TEST/shared-params.xml")
+            .is_file());
+        let out = brama()
+            .args(["globalconf", "show", "--admin", "http://127.0.0.1:5588"])
+            .output()
+            .unwrap();
+        let shown = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            shown.contains("http://127.0.0.1:8091/internalconf") && shown.contains("expires in:"),
+            "{shown}"
+        );
         let out = brama()
             .args([
                 "submit",

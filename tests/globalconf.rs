@@ -322,3 +322,45 @@ async fn an_expired_configuration_stops_traffic_until_a_fresh_one_arrives() {
         200
     );
 }
+
+/// The CA's responder moves: the address in a newly published configuration is used from that
+/// download on, without a restart, and the old responder can go away.
+#[tokio::test]
+async fn a_moved_ocsp_responder_is_used_without_a_restart() {
+    let mut net = start().await;
+    let moved = TestResponder::start(&net.pair.net.pki);
+    let url = moved.url();
+    net.publish_changed(|s| {
+        for ca in &mut s.approved_cas {
+            for o in &mut ca.top_ca.ocsp {
+                o.url = url.clone();
+            }
+        }
+    });
+    drop(std::mem::replace(&mut net.pair.net.ocsp, moved));
+    for s in [&net.pair.ss1, &net.pair.ss2] {
+        let start = Instant::now();
+        loop {
+            let status = s.gateway.own_ocsp().status();
+            if !status.is_empty()
+                && status
+                    .iter()
+                    .all(|c| c.responder.as_deref() == Some(url.as_str()) && c.state == "good")
+            {
+                break;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "the moved responder is not used: {status:#?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(s
+            .gateway
+            .own_ocsp()
+            .status()
+            .iter()
+            .all(|c| c.responders == [url.clone()]));
+    }
+    assert_eq!(net.ask(BIRTH).await.0, None);
+}

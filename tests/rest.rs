@@ -783,6 +783,7 @@ async fn curl_calls_the_openapi_described_declarations_service() {
 #[test]
 fn embedded_default_offers_declarations_to_diia_only() {
     use brama::identifiers::ClientId;
+    brama::serve::prepare_blocking(None).unwrap();
     let conf = brama::config::ServerConf::load(None).unwrap();
     let id = |s: &str| ClientId::parse_path(s).unwrap();
     let ehealth = conf

@@ -456,3 +456,22 @@ async fn open_store(dir: &std::path::Path) -> Arc<brama::router::store::Store> {
         }
     }
 }
+
+/// The router's configuration check against its flow, on the embedded default (its global
+/// configuration downloaded from the simulator's central server first).
+#[test]
+fn check_refuses_what_the_flow_lacks() {
+    brama::serve::prepare_blocking(None).unwrap();
+    let conf = brama::config::ServerConf::load(None).unwrap();
+    let mut rc = conf.router.expect("the embedded default has a router");
+    assert_eq!(brama::router::check(&rc), Ok(()));
+    rc.service_names.push("feedTheCat".into());
+    assert!(brama::router::check(&rc)
+        .unwrap_err()
+        .contains("'feedTheCat' is not a service"));
+    rc.service_names.pop();
+    rc.registries.remove("dps");
+    assert!(brama::router::check(&rc)
+        .unwrap_err()
+        .contains("router.registries.dps is missing"));
+}

@@ -13,7 +13,15 @@ pub struct InitArgs {
     /// The global configuration directory to (re)write.
     #[arg(long, default_value = "config/globalconf")]
     globalconf: PathBuf,
+    /// The configuration anchor to (re)write: the test central server's certificate, and
+    /// where the embedded default downloads the global configuration from.
+    #[arg(long, default_value = "config/anchor.xml")]
+    anchor: PathBuf,
 }
+
+/// Where the embedded default's test central server publishes (`config/brama.toml`,
+/// `[simulator.central] listen`).
+pub const EMBEDDED_CENTRAL_URL: &str = "http://127.0.0.1:8091/internalconf";
 
 pub fn init(a: InitArgs) -> ExitCode {
     let topology = default_topology();
@@ -25,16 +33,24 @@ pub fn init(a: InitArgs) -> ExitCode {
             topology
                 .write_globalconf(&a.globalconf, &pki)
                 .map_err(|e| format!("{}: {e}", a.globalconf.display()))?;
+            let publisher = crate::test_publish::Publisher::from_dir(
+                &a.globalconf,
+                &pki.central.cert_pem,
+                &pki.central.key_pem,
+            )?;
+            std::fs::write(&a.anchor, publisher.anchor_xml(EMBEDDED_CENTRAL_URL))
+                .map_err(|e| format!("{}: {e}", a.anchor.display()))?;
             Ok(pki)
         });
     match result {
         Ok(pki) => {
             println!(
-                "wrote the test PKI to {} ({} auth, {} signing certificates) and the global configuration to {}",
+                "wrote the test PKI to {} ({} auth, {} signing certificates), the global configuration to {} and its anchor to {}",
                 a.out.display(),
                 pki.auth.len(),
                 pki.sign.len(),
-                a.globalconf.display()
+                a.globalconf.display(),
+                a.anchor.display()
             );
             println!("rebuild (cargo build) so the embedded default picks them up");
             ExitCode::SUCCESS

@@ -9,7 +9,6 @@ use clap::Subcommand;
 use serde_json::Value;
 
 use super::send::http_call;
-use crate::config::ServerConf;
 use crate::globalconf::{ConfigurationAnchor, GlobalConf};
 
 #[derive(Subcommand)]
@@ -197,7 +196,7 @@ async fn admin_get(
     let admin = match admin {
         Some(a) => a,
         None => {
-            let conf = ServerConf::load(config).map_err(|e| e.to_string())?;
+            let conf = super::server_conf(config).map_err(|e| e.join("\n"))?;
             let listen = conf
                 .file
                 .listeners

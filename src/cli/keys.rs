@@ -151,7 +151,7 @@ fn dispatch(command: KeysCommand) -> Result<(), String> {
 }
 
 fn open(args: &TokenArgs) -> Result<(ServerConf, Token), String> {
-    let conf = ServerConf::load(args.config.as_deref()).map_err(|e| e.to_string())?;
+    let conf = super::server_conf(args.config.as_deref()).map_err(|e| e.join("\n"))?;
     let tokens = &conf.file.signer.tokens;
     let section = match &args.token {
         Some(name) => tokens

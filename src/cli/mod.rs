@@ -156,28 +156,10 @@ pub fn main() -> ExitCode {
             }
         },
         Command::Serve { config } => {
-            // A configuration downloaded from an anchor must be there before it is read.
-            if let Some(path) = &config {
-                let boot = brama_gateway::confclient::refresh::bootstrap(
-                    path,
-                    std::time::Duration::from_secs(120),
-                );
-                if let Err(e) = runtime().block_on(boot) {
-                    eprintln!("error: {e}");
-                    return ExitCode::from(1);
-                }
+            if let Ok((file, _)) = crate::config::read_file(config.as_deref()) {
+                log::init(&file.log.format, &file.log.level);
             }
-            let conf = match load_config(config.as_deref()) {
-                Ok(c) => c,
-                Err(errors) => {
-                    for e in &errors {
-                        eprintln!("error: {e}");
-                    }
-                    return ExitCode::from(1);
-                }
-            };
-            log::init(&conf.file.log.format, &conf.file.log.level);
-            runtime().block_on(serve(conf))
+            runtime().block_on(serve(config.as_deref()))
         }
         Command::Send(args) => runtime().block_on(send::run(args)),
         Command::Wsdl { command } => wsdl::run(command),
@@ -269,10 +251,16 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// The server configuration of `path` (the embedded default when `None`), checked; a global
+/// configuration it downloads from an anchor is downloaded first when none is there yet.
+pub(crate) fn server_conf(path: Option<&std::path::Path>) -> Result<ServerConf, Vec<String>> {
+    crate::serve::prepare_blocking(path).map_err(|e| vec![e])?;
+    ServerConf::load(path).map_err(|e| e.0.iter().map(ToString::to_string).collect())
+}
+
 /// The server configuration, checked, and its `[router]` checked against the router's flow.
 fn load_config(path: Option<&std::path::Path>) -> Result<ServerConf, Vec<String>> {
-    let conf = ServerConf::load(path)
-        .map_err(|e| e.0.iter().map(ToString::to_string).collect::<Vec<_>>())?;
+    let conf = server_conf(path)?;
     if let Some(Err(e)) = conf.router.as_ref().map(crate::router::check) {
         return Err(vec![e]);
     }
@@ -286,7 +274,25 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("the tokio runtime starts")
 }
 
-async fn serve(conf: ServerConf) -> ExitCode {
+async fn serve(path: Option<&std::path::Path>) -> ExitCode {
+    // A configuration downloaded from an anchor must be there before it is read; the test
+    // central server it comes from, if this process runs it, keeps serving until shutdown.
+    let central = match crate::serve::prepare(path, std::time::Duration::from_secs(120)).await {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let conf = match load_config(path) {
+        Ok(c) => c,
+        Err(errors) => {
+            for e in &errors {
+                eprintln!("error: {e}");
+            }
+            return ExitCode::from(1);
+        }
+    };
     let running = match crate::serve::start(conf, Default::default()).await {
         Ok(r) => r,
         Err(e) => {
@@ -297,6 +303,7 @@ async fn serve(conf: ServerConf) -> ExitCode {
     shutdown_signal().await;
     tracing::info!("shutting down: draining in-flight requests");
     running.shutdown().await;
+    drop(central);
     ExitCode::SUCCESS
 }
 

@@ -58,10 +58,10 @@ pub enum QueueCommand {
 }
 
 pub async fn run(a: QueueArgs) -> ExitCode {
-    let conf = match ServerConf::load(a.config.as_deref()) {
+    let conf = match super::server_conf(a.config.as_deref()) {
         Ok(c) => c,
         Err(errors) => {
-            for e in &errors.0 {
+            for e in &errors {
                 eprintln!("error: {e}");
             }
             return ExitCode::from(1);

@@ -5,7 +5,6 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use crate::config::ServerConf;
 use crate::globalconf::GlobalConf;
 use crate::identifiers::ClientId;
 use crate::sign::asic::{self, Container};
@@ -73,7 +72,7 @@ pub fn sign(a: SignArgs) -> ExitCode {
 
 fn run_sign(a: SignArgs) -> Result<(), String> {
     let member = ClientId::parse_path(&a.member)?;
-    let conf = ServerConf::load(a.config.as_deref()).map_err(|e| e.to_string())?;
+    let conf = super::server_conf(a.config.as_deref()).map_err(|e| e.join("\n"))?;
     let signer = Signer::start(&conf.signer)?;
     let key = signer
         .key(&member)
@@ -111,9 +110,9 @@ pub fn verify(a: VerifyArgs) -> ExitCode {
         Some(dir) => GlobalConf::load_dir(dir)
             .map(|gc| TrustStore::from_globalconf(&gc))
             .map_err(|e| e.to_string()),
-        None => ServerConf::load(a.config.as_deref())
+        None => super::server_conf(a.config.as_deref())
             .map(|c| TrustStore::from_globalconf(&c.globalconf))
-            .map_err(|e| e.to_string()),
+            .map_err(|e| e.join("\n")),
     };
     let trust = match trust {
         Ok(t) if !t.is_empty() => t,

@@ -164,7 +164,7 @@ pub struct Central {
 
 impl Central {
     pub fn start(net: &TwoServers) -> Central {
-        let key = brama::pki::generate_ca("central server signing key").unwrap();
+        let key = &net.pki.central;
         let publisher = Arc::new(
             brama::test_publish::Publisher::from_dir(
                 &net.path().join("globalconf"),

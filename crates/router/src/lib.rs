@@ -149,24 +149,3 @@ impl Router {
         Ok(Arc::new(Router { conf, engine }))
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn check_refuses_what_the_flow_lacks() {
-        let conf = brama_gateway::config::ServerConf::load(None).unwrap();
-        let mut rc = conf.router.expect("the embedded default has a router");
-        assert_eq!(check(&rc), Ok(()));
-        rc.service_names.push("feedTheCat".into());
-        assert!(check(&rc)
-            .unwrap_err()
-            .contains("'feedTheCat' is not a service"));
-        rc.service_names.pop();
-        rc.registries.remove("dps");
-        assert!(check(&rc)
-            .unwrap_err()
-            .contains("router.registries.dps is missing"));
-    }
-}

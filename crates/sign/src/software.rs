@@ -52,9 +52,8 @@ impl SoftwareKey {
             {
                 Ok(k) => {
                     use p256::pkcs8::DecodePrivateKey;
-                    let prehash = p256::ecdsa::SigningKey::from_pkcs8_der(&der).map_err(|e| {
-                        TokenError::permanent(format!("{}: {e}", path.display()))
-                    })?;
+                    let prehash = p256::ecdsa::SigningKey::from_pkcs8_der(&der)
+                        .map_err(|e| TokenError::permanent(format!("{}: {e}", path.display())))?;
                     Key::Ec(k, Box::new(prehash))
                 }
                 Err(_) => Key::Rsa(RsaKeyPair::from_pkcs8(&der).map_err(|e| {

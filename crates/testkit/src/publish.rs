@@ -65,12 +65,25 @@ impl Publisher {
     /// `<INSTANCE>/shared-params.xml`, optionally `private-params.xml`), signing with the P-256
     /// key of `cert_pem`.
     pub fn from_dir(dir: &Path, cert_pem: &str, key_pem: &str) -> Result<Publisher, String> {
-        let read = |p: &Path| std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()));
-        let instance = String::from_utf8_lossy(&read(&dir.join("instance-identifier"))?)
+        let read = |rel: &str| {
+            let p = dir.join(rel);
+            std::fs::read(&p).map_err(|e| format!("{}: {e}", p.display()))
+        };
+        Publisher::from_read(read, cert_pem, key_pem)
+    }
+
+    /// [`Publisher::from_dir`] over any file source: `read` gives a file by its path relative
+    /// to the configuration directory (the embedded default's files have no directory).
+    pub fn from_read(
+        read: impl Fn(&str) -> Result<Vec<u8>, String>,
+        cert_pem: &str,
+        key_pem: &str,
+    ) -> Result<Publisher, String> {
+        let instance = String::from_utf8_lossy(&read("instance-identifier")?)
             .trim()
             .to_string();
-        let shared = Bytes::from(read(&dir.join(&instance).join("shared-params.xml"))?);
-        let private = read(&dir.join(&instance).join("private-params.xml"))
+        let shared = Bytes::from(read(&format!("{instance}/shared-params.xml"))?);
+        let private = read(&format!("{instance}/private-params.xml"))
             .ok()
             .map(Bytes::from);
         let cert_der = match rustls_pemfile::certs(&mut cert_pem.as_bytes()).next() {

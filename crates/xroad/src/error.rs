@@ -626,7 +626,10 @@ mod tests {
         // A certificate's status may clear; the certificate itself will not.
         for (code, sub) in [
             (ErrorCode::SslAuthenticationFailed, "CertValidation"),
-            (ErrorCode::SslAuthenticationFailed, "IncorrectValidationInfo"),
+            (
+                ErrorCode::SslAuthenticationFailed,
+                "IncorrectValidationInfo",
+            ),
             (ErrorCode::InvalidCertPath, "CertValidation"),
             (ErrorCode::InvalidCertPath, "IncorrectValidationInfo"),
         ] {
@@ -634,11 +637,11 @@ mod tests {
             assert!(f.retryable(), "{}", f.code);
             assert!(is_retryable_code(&f.code.to_string()), "{}", f.code);
         }
-        assert!(!is_retryable_code("Server.ServerProxy.SslAuthenticationFailed"));
-        assert!(!is_retryable_code("Server.ServerProxy.InvalidCertPath"));
         assert!(!is_retryable_code(
-            "Client.InvalidCertPath.CertValidation"
+            "Server.ServerProxy.SslAuthenticationFailed"
         ));
+        assert!(!is_retryable_code("Server.ServerProxy.InvalidCertPath"));
+        assert!(!is_retryable_code("Client.InvalidCertPath.CertValidation"));
         assert!(!Fault::new(Prefix::Client, ErrorCode::InvalidCertPath, "")
             .with_sub("CertValidation")
             .retryable());

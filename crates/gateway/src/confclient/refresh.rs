@@ -58,8 +58,7 @@ impl ConfClient {
         let Some(anchor) = &section.anchor else {
             return Ok(None);
         };
-        let anchor =
-            ConfigurationAnchor::load(&conf.source.path(anchor)).map_err(|e| e.to_string())?;
+        let anchor = read_anchor(&conf.source, anchor)?;
         Ok(Some(ConfClient::new(
             anchor,
             conf.source.path(&conf.file.server.globalconf_dir),
@@ -132,22 +131,33 @@ impl ConfClient {
     }
 }
 
-/// Before a server starts from `config`: when its `[globalconf] anchor` is set and nothing has
-/// been downloaded yet, downloads now, retrying for up to `patience` (a server cannot start
-/// without a global configuration). Does nothing otherwise.
-pub async fn bootstrap(config: &std::path::Path, patience: Duration) -> Result<(), String> {
-    let text = std::fs::read_to_string(config).map_err(|e| format!("{}: {e}", config.display()))?;
-    let file: crate::config::file::ConfigFile =
-        toml::from_str(&text).map_err(|e| format!("{}: {e}", config.display()))?;
+/// The anchor file `rel` of a configuration read from `source`.
+fn read_anchor(
+    source: &crate::config::ConfigSource,
+    rel: &str,
+) -> Result<ConfigurationAnchor, String> {
+    let bytes = source
+        .read(rel)
+        .map_err(|e| format!("{}: {e}", source.display(rel)))?;
+    ConfigurationAnchor::parse(&bytes).map_err(|e| format!("{}: {e}", source.display(rel)))
+}
+
+/// Before a server starts from `file` (read from `source`): when its `[globalconf] anchor` is
+/// set and nothing has been downloaded yet, downloads now, retrying for up to `patience` (a
+/// server cannot start without a global configuration). Does nothing otherwise.
+pub async fn bootstrap_file(
+    file: &crate::config::file::ConfigFile,
+    source: &crate::config::ConfigSource,
+    patience: Duration,
+) -> Result<(), String> {
     let Some(anchor) = &file.globalconf.anchor else {
         return Ok(());
     };
-    let base = config.parent().unwrap_or(std::path::Path::new("."));
-    let dir = base.join(&file.server.globalconf_dir);
+    let dir = source.path(&file.server.globalconf_dir);
     if store::current(&dir).join("instance-identifier").is_file() {
         return Ok(());
     }
-    let anchor = ConfigurationAnchor::load(&base.join(anchor)).map_err(|e| e.to_string())?;
+    let anchor = read_anchor(source, anchor)?;
     let pool = brama_transport::Pool::new(4, Duration::from_secs(5), Duration::from_secs(5));
     let timeout = Duration::from_millis(file.globalconf.timeout_ms.max(1));
     let start = std::time::Instant::now();
@@ -169,4 +179,18 @@ pub async fn bootstrap(config: &std::path::Path, patience: Duration) -> Result<(
             }
         }
     }
+}
+
+/// [`bootstrap_file`] for the configuration file at `config`.
+pub async fn bootstrap(config: &std::path::Path, patience: Duration) -> Result<(), String> {
+    let text = std::fs::read_to_string(config).map_err(|e| format!("{}: {e}", config.display()))?;
+    let file: crate::config::file::ConfigFile =
+        toml::from_str(&text).map_err(|e| format!("{}: {e}", config.display()))?;
+    let source = crate::config::ConfigSource::Dir(
+        config
+            .parent()
+            .map(std::path::Path::to_path_buf)
+            .unwrap_or_default(),
+    );
+    bootstrap_file(&file, &source, patience).await
 }

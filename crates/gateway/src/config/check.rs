@@ -64,9 +64,21 @@ pub(super) fn check(
         ),
         None => file.server.globalconf_dir.clone(),
     };
-    let globalconf = load_globalconf(&source, &gc_dir)
-        .map_err(|m| e.add_in(gc_name.clone(), "", m))
-        .ok();
+    let downloaded = file.globalconf.anchor.is_some();
+    let globalconf = if downloaded && !source.path(&gc_dir).join("instance-identifier").is_file() {
+        e.add_in(
+            gc_name.clone(),
+            "",
+            "no global configuration has been downloaded from [globalconf] anchor yet \
+             (brama serve downloads it before it starts)"
+                .to_string(),
+        );
+        None
+    } else {
+        load_globalconf(&source, &gc_dir, downloaded)
+            .map_err(|m| e.add_in(gc_name.clone(), "", m))
+            .ok()
+    };
 
     for (key, addr) in [
         (

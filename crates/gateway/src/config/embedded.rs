@@ -13,12 +13,15 @@ macro_rules! embed {
 #[cfg(feature = "embedded-default")]
 static FILES: &[(&str, &[u8])] = embed!(
     "config/brama.toml",
+    "config/anchor.xml",
     "config/globalconf/instance-identifier",
     "config/globalconf/SEVDEIR-TEST/shared-params.xml",
     "config/globalconf/SEVDEIR-TEST/private-params.xml",
     "certs-test/ca.pem",
     "certs-test/ocsp-responder.pem",
     "certs-test/ocsp-responder.key",
+    "certs-test/central-server.pem",
+    "certs-test/central-server.key",
     "certs-test/ss1-auth.pem",
     "certs-test/ss1-auth.key",
     "certs-test/ss1-internal.pem",

@@ -371,6 +371,20 @@ pub struct SimulatorSection {
     pub registries: std::collections::BTreeMap<String, SimRegistrySection>,
     /// The test CA's OCSP responder at `POST /ocsp` (PEM files relative to this file).
     pub ocsp_responder: Option<SimOcspSection>,
+    /// A test central server publishing a global configuration, signed, on a listener of its
+    /// own (`GET /internalconf`): what `[globalconf] anchor` downloads in a test network.
+    pub central: Option<SimCentralSection>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimCentralSection {
+    pub listen: String,
+    /// The global configuration it publishes (relative to this file).
+    pub dir: String,
+    /// Its self-signed configuration signing certificate and key (PEM), the anchor's.
+    pub cert: String,
+    pub key: String,
 }
 
 #[derive(Clone, Debug, Deserialize)]

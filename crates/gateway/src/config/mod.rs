@@ -262,29 +262,7 @@ impl fmt::Debug for ServerConf {
 impl ServerConf {
     /// Loads `path`, or the embedded default when `None`, and checks everything.
     pub fn load(path: Option<&Path>) -> Result<ServerConf, ConfigErrors> {
-        let (source, name) = match path {
-            Some(p) => (
-                ConfigSource::Dir(p.parent().map(Path::to_path_buf).unwrap_or_default()),
-                p.file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default(),
-            ),
-            None if embedded::available() => (ConfigSource::Embedded, "brama.toml".to_string()),
-            None => {
-                return Err(one(
-                    "<embedded>",
-                    "",
-                    "this build has no embedded default configuration (it comes with the \
-                     `sim` feature); pass --config FILE"
-                        .into(),
-                ))
-            }
-        };
-        let file_name = source.display(&name);
-        let text = source
-            .read(&name)
-            .map_err(|e| one(&file_name, "", format!("cannot read: {e}")))?;
-        let text = String::from_utf8(text).map_err(|_| one(&file_name, "", "not UTF-8".into()))?;
+        let (source, file_name, text) = read_text(path)?;
         Self::from_toml(&text, source, &file_name)
     }
 
@@ -317,6 +295,43 @@ impl ServerConf {
     }
 }
 
+/// The configuration file `path` (the embedded default when `None`): where its relative paths
+/// resolve, its name for messages, and its text.
+fn read_text(path: Option<&Path>) -> Result<(ConfigSource, String, String), ConfigErrors> {
+    let (source, name) = match path {
+        Some(p) => (
+            ConfigSource::Dir(p.parent().map(Path::to_path_buf).unwrap_or_default()),
+            p.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        ),
+        None if embedded::available() => (ConfigSource::Embedded, "brama.toml".to_string()),
+        None => {
+            return Err(one(
+                "<embedded>",
+                "",
+                "this build has no embedded default configuration (it comes with the \
+                 `sim` feature); pass --config FILE"
+                    .into(),
+            ))
+        }
+    };
+    let file_name = source.display(&name);
+    let text = source
+        .read(&name)
+        .map_err(|e| one(&file_name, "", format!("cannot read: {e}")))?;
+    let text = String::from_utf8(text).map_err(|_| one(&file_name, "", "not UTF-8".into()))?;
+    Ok((source, file_name, text))
+}
+
+/// The configuration file `path` (the embedded default when `None`) parsed but not checked:
+/// what is needed before its global configuration is there (downloading it, logging).
+pub fn read_file(path: Option<&Path>) -> Result<(ConfigFile, ConfigSource), ConfigErrors> {
+    let (source, file_name, text) = read_text(path)?;
+    let file = toml::from_str(&text).map_err(|e| one(&file_name, "", e.message().to_string()))?;
+    Ok((file, source))
+}
+
 fn one(file: &str, key: &str, message: String) -> ConfigErrors {
     ConfigErrors(vec![ConfigError {
         file: file.into(),
@@ -325,9 +340,15 @@ fn one(file: &str, key: &str, message: String) -> ConfigErrors {
     }])
 }
 
-/// Loads the global configuration directory `dir` (relative to the config file).
-pub(crate) fn load_globalconf(source: &ConfigSource, dir: &str) -> Result<GlobalConf, String> {
+/// Loads the global configuration directory `dir` (relative to the config file); a downloaded
+/// one is always on disk, whatever the source of the configuration file.
+pub(crate) fn load_globalconf(
+    source: &ConfigSource,
+    dir: &str,
+    downloaded: bool,
+) -> Result<GlobalConf, String> {
     match source {
+        _ if downloaded => GlobalConf::load_dir(&source.path(dir)).map_err(|e| e.to_string()),
         ConfigSource::Dir(base) => GlobalConf::load_dir(&base.join(dir)).map_err(|e| e.to_string()),
         ConfigSource::Embedded => {
             let read = |rel: &str| source.read(&format!("{dir}/{rel}"));

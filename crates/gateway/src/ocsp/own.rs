@@ -55,26 +55,82 @@ struct Attempts {
     last_error: Option<String>,
     /// Unix seconds of the next try after a failure.
     retry_at: i64,
+    /// Fetch at `retry_at` even though the response in use is good (`refresh_now`).
+    forced: bool,
 }
 
 pub struct OwnOcsp {
-    certs: Vec<OwnCert>,
+    /// What is tracked under the global configuration in force; replaced when it changes.
+    tracked: RwLock<Arc<Tracked>>,
+    /// The chains it is derived from: the authentication chain, each member's signing chain.
+    auth_chain: Vec<Vec<u8>>,
+    signing: Vec<(ClientId, Vec<Vec<u8>>)>,
     current: RwLock<HashMap<[u8; 20], Arc<Current>>>,
     attempts: Mutex<HashMap<[u8; 20], Attempts>>,
+    cache_dir: Option<PathBuf>,
+    pub(crate) interval: Duration,
+    timeout: Duration,
+    /// Wakes the refresh loop at once (a test, `brama ocsp refresh`, a new configuration).
+    pub(crate) wake: tokio::sync::Notify,
+    /// Fetches that found no usable response at any responder.
+    pub fetch_failures: std::sync::atomic::AtomicU64,
+}
+
+/// The certificates whose CA names responders in one global configuration, and its rules.
+#[derive(Debug, Default)]
+pub struct Tracked {
+    pub certs: Vec<OwnCert>,
     /// SHA-256 → SHA-1 of each certificate (peers ask by either).
     by_sha256: HashMap<[u8; 32], [u8; 20]>,
     /// The authentication certificate and its intermediates (those with a responder).
     auth_chain: Vec<[u8; 20]>,
     /// Each member's signing certificate and its intermediates.
     signing: Vec<(ClientId, Vec<[u8; 20]>)>,
-    cache_dir: Option<PathBuf>,
-    pub(crate) interval: Duration,
-    timeout: Duration,
     policy: ocsp::Policy,
-    /// Wakes the refresh loop at once (a test, `brama ocsp refresh`).
-    pub(crate) wake: tokio::sync::Notify,
-    /// Fetches that found no usable response at any responder.
-    pub fetch_failures: std::sync::atomic::AtomicU64,
+}
+
+impl Tracked {
+    fn derive(
+        gc: &GlobalConf,
+        policy: ocsp::Policy,
+        auth_chain: &[Vec<u8>],
+        signing: &[(ClientId, Vec<Vec<u8>>)],
+    ) -> Tracked {
+        let mut certs: Vec<OwnCert> = Vec::new();
+        let mut track = |chain: &[Vec<u8>], what: &str| -> Vec<[u8; 20]> {
+            let mut ids = Vec::new();
+            for (i, der) in chain.iter().enumerate() {
+                let label = match i {
+                    0 => what.to_string(),
+                    _ => "intermediate CA".to_string(),
+                };
+                let Some(c) = own_cert(gc, der, chain.get(i + 1), label) else {
+                    continue;
+                };
+                ids.push(c.sha1);
+                if !certs.iter().any(|x| x.sha1 == c.sha1) {
+                    certs.push(c);
+                }
+            }
+            ids
+        };
+        let auth = track(auth_chain, "authentication certificate");
+        let signing = signing
+            .iter()
+            .map(|(member, chain)| {
+                let ids = track(chain, &format!("signing certificate of {member}"));
+                (member.clone(), ids)
+            })
+            .collect();
+        let by_sha256 = certs.iter().map(|c| (sha256(&c.der), c.sha1)).collect();
+        Tracked {
+            certs,
+            by_sha256,
+            auth_chain: auth,
+            signing,
+            policy,
+        }
+    }
 }
 
 /// The status one certificate's response is in, for `brama ocsp status`, `/health` and metrics.
@@ -109,44 +165,16 @@ impl OwnOcsp {
         section: &crate::config::file::OcspSection,
         cache_dir: Option<PathBuf>,
     ) -> OwnOcsp {
-        let mut certs: Vec<OwnCert> = Vec::new();
-        let mut track = |chain: &[Vec<u8>], what: &str| -> Vec<[u8; 20]> {
-            let mut ids = Vec::new();
-            for (i, der) in chain.iter().enumerate() {
-                let label = match i {
-                    0 => what.to_string(),
-                    _ => "intermediate CA".to_string(),
-                };
-                let Some(c) = own_cert(gc, der, chain.get(i + 1), label) else {
-                    continue;
-                };
-                ids.push(c.sha1);
-                if !certs.iter().any(|x| x.sha1 == c.sha1) {
-                    certs.push(c);
-                }
-            }
-            ids
-        };
-        let auth = track(auth_chain, "authentication certificate");
-        let signing = signing
-            .iter()
-            .map(|(member, chain)| {
-                let ids = track(chain, &format!("signing certificate of {member}"));
-                (member.clone(), ids)
-            })
-            .collect();
-        let by_sha256 = certs.iter().map(|c| (sha256(&c.der), c.sha1)).collect();
+        let tracked = Tracked::derive(gc, trust.ocsp_policy, auth_chain, signing);
         let own = OwnOcsp {
-            certs,
+            tracked: RwLock::new(Arc::new(tracked)),
+            auth_chain: auth_chain.to_vec(),
+            signing: signing.to_vec(),
             current: RwLock::default(),
             attempts: Mutex::default(),
-            by_sha256,
-            auth_chain: auth,
-            signing,
             cache_dir,
             interval: Duration::from_secs(section.fetch_interval_s.max(1)),
             timeout: Duration::from_millis(section.fetch_timeout_ms.max(1)),
-            policy: trust.ocsp_policy,
             wake: tokio::sync::Notify::new(),
             fetch_failures: Default::default(),
         };
@@ -154,18 +182,45 @@ impl OwnOcsp {
         own
     }
 
-    /// Fetches every response again now (a responder has just come up; `brama ocsp`).
-    pub fn refresh_now(&self) {
-        self.attempts
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .values_mut()
-            .for_each(|a| a.retry_at = 0);
-        self.wake.notify_one();
+    /// A new global configuration is in force: the responders, their certificates, which CAs
+    /// check status and the freshness rules are taken from it. A response that no longer
+    /// checks under it is dropped, and every certificate is fetched from its new responders
+    /// straight away, so a moved or re-keyed responder is used without a restart.
+    pub(crate) fn reconfigure(&self, gw: &Gateway, gc: &GlobalConf, trust: &TrustStore) {
+        let tracked = Tracked::derive(gc, trust.ocsp_policy, &self.auth_chain, &self.signing);
+        {
+            let mut current = self.current.write().unwrap_or_else(|p| p.into_inner());
+            current.retain(|sha1, c| {
+                tracked
+                    .certs
+                    .iter()
+                    .any(|cert| &cert.sha1 == sha1 && self.check(trust, cert, &c.der).is_ok())
+            });
+        }
+        *self.tracked.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(tracked);
+        self.push_to_signer(gw);
+        self.refresh_now();
     }
 
-    pub fn certs(&self) -> &[OwnCert] {
-        &self.certs
+    /// What is tracked now.
+    pub fn tracked(&self) -> Arc<Tracked> {
+        self.tracked
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Fetches every response again now (a responder has just come up; `brama ocsp`).
+    pub fn refresh_now(&self) {
+        let tracked = self.tracked();
+        let mut attempts = self.attempts.lock().unwrap_or_else(|p| p.into_inner());
+        for cert in &tracked.certs {
+            let a = attempts.entry(cert.sha1).or_default();
+            a.retry_at = 0;
+            a.forced = true;
+        }
+        drop(attempts);
+        self.wake.notify_one();
     }
 
     /// The response in use for the certificate with this SHA-1.
@@ -179,7 +234,8 @@ impl OwnOcsp {
 
     /// By SHA-256 of the certificate, as X-Road 8 peers ask.
     pub fn current_by_sha256(&self, sha256: &[u8; 32]) -> Option<Arc<Current>> {
-        self.current(self.by_sha256.get(sha256)?)
+        let sha1 = *self.tracked().by_sha256.get(sha256)?;
+        self.current(&sha1)
     }
 
     fn responses(&self, ids: &[[u8; 20]]) -> Vec<Bytes> {
@@ -190,16 +246,19 @@ impl OwnOcsp {
     }
 
     /// When the response for `cert` should be fetched again (Unix seconds).
-    fn due(&self, cert: &OwnCert, now: i64) -> i64 {
+    fn due(&self, policy: ocsp::Policy, cert: &OwnCert, now: i64) -> i64 {
         let attempts = self.attempts.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(a) = attempts.get(&cert.sha1).filter(|a| a.failures > 0) {
+        if let Some(a) = attempts
+            .get(&cert.sha1)
+            .filter(|a| a.failures > 0 || a.forced)
+        {
             return a.retry_at;
         }
         drop(attempts);
         match self.current(&cert.sha1) {
             None => now,
             Some(c) => {
-                let fresh_until = c.verdict.fresh_until(self.policy);
+                let fresh_until = c.verdict.fresh_until(policy);
                 let halfway = c.verdict.this_update + (fresh_until - c.verdict.this_update) / 2;
                 (c.fetched_at + self.interval.as_secs() as i64).min(halfway)
             }
@@ -209,7 +268,9 @@ impl OwnOcsp {
     /// Per-certificate state, for the CLI, `/health` and metrics.
     pub fn status(&self) -> Vec<CertStatus> {
         let now = now();
-        self.certs
+        let tracked = self.tracked();
+        tracked
+            .certs
             .iter()
             .map(|c| {
                 let cur = self.current(&c.sha1);
@@ -220,7 +281,7 @@ impl OwnOcsp {
                     .get(&c.sha1)
                     .cloned()
                     .unwrap_or_default();
-                let fresh_until = cur.as_ref().map(|x| x.verdict.fresh_until(self.policy));
+                let fresh_until = cur.as_ref().map(|x| x.verdict.fresh_until(tracked.policy));
                 let state = match (&cur, fresh_until) {
                     (None, _) => "missing",
                     (Some(x), _) if matches!(x.status, ocsp::CertStatus::Revoked { .. }) => {
@@ -241,7 +302,7 @@ impl OwnOcsp {
                     next_update: cur.as_ref().and_then(|x| x.verdict.next_update),
                     age_s: cur.as_ref().map(|x| now - x.verdict.this_update),
                     fresh_for_s: fresh_until.map(|u| u - now),
-                    next_fetch_in_s: (self.due(c, now) - now).max(0),
+                    next_fetch_in_s: (self.due(tracked.policy, c, now) - now).max(0),
                     last_error: attempts.last_error,
                 }
             })
@@ -264,23 +325,25 @@ impl OwnOcsp {
 
     /// Fetches every response that is due; returns when the next one will be.
     pub async fn refresh_due(&self, gw: &Gateway) -> Duration {
+        let tracked = self.tracked();
         let now = now();
-        for cert in &self.certs {
-            if self.due(cert, now) <= now {
+        for cert in &tracked.certs {
+            if self.due(tracked.policy, cert, now) <= now {
                 self.fetch(gw, cert).await;
             }
         }
         let now = super::now();
-        let next = self.certs.iter().map(|c| self.due(c, now)).min();
+        let next = tracked
+            .certs
+            .iter()
+            .map(|c| self.due(tracked.policy, c, now))
+            .min();
         Duration::from_secs(next.map_or(self.interval.as_secs(), |n| (n - now).max(1) as u64))
     }
 
     /// Runs until `stop`: fetching, then sleeping until the next response is due.
     pub async fn run(gw: Arc<Gateway>, mut stop: tokio::sync::watch::Receiver<bool>) {
         let own = gw.own_ocsp().clone();
-        if own.certs.is_empty() {
-            return;
-        }
         loop {
             let wait = own.refresh_due(&gw).await;
             tokio::select! {
@@ -379,9 +442,10 @@ impl OwnOcsp {
     /// Gives each signing key its chain's current responses, for `RevocationValues`, and until
     /// when they prove the chain good.
     pub(crate) fn push_to_signer(&self, gw: &Gateway) {
-        for (member, ids) in &self.signing {
+        let tracked = self.tracked();
+        for (member, ids) in &tracked.signing {
             if let Some(key) = gw.signer.key(member) {
-                let until = (!ids.is_empty()).then(|| self.fresh_until(ids, false));
+                let until = (!ids.is_empty()).then(|| self.fresh_until(&tracked, ids, false));
                 key.set_ocsp(self.responses(ids), until);
             }
         }
@@ -389,11 +453,13 @@ impl OwnOcsp {
 
     /// Until when every certificate of `ids` has a fresh response (0: one has none), a good one
     /// unless `refused_too`.
-    fn fresh_until(&self, ids: &[[u8; 20]], refused_too: bool) -> i64 {
+    fn fresh_until(&self, tracked: &Tracked, ids: &[[u8; 20]], refused_too: bool) -> i64 {
         let current = self.current.read().unwrap_or_else(|p| p.into_inner());
         ids.iter()
             .map(|id| match current.get(id) {
-                Some(c) if refused_too || c.refused.is_none() => c.verdict.fresh_until(self.policy),
+                Some(c) if refused_too || c.refused.is_none() => {
+                    c.verdict.fresh_until(tracked.policy)
+                }
                 _ => 0,
             })
             .min()
@@ -405,8 +471,10 @@ impl OwnOcsp {
     /// local, transient failure: the responder may answer in a moment); a revoked certificate's
     /// response is sent, and the peer refuses it.
     pub fn auth_parts(&self) -> Result<Vec<Bytes>, String> {
-        if self.auth_chain.is_empty() || now() <= self.fresh_until(&self.auth_chain, true) {
-            return Ok(self.responses(&self.auth_chain));
+        let tracked = self.tracked();
+        let chain = &tracked.auth_chain;
+        if chain.is_empty() || now() <= self.fresh_until(&tracked, chain, true) {
+            return Ok(self.responses(chain));
         }
         Err(
             "this server has no fresh OCSP response for its authentication certificate yet \
@@ -434,7 +502,8 @@ impl OwnOcsp {
         let Some(dir) = &self.cache_dir else {
             return;
         };
-        for cert in &self.certs {
+        let tracked = self.tracked();
+        for cert in &tracked.certs {
             let path = dir.join(cache_name(&cert.sha1));
             let Ok(bytes) = std::fs::read(&path) else {
                 continue;

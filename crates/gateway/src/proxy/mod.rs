@@ -217,7 +217,11 @@ impl Gateway {
         let gc = Arc::new(gc);
         let xml = self.conf.file.limits.xml();
         self.peers.replace(PeerTrust::new(gc.clone()));
-        self.trusted.replace(Trusted::new(gc, xml, expires_at));
+        self.trusted
+            .replace(Trusted::new(gc.clone(), xml, expires_at));
+        let trusted = self.trusted();
+        self.own_ocsp
+            .reconfigure(self, &gc, &trusted.verifier.trust);
         tracing::info!(expires_at, "global configuration in force replaced");
     }
 

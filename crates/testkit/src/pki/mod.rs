@@ -83,6 +83,9 @@ pub struct Pki {
     pub ca: Issued,
     /// The CA's OCSP responder (`ocsp-responder.pem`).
     pub ocsp: Issued,
+    /// The test central server's configuration signing key (`central-server.pem`), self-signed:
+    /// it signs the published global configuration that anchors name.
+    pub central: Issued,
     /// By server code.
     pub auth: BTreeMap<String, Issued>,
     /// By server code.
@@ -123,6 +126,7 @@ pub fn generate(spec: &PkiSpec) -> Result<Pki, PkiError> {
     let mut pki = Pki {
         ca: ca.issued(),
         ocsp: ca.issue(profile::ocsp_responder(&spec.ca_name))?,
+        central: generate_ca(&format!("{} central server", spec.instance))?,
         auth: BTreeMap::new(),
         internal_tls: BTreeMap::new(),
         sign: BTreeMap::new(),
@@ -195,6 +199,7 @@ impl Pki {
         let mut pki = Pki {
             ca: load("ca")?,
             ocsp: load(OCSP_BASE)?,
+            central: load(CENTRAL_BASE)?,
             auth: BTreeMap::new(),
             internal_tls: BTreeMap::new(),
             sign: BTreeMap::new(),
@@ -223,6 +228,7 @@ impl Pki {
         let mut out = vec![
             ("ca".to_owned(), &self.ca),
             (OCSP_BASE.to_owned(), &self.ocsp),
+            (CENTRAL_BASE.to_owned(), &self.central),
         ];
         out.extend(self.auth.iter().map(|(c, i)| (auth_base(c), i)));
         out.extend(self.internal_tls.iter().map(|(c, i)| (internal_base(c), i)));
@@ -255,7 +261,9 @@ impl Pki {
              This directory is a throwaway test PKI for brama; its private keys are public, so never \
              trust it outside tests. `ca.pem`/`ca.key` is the self-signed test CA that issued every \
              other certificate here; `ocsp-responder.pem`/`.key` is its OCSP responder (extended key \
-             usage OCSPSigning), which signs the test responders' answers; `<server>-auth.pem`/`.key` (servers: {servers}) are the security \
+             usage OCSPSigning), which signs the test responders' answers; `central-server.pem`/`.key` is the test central \
+             server's self-signed configuration signing key (the anchor `config/anchor.xml` names \
+             it); `<server>-auth.pem`/`.key` (servers: {servers}) are the security \
              servers' X-Road authentication certificates, used for mutual TLS between security servers \
              (subject `serialNumber=<instance>/<server>/<owner class>`, `CN=<owner code>`); \
              `<server>-internal.pem`/`.key` are the servers' HTTPS certificates towards information \
@@ -326,6 +334,7 @@ fn new_key() -> Result<KeyPair, PkiError> {
 }
 
 const OCSP_BASE: &str = "ocsp-responder";
+const CENTRAL_BASE: &str = "central-server";
 
 fn sign_key(class: &str, code: &str) -> String {
     format!("{class}/{code}")

@@ -460,6 +460,7 @@ fn write_and_load_round_trip() {
         "sign-GOV-00000007",
         "sign-GOV-00000009",
         "client-diia-is",
+        "central-server",
     ]
     .iter()
     .flat_map(|b| [format!("{b}.pem"), format!("{b}.key")])
