@@ -195,8 +195,13 @@ mod simulator {
             Some(o) => Some(Arc::new(ocsp_responder(&files, o)?)),
             None => None,
         };
+        let tsa = match &sim.tsa {
+            Some(t) => Some(test_tsa(&files, t)?),
+            None => None,
+        };
         let cfg = SimConfig {
             ocsp,
+            tsa,
             latency: Duration::from_millis(sim.latency_ms),
             error_rate: sim.error_rate,
             wsdls,
@@ -253,6 +258,26 @@ mod simulator {
         ));
         tracing::info!(%addr, "test central server publishing the global configuration (TEST ONLY)");
         Ok(Some(super::CentralServer { addr, _stop: tx }))
+    }
+
+    /// The test TSA of `[simulator.tsa]`.
+    fn test_tsa(
+        files: &Files<'_>,
+        t: &crate::config::file::SimTsaSection,
+    ) -> std::io::Result<Arc<dyn brama_testkit::tsa::TimeStampAuthority>> {
+        let bad = |e: String| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("[simulator.tsa]: {e}"),
+            )
+        };
+        let text = |rel: &str| {
+            String::from_utf8(files.read(rel)?)
+                .map_err(|_| bad(format!("{}: not PEM", files.display(rel))))
+        };
+        let tsa =
+            brama_testkit::tsa::Tsa::from_pem(&text(&t.cert)?, &text(&t.key)?).map_err(bad)?;
+        Ok(Arc::new(tsa))
     }
 
     /// The test responder of `[simulator.ocsp_responder]`.

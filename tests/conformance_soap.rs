@@ -149,6 +149,7 @@ async fn ee_node(
         }],
         global_groups: vec![],
         ocsp_urls: Vec::new(),
+        tsa_urls: Vec::new(),
     };
     let pki = brama::pki::generate(&topology.pki_spec("EE test CA", &[])).unwrap();
     pki.write_dir(&dir.join("certs")).unwrap();

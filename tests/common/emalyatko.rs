@@ -87,6 +87,7 @@ impl Net {
             ],
             global_groups: vec![],
             ocsp_urls: Vec::new(),
+            tsa_urls: Vec::new(),
         };
         let pki = brama::pki::generate(&topology.pki_spec("test CA", &["diia-is"])).unwrap();
         pki.write_dir(&dir.path().join("certs")).unwrap();

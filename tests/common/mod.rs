@@ -269,6 +269,7 @@ impl TwoServers {
                 members: vec![sub("00000009", "OTHER")],
             }],
             ocsp_urls: Vec::new(),
+            tsa_urls: Vec::new(),
         };
         let mut topology = topology;
         let pki = brama::pki::generate(&topology.pki_spec("test CA", &["diia-is"])).unwrap();

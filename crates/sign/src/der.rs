@@ -4,7 +4,12 @@
 /// Appends one TLV to `out`.
 pub fn push_tlv(out: &mut Vec<u8>, tag: u8, content: &[u8]) {
     out.push(tag);
-    let len = content.len();
+    push_len(out, content.len());
+    out.extend_from_slice(content);
+}
+
+/// Appends the DER length octets of `len`.
+pub(crate) fn push_len(out: &mut Vec<u8>, len: usize) {
     if len < 0x80 {
         out.push(len as u8);
     } else {
@@ -13,7 +18,6 @@ pub fn push_tlv(out: &mut Vec<u8>, tag: u8, content: &[u8]) {
         out.push(0x80 | (bytes.len() - skip) as u8);
         out.extend_from_slice(&bytes[skip..]);
     }
-    out.extend_from_slice(content);
 }
 
 /// One TLV as a new buffer.

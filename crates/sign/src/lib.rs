@@ -24,6 +24,7 @@ pub mod pkcs11;
 pub mod scheme;
 pub mod software;
 pub mod token;
+pub mod tsp;
 pub mod verify;
 pub mod xades;
 

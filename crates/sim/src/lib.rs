@@ -7,6 +7,7 @@
 //! test CA's OCSP responder) among brama's crates. Nothing in the gateway or the router may
 //! depend on it.
 //! - `POST /ocsp`: the test CA's OCSP responder, when [`SimConfig::ocsp`] is set (`ocsp`).
+//! - `POST /tsa`: a time-stamping authority, when [`SimConfig::tsa`] is set (`tsa`).
 //!
 //! - `POST` (any path), `text/xml` or `multipart/related` (SOAP part first): replies with the
 //!   request's Envelope start tag and SOAP Header copied byte for byte (X-Road services must
@@ -37,6 +38,7 @@ mod registries;
 mod rest;
 #[cfg(test)]
 mod tests;
+mod tsa;
 
 pub use publish::serve_globalconf;
 
@@ -95,6 +97,8 @@ pub struct SimConfig {
     pub registries: HashMap<String, RegistrySim>,
     /// The test CA's OCSP responder, answering `POST /ocsp`, when set.
     pub ocsp: Option<Arc<brama_testkit::ocsp::Responder>>,
+    /// A time-stamping authority, answering `POST /tsa`, when set.
+    pub tsa: Option<Arc<dyn brama_testkit::tsa::TimeStampAuthority>>,
 }
 
 /// One registry's own behaviour; unset values fall back to the simulator's.
@@ -116,6 +120,7 @@ impl Default for SimConfig {
             dracs_processing: Duration::ZERO,
             registries: HashMap::new(),
             ocsp: None,
+            tsa: None,
         }
     }
 }
@@ -338,6 +343,7 @@ impl SimStats {
 struct Ctx {
     cfg: SimConfig,
     ocsp: Option<ocsp::OcspSim>,
+    tsa: Option<tsa::TsaSim>,
     stats: Arc<SimStats>,
     dracs: registries::Dracs,
     started: std::time::Instant,
@@ -396,6 +402,7 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let ctx = Arc::new(Ctx {
         ocsp: cfg.ocsp.clone().map(ocsp::OcspSim::new),
+        tsa: cfg.tsa.clone().map(tsa::TsaSim::new),
         cfg,
         stats,
         dracs: registries::Dracs::default(),
@@ -431,6 +438,15 @@ async fn handle(req: Request<Incoming>, ctx: &Ctx) -> Response<Body> {
         }
         if let Some(what) = path.strip_prefix("/_sim/ocsp/") {
             return o.control(what, req).await;
+        }
+    }
+    if let Some(t) = &ctx.tsa {
+        let path = req.uri().path();
+        if path == "/tsa" {
+            return t.answer(req).await;
+        }
+        if let Some(what) = path.strip_prefix("/_sim/tsa/") {
+            return t.control(what, &req);
         }
     }
     if req.uri().path().starts_with("/_sim/") {

@@ -6,8 +6,8 @@ use std::path::Path;
 
 use crate::pki::{MemberSpec, Pki, PkiSpec, ServerSpec};
 use brama_xroad::globalconf::{
-    auth_cert_hash, ApprovedCa, CaInfo, GlobalGroup, GlobalSettings, Member, MemberClass, OcspInfo,
-    PrivateParams, SecurityServer, SharedParams, Subsystem,
+    auth_cert_hash, ApprovedCa, ApprovedTsa, CaInfo, GlobalGroup, GlobalSettings, Member,
+    MemberClass, OcspInfo, PrivateParams, SecurityServer, SharedParams, Subsystem,
 };
 use brama_xroad::identifiers::{ClientId, SecurityServerId};
 
@@ -37,6 +37,8 @@ pub struct Topology {
     pub global_groups: Vec<GlobalGroup>,
     /// The test CA's OCSP responders (`approvedCA/topCA/ocsp/url`); none: statuses unchecked.
     pub ocsp_urls: Vec<String>,
+    /// The test TSA's addresses (the simulator's `POST /tsa` by default).
+    pub tsa_urls: Vec<String>,
 }
 
 const MINTSYFRY: &str = "Міністерство цифрової трансформації України";
@@ -105,6 +107,7 @@ pub fn default_topology() -> Topology {
         }],
         // The simulator's test responder (config/brama.toml, [simulator.ocsp_responder]).
         ocsp_urls: vec!["http://127.0.0.1:8090/ocsp".into()],
+        tsa_urls: vec!["http://127.0.0.1:8090/tsa".into()],
     }
 }
 
@@ -182,7 +185,15 @@ impl Topology {
                 intermediate_cas: Vec::new(),
                 certificate_profile_info: "ee.ria.xroad.common.certificateprofile.impl.FiVRKCertificateProfileInfoProvider".into(),
             }],
-            approved_tsas: Vec::new(),
+            approved_tsas: self
+                .tsa_urls
+                .iter()
+                .map(|url| ApprovedTsa {
+                    name: "brama test TSA".into(),
+                    url: url.clone(),
+                    cert_der: pki.tsa.cert_der.clone(),
+                })
+                .collect(),
             members: self
                 .members
                 .iter()

@@ -11,3 +11,4 @@ pub mod deploy;
 pub mod ocsp;
 pub mod pki;
 pub mod publish;
+pub mod tsa;

@@ -84,6 +84,9 @@ error_codes! {
     OutdatedGlobalConf => "OutdatedGlobalConf",
     MaintenanceMode => "MaintenanceMode",
     Timeout => "Timeout",
+    TimestampValidation => "TimestampValidation",
+    TimestampingFailed => "TimestampingFailed",
+    LoggingFailed => "LoggingFailed",
 }
 
 impl ErrorCode {
@@ -467,6 +470,7 @@ pub(crate) const TRANSIENT_WORDS: &[&str] = &[
 /// Every word of a fault code X-Road and Trembita servers send (reference §1.7): prefixes, the
 /// `ServiceFailed` infix, leaf codes and the sub-codes of signature failures.
 const KNOWN_WORDS: &[&str] = &[
+    "TimestampValidation",
     "Client",
     "Server",
     "ClientProxy",
@@ -705,6 +709,9 @@ mod tests {
                 OutdatedGlobalConf => true,
                 MaintenanceMode => true,
                 Timeout => true,
+                TimestampValidation => false,
+                TimestampingFailed => true,
+                LoggingFailed => true,
             }
         }
         let mut seen = std::collections::HashSet::new();

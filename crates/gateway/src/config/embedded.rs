@@ -20,6 +20,8 @@ static FILES: &[(&str, &[u8])] = embed!(
     "certs-test/ca.pem",
     "certs-test/ocsp-responder.pem",
     "certs-test/ocsp-responder.key",
+    "certs-test/tsa.pem",
+    "certs-test/tsa.key",
     "certs-test/central-server.pem",
     "certs-test/central-server.key",
     "certs-test/ss1-auth.pem",

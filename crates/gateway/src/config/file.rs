@@ -374,6 +374,16 @@ pub struct SimulatorSection {
     /// A test central server publishing a global configuration, signed, on a listener of its
     /// own (`GET /internalconf`): what `[globalconf] anchor` downloads in a test network.
     pub central: Option<SimCentralSection>,
+    /// The test CA's time-stamping authority at `POST /tsa` (PEM files relative to this file).
+    pub tsa: Option<SimTsaSection>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimTsaSection {
+    /// The TSA's certificate (critical EKU timeStamping) and key.
+    pub cert: String,
+    pub key: String,
 }
 
 #[derive(Clone, Debug, Deserialize)]

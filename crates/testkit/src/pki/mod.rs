@@ -83,6 +83,8 @@ pub struct Pki {
     pub ca: Issued,
     /// The CA's OCSP responder (`ocsp-responder.pem`).
     pub ocsp: Issued,
+    /// The CA's time-stamping authority (`tsa.pem`): critical EKU timeStamping.
+    pub tsa: Issued,
     /// The test central server's configuration signing key (`central-server.pem`), self-signed:
     /// it signs the published global configuration that anchors name.
     pub central: Issued,
@@ -126,6 +128,7 @@ pub fn generate(spec: &PkiSpec) -> Result<Pki, PkiError> {
     let mut pki = Pki {
         ca: ca.issued(),
         ocsp: ca.issue(profile::ocsp_responder(&spec.ca_name))?,
+        tsa: ca.issue(profile::tsa(&spec.ca_name))?,
         central: generate_ca(&format!("{} central server", spec.instance))?,
         auth: BTreeMap::new(),
         internal_tls: BTreeMap::new(),
@@ -199,6 +202,7 @@ impl Pki {
         let mut pki = Pki {
             ca: load("ca")?,
             ocsp: load(OCSP_BASE)?,
+            tsa: load(TSA_BASE)?,
             central: load(CENTRAL_BASE)?,
             auth: BTreeMap::new(),
             internal_tls: BTreeMap::new(),
@@ -228,6 +232,7 @@ impl Pki {
         let mut out = vec![
             ("ca".to_owned(), &self.ca),
             (OCSP_BASE.to_owned(), &self.ocsp),
+            (TSA_BASE.to_owned(), &self.tsa),
             (CENTRAL_BASE.to_owned(), &self.central),
         ];
         out.extend(self.auth.iter().map(|(c, i)| (auth_base(c), i)));
@@ -261,7 +266,9 @@ impl Pki {
              This directory is a throwaway test PKI for brama; its private keys are public, so never \
              trust it outside tests. `ca.pem`/`ca.key` is the self-signed test CA that issued every \
              other certificate here; `ocsp-responder.pem`/`.key` is its OCSP responder (extended key \
-             usage OCSPSigning), which signs the test responders' answers; `central-server.pem`/`.key` is the test central \
+             usage OCSPSigning), which signs the test responders' answers; `tsa.pem`/`.key` is its time-stamping \
+             authority (critical extended key usage timeStamping), which signs the test TSAs' \
+             tokens; `central-server.pem`/`.key` is the test central \
              server's self-signed configuration signing key (the anchor `config/anchor.xml` names \
              it); `<server>-auth.pem`/`.key` (servers: {servers}) are the security \
              servers' X-Road authentication certificates, used for mutual TLS between security servers \
@@ -335,6 +342,17 @@ fn new_key() -> Result<KeyPair, PkiError> {
 
 const OCSP_BASE: &str = "ocsp-responder";
 const CENTRAL_BASE: &str = "central-server";
+const TSA_BASE: &str = "tsa";
+
+/// Issues a time-stamping authority's certificate from a CA given as PEM cert+key (adds one to
+/// a checked-in PKI without regenerating it).
+pub fn issue_tsa_cert(
+    ca_cert_pem: &str,
+    ca_key_pem: &str,
+    ca_name: &str,
+) -> Result<Issued, PkiError> {
+    Authority::from_pem(ca_cert_pem, ca_key_pem)?.issue(profile::tsa(ca_name))
+}
 
 fn sign_key(class: &str, code: &str) -> String {
     format!("{class}/{code}")

@@ -129,6 +129,27 @@ pub fn ocsp_responder(ca_name: &str) -> CertificateParams {
     p
 }
 
+/// The CA's time-stamping authority: issued by the CA with the extended key usage
+/// id-kp-timeStamping, critical and alone, as RFC 3161 §2.3 requires (openssl's `ts -verify`
+/// checks it).
+pub fn tsa(ca_name: &str) -> CertificateParams {
+    let mut p = end_entity();
+    p.distinguished_name = dn(&[
+        (DnType::CountryName, printable(COUNTRY)),
+        (DnType::OrganizationName, CA_ORGANIZATION.into()),
+        (DnType::CommonName, format!("{ca_name} TSA").into()),
+    ]);
+    p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    // SEQUENCE { OID 1.3.6.1.5.5.7.3.8 }
+    let eku = [
+        0x30, 0x0a, 0x06, 0x08, 0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x08,
+    ];
+    let mut ext = rcgen::CustomExtension::from_oid_content(&[2, 5, 29, 37], eku.to_vec());
+    ext.set_criticality(true);
+    p.custom_extensions.push(ext);
+    p
+}
+
 /// TLS client certificate of an information system (pinned by hash for SSLAUTH).
 pub fn client(name: &str) -> CertificateParams {
     let mut p = end_entity();

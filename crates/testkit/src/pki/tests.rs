@@ -461,6 +461,7 @@ fn write_and_load_round_trip() {
         "sign-GOV-00000009",
         "client-diia-is",
         "central-server",
+        "tsa",
     ]
     .iter()
     .flat_map(|b| [format!("{b}.pem"), format!("{b}.key")])
