@@ -13,7 +13,7 @@ pub use brama_transport as transport;
 pub use brama_transport::metrics;
 pub use brama_wsdl as wsdl;
 pub use brama_wsdl::registries;
-pub use brama_xroad::{error, globalconf, identifiers, message, openapi, xml};
+pub use brama_xroad::{error, globalconf, identifiers, message, openapi, time, xml};
 
 pub mod cli;
 pub mod serve;

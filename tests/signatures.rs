@@ -67,6 +67,53 @@ fn asic_containers_get_x_roads_verdicts() {
     }
 }
 
+/// X-Road's time-stamped containers: the token is checked first (a batch one through its ts hash
+/// chain, a single one over the signature value), signed by an approved TSA only, and the
+/// certificates and OCSP are checked as of its `genTime`.
+#[test]
+fn container_time_stamps_are_checked() {
+    let trust = x_road_trust();
+    assert_eq!(trust.tsa_certs.len(), 1, "the globalconf's approved TSA");
+    let read = |name: &str| {
+        asic::read(&std::fs::read(format!("{X}asic/{name}.asice")).unwrap()).unwrap()
+    };
+    let unix = |t: &str| {
+        time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+            .unwrap()
+            .unix_timestamp()
+    };
+    let batch = read("valid-batch-ts");
+    assert!(batch.timestamp.is_some());
+    let v = asic::verify_container(&batch, &trust).unwrap();
+    assert_eq!(v.time_stamped_at, Some(unix("2024-12-05T07:34:14Z")));
+    let single = read("valid-signed-message");
+    assert!(single.timestamp.is_none(), "inside the signature");
+    let v = asic::verify_container(&single, &trust).unwrap();
+    assert_eq!(v.time_stamped_at, Some(unix("2024-12-05T13:16:35Z")));
+
+    // No approved TSA, a changed token, a missing token: refused.
+    let mut no_tsa = x_road_trust();
+    no_tsa.tsa_certs.clear();
+    for c in [&batch, &single] {
+        let e = asic::verify_container(c, &no_tsa).unwrap_err();
+        assert_eq!(e.code, brama::error::ErrorCode::TimestampValidation, "{e}");
+    }
+    let mut changed = batch.clone();
+    let token = changed.timestamp.as_mut().unwrap();
+    let n = token.len();
+    token[n - 10] ^= 1; // inside the signature value
+    let e = asic::verify_container(&changed, &trust).unwrap_err();
+    assert_eq!(e.code, brama::error::ErrorCode::TimestampValidation, "{e}");
+    let mut missing = batch.clone();
+    missing.timestamp = None;
+    assert!(asic::verify_container(&missing, &trust).is_err());
+    // What brama writes reads back the same and verifies the same way.
+    let again = asic::read(&asic::write(&batch)).unwrap();
+    assert_eq!(again.timestamp, batch.timestamp);
+    assert_eq!(again.ts_hash_chain, batch.ts_hash_chain);
+    asic::verify_container(&again, &trust).unwrap();
+}
+
 /// The containers' OCSP responses are checked at the signing time: without them, or with
 /// another certificate's, the same container is refused as X-Road refuses it.
 #[test]

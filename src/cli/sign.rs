@@ -130,7 +130,7 @@ pub fn verify(a: VerifyArgs) -> ExitCode {
         let verdict = load_container(f).and_then(|c| asic::verify_container(&c, &trust));
         match verdict {
             Ok(v) => println!(
-                "VALID {}: signed by {} ({}){}",
+                "VALID {}: signed by {} ({}){}{}",
                 f.display(),
                 v.signer
                     .map_or_else(|| v.cert_subject.clone(), |s| s.to_string()),
@@ -141,7 +141,14 @@ pub fn verify(a: VerifyArgs) -> ExitCode {
                 },
                 v.signing_time
                     .map(|t| format!(" at {t}"))
-                    .unwrap_or_default()
+                    .unwrap_or_default(),
+                match v.time_stamped_at {
+                    Some(t) => format!(
+                        "; time-stamped by an approved TSA at {}, certificates and OCSP checked as of then",
+                        crate::time::rfc3339(t)
+                    ),
+                    None => "; not time-stamped, certificates and OCSP checked as of the signing time".into(),
+                }
             ),
             Err(e) => {
                 all_valid = false;
@@ -197,5 +204,6 @@ fn load_container(path: &Path) -> Result<Container, crate::sign::error::SignErro
         hash_chain: opt("sig-hashchain.xml"),
         ts_hash_chain_result: opt("ts-hashchainresult.xml"),
         ts_hash_chain: opt("ts-hashchain.xml"),
+        timestamp: opt("META-INF/timestamp.tst").or_else(|| opt("timestamp.tst")),
     })
 }

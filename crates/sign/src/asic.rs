@@ -10,12 +10,14 @@ use super::batch::KeyWorker;
 use super::digest::DigestAlgorithm;
 use super::error::SignError;
 use super::hashchain::{self, Input};
+use super::tsp;
 use super::verify::{self, At, Part, Signed, TrustStore, Verified};
 use brama_xroad::identifiers::{ClientId, ServiceId};
 use brama_xroad::message::soap::{SoapLimits, SoapMessage};
 
 pub(crate) const MIMETYPE: &str = "application/vnd.etsi.asic-e+zip";
 const SIGNATURES: &str = "META-INF/signatures.xml";
+const TIMESTAMP: &str = "META-INF/timestamp.tst";
 /// Containers are small; these bound what a hostile zip can make us inflate.
 const MAX_ENTRIES: usize = 1000;
 const MAX_TOTAL: u64 = 256 * 1024 * 1024;
@@ -30,6 +32,9 @@ pub struct Container {
     pub hash_chain: Option<Vec<u8>>,
     pub ts_hash_chain_result: Option<Vec<u8>>,
     pub ts_hash_chain: Option<Vec<u8>>,
+    /// A batch time-stamp (`META-INF/timestamp.tst`, DER) over `ts_hash_chain_result`; a
+    /// single message's is inside the signature.
+    pub timestamp: Option<Vec<u8>>,
 }
 
 fn structure(m: impl Into<String>) -> SignError {
@@ -83,6 +88,7 @@ pub fn read(bytes: &[u8]) -> Result<Container, SignError> {
         hash_chain: entry(&mut zip, "sig-hashchain.xml")?,
         ts_hash_chain_result: entry(&mut zip, "ts-hashchainresult.xml")?,
         ts_hash_chain: entry(&mut zip, "ts-hashchain.xml")?,
+        timestamp: entry(&mut zip, TIMESTAMP)?,
     })
 }
 
@@ -140,23 +146,66 @@ pub fn write(c: &Container) -> Vec<u8> {
     if let Some(h) = &c.hash_chain {
         put("sig-hashchain.xml", h, deflated);
     }
+    if let Some(r) = &c.ts_hash_chain_result {
+        put("ts-hashchainresult.xml", r, deflated);
+    }
+    if let Some(h) = &c.ts_hash_chain {
+        put("ts-hashchain.xml", h, deflated);
+    }
     put(SIGNATURES, &c.signature, deflated);
+    if let Some(t) = &c.timestamp {
+        put(TIMESTAMP, t, deflated);
+        if let Some(r) = &c.ts_hash_chain_result {
+            put(
+                "META-INF/ASiCManifest.xml",
+                asic_manifest(r).as_bytes(),
+                deflated,
+            );
+        }
+    }
     put("META-INF/manifest.xml", manifest(c).as_bytes(), deflated);
     zip.finish().expect("in-memory zip").into_inner()
 }
 
+/// The OpenDocument manifest: the container, then every entry outside `META-INF/`, as X-Road
+/// lists them (a reader checks it against the entries).
 fn manifest(c: &Container) -> String {
     let mut m = String::from(
-        r#"<?xml version="1.0" encoding="UTF-8" standalone="no"?><manifest:manifest xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0" manifest:version="1.2"><manifest:file-entry manifest:full-path="/" manifest:media-type="application/vnd.etsi.asic-e+zip"/><manifest:file-entry manifest:full-path="message.xml" manifest:media-type="text/xml"/>"#,
+        r#"<?xml version="1.0" encoding="UTF-8" standalone="no"?><manifest:manifest xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0" manifest:version="1.2"><manifest:file-entry manifest:full-path="/" manifest:media-type="application/vnd.etsi.asic-e+zip"/>"#,
     );
-    for i in 0..c.attachments.len() {
+    let mut entry = |path: &str, media: &str| {
         m.push_str(&format!(
-            r#"<manifest:file-entry manifest:full-path="attachment{}" manifest:media-type="application/octet-stream"/>"#,
-            i + 1
-        ));
+            r#"<manifest:file-entry manifest:full-path="{path}" manifest:media-type="{media}"/>"#
+        ))
+    };
+    entry("message.xml", "text/xml");
+    for i in 0..c.attachments.len() {
+        entry(&format!("attachment{}", i + 1), "application/octet-stream");
+    }
+    for (name, present) in [
+        ("sig-hashchainresult.xml", c.hash_chain_result.is_some()),
+        ("sig-hashchain.xml", c.hash_chain.is_some()),
+        ("ts-hashchainresult.xml", c.ts_hash_chain_result.is_some()),
+        ("ts-hashchain.xml", c.ts_hash_chain.is_some()),
+    ] {
+        if present {
+            entry(name, "text/xml");
+        }
     }
     m.push_str("</manifest:manifest>");
     m
+}
+
+/// `META-INF/ASiCManifest.xml` of a batch time-stamp: the token and the hash-chain result it
+/// covers (ETSI TS 102 918), as X-Road writes it.
+fn asic_manifest(ts_result: &[u8]) -> String {
+    use base64::Engine;
+    let digest =
+        base64::engine::general_purpose::STANDARD.encode(DigestAlgorithm::Sha512.digest(ts_result));
+    format!(
+        r#"<?xml version="1.0" encoding="utf-8"?><asic:ASiCManifest xmlns:asic="http://uri.etsi.org/2918/v1.2.1#" xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><asic:SigReference URI="{TIMESTAMP}" MimeType="vnd.etsi.timestamp-token"/><asic:DataObjectReference URI="ts-hashchainresult.xml" MimeType="text/xml"><ds:DigestMethod Algorithm="{}"/><ds:DigestValue>{digest}</ds:DigestValue></asic:DataObjectReference></asic:ASiCManifest>"#,
+        DigestAlgorithm::Sha512.uri()
+    )
 }
 
 /// The member who must have signed `message`: the client of a request, the service provider of
@@ -201,30 +250,58 @@ pub(crate) fn expected_signer(message: &[u8]) -> Result<ClientId, SignError> {
     member.ok_or_else(|| SignError::malformed("message.xml names no client or service"))
 }
 
-/// Verifies a container at its signing time, as an archive is verified.
+/// Verifies a container as X-Road's `AsicContainerVerifier` does: its time-stamp first (a batch
+/// one through its own hash chain over `META-INF/signatures.xml`, a single one over the
+/// signature value), then the signature with certificates and OCSP checked as of the
+/// time-stamp's `genTime`; without a time-stamp, as of the signature's `SigningTime`.
 pub fn verify_container(c: &Container, trust: &TrustStore) -> Result<Verified, SignError> {
-    // The time-stamp first, as X-Road does: a batch time-stamp covers the signature through
-    // its own hash chain.
-    if let (Some(result), Some(chain)) = (&c.ts_hash_chain_result, &c.ts_hash_chain) {
-        let alg =
-            DigestAlgorithm::from_uri(&hashchain::parse_result(result, &trust.xml)?.method)
-                .ok_or_else(|| SignError::malformed("unsupported time-stamp hash chain digest"))?;
-        let resolve =
-            |uri: &str| (uri == "/ts-hashchain.xml").then_some(Cow::Borrowed(chain.as_slice()));
-        hashchain::verify(
-            result,
-            &resolve,
-            &[Input {
-                uri: "/META-INF/signatures.xml",
-                digest: Some(alg.digest(&c.signature)),
-                compare: true,
-            }],
-            &trust.xml,
-        )?;
-    }
+    let stamped = match (&c.timestamp, &c.ts_hash_chain_result, &c.ts_hash_chain) {
+        (Some(token), Some(result), Some(chain)) => {
+            let alg =
+                DigestAlgorithm::from_uri(&hashchain::parse_result(result, &trust.xml)?.method)
+                    .ok_or_else(|| {
+                        SignError::malformed("unsupported time-stamp hash chain digest")
+                    })?;
+            let resolve =
+                |uri: &str| (uri == "/ts-hashchain.xml").then_some(Cow::Borrowed(chain.as_slice()));
+            hashchain::verify(
+                result,
+                &resolve,
+                &[Input {
+                    uri: "/META-INF/signatures.xml",
+                    digest: Some(alg.digest(&c.signature)),
+                    compare: true,
+                }],
+                &trust.xml,
+            )?;
+            Some(tsp::verify(token, result, &trust.tsa_certs)?)
+        }
+        (None, None, None) => {
+            let sig = crate::xades::parse(&c.signature, &trust.xml)?;
+            match &sig.timestamp {
+                Some(token) => Some(tsp::verify(token, &sig.signature_value, &trust.tsa_certs)?),
+                None => None,
+            }
+        }
+        (None, Some(result), _) => {
+            // Checked for what it is, then refused for what is missing.
+            hashchain::parse_result(result, &trust.xml)?;
+            return Err(structure(
+                "a time-stamp hash chain without META-INF/timestamp.tst",
+            ));
+        }
+        _ => {
+            return Err(structure(
+                "META-INF/timestamp.tst without its ts-hashchain files",
+            ))
+        }
+    };
     let signer = expected_signer(&c.message)?;
     let parts = Part::list(&c.message, c.attachments.iter().map(Vec::as_slice));
-    let verified = verify::verify(
+    let at = stamped
+        .as_ref()
+        .map_or(At::SigningTime, |s| At::Stamped(s.gen_time));
+    let mut verified = verify::verify(
         Signed {
             signature: &c.signature,
             hash_chain_result: c.hash_chain_result.as_deref(),
@@ -233,7 +310,8 @@ pub fn verify_container(c: &Container, trust: &TrustStore) -> Result<Verified, S
         &parts,
         trust,
         Some(&signer),
-        At::SigningTime,
+        at,
     )?;
+    verified.time_stamped_at = stamped.map(|s| s.gen_time);
     Ok(verified)
 }

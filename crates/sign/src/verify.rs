@@ -116,6 +116,9 @@ pub struct TrustStore {
     ocsp_listed: usize,
     /// `ocspFreshnessSeconds` and `verifyNextUpdate`.
     pub ocsp_policy: ocsp::Policy,
+    /// The approved time-stamping authorities' certificates (`approvedTSA/cert`): the only
+    /// signers a time-stamp is accepted from.
+    pub tsa_certs: Vec<Vec<u8>>,
     /// Verified OCSP responses: the hot path checks a response's freshness, not its signature.
     ocsp_verdicts: Mutex<HashMap<[u8; 32], ocsp::Verdict>>,
 }
@@ -194,6 +197,12 @@ impl TrustStore {
             ocsp_listed,
             ocsp_policy,
             ocsp_verdicts: Mutex::default(),
+            tsa_certs: gc
+                .shared
+                .values()
+                .flat_map(|s| &s.approved_tsas)
+                .map(|t| t.cert_der.clone())
+                .collect(),
         }
     }
 
@@ -408,6 +417,23 @@ pub enum At {
     Now,
     /// The signature's own `SigningTime` (archived messages whose certificates have expired).
     SigningTime,
+    /// A time-stamp's `genTime` (Unix seconds): a logged message is checked as of then.
+    Stamped(i64),
+}
+
+impl At {
+    /// The moment this names; `signing_time` gives the signature's own.
+    fn time(
+        self,
+        signing_time: impl FnOnce() -> Result<ASN1Time, SignError>,
+    ) -> Result<ASN1Time, SignError> {
+        match self {
+            At::Now => Ok(ASN1Time::now()),
+            At::SigningTime => signing_time(),
+            At::Stamped(t) => ASN1Time::from_timestamp(t)
+                .map_err(|e| SignError::malformed(format!("time-stamp time {t}: {e}"))),
+        }
+    }
 }
 
 /// What a valid signature tells.
@@ -417,6 +443,9 @@ pub struct Verified {
     pub signing_time: Option<String>,
     pub batch: bool,
     pub cert_subject: String,
+    /// The time-stamp's `genTime` (Unix seconds) when a container carried one and it checked:
+    /// the certificates and OCSP were then checked as of that moment.
+    pub time_stamped_at: Option<i64>,
 }
 
 fn invalid(m: impl Into<String>) -> SignError {
@@ -467,12 +496,11 @@ fn verify_in_known_batch(
     };
     verify_hash_chain(result, chain, parts, known.alg, limits, at)?;
     check_member(&known.members, &known.cert_subject, expected)?;
-    let when = match at {
-        At::Now => ASN1Time::now(),
-        At::SigningTime => known
+    let when = at.time(|| {
+        known
             .signing_time_parsed
-            .ok_or_else(|| SignError::malformed("no valid xades:SigningTime"))?,
-    };
+            .ok_or_else(|| SignError::malformed("no valid xades:SigningTime"))
+    })?;
     check_path(
         &known.cert_subject,
         known.cert_validity,
@@ -492,6 +520,7 @@ fn verify_in_known_batch(
         }
     }
     Ok(Verified {
+        time_stamped_at: None,
         signer: known.members.first().cloned(),
         signing_time: known.signing_time.clone(),
         batch: true,
@@ -516,7 +545,7 @@ fn verify_hash_chain(
             Ok(Input {
                 uri: &p.name,
                 digest: Some(p.digest_with(alg)?),
-                compare: matches!(at, At::SigningTime),
+                compare: matches!(at, At::SigningTime | At::Stamped(_)),
             })
         })
         .collect::<Result<_, SignError>>()?;
@@ -670,10 +699,7 @@ fn verify_signature(
     check_signature_value(&sig, signed.signature, &cert, limits)?;
 
     // 4. The certificate path at the signing time.
-    let when = match at {
-        At::Now => ASN1Time::now(),
-        At::SigningTime => signing_time(&sig)?,
-    };
+    let when = at.time(|| signing_time(&sig))?;
     let validity = (cert.validity().not_before, cert.validity().not_after);
     let path_cas = path.as_deref().map(|p| p.cas.as_slice());
     check_path(&cert_subject, validity, path_cas, when)?;
@@ -699,6 +725,7 @@ fn verify_signature(
         fresh_until,
     });
     let verified = Verified {
+        time_stamped_at: None,
         signer: members.into_iter().next(),
         signing_time: sig.signing_time.clone(),
         batch,

@@ -285,6 +285,9 @@ pub struct ParsedSignature {
     pub cert_digest: Option<(String, Vec<u8>)>,
     /// DER OCSP responses of `xades:RevocationValues` (the signing chain's).
     pub ocsp_responses: Vec<Vec<u8>>,
+    /// A single-message time-stamp (`xades:SignatureTimeStamp/EncapsulatedTimeStamp`, DER),
+    /// over the decoded `ds:SignatureValue`.
+    pub timestamp: Option<Vec<u8>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -442,6 +445,9 @@ pub fn parse(doc: &[u8], limits: &XmlLimits) -> Result<ParsedSignature, Malforme
                         p.ocsp_responses.push(b64(&text)?)
                     }
                     (2, "SigningTime", _) => p.signing_time = Some(text.trim().to_string()),
+                    (2, "EncapsulatedTimeStamp", Some((2, "SignatureTimeStamp"))) => {
+                        p.timestamp = Some(b64(&text)?)
+                    }
                     (1, "DigestValue", Some((2, "CertDigest"))) if in_sig_props_cert => {
                         if let Some((_, d)) = p.cert_digest.as_mut() {
                             *d = b64(&text)?;

@@ -15,4 +15,5 @@ pub mod identifiers;
 pub mod message;
 pub mod openapi;
 pub mod rnokpp;
+pub mod time;
 pub mod xml;

@@ -231,13 +231,7 @@ impl Gateway {
         let at = trusted.expires_at()?;
         let now = crate::ocsp::now();
         (now > at).then(|| {
-            let when = time::OffsetDateTime::from_unix_timestamp(at)
-                .ok()
-                .and_then(|t| {
-                    t.format(&time::format_description::well_known::Rfc3339)
-                        .ok()
-                })
-                .unwrap_or_else(|| at.to_string());
+            let when = brama_xroad::time::rfc3339(at);
             format!(
                 "the global configuration expired at {when} and no newer one has been downloaded"
             )

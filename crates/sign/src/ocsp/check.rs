@@ -239,12 +239,4 @@ fn has_ocsp_signing(cert: &X509Certificate<'_>) -> bool {
     })
 }
 
-fn show(unix: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(unix)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_else(|| unix.to_string())
-}
+use brama_xroad::time::rfc3339 as show;
