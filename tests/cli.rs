@@ -223,3 +223,25 @@ fn a_default_build_carries_the_test_keys_the_production_check_looks_for() {
     let line = key.lines().nth(2).expect("a third line");
     assert!(bin.windows(line.len()).any(|w| w == line.as_bytes()));
 }
+
+/// The embedded default's anchor names the checked-in test central server's certificate (a
+/// `brama certs init` elsewhere must not rewrite it), and its download URL is the simulator's.
+#[test]
+fn the_embedded_anchor_names_the_test_central_server() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let anchor = brama::globalconf::ConfigurationAnchor::load(std::path::Path::new(&format!(
+        "{root}/config/anchor.xml"
+    )))
+    .unwrap();
+    let pem = std::fs::read(format!("{root}/certs-test/central-server.pem")).unwrap();
+    let der = rustls_pemfile::certs(&mut pem.as_slice())
+        .next()
+        .unwrap()
+        .unwrap()
+        .to_vec();
+    assert_eq!(anchor.sources[0].verification_certs, vec![der]);
+    assert_eq!(
+        anchor.sources[0].download_url,
+        "http://127.0.0.1:8091/internalconf"
+    );
+}

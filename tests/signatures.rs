@@ -74,9 +74,8 @@ fn asic_containers_get_x_roads_verdicts() {
 fn container_time_stamps_are_checked() {
     let trust = x_road_trust();
     assert_eq!(trust.tsa_certs.len(), 1, "the globalconf's approved TSA");
-    let read = |name: &str| {
-        asic::read(&std::fs::read(format!("{X}asic/{name}.asice")).unwrap()).unwrap()
-    };
+    let read =
+        |name: &str| asic::read(&std::fs::read(format!("{X}asic/{name}.asice")).unwrap()).unwrap();
     let unix = |t: &str| {
         time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
             .unwrap()

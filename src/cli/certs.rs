@@ -14,9 +14,10 @@ pub struct InitArgs {
     #[arg(long, default_value = "config/globalconf")]
     globalconf: PathBuf,
     /// The configuration anchor to (re)write: the test central server's certificate, and
-    /// where the embedded default downloads the global configuration from.
-    #[arg(long, default_value = "config/anchor.xml")]
-    anchor: PathBuf,
+    /// where the embedded default downloads the global configuration from. Default:
+    /// `anchor.xml` beside the global configuration directory (`config/anchor.xml`).
+    #[arg(long)]
+    anchor: Option<PathBuf>,
 }
 
 /// Where the embedded default's test central server publishes (`config/brama.toml`,
@@ -24,6 +25,12 @@ pub struct InitArgs {
 pub const EMBEDDED_CENTRAL_URL: &str = "http://127.0.0.1:8091/internalconf";
 
 pub fn init(a: InitArgs) -> ExitCode {
+    let anchor = a.anchor.clone().unwrap_or_else(|| {
+        a.globalconf
+            .parent()
+            .unwrap_or(std::path::Path::new("."))
+            .join("anchor.xml")
+    });
     let topology = default_topology();
     let spec = crate::pki::default_spec();
     let result = crate::pki::generate(&spec)
@@ -38,8 +45,8 @@ pub fn init(a: InitArgs) -> ExitCode {
                 &pki.central.cert_pem,
                 &pki.central.key_pem,
             )?;
-            std::fs::write(&a.anchor, publisher.anchor_xml(EMBEDDED_CENTRAL_URL))
-                .map_err(|e| format!("{}: {e}", a.anchor.display()))?;
+            std::fs::write(&anchor, publisher.anchor_xml(EMBEDDED_CENTRAL_URL))
+                .map_err(|e| format!("{}: {e}", anchor.display()))?;
             Ok(pki)
         });
     match result {
@@ -50,7 +57,7 @@ pub fn init(a: InitArgs) -> ExitCode {
                 pki.auth.len(),
                 pki.sign.len(),
                 a.globalconf.display(),
-                a.anchor.display()
+                anchor.display()
             );
             println!("rebuild (cargo build) so the embedded default picks them up");
             ExitCode::SUCCESS
