@@ -534,7 +534,12 @@ async fn bodies_over_the_limit_are_refused() {
 
 #[tokio::test]
 async fn signed_rest_exchanges_pass_brama_and_the_independent_verifier() {
-    let p = start_rest_pair("", "[log]\nmessages_dir = \"messages\"", "").await;
+    let p = start_rest_pair(
+        "",
+        "[log]\nmessages_dir = \"messages\"\ntimestamp_interval_s = 1",
+        "",
+    )
+    .await;
     let a = p.ss1.client_http.unwrap();
     for (method, body) in [
         ("GET", Bytes::new()),
@@ -553,6 +558,12 @@ async fn signed_rest_exchanges_pass_brama_and_the_independent_verifier() {
         .await;
         assert_eq!(r.status, 200, "{}", r.text());
     }
+    // Logged, then time-stamped by the test network's TSA at the next batch.
+    let log = p.ss1.gateway.message_log().unwrap();
+    assert!(
+        brama::message_log::timestamper::until_stamped(log, std::time::Duration::from_secs(30))
+            .await
+    );
     let dir = p.net.path();
     let mut requests = Vec::new();
     let mut responses = Vec::new();
@@ -575,7 +586,8 @@ async fn signed_rest_exchanges_pass_brama_and_the_independent_verifier() {
             c.hash_chain.is_some(),
             "REST is signed in the hash-chain form"
         );
-        brama::sign::asic::verify_container(&c, &trust).unwrap();
+        let v = brama::sign::asic::verify_container(&c, &trust).unwrap();
+        assert!(v.time_stamped_at.is_some(), "{}", f.display());
     }
     let ca = dir.join("certs/ca.pem");
     common::independent_verify(&ca, "SEVDEIR-TEST/GOV/00000001", &requests);

@@ -94,8 +94,8 @@ pub async fn start_sim(latency: Duration) -> Sim {
     }
 }
 
-/// The test CA's OCSP responder, served by the simulator on its own thread and runtime (so it
-/// outlives any one test runtime), stopped when dropped.
+/// The test CA's OCSP responder and TSA, served by the simulator on its own thread and runtime
+/// (so it outlives any one test runtime), stopped when dropped.
 pub struct TestResponder {
     pub responder: Arc<brama::test_ocsp::Responder>,
     pub addr: SocketAddr,
@@ -104,6 +104,15 @@ pub struct TestResponder {
 
 impl TestResponder {
     pub fn start(pki: &Pki) -> TestResponder {
+        let tsa = brama::test_tsa::Tsa::from_pem(&pki.tsa.cert_pem, &pki.tsa.key_pem).unwrap();
+        Self::start_with(pki, Arc::new(tsa))
+    }
+
+    /// The same with another TSA behind `POST /tsa` (`openssl ts -reply`).
+    pub fn start_with(
+        pki: &Pki,
+        tsa: Arc<dyn brama::test_tsa::TimeStampAuthority>,
+    ) -> TestResponder {
         let responder = Arc::new(
             brama::test_ocsp::Responder::new(
                 &pki.ca.cert_der,
@@ -118,6 +127,7 @@ impl TestResponder {
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let cfg = brama::sim::SimConfig {
             ocsp: Some(responder.clone()),
+            tsa: Some(tsa),
             ..Default::default()
         };
         std::thread::spawn(move || {
@@ -143,6 +153,10 @@ impl TestResponder {
 
     pub fn url(&self) -> String {
         format!("http://{}/ocsp", self.addr)
+    }
+
+    pub fn tsa_url(&self) -> String {
+        format!("http://{}/tsa", self.addr)
     }
 }
 
@@ -276,6 +290,7 @@ impl TwoServers {
         pki.write_dir(&dir.path().join("certs")).unwrap();
         let ocsp = TestResponder::start(&pki);
         topology.ocsp_urls = vec![ocsp.url()];
+        topology.tsa_urls = vec![ocsp.tsa_url()];
         topology
             .write_globalconf(&dir.path().join("globalconf"), &pki)
             .unwrap();
@@ -497,7 +512,15 @@ pub async fn start_pair(latency: Duration) -> Pair {
 
 /// [`start_pair`] with each server's configuration passed through `edit(name, toml)`.
 pub async fn start_pair_with(latency: Duration, edit: impl Fn(&str, String) -> String) -> Pair {
-    let mut net = TwoServers::new();
+    start_pair_on(TwoServers::new(), latency, edit).await
+}
+
+/// [`start_pair_with`] on a test network prepared by the caller.
+pub async fn start_pair_on(
+    mut net: TwoServers,
+    latency: Duration,
+    edit: impl Fn(&str, String) -> String,
+) -> Pair {
     let sim = start_sim(latency).await;
     let dead = bind().local_addr().unwrap(); // bound then dropped: nothing listens there
     let dir = net.path();

@@ -10,6 +10,7 @@
 
 pub mod confclient;
 pub mod config;
+pub mod message_log;
 pub mod ocsp;
 pub mod proxy;
 pub mod rest;

@@ -262,13 +262,14 @@ pub fn verify_container(c: &Container, trust: &TrustStore) -> Result<Verified, S
                     .ok_or_else(|| {
                         SignError::malformed("unsupported time-stamp hash chain digest")
                     })?;
-            let resolve =
-                |uri: &str| (uri == "/ts-hashchain.xml").then_some(Cow::Borrowed(chain.as_slice()));
+            let resolve = |uri: &str| {
+                (uri == hashchain::TS_HASHCHAIN).then_some(Cow::Borrowed(chain.as_slice()))
+            };
             hashchain::verify(
                 result,
                 &resolve,
                 &[Input {
-                    uri: "/META-INF/signatures.xml",
+                    uri: hashchain::SIGNATURES,
                     digest: Some(alg.digest(&c.signature)),
                     compare: true,
                 }],

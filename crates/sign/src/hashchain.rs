@@ -23,6 +23,9 @@ pub(crate) const NS_DSIG: &str = "http://www.w3.org/2000/09/xmldsig#";
 /// Where the signature's HashChainResult points (the per-message chain).
 pub const SIG_HASHCHAIN: &str = "/sig-hashchain.xml";
 pub const MESSAGE: &str = "/message.xml";
+pub const TS_HASHCHAIN: &str = "/ts-hashchain.xml";
+/// The part a time-stamp's hash chain covers.
+pub const SIGNATURES: &str = "/META-INF/signatures.xml";
 
 /// Documents and steps in one verification are bounded: chains are logarithmic in the batch size.
 const MAX_STEPS: usize = 128;
@@ -114,10 +117,53 @@ enum Node {
     Inner(Box<Node>, Box<Node>, Vec<u8>, usize),
 }
 
+/// What a batch of hash chains covers: messages for a batch signature, logged signatures for a
+/// batch time-stamp (reference §6.3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Covers {
+    /// `/sig-hashchain.xml`; parts `/message.xml`, `/attachment1`…
+    Messages,
+    /// `/ts-hashchain.xml`; the one part `/META-INF/signatures.xml`.
+    Signatures,
+}
+
+impl Covers {
+    fn chain_doc(self) -> &'static str {
+        match self {
+            Covers::Messages => SIG_HASHCHAIN,
+            Covers::Signatures => TS_HASHCHAIN,
+        }
+    }
+
+    fn part(self, k: usize) -> String {
+        match (self, k) {
+            (Covers::Messages, 0) => MESSAGE.to_string(),
+            (Covers::Messages, k) => format!("/attachment{k}"),
+            (Covers::Signatures, _) => SIGNATURES.to_string(),
+        }
+    }
+}
+
 /// Builds the chains for `inputs` (each the part digests of one message, `/message.xml` first,
 /// then `/attachment1`...). Panics on an empty batch or an input without parts (the batch signer
 /// never builds those).
 pub fn build<P: AsRef<[Vec<u8>]>>(alg: DigestAlgorithm, inputs: &[P]) -> BuiltChains {
+    build_covering(Covers::Messages, alg, inputs)
+}
+
+/// The chains of a batch time-stamp over logged records, given the digest of each record's
+/// `META-INF/signatures.xml`: the result is what the TSA stamps (`ts-hashchainresult.xml`), each
+/// chain goes into its record's container (`ts-hashchain.xml`). Panics on an empty batch.
+pub fn build_timestamp(alg: DigestAlgorithm, signature_digests: &[Vec<u8>]) -> BuiltChains {
+    let inputs: Vec<[Vec<u8>; 1]> = signature_digests.iter().map(|d| [d.clone()]).collect();
+    build_covering(Covers::Signatures, alg, &inputs)
+}
+
+fn build_covering<P: AsRef<[Vec<u8>]>>(
+    covers: Covers,
+    alg: DigestAlgorithm,
+    inputs: &[P],
+) -> BuiltChains {
     assert!(
         !inputs.is_empty() && inputs.iter().all(|p| !p.as_ref().is_empty()),
         "hash chains need inputs with parts"
@@ -159,7 +205,11 @@ pub fn build<P: AsRef<[Vec<u8>]>>(alg: DigestAlgorithm, inputs: &[P]) -> BuiltCh
 
     let mut result = Vec::with_capacity(400);
     result.extend_from_slice(
-        br#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?><ns2:HashChainResult URI="/sig-hashchain.xml#STEP0" xmlns="http://www.w3.org/2000/09/xmldsig#" xmlns:ns2="http://cyber.ee/hashchain"><DigestMethod Algorithm=""#,
+        br#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?><ns2:HashChainResult URI=""#,
+    );
+    result.extend_from_slice(covers.chain_doc().as_bytes());
+    result.extend_from_slice(
+        br#"#STEP0" xmlns="http://www.w3.org/2000/09/xmldsig#" xmlns:ns2="http://cyber.ee/hashchain"><DigestMethod Algorithm=""#,
     );
     result.extend_from_slice(uri.as_bytes());
     result.extend_from_slice(br#""/><DigestValue>"#);
@@ -169,6 +219,7 @@ pub fn build<P: AsRef<[Vec<u8>]>>(alg: DigestAlgorithm, inputs: &[P]) -> BuiltCh
     let chains = (0..inputs.len())
         .map(|i| {
             chain_xml(
+                covers,
                 alg,
                 &root_node,
                 &leaves,
@@ -200,6 +251,7 @@ fn first_leaf(n: &Node) -> usize {
 }
 
 fn chain_xml(
+    covers: Covers,
     alg: DigestAlgorithm,
     root: &Node,
     leaves: &[Vec<u8>],
@@ -225,7 +277,7 @@ fn chain_xml(
         open_step(&mut x, step);
         let path_child = |x: &mut Vec<u8>| {
             if matches!(path, Node::Leaf(_)) && !multipart {
-                data_ref(x, MESSAGE, &parts[0]);
+                data_ref(x, &covers.part(0), &parts[0]);
             } else {
                 x.extend_from_slice(
                     format!(r##"<ns2:StepRef URI="#STEP{}"/>"##, step + 1).as_bytes(),
@@ -247,12 +299,7 @@ fn chain_xml(
     if multipart {
         open_step(&mut x, step);
         for (k, d) in parts.iter().enumerate() {
-            let name = if k == 0 {
-                MESSAGE.to_string()
-            } else {
-                format!("/attachment{k}")
-            };
-            data_ref(&mut x, &name, d);
+            data_ref(&mut x, &covers.part(k), d);
         }
         x.extend_from_slice(b"</ns2:HashStep>");
     }

@@ -307,6 +307,43 @@ impl Pool {
             .map_err(|_| TransportError::Timeout(dest.key.clone(), timeout))?
     }
 
+    /// One POST to a plain-HTTP service of the PKI (an OCSP responder, a TSA): the answer's body
+    /// when it is HTTP 200 with a `Content-Type` starting with `expect`, at most `max` bytes,
+    /// within `timeout`. A redirect is not followed.
+    pub async fn post_for(
+        &self,
+        url: &str,
+        content_type: &str,
+        expect: &str,
+        body: Bytes,
+        timeout: Duration,
+        max: usize,
+    ) -> Result<Bytes, String> {
+        let (dest, path) = Destination::for_url(url, None)?;
+        let req = http::Request::post(path)
+            .header(http::header::HOST, dest.key.as_str())
+            .header(http::header::CONTENT_TYPE, content_type)
+            .header(http::header::ACCEPT, expect)
+            .body(crate::body::full(body))
+            .map_err(|e| e.to_string())?;
+        let (parts, body) = self
+            .exchange(&dest, req, timeout, max)
+            .await
+            .map_err(|e| e.to_string())?;
+        if parts.status != http::StatusCode::OK {
+            return Err(format!("answered HTTP {}", parts.status));
+        }
+        let ct = parts
+            .headers
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        if !ct.trim().to_ascii_lowercase().starts_with(expect) {
+            return Err(format!("answered Content-Type '{ct}', not {expect}"));
+        }
+        Ok(body)
+    }
+
     /// [`Pool::exchange`] without a time limit of its own, for a caller that bounds the whole
     /// operation itself (the load generator, where a timer per request is measurable).
     pub async fn exchange_untimed(

@@ -518,6 +518,14 @@ pub struct LogSection {
     /// Message log: each signed request sent and verified response received by the client
     /// proxy is written here as an ASiC-E container (off when unset).
     pub messages_dir: Option<String>,
+    /// How often logged records are time-stamped, in one batch (X-Road's
+    /// `timeStampingIntervalSeconds`, 60).
+    pub timestamp_interval_s: u64,
+    /// New messages are refused once the oldest unstamped record is older than this
+    /// (`acceptable-timestamp-failure-period`, 14,400 s); 0 never refuses.
+    pub acceptable_timestamp_failure_period_s: u64,
+    /// Time for a TSA to answer.
+    pub timestamp_timeout_ms: u64,
 }
 
 impl Default for LogSection {
@@ -526,6 +534,9 @@ impl Default for LogSection {
             format: "text".into(),
             level: "info".into(),
             messages_dir: None,
+            timestamp_interval_s: 60,
+            acceptable_timestamp_failure_period_s: 14_400,
+            timestamp_timeout_ms: 20_000,
         }
     }
 }

@@ -538,45 +538,22 @@ impl OwnOcsp {
     }
 }
 
-/// POSTs an OCSP request to one responder and returns its answer's body: HTTP 200 with
-/// `application/ocsp-response`, at most `ocsp::MAX_RESPONSE_BYTES`, within `timeout`. A
-/// redirect is not followed.
+/// POSTs an OCSP request to one responder and returns its answer's body.
 pub(crate) async fn ask(
     pool: &brama_transport::Pool,
     url: &str,
     request: Bytes,
     timeout: Duration,
 ) -> Result<Bytes, String> {
-    let (dest, path) = brama_transport::Destination::for_url(url, None)?;
-    let req = http::Request::post(path)
-        .header(http::header::HOST, dest.key.as_str())
-        .header(http::header::CONTENT_TYPE, ocsp::CT_REQUEST)
-        .header(http::header::ACCEPT, ocsp::CT_RESPONSE)
-        .body(brama_transport::body::full(request))
-        .map_err(|e| e.to_string())?;
-    let (parts, body) = pool
-        .exchange(&dest, req, timeout, ocsp::MAX_RESPONSE_BYTES)
-        .await
-        .map_err(|e| e.to_string())?;
-    if parts.status != http::StatusCode::OK {
-        return Err(format!("answered HTTP {}", parts.status));
-    }
-    let ct = parts
-        .headers
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    if !ct
-        .trim()
-        .to_ascii_lowercase()
-        .starts_with(ocsp::CT_RESPONSE)
-    {
-        return Err(format!(
-            "answered Content-Type '{ct}', not {}",
-            ocsp::CT_RESPONSE
-        ));
-    }
-    Ok(body)
+    pool.post_for(
+        url,
+        ocsp::CT_REQUEST,
+        ocsp::CT_RESPONSE,
+        request,
+        timeout,
+        ocsp::MAX_RESPONSE_BYTES,
+    )
+    .await
 }
 
 /// Whether `der` is a response about `cert` (so a refusal in it is the CA's word on it).

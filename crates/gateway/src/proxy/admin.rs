@@ -32,12 +32,18 @@ pub async fn handle(gw: Arc<Gateway>, req: http::Request<Incoming>) -> Response 
                     + &signer_metrics(&gw)
                     + &ocsp_metrics(&gw)
                     + &globalconf_metrics(&gw)
+                    + &message_log_metrics(&gw)
                     + &gw.mounted.get().map(|m| m.metrics()).unwrap_or_default(),
             ),
         ),
         // For `brama ocsp status` and `brama globalconf show`.
         "/ocsp" => json(serde_json::json!({ "certificates": gw.own_ocsp.status() })),
         "/globalconf" => json(globalconf_status(&gw)),
+        // For `brama log status`.
+        "/message-log" => json(serde_json::json!(gw
+            .message_log
+            .as_ref()
+            .map(|l| l.stamping.state()))),
         "/maintenance" => {
             let target = req
                 .uri()
@@ -69,7 +75,7 @@ fn health(gw: &Gateway) -> Response {
         return wire::plain(503, "Health check interface is in maintenance mode");
     }
     type Check = fn(&Gateway) -> Result<(), String>;
-    let checks: [(&str, Check); 5] = [
+    let checks: [(&str, Check); 6] = [
         ("global configuration", |gw| {
             let trusted = gw.trusted();
             if let Some(expired) = gw.globalconf_expired(&trusted) {
@@ -114,6 +120,12 @@ fn health(gw: &Gateway) -> Response {
         ("OCSP", |gw| match gw.own_ocsp.problem() {
             Some(p) => Err(p),
             None => Ok(()),
+        }),
+        ("message log", |gw| {
+            match gw.message_log.as_ref().and_then(|l| l.refusal()) {
+                Some(p) => Err(format!("new messages are refused: {p}")),
+                None => Ok(()),
+            }
         }),
         ("hosted clients", |gw| {
             if gw.conf.clients.is_empty() {
@@ -246,6 +258,34 @@ fn globalconf_metrics(gw: &Gateway) -> String {
         );
     }
     out
+}
+
+/// The message log's time-stamping: backlog, its oldest record's age, stamped records and
+/// failed rounds.
+fn message_log_metrics(gw: &Gateway) -> String {
+    let Some(log) = gw.message_log.as_ref() else {
+        return String::new();
+    };
+    let s = log.stamping.state();
+    let age = s.oldest.map_or(0, |o| crate::ocsp::now() - o);
+    format!(
+        "# HELP brama_timestamp_backlog Message log records waiting for a time-stamp
+         # TYPE brama_timestamp_backlog gauge
+brama_timestamp_backlog {}
+         # HELP brama_timestamp_oldest_age_seconds Age of the oldest record waiting for a time-stamp (0: none waits)
+         # TYPE brama_timestamp_oldest_age_seconds gauge
+brama_timestamp_oldest_age_seconds {age}
+         # HELP brama_timestamped_records_total Message log records time-stamped
+         # TYPE brama_timestamped_records_total counter
+brama_timestamped_records_total {}
+         # HELP brama_timestamp_failures_total Time-stamping rounds that no approved TSA answered usably
+         # TYPE brama_timestamp_failures_total counter
+brama_timestamp_failures_total {}
+",
+        s.backlog,
+        log.stamping.stamped.load(Ordering::Relaxed),
+        log.stamping.failures.load(Ordering::Relaxed),
+    )
 }
 
 /// The age and freshness left of each of the server's own OCSP responses.

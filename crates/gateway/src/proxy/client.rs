@@ -150,12 +150,15 @@ pub async fn exchange(
     if let Some(log) = &gw.message_log {
         let attachments = env.attachments.iter().map(|a| a.body.to_vec()).collect();
         log.record(
-            &request_id,
-            super::message_log::Direction::Request,
-            &env.soap.bytes,
-            attachments,
-            None,
-            &sig,
+            crate::message_log::Record {
+                request_id: &request_id,
+                direction: crate::message_log::Direction::Request,
+                message: &env.soap.bytes,
+                attachments,
+                body: None,
+                sig: &sig,
+            },
+            gw.log_stamps(),
         )
         .await?;
     }
@@ -186,12 +189,15 @@ pub async fn exchange(
                 if let Some(log) = &gw.message_log {
                     let attachments = decoded.attachments.iter().map(|a| a.body.to_vec());
                     log.record(
-                        &request_id,
-                        super::message_log::Direction::Response,
-                        &decoded.soap.bytes,
-                        attachments.collect(),
-                        None,
-                        &sig,
+                        crate::message_log::Record {
+                            request_id: &request_id,
+                            direction: crate::message_log::Direction::Response,
+                            message: &decoded.soap.bytes,
+                            attachments: attachments.collect(),
+                            body: None,
+                            sig: &sig,
+                        },
+                        gw.log_stamps(),
                     )
                     .await?;
                 }

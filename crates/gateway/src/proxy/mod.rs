@@ -3,7 +3,6 @@
 
 pub mod admin;
 pub mod client;
-pub mod message_log;
 pub mod meta;
 pub mod mount;
 pub mod rest_client;
@@ -93,7 +92,7 @@ pub struct Gateway {
     pub(crate) intake: body::Intake,
     /// Connection counters of each listener.
     pub(crate) listeners: Listeners,
-    pub(crate) message_log: Option<message_log::MessageLog>,
+    pub(crate) message_log: Option<crate::message_log::MessageLog>,
     /// The server's own OCSP responses.
     pub(crate) own_ocsp: Arc<crate::ocsp::OwnOcsp>,
     /// Peer servers' OCSP, checked before each request to them.
@@ -108,10 +107,20 @@ impl Gateway {
         let p = &conf.file.proxy;
         let l = &conf.file.limits;
         let signer = Signer::start(&conf.signer)?;
-        let message_log = match &conf.file.log.messages_dir {
+        let log = &conf.file.log;
+        let message_log = match &log.messages_dir {
             Some(d) => Some(
-                message_log::MessageLog::open(conf.source.path(d))
-                    .map_err(|e| format!("log.messages_dir {d}: {e}"))?,
+                crate::message_log::MessageLog::open(
+                    conf.source.path(d),
+                    crate::message_log::Settings {
+                        interval: Duration::from_secs(log.timestamp_interval_s.max(1)),
+                        acceptable_failure: (log.acceptable_timestamp_failure_period_s > 0).then(
+                            || Duration::from_secs(log.acceptable_timestamp_failure_period_s),
+                        ),
+                        timeout: Duration::from_millis(log.timestamp_timeout_ms.max(1)),
+                    },
+                )
+                .map_err(|e| format!("log.messages_dir {d}: {e}"))?,
             ),
             None => None,
         };
@@ -199,6 +208,20 @@ impl Gateway {
     /// The global configuration's downloads, when `[globalconf] anchor` is set.
     pub fn confclient(&self) -> Option<&Arc<crate::confclient::refresh::ConfClient>> {
         self.confclient.as_ref()
+    }
+
+    /// The message log, when `[log] messages_dir` is set.
+    pub fn message_log(&self) -> Option<&crate::message_log::MessageLog> {
+        self.message_log.as_ref()
+    }
+
+    /// Whether logged records are to be time-stamped: the global configuration in force
+    /// approves a TSA (a test network without one logs them unstamped).
+    pub(crate) fn log_stamps(&self) -> bool {
+        self.trusted()
+            .gc
+            .own_shared()
+            .is_some_and(|s| !s.approved_tsas.is_empty())
     }
 
     /// The server's own OCSP responses.
@@ -589,6 +612,7 @@ where
         ));
     }
     tasks.spawn(crate::ocsp::own::OwnOcsp::run(gw.clone(), rx.clone()));
+    tasks.spawn(crate::message_log::timestamper::run(gw.clone(), rx.clone()));
     if let Some(c) = gw.confclient.clone() {
         tasks.spawn(c.run(gw.clone(), rx.clone()));
     }

@@ -12,8 +12,8 @@ use tracing::Instrument;
 use super::body::IntakeError;
 use super::client::{authenticate_is, destination, provider_servers, transport_fault};
 use super::listener::{ConnInfo, Response};
-use super::message_log::Direction;
 use super::{wire, Gateway};
+use crate::message_log::Direction;
 use crate::rest::dialect::{self, Dialect, DialectSetting};
 use crate::rest::header_part::{request_hash, RestRequest, RestResponse};
 use crate::rest::{target, Header, HDR_CLIENT, HDR_SECURITY_SERVER};
@@ -178,12 +178,15 @@ pub async fn exchange(
         .map_err(|e| e.to_fault(Prefix::Signer))?;
     if let Some(log) = &gw.message_log {
         log.record(
-            &request.request_id,
-            Direction::Request,
-            &request.bytes,
-            vec![],
-            body,
-            &sig,
+            crate::message_log::Record {
+                request_id: &request.request_id,
+                direction: Direction::Request,
+                message: &request.bytes,
+                attachments: vec![],
+                body,
+                sig: &sig,
+            },
+            gw.log_stamps(),
         )
         .await?;
     }
@@ -307,12 +310,15 @@ async fn response(
     let body = msg.body.filter(|b| !b.is_empty());
     if let Some(log) = &gw.message_log {
         log.record(
-            &request.request_id,
-            Direction::Response,
-            &msg.header_part,
-            vec![],
-            body.as_ref(),
-            &msg.signature,
+            crate::message_log::Record {
+                request_id: &request.request_id,
+                direction: Direction::Response,
+                message: &msg.header_part,
+                attachments: vec![],
+                body: body.as_ref(),
+                sig: &msg.signature,
+            },
+            gw.log_stamps(),
         )
         .await?;
     }

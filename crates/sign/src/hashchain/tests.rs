@@ -215,6 +215,35 @@ fn built_chains_verify_for_every_batch_size() {
     }
 }
 
+/// Time-stamp chains (reference §6.3): each record's chain leads from its signature document to
+/// the one result the TSA stamps, named as X-Road names them.
+#[test]
+fn time_stamp_chains_verify_for_every_batch_size() {
+    for n in 1..=17 {
+        let sigs: Vec<Vec<u8>> = (0..n)
+            .map(|i| DigestAlgorithm::Sha512.digest(format!("<signature {i}/>").as_bytes()))
+            .collect();
+        let built = build_timestamp(DigestAlgorithm::Sha512, &sigs);
+        assert!(String::from_utf8_lossy(&built.result).contains(r#"URI="/ts-hashchain.xml#STEP0""#));
+        for (i, chain) in built.chains.iter().enumerate() {
+            assert!(String::from_utf8_lossy(chain)
+                .contains(r#"<ns2:DataRef URI="/META-INF/signatures.xml">"#));
+            let c = chain.clone();
+            let r = |uri: &str| (uri == TS_HASHCHAIN).then_some(Cow::Borrowed(c.as_slice()));
+            let input = |d: &[u8]| Input {
+                uri: SIGNATURES,
+                digest: Some(d.to_vec()),
+                compare: true,
+            };
+            verify(&built.result, &r, &[input(&sigs[i])], &L)
+                .unwrap_or_else(|e| panic!("n={n} i={i}: {e}"));
+            if n > 1 {
+                assert!(verify(&built.result, &r, &[input(&sigs[(i + 1) % n])], &L).is_err());
+            }
+        }
+    }
+}
+
 #[test]
 fn tree_shape_matches_x_road() {
     // n=3: root = S(S(a,b), c); n=5: S(S(S(a,b),S(c,d)), e).

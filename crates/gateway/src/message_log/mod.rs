@@ -1,0 +1,188 @@
+//! The message log (reference §6.2): every signed message the client proxy sends and every
+//! verified answer it receives, kept as an ASiC-E container (§6.4) before anything is forwarded,
+//! so the signed record of an exchange can be shown later and checked by any ASiC verifier.
+//! Off unless `[log] messages_dir` is set. As in X-Road, a message that cannot be logged is not
+//! sent.
+//!
+//! Records are time-stamped (§6.3, [`timestamper`]) when the global configuration approves a
+//! TSA: a record is written, synced, into `pending/` and moves out, time-stamped, at the next
+//! batch. A record in `pending/` survives a crash or a restart and is stamped then. Without an
+//! approved TSA (a test network) records are written straight into the directory, unstamped.
+
+pub mod timestamper;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use brama_sign::asic::{self, Container};
+use brama_sign::SignatureParts;
+use brama_transport::spool::Spooled;
+use brama_xroad::error::{ErrorCode, Fault, Prefix};
+
+pub use timestamper::Stamping;
+
+/// Where records wait for their time-stamp.
+const PENDING: &str = "pending";
+
+pub struct MessageLog {
+    dir: PathBuf,
+    pending: PathBuf,
+    /// Orders records written in the same nanosecond.
+    counter: AtomicU64,
+    pub stamping: Stamping,
+    settings: Settings,
+}
+
+/// How records are time-stamped (`[log]`).
+#[derive(Clone, Copy, Debug)]
+pub struct Settings {
+    /// How often the waiting records are stamped (X-Road's `timeStampingIntervalSeconds`).
+    pub interval: Duration,
+    /// Once the oldest unstamped record is older than this, new messages are refused
+    /// (`acceptable-timestamp-failure-period`); `None` never refuses.
+    pub acceptable_failure: Option<Duration>,
+    /// Time for a TSA to answer.
+    pub timeout: Duration,
+}
+
+/// One message to log: the message (SOAP envelope or REST header part), its attachments or
+/// REST body, and its signature parts.
+pub struct Record<'a> {
+    pub request_id: &'a str,
+    pub direction: Direction,
+    pub message: &'a [u8],
+    pub attachments: Vec<Vec<u8>>,
+    pub body: Option<&'a Spooled>,
+    pub sig: &'a SignatureParts,
+}
+
+/// Which message of an exchange.
+#[derive(Clone, Copy, Debug)]
+pub enum Direction {
+    Request,
+    Response,
+}
+
+impl MessageLog {
+    pub fn open(dir: PathBuf, settings: Settings) -> std::io::Result<MessageLog> {
+        let pending = dir.join(PENDING);
+        std::fs::create_dir_all(&pending)?;
+        let log = MessageLog {
+            stamping: Stamping::default(),
+            counter: AtomicU64::new(0),
+            dir,
+            pending,
+            settings,
+        };
+        // A backlog left by an earlier run counts from its oldest record.
+        log.stamping
+            .set_oldest(timestamper::oldest_pending(&log.pending));
+        Ok(log)
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Writes `<request-id>-request.asice` (or `-response`); into `pending/` when it is to be
+    /// time-stamped (`stamped`). Refused while time-stamping has failed for longer than the
+    /// acceptable period.
+    pub async fn record(&self, r: Record<'_>, stamped: bool) -> Result<(), Fault> {
+        let Record {
+            request_id,
+            direction,
+            message,
+            attachments,
+            body,
+            sig,
+        } = r;
+        let fail = |code: ErrorCode, e: String| {
+            Fault::new(Prefix::ClientProxy, code, format!("Message log: {e}"))
+        };
+        if let Some(why) = self.refusal() {
+            return Err(fail(ErrorCode::TimestampingFailed, why));
+        }
+        let mut attachments = attachments;
+        if let Some(b) = body {
+            attachments.push(
+                b.to_bytes()
+                    .await
+                    .map_err(|e| fail(ErrorCode::LoggingFailed, e.to_string()))?
+                    .to_vec(),
+            );
+        }
+        let container = Container {
+            message: message.to_vec(),
+            attachments,
+            signature: sig.signature.as_deref().unwrap_or_default().to_vec(),
+            hash_chain_result: sig.hash_chain_result.as_ref().map(|b| b.to_vec()),
+            hash_chain: sig.hash_chain.as_ref().map(|b| b.to_vec()),
+            ..Container::default()
+        };
+        let name = final_name(request_id, direction);
+        let (dir, file) = if stamped {
+            let now = timestamper::now_nanos();
+            let n = self.counter.fetch_add(1, Ordering::Relaxed);
+            (self.pending.clone(), format!("{now:020}-{n:06}-{name}"))
+        } else {
+            (self.dir.clone(), name)
+        };
+        tokio::task::spawn_blocking(move || write_synced(&dir, &file, &asic::write(&container)))
+            .await
+            .map_err(|e| fail(ErrorCode::LoggingFailed, e.to_string()))?
+            .map_err(|e| fail(ErrorCode::LoggingFailed, e.to_string()))?;
+        if stamped {
+            self.stamping.set_oldest_if_none(crate::ocsp::now());
+        }
+        Ok(())
+    }
+
+    /// Why new messages are refused now, if they are.
+    pub fn refusal(&self) -> Option<String> {
+        let limit = self.settings.acceptable_failure?;
+        let oldest = self.stamping.oldest()?;
+        let age = crate::ocsp::now() - oldest;
+        (age > limit.as_secs() as i64).then(|| {
+            let last = self
+                .stamping
+                .last_error()
+                .map(|e| format!(" (last error: {e})"))
+                .unwrap_or_default();
+            format!(
+                "the oldest record has waited {age} s for a time-stamp, longer than the \
+                 acceptable {} s{last}",
+                limit.as_secs()
+            )
+        })
+    }
+}
+
+/// `<request-id>-request.asice`, the id made safe for a file name.
+fn final_name(request_id: &str, direction: Direction) -> String {
+    let safe: String = request_id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let suffix = match direction {
+        Direction::Request => "request",
+        Direction::Response => "response",
+    };
+    format!("{safe}-{suffix}.asice")
+}
+
+/// Writes `name` in `dir` whole and synced, or not at all: a temporary file, synced, renamed.
+fn write_synced(dir: &Path, name: &str, data: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(data)?;
+    f.sync_data()?;
+    std::fs::rename(&tmp, dir.join(name))
+}

@@ -1,0 +1,196 @@
+//! The message log time-stamped as X-Road does it (reference §6.3): records wait in `pending/`,
+//! the time-stamper stamps them in one batch per interval through the approved TSA (the test
+//! network's, or `openssl ts -reply` as an independent one), and each container then verifies
+//! with its time-stamp in `brama verify` and the independent verifier. A TSA outage longer than
+//! the acceptable period stops new traffic with `TimestampingFailed` and a health reason, loses
+//! nothing, and ends with the first successful stamp; a restart keeps the backlog.
+
+mod common;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::http::{get, post_xml, request};
+use common::*;
+
+const DIIA: &str = "SEVDEIR-TEST/GOV/00000001/DIIA";
+const BIRTH: &str = "SEVDEIR-TEST/GOV/00000002/DRACS/getBirthRecord/v1";
+const BIRTH_BODY: &str = "<d:getBirthRecord xmlns:d=\"http://minjust.gov.ua/dracs/v1\"><recordNumber>№ 77</recordNumber></d:getBirthRecord>";
+
+/// ss1 logs, stamping every second; it refuses new messages once a record has waited 3 s.
+fn log_on_ss1(name: &str, toml: String) -> String {
+    match name {
+        "ss1" => {
+            toml + "\n[log]\nmessages_dir = \"messages\"\ntimestamp_interval_s = 1\n\
+                    acceptable_timestamp_failure_period_s = 3\n"
+        }
+        _ => toml,
+    }
+}
+
+async fn ask(p: &Pair) -> Option<String> {
+    let r = post_xml(p.ss1.client_http.unwrap(), msg(DIIA, BIRTH, BIRTH_BODY)).await;
+    fault_code(&r.body)
+}
+
+fn containers(p: &Pair) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = std::fs::read_dir(p.net.path().join("messages"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "asice"))
+        .collect();
+    out.sort();
+    out
+}
+
+async fn stamped(p: &Pair) {
+    let log = p.ss1.gateway.message_log().unwrap();
+    assert!(
+        brama::message_log::timestamper::until_stamped(log, Duration::from_secs(30)).await,
+        "records still wait: {:?}",
+        log.stamping.state()
+    );
+}
+
+/// `brama verify` on `files` with the test network's global configuration: every one VALID and
+/// time-stamped.
+async fn brama_verify(p: &Pair, files: &[PathBuf]) {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_brama"))
+        .arg("verify")
+        .arg("--globalconf")
+        .arg(p.net.path().join("globalconf"))
+        .args(files)
+        .output()
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert_eq!(
+        text.matches("time-stamped by an approved TSA").count(),
+        files.len(),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn logged_exchanges_are_stamped_and_verify_everywhere() {
+    let p = start_pair_with(Duration::ZERO, log_on_ss1).await;
+    for _ in 0..3 {
+        assert_eq!(ask(&p).await, None);
+    }
+    stamped(&p).await;
+    let files = containers(&p);
+    assert_eq!(files.len(), 6, "three requests and their responses");
+    let gc = brama::globalconf::GlobalConf::load_dir(&p.net.path().join("globalconf")).unwrap();
+    let trust = brama::sign::verify::TrustStore::from_globalconf(&gc);
+    for f in &files {
+        let c = brama::sign::asic::read(&std::fs::read(f).unwrap()).unwrap();
+        assert!(c.timestamp.is_some() && c.ts_hash_chain.is_some());
+        let v = brama::sign::asic::verify_container(&c, &trust).unwrap();
+        assert!(v.time_stamped_at.is_some());
+    }
+    brama_verify(&p, &files).await;
+    let requests: Vec<PathBuf> = files
+        .iter()
+        .filter(|f| f.to_string_lossy().ends_with("-request.asice"))
+        .cloned()
+        .collect();
+    common::independent_verify(
+        &p.net.path().join("certs/ca.pem"),
+        "SEVDEIR-TEST/GOV/00000001",
+        &requests,
+    );
+    let m = get(p.ss1.admin.unwrap(), "/metrics", &[]).await.text();
+    assert!(m.contains("brama_timestamped_records_total 6"), "{m}");
+    assert!(m.contains("brama_timestamp_backlog 0"), "{m}");
+}
+
+/// `openssl ts -reply` as the network's approved TSA: an implementation brama's code did not
+/// write stamps the records, and they verify.
+#[tokio::test]
+async fn an_independent_tsa_stamps_the_log() {
+    let mut net = TwoServers::new();
+    let certs = net.path().join("certs");
+    let openssl =
+        brama::test_tsa::OpensslTsa::new(&certs.join("tsa.pem"), &certs.join("tsa.key")).unwrap();
+    let tsa = TestResponder::start_with(&net.pki, Arc::new(openssl));
+    net.topology.tsa_urls = vec![tsa.tsa_url()];
+    net.topology
+        .write_globalconf(&net.path().join("globalconf"), &net.pki)
+        .unwrap();
+    let p = start_pair_on(net, Duration::ZERO, log_on_ss1).await;
+    assert_eq!(ask(&p).await, None);
+    stamped(&p).await;
+    let files = containers(&p);
+    assert_eq!(files.len(), 2);
+    brama_verify(&p, &files).await;
+    let state = p.ss1.gateway.message_log().unwrap().stamping.state();
+    assert_eq!(state.tsa, Some(tsa.tsa_url()));
+}
+
+/// Starts (`ms` > 0) or ends a TSA outage at the test network's simulator.
+async fn outage(sim: std::net::SocketAddr, ms: u64) -> ::http::StatusCode {
+    let path = format!("/_sim/tsa/outage?ms={ms}");
+    request(sim, "POST", &path, &[], bytes::Bytes::new())
+        .await
+        .status
+}
+
+/// The TSA goes down: messages keep flowing while the oldest record is younger than the
+/// acceptable period, then are refused with X-Road's fault and a health reason; records queue
+/// on disk, survive a restart, and are all stamped once the TSA is back, which lifts the refusal.
+#[tokio::test]
+async fn a_tsa_outage_stops_traffic_only_past_the_acceptable_period() {
+    let p = start_pair_with(Duration::ZERO, log_on_ss1).await;
+    let tsa = p.net.ocsp.addr;
+    assert_eq!(outage(tsa, 600_000).await, 200u16);
+    let start = Instant::now();
+    assert_eq!(ask(&p).await, None, "traffic goes on at first");
+    let code = loop {
+        if let Some(code) = ask(&p).await {
+            break code;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "never refused");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(code, "Server.ClientProxy.TimestampingFailed");
+    assert!(
+        start.elapsed() >= Duration::from_secs(3),
+        "refused too early"
+    );
+    let health = get(p.ss1.admin.unwrap(), "/health", &[]).await;
+    assert_eq!(health.status, 503);
+    assert!(health.text().contains("time-stamp"), "{}", health.text());
+    let m = get(p.ss1.admin.unwrap(), "/metrics", &[]).await.text();
+    assert!(!m.contains("brama_timestamp_failures_total 0\n"), "{m}");
+    let waiting = std::fs::read_dir(p.net.path().join("messages/pending"))
+        .unwrap()
+        .count();
+    assert!(waiting >= 2, "the records wait on disk");
+
+    // A restart in the middle keeps the backlog (and still refuses).
+    let toml = std::fs::read_to_string(p.net.path().join("ss1.toml")).unwrap();
+    let Pair { net, ss1, ss2, sim } = p;
+    ss1.shutdown().await;
+    let ss1 = start_node(&net.path(), "ss1", &toml, Some(bind())).await;
+    let p = Pair { net, ss1, ss2, sim };
+    assert_eq!(
+        ask(&p).await.as_deref(),
+        Some("Server.ClientProxy.TimestampingFailed")
+    );
+
+    // The TSA is back: the backlog is stamped and traffic resumes.
+    assert_eq!(outage(tsa, 0).await, 200u16);
+    stamped(&p).await;
+    let start = Instant::now();
+    while ask(&p).await.is_some() {
+        assert!(start.elapsed() < Duration::from_secs(30), "never resumed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(get(p.ss1.admin.unwrap(), "/health", &[]).await.status, 200);
+    stamped(&p).await;
+    let files = containers(&p);
+    assert_eq!(files.len(), waiting + 2, "nothing logged was lost");
+    brama_verify(&p, &files).await;
+}
