@@ -106,6 +106,97 @@ async fn logged_exchanges_are_stamped_and_verify_everywhere() {
     assert!(m.contains("brama_timestamp_backlog 0"), "{m}");
 }
 
+/// The X-Road id (`<xroad:id>`) of a message `msg` built.
+fn query_id(message: &str) -> String {
+    let start = message.find("<xroad:id>").unwrap() + "<xroad:id>".len();
+    let end = start + message[start..].find('<').unwrap();
+    message[start..end].to_string()
+}
+
+/// Every entry of a zip.
+fn unzip(bytes: &[u8]) -> Vec<(String, Vec<u8>)> {
+    use std::io::Read;
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+    (0..zip.len())
+        .map(|i| {
+            let mut f = zip.by_index(i).unwrap();
+            let mut data = Vec::new();
+            f.read_to_end(&mut data).unwrap();
+            (f.name().to_string(), data)
+        })
+        .collect()
+}
+
+/// The documents an information system and an auditor download, as X-Road serves them:
+/// `GET /asic` by the X-Road id (a zip, or one container with `unique`), only to the client's
+/// own information systems, and `GET /verificationconf`, with which `brama verify` checks them.
+#[tokio::test]
+async fn signed_documents_are_downloaded_by_query_id() {
+    let p = start_pair_with(Duration::ZERO, log_on_ss1).await;
+    let m = msg(DIIA, BIRTH, BIRTH_BODY);
+    let q = query_id(&m);
+    let r = post_xml(p.ss1.client_http.unwrap(), m).await;
+    assert_eq!(fault_code(&r.body), None, "{}", r.text());
+    let ss1 = p.ss1.client_http.unwrap();
+    let base = format!(
+        "/asic?queryId={q}&xRoadInstance=SEVDEIR-TEST&memberClass=GOV&memberCode=00000001&subsystemCode=DIIA"
+    );
+    // Not stamped yet unless forced (the interval is 1 s: force it at once).
+    let r = get(ss1, &format!("{base}&force"), &[]).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.content_type(), "application/zip");
+    let entries = unzip(&r.body);
+    let names: Vec<&str> = entries.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        [format!("{q}-request-1.asice"), format!("{q}-response-1.asice")]
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let mut files = Vec::new();
+    for (name, data) in &entries {
+        let f = dir.path().join(name);
+        std::fs::write(&f, data).unwrap();
+        files.push(f);
+    }
+    let one = get(ss1, &format!("{base}&unique&requestOnly"), &[]).await;
+    assert_eq!(one.status, 200);
+    assert_eq!(one.content_type(), "application/vnd.etsi.asic-e+zip");
+    assert_eq!(one.body.as_ref(), entries[0].1.as_slice());
+    let two = get(ss1, &format!("{base}&unique"), &[]).await;
+    assert_eq!(fault_code(&two.body).as_deref(), Some("Client.InvalidRequest"));
+    let none = get(ss1, &base.replace(&q, "no-such-id"), &[]).await;
+    assert_eq!(fault_code(&none.body).as_deref(), Some("Client.NotFound"));
+    // OTHER's records are not DIIA's, and OTHER must present its pinned certificate.
+    let other = base.replace("00000001&subsystemCode=DIIA", "00000009&subsystemCode=OTHER");
+    let r = get(ss1, &other, &[]).await;
+    assert_eq!(
+        fault_code(&r.body).as_deref(),
+        Some("Server.ClientProxy.SslAuthenticationFailed"),
+        "{}",
+        r.text()
+    );
+
+    // The verification configuration, unzipped, is what `brama verify` needs.
+    let conf = get(ss1, "/verificationconf", &[]).await;
+    assert_eq!(conf.status, 200);
+    for (name, data) in unzip(&conf.body) {
+        let f = dir.path().join(name);
+        std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+        std::fs::write(f, data).unwrap();
+    }
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_brama"))
+        .arg("verify")
+        .arg("--globalconf")
+        .arg(dir.path().join("verificationconf"))
+        .args(&files)
+        .output()
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert_eq!(text.matches("time-stamped by an approved TSA").count(), 2, "{text}");
+}
+
 /// `openssl ts -reply` as the network's approved TSA: an implementation brama's code did not
 /// write stamps the records, and they verify.
 #[tokio::test]

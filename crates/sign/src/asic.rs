@@ -167,6 +167,18 @@ pub fn write(c: &Container) -> Vec<u8> {
     zip.finish().expect("in-memory zip").into_inner()
 }
 
+/// A plain zip of `entries` (name, bytes), deflated: what `GET /asic` answers with several
+/// containers and `GET /verificationconf` with the configuration files.
+pub fn zip_files<'a>(entries: impl IntoIterator<Item = (String, &'a [u8])>) -> Vec<u8> {
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for (name, data) in entries {
+        zip.start_file(name, SimpleFileOptions::default())
+            .expect("in-memory zip");
+        zip.write_all(data).expect("in-memory zip");
+    }
+    zip.finish().expect("in-memory zip").into_inner()
+}
+
 /// The OpenDocument manifest: the container, then every entry outside `META-INF/`, as X-Road
 /// lists them (a reader checks it against the entries).
 fn manifest(c: &Container) -> String {
@@ -208,46 +220,77 @@ fn asic_manifest(ts_result: &[u8]) -> String {
     )
 }
 
-/// The member who must have signed `message`: the client of a request, the service provider of
-/// a response (SOAP with `requestHash`, or a REST status line).
-pub(crate) fn expected_signer(message: &[u8]) -> Result<ClientId, SignError> {
-    let first = message.first().copied().unwrap_or(b' ');
-    if first.is_ascii_alphanumeric() {
-        // A REST header part: a METHOD (request) or STATUS (response) line, then `name:value`.
-        let text = String::from_utf8_lossy(message);
-        let response = first.is_ascii_digit();
-        let want = if response {
-            "x-road-service"
-        } else {
-            "x-road-client"
-        };
-        let value = text
-            .lines()
-            .filter_map(|l| l.split_once(':'))
-            .find(|(k, _)| k.eq_ignore_ascii_case(want))
-            .map(|(_, v)| v.trim())
-            .ok_or_else(|| SignError::malformed(format!("REST message has no {want} header")))?;
-        let member = if response {
-            ServiceId::parse_path(value).map(|s| s.provider.member_id())
-        } else {
-            ClientId::parse_path(value).map(|c| c.member_id())
-        };
-        return member.map_err(|e| SignError::malformed(format!("{want}: {e}")));
+/// Who and what a logged message names: the X-Road `id` (the information system's query id),
+/// the client, and whether it is a response (SOAP with `requestHash`, a REST status line).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MessageIds {
+    pub query_id: Option<String>,
+    pub client: Option<ClientId>,
+    pub service: Option<ServiceId>,
+    pub response: bool,
+}
+
+impl MessageIds {
+    /// Reads them from a message: a SOAP envelope or a REST header part.
+    pub fn of(message: &[u8]) -> Result<MessageIds, SignError> {
+        let first = message.first().copied().unwrap_or(b' ');
+        if first.is_ascii_alphanumeric() {
+            // A REST header part: a METHOD (request) or STATUS (response) line, then
+            // `name:value` lines.
+            let text = String::from_utf8_lossy(message);
+            let header = |want: &str| {
+                text.lines()
+                    .filter_map(|l| l.split_once(':'))
+                    .find(|(k, _)| k.eq_ignore_ascii_case(want))
+                    .map(|(_, v)| v.trim().to_string())
+            };
+            let bad = |h: &str, e: String| SignError::malformed(format!("{h}: {e}"));
+            return Ok(MessageIds {
+                query_id: header("x-road-id"),
+                client: header("x-road-client")
+                    .map(|v| ClientId::parse_path(&v).map_err(|e| bad("x-road-client", e)))
+                    .transpose()?,
+                service: header("x-road-service")
+                    .map(|v| ServiceId::parse_path(&v).map_err(|e| bad("x-road-service", e)))
+                    .transpose()?,
+                response: first.is_ascii_digit(),
+            });
+        }
+        let soap = SoapMessage::parse(
+            bytes::Bytes::copy_from_slice(message),
+            None,
+            &SoapLimits::default(),
+        )
+        .map_err(|e| SignError::malformed(format!("message.xml: {e}")))?;
+        // Only the identifiers are needed: archived messages need not pass today's validation.
+        let h = soap.header;
+        Ok(MessageIds {
+            query_id: h.id,
+            client: h.client,
+            service: h.service,
+            response: h.request_hash.is_some(),
+        })
     }
-    let soap = SoapMessage::parse(
-        bytes::Bytes::copy_from_slice(message),
-        None,
-        &SoapLimits::default(),
-    )
-    .map_err(|e| SignError::malformed(format!("message.xml: {e}")))?;
-    // Only the identifiers are needed: archived messages need not pass today's validation.
-    let h = &soap.header;
-    let member = if h.request_hash.is_some() {
-        h.service.as_ref().map(|s| s.provider.member_id())
-    } else {
-        h.client.as_ref().map(ClientId::member_id)
-    };
-    member.ok_or_else(|| SignError::malformed("message.xml names no client or service"))
+
+    /// The member who must have signed it: the client of a request, the service provider of a
+    /// response.
+    pub fn signer(&self) -> Result<ClientId, SignError> {
+        let (member, want) = match self.response {
+            true => (
+                self.service.as_ref().map(|s| s.provider.member_id()),
+                "x-road-service",
+            ),
+            false => (
+                self.client.as_ref().map(ClientId::member_id),
+                "x-road-client",
+            ),
+        };
+        member.ok_or_else(|| {
+            SignError::malformed(format!(
+                "the message names no signer ({want} or its SOAP header)"
+            ))
+        })
+    }
 }
 
 /// Verifies a container as X-Road's `AsicContainerVerifier` does: its time-stamp first (a batch
@@ -297,7 +340,7 @@ pub fn verify_container(c: &Container, trust: &TrustStore) -> Result<Verified, S
             ))
         }
     };
-    let signer = expected_signer(&c.message)?;
+    let signer = MessageIds::of(&c.message)?.signer()?;
     let parts = Part::list(&c.message, c.attachments.iter().map(Vec::as_slice));
     let at = stamped
         .as_ref()

@@ -9,6 +9,7 @@
 //! batch. A record in `pending/` survives a crash or a restart and is stamped then. Without an
 //! approved TSA (a test network) records are written straight into the directory, unstamped.
 
+pub mod download;
 pub mod timestamper;
 
 use std::path::{Path, PathBuf};
@@ -49,6 +50,9 @@ pub struct Settings {
 /// One message to log: the message (SOAP envelope or REST header part), its attachments or
 /// REST body, and its signature parts.
 pub struct Record<'a> {
+    /// The information system's X-Road `id`, by which `GET /asic` finds the record.
+    pub query_id: &'a str,
+    /// This exchange's own id (one query id may be sent more than once).
     pub request_id: &'a str,
     pub direction: Direction,
     pub message: &'a [u8],
@@ -85,11 +89,12 @@ impl MessageLog {
         &self.dir
     }
 
-    /// Writes `<request-id>-request.asice` (or `-response`); into `pending/` when it is to be
+    /// Writes the record's container ([`final_name`]); into `pending/` when it is to be
     /// time-stamped (`stamped`). Refused while time-stamping has failed for longer than the
     /// acceptable period.
     pub async fn record(&self, r: Record<'_>, stamped: bool) -> Result<(), Fault> {
         let Record {
+            query_id,
             request_id,
             direction,
             message,
@@ -120,7 +125,7 @@ impl MessageLog {
             hash_chain: sig.hash_chain.as_ref().map(|b| b.to_vec()),
             ..Container::default()
         };
-        let name = final_name(request_id, direction);
+        let name = final_name(query_id, request_id, direction);
         let (dir, file) = if stamped {
             let now = timestamper::now_nanos();
             let n = self.counter.fetch_add(1, Ordering::Relaxed);
@@ -158,10 +163,21 @@ impl MessageLog {
     }
 }
 
-/// `<request-id>-request.asice`, the id made safe for a file name.
-fn final_name(request_id: &str, direction: Direction) -> String {
-    let safe: String = request_id
-        .chars()
+/// `<query-id>-<request-id>-request.asice` (or `-response`), the ids made safe for a file name:
+/// found by its query id's prefix, unique per exchange.
+fn final_name(query_id: &str, request_id: &str, direction: Direction) -> String {
+    let suffix = match direction {
+        Direction::Request => "request",
+        Direction::Response => "response",
+    };
+    format!("{}-{}-{suffix}.asice", safe(query_id), safe(request_id))
+}
+
+/// An id as part of a file name: ASCII letters, digits and `-`, anything else `_`, at most 100
+/// characters (a query id is the information system's choice).
+pub(crate) fn safe(id: &str) -> String {
+    id.chars()
+        .take(100)
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '-' {
                 c
@@ -169,12 +185,7 @@ fn final_name(request_id: &str, direction: Direction) -> String {
                 '_'
             }
         })
-        .collect();
-    let suffix = match direction {
-        Direction::Request => "request",
-        Direction::Response => "response",
-    };
-    format!("{safe}-{suffix}.asice")
+        .collect()
 }
 
 /// Writes `name` in `dir` whole and synced, or not at all: a temporary file, synced, renamed.

@@ -42,6 +42,10 @@ pub async fn handle(
     }
     match (req.method(), path.as_str()) {
         (&http::Method::GET, "/listClients") => meta::list_clients(&gw, &req),
+        (&http::Method::GET, "/asic") => crate::message_log::download::asic(&gw, &req, &conn).await,
+        (&http::Method::GET, "/verificationconf") => {
+            crate::message_log::download::verificationconf(&gw)
+        }
         (&http::Method::POST, "/") => {
             let _in_flight = gw.metrics.start(Proxy::Client);
             let span = tracing::info_span!(
@@ -151,6 +155,7 @@ pub async fn exchange(
         let attachments = env.attachments.iter().map(|a| a.body.to_vec()).collect();
         log.record(
             crate::message_log::Record {
+                query_id: env.soap.header.id.as_deref().unwrap_or_default(),
                 request_id: &request_id,
                 direction: crate::message_log::Direction::Request,
                 message: &env.soap.bytes,
@@ -190,6 +195,7 @@ pub async fn exchange(
                     let attachments = decoded.attachments.iter().map(|a| a.body.to_vec());
                     log.record(
                         crate::message_log::Record {
+                            query_id: env.soap.header.id.as_deref().unwrap_or_default(),
                             request_id: &request_id,
                             direction: crate::message_log::Direction::Response,
                             message: &decoded.soap.bytes,
@@ -229,7 +235,7 @@ pub(crate) fn message_parts(env: &SoapEnvelope) -> Vec<&[u8]> {
 }
 
 /// SSLAUTH: the information system must have presented one of the client's pinned certificates.
-pub(super) fn authenticate_is(
+pub(crate) fn authenticate_is(
     gw: &Gateway,
     connection: Connection,
     pinned: &[Vec<u8>],

@@ -179,6 +179,7 @@ pub async fn exchange(
     if let Some(log) = &gw.message_log {
         log.record(
             crate::message_log::Record {
+                query_id: &request.id,
                 request_id: &request.request_id,
                 direction: Direction::Request,
                 message: &request.bytes,
@@ -311,6 +312,7 @@ async fn response(
     if let Some(log) = &gw.message_log {
         log.record(
             crate::message_log::Record {
+                query_id: &request.id,
                 request_id: &request.request_id,
                 direction: Direction::Response,
                 message: &msg.header_part,
