@@ -149,7 +149,10 @@ async fn signed_documents_are_downloaded_by_query_id() {
     let names: Vec<&str> = entries.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(
         names,
-        [format!("{q}-request-1.asice"), format!("{q}-response-1.asice")]
+        [
+            format!("{q}-request-1.asice"),
+            format!("{q}-response-1.asice")
+        ]
     );
     let dir = tempfile::tempdir().unwrap();
     let mut files = Vec::new();
@@ -163,11 +166,17 @@ async fn signed_documents_are_downloaded_by_query_id() {
     assert_eq!(one.content_type(), "application/vnd.etsi.asic-e+zip");
     assert_eq!(one.body.as_ref(), entries[0].1.as_slice());
     let two = get(ss1, &format!("{base}&unique"), &[]).await;
-    assert_eq!(fault_code(&two.body).as_deref(), Some("Client.InvalidRequest"));
+    assert_eq!(
+        fault_code(&two.body).as_deref(),
+        Some("Client.InvalidRequest")
+    );
     let none = get(ss1, &base.replace(&q, "no-such-id"), &[]).await;
     assert_eq!(fault_code(&none.body).as_deref(), Some("Client.NotFound"));
     // OTHER's records are not DIIA's, and OTHER must present its pinned certificate.
-    let other = base.replace("00000001&subsystemCode=DIIA", "00000009&subsystemCode=OTHER");
+    let other = base.replace(
+        "00000001&subsystemCode=DIIA",
+        "00000009&subsystemCode=OTHER",
+    );
     let r = get(ss1, &other, &[]).await;
     assert_eq!(
         fault_code(&r.body).as_deref(),
@@ -194,7 +203,11 @@ async fn signed_documents_are_downloaded_by_query_id() {
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
-    assert_eq!(text.matches("time-stamped by an approved TSA").count(), 2, "{text}");
+    assert_eq!(
+        text.matches("time-stamped by an approved TSA").count(),
+        2,
+        "{text}"
+    );
 }
 
 /// `openssl ts -reply` as the network's approved TSA: an implementation brama's code did not

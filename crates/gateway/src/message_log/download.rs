@@ -95,8 +95,10 @@ async fn find(
             && ids.client.as_ref().is_some_and(|c| {
                 c == &client || (client.subsystem.is_none() && c.member_id() == client)
             })
-            && !(request_only && ids.response)
-            && !(response_only && !ids.response)
+            && match ids.response {
+                true => !request_only,
+                false => !response_only,
+            }
     };
     if has("force") {
         let waiting = matching(&log.pending, query_id, &wanted)?;
