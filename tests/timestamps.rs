@@ -298,3 +298,115 @@ async fn a_tsa_outage_stops_traffic_only_past_the_acceptable_period() {
     assert_eq!(files.len(), waiting + 2, "nothing logged was lost");
     brama_verify(&p, &files).await;
 }
+
+/// Time-stamped records go into archives chained by `linkinginfo`, rotated by size, named as
+/// X-Road names them, after which `archive_command` runs; `brama archive verify` accepts the
+/// chain and finds a changed, removed or reordered archive. Archived records are still served by
+/// `GET /asic`.
+#[tokio::test]
+async fn archives_chain_and_tampering_is_found() {
+    let marker = tempfile::tempdir().unwrap();
+    let out = marker.path().join("archives.txt");
+    let cmd = format!("echo \"$BRAMA_ARCHIVES\" >> '{}'", out.display());
+    let p = start_pair_with(Duration::ZERO, |name, toml| match name {
+        "ss1" => {
+            log_on_ss1(name, toml)
+                + &format!(
+                    "archive_dir = \"archives\"\narchive_interval_s = 1\n\
+                     archive_max_file_bytes = 30000\narchive_command = \"{}\"\n",
+                    cmd.replace('\\', "\\\\").replace('"', "\\\"")
+                )
+        }
+        _ => toml,
+    })
+    .await;
+    let mut ids = Vec::new();
+    for _ in 0..4 {
+        let m = msg(DIIA, BIRTH, BIRTH_BODY);
+        ids.push(query_id(&m));
+        let r = post_xml(p.ss1.client_http.unwrap(), m).await;
+        assert_eq!(fault_code(&r.body), None, "{}", r.text());
+    }
+    stamped(&p).await;
+    let archives = p.net.path().join("archives");
+    let start = Instant::now();
+    while !containers(&p).is_empty() || !out.is_file() {
+        assert!(start.elapsed() < Duration::from_secs(30), "never archived");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&archives)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "zip"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 2, "rotated by size: {files:?}");
+    for f in &files {
+        let name = f.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(
+            name.starts_with("mlog-")
+                && name.len() == "mlog-20261207045700-20261207045701-0123456789abcdef.zip".len(),
+            "{name}"
+        );
+    }
+    assert!(std::fs::read_to_string(&out).unwrap().contains("mlog-"));
+
+    let run = |args: Vec<PathBuf>| {
+        let gc = p.net.path().join("globalconf");
+        async move {
+            let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_brama"))
+                .args(["archive", "verify", "--globalconf"])
+                .arg(gc)
+                .args(&args)
+                .output()
+                .await
+                .unwrap();
+            (
+                out.status.success(),
+                String::from_utf8_lossy(&out.stdout).into_owned(),
+            )
+        }
+    };
+    let (ok, text) = run(vec![archives.clone()]).await;
+    assert!(ok, "{text}");
+    assert_eq!(text.matches("VALID ").count(), files.len(), "{text}");
+    assert!(text.contains("as the first archive"), "{text}");
+    // The chain's order, as the check found it.
+    let files: Vec<PathBuf> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("VALID "))
+        .map(|l| PathBuf::from(l.split(": ").next().unwrap()))
+        .collect();
+    let (ok, text) = run(files.clone()).await;
+    assert!(ok, "in chain order, one by one: {text}");
+
+    // Removed: the archive after the gap does not continue the one before it.
+    let mut gap = files.clone();
+    gap.remove(files.len() / 2);
+    if gap.len() > 1 {
+        let (ok, text) = run(gap).await;
+        assert!(!ok && text.contains("does not continue"), "{text}");
+    }
+    // Reordered.
+    let mut swapped = files.clone();
+    swapped.swap(0, 1);
+    let (ok, text) = run(swapped).await;
+    assert!(!ok && text.contains("does not continue"), "{text}");
+    // Changed: one byte inside a stored container.
+    let tampered = marker.path().join("tampered.zip");
+    let mut bytes = std::fs::read(&files[0]).unwrap();
+    let at = bytes.windows(11).position(|w| w == b"message.xml").unwrap() + 200;
+    bytes[at] ^= 1;
+    std::fs::write(&tampered, bytes).unwrap();
+    let (ok, text) = run(vec![tampered]).await;
+    assert!(!ok && text.contains("INVALID"), "{text}");
+
+    // Archived records are still served.
+    let base = format!(
+        "/asic?queryId={}&xRoadInstance=SEVDEIR-TEST&memberClass=GOV&memberCode=00000001&subsystemCode=DIIA&unique&responseOnly",
+        ids[0]
+    );
+    let r = get(p.ss1.client_http.unwrap(), &base, &[]).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.content_type(), "application/vnd.etsi.asic-e+zip");
+}

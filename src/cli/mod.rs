@@ -63,6 +63,11 @@ enum Command {
     Sign(sign::SignArgs),
     /// Verify ASiC-E containers (or loose signature files) against a global configuration.
     Verify(sign::VerifyArgs),
+    /// Message-log archives: check their chain and every container in them.
+    Archive {
+        #[command(subcommand)]
+        command: ArchiveCommand,
+    },
     /// Manage signing keys on a configured token (PKCS#11 or software).
     Keys {
         #[command(subcommand)]
@@ -110,6 +115,13 @@ enum Command {
         #[arg(long, requires = "ocsp_ca")]
         ocsp_key: Option<PathBuf>,
     },
+}
+
+#[derive(Subcommand)]
+enum ArchiveCommand {
+    /// Check archives (`mlog-*.zip`): each `linkinginfo` chain, each archive's link to the one
+    /// before it, and every container with full trust (CA path, OCSP and time-stamp).
+    Verify(sign::ArchiveVerifyArgs),
 }
 
 #[derive(Subcommand)]
@@ -168,6 +180,9 @@ pub fn main() -> ExitCode {
         Command::Queue(args) => runtime().block_on(queue::run(args)),
         Command::Sign(args) => sign::sign(args),
         Command::Verify(args) => sign::verify(args),
+        Command::Archive {
+            command: ArchiveCommand::Verify(args),
+        } => sign::archive_verify(args),
         Command::Keys { command } => keys::run(command),
         Command::Globalconf { command } => globalconf::run(command),
         Command::Ocsp { command } => globalconf::run_ocsp(command),

@@ -9,6 +9,7 @@
 //! containers. Must not depend on: sockets, HTTP, the gateway's configuration file, the router;
 //! only `brama-xroad` among brama's crates.
 
+pub mod archive;
 pub mod asic;
 pub mod batch;
 pub mod c14n;

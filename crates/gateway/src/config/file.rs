@@ -526,6 +526,17 @@ pub struct LogSection {
     pub acceptable_timestamp_failure_period_s: u64,
     /// Time for a TSA to answer.
     pub timestamp_timeout_ms: u64,
+    /// Where time-stamped records are archived (zip files chained by `linkinginfo`); unset:
+    /// not archived.
+    pub archive_dir: Option<String>,
+    /// How often records are archived (X-Road's `archive-interval`, every 6 hours).
+    pub archive_interval_s: u64,
+    /// An archive file is closed at about this size (`archive-max-filesize`, 32 MiB).
+    pub archive_max_file_bytes: u64,
+    /// Run (`sh -c`) after each run that wrote archives (`archive-transfer-command`).
+    pub archive_command: Option<String>,
+    /// How long archived records stay for `GET /asic` (`keep-records-for`, 30 days).
+    pub keep_archived_s: u64,
 }
 
 impl Default for LogSection {
@@ -537,6 +548,11 @@ impl Default for LogSection {
             timestamp_interval_s: 60,
             acceptable_timestamp_failure_period_s: 14_400,
             timestamp_timeout_ms: 20_000,
+            archive_dir: None,
+            archive_interval_s: 21_600,
+            archive_max_file_bytes: 32 * 1024 * 1024,
+            archive_command: None,
+            keep_archived_s: 30 * 86_400,
         }
     }
 }

@@ -113,7 +113,12 @@ async fn find(
             ));
         }
     }
-    let found = matching(log.dir(), query_id, &wanted)?;
+    let mut found = matching(log.dir(), query_id, &wanted)?;
+    found.extend(matching(
+        &log.dir().join(super::archiver::ARCHIVED),
+        query_id,
+        &wanted,
+    )?);
     if found.is_empty() {
         let waiting = !matching(&log.pending, query_id, &wanted)?.is_empty();
         return Err(client_error(
@@ -206,7 +211,12 @@ fn matching(
     };
     let prefix = format!("{}-", safe(query_id));
     let mut files: Vec<(std::time::SystemTime, PathBuf)> = Vec::new();
-    for entry in std::fs::read_dir(dir).map_err(io)? {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io(e)),
+    };
+    for entry in entries {
         let entry = entry.map_err(io)?;
         let name = entry.file_name();
         let name = name.to_string_lossy();

@@ -9,6 +9,7 @@
 //! batch. A record in `pending/` survives a crash or a restart and is stamped then. Without an
 //! approved TSA (a test network) records are written straight into the directory, unstamped.
 
+pub mod archiver;
 pub mod download;
 pub mod timestamper;
 
@@ -33,6 +34,8 @@ pub struct MessageLog {
     counter: AtomicU64,
     pub stamping: Stamping,
     settings: Settings,
+    /// Where and how records are archived (`[log] archive_dir`), when they are.
+    pub(crate) archive: Option<archiver::ArchiveSettings>,
 }
 
 /// How records are time-stamped (`[log]`).
@@ -69,7 +72,11 @@ pub enum Direction {
 }
 
 impl MessageLog {
-    pub fn open(dir: PathBuf, settings: Settings) -> std::io::Result<MessageLog> {
+    pub fn open(
+        dir: PathBuf,
+        settings: Settings,
+        archive: Option<archiver::ArchiveSettings>,
+    ) -> std::io::Result<MessageLog> {
         let pending = dir.join(PENDING);
         std::fs::create_dir_all(&pending)?;
         let log = MessageLog {
@@ -78,6 +85,7 @@ impl MessageLog {
             dir,
             pending,
             settings,
+            archive,
         };
         // A backlog left by an earlier run counts from its oldest record.
         log.stamping

@@ -119,6 +119,15 @@ impl Gateway {
                         ),
                         timeout: Duration::from_millis(log.timestamp_timeout_ms.max(1)),
                     },
+                    log.archive_dir.as_ref().map(|a| {
+                        crate::message_log::archiver::ArchiveSettings {
+                            dir: conf.source.path(a),
+                            interval: Duration::from_secs(log.archive_interval_s.max(1)),
+                            max_file_bytes: log.archive_max_file_bytes.max(1),
+                            command: log.archive_command.clone(),
+                            keep_archived: Duration::from_secs(log.keep_archived_s),
+                        }
+                    }),
                 )
                 .map_err(|e| format!("log.messages_dir {d}: {e}"))?,
             ),
@@ -613,6 +622,7 @@ where
     }
     tasks.spawn(crate::ocsp::own::OwnOcsp::run(gw.clone(), rx.clone()));
     tasks.spawn(crate::message_log::timestamper::run(gw.clone(), rx.clone()));
+    tasks.spawn(crate::message_log::archiver::run(gw.clone(), rx.clone()));
     if let Some(c) = gw.confclient.clone() {
         tasks.spawn(c.run(gw.clone(), rx.clone()));
     }

@@ -1,0 +1,230 @@
+//! Archiving the message log (reference §6.5): every interval, the time-stamped containers are
+//! written into zip archives in `[log] archive_dir`, each with a `linkinginfo` chaining its
+//! containers and the archive before it (`brama_sign::archive`), rotated at
+//! `archive_max_file_bytes`, named as X-Road names them. An archive is written whole and synced
+//! before its containers move to `archived/` (still served by `GET /asic`), where they are
+//! deleted `keep_archived_s` later. `archive_command`, when set, runs after each run that wrote
+//! archives, with `BRAMA_ARCHIVES` naming them.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use super::write_synced;
+use crate::proxy::Gateway;
+use brama_sign::archive::{self, Link};
+use brama_sign::{asic, tsp};
+
+/// Where archived containers wait for their retention to end.
+pub(crate) const ARCHIVED: &str = "archived";
+/// The chain's end, kept beside the archives: `<last digest> <last archive file name>`.
+const LAST: &str = ".linking";
+
+#[derive(Clone, Debug)]
+pub struct ArchiveSettings {
+    pub dir: PathBuf,
+    pub interval: Duration,
+    pub max_file_bytes: u64,
+    pub command: Option<String>,
+    pub keep_archived: Duration,
+}
+
+/// Runs until `stop`: an archiving run every interval, then the retention clean-up.
+pub async fn run(gw: Arc<Gateway>, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let Some(log) = gw.message_log.as_ref() else {
+        return;
+    };
+    let Some(settings) = log.archive.clone() else {
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(settings.interval) => {}
+            _ = stop.changed() => return,
+        }
+        if *stop.borrow() {
+            return;
+        }
+        let dir = log.dir.clone();
+        let s = settings.clone();
+        let done = tokio::task::spawn_blocking(move || {
+            let written = archive_once(&dir, &s)?;
+            clean_archived(&dir, s.keep_archived);
+            Ok::<_, String>(written)
+        })
+        .await
+        .unwrap_or_else(|e| Err(e.to_string()));
+        match done {
+            Ok(written) if !written.is_empty() => {
+                tracing::info!(archives = written.len(), "message log archived");
+                if let Some(cmd) = &settings.command {
+                    run_command(cmd, &settings.dir, &written).await;
+                }
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "archiving the message log failed"),
+        }
+    }
+}
+
+/// Archives every time-stamped container of `log_dir`; returns the archives written.
+pub fn archive_once(log_dir: &Path, s: &ArchiveSettings) -> Result<Vec<PathBuf>, String> {
+    let io = |p: &Path, e: std::io::Error| format!("{}: {e}", p.display());
+    std::fs::create_dir_all(&s.dir).map_err(|e| io(&s.dir, e))?;
+    let archived = log_dir.join(ARCHIVED);
+    std::fs::create_dir_all(&archived).map_err(|e| io(&archived, e))?;
+    let stamped = stamped_containers(log_dir).map_err(|e| io(log_dir, e))?;
+    if stamped.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut link = read_link(&s.dir);
+    let mut written = Vec::new();
+    let mut chunk: Vec<Stamped> = Vec::new();
+    let mut size = 0u64;
+    let mut flush = |chunk: &mut Vec<Stamped>, link: &mut Link| -> Result<(), String> {
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        let entries: Vec<(&str, &[u8])> = chunk
+            .iter()
+            .map(|c| (c.name.as_str(), c.bytes.as_slice()))
+            .collect();
+        let (bytes, mut next) = archive::write(link, &entries);
+        let first = chunk.iter().map(|c| c.at).min().unwrap_or_default();
+        let last = chunk.iter().map(|c| c.at).max().unwrap_or_default();
+        let name = archive::file_name(first, last, &next.digest);
+        write_synced(&s.dir, &name, &bytes).map_err(|e| io(&s.dir, e))?;
+        next.file_name = name.clone();
+        write_synced(&s.dir, LAST, format!("{} {}", next.digest, name).as_bytes())
+            .map_err(|e| io(&s.dir, e))?;
+        sync_dir(&s.dir)?;
+        for c in chunk.drain(..) {
+            let to = archived.join(&c.name);
+            std::fs::rename(&c.path, &to).map_err(|e| io(&c.path, e))?;
+            // Retention counts from archiving.
+            if let Ok(f) = std::fs::File::options().write(true).open(&to) {
+                let _ = f.set_modified(SystemTime::now());
+            }
+        }
+        sync_dir(&archived)?;
+        sync_dir(log_dir)?;
+        *link = next;
+        written.push(s.dir.join(name));
+        Ok(())
+    };
+    for c in stamped {
+        let len = c.bytes.len() as u64;
+        if !chunk.is_empty() && size + len > s.max_file_bytes {
+            flush(&mut chunk, &mut link)?;
+            size = 0;
+        }
+        size += len;
+        chunk.push(c);
+    }
+    flush(&mut chunk, &mut link)?;
+    Ok(written)
+}
+
+struct Stamped {
+    path: PathBuf,
+    name: String,
+    bytes: Vec<u8>,
+    /// The time-stamp's time (Unix seconds).
+    at: i64,
+}
+
+/// The containers directly in `dir` that carry a time-stamp, by time-stamp then name.
+fn stamped_containers(dir: &Path) -> std::io::Result<Vec<Stamped>> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if !path.is_file() || path.extension().is_none_or(|e| e != "asice") {
+            continue;
+        }
+        let bytes = std::fs::read(&path)?;
+        let Ok(c) = asic::read(&bytes) else {
+            continue;
+        };
+        let Some(at) = c
+            .timestamp
+            .as_deref()
+            .and_then(|t| tsp::parse_token(t).ok())
+            .map(|t| t.gen_time)
+        else {
+            continue;
+        };
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        out.push(Stamped {
+            path,
+            name,
+            bytes,
+            at,
+        });
+    }
+    out.sort_by(|a, b| (a.at, &a.name).cmp(&(b.at, &b.name)));
+    Ok(out)
+}
+
+/// The end of the chain the last run left (none before the first archive).
+fn read_link(dir: &Path) -> Link {
+    std::fs::read_to_string(dir.join(LAST))
+        .ok()
+        .and_then(|t| {
+            let (digest, file_name) = t.trim().split_once(' ')?;
+            Some(Link {
+                digest: digest.to_string(),
+                file_name: file_name.to_string(),
+            })
+        })
+        .unwrap_or_default()
+}
+
+fn sync_dir(dir: &Path) -> Result<(), String> {
+    std::fs::File::open(dir)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| format!("{}: {e}", dir.display()))
+}
+
+/// Deletes archived containers older than `keep`.
+fn clean_archived(log_dir: &Path, keep: Duration) {
+    let Ok(entries) = std::fs::read_dir(log_dir.join(ARCHIVED)) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let old = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > keep);
+        if old {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// `archive_command` after a run: `sh -c`, with `BRAMA_ARCHIVE_DIR` and `BRAMA_ARCHIVES` (the
+/// new archives' paths, space-separated).
+async fn run_command(cmd: &str, dir: &Path, written: &[PathBuf]) {
+    let list: Vec<String> = written.iter().map(|p| p.display().to_string()).collect();
+    let out = tokio::process::Command::new("sh")
+        .arg("-c")
+        .arg(cmd)
+        .env("BRAMA_ARCHIVE_DIR", dir)
+        .env("BRAMA_ARCHIVES", list.join(" "))
+        .output()
+        .await;
+    match out {
+        Ok(o) if o.status.success() => {}
+        Ok(o) => tracing::error!(
+            command = %cmd,
+            status = %o.status,
+            stderr = %String::from_utf8_lossy(&o.stderr),
+            "archive_command failed"
+        ),
+        Err(e) => tracing::error!(command = %cmd, error = %e, "archive_command did not run"),
+    }
+}
