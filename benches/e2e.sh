@@ -19,7 +19,9 @@
 # SCENARIOS ("soap rest"), NGINX (1; 0 skips nginx), NGINX_WORKERS (auto: one per core, per
 # nginx instance), SOAK (unset; a duration runs SOAP at concurrency 64 that long after the levels
 # and samples each brama process's VmRSS every 10 s), LOAD_THREADS (1: brama load's runtime
-# threads), BUILD (1; 0 skips `cargo build`), OUT (/tmp/brama-e2e.json: the summary as JSON).
+# threads), BUILD (1; 0 skips `cargo build`), OUT (/tmp/brama-e2e.json: the summary as JSON),
+# LOG (0; 1 turns ss1's message log on, time-stamped by the simulator's TSA every LOG_INTERVAL
+# seconds, 60; the backlog and stamped counts are printed at the end).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -34,6 +36,8 @@ SOAK=${SOAK:-}
 LOAD_THREADS=${LOAD_THREADS:-1}
 BUILD=${BUILD:-1}
 OUT=${OUT:-/tmp/brama-e2e.json}
+LOG=${LOG:-0}
+LOG_INTERVAL=${LOG_INTERVAL:-60}
 
 # Fixed loopback ports (also in benches/e2e/*.toml, *.conf.in and globalconf/).
 SS1_CLIENT=18101 SS1_SERVER=18102 SS1_ADMIN=18103
@@ -138,6 +142,7 @@ cleanup() {
   done
   for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
+  rm -f benches/e2e/.ss1-log.toml
   if [ $rc = 0 ]; then rm -rf "$tmp"; else log "logs kept in $tmp"; fi
   exit $rc
 }
@@ -159,13 +164,22 @@ wait_up() {
 
 "$bin" registry-sim --listen "127.0.0.1:$SIM" --wsdl-dir wsdl \
   --ocsp-ca certs-test/ca.pem --ocsp-cert certs-test/ocsp-responder.pem --ocsp-key certs-test/ocsp-responder.key \
+  --tsa-cert certs-test/tsa.pem --tsa-key certs-test/tsa.key \
   >"$tmp/sim.log" 2>&1 &
 sim_pid=$!
 pids+=("$sim_pid")
 "$bin" serve --config benches/e2e/ss2.toml >"$tmp/ss2.log" 2>&1 &
 ss2_pid=$!
 pids+=("$ss2_pid")
-"$bin" serve --config benches/e2e/ss1.toml >"$tmp/ss1.log" 2>&1 &
+ss1_conf=benches/e2e/ss1.toml
+if [ "$LOG" != 0 ]; then
+  # The message log on the client side, time-stamped every LOG_INTERVAL seconds by the
+  # simulator's TSA (a copy beside the original, so its relative paths hold).
+  ss1_conf=benches/e2e/.ss1-log.toml
+  sed "s#^\[log\]#[log]\nmessages_dir = \"$tmp/messages\"\ntimestamp_interval_s = $LOG_INTERVAL#" \
+    benches/e2e/ss1.toml >"$ss1_conf"
+fi
+"$bin" serve --config "$ss1_conf" >"$tmp/ss1.log" 2>&1 &
 ss1_pid=$!
 pids+=("$ss1_pid")
 wait_up sim "$sim_pid" "http://127.0.0.1:$SIM/_sim/stats"
@@ -281,6 +295,17 @@ if [ -n "$SOAK" ]; then
   done
   wait "$soak_pid" || die "soak run failed"
   hwm >"$tmp/res/hwm-final.json"
+fi
+
+if [ "$LOG" != 0 ]; then
+  # The time-stamper after the load: everything logged must be stamped within one interval.
+  metric() { curl -s "http://127.0.0.1:$SS1_ADMIN/metrics" | sed -n "s/^$1 //p"; }
+  waited=0
+  while [ "$(metric brama_timestamp_backlog)" != 0 ] && [ $waited -lt $((LOG_INTERVAL + 30)) ]; do
+    sleep 1
+    waited=$((waited + 1))
+  done
+  log "message log: $(metric brama_timestamped_records_total) records time-stamped, backlog $(metric brama_timestamp_backlog) ${waited} s after the load, $(metric brama_timestamp_failures_total) failed rounds; $(ls "$tmp/messages" | grep -c asice) containers"
 fi
 
 # --- report ------------------------------------------------------------------------------

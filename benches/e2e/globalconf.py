@@ -3,7 +3,7 @@
 configuration, whose approved CA and authentication-certificate hashes match certs-test/):
 the same members, CA and groups, with the two security servers moved to the benchmark's fixed
 loopback ports and their clients split as the benchmark runs them, and the test CA's OCSP
-responder at the benchmark's simulator (127.0.0.1:18120/ocsp):
+responder and TSA at the benchmark's simulator (127.0.0.1:18120/ocsp, /tsa):
 
   ss1 (owner GOV/00000001) at 127.0.0.1:18102: DIIA (the client side)
   ss2 (owner GOV/00000002) at 127.0.0.1:18112: DRACS and EHEALTH (the provider side)
@@ -32,6 +32,7 @@ SERVERS = {
 
 
 OCSP_URL = "<url>http://127.0.0.1:18120/ocsp</url>"
+TSA_URL = "<url>http://127.0.0.1:18120/tsa</url>"
 
 
 def auth_hash(server):
@@ -68,6 +69,8 @@ def render():
     shared = shared[:first] + "\n".join(blocks) + shared[last:]
     # The test CA's OCSP responder is the benchmark's simulator, not the embedded default's.
     shared = shared.replace("<url>http://127.0.0.1:8090/ocsp</url>", OCSP_URL)
+    # So is its TSA.
+    shared = shared.replace("<url>http://127.0.0.1:8090/tsa</url>", TSA_URL)
     return {
         "instance-identifier": (SRC / "instance-identifier").read_text(),
         f"{instance}/shared-params.xml": shared,

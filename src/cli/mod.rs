@@ -114,6 +114,13 @@ enum Command {
         /// The OCSP responder's key (PKCS#8 PEM).
         #[arg(long, requires = "ocsp_ca")]
         ocsp_key: Option<PathBuf>,
+        /// Also time-stamp at POST /tsa (RFC 3161, TEST ONLY), signing with this certificate
+        /// (PEM, critical EKU timeStamping) and --tsa-key.
+        #[arg(long, requires = "tsa_key")]
+        tsa_cert: Option<PathBuf>,
+        /// The TSA's key (PKCS#8 PEM).
+        #[arg(long, requires = "tsa_cert")]
+        tsa_key: Option<PathBuf>,
     },
 }
 
@@ -200,8 +207,28 @@ pub fn main() -> ExitCode {
             ocsp_ca,
             ocsp_cert,
             ocsp_key,
+            tsa_cert,
+            tsa_key,
         } => {
             log::init("text", "info");
+            let tsa: Option<std::sync::Arc<dyn brama_testkit::tsa::TimeStampAuthority>> =
+                match (&tsa_cert, &tsa_key) {
+                    (Some(cert), Some(key)) => {
+                        let read = |p: &PathBuf| {
+                            std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))
+                        };
+                        let made = read(cert)
+                            .and_then(|c| brama_testkit::tsa::Tsa::from_pem(&c, &read(key)?));
+                        match made {
+                            Ok(t) => Some(std::sync::Arc::new(t)),
+                            Err(e) => {
+                                eprintln!("error: --tsa-*: {e}");
+                                return ExitCode::from(1);
+                            }
+                        }
+                    }
+                    _ => None,
+                };
             let ocsp = match (&ocsp_ca, &ocsp_cert, &ocsp_key) {
                 (Some(ca), Some(cert), Some(key)) => {
                     let read = |p: &PathBuf| {
@@ -251,6 +278,7 @@ pub fn main() -> ExitCode {
                     wsdls,
                     dracs_processing: std::time::Duration::from_millis(dracs_processing_ms),
                     ocsp,
+                    tsa,
                     ..Default::default()
                 };
                 let stats = std::sync::Arc::new(crate::sim::SimStats::default());
