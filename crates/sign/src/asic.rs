@@ -128,6 +128,16 @@ pub async fn sign_containers(
 
 /// Writes a container: `mimetype` first and stored, as ASiC requires.
 pub fn write(c: &Container) -> Vec<u8> {
+    write_listing(c, c.ts_hash_chain_result.is_some())
+}
+
+/// A container whose batch time-stamp is added later ([`append_timestamp`]): its manifest
+/// already lists the time-stamp hash-chain files, as the finished container has them.
+pub fn write_for_stamping(c: &Container) -> Vec<u8> {
+    write_listing(c, true)
+}
+
+fn write_listing(c: &Container, ts_listed: bool) -> Vec<u8> {
     let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     let stored = SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
     let deflated = SimpleFileOptions::default();
@@ -163,8 +173,55 @@ pub fn write(c: &Container) -> Vec<u8> {
             );
         }
     }
-    put("META-INF/manifest.xml", manifest(c).as_bytes(), deflated);
+    put(
+        "META-INF/manifest.xml",
+        manifest(c, ts_listed).as_bytes(),
+        deflated,
+    );
     zip.finish().expect("in-memory zip").into_inner()
+}
+
+/// Adds a batch time-stamp to a container written by [`write_for_stamping`], in place: the
+/// result and this record's chain, the token, and the ASiC manifest naming it. Nothing already
+/// in the container is read again or rewritten.
+pub fn append_timestamp(
+    file: &mut std::fs::File,
+    ts_result: &[u8],
+    ts_chain: &[u8],
+    token: &[u8],
+) -> std::io::Result<()> {
+    let mut zip = zip::ZipWriter::new_append(&mut *file).map_err(std::io::Error::other)?;
+    let deflated = SimpleFileOptions::default();
+    for (name, data) in [
+        ("ts-hashchainresult.xml", ts_result),
+        ("ts-hashchain.xml", ts_chain),
+        (TIMESTAMP, token),
+        (
+            "META-INF/ASiCManifest.xml",
+            asic_manifest(ts_result).as_bytes(),
+        ),
+    ] {
+        zip.start_file(name, deflated)
+            .map_err(std::io::Error::other)?;
+        zip.write_all(data)?;
+    }
+    zip.finish().map_err(std::io::Error::other)?;
+    Ok(())
+}
+
+/// The signature document of a container, read alone (the time-stamper needs only its digest).
+pub fn read_signature(bytes: &[u8]) -> Result<Vec<u8>, SignError> {
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes))
+        .map_err(|e| structure(format!("not a zip container: {e}")))?;
+    let mut f = zip
+        .by_name(SIGNATURES)
+        .map_err(|_| structure("no META-INF/signatures.xml"))?;
+    let mut out = Vec::new();
+    (&mut f)
+        .take(MAX_TOTAL)
+        .read_to_end(&mut out)
+        .map_err(|e| structure(format!("{SIGNATURES}: {e}")))?;
+    Ok(out)
 }
 
 /// A plain zip of `entries` (name, bytes), deflated: what `GET /asic` answers with several
@@ -181,7 +238,7 @@ pub fn zip_files<'a>(entries: impl IntoIterator<Item = (String, &'a [u8])>) -> V
 
 /// The OpenDocument manifest: the container, then every entry outside `META-INF/`, as X-Road
 /// lists them (a reader checks it against the entries).
-fn manifest(c: &Container) -> String {
+fn manifest(c: &Container, ts_listed: bool) -> String {
     let mut m = String::from(
         r#"<?xml version="1.0" encoding="UTF-8" standalone="no"?><manifest:manifest xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0" manifest:version="1.2"><manifest:file-entry manifest:full-path="/" manifest:media-type="application/vnd.etsi.asic-e+zip"/>"#,
     );
@@ -197,8 +254,8 @@ fn manifest(c: &Container) -> String {
     for (name, present) in [
         ("sig-hashchainresult.xml", c.hash_chain_result.is_some()),
         ("sig-hashchain.xml", c.hash_chain.is_some()),
-        ("ts-hashchainresult.xml", c.ts_hash_chain_result.is_some()),
-        ("ts-hashchain.xml", c.ts_hash_chain.is_some()),
+        ("ts-hashchainresult.xml", ts_listed),
+        ("ts-hashchain.xml", ts_listed),
     ] {
         if present {
             entry(name, "text/xml");

@@ -5,16 +5,21 @@
 //! sent.
 //!
 //! Records are time-stamped (§6.3, [`timestamper`]) when the global configuration approves a
-//! TSA: a record is written, synced, into `pending/` and moves out, time-stamped, at the next
-//! batch. A record in `pending/` survives a crash or a restart and is stamped then. Without an
-//! approved TSA (a test network) records are written straight into the directory, unstamped.
+//! TSA: a record is written into `pending/` and moves out, time-stamped, at the next batch. A
+//! record in `pending/` survives a crash or a restart and is stamped then. Without an approved
+//! TSA (a test network) records are written straight into the directory, unstamped.
+//!
+//! A record is durable before the message goes on ([`GroupSync`]): concurrent records share one
+//! `syncfs` of the log's filesystem, as a database's group commit shares one log flush.
 
 pub mod archiver;
 pub mod download;
 pub mod timestamper;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use brama_sign::asic::{self, Container};
@@ -33,6 +38,10 @@ pub struct MessageLog {
     /// Orders records written in the same nanosecond.
     counter: AtomicU64,
     pub stamping: Stamping,
+    /// The records in `pending/` by file name (oldest first), with the digest of their
+    /// signature: what the next time-stamp covers, without reading them again.
+    index: Mutex<BTreeMap<String, Vec<u8>>>,
+    sync: GroupSync,
     settings: Settings,
     /// Where and how records are archived (`[log] archive_dir`), when they are.
     pub(crate) archive: Option<archiver::ArchiveSettings>,
@@ -79,15 +88,18 @@ impl MessageLog {
     ) -> std::io::Result<MessageLog> {
         let pending = dir.join(PENDING);
         std::fs::create_dir_all(&pending)?;
+        // A backlog left by an earlier run is stamped first, and counts from its oldest record.
+        let index = timestamper::read_pending(&pending)?;
         let log = MessageLog {
             stamping: Stamping::default(),
             counter: AtomicU64::new(0),
+            sync: GroupSync::new(&dir)?,
+            index: Mutex::new(index),
             dir,
             pending,
             settings,
             archive,
         };
-        // A backlog left by an earlier run counts from its oldest record.
         log.stamping
             .set_oldest(timestamper::oldest_pending(&log.pending));
         Ok(log)
@@ -134,19 +146,35 @@ impl MessageLog {
             ..Container::default()
         };
         let name = final_name(query_id, request_id, direction);
-        let (dir, file) = if stamped {
+        let io = |e: std::io::Error| fail(ErrorCode::LoggingFailed, e.to_string());
+        if stamped {
             let now = timestamper::now_nanos();
             let n = self.counter.fetch_add(1, Ordering::Relaxed);
-            (self.pending.clone(), format!("{now:020}-{n:06}-{name}"))
-        } else {
-            (self.dir.clone(), name)
-        };
-        tokio::task::spawn_blocking(move || write_synced(&dir, &file, &asic::write(&container)))
+            let file = format!("{now:020}-{n:06}-{name}");
+            let digest = timestamper::ALG.digest(&container.signature);
+            let dir = self.pending.clone();
+            let f = file.clone();
+            tokio::task::spawn_blocking(move || {
+                write_renamed(&dir, &f, &asic::write_for_stamping(&container))
+            })
             .await
             .map_err(|e| fail(ErrorCode::LoggingFailed, e.to_string()))?
-            .map_err(|e| fail(ErrorCode::LoggingFailed, e.to_string()))?;
-        if stamped {
+            .map_err(io)?;
+            self.sync.wait().await.map_err(io)?;
+            self.index
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(file, digest);
             self.stamping.set_oldest_if_none(crate::ocsp::now());
+        } else {
+            let dir = self.dir.clone();
+            tokio::task::spawn_blocking(move || {
+                write_renamed(&dir, &name, &asic::write(&container))
+            })
+            .await
+            .map_err(|e| fail(ErrorCode::LoggingFailed, e.to_string()))?
+            .map_err(io)?;
+            self.sync.wait().await.map_err(io)?;
         }
         Ok(())
     }
@@ -204,4 +232,49 @@ fn write_synced(dir: &Path, name: &str, data: &[u8]) -> std::io::Result<()> {
     f.write_all(data)?;
     f.sync_data()?;
     std::fs::rename(&tmp, dir.join(name))
+}
+
+/// Writes `name` in `dir` whole or not at all (a temporary file renamed); durable once a
+/// [`GroupSync`] that began after it returns.
+fn write_renamed(dir: &Path, name: &str, data: &[u8]) -> std::io::Result<()> {
+    let tmp = dir.join(format!(".{name}.tmp"));
+    std::fs::write(&tmp, data)?;
+    std::fs::rename(&tmp, dir.join(name))
+}
+
+/// Durability in groups: a writer writes its files, then waits here; one `syncfs` of the log's
+/// filesystem covers every write finished before it began, so concurrent records share a flush
+/// instead of each paying for its own.
+pub(crate) struct GroupSync {
+    dir: std::fs::File,
+    /// Tickets handed out, one per finished write.
+    written: AtomicU64,
+    /// Tickets covered by a finished `syncfs`; the lock makes one flush at a time.
+    synced: tokio::sync::Mutex<u64>,
+}
+
+impl GroupSync {
+    fn new(dir: &Path) -> std::io::Result<GroupSync> {
+        Ok(GroupSync {
+            dir: std::fs::File::open(dir)?,
+            written: AtomicU64::new(0),
+            synced: tokio::sync::Mutex::new(0),
+        })
+    }
+
+    /// Returns once everything written before the call is on disk.
+    pub(crate) async fn wait(&self) -> std::io::Result<()> {
+        let ticket = self.written.fetch_add(1, Ordering::SeqCst) + 1;
+        let mut synced = self.synced.lock().await;
+        if *synced >= ticket {
+            return Ok(());
+        }
+        let upto = self.written.load(Ordering::SeqCst);
+        let dir = self.dir.try_clone()?;
+        tokio::task::spawn_blocking(move || rustix::fs::syncfs(&dir))
+            .await
+            .map_err(std::io::Error::other)??;
+        *synced = upto;
+        Ok(())
+    }
 }

@@ -17,14 +17,16 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::{write_synced, MessageLog};
+use std::collections::BTreeMap;
+
+use super::MessageLog;
 use crate::proxy::Gateway;
-use brama_sign::asic::{self, Container};
+use brama_sign::asic;
 use brama_sign::digest::DigestAlgorithm;
 use brama_sign::{hashchain, tsp};
 
 /// The message log's digest (X-Road's `message-log.hash-algo-id`).
-const ALG: DigestAlgorithm = DigestAlgorithm::Sha512;
+pub(crate) const ALG: DigestAlgorithm = DigestAlgorithm::Sha512;
 
 /// The time-stamper's state, for the refusal check, `/health` and `/metrics`.
 #[derive(Default)]
@@ -99,13 +101,12 @@ fn pending_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
 /// When the oldest waiting record was written (Unix seconds).
 pub(crate) fn oldest_pending(dir: &Path) -> Option<i64> {
     let first = pending_files(dir).ok()?.into_iter().next()?;
-    let nanos: u128 = first
-        .file_name()?
-        .to_str()?
-        .split('-')
-        .next()?
-        .parse()
-        .ok()?;
+    written_at(first.file_name()?.to_str()?)
+}
+
+/// When a pending record was written, from its name (Unix seconds).
+fn written_at(pending_name: &str) -> Option<i64> {
+    let nanos: u128 = pending_name.split('-').next()?.parse().ok()?;
     Some((nanos / 1_000_000_000) as i64)
 }
 
@@ -147,13 +148,15 @@ pub async fn run(gw: Arc<Gateway>, mut stop: tokio::sync::watch::Receiver<bool>)
 
 /// One round: every waiting record stamped with one token, or none.
 pub async fn stamp_pending(gw: &Gateway, log: &MessageLog) -> Result<usize, String> {
-    let pending = log.pending.clone();
-    let files = tokio::task::spawn_blocking(move || read_pending(&pending))
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| format!("{}: {e}", log.pending.display()))?;
-    log.stamping.update(|s| s.backlog = files.len());
-    if files.is_empty() {
+    let waiting: Vec<(String, Vec<u8>)> = log
+        .index
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .map(|(n, d)| (n.clone(), d.clone()))
+        .collect();
+    log.stamping.update(|s| s.backlog = waiting.len());
+    if waiting.is_empty() {
         log.stamping.set_oldest(None);
         return Ok(0);
     }
@@ -172,10 +175,7 @@ pub async fn stamp_pending(gw: &Gateway, log: &MessageLog) -> Result<usize, Stri
         return Err("the global configuration approves no time-stamping authority".into());
     }
     let certs: Vec<Vec<u8>> = tsas.iter().map(|(_, c)| c.clone()).collect();
-    let digests: Vec<Vec<u8>> = files
-        .iter()
-        .map(|(_, c)| ALG.digest(&c.signature))
-        .collect();
+    let digests: Vec<Vec<u8>> = waiting.iter().map(|(_, d)| d.clone()).collect();
     let built = hashchain::build_timestamp(ALG, &digests);
     let imprint = ALG.digest(&built.result);
     let nonce = uuid::Uuid::new_v4().as_u64_pair().0;
@@ -200,30 +200,38 @@ pub async fn stamp_pending(gw: &Gateway, log: &MessageLog) -> Result<usize, Stri
     let Some((tsa, token)) = token else {
         return Err(errors.join("; "));
     };
-    let n = files.len();
+    let n = waiting.len();
     let dir = log.dir.clone();
     let pending = log.pending.clone();
     let result = built.result;
+    let names: Vec<String> = waiting.into_iter().map(|(n, _)| n).collect();
+    let moved = names.clone();
     tokio::task::spawn_blocking(move || {
-        for ((path, mut c), chain) in files.into_iter().zip(built.chains) {
-            c.ts_hash_chain_result = Some(result.clone());
-            c.ts_hash_chain = Some(chain);
-            c.timestamp = Some(token.clone());
-            let name = final_name(&path).ok_or("a pending record without its name")?;
-            write_synced(&dir, &name, &asic::write(&c)).map_err(|e| e.to_string())?;
-            std::fs::remove_file(&path).map_err(|e| e.to_string())?;
-        }
-        for d in [&dir, &pending] {
-            std::fs::File::open(d)
-                .and_then(|f| f.sync_all())
-                .map_err(|e| format!("{}: {e}", d.display()))?;
+        for (name, chain) in moved.iter().zip(built.chains) {
+            let from = pending.join(name);
+            let mut f = std::fs::File::options()
+                .read(true)
+                .write(true)
+                .open(&from)
+                .map_err(|e| format!("{}: {e}", from.display()))?;
+            asic::append_timestamp(&mut f, &result, &chain, &token)
+                .map_err(|e| format!("{}: {e}", from.display()))?;
+            let to = final_name(Path::new(name)).ok_or("a pending record without its name")?;
+            std::fs::rename(&from, dir.join(to)).map_err(|e| e.to_string())?;
         }
         Ok::<_, String>(())
     })
     .await
     .map_err(|e| e.to_string())??;
+    log.sync.wait().await.map_err(|e| e.to_string())?;
+    let oldest = {
+        let mut index = log.index.lock().unwrap_or_else(|p| p.into_inner());
+        for name in &names {
+            index.remove(name);
+        }
+        index.keys().next().and_then(|n| written_at(n))
+    };
     log.stamping.stamped.fetch_add(n as u64, Ordering::Relaxed);
-    let oldest = oldest_pending(&log.pending);
     log.stamping.update(|s| {
         s.oldest = oldest;
         s.backlog = s.backlog.saturating_sub(n);
@@ -265,22 +273,27 @@ async fn ask(gw: &Gateway, log: &MessageLog, url: &str, q: &Query<'_>) -> Result
     Ok(token_der.to_vec())
 }
 
-/// The waiting records that read as containers; one that does not is moved aside to
-/// `damaged/` (it would otherwise hold the queue forever) and reported.
-fn read_pending(dir: &Path) -> std::io::Result<Vec<(PathBuf, Container)>> {
-    let mut out = Vec::new();
+/// The records an earlier run left in `pending/`, with their signature digests; one that does
+/// not read is moved aside to `damaged/` (it would otherwise hold the queue forever) and
+/// reported.
+pub(crate) fn read_pending(dir: &Path) -> std::io::Result<BTreeMap<String, Vec<u8>>> {
+    let mut out = BTreeMap::new();
     for path in pending_files(dir)? {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         match std::fs::read(&path)
             .map_err(|e| e.to_string())
-            .and_then(|b| asic::read(&b).map_err(|e| e.to_string()))
+            .and_then(|b| asic::read_signature(&b).map_err(|e| e.to_string()))
         {
-            Ok(c) => out.push((path, c)),
+            Ok(sig) => {
+                out.insert(name, ALG.digest(&sig));
+            }
             Err(e) => {
                 let damaged = dir.join("damaged");
                 std::fs::create_dir_all(&damaged)?;
-                if let Some(name) = path.file_name() {
-                    std::fs::rename(&path, damaged.join(name))?;
-                }
+                std::fs::rename(&path, damaged.join(&name))?;
                 tracing::error!(file = %path.display(), error = %e, "a message log record does not read; moved to damaged/");
             }
         }
