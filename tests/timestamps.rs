@@ -268,9 +268,7 @@ async fn a_tsa_outage_stops_traffic_only_past_the_acceptable_period() {
     assert!(health.text().contains("time-stamp"), "{}", health.text());
     let m = get(p.ss1.admin.unwrap(), "/metrics", &[]).await.text();
     assert!(!m.contains("brama_timestamp_failures_total 0\n"), "{m}");
-    let waiting = std::fs::read_dir(p.net.path().join("messages/pending"))
-        .unwrap()
-        .count();
+    let waiting = p.ss1.gateway.message_log().unwrap().waiting();
     assert!(waiting >= 2, "the records wait on disk");
 
     // A restart in the middle keeps the backlog (and still refuses).

@@ -140,7 +140,9 @@ pub fn write_for_stamping(c: &Container) -> Vec<u8> {
 fn write_listing(c: &Container, ts_listed: bool) -> Vec<u8> {
     let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     let stored = SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
-    let deflated = SimpleFileOptions::default();
+    // Logged on the hot path: stored, not deflated (deflating costs more CPU than the
+    // signature, and a compressor's state per container).
+    let deflated = stored;
     let mut put = |name: &str, data: &[u8], opts: SimpleFileOptions| {
         zip.start_file(name, opts).expect("in-memory zip");
         zip.write_all(data).expect("in-memory zip");
@@ -184,8 +186,8 @@ fn write_listing(c: &Container, ts_listed: bool) -> Vec<u8> {
 /// Adds a batch time-stamp to a container written by [`write_for_stamping`], in place: the
 /// result and this record's chain, the token, and the ASiC manifest naming it. Nothing already
 /// in the container is read again or rewritten.
-pub fn append_timestamp(
-    file: &mut std::fs::File,
+pub fn append_timestamp<F: Read + Write + std::io::Seek>(
+    file: &mut F,
     ts_result: &[u8],
     ts_chain: &[u8],
     token: &[u8],

@@ -100,18 +100,16 @@ async fn find(
                 false => !response_only,
             }
     };
-    if has("force") {
-        let waiting = matching(&log.pending, query_id, &wanted)?;
-        if !waiting.is_empty() && !timestamper::until_stamped(log, FORCE_WAIT).await {
-            return Err(Fault::new(
-                Prefix::ClientProxy,
-                ErrorCode::TimestampingFailed,
-                format!(
-                    "the records of '{query_id}' could not be time-stamped: {}",
-                    log.stamping.last_error().unwrap_or_default()
-                ),
-            ));
-        }
+    let forced = has("force") && queued(log, query_id, &wanted);
+    if forced && !timestamper::until_stamped(log, FORCE_WAIT).await {
+        return Err(Fault::new(
+            Prefix::ClientProxy,
+            ErrorCode::TimestampingFailed,
+            format!(
+                "the records of '{query_id}' could not be time-stamped: {}",
+                log.stamping.last_error().unwrap_or_default()
+            ),
+        ));
     }
     let mut found = matching(log.dir(), query_id, &wanted)?;
     found.extend(matching(
@@ -120,7 +118,7 @@ async fn find(
         &wanted,
     )?);
     if found.is_empty() {
-        let waiting = !matching(&log.pending, query_id, &wanted)?.is_empty();
+        let waiting = queued(log, query_id, &wanted);
         return Err(client_error(
             ErrorCode::NotFound,
             match waiting {
@@ -220,9 +218,7 @@ fn matching(
         let entry = entry.map_err(io)?;
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        // Pending names start with the time they were written.
-        let bare = name.splitn(3, '-').nth(2).unwrap_or_default();
-        if !(name.starts_with(&prefix) || bare.starts_with(&prefix)) || !name.ends_with(".asice") {
+        if !name.starts_with(&prefix) || !name.ends_with(".asice") {
             continue;
         }
         let modified = entry.metadata().and_then(|m| m.modified()).map_err(io)?;
@@ -239,6 +235,18 @@ fn matching(
         }
     }
     Ok(out)
+}
+
+/// Whether a record `wanted` waits in the queue for its time-stamp.
+fn queued(log: &super::MessageLog, query_id: &str, wanted: &dyn Fn(&MessageIds) -> bool) -> bool {
+    let prefix = format!("{}-", safe(query_id));
+    log.queue
+        .frames()
+        .iter()
+        .filter(|f| f.name.starts_with(&prefix))
+        .filter_map(|f| log.queue.read(f).ok())
+        .filter_map(|b| asic::read(&b).ok())
+        .any(|c| MessageIds::of(&c.message).is_ok_and(|ids| wanted(&ids)))
 }
 
 fn download(content_type: &str, name: &str, body: Bytes) -> Response {

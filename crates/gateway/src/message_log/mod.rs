@@ -5,18 +5,19 @@
 //! sent.
 //!
 //! Records are time-stamped (§6.3, [`timestamper`]) when the global configuration approves a
-//! TSA: a record is written into `pending/` and moves out, time-stamped, at the next batch. A
-//! record in `pending/` survives a crash or a restart and is stamped then. Without an approved
-//! TSA (a test network) records are written straight into the directory, unstamped.
+//! TSA: a record is appended to the queue of records waiting for a stamp ([`queue`],
+//! `pending.queue`) and is written out as its container, time-stamped, at the next batch. A
+//! queued record survives a crash or a restart and is stamped then. Without an approved TSA (a
+//! test network) records are written straight into the directory as containers, unstamped.
 //!
 //! A record is durable before the message goes on ([`GroupSync`]): concurrent records share one
-//! `syncfs` of the log's filesystem, as a database's group commit shares one log flush.
+//! flush, as a database's group commit shares one log flush.
 
 pub mod archiver;
 pub mod download;
+pub(crate) mod queue;
 pub mod timestamper;
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -30,17 +31,14 @@ use brama_xroad::error::{ErrorCode, Fault, Prefix};
 pub use timestamper::Stamping;
 
 /// Where records wait for their time-stamp.
-const PENDING: &str = "pending";
+const QUEUE: &str = "pending.queue";
 
 pub struct MessageLog {
     dir: PathBuf,
-    pending: PathBuf,
-    /// Orders records written in the same nanosecond.
-    counter: AtomicU64,
     pub stamping: Stamping,
-    /// The records in `pending/` by file name (oldest first), with the digest of their
-    /// signature: what the next time-stamp covers, without reading them again.
-    index: Mutex<BTreeMap<String, Vec<u8>>>,
+    /// The records waiting for a time-stamp.
+    pub(crate) queue: queue::Queue,
+    /// Flushes the directory's filesystem: unstamped records, stamped containers written out.
     sync: GroupSync,
     settings: Settings,
     /// Where and how records are archived (`[log] archive_dir`), when they are.
@@ -86,31 +84,36 @@ impl MessageLog {
         settings: Settings,
         archive: Option<archiver::ArchiveSettings>,
     ) -> std::io::Result<MessageLog> {
-        let pending = dir.join(PENDING);
-        std::fs::create_dir_all(&pending)?;
+        std::fs::create_dir_all(&dir)?;
         // A backlog left by an earlier run is stamped first, and counts from its oldest record.
-        let index = timestamper::read_pending(&pending)?;
+        let queue = queue::Queue::open(&dir.join(QUEUE), &|c| {
+            asic::read_signature(c)
+                .ok()
+                .map(|s| timestamper::ALG.digest(&s))
+        })?;
         let log = MessageLog {
             stamping: Stamping::default(),
-            counter: AtomicU64::new(0),
-            sync: GroupSync::new(&dir)?,
-            index: Mutex::new(index),
+            sync: GroupSync::filesystem(&dir)?,
+            queue,
             dir,
-            pending,
             settings,
             archive,
         };
-        log.stamping
-            .set_oldest(timestamper::oldest_pending(&log.pending));
+        log.stamping.set_oldest(log.queue.oldest());
         Ok(log)
+    }
+
+    /// Records waiting for a time-stamp.
+    pub fn waiting(&self) -> usize {
+        self.queue.len()
     }
 
     pub fn dir(&self) -> &Path {
         &self.dir
     }
 
-    /// Writes the record's container ([`final_name`]); into `pending/` when it is to be
-    /// time-stamped (`stamped`). Refused while time-stamping has failed for longer than the
+    /// Logs a record: into the queue when it is to be time-stamped (`stamped`), else straight
+    /// as its container ([`final_name`]). Refused while time-stamping has failed for longer than the
     /// acceptable period.
     pub async fn record(&self, r: Record<'_>, stamped: bool) -> Result<(), Fault> {
         let Record {
@@ -148,23 +151,11 @@ impl MessageLog {
         let name = final_name(query_id, request_id, direction);
         let io = |e: std::io::Error| fail(ErrorCode::LoggingFailed, e.to_string());
         if stamped {
-            let now = timestamper::now_nanos();
-            let n = self.counter.fetch_add(1, Ordering::Relaxed);
-            let file = format!("{now:020}-{n:06}-{name}");
             let digest = timestamper::ALG.digest(&container.signature);
-            let dir = self.pending.clone();
-            let f = file.clone();
-            tokio::task::spawn_blocking(move || {
-                write_renamed(&dir, &f, &asic::write_for_stamping(&container))
-            })
-            .await
-            .map_err(|e| fail(ErrorCode::LoggingFailed, e.to_string()))?
-            .map_err(io)?;
-            self.sync.wait().await.map_err(io)?;
-            self.index
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(file, digest);
+            let bytes = asic::write_for_stamping(&container);
+            // A short write into the page cache, done in place; the flush is shared (commit).
+            self.queue.append(&name, &bytes, digest).map_err(io)?;
+            self.queue.commit().await.map_err(io)?;
             self.stamping.set_oldest_if_none(crate::ocsp::now());
         } else {
             let dir = self.dir.clone();
@@ -242,24 +233,41 @@ fn write_renamed(dir: &Path, name: &str, data: &[u8]) -> std::io::Result<()> {
     std::fs::rename(&tmp, dir.join(name))
 }
 
-/// Durability in groups: a writer writes its files, then waits here; one `syncfs` of the log's
-/// filesystem covers every write finished before it began, so concurrent records share a flush
-/// instead of each paying for its own.
+/// Durability in groups: a writer writes, then waits here; one flush covers every write
+/// finished before it began, so concurrent records share a flush instead of each paying for
+/// its own: `fdatasync` of one file (the queue), or `syncfs` of a directory's filesystem.
 pub(crate) struct GroupSync {
-    dir: std::fs::File,
+    target: Mutex<std::fs::File>,
+    whole_fs: bool,
     /// Tickets handed out, one per finished write.
     written: AtomicU64,
-    /// Tickets covered by a finished `syncfs`; the lock makes one flush at a time.
+    /// Tickets covered by a finished flush; the lock makes one flush at a time.
     synced: tokio::sync::Mutex<u64>,
 }
 
 impl GroupSync {
-    fn new(dir: &Path) -> std::io::Result<GroupSync> {
-        Ok(GroupSync {
-            dir: std::fs::File::open(dir)?,
+    /// Flushes the whole filesystem of `dir`.
+    fn filesystem(dir: &Path) -> std::io::Result<GroupSync> {
+        Ok(Self::on(std::fs::File::open(dir)?, true))
+    }
+
+    /// Flushes the data of one file.
+    pub(crate) fn data(file: std::fs::File) -> GroupSync {
+        Self::on(file, false)
+    }
+
+    fn on(target: std::fs::File, whole_fs: bool) -> GroupSync {
+        GroupSync {
+            target: Mutex::new(target),
+            whole_fs,
             written: AtomicU64::new(0),
             synced: tokio::sync::Mutex::new(0),
-        })
+        }
+    }
+
+    /// Flushes `file` from now on (the queue after it was rewritten).
+    pub(crate) fn replace(&self, file: std::fs::File) {
+        *self.target.lock().unwrap_or_else(|p| p.into_inner()) = file;
     }
 
     /// Returns once everything written before the call is on disk.
@@ -270,10 +278,18 @@ impl GroupSync {
             return Ok(());
         }
         let upto = self.written.load(Ordering::SeqCst);
-        let dir = self.dir.try_clone()?;
-        tokio::task::spawn_blocking(move || rustix::fs::syncfs(&dir))
-            .await
-            .map_err(std::io::Error::other)??;
+        let target = self
+            .target
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .try_clone()?;
+        let whole_fs = self.whole_fs;
+        tokio::task::spawn_blocking(move || match whole_fs {
+            true => rustix::fs::syncfs(&target).map_err(std::io::Error::from),
+            false => target.sync_data(),
+        })
+        .await
+        .map_err(std::io::Error::other)??;
         *synced = upto;
         Ok(())
     }

@@ -10,14 +10,11 @@
 //! once the oldest has waited longer than the acceptable period ([`super::MessageLog::refusal`]),
 //! and the first successful stamp lifts that.
 
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-
-use std::collections::BTreeMap;
 
 use super::MessageLog;
 use crate::proxy::Gateway;
@@ -81,44 +78,6 @@ impl Stamping {
     }
 }
 
-pub(crate) fn now_nanos() -> u128 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos())
-}
-
-/// The waiting records, oldest first (their names start with the nanosecond they were written).
-fn pending_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "asice"))
-        .collect();
-    files.sort();
-    Ok(files)
-}
-
-/// When the oldest waiting record was written (Unix seconds).
-pub(crate) fn oldest_pending(dir: &Path) -> Option<i64> {
-    let first = pending_files(dir).ok()?.into_iter().next()?;
-    written_at(first.file_name()?.to_str()?)
-}
-
-/// When a pending record was written, from its name (Unix seconds).
-fn written_at(pending_name: &str) -> Option<i64> {
-    let nanos: u128 = pending_name.split('-').next()?.parse().ok()?;
-    Some((nanos / 1_000_000_000) as i64)
-}
-
-/// The record's name once stamped: its pending name without the time and counter.
-fn final_name(pending: &Path) -> Option<String> {
-    let name = pending.file_name()?.to_str()?;
-    let mut parts = name.splitn(3, '-');
-    parts.next()?;
-    parts.next()?;
-    parts.next().map(str::to_string)
-}
-
 /// Runs until `stop`: a round every interval; after a failed round, the next one after the
 /// same interval (records keep queueing meanwhile).
 pub async fn run(gw: Arc<Gateway>, mut stop: tokio::sync::watch::Receiver<bool>) {
@@ -147,14 +106,8 @@ pub async fn run(gw: Arc<Gateway>, mut stop: tokio::sync::watch::Receiver<bool>)
 }
 
 /// One round: every waiting record stamped with one token, or none.
-pub async fn stamp_pending(gw: &Gateway, log: &MessageLog) -> Result<usize, String> {
-    let waiting: Vec<(String, Vec<u8>)> = log
-        .index
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .iter()
-        .map(|(n, d)| (n.clone(), d.clone()))
-        .collect();
+pub async fn stamp_pending(gw: &Arc<Gateway>, log: &MessageLog) -> Result<usize, String> {
+    let waiting = log.queue.frames();
     log.stamping.update(|s| s.backlog = waiting.len());
     if waiting.is_empty() {
         log.stamping.set_oldest(None);
@@ -175,7 +128,7 @@ pub async fn stamp_pending(gw: &Gateway, log: &MessageLog) -> Result<usize, Stri
         return Err("the global configuration approves no time-stamping authority".into());
     }
     let certs: Vec<Vec<u8>> = tsas.iter().map(|(_, c)| c.clone()).collect();
-    let digests: Vec<Vec<u8>> = waiting.iter().map(|(_, d)| d.clone()).collect();
+    let digests: Vec<Vec<u8>> = waiting.iter().map(|f| f.digest.clone()).collect();
     let built = hashchain::build_timestamp(ALG, &digests);
     let imprint = ALG.digest(&built.result);
     let nonce = uuid::Uuid::new_v4().as_u64_pair().0;
@@ -200,38 +153,36 @@ pub async fn stamp_pending(gw: &Gateway, log: &MessageLog) -> Result<usize, Stri
     let Some((tsa, token)) = token else {
         return Err(errors.join("; "));
     };
+    // Each container written out stamped, then one flush, then the queue forgets them.
     let n = waiting.len();
-    let dir = log.dir.clone();
-    let pending = log.pending.clone();
     let result = built.result;
-    let names: Vec<String> = waiting.into_iter().map(|(n, _)| n).collect();
-    let moved = names.clone();
-    tokio::task::spawn_blocking(move || {
-        for (name, chain) in moved.iter().zip(built.chains) {
-            let from = pending.join(name);
-            let mut f = std::fs::File::options()
-                .read(true)
-                .write(true)
-                .open(&from)
-                .map_err(|e| format!("{}: {e}", from.display()))?;
-            asic::append_timestamp(&mut f, &result, &chain, &token)
-                .map_err(|e| format!("{}: {e}", from.display()))?;
-            let to = final_name(Path::new(name)).ok_or("a pending record without its name")?;
-            std::fs::rename(&from, dir.join(to)).map_err(|e| e.to_string())?;
+    let chains = built.chains;
+    let names: std::collections::HashSet<String> = waiting.iter().map(|f| f.name.clone()).collect();
+    let g = gw.clone();
+    tokio::task::spawn_blocking(move || -> Result<(), String> {
+        let log = g.message_log.as_ref().ok_or("no message log")?;
+        for (frame, chain) in waiting.iter().zip(&chains) {
+            let bytes = log.queue.read(frame).map_err(|e| e.to_string())?;
+            let mut c = std::io::Cursor::new(bytes);
+            asic::append_timestamp(&mut c, &result, chain, &token)
+                .map_err(|e| format!("{}: {e}", frame.name))?;
+            super::write_renamed(&log.dir, &frame.name, &c.into_inner())
+                .map_err(|e| format!("{}: {e}", log.dir.display()))?;
         }
-        Ok::<_, String>(())
+        Ok(())
     })
     .await
     .map_err(|e| e.to_string())??;
     log.sync.wait().await.map_err(|e| e.to_string())?;
-    let oldest = {
-        let mut index = log.index.lock().unwrap_or_else(|p| p.into_inner());
-        for name in &names {
-            index.remove(name);
-        }
-        index.keys().next().and_then(|n| written_at(n))
-    };
+    let g = gw.clone();
+    tokio::task::spawn_blocking(move || match g.message_log.as_ref() {
+        Some(log) => log.queue.remove(&names).map_err(|e| e.to_string()),
+        None => Ok(()),
+    })
+    .await
+    .map_err(|e| e.to_string())??;
     log.stamping.stamped.fetch_add(n as u64, Ordering::Relaxed);
+    let oldest = log.queue.oldest();
     log.stamping.update(|s| {
         s.oldest = oldest;
         s.backlog = s.backlog.saturating_sub(n);
@@ -273,40 +224,12 @@ async fn ask(gw: &Gateway, log: &MessageLog, url: &str, q: &Query<'_>) -> Result
     Ok(token_der.to_vec())
 }
 
-/// The records an earlier run left in `pending/`, with their signature digests; one that does
-/// not read is moved aside to `damaged/` (it would otherwise hold the queue forever) and
-/// reported.
-pub(crate) fn read_pending(dir: &Path) -> std::io::Result<BTreeMap<String, Vec<u8>>> {
-    let mut out = BTreeMap::new();
-    for path in pending_files(dir)? {
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        match std::fs::read(&path)
-            .map_err(|e| e.to_string())
-            .and_then(|b| asic::read_signature(&b).map_err(|e| e.to_string()))
-        {
-            Ok(sig) => {
-                out.insert(name, ALG.digest(&sig));
-            }
-            Err(e) => {
-                let damaged = dir.join("damaged");
-                std::fs::create_dir_all(&damaged)?;
-                std::fs::rename(&path, damaged.join(&name))?;
-                tracing::error!(file = %path.display(), error = %e, "a message log record does not read; moved to damaged/");
-            }
-        }
-    }
-    Ok(out)
-}
-
 /// Waits `d` at most for the time-stamper to have stamped everything written before the call
 /// (tests, `brama` commands).
 pub async fn until_stamped(log: &MessageLog, d: Duration) -> bool {
     let deadline = tokio::time::Instant::now() + d;
     loop {
-        if pending_files(&log.pending).is_ok_and(|f| f.is_empty()) {
+        if log.queue.len() == 0 {
             return true;
         }
         if tokio::time::Instant::now() >= deadline {

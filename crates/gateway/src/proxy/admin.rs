@@ -122,8 +122,14 @@ fn health(gw: &Gateway) -> Response {
             None => Ok(()),
         }),
         ("message log", |gw| {
-            match gw.message_log.as_ref().and_then(|l| l.refusal()) {
-                Some(p) => Err(format!("new messages are refused: {p}")),
+            let Some(log) = gw.message_log.as_ref() else {
+                return Ok(());
+            };
+            if let Some(p) = log.refusal() {
+                return Err(format!("new messages are refused: {p}"));
+            }
+            match &log.queue.damaged {
+                Some(d) => Err(d.clone()),
                 None => Ok(()),
             }
         }),
