@@ -408,3 +408,33 @@ async fn archives_chain_and_tampering_is_found() {
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.content_type(), "application/vnd.etsi.asic-e+zip");
 }
+
+/// Body logging off for a provider (X-Road's `message-body-logging` and its per-subsystem
+/// overrides): the logged copy keeps the envelope, its header and the Body's element, emptied, is
+/// still time-stamped, and its signature no longer verifies against it, as X-Road documents.
+#[tokio::test]
+async fn bodies_are_left_out_where_body_logging_is_off() {
+    let p = start_pair_with(Duration::ZERO, |name, toml| match name {
+        "ss1" => {
+            log_on_ss1(name, toml)
+                + "body_logging_except = [\"SEVDEIR-TEST/GOV/00000002/DRACS\"]\n"
+        }
+        _ => toml,
+    })
+    .await;
+    assert_eq!(ask(&p).await, None);
+    stamped(&p).await;
+    let files = containers(&p);
+    assert_eq!(files.len(), 2);
+    let gc = brama::globalconf::GlobalConf::load_dir(&p.net.path().join("globalconf")).unwrap();
+    let trust = brama::sign::verify::TrustStore::from_globalconf(&gc);
+    for f in &files {
+        let c = brama::sign::asic::read(&std::fs::read(f).unwrap()).unwrap();
+        let text = String::from_utf8_lossy(&c.message);
+        assert!(!text.contains("recordNumber") && !text.contains("№ 77"), "{text}");
+        assert!(text.contains("<xroad:id>"), "the header stays: {text}");
+        assert!(c.timestamp.is_some());
+        let e = brama::sign::asic::verify_container(&c, &trust).unwrap_err();
+        assert_eq!(e.code, brama::error::ErrorCode::InvalidSignatureValue, "{e}");
+    }
+}

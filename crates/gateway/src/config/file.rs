@@ -537,6 +537,13 @@ pub struct LogSection {
     pub archive_command: Option<String>,
     /// How long archived records stay for `GET /asic` (`keep-records-for`, 30 days).
     pub keep_archived_s: u64,
+    /// Whether message bodies are logged (X-Road's `message-body-logging`): off, the logged copy
+    /// has the SOAP Body emptied and no attachments or REST body (so its signature no longer
+    /// verifies).
+    pub body_logging: bool,
+    /// Service providers (`INSTANCE/CLASS/CODE/SUBSYSTEM`) for whose services the opposite of
+    /// `body_logging` holds (X-Road's `enabled-`/`disabled-body-logging-…-producer-subsystems`).
+    pub body_logging_except: Vec<String>,
 }
 
 impl Default for LogSection {
@@ -553,6 +560,8 @@ impl Default for LogSection {
             archive_max_file_bytes: 32 * 1024 * 1024,
             archive_command: None,
             keep_archived_s: 30 * 86_400,
+            body_logging: true,
+            body_logging_except: Vec::new(),
         }
     }
 }

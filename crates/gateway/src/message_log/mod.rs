@@ -45,8 +45,8 @@ pub struct MessageLog {
     pub(crate) archive: Option<archiver::ArchiveSettings>,
 }
 
-/// How records are time-stamped (`[log]`).
-#[derive(Clone, Copy, Debug)]
+/// How records are time-stamped, and whose bodies are logged (`[log]`).
+#[derive(Clone, Debug)]
 pub struct Settings {
     /// How often the waiting records are stamped (X-Road's `timeStampingIntervalSeconds`).
     pub interval: Duration,
@@ -55,6 +55,9 @@ pub struct Settings {
     pub acceptable_failure: Option<Duration>,
     /// Time for a TSA to answer.
     pub timeout: Duration,
+    /// Whether bodies are logged, and the service providers for which the opposite holds.
+    pub body_logging: bool,
+    pub body_logging_except: Vec<brama_xroad::identifiers::ClientId>,
 }
 
 /// One message to log: the message (SOAP envelope or REST header part), its attachments or
@@ -101,6 +104,25 @@ impl MessageLog {
         };
         log.stamping.set_oldest(log.queue.oldest());
         Ok(log)
+    }
+
+    /// Whether the bodies of messages to and from `provider`'s services are logged.
+    pub fn logs_body(&self, provider: &brama_xroad::identifiers::ClientId) -> bool {
+        self.settings.body_logging != self.settings.body_logging_except.contains(provider)
+    }
+
+    /// A SOAP message as it is logged for `provider`'s service: whole with its attachments, or
+    /// with the Body emptied and without attachments when its body is not logged.
+    pub fn soap_copy<'m>(
+        &self,
+        provider: &brama_xroad::identifiers::ClientId,
+        soap: &'m brama_xroad::message::soap::SoapMessage,
+        attachments: impl FnOnce() -> Vec<Vec<u8>>,
+    ) -> (std::borrow::Cow<'m, [u8]>, Vec<Vec<u8>>) {
+        match self.logs_body(provider) {
+            true => (std::borrow::Cow::Borrowed(&soap.bytes[..]), attachments()),
+            false => (std::borrow::Cow::Owned(soap.with_empty_body()), Vec::new()),
+        }
     }
 
     /// Records waiting for a time-stamp.

@@ -152,13 +152,15 @@ pub async fn exchange(
     let (transport_ct, transport_body) = codec::encode(&env, &ocsp, &sig);
     let request_id = uuid::Uuid::new_v4().to_string();
     if let Some(log) = &gw.message_log {
-        let attachments = env.attachments.iter().map(|a| a.body.to_vec()).collect();
+        let (message, attachments) = log.soap_copy(&service.provider, &env.soap, || {
+            env.attachments.iter().map(|a| a.body.to_vec()).collect()
+        });
         log.record(
             crate::message_log::Record {
                 query_id: env.soap.header.id.as_deref().unwrap_or_default(),
                 request_id: &request_id,
                 direction: crate::message_log::Direction::Request,
-                message: &env.soap.bytes,
+                message: &message,
                 attachments,
                 body: None,
                 sig: &sig,
@@ -192,14 +194,21 @@ pub async fn exchange(
             Ok((parts, body)) => {
                 let (decoded, sig) = response(gw, &env, parts, body)?;
                 if let Some(log) = &gw.message_log {
-                    let attachments = decoded.attachments.iter().map(|a| a.body.to_vec());
+                    let (message, attachments) =
+                        log.soap_copy(&service.provider, &decoded.soap, || {
+                            decoded
+                                .attachments
+                                .iter()
+                                .map(|a| a.body.to_vec())
+                                .collect()
+                        });
                     log.record(
                         crate::message_log::Record {
                             query_id: env.soap.header.id.as_deref().unwrap_or_default(),
                             request_id: &request_id,
                             direction: crate::message_log::Direction::Response,
-                            message: &decoded.soap.bytes,
-                            attachments: attachments.collect(),
+                            message: &message,
+                            attachments,
                             body: None,
                             sig: &sig,
                         },

@@ -30,7 +30,7 @@ use brama_transport::metrics::Metrics;
 use brama_transport::tls::{self, LiveTrust, PeerTrust};
 use brama_transport::Pool;
 use brama_xroad::globalconf::{auth_cert_hash, GlobalConf};
-use brama_xroad::identifiers::SecurityServerId;
+use brama_xroad::identifiers::{ClientId, SecurityServerId};
 use brama_xroad::message::soap::SoapLimits;
 use listener::ListenerLimits;
 
@@ -118,6 +118,15 @@ impl Gateway {
                             || Duration::from_secs(log.acceptable_timestamp_failure_period_s),
                         ),
                         timeout: Duration::from_millis(log.timestamp_timeout_ms.max(1)),
+                        body_logging: log.body_logging,
+                        body_logging_except: log
+                            .body_logging_except
+                            .iter()
+                            .map(|s| {
+                                ClientId::parse_path(s)
+                                    .map_err(|e| format!("log.body_logging_except '{s}': {e}"))
+                            })
+                            .collect::<Result<_, _>>()?,
                     },
                     log.archive_dir.as_ref().map(|a| {
                         crate::message_log::archiver::ArchiveSettings {

@@ -184,7 +184,7 @@ pub async fn exchange(
                 direction: Direction::Request,
                 message: &request.bytes,
                 attachments: vec![],
-                body,
+                body: body.filter(|_| log.logs_body(provider)),
                 sig: &sig,
             },
             gw.log_stamps(),
@@ -317,7 +317,9 @@ async fn response(
                 direction: Direction::Response,
                 message: &msg.header_part,
                 attachments: vec![],
-                body: body.as_ref(),
+                body: body
+                    .as_ref()
+                    .filter(|_| log.logs_body(&request.service().provider)),
                 sig: &msg.signature,
             },
             gw.log_stamps(),

@@ -308,6 +308,17 @@ impl SoapMessage {
         &self.bytes[self.body_content.clone()]
     }
 
+    /// The envelope with the Body's content left out: the message log's copy when body logging
+    /// is off (X-Road's `message-body-logging`; the signature no longer verifies against it).
+    /// The Body's element stays, empty, so the copy is still one request of one operation.
+    pub fn with_empty_body(&self) -> Vec<u8> {
+        let cut = match &self.element {
+            Some(e) => e.content.clone(),
+            None => self.body_content.clone(),
+        };
+        [&self.bytes[..cut.start], &self.bytes[cut.end..]].concat()
+    }
+
     /// The Body's one element as received: its start tag and content. `None` for a fault and
     /// for a message this server built.
     pub fn body_element(&self) -> Option<BodyElementText<'_>> {
