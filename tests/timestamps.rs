@@ -96,10 +96,13 @@ async fn logged_exchanges_are_stamped_and_verify_everywhere() {
         .filter(|f| f.to_string_lossy().ends_with("-request.asice"))
         .cloned()
         .collect();
-    common::independent_verify(
+    // The independent verifier, with the time-stamp checked by `openssl ts -verify`.
+    let tsa = p.net.path().join("certs/tsa.pem");
+    common::independent_verify_with(
         &p.net.path().join("certs/ca.pem"),
         "SEVDEIR-TEST/GOV/00000001",
         &requests,
+        &["--tsa", tsa.to_str().unwrap()],
     );
     let m = get(p.ss1.admin.unwrap(), "/metrics", &[]).await.text();
     assert!(m.contains("brama_timestamped_records_total 6"), "{m}");

@@ -411,7 +411,43 @@ def check_signature_value(cert, method, data, value, der_ecdsa=False):
 
 # ------------------------------------------------------------------------------------------ signatures
 
-def verify_files(files, anchors, member, ocsp_freshness=None):
+def check_time_stamp(files, sig, tsa):
+    """The container's time-stamp, checked by `openssl ts -verify` (an implementation of its own)
+    against the TSA certificate and CA files `tsa` = (tsa.pem, [ca.pem, ...]): a batch token
+    (META-INF/timestamp.tst) over ts-hashchainresult.xml, or a single one
+    (xades:SignatureTimeStamp) over the decoded ds:SignatureValue."""
+    import subprocess
+    import tempfile
+    if 'META-INF/timestamp.tst' in files:
+        if 'ts-hashchainresult.xml' not in files:
+            raise Invalid('a time-stamp without ts-hashchainresult.xml (AsicHashChainResultNotFound)')
+        token, stamped = files['META-INF/timestamp.tst'], files['ts-hashchainresult.xml']
+    else:
+        enc = sig.find('.//' + q(XADES, 'SignatureTimeStamp') + '/' + q(XADES, 'EncapsulatedTimeStamp'))
+        if enc is None:
+            raise Invalid('no time-stamp (AsicTimestampNotFound)')
+        token = b64(enc, 'xades:EncapsulatedTimeStamp')
+        stamped = b64(sig.find(q(DS, 'SignatureValue')), 'ds:SignatureValue')
+    tsa_pem, cas = tsa
+    with tempfile.TemporaryDirectory() as d:
+        tok, data, ca = (os.path.join(d, n) for n in ('token.tst', 'data', 'ca.pem'))
+        with open(tok, 'wb') as f:
+            f.write(token)
+        with open(data, 'wb') as f:
+            f.write(stamped)
+        with open(ca, 'wb') as f:
+            for c in cas:
+                with open(c, 'rb') as g:
+                    f.write(g.read())
+        out = subprocess.run(['openssl', 'ts', '-verify', '-data', data, '-in', tok, '-token_in',
+                              '-CAfile', ca, '-untrusted', tsa_pem], capture_output=True, text=True)
+    if out.returncode != 0 or 'Verification: OK' not in out.stdout:
+        raise Invalid('the time-stamp does not verify (openssl ts -verify: %s)'
+                      % (out.stdout + out.stderr).strip().replace('\n', ' '))
+    return ['time-stamp verified by openssl ts -verify']
+
+
+def verify_files(files, anchors, member, ocsp_freshness=None, tsa=None):
     """files: container name -> bytes. Raises Invalid; returns notes for stderr."""
     sig_name = next((n for n in ('META-INF/signatures.xml', 'signatures.xml') if n in files), None)
     if sig_name is None:
@@ -448,9 +484,11 @@ def verify_files(files, anchors, member, ocsp_freshness=None):
         covered |= hc.used
     elif 'sig-hashchainresult.xml' in files:
         notes.append('sig-hashchainresult.xml is present but not signed; ignored')
-    if 'ts-hashchainresult.xml' in files:  # the time-stamp token itself is not checked
+    if 'ts-hashchainresult.xml' in files:  # the token itself with --tsa
         notes += verify_hash_chain(files['ts-hashchainresult.xml'], docs, ['/META-INF/signatures.xml'],
                                    'ts-hashchainresult.xml').notes
+    if tsa is not None:
+        notes += check_time_stamp(files, sig, tsa)
 
     # references: parts by their raw bytes, same-document ones by their canonical form
     ids = {}
@@ -608,6 +646,8 @@ def main():
     ap.add_argument('--ocsp', type=int, metavar='FRESHNESS_SECONDS',
                     help="require a good OCSP response for the signing certificate in xades:RevocationValues, "
                          "no older than this at the signing time (X-Road's ocspFreshnessSeconds)")
+    ap.add_argument('--tsa', metavar='TSA_PEM',
+                    help='require a time-stamp by this TSA, checked with openssl ts -verify against the --ca files')
     ap.add_argument('inputs', nargs='+', metavar='INPUT')
     args = ap.parse_args()
     if args.hashchain:
@@ -625,7 +665,8 @@ def main():
     for path in args.inputs:
         try:
             files = read_dir(path) if args.dir else read_container(path)
-            for n in verify_files(files, anchors, member, args.ocsp):
+            tsa = (args.tsa, args.ca) if args.tsa else None
+            for n in verify_files(files, anchors, member, args.ocsp, tsa):
                 print('note: %s: %s' % (path, n), file=sys.stderr)
             print('VALID %s' % path)
         except Invalid as e:
