@@ -419,8 +419,7 @@ async fn archives_chain_and_tampering_is_found() {
 async fn bodies_are_left_out_where_body_logging_is_off() {
     let p = start_pair_with(Duration::ZERO, |name, toml| match name {
         "ss1" => {
-            log_on_ss1(name, toml)
-                + "body_logging_except = [\"SEVDEIR-TEST/GOV/00000002/DRACS\"]\n"
+            log_on_ss1(name, toml) + "body_logging_except = [\"SEVDEIR-TEST/GOV/00000002/DRACS\"]\n"
         }
         _ => toml,
     })
@@ -434,10 +433,17 @@ async fn bodies_are_left_out_where_body_logging_is_off() {
     for f in &files {
         let c = brama::sign::asic::read(&std::fs::read(f).unwrap()).unwrap();
         let text = String::from_utf8_lossy(&c.message);
-        assert!(!text.contains("recordNumber") && !text.contains("№ 77"), "{text}");
+        assert!(
+            !text.contains("recordNumber") && !text.contains("№ 77"),
+            "{text}"
+        );
         assert!(text.contains("<xroad:id>"), "the header stays: {text}");
         assert!(c.timestamp.is_some());
         let e = brama::sign::asic::verify_container(&c, &trust).unwrap_err();
-        assert_eq!(e.code, brama::error::ErrorCode::InvalidSignatureValue, "{e}");
+        assert_eq!(
+            e.code,
+            brama::error::ErrorCode::InvalidSignatureValue,
+            "{e}"
+        );
     }
 }

@@ -5,7 +5,7 @@
 //! sent.
 //!
 //! Records are time-stamped (§6.3, [`timestamper`]) when the global configuration approves a
-//! TSA: a record is appended to the queue of records waiting for a stamp ([`queue`],
+//! TSA: a record is appended to the queue of records waiting for a stamp (`queue`,
 //! `pending.queue`) and is written out as its container, time-stamped, at the next batch. A
 //! queued record survives a crash or a restart and is stamped then. Without an approved TSA (a
 //! test network) records are written straight into the directory as containers, unstamped.
