@@ -10,7 +10,7 @@
 //! queued record survives a crash or a restart and is stamped then. Without an approved TSA (a
 //! test network) records are written straight into the directory as containers, unstamped.
 //!
-//! A record is durable before the message goes on ([`GroupSync`]): concurrent records share one
+//! A record is durable before the message goes on (`GroupSync`): concurrent records share one
 //! flush, as a database's group commit shares one log flush.
 
 pub mod archiver;
@@ -135,7 +135,7 @@ impl MessageLog {
     }
 
     /// Logs a record: into the queue when it is to be time-stamped (`stamped`), else straight
-    /// as its container ([`final_name`]). Refused while time-stamping has failed for longer than the
+    /// as its container (`final_name`). Refused while time-stamping has failed for longer than the
     /// acceptable period.
     pub async fn record(&self, r: Record<'_>, stamped: bool) -> Result<(), Fault> {
         let Record {
