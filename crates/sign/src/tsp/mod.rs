@@ -7,7 +7,7 @@
 //! imprint, nonce), as X-Road's `TimeStampResponse.validate` does.
 //!
 //! Tokens are BER: TSAs write indefinite lengths (X-Road's 2012 EJBCA vectors do), so the outer
-//! layers are read with [`ber_read`], which stays linear in its input.
+//! layers are read with `ber_read`, which stays linear in its input.
 
 use crate::der::{der_read, generalized_time};
 use crate::digest::DigestAlgorithm;
