@@ -29,14 +29,21 @@ pub struct SignArgs {
     files: Vec<PathBuf>,
 }
 
+/// What a verification trusts.
 #[derive(Args)]
-pub struct VerifyArgs {
-    /// Global configuration directory whose approved CAs are trusted (the configured one when
-    /// absent).
+pub struct TrustArgs {
+    /// Global configuration directory whose approved CAs and TSAs are trusted (the configured
+    /// one when absent; `GET /verificationconf` gives it, zipped).
     #[arg(long)]
     globalconf: Option<PathBuf>,
     #[arg(long, short)]
     config: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    trust: TrustArgs,
     /// `.asice` containers, or directories (or signature files) with `signatures.xml`,
     /// `message.xml`, attachments and hash chain files side by side.
     #[arg(required = true)]
@@ -106,12 +113,12 @@ fn run_sign(a: SignArgs) -> Result<(), String> {
 }
 
 /// The trust a verification runs under: `--globalconf DIR`, else the configuration's.
-fn trust(globalconf: Option<&Path>, config: Option<&Path>) -> Result<TrustStore, String> {
-    let trust = match globalconf {
+fn trust(a: &TrustArgs) -> Result<TrustStore, String> {
+    let trust = match &a.globalconf {
         Some(dir) => GlobalConf::load_dir(dir)
             .map(|gc| TrustStore::from_globalconf(&gc))
             .map_err(|e| e.to_string())?,
-        None => super::server_conf(config)
+        None => super::server_conf(a.config.as_deref())
             .map(|c| TrustStore::from_globalconf(&c.globalconf))
             .map_err(|e| e.join("\n"))?,
     };
@@ -123,12 +130,8 @@ fn trust(globalconf: Option<&Path>, config: Option<&Path>) -> Result<TrustStore,
 
 #[derive(clap::Args)]
 pub struct ArchiveVerifyArgs {
-    /// Global configuration directory whose approved CAs and TSAs are trusted (the configured
-    /// one when absent).
-    #[arg(long)]
-    globalconf: Option<PathBuf>,
-    #[arg(long, short)]
-    config: Option<PathBuf>,
+    #[command(flatten)]
+    trust: TrustArgs,
     /// Archive files (`mlog-*.zip`), in chain order; a directory stands for its archives, by name.
     #[arg(required = true)]
     files: Vec<PathBuf>,
@@ -137,7 +140,7 @@ pub struct ArchiveVerifyArgs {
 /// `brama archive verify`: each archive's `linkinginfo` chain, its link to the archive before
 /// it, and every container in it.
 pub fn archive_verify(a: ArchiveVerifyArgs) -> ExitCode {
-    let trust = match trust(a.globalconf.as_deref(), a.config.as_deref()) {
+    let trust = match trust(&a.trust) {
         Ok(t) => t,
         Err(e) => {
             eprintln!("error: {e}");
@@ -265,7 +268,7 @@ fn chain_order(loaded: Vec<Loaded>) -> Vec<Loaded> {
 }
 
 pub fn verify(a: VerifyArgs) -> ExitCode {
-    let trust = match trust(a.globalconf.as_deref(), a.config.as_deref()) {
+    let trust = match trust(&a.trust) {
         Ok(t) => t,
         Err(e) => {
             eprintln!("error: {e}");

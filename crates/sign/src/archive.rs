@@ -173,21 +173,9 @@ pub fn check(bytes: &[u8]) -> Result<Checked, String> {
 /// The file name X-Road gives an archive: `mlog-<first>-<last>-<16 hex of the last digest>.zip`
 /// with the first and last records' times as `yyyyMMddHHmmss` (UTC).
 pub fn file_name(first: i64, last: i64, last_digest: &str) -> String {
-    let stamp = |unix: i64| {
-        let t = time::OffsetDateTime::from_unix_timestamp(unix)
-            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-        format!(
-            "{:04}{:02}{:02}{:02}{:02}{:02}",
-            t.year(),
-            u8::from(t.month()),
-            t.day(),
-            t.hour(),
-            t.minute(),
-            t.second()
-        )
-    };
+    use brama_xroad::time::compact;
     let short: String = last_digest.chars().take(16).collect();
-    format!("mlog-{}-{}-{short}.zip", stamp(first), stamp(last))
+    format!("mlog-{}-{}-{short}.zip", compact(first), compact(last))
 }
 
 #[cfg(test)]

@@ -193,16 +193,8 @@ pub(crate) fn generalized_time(content: &[u8]) -> Option<i64> {
 
 /// Unix seconds as a GeneralizedTime TLV (`YYYYMMDDHHMMSSZ`).
 pub fn generalized_time_tlv(unix: i64) -> Vec<u8> {
-    let t =
-        time::OffsetDateTime::from_unix_timestamp(unix).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    let text = format!(
-        "{:04}{:02}{:02}{:02}{:02}{:02}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    );
-    tlv(0x18, text.as_bytes())
+    tlv(
+        0x18,
+        format!("{}Z", brama_xroad::time::compact(unix)).as_bytes(),
+    )
 }

@@ -119,8 +119,8 @@ fn pss_hash(params: &[u8]) -> Option<Hash> {
     (Some(hash) == mgf_hash && salt == hash.output_len()).then_some(hash)
 }
 
-/// A digest `AlgorithmIdentifier`'s content → its hash (SHA-2 only).
-fn hash_of_algorithm(content: &[u8]) -> Option<Hash> {
+/// A digest `AlgorithmIdentifier`'s content → its hash (SHA-2, and SHA-1 for old tokens).
+pub(crate) fn hash_of_algorithm(content: &[u8]) -> Option<Hash> {
     let (0x06, oid, _) = crate::der::der_read(content)? else {
         return None;
     };
@@ -131,6 +131,7 @@ fn hash_of_algorithm(content: &[u8]) -> Option<Hash> {
             3 => Some(Hash::Sha512),
             _ => None,
         },
+        [0x2b, 0x0e, 0x03, 0x02, 0x1a] => Some(Hash::Sha1),
         _ => None,
     }
 }

@@ -13,14 +13,11 @@ use ring::rand::SystemRandom;
 use ring::signature::EcdsaKeyPair;
 use sha2::{Digest, Sha256};
 
-/// 1.2.840.113549.1.7.2, 1.2.840.113549.1.9.16.1.4, and the attribute types.
-const OID_SIGNED_DATA: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x02];
-const OID_TST_INFO: &[u8] = &[
-    0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x10, 0x01, 0x04,
-];
+use brama_sign::tsp::{OID_MESSAGE_DIGEST, OID_SIGNED_DATA, OID_SIGNING_TIME, OID_TST_INFO};
+
+/// contentType (1.2.840.113549.1.9.3) and signingCertificateV2, the attributes the verifier
+/// does not read.
 const OID_CONTENT_TYPE: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x03];
-const OID_MESSAGE_DIGEST: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x04];
-const OID_SIGNING_TIME: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x05];
 const OID_SIGNING_CERT_V2: &[u8] = &[
     0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x10, 0x02, 0x2f,
 ];
@@ -305,48 +302,36 @@ mod tests {
             &tsp::request(DigestAlgorithm::Sha512, &digest, Some(7), true),
             1_800_000_000,
         );
-        std::fs::write(dir.path().join("data"), &data).unwrap();
         std::fs::write(dir.path().join("reply.tsr"), &reply).unwrap();
-        let out = std::process::Command::new("openssl")
-            .args([
-                "ts",
-                "-verify",
-                "-data",
-                "data",
-                "-in",
-                "reply.tsr",
-                "-CAfile",
-            ])
-            .arg(pem("ca.pem"))
-            .arg("-untrusted")
-            .arg(pem("tsa.pem"))
-            .current_dir(dir.path())
-            .output()
-            .expect("openssl (scripts/test.sh installs it)");
-        let text = String::from_utf8_lossy(&out.stdout).into_owned()
-            + &String::from_utf8_lossy(&out.stderr);
-        assert!(
-            out.status.success() && text.contains("Verification: OK"),
-            "{text}"
-        );
+        let openssl_verify = |data: &[u8]| {
+            std::fs::write(dir.path().join("data"), data).unwrap();
+            let out = std::process::Command::new("openssl")
+                .args([
+                    "ts",
+                    "-verify",
+                    "-data",
+                    "data",
+                    "-in",
+                    "reply.tsr",
+                    "-CAfile",
+                ])
+                .arg(pem("ca.pem"))
+                .arg("-untrusted")
+                .arg(pem("tsa.pem"))
+                .current_dir(dir.path())
+                .output()
+                .expect("openssl (scripts/test.sh installs it)");
+            let text = String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr);
+            (
+                out.status.success() && text.contains("Verification: OK"),
+                text,
+            )
+        };
+        let (ok, text) = openssl_verify(&data);
+        assert!(ok, "{text}");
         // Other data: openssl refuses it too.
-        std::fs::write(dir.path().join("data"), b"other").unwrap();
-        let out = std::process::Command::new("openssl")
-            .args([
-                "ts",
-                "-verify",
-                "-data",
-                "data",
-                "-in",
-                "reply.tsr",
-                "-CAfile",
-            ])
-            .arg(pem("ca.pem"))
-            .arg("-untrusted")
-            .arg(pem("tsa.pem"))
-            .current_dir(dir.path())
-            .output()
-            .unwrap();
-        assert!(!out.status.success());
+        let (ok, _) = openssl_verify(b"other");
+        assert!(!ok);
     }
 }

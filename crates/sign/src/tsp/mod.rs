@@ -27,12 +27,12 @@ pub const MAX_REPLY_BYTES: usize = 64 * 1024;
 const MAX_CERTS: usize = 8;
 const MAX_DEPTH: usize = 16;
 
-const OID_SIGNED_DATA: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x02];
-const OID_TST_INFO: &[u8] = &[
+pub const OID_SIGNED_DATA: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x02];
+pub const OID_TST_INFO: &[u8] = &[
     0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x10, 0x01, 0x04,
 ];
-const OID_MESSAGE_DIGEST: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x04];
-const OID_SIGNING_TIME: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x05];
+pub const OID_MESSAGE_DIGEST: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x04];
+pub const OID_SIGNING_TIME: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x05];
 const OID_RSA_ENCRYPTION: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
 const OID_EC_PUBLIC_KEY: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
 
@@ -93,7 +93,7 @@ pub fn parse_request(bytes: &[u8]) -> Result<Request<'_>, String> {
     let mut f = crate::der::Der(fields);
     let hash = f
         .expect(0x30)
-        .and_then(digest_hash)
+        .and_then(crate::scheme::hash_of_algorithm)
         .ok_or("not a SHA-2 imprint")?;
     let digest = f.expect(0x04).ok_or_else(bad)?;
     if hash == Hash::Sha1 || digest.len() != hash.output_len() {
@@ -309,7 +309,7 @@ fn token(bytes: &[u8]) -> Option<Token<'_>> {
     t.expect(0x02)?; // version
     let policy = t.expect(0x06)?;
     let mut imprint = crate::der::Der(t.expect(0x30)?);
-    let imprint_hash = digest_hash(imprint.expect(0x30)?)?;
+    let imprint_hash = crate::scheme::hash_of_algorithm(imprint.expect(0x30)?)?;
     let imprint = imprint.expect(0x04)?;
     let serial = t.expect(0x02)?;
     let gen_time = generalized_time(t.expect(0x18)?)?;
@@ -341,7 +341,7 @@ fn signer_info(content: &[u8]) -> Option<SignerInfo<'_>> {
         (0x80, key_id) => SignerId::KeyId(key_id),
         _ => return None,
     };
-    let digest = digest_hash(si.expect(0x30)?)?;
+    let digest = crate::scheme::hash_of_algorithm(si.expect(0x30)?)?;
     let signed_attrs = si.expect(0xa0)?;
     let signature_algorithm = si.expect(0x30)?;
     let signature = si.expect(0x04)?;
@@ -382,23 +382,6 @@ fn utc_time(content: &[u8]) -> Option<i64> {
         b"20"
     };
     generalized_time(&[century, content].concat())
-}
-
-/// A digest `AlgorithmIdentifier`'s content → its hash.
-fn digest_hash(content: &[u8]) -> Option<Hash> {
-    let (0x06, oid, _) = der_read(content)? else {
-        return None;
-    };
-    match oid {
-        [0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, n] => match n {
-            1 => Some(Hash::Sha256),
-            2 => Some(Hash::Sha384),
-            3 => Some(Hash::Sha512),
-            _ => None,
-        },
-        [0x2b, 0x0e, 0x03, 0x02, 0x1a] => Some(Hash::Sha1),
-        _ => None,
-    }
 }
 
 /// A token checked as X-Road checks it.
