@@ -438,3 +438,41 @@ async fn bodies_are_left_out_where_body_logging_is_off() {
         );
     }
 }
+
+/// Single mode (X-Road's `timestamp-immediately`): each record is stamped before its message
+/// goes on, the token over the signature value inside the logged signature
+/// (`xades:SignatureTimeStamp`); brama's verifier and the independent one (openssl) accept it.
+#[tokio::test]
+async fn single_mode_stamps_each_record_at_once() {
+    let p = start_pair_with(Duration::ZERO, |name, toml| match name {
+        "ss1" => log_on_ss1(name, toml) + "timestamping = \"single\"\n",
+        _ => toml,
+    })
+    .await;
+    assert_eq!(ask(&p).await, None);
+    assert_eq!(
+        p.ss1.gateway.message_log().unwrap().waiting(),
+        0,
+        "nothing waits for a batch"
+    );
+    let files = containers(&p);
+    assert_eq!(files.len(), 2, "written at once");
+    for f in &files {
+        let c = brama::sign::asic::read(&std::fs::read(f).unwrap()).unwrap();
+        assert!(c.timestamp.is_none() && c.ts_hash_chain.is_none());
+        assert!(String::from_utf8_lossy(&c.signature).contains("<xades:SignatureTimeStamp"));
+    }
+    brama_verify(&p, &files).await;
+    let tsa = p.net.path().join("certs/tsa.pem");
+    let requests: Vec<PathBuf> = files
+        .iter()
+        .filter(|f| f.to_string_lossy().ends_with("-request.asice"))
+        .cloned()
+        .collect();
+    common::independent_verify_with(
+        &p.net.path().join("certs/ca.pem"),
+        "SEVDEIR-TEST/GOV/00000001",
+        &requests,
+        &["--tsa", tsa.to_str().unwrap()],
+    );
+}

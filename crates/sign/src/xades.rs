@@ -256,6 +256,33 @@ impl Prepared {
     }
 }
 
+/// A signature document with a single-message time-stamp (`token`, DER, over the decoded
+/// `ds:SignatureValue`) added as `xades:SignatureTimeStamp`, first among the unsigned signature
+/// properties, as X-Road's synchronous time-stamping writes it. Unsigned properties are not
+/// signed, so the signature still verifies. `None` for a document not written with the `xades`
+/// prefix this inserts by.
+pub fn with_signature_time_stamp(doc: &[u8], token: &[u8]) -> Option<Vec<u8>> {
+    let text = std::str::from_utf8(doc).ok()?;
+    let stamp = format!(
+        r#"<xades:SignatureTimeStamp Id="signature-timestamp"><xades:EncapsulatedTimeStamp>{}</xades:EncapsulatedTimeStamp></xades:SignatureTimeStamp>"#,
+        B64.encode(token)
+    );
+    const OPEN: &str = "<xades:UnsignedSignatureProperties>";
+    const CLOSE: &str = "</xades:QualifyingProperties>";
+    let out = if let Some(at) = text.find(OPEN) {
+        let at = at + OPEN.len();
+        format!("{}{stamp}{}", &text[..at], &text[at..])
+    } else {
+        let at = text.find(CLOSE)?;
+        format!(
+            "{}<xades:UnsignedProperties>{OPEN}{stamp}</xades:UnsignedSignatureProperties></xades:UnsignedProperties>{}",
+            &text[..at],
+            &text[at..]
+        )
+    };
+    Some(out.into_bytes())
+}
+
 // ---------------------------------------------------------------------------------------------
 // Parsing
 

@@ -526,6 +526,9 @@ pub struct LogSection {
     pub acceptable_timestamp_failure_period_s: u64,
     /// Time for a TSA to answer.
     pub timestamp_timeout_ms: u64,
+    /// `batch` (X-Road's default: every interval, one token for all waiting records) or
+    /// `single` (each record stamped before its message goes on, `timestamp-immediately`).
+    pub timestamping: String,
     /// Where time-stamped records are archived (zip files chained by `linkinginfo`); unset:
     /// not archived.
     pub archive_dir: Option<String>,
@@ -555,6 +558,7 @@ impl Default for LogSection {
             timestamp_interval_s: 60,
             acceptable_timestamp_failure_period_s: 14_400,
             timestamp_timeout_ms: 20_000,
+            timestamping: "batch".into(),
             archive_dir: None,
             archive_interval_s: 21_600,
             archive_max_file_bytes: 32 * 1024 * 1024,

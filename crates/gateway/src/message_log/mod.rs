@@ -55,6 +55,9 @@ pub struct Settings {
     pub acceptable_failure: Option<Duration>,
     /// Time for a TSA to answer.
     pub timeout: Duration,
+    /// Each record time-stamped on its own before the message goes on (X-Road's
+    /// `timestamp-immediately`), instead of in the next batch.
+    pub single: bool,
     /// Whether bodies are logged, and the service providers for which the opposite holds.
     pub body_logging: bool,
     pub body_logging_except: Vec<brama_xroad::identifiers::ClientId>,
@@ -137,7 +140,8 @@ impl MessageLog {
     /// Logs a record: into the queue when it is to be time-stamped (`stamped`), else straight
     /// as its container (`final_name`). Refused while time-stamping has failed for longer than the
     /// acceptable period.
-    pub async fn record(&self, r: Record<'_>, stamped: bool) -> Result<(), Fault> {
+    pub async fn record(&self, gw: &crate::proxy::Gateway, r: Record<'_>) -> Result<(), Fault> {
+        let stamped = gw.log_stamps();
         let Record {
             query_id,
             request_id,
@@ -162,7 +166,7 @@ impl MessageLog {
                     .to_vec(),
             );
         }
-        let container = Container {
+        let mut container = Container {
             message: message.to_vec(),
             attachments,
             signature: sig.signature.as_deref().unwrap_or_default().to_vec(),
@@ -172,7 +176,23 @@ impl MessageLog {
         };
         let name = final_name(query_id, request_id, direction);
         let io = |e: std::io::Error| fail(ErrorCode::LoggingFailed, e.to_string());
-        if stamped {
+        // Single mode: the time-stamp now, into the logged signature; a failure leaves the
+        // record to the batch, under the same failure policy.
+        let single = match stamped && self.settings.single {
+            true => match timestamper::stamp_single(gw, self, &container.signature).await {
+                Ok(signature) => {
+                    container.signature = signature;
+                    true
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "time-stamping a message at once failed; it waits for the next batch");
+                    self.stamping.failures.fetch_add(1, Ordering::Relaxed);
+                    false
+                }
+            },
+            false => false,
+        };
+        if stamped && !single {
             let digest = timestamper::ALG.digest(&container.signature);
             let bytes = asic::write_for_stamping(&container);
             // A short write into the page cache, done in place; the flush is shared (commit).

@@ -114,16 +114,7 @@ pub async fn stamp_pending(gw: &Arc<Gateway>, log: &MessageLog) -> Result<usize,
         return Ok(0);
     }
     let trusted = gw.trusted();
-    let tsas: Vec<(String, Vec<u8>)> = trusted
-        .gc
-        .own_shared()
-        .map(|s| {
-            s.approved_tsas
-                .iter()
-                .map(|t| (t.url.clone(), t.cert_der.clone()))
-                .collect()
-        })
-        .unwrap_or_default();
+    let tsas = approved_tsas(&trusted.gc);
     if tsas.is_empty() {
         return Err("the global configuration approves no time-stamping authority".into());
     }
@@ -191,6 +182,57 @@ pub async fn stamp_pending(gw: &Arc<Gateway>, log: &MessageLog) -> Result<usize,
         s.tsa = Some(tsa);
     });
     Ok(n)
+}
+
+/// Single mode (X-Road's `timestamp-immediately`): a token over the decoded signature value,
+/// from the approved TSAs in order, put into the signature as `xades:SignatureTimeStamp`;
+/// returns the new signature document.
+pub async fn stamp_single(
+    gw: &Gateway,
+    log: &MessageLog,
+    signature: &[u8],
+) -> Result<Vec<u8>, String> {
+    let trusted = gw.trusted();
+    let tsas = approved_tsas(&trusted.gc);
+    if tsas.is_empty() {
+        return Err("the global configuration approves no time-stamping authority".into());
+    }
+    let parsed = brama_sign::xades::parse(signature, &trusted.verifier.trust.xml)
+        .map_err(|e| e.to_string())?;
+    let certs: Vec<Vec<u8>> = tsas.iter().map(|(_, c)| c.clone()).collect();
+    let imprint = ALG.digest(&parsed.signature_value);
+    let nonce = uuid::Uuid::new_v4().as_u64_pair().0;
+    let query = Query {
+        request: Bytes::from(tsp::request(ALG, &imprint, Some(nonce), false)),
+        imprint: &imprint,
+        nonce,
+        stamped: &parsed.signature_value,
+        certs: &certs,
+    };
+    let mut errors = Vec::new();
+    for (url, _) in &tsas {
+        match ask(gw, log, url, &query).await {
+            Ok(token) => {
+                log.stamping.stamped.fetch_add(1, Ordering::Relaxed);
+                return brama_sign::xades::with_signature_time_stamp(signature, &token)
+                    .ok_or_else(|| "the signature has no place for a time-stamp".to_string());
+            }
+            Err(e) => errors.push(format!("{url}: {e}")),
+        }
+    }
+    Err(errors.join("; "))
+}
+
+/// The approved TSAs of the own instance, in the global configuration's order: URL, certificate.
+fn approved_tsas(gc: &brama_xroad::globalconf::GlobalConf) -> Vec<(String, Vec<u8>)> {
+    gc.own_shared()
+        .map(|s| {
+            s.approved_tsas
+                .iter()
+                .map(|t| (t.url.clone(), t.cert_der.clone()))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// One round's request to the TSAs and what their answer is checked against.

@@ -156,6 +156,7 @@ pub async fn exchange(
             env.attachments.iter().map(|a| a.body.to_vec()).collect()
         });
         log.record(
+            gw,
             crate::message_log::Record {
                 query_id: env.soap.header.id.as_deref().unwrap_or_default(),
                 request_id: &request_id,
@@ -165,7 +166,6 @@ pub async fn exchange(
                 body: None,
                 sig: &sig,
             },
-            gw.log_stamps(),
         )
         .await?;
     }
@@ -203,6 +203,7 @@ pub async fn exchange(
                                 .collect()
                         });
                     log.record(
+                        gw,
                         crate::message_log::Record {
                             query_id: env.soap.header.id.as_deref().unwrap_or_default(),
                             request_id: &request_id,
@@ -212,7 +213,6 @@ pub async fn exchange(
                             body: None,
                             sig: &sig,
                         },
-                        gw.log_stamps(),
                     )
                     .await?;
                 }

@@ -118,6 +118,15 @@ impl Gateway {
                             || Duration::from_secs(log.acceptable_timestamp_failure_period_s),
                         ),
                         timeout: Duration::from_millis(log.timestamp_timeout_ms.max(1)),
+                        single: match log.timestamping.as_str() {
+                            "batch" => false,
+                            "single" => true,
+                            other => {
+                                return Err(format!(
+                                    "log.timestamping: '{other}' is not 'batch' or 'single'"
+                                ))
+                            }
+                        },
                         body_logging: log.body_logging,
                         body_logging_except: log
                             .body_logging_except

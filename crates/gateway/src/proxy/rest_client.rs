@@ -178,6 +178,7 @@ pub async fn exchange(
         .map_err(|e| e.to_fault(Prefix::Signer))?;
     if let Some(log) = &gw.message_log {
         log.record(
+            gw,
             crate::message_log::Record {
                 query_id: &request.id,
                 request_id: &request.request_id,
@@ -187,7 +188,6 @@ pub async fn exchange(
                 body: body.filter(|_| log.logs_body(provider)),
                 sig: &sig,
             },
-            gw.log_stamps(),
         )
         .await?;
     }
@@ -311,6 +311,7 @@ async fn response(
     let body = msg.body.filter(|b| !b.is_empty());
     if let Some(log) = &gw.message_log {
         log.record(
+            gw,
             crate::message_log::Record {
                 query_id: &request.id,
                 request_id: &request.request_id,
@@ -322,7 +323,6 @@ async fn response(
                     .filter(|_| log.logs_body(&request.service().provider)),
                 sig: &msg.signature,
             },
-            gw.log_stamps(),
         )
         .await?;
     }
