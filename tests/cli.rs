@@ -202,6 +202,62 @@ fn the_embedded_default_serves_the_readme_flow_to_diia_only() {
         assert!(r
             .text()
             .contains("Server.ClientProxy.SslAuthenticationFailed"));
+
+        // The message log: a SOAP exchange with an id of the caller's, then its signed
+        // documents by that id (`force` stamps them at once through the simulator's TSA), which
+        // `brama verify` accepts with their time-stamps.
+        let id = format!("readme-{}", uuid::Uuid::new_v4());
+        let soap = brama::message::build::request(
+            &brama::message::build::RequestHeader {
+                client: brama::identifiers::ClientId::parse_path("SEVDEIR-TEST/GOV/00000001/DIIA")
+                    .unwrap(),
+                service: brama::identifiers::ServiceId::parse_path(
+                    "SEVDEIR-TEST/GOV/00000002/DRACS/getBirthRecord/v1",
+                )
+                .unwrap(),
+                id: id.clone(),
+                user_id: None,
+                issue: None,
+                security_server: None,
+            },
+            "<d:getBirthRecord xmlns:d=\"http://minjust.gov.ua/dracs/v1\"><recordNumber>1</recordNumber></d:getBirthRecord>",
+        );
+        let r = rt.block_on(common::http::post_xml(
+            "127.0.0.1:8080".parse().unwrap(),
+            soap,
+        ));
+        assert!(fault_code(&r.body).is_none(), "{}", r.text());
+        let r = rt.block_on(common::http::get(
+            "127.0.0.1:8080".parse().unwrap(),
+            &format!("/asic?queryId={id}&xRoadInstance=SEVDEIR-TEST&memberClass=GOV&memberCode=00000001&subsystemCode=DIIA&force"),
+            &[],
+        ));
+        assert_eq!(r.status, 200, "{}", r.text());
+        let zip = data.path().join("documents.zip");
+        std::fs::write(&zip, &r.body).unwrap();
+        let mut archive = zip::ZipArchive::new(std::fs::File::open(&zip).unwrap()).unwrap();
+        let mut files = Vec::new();
+        for i in 0..archive.len() {
+            let mut f = archive.by_index(i).unwrap();
+            let path = data.path().join(f.name());
+            std::io::copy(&mut f, &mut std::fs::File::create(&path).unwrap()).unwrap();
+            files.push(path);
+        }
+        assert_eq!(files.len(), 2, "the request and its response");
+        let out = brama()
+            .arg("verify")
+            .arg("--globalconf")
+            .arg(data.path().join("brama-data/globalconf/current"))
+            .args(&files)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{text}");
+        assert_eq!(
+            text.matches("time-stamped by an approved TSA").count(),
+            2,
+            "{text}"
+        );
     });
     let _ = serve.kill();
     let _ = serve.wait();

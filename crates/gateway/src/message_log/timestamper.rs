@@ -157,7 +157,9 @@ pub async fn stamp_pending(gw: &Arc<Gateway>, log: &MessageLog) -> Result<usize,
             let mut c = std::io::Cursor::new(bytes);
             asic::append_timestamp(&mut c, &result, chain, &token)
                 .map_err(|e| format!("{}: {e}", frame.name))?;
-            super::write_renamed(&log.dir, &frame.name, &c.into_inner())
+            // Written in place: until the flush below, the queue still holds the record, and a
+            // crash has it written again at the next start.
+            std::fs::write(log.dir.join(&frame.name), c.into_inner())
                 .map_err(|e| format!("{}: {e}", log.dir.display()))?;
         }
         Ok(())
