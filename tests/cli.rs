@@ -42,6 +42,9 @@ url = "ftp://x"
 [[clients.access]]
 service = "getDeathRecord"
 subjects = ["SUBSYSTEM:SEVDEIR-TEST/GOV/00000001", "LOCALGROUP:none"]
+[log]
+timestamping = "sometimes"
+body_logging_except = ["not an id"]
 "#,
     )
     .unwrap();
@@ -61,6 +64,8 @@ subjects = ["SUBSYSTEM:SEVDEIR-TEST/GOV/00000001", "LOCALGROUP:none"]
         "clients[0].access[0].service",
         "clients[0].access[0].subjects[0]",
         "clients[0].access[0].subjects[1]",
+        "log.timestamping",
+        "log.body_logging_except[0]",
         "nowhere",
     ] {
         assert!(err.contains(key), "{key} not named in:\n{err}");

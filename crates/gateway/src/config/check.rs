@@ -197,6 +197,14 @@ pub(super) fn check(
             }
         }
     }
+    if !["batch", "single"].contains(&file.log.timestamping.as_str()) {
+        e.add("log.timestamping", "must be 'batch' or 'single'");
+    }
+    for (i, provider) in file.log.body_logging_except.iter().enumerate() {
+        if let Err(m) = ClientId::parse_path(provider) {
+            e.add(&format!("log.body_logging_except[{i}]"), m);
+        }
+    }
     if !["text", "json"].contains(&file.log.format.as_str()) {
         e.add("log.format", "must be 'text' or 'json'");
     }
