@@ -1,6 +1,6 @@
 //! A large REST body (50 MB) through two brama security servers, both ways, streamed through
-//! spools: the servers' memory stays flat. A test binary of its own, so no other test's
-//! allocations blur the peak-memory figure.
+//! spools and into the message log (time-stamped): the servers' memory stays flat. A test binary
+//! of its own, so no other test's allocations blur the peak-memory figure.
 
 mod common;
 
@@ -35,7 +35,12 @@ fn chunk(i: usize) -> Bytes {
 
 #[tokio::test]
 async fn fifty_megabytes_stream_through_with_flat_memory() {
-    let p = common::rest::start_rest_pair("", "", "").await;
+    let p = common::rest::start_rest_pair(
+        "",
+        "[log]\nmessages_dir = \"messages\"\ntimestamp_interval_s = 1",
+        "",
+    )
+    .await;
     let before = peak_rss();
     let mut sent = Sha256::new();
     for i in 0..SIZE / CHUNK {
@@ -83,4 +88,25 @@ async fn fifty_megabytes_stream_through_with_flat_memory() {
         SIZE >> 20
     );
     eprintln!("peak memory growth: {} MiB", growth >> 20);
+
+    // Both records were logged with the body, and are time-stamped.
+    let log = p.ss1.gateway.message_log().unwrap();
+    assert!(
+        brama::message_log::timestamper::until_stamped(log, std::time::Duration::from_secs(60))
+            .await
+    );
+    let files: Vec<_> = std::fs::read_dir(p.net.path().join("messages"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "asice"))
+        .collect();
+    assert_eq!(files.len(), 2);
+    let gc = brama::globalconf::GlobalConf::load_dir(&p.net.path().join("globalconf")).unwrap();
+    let trust = brama::sign::verify::TrustStore::from_globalconf(&gc);
+    for f in files {
+        let c = brama::sign::asic::read(&std::fs::read(&f).unwrap()).unwrap();
+        assert_eq!(c.attachments.last().map(Vec::len), Some(SIZE), "{}", f.display());
+        let v = brama::sign::asic::verify_container(&c, &trust).unwrap();
+        assert!(v.time_stamped_at.is_some());
+    }
 }

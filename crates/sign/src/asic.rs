@@ -183,6 +183,52 @@ fn write_listing(c: &Container, ts_listed: bool) -> Vec<u8> {
     zip.finish().expect("in-memory zip").into_inner()
 }
 
+/// Writes a container whose last attachment (a REST body) streams from `body` into `out`, never
+/// whole in memory: how a large body is logged. The manifest lists the time-stamp hash-chain
+/// files when `ts_listed` (a batch time-stamp is appended later, [`append_timestamp`]).
+pub fn write_streaming<W: Write + std::io::Seek>(
+    out: W,
+    c: &Container,
+    body: &mut dyn Read,
+    ts_listed: bool,
+) -> std::io::Result<W> {
+    let mut zip = zip::ZipWriter::new(out);
+    let stored = SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Stored)
+        .large_file(true);
+    let put = |zip: &mut zip::ZipWriter<W>, name: &str, data: &mut dyn Read| {
+        zip.start_file(name, stored)
+            .map_err(std::io::Error::other)?;
+        std::io::copy(data, zip).map(|_| ())
+    };
+    put(&mut zip, "mimetype", &mut MIMETYPE.as_bytes())?;
+    put(&mut zip, "message.xml", &mut c.message.as_slice())?;
+    for (i, a) in c.attachments.iter().enumerate() {
+        put(&mut zip, &format!("attachment{}", i + 1), &mut a.as_slice())?;
+    }
+    put(
+        &mut zip,
+        &format!("attachment{}", c.attachments.len() + 1),
+        body,
+    )?;
+    if let Some(r) = &c.hash_chain_result {
+        put(&mut zip, "sig-hashchainresult.xml", &mut r.as_slice())?;
+    }
+    if let Some(h) = &c.hash_chain {
+        put(&mut zip, "sig-hashchain.xml", &mut h.as_slice())?;
+    }
+    put(&mut zip, SIGNATURES, &mut c.signature.as_slice())?;
+    // The manifest counts the streamed body among the attachments.
+    let mut listed = c.clone();
+    listed.attachments.push(Vec::new());
+    put(
+        &mut zip,
+        "META-INF/manifest.xml",
+        &mut manifest(&listed, ts_listed).as_bytes(),
+    )?;
+    zip.finish().map_err(std::io::Error::other)
+}
+
 /// Adds a batch time-stamp to a container written by [`write_for_stamping`], in place: the
 /// result and this record's chain, the token, and the ASiC manifest naming it. Nothing already
 /// in the container is read again or rewritten.

@@ -230,12 +230,46 @@ impl Spooled {
         }
     }
 
+    /// A blocking reader over the body (call it off the runtime): a file spooled to disk is read
+    /// in place, never whole into memory.
+    pub fn reader(&self) -> Box<dyn std::io::Read + Send> {
+        match &self.data {
+            Data::Memory { bytes: b, .. } => Box::new(std::io::Cursor::new(b.clone())),
+            Data::File(f) => Box::new(FileReader {
+                file: f.clone(),
+                offset: 0,
+                len: self.len,
+            }),
+        }
+    }
+
     /// The body as a stream (read from the file in chunks when spooled to disk).
     pub fn body(&self) -> Body {
         match &self.data {
             Data::Memory { bytes: b, .. } => crate::body::full(b.clone()),
             Data::File(f) => file_body(f.clone(), self.len),
         }
+    }
+}
+
+/// Reads a spool file by position, so copies of a body read it independently.
+struct FileReader {
+    file: Arc<std::fs::File>,
+    offset: u64,
+    len: u64,
+}
+
+impl std::io::Read for FileReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        use std::os::unix::fs::FileExt;
+        let left = self.len.saturating_sub(self.offset);
+        let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+        if want == 0 {
+            return Ok(0);
+        }
+        let n = self.file.read_at(&mut buf[..want], self.offset)?;
+        self.offset += n as u64;
+        Ok(n)
     }
 }
 

@@ -32,6 +32,8 @@ pub use timestamper::Stamping;
 
 /// Where records wait for their time-stamp.
 const QUEUE: &str = "pending.queue";
+/// Where the containers of streamed records wait, files of their own.
+pub(crate) const INCOMING: &str = "incoming";
 
 pub struct MessageLog {
     dir: PathBuf,
@@ -158,7 +160,9 @@ impl MessageLog {
             return Err(fail(ErrorCode::TimestampingFailed, why));
         }
         let mut attachments = attachments;
-        if let Some(b) = body {
+        // A body spooled to disk streams into its container, never whole in memory.
+        let streamed = body.filter(|b| b.on_disk());
+        if let Some(b) = body.filter(|b| !b.on_disk()) {
             attachments.push(
                 b.to_bytes()
                     .await
@@ -192,7 +196,27 @@ impl MessageLog {
             },
             false => false,
         };
-        if stamped && !single {
+        if let Some(b) = streamed {
+            let waits = stamped && !single;
+            let digest = timestamper::ALG.digest(&container.signature);
+            let dir = match waits {
+                true => self.dir.join(INCOMING),
+                false => self.dir.clone(),
+            };
+            let reader = b.reader();
+            let file = name.clone();
+            tokio::task::spawn_blocking(move || {
+                write_streamed(&dir, &file, &container, reader, waits)
+            })
+            .await
+            .map_err(|e| fail(ErrorCode::LoggingFailed, e.to_string()))?
+            .map_err(io)?;
+            if waits {
+                self.queue.append_external(&name, digest).map_err(io)?;
+                self.queue.commit().await.map_err(io)?;
+                self.stamping.set_oldest_if_none(crate::ocsp::now());
+            }
+        } else if stamped && !single {
             let digest = timestamper::ALG.digest(&container.signature);
             let bytes = asic::write_for_stamping(&container);
             // A short write into the page cache, done in place; the flush is shared (commit).
@@ -265,6 +289,23 @@ fn write_synced(dir: &Path, name: &str, data: &[u8]) -> std::io::Result<()> {
     f.write_all(data)?;
     f.sync_data()?;
     std::fs::rename(&tmp, dir.join(name))
+}
+
+/// Writes a container with a streamed body into `dir/name`, synced before it is renamed into
+/// place (a large record pays its own flush).
+fn write_streamed(
+    dir: &Path,
+    name: &str,
+    c: &Container,
+    mut body: Box<dyn std::io::Read + Send>,
+    ts_listed: bool,
+) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let file = asic::write_streaming(std::fs::File::create(&tmp)?, c, &mut body, ts_listed)?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, dir.join(name))?;
+    std::fs::File::open(dir)?.sync_all()
 }
 
 /// Writes `name` in `dir` whole or not at all (a temporary file renamed); durable once a

@@ -4,8 +4,10 @@
 //! own. The time-stamper reads the frames back, writes each container out stamped, and the
 //! stamped frames are then dropped by rewriting the file with the rest.
 //!
-//! A frame is `len u32 LE, crc32 u32 LE, written_at i64 LE, name_len u16 LE, name, container`;
-//! the CRC covers everything after it. At open, a torn last frame (a crash in the middle of an append) is cut
+//! A frame is `len u32 LE, crc32 u32 LE, written_at i64 LE, kind u8, name_len u16 LE, name,
+//! payload`; the CRC covers everything after it. The payload is the container (kind 0), or for a
+//! record too large to pass through memory (kind 1, a streamed REST body) the digest of its
+//! signature, the container itself written beside the queue in `incoming/`. At open, a torn last frame (a crash in the middle of an append) is cut
 //! off; a frame whose CRC does not match is damage: the file is set aside whole
 //! (`pending.queue.damaged-<unix>`), the frames before the damage are kept, and the damage is
 //! reported, never silently used.
@@ -20,8 +22,8 @@ use std::sync::Mutex;
 use super::GroupSync;
 
 const HEADER: usize = 8;
-/// `written_at` and `name_len`, before the name.
-const PREFIX: usize = 10;
+/// `written_at`, `kind` and `name_len`, before the name.
+const PREFIX: usize = 11;
 /// A container larger than this is refused (the limit on bodies is far below it).
 const MAX_FRAME: usize = 1 << 30;
 
@@ -35,6 +37,8 @@ pub(crate) struct Frame {
     pub len: u32,
     /// The digest of its signature (what the time-stamp covers).
     pub digest: Vec<u8>,
+    /// The container is a file of its own in `incoming/`, not in the queue.
+    pub external: bool,
     /// When it was appended (Unix seconds).
     pub written_at: i64,
 }
@@ -109,24 +113,41 @@ impl Queue {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Appends a record (blocking: call it off the runtime), not yet durable: see [`commit`].
+    /// Appends a record, not yet durable: see [`Queue::commit`]. A short write into the page
+    /// cache.
     pub(crate) fn append(
         &self,
         name: &str,
         container: &[u8],
         digest: Vec<u8>,
     ) -> std::io::Result<()> {
-        if container.len() > MAX_FRAME || name.len() > usize::from(u16::MAX) {
+        self.append_frame(name, container, digest, false)
+    }
+
+    /// Appends a record whose container was written, synced, into `incoming/<name>`.
+    pub(crate) fn append_external(&self, name: &str, digest: Vec<u8>) -> std::io::Result<()> {
+        self.append_frame(name, &digest.clone(), digest, true)
+    }
+
+    fn append_frame(
+        &self,
+        name: &str,
+        payload: &[u8],
+        digest: Vec<u8>,
+        external: bool,
+    ) -> std::io::Result<()> {
+        if payload.len() > MAX_FRAME || name.len() > usize::from(u16::MAX) {
             return Err(std::io::Error::other(
                 "the record is too large for the queue",
             ));
         }
         let written_at = crate::ocsp::now();
-        let mut body = Vec::with_capacity(PREFIX + name.len() + container.len());
+        let mut body = Vec::with_capacity(PREFIX + name.len() + payload.len());
         body.extend_from_slice(&written_at.to_le_bytes());
+        body.push(u8::from(external));
         body.extend_from_slice(&(name.len() as u16).to_le_bytes());
         body.extend_from_slice(name.as_bytes());
-        body.extend_from_slice(container);
+        body.extend_from_slice(payload);
         let mut frame = Vec::with_capacity(HEADER + body.len());
         frame.extend_from_slice(&(body.len() as u32).to_le_bytes());
         frame.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
@@ -138,8 +159,9 @@ impl Queue {
         inner.frames.push(Frame {
             name: name.to_string(),
             offset,
-            len: container.len() as u32,
+            len: payload.len() as u32,
             digest,
+            external,
             written_at,
         });
         Ok(())
@@ -232,7 +254,12 @@ fn scan(
             return (frames, at as u64, Some(format!("a bad frame at byte {at}")));
         }
         let written_at = i64::from_le_bytes(body[..8].try_into().unwrap_or_default());
-        let name_len = usize::from(u16::from_le_bytes([body[8], body[9]]));
+        let external = match body[8] {
+            0 => false,
+            1 => true,
+            _ => return (frames, at as u64, Some(format!("a bad frame at byte {at}"))),
+        };
+        let name_len = usize::from(u16::from_le_bytes([body[9], body[10]]));
         let (Some(name), Some(container)) = (
             body.get(PREFIX..PREFIX + name_len),
             body.get(PREFIX + name_len..),
@@ -251,6 +278,7 @@ fn scan(
             offset: (at + HEADER + PREFIX + name_len) as u64,
             len: container.len() as u32,
             digest: d,
+            external,
             written_at,
         });
         at += HEADER + len;

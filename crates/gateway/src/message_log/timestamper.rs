@@ -153,6 +153,20 @@ pub async fn stamp_pending(gw: &Arc<Gateway>, log: &MessageLog) -> Result<usize,
     tokio::task::spawn_blocking(move || -> Result<(), String> {
         let log = g.message_log.as_ref().ok_or("no message log")?;
         for (frame, chain) in waiting.iter().zip(&chains) {
+            if frame.external {
+                // A streamed record: its container gets the time-stamp in place, then moves.
+                let from = log.dir.join(super::INCOMING).join(&frame.name);
+                let mut f = std::fs::File::options()
+                    .read(true)
+                    .write(true)
+                    .open(&from)
+                    .map_err(|e| format!("{}: {e}", from.display()))?;
+                asic::append_timestamp(&mut f, &result, chain, &token)
+                    .map_err(|e| format!("{}: {e}", frame.name))?;
+                std::fs::rename(&from, log.dir.join(&frame.name))
+                    .map_err(|e| format!("{}: {e}", from.display()))?;
+                continue;
+            }
             let bytes = log.queue.read(frame).map_err(|e| e.to_string())?;
             let mut c = std::io::Cursor::new(bytes);
             asic::append_timestamp(&mut c, &result, chain, &token)
