@@ -202,7 +202,7 @@ pub(super) fn check(
     }
     for (i, provider) in file.log.body_logging_except.iter().enumerate() {
         if let Err(m) = ClientId::parse_path(provider) {
-            e.add(&format!("log.body_logging_except[{i}]"), m);
+            e.add(format!("log.body_logging_except[{i}]"), m);
         }
     }
     if !["text", "json"].contains(&file.log.format.as_str()) {
