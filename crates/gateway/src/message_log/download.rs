@@ -244,7 +244,7 @@ fn queued(log: &super::MessageLog, query_id: &str, wanted: &dyn Fn(&MessageIds) 
         .frames()
         .iter()
         .filter(|f| f.name.starts_with(&prefix))
-        .filter_map(|f| log.queue.read(f).ok())
+        .filter_map(|f| log.read_waiting(f).ok())
         .filter_map(|b| asic::read(&b).ok())
         .any(|c| MessageIds::of(&c.message).is_ok_and(|ids| wanted(&ids)))
 }

@@ -130,6 +130,14 @@ impl MessageLog {
         }
     }
 
+    /// A waiting record's container, from the queue or, streamed, from `incoming/` (blocking).
+    pub(crate) fn read_waiting(&self, frame: &queue::Frame) -> std::io::Result<Vec<u8>> {
+        match frame.external {
+            true => std::fs::read(self.dir.join(INCOMING).join(&frame.name)),
+            false => self.queue.read(frame),
+        }
+    }
+
     /// Records waiting for a time-stamp.
     pub fn waiting(&self) -> usize {
         self.queue.len()
