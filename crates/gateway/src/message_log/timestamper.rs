@@ -156,6 +156,10 @@ pub async fn stamp_pending(gw: &Arc<Gateway>, log: &MessageLog) -> Result<usize,
             if frame.external {
                 // A streamed record: its container gets the time-stamp in place, then moves.
                 let from = log.dir.join(super::INCOMING).join(&frame.name);
+                if !from.exists() && log.dir.join(&frame.name).exists() {
+                    // Stamped and moved by a round that stopped before the queue forgot it.
+                    continue;
+                }
                 let mut f = std::fs::File::options()
                     .read(true)
                     .write(true)
