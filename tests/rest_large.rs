@@ -105,7 +105,12 @@ async fn fifty_megabytes_stream_through_with_flat_memory() {
     let trust = brama::sign::verify::TrustStore::from_globalconf(&gc);
     for f in files {
         let c = brama::sign::asic::read(&std::fs::read(&f).unwrap()).unwrap();
-        assert_eq!(c.attachments.last().map(Vec::len), Some(SIZE), "{}", f.display());
+        assert_eq!(
+            c.attachments.last().map(Vec::len),
+            Some(SIZE),
+            "{}",
+            f.display()
+        );
         let v = brama::sign::asic::verify_container(&c, &trust).unwrap();
         assert!(v.time_stamped_at.is_some());
     }
