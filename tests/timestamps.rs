@@ -240,7 +240,12 @@ async fn outage(sim: std::net::SocketAddr, ms: u64) -> ::http::StatusCode {
 /// on disk, survive a restart, and are all stamped once the TSA is back, which lifts the refusal.
 #[tokio::test]
 async fn a_tsa_outage_stops_traffic_only_past_the_acceptable_period() {
-    let p = start_pair_with(Duration::ZERO, log_on_ss1).await;
+    // Two records per token: the backlog takes several tokens in one round.
+    let p = start_pair_with(Duration::ZERO, |name, toml| match name {
+        "ss1" => log_on_ss1(name, toml) + "timestamp_records_per_token = 2\n",
+        _ => toml,
+    })
+    .await;
     let tsa = p.net.ocsp.addr;
     assert_eq!(outage(tsa, 600_000).await, 200u16);
     let start = Instant::now();
@@ -279,6 +284,11 @@ async fn a_tsa_outage_stops_traffic_only_past_the_acceptable_period() {
     // The TSA is back: the backlog is stamped and traffic resumes.
     assert_eq!(outage(tsa, 0).await, 200u16);
     stamped(&p).await;
+    let m = get(p.ss1.admin.unwrap(), "/metrics", &[]).await.text();
+    assert!(
+        m.contains(&format!("brama_timestamped_records_total {waiting}\n")),
+        "the whole backlog, in tokens of two: {m}"
+    );
     let start = Instant::now();
     while ask(&p).await.is_some() {
         assert!(start.elapsed() < Duration::from_secs(30), "never resumed");

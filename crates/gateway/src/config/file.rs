@@ -526,6 +526,9 @@ pub struct LogSection {
     pub acceptable_timestamp_failure_period_s: u64,
     /// Time for a TSA to answer.
     pub timestamp_timeout_ms: u64,
+    /// Records one time-stamp covers at most; a round takes as many tokens as the backlog needs,
+    /// so this bounds memory, never how much a round stamps.
+    pub timestamp_records_per_token: usize,
     /// `batch` (X-Road's default: every interval, one token for all waiting records) or
     /// `single` (each record stamped before its message goes on, `timestamp-immediately`).
     pub timestamping: String,
@@ -559,6 +562,7 @@ impl Default for LogSection {
             acceptable_timestamp_failure_period_s: 14_400,
             timestamp_timeout_ms: 20_000,
             timestamping: "batch".into(),
+            timestamp_records_per_token: 10_000,
             archive_dir: None,
             archive_interval_s: 21_600,
             archive_max_file_bytes: 32 * 1024 * 1024,

@@ -57,6 +57,8 @@ pub struct Settings {
     pub acceptable_failure: Option<Duration>,
     /// Time for a TSA to answer.
     pub timeout: Duration,
+    /// Records one token covers at most (a round takes as many as it needs).
+    pub per_token: usize,
     /// Each record time-stamped on its own before the message goes on (X-Road's
     /// `timestamp-immediately`), instead of in the next batch.
     pub single: bool,

@@ -3,8 +3,10 @@
 //! time-stamp hash chain (leaf `/META-INF/signatures.xml`, result `/ts-hashchain.xml#STEP0`).
 //! The global configuration's approved TSAs are asked in its order until one gives a reply that
 //! checks (against the request and the TSA's certificate). Each record then gets the shared
-//! result, its own chain and the token, and moves out of `pending/`. There is no cap on a batch:
-//! whatever waits is stamped at once, so stamping cannot fall behind the message rate.
+//! result, its own chain and the token, and is written out as its container. A round stamps
+//! whatever waits (`timestamp_records_per_token` records per token, to bound the chains held
+//! at once), so
+//! stamping cannot fall behind the message rate.
 //!
 //! While stamping fails, records keep queueing on disk; the message log refuses new messages
 //! once the oldest has waited longer than the acceptable period ([`super::MessageLog::refusal`]),
@@ -105,14 +107,35 @@ pub async fn run(gw: Arc<Gateway>, mut stop: tokio::sync::watch::Receiver<bool>)
     }
 }
 
-/// One round: every waiting record stamped with one token, or none.
+/// One round: every record waiting when it starts stamped, `[log] timestamp_records_per_token`
+/// at a time (the oldest first; the chains held at once stay bounded whatever the backlog);
+/// stops at the first failure.
 pub async fn stamp_pending(gw: &Arc<Gateway>, log: &MessageLog) -> Result<usize, String> {
-    let waiting = log.queue.frames();
-    log.stamping.update(|s| s.backlog = waiting.len());
-    if waiting.is_empty() {
+    let total = log.queue.len();
+    log.stamping.update(|s| s.backlog = total);
+    if total == 0 {
         log.stamping.set_oldest(None);
         return Ok(0);
     }
+    let mut done = 0;
+    while done < total {
+        // Read again each time: the queue is rewritten when stamped records leave it.
+        let mut chunk = log.queue.frames();
+        chunk.truncate(log.settings.per_token.max(1).min(total - done));
+        if chunk.is_empty() {
+            break;
+        }
+        done += stamp_chunk(gw, log, chunk).await?;
+    }
+    Ok(done)
+}
+
+/// Records stamped with one token, written out, flushed, and forgotten by the queue.
+async fn stamp_chunk(
+    gw: &Arc<Gateway>,
+    log: &MessageLog,
+    waiting: Vec<super::queue::Frame>,
+) -> Result<usize, String> {
     let trusted = gw.trusted();
     let tsas = approved_tsas(&trusted.gc);
     if tsas.is_empty() {

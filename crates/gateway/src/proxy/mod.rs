@@ -118,6 +118,7 @@ impl Gateway {
                             || Duration::from_secs(log.acceptable_timestamp_failure_period_s),
                         ),
                         timeout: Duration::from_millis(log.timestamp_timeout_ms.max(1)),
+                        per_token: log.timestamp_records_per_token.max(1),
                         single: match log.timestamping.as_str() {
                             "batch" => false,
                             "single" => true,
