@@ -14,7 +14,7 @@
 
 use std::collections::HashSet;
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -24,8 +24,8 @@ use super::GroupSync;
 const HEADER: usize = 8;
 /// `written_at`, `kind` and `name_len`, before the name.
 const PREFIX: usize = 11;
-/// A container larger than this is refused (the limit on bodies is far below it).
-const MAX_FRAME: usize = 1 << 30;
+/// A container larger than this is refused: larger bodies stream into `incoming/` instead.
+const MAX_FRAME: usize = 256 << 20;
 
 /// One waiting record.
 #[derive(Clone, Debug)]
@@ -64,11 +64,15 @@ impl Queue {
         path: &Path,
         digest: &dyn Fn(&[u8]) -> Option<Vec<u8>>,
     ) -> std::io::Result<Queue> {
-        let mut bytes = Vec::new();
-        if path.exists() {
-            File::open(path)?.read_to_end(&mut bytes)?;
-        }
-        let (frames, good_end, damage) = scan(&bytes, digest);
+        let (frames, good_end, damage, file_len) = match File::open(path) {
+            Ok(f) => {
+                let len = f.metadata()?.len();
+                let (frames, end, damage) = scan(&f, len, digest)?;
+                (frames, end, damage, len)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => (Vec::new(), 0, None, 0),
+            Err(e) => return Err(e),
+        };
         let mut damaged = None;
         if let Some(why) = damage {
             let now = crate::ocsp::now();
@@ -84,7 +88,7 @@ impl Queue {
             tracing::error!("{msg}");
             damaged = Some(msg);
         }
-        if good_end as usize != bytes.len() {
+        if good_end != file_len {
             // A torn or damaged tail: the file keeps what reads.
             let f = File::options().write(true).open(path)?;
             f.set_len(good_end)?;
@@ -233,57 +237,71 @@ impl Queue {
     }
 }
 
-/// The frames of `bytes` that read, where they end, and why reading stopped early when it is
-/// damage rather than a torn last frame.
+/// The frames of `file` that read, where they end, and why reading stopped early when it is
+/// damage rather than a torn last frame. Read frame by frame: memory stays bounded by one
+/// frame, however long the backlog.
 fn scan(
-    bytes: &[u8],
+    file: &File,
+    file_len: u64,
     digest: &dyn Fn(&[u8]) -> Option<Vec<u8>>,
-) -> (Vec<Frame>, u64, Option<String>) {
+) -> std::io::Result<(Vec<Frame>, u64, Option<String>)> {
     let mut frames = Vec::new();
-    let mut at = 0usize;
-    while at < bytes.len() {
-        let Some(header) = bytes.get(at..at + HEADER) else {
-            return (frames, at as u64, None); // torn header
-        };
-        let len = u32::from_le_bytes(header[..4].try_into().unwrap_or_default()) as usize;
+    let mut at = 0u64;
+    let bad = |at: u64| Some(format!("a bad frame at byte {at}"));
+    while at < file_len {
+        if file_len - at < HEADER as u64 {
+            return Ok((frames, at, None)); // torn header
+        }
+        let mut header = [0u8; HEADER];
+        file.read_exact_at(&mut header, at)?;
+        let len = u32::from_le_bytes(header[..4].try_into().unwrap_or_default()) as u64;
         let crc = u32::from_le_bytes(header[4..].try_into().unwrap_or_default());
-        let Some(body) = bytes.get(at + HEADER..at + HEADER + len) else {
-            return (frames, at as u64, None); // torn body
-        };
-        if crc32fast::hash(body) != crc || len < PREFIX {
-            return (frames, at as u64, Some(format!("a bad frame at byte {at}")));
+        if at + HEADER as u64 + len > file_len {
+            return Ok((frames, at, None)); // torn body
+        }
+        if len < PREFIX as u64 || len > (MAX_FRAME + PREFIX + usize::from(u16::MAX)) as u64 {
+            return Ok((frames, at, bad(at)));
+        }
+        let mut body = vec![0u8; len as usize];
+        file.read_exact_at(&mut body, at + HEADER as u64)?;
+        if crc32fast::hash(&body) != crc {
+            return Ok((frames, at, bad(at)));
         }
         let written_at = i64::from_le_bytes(body[..8].try_into().unwrap_or_default());
         let external = match body[8] {
             0 => false,
             1 => true,
-            _ => return (frames, at as u64, Some(format!("a bad frame at byte {at}"))),
+            _ => return Ok((frames, at, bad(at))),
         };
         let name_len = usize::from(u16::from_le_bytes([body[9], body[10]]));
-        let (Some(name), Some(container)) = (
+        let (Some(name), Some(payload)) = (
             body.get(PREFIX..PREFIX + name_len),
             body.get(PREFIX + name_len..),
         ) else {
-            return (frames, at as u64, Some(format!("a bad frame at byte {at}")));
+            return Ok((frames, at, bad(at)));
         };
-        let Some(d) = digest(container) else {
-            return (
+        let d = match external {
+            true => Some(payload.to_vec()),
+            false => digest(payload),
+        };
+        let Some(d) = d else {
+            return Ok((
                 frames,
-                at as u64,
+                at,
                 Some(format!("an unreadable record at byte {at}")),
-            );
+            ));
         };
         frames.push(Frame {
             name: String::from_utf8_lossy(name).into_owned(),
-            offset: (at + HEADER + PREFIX + name_len) as u64,
-            len: container.len() as u32,
+            offset: at + (HEADER + PREFIX + name_len) as u64,
+            len: payload.len() as u32,
             digest: d,
             external,
             written_at,
         });
-        at += HEADER + len;
+        at += HEADER as u64 + len;
     }
-    (frames, at as u64, None)
+    Ok((frames, at, None))
 }
 
 #[cfg(test)]
@@ -312,18 +330,23 @@ mod tests {
         q.remove(&["r1.asice".to_string(), "r3.asice".to_string()].into())
             .unwrap();
         q.append("r5.asice", b"five", vec![5]).unwrap();
+        q.append_external("big.asice", vec![9; 64]).unwrap();
         q.commit().await.unwrap();
         let names: Vec<String> = q.frames().into_iter().map(|f| f.name).collect();
-        assert_eq!(names, ["r0.asice", "r2.asice", "r4.asice", "r5.asice"]);
+        assert_eq!(
+            names,
+            ["r0.asice", "r2.asice", "r4.asice", "r5.asice", "big.asice"]
+        );
         drop(q);
 
         // Reopened: the same records, each readable.
         let q = Queue::open(&path, &digest).unwrap();
         assert!(q.damaged.is_none());
         let frames = q.frames();
-        assert_eq!(frames.len(), 4);
+        assert_eq!(frames.len(), 5);
         assert_eq!(q.read(&frames[1]).unwrap(), vec![2; 102]);
         assert_eq!(q.read(&frames[3]).unwrap(), b"five");
+        assert!(frames[4].external && frames[4].digest == vec![9; 64]);
         drop(q);
 
         // A torn last frame is cut off quietly.
@@ -332,7 +355,7 @@ mod tests {
         f.set_len(len - 2).unwrap();
         let q = Queue::open(&path, &digest).unwrap();
         assert!(q.damaged.is_none());
-        assert_eq!(q.len(), 3);
+        assert_eq!(q.len(), 4);
         drop(q);
 
         // A changed byte in the middle is damage: reported, set aside, the frames before kept.
