@@ -1,5 +1,5 @@
 //! Batch time-stamping of the message log (reference §6.3), X-Road's default mode: every
-//! interval, the records waiting in `pending/` are stamped with one RFC 3161 request over their
+//! interval, the records waiting in the queue are stamped with one RFC 3161 request over their
 //! time-stamp hash chain (leaf `/META-INF/signatures.xml`, result `/ts-hashchain.xml#STEP0`).
 //! The global configuration's approved TSAs are asked in its order until one gives a reply that
 //! checks (against the request and the TSA's certificate). Each record then gets the shared
