@@ -486,3 +486,112 @@ async fn single_mode_stamps_each_record_at_once() {
         &["--tsa", tsa.to_str().unwrap()],
     );
 }
+
+/// A small filesystem of its own for the message log (tmpfs; the suite runs as root, as its
+/// apt installs do), unmounted when dropped.
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn mount(bytes: u64) -> SmallDisk {
+        let dir = tempfile::tempdir().unwrap();
+        let out = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={bytes}"), "tmpfs"])
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "mounting a small tmpfs needs root: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        SmallDisk { dir }
+    }
+
+    fn path(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        // Lazily: the test's servers may still hold files there.
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+/// The message log's disk fills up: new messages are refused with X-Road's `LoggingFailed`
+/// (nothing is sent unlogged), what was logged stays whole and verifies, and once space is
+/// freed messages flow again without a restart.
+#[tokio::test]
+async fn a_full_disk_refuses_messages_and_corrupts_nothing() {
+    let disk = SmallDisk::mount(512 * 1024);
+    let messages = disk.path().join("messages");
+    let filler = disk.path().join("filler");
+    let p = start_pair_with(Duration::ZERO, |name, toml| match name {
+        "ss1" => {
+            toml + &format!(
+                "\n[log]\nmessages_dir = \"{}\"\ntimestamp_interval_s = 1\n",
+                messages.display()
+            )
+        }
+        _ => toml,
+    })
+    .await;
+    assert_eq!(ask(&p).await, None);
+    // Fill what is left, then keep asking until the log cannot take a record.
+    let free = disk_free(disk.path());
+    std::fs::write(&filler, vec![0u8; free.saturating_sub(20 * 1024) as usize]).unwrap();
+    let mut ok = 1;
+    let code = loop {
+        match ask(&p).await {
+            None => ok += 1,
+            Some(code) => break code,
+        }
+        assert!(ok < 500, "the disk never filled");
+    };
+    assert_eq!(code, "Server.ClientProxy.LoggingFailed");
+    // Space again: traffic resumes without a restart, and everything acknowledged is stamped
+    // and verifies.
+    std::fs::remove_file(&filler).unwrap();
+    assert_eq!(ask(&p).await, None);
+    ok += 1;
+    let log = p.ss1.gateway.message_log().unwrap();
+    assert!(
+        brama::message_log::timestamper::until_stamped(log, Duration::from_secs(30)).await,
+        "{:?}",
+        log.stamping.state()
+    );
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&messages)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "asice"))
+        .collect();
+    files.sort();
+    assert!(
+        files.len() >= 2 * ok,
+        "{} containers for {ok} exchanges",
+        files.len()
+    );
+    brama_verify(&p, &files).await;
+}
+
+/// Bytes free on the filesystem of `path`.
+fn disk_free(path: &std::path::Path) -> u64 {
+    let out = std::process::Command::new("df")
+        .args(["--output=avail", "-B1"])
+        .arg(path)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .nth(1)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}

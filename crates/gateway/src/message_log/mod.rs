@@ -312,8 +312,14 @@ fn write_streamed(
 ) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     let tmp = dir.join(format!(".{name}.tmp"));
-    let file = asic::write_streaming(std::fs::File::create(&tmp)?, c, &mut body, ts_listed)?;
-    file.sync_all()?;
+    let written = std::fs::File::create(&tmp)
+        .and_then(|f| asic::write_streaming(f, c, &mut body, ts_listed))
+        .and_then(|f| f.sync_all());
+    if let Err(e) = written {
+        // A full disk: no half container is left behind.
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
     std::fs::rename(&tmp, dir.join(name))?;
     std::fs::File::open(dir)?.sync_all()
 }
@@ -322,7 +328,10 @@ fn write_streamed(
 /// [`GroupSync`] that began after it returns.
 fn write_renamed(dir: &Path, name: &str, data: &[u8]) -> std::io::Result<()> {
     let tmp = dir.join(format!(".{name}.tmp"));
-    std::fs::write(&tmp, data)?;
+    if let Err(e) = std::fs::write(&tmp, data) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
     std::fs::rename(&tmp, dir.join(name))
 }
 

@@ -157,7 +157,13 @@ impl Queue {
         frame.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
         frame.extend_from_slice(&body);
         let mut inner = self.lock();
-        inner.file.write_all(&frame)?;
+        if let Err(e) = inner.file.write_all(&frame) {
+            // A full disk may have taken part of the frame: cut it off, so the next frame
+            // starts where the index says (appends go to the end of the file).
+            let end = inner.end;
+            inner.file.set_len(end)?;
+            return Err(e);
+        }
         let offset = inner.end + (HEADER + PREFIX + name.len()) as u64;
         inner.end += frame.len() as u64;
         inner.frames.push(Frame {

@@ -200,8 +200,12 @@ async fn stamp_chunk(
                 .map_err(|e| format!("{}: {e}", frame.name))?;
             // Written in place: until the flush below, the queue still holds the record, and a
             // crash has it written again at the next start.
-            std::fs::write(log.dir.join(&frame.name), c.into_inner())
-                .map_err(|e| format!("{}: {e}", log.dir.display()))?;
+            let to = log.dir.join(&frame.name);
+            if let Err(e) = std::fs::write(&to, c.into_inner()) {
+                // No half container under its name (a full disk): the queue keeps the record.
+                let _ = std::fs::remove_file(&to);
+                return Err(format!("{}: {e}", log.dir.display()));
+            }
         }
         Ok(())
     })
