@@ -85,17 +85,6 @@ impl Net {
     }
 }
 
-async fn until_true(what: &str, mut done: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !done() {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "timed out: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 #[tokio::test]
 async fn servers_run_from_a_published_configuration_and_apply_changes_live() {
     let net = start().await;
@@ -158,7 +147,7 @@ async fn servers_run_from_a_published_configuration_and_apply_changes_live() {
         s.global_groups[0].members.push(sub("00000001", "DIIA"));
     });
     let new_member = brama::identifiers::ClientId::member("SEVDEIR-TEST", "GOV", "00000077");
-    until_true("the new member on both servers", || {
+    until("the new member on both servers", || {
         [&net.pair.ss1, &net.pair.ss2]
             .iter()
             .all(|s| s.gateway.trusted().gc.client_exists(&new_member))
@@ -176,14 +165,10 @@ async fn servers_run_from_a_published_configuration_and_apply_changes_live() {
             .members
             .retain(|m| m.subsystem.as_deref() != Some("DIIA"))
     });
-    let start = Instant::now();
-    while net.ask(TEST).await.0.as_deref() != Some("Server.ServerProxy.AccessDenied") {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "the removed right still applies"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually!(
+        "the removed right to stop applying",
+        net.ask(TEST).await.0.as_deref() == Some("Server.ServerProxy.AccessDenied")
+    );
 
     // ss1's registered authentication-certificate hash changed: ss2 no longer takes it for ss1.
     net.publish_changed(|s| s.security_servers[0].auth_cert_hashes = vec![vec![7; 32]]);
@@ -214,7 +199,7 @@ async fn bad_directories_are_refused_and_the_good_configuration_stays() {
         (brama::test_publish::Tamper::File, "does not match the hash"),
     ] {
         *net.central.publisher.tamper.lock().unwrap() = tamper;
-        until_true(&format!("refusal of {tamper:?}"), || {
+        until(&format!("refusal of {tamper:?}"), || {
             net.last_error(ss1).is_some_and(|e| e.contains(word))
         })
         .await;
@@ -228,12 +213,12 @@ async fn bad_directories_are_refused_and_the_good_configuration_stays() {
     *net.central.publisher.tamper.lock().unwrap() = brama::test_publish::Tamper::None;
     // Expired on arrival.
     *net.central.publisher.expire_after_s.lock().unwrap() = -60;
-    until_true("refusal of an expired directory", || {
+    until("refusal of an expired directory", || {
         net.last_error(ss1).is_some_and(|e| e.contains("expired"))
     })
     .await;
     *net.central.publisher.expire_after_s.lock().unwrap() = 600;
-    until_true("recovery", || net.last_error(ss1).is_none()).await;
+    until("recovery", || net.last_error(ss1).is_none()).await;
 
     // An anchor with another key: the directory's signer is unknown.
     let other = brama::pki::generate_ca("someone else").unwrap();
@@ -272,7 +257,7 @@ async fn an_expired_configuration_stops_traffic_until_a_fresh_one_arrives() {
     assert_eq!(net.ask(BIRTH).await.0, None);
     *net.central.publisher.expire_after_s.lock().unwrap() = 3;
     // The next directories expire 3 s after they are made; then the central server goes away.
-    until_true("a short-lived directory in force", || {
+    until("a short-lived directory in force", || {
         net.pair
             .ss1
             .gateway
@@ -307,14 +292,7 @@ async fn an_expired_configuration_stops_traffic_until_a_fresh_one_arrives() {
     assert!(health.text().contains("expired"), "{}", health.text());
     // The central server is back: traffic resumes by itself.
     *net.central.publisher.expire_after_s.lock().unwrap() = 600;
-    let start = Instant::now();
-    while net.ask(BIRTH).await.0.is_some() {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "traffic never resumed"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually!("traffic to resume", net.ask(BIRTH).await.0.is_none());
     assert_eq!(
         get(net.pair.ss1.admin.unwrap(), "/health", &[])
             .await
@@ -339,22 +317,14 @@ async fn a_moved_ocsp_responder_is_used_without_a_restart() {
     });
     drop(std::mem::replace(&mut net.pair.net.ocsp, moved));
     for s in [&net.pair.ss1, &net.pair.ss2] {
-        let start = Instant::now();
-        loop {
+        until("the moved responder's answers in use", || {
             let status = s.gateway.own_ocsp().status();
-            if !status.is_empty()
+            !status.is_empty()
                 && status
                     .iter()
                     .all(|c| c.responder.as_deref() == Some(url.as_str()) && c.state == "good")
-            {
-                break;
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(30),
-                "the moved responder is not used: {status:#?}"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        })
+        .await;
         assert!(s
             .gateway
             .own_ocsp()

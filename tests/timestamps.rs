@@ -289,11 +289,7 @@ async fn a_tsa_outage_stops_traffic_only_past_the_acceptable_period() {
         m.contains(&format!("brama_timestamped_records_total {waiting}\n")),
         "the whole backlog, in tokens of two: {m}"
     );
-    let start = Instant::now();
-    while ask(&p).await.is_some() {
-        assert!(start.elapsed() < Duration::from_secs(30), "never resumed");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually!("traffic to resume", ask(&p).await.is_none());
     assert_eq!(get(p.ss1.admin.unwrap(), "/health", &[]).await.status, 200);
     stamped(&p).await;
     let files = containers(&p);
@@ -331,11 +327,10 @@ async fn archives_chain_and_tampering_is_found() {
     }
     stamped(&p).await;
     let archives = p.net.path().join("archives");
-    let start = Instant::now();
-    while !containers(&p).is_empty() || !out.is_file() {
-        assert!(start.elapsed() < Duration::from_secs(30), "never archived");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    until("the records archived", || {
+        containers(&p).is_empty() && out.is_file()
+    })
+    .await;
     let mut files: Vec<PathBuf> = std::fs::read_dir(&archives)
         .unwrap()
         .map(|e| e.unwrap().path())

@@ -568,6 +568,23 @@ pub fn independent_verify_with(
     );
 }
 
+/// Waits until `cond` (an expression that may `.await`) holds, polling every 50 ms; panics after
+/// 30 s naming `what`: [`until`] for conditions that need a request to find out.
+#[macro_export]
+macro_rules! eventually {
+    ($what:expr, $cond:expr) => {{
+        let start = std::time::Instant::now();
+        while !$cond {
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(30),
+                "timed out waiting for {}",
+                $what
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }};
+}
+
 /// Waits until `done()` holds, polling every few milliseconds; panics after 30 s naming `what`.
 pub async fn until(what: &str, mut done: impl FnMut() -> bool) {
     let start = std::time::Instant::now();

@@ -146,16 +146,18 @@ impl Queue {
             ));
         }
         let written_at = crate::ocsp::now();
-        let mut body = Vec::with_capacity(PREFIX + name.len() + payload.len());
-        body.extend_from_slice(&written_at.to_le_bytes());
-        body.push(u8::from(external));
-        body.extend_from_slice(&(name.len() as u16).to_le_bytes());
-        body.extend_from_slice(name.as_bytes());
-        body.extend_from_slice(payload);
-        let mut frame = Vec::with_capacity(HEADER + body.len());
-        frame.extend_from_slice(&(body.len() as u32).to_le_bytes());
-        frame.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
-        frame.extend_from_slice(&body);
+        // One buffer: the header's length and CRC are filled in once the body is behind them.
+        let mut frame = Vec::with_capacity(HEADER + PREFIX + name.len() + payload.len());
+        frame.extend_from_slice(&[0; HEADER]);
+        frame.extend_from_slice(&written_at.to_le_bytes());
+        frame.push(u8::from(external));
+        frame.extend_from_slice(&(name.len() as u16).to_le_bytes());
+        frame.extend_from_slice(name.as_bytes());
+        frame.extend_from_slice(payload);
+        let body_len = (frame.len() - HEADER) as u32;
+        let crc = crc32fast::hash(&frame[HEADER..]);
+        frame[..4].copy_from_slice(&body_len.to_le_bytes());
+        frame[4..HEADER].copy_from_slice(&crc.to_le_bytes());
         let mut inner = self.lock();
         if let Err(e) = inner.file.write_all(&frame) {
             // A full disk may have taken part of the frame: cut it off, so the next frame

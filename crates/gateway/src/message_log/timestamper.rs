@@ -136,37 +136,9 @@ async fn stamp_chunk(
     log: &MessageLog,
     waiting: Vec<super::queue::Frame>,
 ) -> Result<usize, String> {
-    let trusted = gw.trusted();
-    let tsas = approved_tsas(&trusted.gc);
-    if tsas.is_empty() {
-        return Err("the global configuration approves no time-stamping authority".into());
-    }
-    let certs: Vec<Vec<u8>> = tsas.iter().map(|(_, c)| c.clone()).collect();
     let digests: Vec<Vec<u8>> = waiting.iter().map(|f| f.digest.clone()).collect();
     let built = hashchain::build_timestamp(ALG, &digests);
-    let imprint = ALG.digest(&built.result);
-    let nonce = uuid::Uuid::new_v4().as_u64_pair().0;
-    let query = Query {
-        request: Bytes::from(tsp::request(ALG, &imprint, Some(nonce), false)),
-        imprint: &imprint,
-        nonce,
-        stamped: &built.result,
-        certs: &certs,
-    };
-    let mut errors = Vec::new();
-    let mut token = None;
-    for (url, _) in &tsas {
-        match ask(gw, log, url, &query).await {
-            Ok(t) => {
-                token = Some((url.clone(), t));
-                break;
-            }
-            Err(e) => errors.push(format!("{url}: {e}")),
-        }
-    }
-    let Some((tsa, token)) = token else {
-        return Err(errors.join("; "));
-    };
+    let (tsa, token) = token_for(gw, log, &built.result).await?;
     // Each container written out stamped, then one flush, then the queue forgets them.
     let n = waiting.len();
     let result = built.result;
@@ -239,31 +211,40 @@ pub async fn stamp_single(
     log: &MessageLog,
     signature: &[u8],
 ) -> Result<Vec<u8>, String> {
-    let trusted = gw.trusted();
-    let tsas = approved_tsas(&trusted.gc);
+    let xml = gw.trusted().verifier.trust.xml;
+    let parsed = brama_sign::xades::parse(signature, &xml).map_err(|e| e.to_string())?;
+    let (_, token) = token_for(gw, log, &parsed.signature_value).await?;
+    log.stamping.stamped.fetch_add(1, Ordering::Relaxed);
+    brama_sign::xades::with_signature_time_stamp(signature, &token)
+        .ok_or_else(|| "the signature has no place for a time-stamp".to_string())
+}
+
+/// A token over `stamped` from the approved TSAs, asked in the global configuration's order
+/// until one gives a reply that checks (against the request and the approved certificates):
+/// the TSA's URL and the token.
+async fn token_for(
+    gw: &Gateway,
+    log: &MessageLog,
+    stamped: &[u8],
+) -> Result<(String, Vec<u8>), String> {
+    let tsas = approved_tsas(&gw.trusted().gc);
     if tsas.is_empty() {
         return Err("the global configuration approves no time-stamping authority".into());
     }
-    let parsed = brama_sign::xades::parse(signature, &trusted.verifier.trust.xml)
-        .map_err(|e| e.to_string())?;
     let certs: Vec<Vec<u8>> = tsas.iter().map(|(_, c)| c.clone()).collect();
-    let imprint = ALG.digest(&parsed.signature_value);
+    let imprint = ALG.digest(stamped);
     let nonce = uuid::Uuid::new_v4().as_u64_pair().0;
     let query = Query {
         request: Bytes::from(tsp::request(ALG, &imprint, Some(nonce), false)),
         imprint: &imprint,
         nonce,
-        stamped: &parsed.signature_value,
+        stamped,
         certs: &certs,
     };
     let mut errors = Vec::new();
     for (url, _) in &tsas {
         match ask(gw, log, url, &query).await {
-            Ok(token) => {
-                log.stamping.stamped.fetch_add(1, Ordering::Relaxed);
-                return brama_sign::xades::with_signature_time_stamp(signature, &token)
-                    .ok_or_else(|| "the signature has no place for a time-stamp".to_string());
-            }
+            Ok(token) => return Ok((url.clone(), token)),
             Err(e) => errors.push(format!("{url}: {e}")),
         }
     }
@@ -282,7 +263,7 @@ fn approved_tsas(gc: &brama_xroad::globalconf::GlobalConf) -> Vec<(String, Vec<u
         .unwrap_or_default()
 }
 
-/// One round's request to the TSAs and what their answer is checked against.
+/// A request to the TSAs and what their answer is checked against.
 struct Query<'a> {
     request: Bytes,
     imprint: &'a [u8],
