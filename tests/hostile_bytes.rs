@@ -206,6 +206,12 @@ fn signature_parsers_survive_mutated_input() {
             if let Ok(c) = asic::read(&zip) {
                 let _ = asic::verify_container(&c, &trust);
             }
+            // The same bytes as a zip of containers (a bundle, a download).
+            if let Ok(entries) = asic::read_bundle(std::io::Cursor::new(&zip), &|_| true) {
+                for (_, bytes) in entries {
+                    let _ = asic::read(&bytes);
+                }
+            }
         }
     }
 }

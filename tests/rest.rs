@@ -567,8 +567,7 @@ async fn signed_rest_exchanges_pass_brama_and_the_independent_verifier() {
     let dir = p.net.path();
     let mut requests = Vec::new();
     let mut responses = Vec::new();
-    for e in std::fs::read_dir(dir.join("messages")).unwrap() {
-        let path = e.unwrap().path();
+    for path in common::logged_containers(&dir.join("messages"), &dir.join("logged")) {
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         if name.ends_with("-request.asice") {
             requests.push(path);

@@ -95,11 +95,8 @@ async fn fifty_megabytes_stream_through_with_flat_memory() {
         brama::message_log::timestamper::until_stamped(log, std::time::Duration::from_secs(60))
             .await
     );
-    let files: Vec<_> = std::fs::read_dir(p.net.path().join("messages"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "asice"))
-        .collect();
+    let files =
+        common::logged_containers(&p.net.path().join("messages"), &p.net.path().join("logged"));
     assert_eq!(files.len(), 2);
     let gc = brama::globalconf::GlobalConf::load_dir(&p.net.path().join("globalconf")).unwrap();
     let trust = brama::sign::verify::TrustStore::from_globalconf(&gc);

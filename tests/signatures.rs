@@ -107,7 +107,7 @@ fn container_time_stamps_are_checked() {
     missing.timestamp = None;
     assert!(asic::verify_container(&missing, &trust).is_err());
     // What brama writes reads back the same and verifies the same way.
-    let again = asic::read(&asic::write(&batch)).unwrap();
+    let again = asic::read(&asic::write(&batch).unwrap()).unwrap();
     assert_eq!(again.timestamp, batch.timestamp);
     assert_eq!(again.ts_hash_chain, batch.ts_hash_chain);
     asic::verify_container(&again, &trust).unwrap();
@@ -334,7 +334,7 @@ async fn signatures_pass_the_independent_verifier(digest: &str) {
             bad.message[200] ^= 1;
             assert!(asic::verify_container(&bad, &trust).is_err());
             let f = dir.join(format!("{name}-{i}.asice"));
-            std::fs::write(&f, asic::write(&c)).unwrap();
+            std::fs::write(&f, asic::write(&c).unwrap()).unwrap();
             files.push(f);
         }
     }
@@ -412,7 +412,7 @@ async fn signatures_carry_ocsp() {
             assert!(String::from_utf8_lossy(&c.signature).contains("<xades:EncapsulatedOCSPValue"));
             assert_eq!(verdict(&c), Ok(()));
             let f = dir.join(format!("ocsp-{batch}-{i}.asice"));
-            std::fs::write(&f, asic::write(&c)).unwrap();
+            std::fs::write(&f, asic::write(&c).unwrap()).unwrap();
             files.push(f);
         }
     }

@@ -34,11 +34,19 @@ async fn ask(p: &Pair) -> Option<String> {
     fault_code(&r.body)
 }
 
+/// ss1's logged containers, loose or bundled, as files.
 fn containers(p: &Pair) -> Vec<PathBuf> {
+    let out = p.net.path().join("logged");
+    let _ = std::fs::remove_dir_all(&out);
+    common::logged_containers(&p.net.path().join("messages"), &out)
+}
+
+/// The bundles of stamped records in ss1's log.
+fn bundles(p: &Pair) -> Vec<PathBuf> {
     let mut out: Vec<PathBuf> = std::fs::read_dir(p.net.path().join("messages"))
         .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "asice"))
+        .filter(|p| p.extension().is_some_and(|e| e == "zip"))
         .collect();
     out.sort();
     out
@@ -61,6 +69,11 @@ async fn brama_verify(p: &Pair, files: &[PathBuf]) {
 
 /// The same with the global configuration in `globalconf`.
 async fn brama_verify_with(globalconf: &std::path::Path, files: &[PathBuf]) {
+    brama_verify_counting(globalconf, files, files.len()).await
+}
+
+/// The same, `containers` of them in `files` (a bundle holds several).
+async fn brama_verify_counting(globalconf: &std::path::Path, files: &[PathBuf], containers: usize) {
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_brama"))
         .arg("verify")
         .arg("--globalconf")
@@ -73,7 +86,7 @@ async fn brama_verify_with(globalconf: &std::path::Path, files: &[PathBuf]) {
     assert!(out.status.success(), "{text}");
     assert_eq!(
         text.matches("time-stamped by an approved TSA").count(),
-        files.len(),
+        containers,
         "{text}"
     );
 }
@@ -96,6 +109,10 @@ async fn logged_exchanges_are_stamped_and_verify_everywhere() {
         assert!(v.time_stamped_at.is_some());
     }
     brama_verify(&p, &files).await;
+    // The bundles themselves, as the time-stamper wrote them.
+    let bundled = bundles(&p);
+    assert!(!bundled.is_empty());
+    brama_verify_counting(&p.net.path().join("globalconf"), &bundled, 6).await;
     let requests: Vec<PathBuf> = files
         .iter()
         .filter(|f| f.to_string_lossy().ends_with("-request.asice"))
@@ -324,8 +341,9 @@ async fn archives_chain_and_tampering_is_found() {
         ids.push(query_id(&m));
         let r = post_xml(p.ss1.client_http.unwrap(), m).await;
         assert_eq!(fault_code(&r.body), None, "{}", r.text());
+        // A round's bundle each: rotation is by whole bundles.
+        stamped(&p).await;
     }
-    stamped(&p).await;
     let archives = p.net.path().join("archives");
     until("the records archived", || {
         containers(&p).is_empty() && out.is_file()
@@ -561,12 +579,8 @@ async fn a_full_disk_refuses_messages_and_corrupts_nothing() {
         "{:?}",
         log.stamping.state()
     );
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&messages)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "asice"))
-        .collect();
-    files.sort();
+    let read = tempfile::tempdir().unwrap();
+    let files = common::logged_containers(&messages, read.path());
     assert!(
         files.len() >= 2 * ok,
         "{} containers for {ok} exchanges",

@@ -1,4 +1,5 @@
-//! ASiC-E containers given to `brama verify`.
+//! ASiC-E containers given to `brama verify`, alone or in a zip of containers (a bundle of the
+//! message log, a `GET /asic` download).
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 
@@ -8,5 +9,10 @@ use brama::sign::verify::TrustStore;
 fuzz_target!(|data: &[u8]| {
     if let Ok(c) = asic::read(data) {
         let _ = asic::verify_container(&c, &TrustStore::default());
+    }
+    if let Ok(entries) = asic::read_bundle(std::io::Cursor::new(data), &|_| true) {
+        for (_, bytes) in entries {
+            let _ = asic::read(&bytes);
+        }
     }
 });

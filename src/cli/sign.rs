@@ -44,8 +44,9 @@ pub struct TrustArgs {
 pub struct VerifyArgs {
     #[command(flatten)]
     trust: TrustArgs,
-    /// `.asice` containers, or directories (or signature files) with `signatures.xml`,
-    /// `message.xml`, attachments and hash chain files side by side.
+    /// `.asice` containers; zips of them (the message log's `stamped-*.zip`, a `GET /asic`
+    /// download, an archive), each container checked; or directories (or signature files) with
+    /// `signatures.xml`, `message.xml`, attachments and hash chain files side by side.
     #[arg(required = true)]
     files: Vec<PathBuf>,
 }
@@ -104,7 +105,8 @@ fn run_sign(a: SignArgs) -> Result<(), String> {
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| "message".into());
         let out = a.out.join(format!("{stem}.asice"));
-        std::fs::write(&out, asic::write(&container))
+        asic::write(&container)
+            .and_then(|bytes| std::fs::write(&out, bytes))
             .map_err(|e| format!("{}: {e}", out.display()))?;
         println!("{}", out.display());
     }
@@ -276,12 +278,12 @@ pub fn verify(a: VerifyArgs) -> ExitCode {
         }
     };
     let mut all_valid = true;
-    for f in &a.files {
-        let verdict = load_container(f).and_then(|c| asic::verify_container(&c, &trust));
+    for (f, container) in a.files.iter().flat_map(|f| containers(f)) {
+        let verdict = container.and_then(|c| asic::verify_container(&c, &trust));
         match verdict {
             Ok(v) => println!(
                 "VALID {}: signed by {} ({}){}{}",
-                f.display(),
+                f,
                 v.signer
                     .map_or_else(|| v.cert_subject.clone(), |s| s.to_string()),
                 if v.batch {
@@ -304,7 +306,7 @@ pub fn verify(a: VerifyArgs) -> ExitCode {
                 all_valid = false;
                 println!(
                     "INVALID {}: {}: {}",
-                    f.display(),
+                    f,
                     e.code_string(),
                     e.message
                 );
@@ -315,6 +317,32 @@ pub fn verify(a: VerifyArgs) -> ExitCode {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
+    }
+}
+
+/// The containers `path` names, each with its name: a zip of containers (a bundle of the
+/// message log, a `GET /asic` download, an archive) gives each of its `.asice` entries as
+/// `FILE:ENTRY`; anything else is one container.
+fn containers(path: &Path) -> Vec<(String, Result<Container, crate::sign::error::SignError>)> {
+    let shown = path.display().to_string();
+    if path.extension().is_none_or(|e| e != "zip") {
+        return vec![(shown, load_container(path))];
+    }
+    let bundled = std::fs::File::open(path)
+        .map_err(|e| crate::sign::error::SignError::malformed(format!("{shown}: {e}")))
+        .and_then(|f| asic::read_bundle(f, &|_| true));
+    match bundled {
+        Ok(entries) if entries.is_empty() => vec![(
+            shown,
+            Err(crate::sign::error::SignError::malformed(
+                "the zip holds no .asice container",
+            )),
+        )],
+        Ok(entries) => entries
+            .into_iter()
+            .map(|(name, bytes)| (format!("{shown}:{name}"), asic::read(&bytes)))
+            .collect(),
+        Err(e) => vec![(shown, Err(e))],
     }
 }
 

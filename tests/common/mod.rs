@@ -596,3 +596,27 @@ pub async fn until(what: &str, mut done: impl FnMut() -> bool) {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
+
+/// The containers a message log directory holds, each as a file: the loose `.asice` files, and
+/// the records of each time-stamping round's bundle (`stamped-*.zip`) written out into `out`
+/// under their own names (for verifiers that take files). Sorted by file name.
+pub fn logged_containers(dir: &Path, out: &Path) -> Vec<PathBuf> {
+    std::fs::create_dir_all(out).unwrap();
+    let mut files = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let path = e.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name.ends_with(".asice") {
+            files.push(path);
+        } else if name.starts_with("stamped-") && name.ends_with(".zip") {
+            let f = std::fs::File::open(&path).unwrap();
+            for (entry, bytes) in brama::sign::asic::read_bundle(f, &|_| true).unwrap() {
+                let to = out.join(entry);
+                std::fs::write(&to, bytes).unwrap();
+                files.push(to);
+            }
+        }
+    }
+    files.sort_by_key(|p| p.file_name().map(|n| n.to_owned()));
+    files
+}

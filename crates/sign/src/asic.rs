@@ -10,6 +10,7 @@ use super::batch::KeyWorker;
 use super::digest::DigestAlgorithm;
 use super::error::SignError;
 use super::hashchain::{self, Input};
+pub use super::stored_zip::StoredZip;
 use super::tsp;
 use super::verify::{self, At, Part, Signed, TrustStore, Verified};
 use brama_xroad::identifiers::{ClientId, ServiceId};
@@ -21,6 +22,8 @@ const TIMESTAMP: &str = "META-INF/timestamp.tst";
 /// Containers are small; these bound what a hostile zip can make us inflate.
 const MAX_ENTRIES: usize = 1000;
 const MAX_TOTAL: u64 = 256 * 1024 * 1024;
+/// What the containers read out of one bundle may add up to.
+const MAX_BUNDLE: u64 = 4 * 1024 * 1024 * 1024;
 
 /// The files of a container that verification reads.
 #[derive(Clone, Debug, Default)]
@@ -127,60 +130,54 @@ pub async fn sign_containers(
 }
 
 /// Writes a container: `mimetype` first and stored, as ASiC requires.
-pub fn write(c: &Container) -> Vec<u8> {
+pub fn write(c: &Container) -> std::io::Result<Vec<u8>> {
     write_listing(c, c.ts_hash_chain_result.is_some())
 }
 
 /// A container whose batch time-stamp is added later ([`append_timestamp`]): its manifest
 /// already lists the time-stamp hash-chain files, as the finished container has them.
-pub fn write_for_stamping(c: &Container) -> Vec<u8> {
+pub fn write_for_stamping(c: &Container) -> std::io::Result<Vec<u8>> {
     write_listing(c, true)
 }
 
-fn write_listing(c: &Container, ts_listed: bool) -> Vec<u8> {
-    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    let stored = SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+/// Refused only past the zip limits (65,534 entries, 4 GiB): larger bodies stream
+/// ([`write_streaming`]).
+fn write_listing(c: &Container, ts_listed: bool) -> std::io::Result<Vec<u8>> {
     // Logged on the hot path: stored, not deflated (deflating costs more CPU than the
     // signature, and a compressor's state per container).
-    let deflated = stored;
-    let mut put = |name: &str, data: &[u8], opts: SimpleFileOptions| {
-        zip.start_file(name, opts).expect("in-memory zip");
-        zip.write_all(data).expect("in-memory zip");
-    };
-    put("mimetype", MIMETYPE.as_bytes(), stored);
-    put("message.xml", &c.message, deflated);
+    let parts = [&c.message, &c.signature]
+        .into_iter()
+        .chain(&c.attachments)
+        .chain(c.hash_chain.iter().chain(&c.hash_chain_result))
+        .chain(c.ts_hash_chain.iter().chain(&c.ts_hash_chain_result))
+        .chain(&c.timestamp);
+    let mut zip = StoredZip::with_capacity(parts.map(Vec::len).sum::<usize>() + 2048);
+    zip.put("mimetype", MIMETYPE.as_bytes())?;
+    zip.put("message.xml", &c.message)?;
     for (i, a) in c.attachments.iter().enumerate() {
-        put(&format!("attachment{}", i + 1), a, deflated);
+        zip.put(&format!("attachment{}", i + 1), a)?;
     }
     if let Some(r) = &c.hash_chain_result {
-        put("sig-hashchainresult.xml", r, deflated);
+        zip.put("sig-hashchainresult.xml", r)?;
     }
     if let Some(h) = &c.hash_chain {
-        put("sig-hashchain.xml", h, deflated);
+        zip.put("sig-hashchain.xml", h)?;
     }
     if let Some(r) = &c.ts_hash_chain_result {
-        put("ts-hashchainresult.xml", r, deflated);
+        zip.put("ts-hashchainresult.xml", r)?;
     }
     if let Some(h) = &c.ts_hash_chain {
-        put("ts-hashchain.xml", h, deflated);
+        zip.put("ts-hashchain.xml", h)?;
     }
-    put(SIGNATURES, &c.signature, deflated);
+    zip.put(SIGNATURES, &c.signature)?;
     if let Some(t) = &c.timestamp {
-        put(TIMESTAMP, t, deflated);
+        zip.put(TIMESTAMP, t)?;
         if let Some(r) = &c.ts_hash_chain_result {
-            put(
-                "META-INF/ASiCManifest.xml",
-                asic_manifest(r).as_bytes(),
-                deflated,
-            );
+            zip.put("META-INF/ASiCManifest.xml", asic_manifest(r).as_bytes())?;
         }
     }
-    put(
-        "META-INF/manifest.xml",
-        manifest(c, ts_listed).as_bytes(),
-        deflated,
-    );
-    zip.finish().expect("in-memory zip").into_inner()
+    zip.put("META-INF/manifest.xml", manifest(c, ts_listed).as_bytes())?;
+    zip.finish()
 }
 
 /// Writes a container whose last attachment (a REST body) streams from `body` into `out`, never
@@ -240,21 +237,93 @@ pub fn append_timestamp<F: Read + Write + std::io::Seek>(
 ) -> std::io::Result<()> {
     let mut zip = zip::ZipWriter::new_append(&mut *file).map_err(std::io::Error::other)?;
     let deflated = SimpleFileOptions::default();
-    for (name, data) in [
-        ("ts-hashchainresult.xml", ts_result),
-        ("ts-hashchain.xml", ts_chain),
-        (TIMESTAMP, token),
-        (
-            "META-INF/ASiCManifest.xml",
-            asic_manifest(ts_result).as_bytes(),
-        ),
-    ] {
+    for (name, data) in timestamp_entries(ts_result, ts_chain, token) {
         zip.start_file(name, deflated)
             .map_err(std::io::Error::other)?;
-        zip.write_all(data)?;
+        zip.write_all(&data)?;
     }
     zip.finish().map_err(std::io::Error::other)?;
     Ok(())
+}
+
+/// [`append_timestamp`] for a container in memory, as the message log's queue holds it: the
+/// container continues where its central directory was, without reading its entries again.
+pub fn with_timestamp(
+    container: Vec<u8>,
+    ts_result: &[u8],
+    ts_chain: &[u8],
+    token: &[u8],
+) -> std::io::Result<Vec<u8>> {
+    let mut zip = match StoredZip::reopen(container) {
+        Ok(zip) => zip,
+        Err(other) => {
+            let mut c = std::io::Cursor::new(other);
+            append_timestamp(&mut c, ts_result, ts_chain, token)?;
+            return Ok(c.into_inner());
+        }
+    };
+    for (name, data) in timestamp_entries(ts_result, ts_chain, token) {
+        zip.put(name, &data)?;
+    }
+    zip.finish()
+}
+
+/// The entries a batch time-stamp adds to a container.
+fn timestamp_entries<'a>(
+    ts_result: &'a [u8],
+    ts_chain: &'a [u8],
+    token: &'a [u8],
+) -> [(&'static str, Cow<'a, [u8]>); 4] {
+    [
+        ("ts-hashchainresult.xml", Cow::Borrowed(ts_result)),
+        ("ts-hashchain.xml", Cow::Borrowed(ts_chain)),
+        (TIMESTAMP, Cow::Borrowed(token)),
+        (
+            "META-INF/ASiCManifest.xml",
+            Cow::Owned(asic_manifest(ts_result).into_bytes()),
+        ),
+    ]
+}
+
+/// A bundle: containers (file name, bytes) in one stored zip, as the message log keeps a round
+/// of time-stamped records in one file rather than a file each (a file costs the filesystem far
+/// more than its bytes). Written into `out` one container at a time ([`StoredZip::put`], then
+/// [`StoredZip::finish`]); `brama verify`, `GET /asic` and the archiver read the containers out
+/// ([`read_bundle`]).
+pub fn bundle<W: Write>(out: W) -> StoredZip<W> {
+    StoredZip::new(out)
+}
+
+/// The `.asice` entries of a zip of containers (a bundle, a `GET /asic` download, an archive)
+/// whose names `keep` accepts, in the zip's order: name, bytes. Only those entries are read;
+/// bounded as [`read`] is.
+pub fn read_bundle<R: Read + std::io::Seek>(
+    from: R,
+    keep: &dyn Fn(&str) -> bool,
+) -> Result<Vec<(String, Vec<u8>)>, SignError> {
+    let mut zip = zip::ZipArchive::new(from).map_err(|e| structure(format!("not a zip: {e}")))?;
+    let mut out = Vec::new();
+    let mut total = 0u64;
+    for i in 0..zip.len() {
+        let mut f = zip
+            .by_index(i)
+            .map_err(|e| structure(format!("entry {i}: {e}")))?;
+        let name = f.name().to_string();
+        if !name.ends_with(".asice") || !keep(&name) {
+            continue;
+        }
+        let mut buf = Vec::new();
+        (&mut f)
+            .take(MAX_BUNDLE - total + 1)
+            .read_to_end(&mut buf)
+            .map_err(|e| structure(format!("{name}: {e}")))?;
+        total += buf.len() as u64;
+        if total > MAX_BUNDLE {
+            return Err(structure("the bundle is too large"));
+        }
+        out.push((name, buf));
+    }
+    Ok(out)
 }
 
 /// The signature document of a container, read alone (the time-stamper needs only its digest).

@@ -24,6 +24,7 @@ pub mod ocsp;
 pub mod pkcs11;
 pub mod scheme;
 pub mod software;
+mod stored_zip;
 pub mod token;
 pub mod tsp;
 pub mod verify;

@@ -1,8 +1,8 @@
-//! Archiving the message log (reference §6.5): every interval, the time-stamped containers are
-//! written into zip archives in `[log] archive_dir`, each with a `linkinginfo` chaining its
+//! Archiving the message log (reference §6.5): every interval, the time-stamped containers (loose,
+//! and the bundles of a time-stamping round) are written into zip archives in `[log] archive_dir`, each with a `linkinginfo` chaining its
 //! containers and the archive before it (`brama_sign::archive`), rotated at
 //! `archive_max_file_bytes`, named as X-Road names them. An archive is written whole and synced
-//! before its containers move to `archived/` (still served by `GET /asic`), where they are
+//! before its containers' files move to `archived/` (still served by `GET /asic`), where they are
 //! deleted `keep_archived_s` later. `archive_command`, when set, runs after each run that wrote
 //! archives, with `BRAMA_ARCHIVES` naming them.
 
@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use super::write_synced;
+use super::{is_bundle, write_synced};
 use crate::proxy::Gateway;
 use brama_sign::archive::{self, Link};
 use brama_sign::{asic, tsp};
@@ -87,7 +87,8 @@ pub fn archive_once(log_dir: &Path, s: &ArchiveSettings) -> Result<Vec<PathBuf>,
         }
         let entries: Vec<(&str, &[u8])> = chunk
             .iter()
-            .map(|c| (c.name.as_str(), c.bytes.as_slice()))
+            .flat_map(|u| &u.containers)
+            .map(|(name, bytes)| (name.as_str(), bytes.as_slice()))
             .collect();
         let (bytes, mut next) = archive::write(link, &entries);
         let first = chunk.iter().map(|c| c.at).min().unwrap_or_default();
@@ -99,7 +100,7 @@ pub fn archive_once(log_dir: &Path, s: &ArchiveSettings) -> Result<Vec<PathBuf>,
             .map_err(|e| io(&s.dir, e))?;
         sync_dir(&s.dir)?;
         for c in chunk.drain(..) {
-            let to = archived.join(&c.name);
+            let to = archived.join(c.path.file_name().unwrap_or_default());
             std::fs::rename(&c.path, &to).map_err(|e| io(&c.path, e))?;
             // Retention counts from archiving.
             if let Ok(f) = std::fs::File::options().write(true).open(&to) {
@@ -113,7 +114,8 @@ pub fn archive_once(log_dir: &Path, s: &ArchiveSettings) -> Result<Vec<PathBuf>,
         Ok(())
     };
     for c in stamped {
-        let len = c.bytes.len() as u64;
+        // A bundle stays whole in one archive: it moves to `archived/` as one file.
+        let len: u64 = c.containers.iter().map(|(_, b)| b.len() as u64).sum();
         if !chunk.is_empty() && size + len > s.max_file_bytes {
             flush(&mut chunk, &mut link)?;
             size = 0;
@@ -125,46 +127,58 @@ pub fn archive_once(log_dir: &Path, s: &ArchiveSettings) -> Result<Vec<PathBuf>,
     Ok(written)
 }
 
+/// A stamped container's file, or a bundle of them (one round's records).
 struct Stamped {
     path: PathBuf,
-    name: String,
-    bytes: Vec<u8>,
+    /// Entry name, bytes.
+    containers: Vec<(String, Vec<u8>)>,
     /// The time-stamp's time (Unix seconds).
     at: i64,
 }
 
-/// The containers directly in `dir` that carry a time-stamp, by time-stamp then name.
+/// The time-stamped containers directly in `dir`, loose and in bundles, by time-stamp then
+/// file name.
 fn stamped_containers(dir: &Path) -> std::io::Result<Vec<Stamped>> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();
-        if !path.is_file() || path.extension().is_none_or(|e| e != "asice") {
-            continue;
-        }
-        let bytes = std::fs::read(&path)?;
-        let Ok(c) = asic::read(&bytes) else {
-            continue;
-        };
-        let Some(at) = c
-            .timestamp
-            .as_deref()
-            .and_then(|t| tsp::parse_token(t).ok())
-            .map(|t| t.gen_time)
-        else {
-            continue;
-        };
         let name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
+        if !path.is_file() {
+            continue;
+        }
+        let containers = if is_bundle(&name) {
+            let f = std::fs::File::open(&path)?;
+            match asic::read_bundle(f, &|_| true) {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::error!(file = %path.display(), error = %e, "a message log bundle does not read; it is left where it is");
+                    continue;
+                }
+            }
+        } else if name.ends_with(".asice") {
+            vec![(name, std::fs::read(&path)?)]
+        } else {
+            continue;
+        };
+        // One token stamps a whole bundle: its first container tells the time.
+        let at = containers.first().and_then(|(_, bytes)| {
+            let c = asic::read(bytes).ok()?;
+            let t = tsp::parse_token(c.timestamp.as_deref()?).ok()?;
+            Some(t.gen_time)
+        });
+        let Some(at) = at else {
+            continue;
+        };
         out.push(Stamped {
             path,
-            name,
-            bytes,
+            containers,
             at,
         });
     }
-    out.sort_by(|a, b| (a.at, &a.name).cmp(&(b.at, &b.name)));
+    out.sort_by(|a, b| (a.at, &a.path).cmp(&(b.at, &b.path)));
     Ok(out)
 }
 

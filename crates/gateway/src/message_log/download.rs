@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::{safe, timestamper};
+use super::{is_bundle, safe, timestamper};
 use crate::proxy::listener::Response;
 use crate::proxy::wire;
 use crate::proxy::Gateway;
@@ -193,8 +193,8 @@ fn authorise(gw: &Gateway, client: &ClientId, conn: &ConnInfo) -> Result<(), Fau
     Err(last.expect("at least one hosted client"))
 }
 
-/// The containers in `dir` whose file name starts with the query id and whose message is one
-/// `wanted`, oldest first.
+/// The containers in `dir`, loose or in bundles, whose file name starts with the query id and
+/// whose message is one `wanted`, oldest first.
 fn matching(
     dir: &Path,
     query_id: &str,
@@ -218,7 +218,8 @@ fn matching(
         let entry = entry.map_err(io)?;
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        if !name.starts_with(&prefix) || !name.ends_with(".asice") {
+        let loose = name.starts_with(&prefix) && name.ends_with(".asice");
+        if !loose && !is_bundle(&name) {
             continue;
         }
         let modified = entry.metadata().and_then(|m| m.modified()).map_err(io)?;
@@ -227,11 +228,23 @@ fn matching(
     files.sort();
     let mut out = Vec::new();
     for (_, path) in files {
-        let bytes = Bytes::from(std::fs::read(&path).map_err(io)?);
-        let Ok(c) = asic::read(&bytes) else { continue };
-        match MessageIds::of(&c.message) {
-            Ok(ids) if wanted(&ids) => out.push((ids, bytes)),
-            _ => {}
+        let named = path.file_name().map(|n| n.to_string_lossy().into_owned());
+        let containers: Vec<Bytes> = match named.as_deref().is_some_and(is_bundle) {
+            // A bundle's directory names its records: only theirs are read.
+            true => {
+                let f = std::fs::File::open(&path).map_err(io)?;
+                let bundled = asic::read_bundle(f, &|n| n.starts_with(&prefix));
+                let bundled = bundled.map_err(|e| io(std::io::Error::other(e.message)))?;
+                bundled.into_iter().map(|(_, b)| Bytes::from(b)).collect()
+            }
+            false => vec![Bytes::from(std::fs::read(&path).map_err(io)?)],
+        };
+        for bytes in containers {
+            let Ok(c) = asic::read(&bytes) else { continue };
+            match MessageIds::of(&c.message) {
+                Ok(ids) if wanted(&ids) => out.push((ids, bytes)),
+                _ => {}
+            }
         }
     }
     Ok(out)

@@ -6,7 +6,7 @@
 //!
 //! Records are time-stamped (§6.3, [`timestamper`]) when the global configuration approves a
 //! TSA: a record is appended to the queue of records waiting for a stamp (`queue`,
-//! `pending.queue`) and is written out as its container, time-stamped, at the next batch. A
+//! `pending.<n>.queue`) and is written out as its container, time-stamped, at the next batch. A
 //! queued record survives a crash or a restart and is stamped then. Without an approved TSA (a
 //! test network) records are written straight into the directory as containers, unstamped.
 //!
@@ -30,8 +30,6 @@ use brama_xroad::error::{ErrorCode, Fault, Prefix};
 
 pub use timestamper::Stamping;
 
-/// Where records wait for their time-stamp.
-const QUEUE: &str = "pending.queue";
 /// Where the containers of streamed records wait, files of their own.
 pub(crate) const INCOMING: &str = "incoming";
 
@@ -96,7 +94,7 @@ impl MessageLog {
     ) -> std::io::Result<MessageLog> {
         std::fs::create_dir_all(&dir)?;
         // A backlog left by an earlier run is stamped first, and counts from its oldest record.
-        let queue = queue::Queue::open(&dir.join(QUEUE), &|c| {
+        let queue = queue::Queue::open(&dir, &|c| {
             asic::read_signature(c)
                 .ok()
                 .map(|s| timestamper::ALG.digest(&s))
@@ -228,7 +226,7 @@ impl MessageLog {
             }
         } else if stamped && !single {
             let digest = timestamper::ALG.digest(&container.signature);
-            let bytes = asic::write_for_stamping(&container);
+            let bytes = asic::write_for_stamping(&container).map_err(io)?;
             // A short write into the page cache, done in place; the flush is shared (commit).
             self.queue.append(&name, &bytes, digest).map_err(io)?;
             self.queue.commit().await.map_err(io)?;
@@ -236,7 +234,7 @@ impl MessageLog {
         } else {
             let dir = self.dir.clone();
             tokio::task::spawn_blocking(move || {
-                write_renamed(&dir, &name, &asic::write(&container))
+                write_renamed(&dir, &name, &asic::write(&container)?)
             })
             .await
             .map_err(|e| fail(ErrorCode::LoggingFailed, e.to_string()))?
@@ -327,13 +325,82 @@ fn write_streamed(
 /// Writes `name` in `dir` whole or not at all (a temporary file renamed); durable once a
 /// [`GroupSync`] that began after it returns.
 fn write_renamed(dir: &Path, name: &str, data: &[u8]) -> std::io::Result<()> {
+    write_renamed_with(dir, name, |mut f| {
+        use std::io::Write;
+        f.write_all(data)?;
+        Ok(f)
+    })
+}
+
+/// [`write_renamed`] of what `write` writes into the file.
+pub(crate) fn write_renamed_with(
+    dir: &Path,
+    name: &str,
+    write: impl FnOnce(std::fs::File) -> std::io::Result<std::fs::File>,
+) -> std::io::Result<()> {
     let tmp = dir.join(format!(".{name}.tmp"));
-    if let Err(e) = std::fs::write(&tmp, data) {
+    if let Err(e) = std::fs::File::create(&tmp).and_then(write) {
+        // A full disk: no half file is left behind.
         let _ = std::fs::remove_file(&tmp);
         return Err(e);
     }
     std::fs::rename(&tmp, dir.join(name))
 }
+
+/// A file written in one go and flushed as it grows, every [`Flushing::EVERY`] bytes: a large
+/// write never leaves much unflushed data behind, which the next flush of the queue (a journal
+/// commit) would otherwise wait for, stalling the messages.
+pub(crate) struct Flushing {
+    file: std::fs::File,
+    unflushed: usize,
+}
+
+impl Flushing {
+    const EVERY: usize = 4 << 20;
+
+    pub(crate) fn new(file: std::fs::File) -> Flushing {
+        Flushing { file, unflushed: 0 }
+    }
+
+    /// The file, its data on disk.
+    pub(crate) fn finish(self) -> std::io::Result<std::fs::File> {
+        self.file.sync_data()?;
+        Ok(self.file)
+    }
+}
+
+impl std::io::Write for Flushing {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.file.write(buf)?;
+        self.unflushed += n;
+        if self.unflushed >= Self::EVERY {
+            self.file.sync_data()?;
+            self.unflushed = 0;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
+}
+
+/// A round's stamped records, one file ([`asic::bundle`]): `stamped-<segment>-<offset>.zip`
+/// after its first record's place in the queue, so a round repeated after a crash writes the
+/// same file again rather than a second copy.
+pub(crate) fn bundle_name(first: &queue::Frame) -> String {
+    format!(
+        "{BUNDLE_PREFIX}{:010}-{:012}.zip",
+        first.segment, first.offset
+    )
+}
+
+/// Whether a file in the log's directory is a bundle of stamped records.
+pub(crate) fn is_bundle(name: &str) -> bool {
+    name.starts_with(BUNDLE_PREFIX) && name.ends_with(".zip")
+}
+
+const BUNDLE_PREFIX: &str = "stamped-";
 
 /// Durability in groups: a writer writes, then waits here; one flush covers every write
 /// finished before it began, so concurrent records share a flush instead of each paying for

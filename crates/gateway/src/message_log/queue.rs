@@ -1,23 +1,29 @@
-//! The records waiting for a time-stamp, in one append-only file (`pending.queue`): a record is
-//! appended as a frame and made durable by a group commit (one `fdatasync` of this one file for
-//! every record appended before it began), which costs a message far less than a file of its
-//! own. The time-stamper reads the frames back, writes each container out stamped, and the
-//! stamped frames are then dropped by rewriting the file with the rest.
+//! The records waiting for a time-stamp, in append-only segment files (`pending.<n>.queue`): a
+//! record is appended to the newest segment as a frame and made durable by a group commit (one
+//! `fdatasync` of that one file for every record appended before it began), which costs a
+//! message far less than a file of its own. The time-stamper reads the oldest frames back,
+//! writes each container out stamped, and then moves the mark of what is stamped
+//! (`pending.done`, the segment and offset of the first frame still waiting) past them; a
+//! segment wholly behind the mark is deleted. Nothing is copied: a round costs its records, not
+//! the backlog. The time-stamper starts a new segment at the start of a round once the newest
+//! one holds [`ROLL_AT`] bytes, so that stamped segments can go.
 //!
 //! A frame is `len u32 LE, crc32 u32 LE, written_at i64 LE, kind u8, name_len u16 LE, name,
 //! payload`; the CRC covers everything after it. The payload is the container (kind 0), or for a
 //! record too large to pass through memory (kind 1, a streamed REST body) the digest of its
-//! signature, the container itself written beside the queue in `incoming/`. At open, a torn last frame (a crash in the middle of an append) is cut
-//! off; a frame whose CRC does not match is damage: the file is set aside whole
-//! (`pending.queue.damaged-<unix>`), the frames before the damage are kept, and the damage is
-//! reported, never silently used.
+//! signature, the container itself written beside the queue in `incoming/`. The mark is `seq u64
+//! LE, offset u64 LE, crc32 u32 LE`. At open, a torn last frame (a crash in the middle of an
+//! append) is cut off; a frame whose CRC does not match is damage: the segment is copied aside
+//! whole (`….damaged-<unix>`), the frames before the damage are kept, and the damage is
+//! reported, never silently used. A damaged mark is reported too, and every segment is stamped
+//! again (a record is stamped twice rather than lost).
 
-use std::collections::HashSet;
+use std::collections::VecDeque;
 use std::fs::File;
 use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use super::GroupSync;
 
@@ -26,13 +32,23 @@ const HEADER: usize = 8;
 const PREFIX: usize = 11;
 /// A container larger than this is refused: larger bodies stream into `incoming/` instead.
 const MAX_FRAME: usize = 256 << 20;
+/// The mark of what is stamped.
+const MARK: &str = "pending.done";
+/// The queue of earlier versions, one file: read as the first segment.
+const LEGACY: &str = "pending.queue";
+/// What the records one bundle takes from the queue may add up to (a zip without zip64 holds 4
+/// GiB; a record streamed to its own file counts its digest only).
+pub(crate) const MAX_BUNDLE_BYTES: u64 = 1 << 30;
+/// A round starts a new segment once the newest holds this much.
+pub(crate) const ROLL_AT: u64 = 1 << 20;
 
 /// One waiting record.
 #[derive(Clone, Debug)]
 pub(crate) struct Frame {
     /// The container's file name once stamped.
     pub name: String,
-    /// Where the container starts in the file, and its length.
+    /// The segment holding it, where its payload starts, and its length.
+    pub segment: u64,
     pub offset: u64,
     pub len: u32,
     /// The digest of its signature (what the time-stamp covers).
@@ -43,72 +59,145 @@ pub(crate) struct Frame {
     pub written_at: i64,
 }
 
+impl Frame {
+    /// Where the whole frame starts in its segment.
+    fn start(&self) -> u64 {
+        self.offset - (HEADER + PREFIX + self.name.len()) as u64
+    }
+}
+
 pub(crate) struct Queue {
-    path: PathBuf,
+    dir: PathBuf,
     inner: Mutex<Inner>,
     sync: GroupSync,
+    /// The mark, rewritten in place.
+    mark: File,
     /// Damage found at open, for `/health`.
     pub damaged: Option<String>,
 }
 
 struct Inner {
-    file: File,
+    /// Oldest first; the last takes appends.
+    segments: VecDeque<Segment>,
+    frames: VecDeque<Frame>,
+}
+
+struct Segment {
+    seq: u64,
+    file: Arc<File>,
     end: u64,
-    frames: Vec<Frame>,
+}
+
+fn segment_path(dir: &Path, seq: u64) -> PathBuf {
+    dir.join(format!("pending.{seq}.queue"))
+}
+
+/// The segments in `dir`, oldest first.
+fn segments_in(dir: &Path) -> std::io::Result<Vec<u64>> {
+    let mut seqs = Vec::new();
+    for e in std::fs::read_dir(dir)? {
+        let name = e?.file_name();
+        let name = name.to_string_lossy();
+        if let Some(n) = name
+            .strip_prefix("pending.")
+            .and_then(|n| n.strip_suffix(".queue"))
+            .and_then(|n| n.parse::<u64>().ok())
+        {
+            seqs.push(n);
+        }
+    }
+    seqs.sort_unstable();
+    Ok(seqs)
 }
 
 impl Queue {
-    /// Opens (or creates) the queue at `path`; `digest` gives a container's signature digest
-    /// for frames found in the file.
+    /// Opens (or creates) the queue in `dir`; `digest` gives a container's signature digest
+    /// for frames found in the files.
     pub(crate) fn open(
-        path: &Path,
+        dir: &Path,
         digest: &dyn Fn(&[u8]) -> Option<Vec<u8>>,
     ) -> std::io::Result<Queue> {
-        let (frames, good_end, damage, file_len) = match File::open(path) {
-            Ok(f) => {
-                let len = f.metadata()?.len();
-                let (frames, end, damage) = scan(&f, len, digest)?;
-                (frames, end, damage, len)
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => (Vec::new(), 0, None, 0),
-            Err(e) => return Err(e),
-        };
-        let mut damaged = None;
-        if let Some(why) = damage {
-            let now = crate::ocsp::now();
-            let aside = path.with_extension(format!("queue.damaged-{now}"));
-            std::fs::copy(path, &aside)?;
-            let msg = format!(
-                "the message log's queue {} was damaged ({why}); it is kept as {}, the {} records \
-                 before the damage are kept",
-                path.display(),
-                aside.display(),
-                frames.len()
-            );
-            tracing::error!("{msg}");
-            damaged = Some(msg);
+        let legacy = dir.join(LEGACY);
+        if legacy.exists() && !segment_path(dir, 0).exists() {
+            std::fs::rename(&legacy, segment_path(dir, 0))?;
         }
-        if good_end != file_len {
-            // A torn or damaged tail: the file keeps what reads.
-            let f = File::options().write(true).open(path)?;
-            f.set_len(good_end)?;
-            f.sync_all()?;
-        }
-        let file = File::options()
+        let mut damage = Vec::new();
+        let mark_file = File::options()
             .create(true)
-            .append(true)
+            .truncate(false)
             .read(true)
-            .open(path)?;
-        let dir = path.parent().unwrap_or(Path::new("."));
-        File::open(dir)?.sync_all()?;
-        Ok(Queue {
-            path: path.to_path_buf(),
-            sync: GroupSync::data(file.try_clone()?),
-            inner: Mutex::new(Inner {
-                file,
+            .write(true)
+            .open(dir.join(MARK))?;
+        let mark = match read_mark(&mark_file) {
+            Ok(m) => m,
+            Err(why) => {
+                damage.push(format!(
+                    "its mark {MARK} was damaged ({why}); every record is stamped again"
+                ));
+                None
+            }
+        };
+        let (mark_seq, mark_offset) = mark.unwrap_or((0, 0));
+        let mut segments = VecDeque::new();
+        let mut frames = VecDeque::new();
+        for seq in segments_in(dir)? {
+            let path = segment_path(dir, seq);
+            if seq < mark_seq {
+                std::fs::remove_file(&path)?; // stamped; a crash came before it was deleted
+                continue;
+            }
+            let file = File::options().read(true).append(true).open(&path)?;
+            let len = file.metadata()?.len();
+            let from = if seq == mark_seq {
+                mark_offset.min(len)
+            } else {
+                0
+            };
+            let (found, good_end, bad) = scan(&file, seq, from, len, digest)?;
+            if let Some(why) = bad {
+                let aside = path.with_extension(format!("queue.damaged-{}", crate::ocsp::now()));
+                std::fs::copy(&path, &aside)?;
+                damage.push(format!(
+                    "{} was damaged ({why}); it is kept as {}, the {} records before the damage \
+                     are kept",
+                    path.display(),
+                    aside.display(),
+                    found.len()
+                ));
+            }
+            if good_end != len {
+                // A torn or damaged tail: the file keeps what reads.
+                file.set_len(good_end)?;
+                file.sync_all()?;
+            }
+            frames.extend(found);
+            segments.push_back(Segment {
+                seq,
+                file: Arc::new(file),
                 end: good_end,
-                frames,
-            }),
+            });
+        }
+        if segments.is_empty() {
+            // A fresh segment always comes after the mark, never under it.
+            let seq = mark.map_or(0, |(s, _)| s + 1);
+            segments.push_back(Segment {
+                seq,
+                file: Arc::new(create_segment(dir, seq)?),
+                end: 0,
+            });
+        }
+        File::open(dir)?.sync_all()?;
+        let damaged = (!damage.is_empty()).then(|| {
+            let msg = format!("the message log's queue: {}", damage.join("; "));
+            tracing::error!("{msg}");
+            msg
+        });
+        let newest = segments.back().map(|s| s.file.clone());
+        Ok(Queue {
+            dir: dir.to_path_buf(),
+            sync: GroupSync::data(newest.map_or_else(|| File::open(dir), |f| f.try_clone())?),
+            inner: Mutex::new(Inner { segments, frames }),
+            mark: mark_file,
             damaged,
         })
     }
@@ -159,17 +248,20 @@ impl Queue {
         frame[..4].copy_from_slice(&body_len.to_le_bytes());
         frame[4..HEADER].copy_from_slice(&crc.to_le_bytes());
         let mut inner = self.lock();
-        if let Err(e) = inner.file.write_all(&frame) {
+        let Some(seg) = inner.segments.back_mut() else {
+            return Err(std::io::Error::other("the queue has no segment"));
+        };
+        if let Err(e) = (&*seg.file).write_all(&frame) {
             // A full disk may have taken part of the frame: cut it off, so the next frame
             // starts where the index says (appends go to the end of the file).
-            let end = inner.end;
-            inner.file.set_len(end)?;
+            seg.file.set_len(seg.end)?;
             return Err(e);
         }
-        let offset = inner.end + (HEADER + PREFIX + name.len()) as u64;
-        inner.end += frame.len() as u64;
-        inner.frames.push(Frame {
+        let (segment, offset) = (seg.seq, seg.end + (HEADER + PREFIX + name.len()) as u64);
+        seg.end += frame.len() as u64;
+        inner.frames.push_back(Frame {
             name: name.to_string(),
+            segment,
             offset,
             len: payload.len() as u32,
             digest,
@@ -186,7 +278,22 @@ impl Queue {
 
     /// The records waiting now, oldest first.
     pub(crate) fn frames(&self) -> Vec<Frame> {
-        self.lock().frames.clone()
+        self.lock().frames.iter().cloned().collect()
+    }
+
+    /// The `n` oldest records waiting, as many of them as fit `max_bytes` (at least one).
+    pub(crate) fn first(&self, n: usize, max_bytes: u64) -> Vec<Frame> {
+        let mut bytes = 0u64;
+        let inner = self.lock();
+        let fits = inner.frames.iter().take(n).take_while(|f| {
+            bytes += u64::from(f.len);
+            bytes <= max_bytes
+        });
+        let mut out: Vec<Frame> = fits.cloned().collect();
+        if out.is_empty() {
+            out.extend(inner.frames.front().cloned());
+        }
+        out
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -195,66 +302,115 @@ impl Queue {
 
     /// When the oldest waiting record was appended.
     pub(crate) fn oldest(&self) -> Option<i64> {
-        self.lock().frames.first().map(|f| f.written_at)
+        self.lock().frames.front().map(|f| f.written_at)
     }
 
     /// A waiting record's container (blocking).
     pub(crate) fn read(&self, frame: &Frame) -> std::io::Result<Vec<u8>> {
-        let file = self.lock().file.try_clone()?;
+        let file = {
+            let inner = self.lock();
+            let seg = inner.segments.iter().find(|s| s.seq == frame.segment);
+            seg.map(|s| s.file.clone())
+                .ok_or_else(|| std::io::Error::other("the record has left the queue"))?
+        };
         let mut buf = vec![0; frame.len as usize];
         file.read_exact_at(&mut buf, frame.offset)?;
         Ok(buf)
     }
 
-    /// Drops the records named (stamped and written out; blocking): the file is rewritten with
-    /// the others, synced, and renamed over the old one while appends wait.
-    pub(crate) fn remove(&self, names: &HashSet<String>) -> std::io::Result<()> {
+    /// Starts a new segment for appends if the newest holds `at_least` bytes (blocking): the
+    /// newest is synced first, so a group commit that flushes the new one misses nothing.
+    pub(crate) fn roll(&self, at_least: u64) -> std::io::Result<()> {
         let mut inner = self.lock();
-        let keep: Vec<Frame> = inner
-            .frames
-            .iter()
-            .filter(|f| !names.contains(&f.name))
-            .cloned()
-            .collect();
-        let tmp = self.path.with_extension("queue.tmp");
-        let mut out = File::create(&tmp)?;
-        let mut frames = Vec::with_capacity(keep.len());
-        let mut end = 0u64;
-        for f in keep {
-            let start = f.offset - (HEADER + PREFIX + f.name.len()) as u64;
-            let whole = f.len as u64 + (HEADER + PREFIX + f.name.len()) as u64;
-            let mut buf = vec![0; whole as usize];
-            inner.file.read_exact_at(&mut buf, start)?;
-            out.write_all(&buf)?;
-            frames.push(Frame {
-                offset: end + (HEADER + PREFIX + f.name.len()) as u64,
-                ..f
-            });
-            end += whole;
+        let Some(last) = inner.segments.back() else {
+            return Ok(());
+        };
+        if last.end < at_least.max(1) {
+            return Ok(());
         }
-        out.sync_all()?;
-        std::fs::rename(&tmp, &self.path)?;
-        if let Some(dir) = self.path.parent() {
-            File::open(dir)?.sync_all()?;
+        last.file.sync_data()?;
+        let seq = last.seq + 1;
+        let file = create_segment(&self.dir, seq)?;
+        File::open(&self.dir)?.sync_all()?;
+        self.sync.replace(file.try_clone()?);
+        inner.segments.push_back(Segment {
+            seq,
+            file: Arc::new(file),
+            end: 0,
+        });
+        Ok(())
+    }
+
+    /// Forgets the `n` oldest records (stamped and written out; blocking): the mark moves past
+    /// them, durably, and the segments wholly behind it are deleted.
+    pub(crate) fn remove_first(&self, n: usize) -> std::io::Result<()> {
+        let mut inner = self.lock();
+        let n = n.min(inner.frames.len());
+        inner.frames.drain(..n);
+        let mark = match (inner.frames.front(), inner.segments.back()) {
+            (Some(f), _) => (f.segment, f.start()),
+            (None, Some(s)) => (s.seq, s.end),
+            (None, None) => return Ok(()),
+        };
+        let mut bytes = [0u8; 20];
+        bytes[..8].copy_from_slice(&mark.0.to_le_bytes());
+        bytes[8..16].copy_from_slice(&mark.1.to_le_bytes());
+        let crc = crc32fast::hash(&bytes[..16]);
+        bytes[16..].copy_from_slice(&crc.to_le_bytes());
+        self.mark.write_all_at(&bytes, 0)?;
+        self.mark.sync_data()?;
+        let mut deleted = false;
+        while inner.segments.front().is_some_and(|s| s.seq < mark.0) {
+            if let Some(s) = inner.segments.pop_front() {
+                std::fs::remove_file(segment_path(&self.dir, s.seq))?;
+                deleted = true;
+            }
         }
-        inner.file = File::options().append(true).read(true).open(&self.path)?;
-        self.sync.replace(inner.file.try_clone()?);
-        inner.end = end;
-        inner.frames = frames;
+        if deleted {
+            File::open(&self.dir)?.sync_all()?;
+        }
         Ok(())
     }
 }
 
-/// The frames of `file` that read, where they end, and why reading stopped early when it is
-/// damage rather than a torn last frame. Read frame by frame: memory stays bounded by one
-/// frame, however long the backlog.
+fn create_segment(dir: &Path, seq: u64) -> std::io::Result<File> {
+    File::options()
+        .create_new(true)
+        .read(true)
+        .append(true)
+        .open(segment_path(dir, seq))
+}
+
+/// The mark of what is stamped: the segment and offset of the first record still waiting;
+/// `None` before anything was stamped.
+fn read_mark(file: &File) -> Result<Option<(u64, u64)>, String> {
+    let mut bytes = [0u8; 20];
+    match file.metadata().map_err(|e| e.to_string())?.len() {
+        0 => return Ok(None),
+        20 => {}
+        n => return Err(format!("{n} bytes")),
+    }
+    file.read_exact_at(&mut bytes, 0)
+        .map_err(|e| e.to_string())?;
+    let word = |i: usize| u64::from_le_bytes(bytes[i..i + 8].try_into().unwrap_or_default());
+    let crc = u32::from_le_bytes(bytes[16..].try_into().unwrap_or_default());
+    if crc32fast::hash(&bytes[..16]) != crc {
+        return Err("a bad checksum".into());
+    }
+    Ok(Some((word(0), word(8))))
+}
+
+/// The frames of segment `seq` from byte `at` on, where they end, and why reading stopped early
+/// when it is damage rather than a torn last frame. Read frame by frame: memory stays bounded
+/// by one frame, however long the backlog.
 fn scan(
     file: &File,
+    seq: u64,
+    mut at: u64,
     file_len: u64,
     digest: &dyn Fn(&[u8]) -> Option<Vec<u8>>,
 ) -> std::io::Result<(Vec<Frame>, u64, Option<String>)> {
     let mut frames = Vec::new();
-    let mut at = 0u64;
     let bad = |at: u64| Some(format!("a bad frame at byte {at}"));
     while at < file_len {
         if file_len - at < HEADER as u64 {
@@ -301,6 +457,7 @@ fn scan(
         };
         frames.push(Frame {
             name: String::from_utf8_lossy(name).into_owned(),
+            segment: seq,
             offset: at + (HEADER + PREFIX + name_len) as u64,
             len: payload.len() as u32,
             digest: d,
@@ -320,11 +477,23 @@ mod tests {
         Some(c.iter().rev().copied().collect())
     }
 
+    fn names(q: &Queue) -> Vec<String> {
+        q.frames().into_iter().map(|f| f.name).collect()
+    }
+
+    fn files(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+
     #[tokio::test]
-    async fn records_survive_reopen_and_damage_is_found() {
+    async fn records_survive_reopen_and_stamped_segments_go() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("pending.queue");
-        let q = Queue::open(&path, &digest).unwrap();
+        let q = Queue::open(dir.path(), &digest).unwrap();
         for i in 0..5u8 {
             q.append(
                 &format!("r{i}.asice"),
@@ -335,48 +504,111 @@ mod tests {
         }
         q.commit().await.unwrap();
         assert_eq!(q.read(&q.frames()[3]).unwrap(), vec![3; 103]);
-        q.remove(&["r1.asice".to_string(), "r3.asice".to_string()].into())
-            .unwrap();
+        q.remove_first(2).unwrap();
         q.append("r5.asice", b"five", vec![5]).unwrap();
         q.append_external("big.asice", vec![9; 64]).unwrap();
         q.commit().await.unwrap();
-        let names: Vec<String> = q.frames().into_iter().map(|f| f.name).collect();
         assert_eq!(
-            names,
-            ["r0.asice", "r2.asice", "r4.asice", "r5.asice", "big.asice"]
+            names(&q),
+            ["r2.asice", "r3.asice", "r4.asice", "r5.asice", "big.asice"]
         );
         drop(q);
 
-        // Reopened: the same records, each readable.
-        let q = Queue::open(&path, &digest).unwrap();
+        // Reopened: the same records, each readable; the stamped ones stay stamped.
+        let q = Queue::open(dir.path(), &digest).unwrap();
         assert!(q.damaged.is_none());
         let frames = q.frames();
         assert_eq!(frames.len(), 5);
-        assert_eq!(q.read(&frames[1]).unwrap(), vec![2; 102]);
+        assert_eq!(q.read(&frames[0]).unwrap(), vec![2; 102]);
         assert_eq!(q.read(&frames[3]).unwrap(), b"five");
         assert!(frames[4].external && frames[4].digest == vec![9; 64]);
+
+        // A new segment; once everything in the first is stamped, its file goes.
+        q.roll(ROLL_AT).unwrap(); // too small to roll
+        assert_eq!(files(dir.path()), ["pending.0.queue", "pending.done"]);
+        q.roll(1).unwrap();
+        q.append("r6.asice", b"six", vec![6]).unwrap();
+        q.commit().await.unwrap();
+        q.remove_first(4).unwrap();
+        assert_eq!(files(dir.path()).len(), 3);
+        q.remove_first(1).unwrap();
+        assert_eq!(files(dir.path()), ["pending.1.queue", "pending.done"]);
+        assert_eq!(names(&q), ["r6.asice"]);
+        for i in 7..10u8 {
+            q.append(&format!("r{i}.asice"), &[i; 200], vec![i])
+                .unwrap();
+        }
+        q.commit().await.unwrap();
         drop(q);
+        let q = Queue::open(dir.path(), &digest).unwrap();
+        assert_eq!(names(&q), ["r6.asice", "r7.asice", "r8.asice", "r9.asice"]);
+        q.remove_first(4).unwrap();
+        drop(q);
+        // Everything stamped: a reopened queue appends after the mark, never under it.
+        let q = Queue::open(dir.path(), &digest).unwrap();
+        assert_eq!(q.len(), 0);
+        q.append("r10.asice", b"ten", vec![10]).unwrap();
+        q.commit().await.unwrap();
+        drop(q);
+        let q = Queue::open(dir.path(), &digest).unwrap();
+        assert_eq!(names(&q), ["r10.asice"]);
+    }
+
+    #[tokio::test]
+    async fn a_torn_tail_is_cut_and_damage_is_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let q = Queue::open(dir.path(), &digest).unwrap();
+        for i in 0..4u8 {
+            q.append(&format!("r{i}.asice"), &[i; 200], vec![i])
+                .unwrap();
+        }
+        q.commit().await.unwrap();
+        drop(q);
+        let path = segment_path(dir.path(), 0);
 
         // A torn last frame is cut off quietly.
         let len = std::fs::metadata(&path).unwrap().len();
         let f = File::options().write(true).open(&path).unwrap();
         f.set_len(len - 2).unwrap();
-        let q = Queue::open(&path, &digest).unwrap();
+        let q = Queue::open(dir.path(), &digest).unwrap();
         assert!(q.damaged.is_none());
-        assert_eq!(q.len(), 4);
+        assert_eq!(q.len(), 3);
         drop(q);
 
         // A changed byte in the middle is damage: reported, set aside, the frames before kept.
         let mut bytes = std::fs::read(&path).unwrap();
-        bytes[HEADER + PREFIX + 8 + 150] ^= 1; // inside the second frame
+        bytes[HEADER + PREFIX + 8 + 200 + 50] ^= 1; // inside the second frame
         std::fs::write(&path, &bytes).unwrap();
-        let q = Queue::open(&path, &digest).unwrap();
+        let q = Queue::open(dir.path(), &digest).unwrap();
         assert!(q.damaged.as_deref().unwrap().contains("damaged"));
         assert_eq!(q.len(), 1);
-        assert!(std::fs::read_dir(dir.path()).unwrap().any(|e| e
-            .unwrap()
-            .file_name()
-            .to_string_lossy()
-            .contains("damaged")));
+        assert!(files(dir.path()).iter().any(|f| f.contains("damaged")));
+        q.append("r4.asice", &[4; 200], vec![4]).unwrap();
+        q.commit().await.unwrap();
+        q.remove_first(1).unwrap();
+        drop(q);
+
+        // A damaged mark: reported, and every record is stamped again rather than lost.
+        let mark = dir.path().join(MARK);
+        let mut m = std::fs::read(&mark).unwrap();
+        m[3] ^= 1;
+        std::fs::write(&mark, &m).unwrap();
+        let q = Queue::open(dir.path(), &digest).unwrap();
+        assert!(q.damaged.as_deref().unwrap().contains("mark"));
+        assert_eq!(names(&q), ["r0.asice", "r4.asice"]);
+    }
+
+    #[tokio::test]
+    async fn the_single_file_of_earlier_versions_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let q = Queue::open(dir.path(), &digest).unwrap();
+        q.append("r0.asice", b"zero", vec![0]).unwrap();
+        q.commit().await.unwrap();
+        drop(q);
+        std::fs::remove_file(dir.path().join(MARK)).unwrap();
+        std::fs::rename(segment_path(dir.path(), 0), dir.path().join(LEGACY)).unwrap();
+        let q = Queue::open(dir.path(), &digest).unwrap();
+        assert_eq!(names(&q), ["r0.asice"]);
+        assert_eq!(files(dir.path()), ["pending.0.queue", "pending.done"]);
     }
 }

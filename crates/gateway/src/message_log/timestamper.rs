@@ -111,6 +111,15 @@ pub async fn run(gw: Arc<Gateway>, mut stop: tokio::sync::watch::Receiver<bool>)
 /// at a time (the oldest first; the chains held at once stay bounded whatever the backlog);
 /// stops at the first failure.
 pub async fn stamp_pending(gw: &Arc<Gateway>, log: &MessageLog) -> Result<usize, String> {
+    // Appends go to a new segment, so that the one this round stamps can go once stamped.
+    let g = gw.clone();
+    tokio::task::spawn_blocking(move || match g.message_log.as_ref() {
+        Some(log) => log.queue.roll(super::queue::ROLL_AT),
+        None => Ok(()),
+    })
+    .await
+    .map_err(|e| e.to_string())?
+    .map_err(|e| e.to_string())?;
     let total = log.queue.len();
     log.stamping.update(|s| s.backlog = total);
     if total == 0 {
@@ -119,9 +128,10 @@ pub async fn stamp_pending(gw: &Arc<Gateway>, log: &MessageLog) -> Result<usize,
     }
     let mut done = 0;
     while done < total {
-        // Read again each time: the queue is rewritten when stamped records leave it.
-        let mut chunk = log.queue.frames();
-        chunk.truncate(log.settings.per_token.max(1).min(total - done));
+        let chunk = log.queue.first(
+            log.settings.per_token.max(1).min(total - done),
+            super::queue::MAX_BUNDLE_BYTES,
+        );
         if chunk.is_empty() {
             break;
         }
@@ -139,54 +149,59 @@ async fn stamp_chunk(
     let digests: Vec<Vec<u8>> = waiting.iter().map(|f| f.digest.clone()).collect();
     let built = hashchain::build_timestamp(ALG, &digests);
     let (tsa, token) = token_for(gw, log, &built.result).await?;
-    // Each container written out stamped, then one flush, then the queue forgets them.
+    // The containers written out stamped, then one flush, then the queue forgets them.
     let n = waiting.len();
     let result = built.result;
     let chains = built.chains;
-    let names: std::collections::HashSet<String> = waiting.iter().map(|f| f.name.clone()).collect();
     let g = gw.clone();
     tokio::task::spawn_blocking(move || -> Result<(), String> {
         let log = g.message_log.as_ref().ok_or("no message log")?;
-        for (frame, chain) in waiting.iter().zip(&chains) {
-            if frame.external {
-                // A streamed record: its container gets the time-stamp in place, then moves.
-                let from = log.dir.join(super::INCOMING).join(&frame.name);
-                if !from.exists() && log.dir.join(&frame.name).exists() {
-                    // Stamped and moved by a round that stopped before the queue forgot it.
-                    continue;
+        let mut bundled = waiting.iter().zip(&chains).filter(|(f, _)| !f.external);
+        if let Some((first, _)) = bundled.clone().next() {
+            // The round's records into one bundle, a container at a time.
+            let name = super::bundle_name(first);
+            super::write_renamed_with(&log.dir, &name, |out| {
+                let out = super::Flushing::new(out);
+                let mut zip = asic::bundle(std::io::BufWriter::new(out));
+                for (frame, chain) in bundled.by_ref() {
+                    let bytes = log.queue.read(frame)?;
+                    let stamped = asic::with_timestamp(bytes, &result, chain, &token)?;
+                    zip.put(&frame.name, &stamped)?;
                 }
-                let mut f = std::fs::File::options()
-                    .read(true)
-                    .write(true)
-                    .open(&from)
-                    .map_err(|e| format!("{}: {e}", from.display()))?;
-                asic::append_timestamp(&mut f, &result, chain, &token)
-                    .map_err(|e| format!("{}: {e}", frame.name))?;
-                std::fs::rename(&from, log.dir.join(&frame.name))
-                    .map_err(|e| format!("{}: {e}", from.display()))?;
+                let out = zip.finish()?.into_inner().map_err(|e| e.into_error())?;
+                out.finish()
+            })
+            .map_err(|e| format!("{}: {e}", log.dir.join(&name).display()))?;
+        }
+        for (frame, chain) in waiting.iter().zip(&chains).filter(|(f, _)| f.external) {
+            // A streamed record: its container gets the time-stamp in place, then moves.
+            let from = log.dir.join(super::INCOMING).join(&frame.name);
+            if !from.exists() && log.dir.join(&frame.name).exists() {
+                // Stamped and moved by a round that stopped before the queue forgot it.
                 continue;
             }
-            let bytes = log.queue.read(frame).map_err(|e| e.to_string())?;
-            let mut c = std::io::Cursor::new(bytes);
-            asic::append_timestamp(&mut c, &result, chain, &token)
+            let mut f = std::fs::File::options()
+                .read(true)
+                .write(true)
+                .open(&from)
+                .map_err(|e| format!("{}: {e}", from.display()))?;
+            asic::append_timestamp(&mut f, &result, chain, &token)
+                .and_then(|()| f.sync_data())
                 .map_err(|e| format!("{}: {e}", frame.name))?;
-            // Written in place: until the flush below, the queue still holds the record, and a
-            // crash has it written again at the next start.
-            let to = log.dir.join(&frame.name);
-            if let Err(e) = std::fs::write(&to, c.into_inner()) {
-                // No half container under its name (a full disk): the queue keeps the record.
-                let _ = std::fs::remove_file(&to);
-                return Err(format!("{}: {e}", log.dir.display()));
-            }
+            std::fs::rename(&from, log.dir.join(&frame.name))
+                .map_err(|e| format!("{}: {e}", from.display()))?;
         }
-        Ok(())
+        // The files are synced as written; their names now. Durable before the queue forgets
+        // them: a crash before that has the round written again, under the same bundle name.
+        std::fs::File::open(&log.dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| format!("{}: {e}", log.dir.display()))
     })
     .await
     .map_err(|e| e.to_string())??;
-    log.sync.wait().await.map_err(|e| e.to_string())?;
     let g = gw.clone();
     tokio::task::spawn_blocking(move || match g.message_log.as_ref() {
-        Some(log) => log.queue.remove(&names).map_err(|e| e.to_string()),
+        Some(log) => log.queue.remove_first(n).map_err(|e| e.to_string()),
         None => Ok(()),
     })
     .await
