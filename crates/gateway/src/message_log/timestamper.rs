@@ -160,16 +160,15 @@ async fn stamp_chunk(
         if let Some((first, _)) = bundled.clone().next() {
             // The round's records into one bundle, a container at a time.
             let name = super::bundle_name(first);
-            super::write_renamed_with(&log.dir, &name, |out| {
-                let out = super::Flushing::new(out);
-                let mut zip = asic::bundle(std::io::BufWriter::new(out));
+            // Past the page cache, and synced as it is finished.
+            super::write_renamed_with(&log.dir, &name, super::direct::DirectFile::create, |out| {
+                let mut zip = asic::bundle(out);
                 for (frame, chain) in bundled.by_ref() {
                     let bytes = log.queue.read(frame)?;
                     let stamped = asic::with_timestamp(bytes, &result, chain, &token)?;
                     zip.put(&frame.name, &stamped)?;
                 }
-                let out = zip.finish()?.into_inner().map_err(|e| e.into_error())?;
-                out.finish()
+                zip.finish()?.finish()
             })
             .map_err(|e| format!("{}: {e}", log.dir.join(&name).display()))?;
         }
