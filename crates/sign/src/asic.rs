@@ -40,6 +40,50 @@ pub struct Container {
     pub timestamp: Option<Vec<u8>>,
 }
 
+/// A container's files, borrowed: what is written, without copying a message into a
+/// [`Container`] first (the message log writes one for every message).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Parts<'a> {
+    pub message: &'a [u8],
+    pub attachments: &'a [Vec<u8>],
+    pub signature: &'a [u8],
+    pub hash_chain_result: Option<&'a [u8]>,
+    pub hash_chain: Option<&'a [u8]>,
+    pub ts_hash_chain_result: Option<&'a [u8]>,
+    pub ts_hash_chain: Option<&'a [u8]>,
+    pub timestamp: Option<&'a [u8]>,
+}
+
+impl Container {
+    pub fn parts(&self) -> Parts<'_> {
+        Parts {
+            message: &self.message,
+            attachments: &self.attachments,
+            signature: &self.signature,
+            hash_chain_result: self.hash_chain_result.as_deref(),
+            hash_chain: self.hash_chain.as_deref(),
+            ts_hash_chain_result: self.ts_hash_chain_result.as_deref(),
+            ts_hash_chain: self.ts_hash_chain.as_deref(),
+            timestamp: self.timestamp.as_deref(),
+        }
+    }
+}
+
+impl Parts<'_> {
+    pub fn to_container(&self) -> Container {
+        Container {
+            message: self.message.to_vec(),
+            attachments: self.attachments.to_vec(),
+            signature: self.signature.to_vec(),
+            hash_chain_result: self.hash_chain_result.map(<[u8]>::to_vec),
+            hash_chain: self.hash_chain.map(<[u8]>::to_vec),
+            ts_hash_chain_result: self.ts_hash_chain_result.map(<[u8]>::to_vec),
+            ts_hash_chain: self.ts_hash_chain.map(<[u8]>::to_vec),
+            timestamp: self.timestamp.map(<[u8]>::to_vec),
+        }
+    }
+}
+
 fn structure(m: impl Into<String>) -> SignError {
     SignError::malformed(m).with_sub("InvalidContainer")
 }
@@ -131,52 +175,62 @@ pub async fn sign_containers(
 
 /// Writes a container: `mimetype` first and stored, as ASiC requires.
 pub fn write(c: &Container) -> std::io::Result<Vec<u8>> {
-    write_listing(c, c.ts_hash_chain_result.is_some())
+    write_parts(&c.parts())
 }
 
-/// A container whose batch time-stamp is added later ([`append_timestamp`]): its manifest
-/// already lists the time-stamp hash-chain files, as the finished container has them.
-pub fn write_for_stamping(c: &Container) -> std::io::Result<Vec<u8>> {
-    write_listing(c, true)
+/// [`write`] from borrowed parts.
+pub fn write_parts(p: &Parts) -> std::io::Result<Vec<u8>> {
+    write_listing(p, p.ts_hash_chain_result.is_some(), Vec::new())
+}
+
+/// Appends to `out` a container whose batch time-stamp is added later ([`append_timestamp`]):
+/// its manifest already lists the time-stamp hash-chain files, as the finished container has
+/// them. What `out` held before (a frame header) stays in front.
+pub fn append_for_stamping(p: &Parts, out: Vec<u8>) -> std::io::Result<Vec<u8>> {
+    write_listing(p, true, out)
 }
 
 /// Refused only past the zip limits (65,534 entries, 4 GiB): larger bodies stream
 /// ([`write_streaming`]).
-fn write_listing(c: &Container, ts_listed: bool) -> std::io::Result<Vec<u8>> {
+fn write_listing(c: &Parts, ts_listed: bool, mut out: Vec<u8>) -> std::io::Result<Vec<u8>> {
     // Logged on the hot path: stored, not deflated (deflating costs more CPU than the
     // signature, and a compressor's state per container).
-    let parts = [&c.message, &c.signature]
+    let parts = [c.message, c.signature]
         .into_iter()
-        .chain(&c.attachments)
-        .chain(c.hash_chain.iter().chain(&c.hash_chain_result))
-        .chain(c.ts_hash_chain.iter().chain(&c.ts_hash_chain_result))
-        .chain(&c.timestamp);
-    let mut zip = StoredZip::with_capacity(parts.map(Vec::len).sum::<usize>() + 2048);
+        .chain(c.attachments.iter().map(Vec::as_slice))
+        .chain(c.hash_chain.into_iter().chain(c.hash_chain_result))
+        .chain(c.ts_hash_chain.into_iter().chain(c.ts_hash_chain_result))
+        .chain(c.timestamp);
+    out.reserve(parts.map(<[u8]>::len).sum::<usize>() + 2048);
+    let mut zip = StoredZip::new(out);
     zip.put("mimetype", MIMETYPE.as_bytes())?;
-    zip.put("message.xml", &c.message)?;
+    zip.put("message.xml", c.message)?;
     for (i, a) in c.attachments.iter().enumerate() {
         zip.put(&format!("attachment{}", i + 1), a)?;
     }
-    if let Some(r) = &c.hash_chain_result {
+    if let Some(r) = c.hash_chain_result {
         zip.put("sig-hashchainresult.xml", r)?;
     }
-    if let Some(h) = &c.hash_chain {
+    if let Some(h) = c.hash_chain {
         zip.put("sig-hashchain.xml", h)?;
     }
-    if let Some(r) = &c.ts_hash_chain_result {
+    if let Some(r) = c.ts_hash_chain_result {
         zip.put("ts-hashchainresult.xml", r)?;
     }
-    if let Some(h) = &c.ts_hash_chain {
+    if let Some(h) = c.ts_hash_chain {
         zip.put("ts-hashchain.xml", h)?;
     }
-    zip.put(SIGNATURES, &c.signature)?;
-    if let Some(t) = &c.timestamp {
+    zip.put(SIGNATURES, c.signature)?;
+    if let Some(t) = c.timestamp {
         zip.put(TIMESTAMP, t)?;
-        if let Some(r) = &c.ts_hash_chain_result {
+        if let Some(r) = c.ts_hash_chain_result {
             zip.put("META-INF/ASiCManifest.xml", asic_manifest(r).as_bytes())?;
         }
     }
-    zip.put("META-INF/manifest.xml", manifest(c, ts_listed).as_bytes())?;
+    zip.put(
+        "META-INF/manifest.xml",
+        manifest(c, 0, ts_listed).as_bytes(),
+    )?;
     zip.finish()
 }
 
@@ -216,17 +270,15 @@ pub fn write_streaming<W: Write + std::io::Seek>(
     }
     put(&mut zip, SIGNATURES, &mut c.signature.as_slice())?;
     // The manifest counts the streamed body among the attachments.
-    let mut listed = c.clone();
-    listed.attachments.push(Vec::new());
     put(
         &mut zip,
         "META-INF/manifest.xml",
-        &mut manifest(&listed, ts_listed).as_bytes(),
+        &mut manifest(&c.parts(), 1, ts_listed).as_bytes(),
     )?;
     zip.finish().map_err(std::io::Error::other)
 }
 
-/// Adds a batch time-stamp to a container written by [`write_for_stamping`], in place: the
+/// Adds a batch time-stamp to a container written by [`append_for_stamping`], in place: the
 /// result and this record's chain, the token, and the ASiC manifest naming it. Nothing already
 /// in the container is read again or rewritten.
 pub fn append_timestamp<F: Read + Write + std::io::Seek>(
@@ -355,18 +407,25 @@ pub fn zip_files<'a>(entries: impl IntoIterator<Item = (String, &'a [u8])>) -> V
 
 /// The OpenDocument manifest: the container, then every entry outside `META-INF/`, as X-Road
 /// lists them (a reader checks it against the entries).
-fn manifest(c: &Container, ts_listed: bool) -> String {
-    let mut m = String::from(
+fn manifest(c: &Parts, more_attachments: usize, ts_listed: bool) -> String {
+    let mut m = String::with_capacity(1024);
+    m.push_str(
         r#"<?xml version="1.0" encoding="UTF-8" standalone="no"?><manifest:manifest xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0" manifest:version="1.2"><manifest:file-entry manifest:full-path="/" manifest:media-type="application/vnd.etsi.asic-e+zip"/>"#,
     );
-    let mut entry = |path: &str, media: &str| {
-        m.push_str(&format!(
+    // Pushed piece by piece: written for every logged message.
+    let mut entry = |path: &dyn std::fmt::Display, media: &str| {
+        use std::fmt::Write;
+        let _ = write!(
+            m,
             r#"<manifest:file-entry manifest:full-path="{path}" manifest:media-type="{media}"/>"#
-        ))
+        );
     };
-    entry("message.xml", "text/xml");
-    for i in 0..c.attachments.len() {
-        entry(&format!("attachment{}", i + 1), "application/octet-stream");
+    entry(&"message.xml", "text/xml");
+    for i in 0..c.attachments.len() + more_attachments {
+        entry(
+            &format_args!("attachment{}", i + 1),
+            "application/octet-stream",
+        );
     }
     for (name, present) in [
         ("sig-hashchainresult.xml", c.hash_chain_result.is_some()),
@@ -375,7 +434,7 @@ fn manifest(c: &Container, ts_listed: bool) -> String {
         ("ts-hashchain.xml", ts_listed),
     ] {
         if present {
-            entry(name, "text/xml");
+            entry(&name, "text/xml");
         }
     }
     m.push_str("</manifest:manifest>");

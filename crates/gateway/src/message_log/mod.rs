@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use brama_sign::asic::{self, Container};
+use brama_sign::asic::{self, Container, Parts};
 use brama_sign::SignatureParts;
 use brama_transport::spool::Spooled;
 use brama_xroad::error::{ErrorCode, Fault, Prefix};
@@ -179,41 +179,41 @@ impl MessageLog {
                     .to_vec(),
             );
         }
-        let mut container = Container {
-            message: message.to_vec(),
-            attachments,
-            signature: sig.signature.as_deref().unwrap_or_default().to_vec(),
-            hash_chain_result: sig.hash_chain_result.as_ref().map(|b| b.to_vec()),
-            hash_chain: sig.hash_chain.as_ref().map(|b| b.to_vec()),
-            ..Container::default()
-        };
         let name = final_name(query_id, request_id, direction);
         let io = |e: std::io::Error| fail(ErrorCode::LoggingFailed, e.to_string());
+        let signed = sig.signature.as_deref().unwrap_or_default();
         // Single mode: the time-stamp now, into the logged signature; a failure leaves the
         // record to the batch, under the same failure policy.
         let single = match stamped && self.settings.single {
-            true => match timestamper::stamp_single(gw, self, &container.signature).await {
-                Ok(signature) => {
-                    container.signature = signature;
-                    true
-                }
+            true => match timestamper::stamp_single(gw, self, signed).await {
+                Ok(signature) => Some(signature),
                 Err(e) => {
                     tracing::warn!(error = %e, "time-stamping a message at once failed; it waits for the next batch");
                     self.stamping.failures.fetch_add(1, Ordering::Relaxed);
-                    false
+                    None
                 }
             },
-            false => false,
+            false => None,
         };
+        // Borrowed from the message as it was sent: written once, into its frame or file.
+        let parts = Parts {
+            message,
+            attachments: &attachments,
+            signature: single.as_deref().unwrap_or(signed),
+            hash_chain_result: sig.hash_chain_result.as_deref(),
+            hash_chain: sig.hash_chain.as_deref(),
+            ..Parts::default()
+        };
+        let waits = stamped && single.is_none();
         if let Some(b) = streamed {
-            let waits = stamped && !single;
-            let digest = timestamper::ALG.digest(&container.signature);
+            let digest = timestamper::ALG.digest(parts.signature);
             let dir = match waits {
                 true => self.dir.join(INCOMING),
                 false => self.dir.clone(),
             };
             let reader = b.reader();
             let file = name.clone();
+            let container = parts.to_container();
             tokio::task::spawn_blocking(move || {
                 write_streamed(&dir, &file, &container, reader, waits)
             })
@@ -225,21 +225,24 @@ impl MessageLog {
                 self.queue.commit().await.map_err(io)?;
                 self.stamping.set_oldest_if_none(crate::ocsp::now());
             }
-        } else if stamped && !single {
-            let digest = timestamper::ALG.digest(&container.signature);
-            let bytes = asic::write_for_stamping(&container).map_err(io)?;
-            // A short write into the page cache, done in place; the flush is shared (commit).
-            self.queue.append(&name, &bytes, digest).map_err(io)?;
+        } else if waits {
+            let digest = timestamper::ALG.digest(parts.signature);
+            // The container written behind its frame's header, then a short write into the
+            // page cache; the flush is shared (commit).
+            self.queue
+                .append_with(&name, digest, false, |frame| {
+                    asic::append_for_stamping(&parts, frame)
+                })
+                .map_err(io)?;
             self.queue.commit().await.map_err(io)?;
             self.stamping.set_oldest_if_none(crate::ocsp::now());
         } else {
             let dir = self.dir.clone();
-            tokio::task::spawn_blocking(move || {
-                write_renamed(&dir, &name, &asic::write(&container)?)
-            })
-            .await
-            .map_err(|e| fail(ErrorCode::LoggingFailed, e.to_string()))?
-            .map_err(io)?;
+            let bytes = asic::write_parts(&parts).map_err(io)?;
+            tokio::task::spawn_blocking(move || write_renamed(&dir, &name, &bytes))
+                .await
+                .map_err(|e| fail(ErrorCode::LoggingFailed, e.to_string()))?
+                .map_err(io)?;
             self.sync.wait().await.map_err(io)?;
         }
         Ok(())

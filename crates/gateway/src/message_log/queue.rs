@@ -206,43 +206,58 @@ impl Queue {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Appends a record, not yet durable: see [`Queue::commit`]. A short write into the page
-    /// cache.
+    /// Appends a record whose container is written already.
+    #[cfg(test)]
     pub(crate) fn append(
         &self,
         name: &str,
         container: &[u8],
         digest: Vec<u8>,
     ) -> std::io::Result<()> {
-        self.append_frame(name, container, digest, false)
+        self.append_with(name, digest, false, |mut frame| {
+            frame.extend_from_slice(container);
+            Ok(frame)
+        })
     }
 
     /// Appends a record whose container was written, synced, into `incoming/<name>`.
     pub(crate) fn append_external(&self, name: &str, digest: Vec<u8>) -> std::io::Result<()> {
-        self.append_frame(name, &digest.clone(), digest, true)
+        let payload = digest.clone();
+        self.append_with(name, digest, true, |mut frame| {
+            frame.extend_from_slice(&payload);
+            Ok(frame)
+        })
     }
 
-    fn append_frame(
+    /// Appends a record, not yet durable: see [`Queue::commit`]. A short write into the page
+    /// cache. `write` appends the payload to the frame it is given (the container written
+    /// straight behind the frame's header, not copied there).
+    pub(crate) fn append_with(
         &self,
         name: &str,
-        payload: &[u8],
         digest: Vec<u8>,
         external: bool,
+        write: impl FnOnce(Vec<u8>) -> std::io::Result<Vec<u8>>,
     ) -> std::io::Result<()> {
-        if payload.len() > MAX_FRAME || name.len() > usize::from(u16::MAX) {
-            return Err(std::io::Error::other(
-                "the record is too large for the queue",
-            ));
+        if name.len() > usize::from(u16::MAX) {
+            return Err(std::io::Error::other("the record's name is too long"));
         }
         let written_at = crate::ocsp::now();
         // One buffer: the header's length and CRC are filled in once the body is behind them.
-        let mut frame = Vec::with_capacity(HEADER + PREFIX + name.len() + payload.len());
+        let mut frame = Vec::new();
         frame.extend_from_slice(&[0; HEADER]);
         frame.extend_from_slice(&written_at.to_le_bytes());
         frame.push(u8::from(external));
         frame.extend_from_slice(&(name.len() as u16).to_le_bytes());
         frame.extend_from_slice(name.as_bytes());
-        frame.extend_from_slice(payload);
+        let before = frame.len();
+        let mut frame = write(frame)?;
+        let payload_len = frame.len() - before;
+        if payload_len > MAX_FRAME {
+            return Err(std::io::Error::other(
+                "the record is too large for the queue",
+            ));
+        }
         let body_len = (frame.len() - HEADER) as u32;
         let crc = crc32fast::hash(&frame[HEADER..]);
         frame[..4].copy_from_slice(&body_len.to_le_bytes());
@@ -257,13 +272,13 @@ impl Queue {
             seg.file.set_len(seg.end)?;
             return Err(e);
         }
-        let (segment, offset) = (seg.seq, seg.end + (HEADER + PREFIX + name.len()) as u64);
+        let (segment, offset) = (seg.seq, seg.end + before as u64);
         seg.end += frame.len() as u64;
         inner.frames.push_back(Frame {
             name: name.to_string(),
             segment,
             offset,
-            len: payload.len() as u32,
+            len: payload_len as u32,
             digest,
             external,
             written_at,
