@@ -259,7 +259,9 @@ fn chain_xml(
     i: usize,
     n: usize,
 ) -> Vec<u8> {
-    let mut x = Vec::with_capacity(512);
+    // A step a level: sized once (a round writes one for each of thousands of records).
+    let depth = (usize::BITS - n.leading_zeros()) as usize + 1;
+    let mut x = Vec::with_capacity(400 + 300 * depth + 200 * parts.len());
     x.extend_from_slice(
         br#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?><ns2:HashChain xmlns="http://www.w3.org/2000/09/xmldsig#" xmlns:ns2="http://cyber.ee/hashchain"><ns2:DefaultDigestMethod Algorithm=""#,
     );
@@ -279,9 +281,9 @@ fn chain_xml(
             if matches!(path, Node::Leaf(_)) && !multipart {
                 data_ref(x, &covers.part(0), &parts[0]);
             } else {
-                x.extend_from_slice(
-                    format!(r##"<ns2:StepRef URI="#STEP{}"/>"##, step + 1).as_bytes(),
-                );
+                x.extend_from_slice(br##"<ns2:StepRef URI="#STEP"##);
+                push_number(x, step + 1);
+                x.extend_from_slice(br#""/>"#);
             }
         };
         let sib = |x: &mut Vec<u8>| hash_value(x, node_value(sibling, leaves));
@@ -308,20 +310,36 @@ fn chain_xml(
 }
 
 fn open_step(x: &mut Vec<u8>, step: usize) {
-    x.extend_from_slice(format!(r#"<ns2:HashStep id="STEP{step}">"#).as_bytes());
+    x.extend_from_slice(br#"<ns2:HashStep id="STEP"#);
+    push_number(x, step);
+    x.extend_from_slice(br#"">"#);
+}
+
+fn push_number(x: &mut Vec<u8>, n: usize) {
+    use std::io::Write;
+    let _ = write!(x, "{n}");
+}
+
+/// A digest in base64, without a string of its own.
+fn push_b64(x: &mut Vec<u8>, digest: &[u8]) {
+    let mut buf = [0u8; 128];
+    match B64.encode_slice(digest, &mut buf) {
+        Ok(n) => x.extend_from_slice(&buf[..n]),
+        Err(_) => x.extend_from_slice(B64.encode(digest).as_bytes()),
+    }
 }
 
 fn data_ref(x: &mut Vec<u8>, uri: &str, digest: &[u8]) {
     x.extend_from_slice(br#"<ns2:DataRef URI=""#);
     x.extend_from_slice(uri.as_bytes());
     x.extend_from_slice(br#""><DigestValue>"#);
-    x.extend_from_slice(B64.encode(digest).as_bytes());
+    push_b64(x, digest);
     x.extend_from_slice(b"</DigestValue></ns2:DataRef>");
 }
 
 fn hash_value(x: &mut Vec<u8>, digest: &[u8]) {
     x.extend_from_slice(b"<ns2:HashValue><DigestValue>");
-    x.extend_from_slice(B64.encode(digest).as_bytes());
+    push_b64(x, digest);
     x.extend_from_slice(b"</DigestValue></ns2:HashValue>");
 }
 

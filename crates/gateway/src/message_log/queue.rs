@@ -328,7 +328,9 @@ impl Queue {
             seg.map(|s| s.file.clone())
                 .ok_or_else(|| std::io::Error::other("the record has left the queue"))?
         };
-        let mut buf = vec![0; frame.len as usize];
+        // Room for the time-stamp the round adds, so that the container grows in place.
+        let mut buf = Vec::with_capacity(frame.len as usize + 16 * 1024);
+        buf.resize(frame.len as usize, 0);
         file.read_exact_at(&mut buf, frame.offset)?;
         Ok(buf)
     }
