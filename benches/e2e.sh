@@ -300,12 +300,20 @@ fi
 if [ "$LOG" != 0 ]; then
   # The time-stamper after the load: everything logged must be stamped within one interval.
   metric() { curl -s "http://127.0.0.1:$SS1_ADMIN/metrics" | sed -n "s/^$1 //p"; }
+  # Loose containers and those in the rounds' bundles (stamped-*.zip).
+  containers() {
+    python3 -c 'import glob, sys, zipfile
+d = sys.argv[1]
+n = len(glob.glob(d + "/*.asice"))
+n += sum(sum(e.endswith(".asice") for e in zipfile.ZipFile(z).namelist()) for z in glob.glob(d + "/stamped-*.zip"))
+print(n)' "$1"
+  }
   waited=0
   while [ "$(metric brama_timestamp_backlog)" != 0 ] && [ $waited -lt $((LOG_INTERVAL + 30)) ]; do
     sleep 1
     waited=$((waited + 1))
   done
-  log "message log: $(metric brama_timestamped_records_total) records time-stamped, backlog $(metric brama_timestamp_backlog) ${waited} s after the load, $(metric brama_timestamp_failures_total) failed rounds; $(ls "$tmp/messages" | grep -c asice) containers"
+  log "message log: $(metric brama_timestamped_records_total) records time-stamped, backlog $(metric brama_timestamp_backlog) ${waited} s after the load, $(metric brama_timestamp_failures_total) failed rounds; $(containers "$tmp/messages") containers"
 fi
 
 # --- report ------------------------------------------------------------------------------
