@@ -6,7 +6,8 @@
 //!
 //! Records are time-stamped (§6.3, [`timestamper`]) when the global configuration approves a
 //! TSA: a record is appended to the queue of records waiting for a stamp (`queue`,
-//! `pending.<n>.queue`) and is written out as its container, time-stamped, at the next batch. A
+//! `pending.<n>.queue`) and is written out as its container, time-stamped, at the next batch,
+//! into that batch's bundle (`stamped-*.zip`, the containers as entries of a stored zip). A
 //! queued record survives a crash or a restart and is stamped then. Without an approved TSA (a
 //! test network) records are written straight into the directory as containers, unstamped.
 //!

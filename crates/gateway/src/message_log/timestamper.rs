@@ -3,10 +3,10 @@
 //! time-stamp hash chain (leaf `/META-INF/signatures.xml`, result `/ts-hashchain.xml#STEP0`).
 //! The global configuration's approved TSAs are asked in its order until one gives a reply that
 //! checks (against the request and the TSA's certificate). Each record then gets the shared
-//! result, its own chain and the token, and is written out as its container. A round stamps
-//! whatever waits (`timestamp_records_per_token` records per token, to bound the chains held
-//! at once), so
-//! stamping cannot fall behind the message rate.
+//! result, its own chain and the token, and its container is written into the round's bundle
+//! (one file per token, `super::bundle_name`; a streamed record stays a file of its own). A
+//! round stamps whatever waits (`timestamp_records_per_token` records per token, to bound the
+//! chains held at once), so stamping cannot fall behind the message rate.
 //!
 //! While stamping fails, records keep queueing on disk; the message log refuses new messages
 //! once the oldest has waited longer than the acceptable period ([`super::MessageLog::refusal`]),
