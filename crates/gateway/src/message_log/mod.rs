@@ -45,6 +45,9 @@ pub struct MessageLog {
     settings: Settings,
     /// Where and how records are archived (`[log] archive_dir`), when they are.
     pub(crate) archive: Option<archiver::ArchiveSettings>,
+    /// The digests of the last signatures logged: a batch signature is one document for all
+    /// the messages of its batch, digested once.
+    digests: SignatureDigests,
 }
 
 /// How records are time-stamped, and whose bodies are logged (`[log]`).
@@ -108,6 +111,7 @@ impl MessageLog {
             dir,
             settings,
             archive,
+            digests: SignatureDigests::default(),
         };
         log.stamping.set_oldest(log.queue.oldest());
         Ok(log)
@@ -227,7 +231,10 @@ impl MessageLog {
                 self.stamping.set_oldest_if_none(crate::ocsp::now());
             }
         } else if waits {
-            let digest = timestamper::ALG.digest(parts.signature);
+            let digest = match (&single, &sig.signature) {
+                (None, Some(signature)) => self.digests.of(signature),
+                _ => timestamper::ALG.digest(parts.signature),
+            };
             // The container written behind its frame's header, then a short write into the
             // page cache; the flush is shared (commit).
             self.queue
@@ -375,6 +382,37 @@ pub(crate) fn is_bundle(name: &str) -> bool {
 
 const BUNDLE_PREFIX: &str = "stamped-";
 
+/// The message log's digests of the signature documents logged last, by content: the messages
+/// of one signing batch share their signature document (the same bytes, whether they come from
+/// our signer or from a peer's answers), and a SHA-512 of it costs more than the rest of a
+/// record but one comparison.
+#[derive(Default)]
+struct SignatureDigests {
+    recent: Mutex<std::collections::VecDeque<(bytes::Bytes, Vec<u8>)>>,
+}
+
+impl SignatureDigests {
+    const KEPT: usize = 16;
+
+    fn of(&self, signature: &bytes::Bytes) -> Vec<u8> {
+        let lock = || self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        let known = lock()
+            .iter()
+            .find(|(s, _)| s == signature)
+            .map(|(_, d)| d.clone());
+        if let Some(d) = known {
+            return d;
+        }
+        let digest = timestamper::ALG.digest(signature);
+        let mut recent = lock();
+        if recent.len() == Self::KEPT {
+            recent.pop_front();
+        }
+        recent.push_back((signature.clone(), digest.clone()));
+        digest
+    }
+}
+
 /// Durability in groups: a writer writes, then waits here; one flush covers every write
 /// finished before it began, so concurrent records share a flush instead of each paying for
 /// its own: `fdatasync` of one file (the queue), or `syncfs` of a directory's filesystem.
@@ -437,5 +475,26 @@ impl GroupSync {
         .map_err(std::io::Error::other)??;
         *synced = upto;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_signature_digest_is_the_digest_of_its_bytes_however_often_seen() {
+        let d = SignatureDigests::default();
+        let docs: Vec<bytes::Bytes> = (0..40u8)
+            .map(|i| bytes::Bytes::from(vec![i; 100 + usize::from(i % 3)]))
+            .collect();
+        for round in 0..3 {
+            for doc in docs.iter().skip(round) {
+                // A copy, not the same allocation: equal bytes, equal digest.
+                let copy = bytes::Bytes::from(doc.to_vec());
+                assert_eq!(d.of(&copy), timestamper::ALG.digest(doc));
+                assert_eq!(d.of(doc), timestamper::ALG.digest(doc));
+            }
+        }
     }
 }
