@@ -609,7 +609,11 @@ pub fn logged_containers(dir: &Path, out: &Path) -> Vec<PathBuf> {
         if name.ends_with(".asice") {
             files.push(path);
         } else if name.starts_with("stamped-") && name.ends_with(".zip") {
-            let f = std::fs::File::open(&path).unwrap();
+            // The directory is live: the archiver may have moved the bundle since it was listed.
+            let f = match std::fs::File::open(&path) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                f => f.unwrap(),
+            };
             for (entry, bytes) in brama::sign::asic::read_bundle(f, &|_| true).unwrap() {
                 let to = out.join(entry);
                 std::fs::write(&to, bytes).unwrap();

@@ -70,6 +70,21 @@ impl Container {
 }
 
 impl Parts<'_> {
+    /// About what the container takes, for sizing a buffer once.
+    pub fn size_hint(&self) -> usize {
+        let parts = [self.message, self.signature]
+            .into_iter()
+            .chain(self.attachments.iter().map(Vec::as_slice))
+            .chain(self.hash_chain.into_iter().chain(self.hash_chain_result))
+            .chain(
+                self.ts_hash_chain
+                    .into_iter()
+                    .chain(self.ts_hash_chain_result),
+            )
+            .chain(self.timestamp);
+        parts.map(<[u8]>::len).sum::<usize>() + 2048
+    }
+
     pub fn to_container(&self) -> Container {
         Container {
             message: self.message.to_vec(),
@@ -195,13 +210,7 @@ pub fn append_for_stamping(p: &Parts, out: Vec<u8>) -> std::io::Result<Vec<u8>> 
 fn write_listing(c: &Parts, ts_listed: bool, mut out: Vec<u8>) -> std::io::Result<Vec<u8>> {
     // Logged on the hot path: stored, not deflated (deflating costs more CPU than the
     // signature, and a compressor's state per container).
-    let parts = [c.message, c.signature]
-        .into_iter()
-        .chain(c.attachments.iter().map(Vec::as_slice))
-        .chain(c.hash_chain.into_iter().chain(c.hash_chain_result))
-        .chain(c.ts_hash_chain.into_iter().chain(c.ts_hash_chain_result))
-        .chain(c.timestamp);
-    out.reserve(parts.map(<[u8]>::len).sum::<usize>() + 2048);
+    out.reserve(c.size_hint());
     let mut zip = StoredZip::new(out);
     zip.put("mimetype", MIMETYPE.as_bytes())?;
     zip.put("message.xml", c.message)?;

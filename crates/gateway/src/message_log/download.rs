@@ -229,15 +229,23 @@ fn matching(
     let mut out = Vec::new();
     for (_, path) in files {
         let named = path.file_name().map(|n| n.to_string_lossy().into_owned());
+        // Moved to `archived/` since it was listed: found there, listed after this directory.
+        let gone = |e: &std::io::Error| e.kind() == std::io::ErrorKind::NotFound;
         let containers: Vec<Bytes> = match named.as_deref().is_some_and(is_bundle) {
             // A bundle's directory names its records: only theirs are read.
             true => {
-                let f = std::fs::File::open(&path).map_err(io)?;
+                let f = match std::fs::File::open(&path) {
+                    Err(e) if gone(&e) => continue,
+                    f => f.map_err(io)?,
+                };
                 let bundled = asic::read_bundle(f, &|n| n.starts_with(&prefix));
                 let bundled = bundled.map_err(|e| io(std::io::Error::other(e.message)))?;
                 bundled.into_iter().map(|(_, b)| Bytes::from(b)).collect()
             }
-            false => vec![Bytes::from(std::fs::read(&path).map_err(io)?)],
+            false => match std::fs::read(&path) {
+                Err(e) if gone(&e) => continue,
+                bytes => vec![Bytes::from(bytes.map_err(io)?)],
+            },
         };
         for bytes in containers {
             let Ok(c) = asic::read(&bytes) else { continue };

@@ -238,7 +238,7 @@ impl MessageLog {
             // The container written behind its frame's header, then a short write into the
             // page cache; the flush is shared (commit).
             self.queue
-                .append_with(&name, digest, false, |frame| {
+                .append_with(&name, digest, false, parts.size_hint(), |frame| {
                     asic::append_for_stamping(&parts, frame)
                 })
                 .map_err(io)?;

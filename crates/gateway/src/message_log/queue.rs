@@ -214,7 +214,7 @@ impl Queue {
         container: &[u8],
         digest: Vec<u8>,
     ) -> std::io::Result<()> {
-        self.append_with(name, digest, false, |mut frame| {
+        self.append_with(name, digest, false, container.len(), |mut frame| {
             frame.extend_from_slice(container);
             Ok(frame)
         })
@@ -223,7 +223,7 @@ impl Queue {
     /// Appends a record whose container was written, synced, into `incoming/<name>`.
     pub(crate) fn append_external(&self, name: &str, digest: Vec<u8>) -> std::io::Result<()> {
         let payload = digest.clone();
-        self.append_with(name, digest, true, |mut frame| {
+        self.append_with(name, digest, true, payload.len(), |mut frame| {
             frame.extend_from_slice(&payload);
             Ok(frame)
         })
@@ -237,6 +237,7 @@ impl Queue {
         name: &str,
         digest: Vec<u8>,
         external: bool,
+        size_hint: usize,
         write: impl FnOnce(Vec<u8>) -> std::io::Result<Vec<u8>>,
     ) -> std::io::Result<()> {
         if name.len() > usize::from(u16::MAX) {
@@ -244,7 +245,7 @@ impl Queue {
         }
         let written_at = crate::ocsp::now();
         // One buffer: the header's length and CRC are filled in once the body is behind them.
-        let mut frame = Vec::new();
+        let mut frame = Vec::with_capacity(HEADER + PREFIX + name.len() + size_hint);
         frame.extend_from_slice(&[0; HEADER]);
         frame.extend_from_slice(&written_at.to_le_bytes());
         frame.push(u8::from(external));
