@@ -8,6 +8,7 @@ use clap::Args;
 use crate::globalconf::GlobalConf;
 use crate::identifiers::ClientId;
 use crate::sign::asic::{self, Container};
+use crate::sign::error::SignError;
 use crate::sign::verify::TrustStore;
 use crate::sign::Signer;
 
@@ -278,7 +279,7 @@ pub fn verify(a: VerifyArgs) -> ExitCode {
         }
     };
     let mut all_valid = true;
-    for (f, container) in a.files.iter().flat_map(|f| containers(f)) {
+    let mut report = |f: &str, container: Result<Container, SignError>| {
         let verdict = container.and_then(|c| asic::verify_container(&c, &trust));
         match verdict {
             Ok(v) => println!(
@@ -312,6 +313,9 @@ pub fn verify(a: VerifyArgs) -> ExitCode {
                 );
             }
         }
+    };
+    for f in &a.files {
+        each_container(f, &mut report);
     }
     if all_valid {
         ExitCode::SUCCESS
@@ -320,35 +324,36 @@ pub fn verify(a: VerifyArgs) -> ExitCode {
     }
 }
 
-/// The containers `path` names, each with its name: a zip of containers (a bundle of the
-/// message log, a `GET /asic` download, an archive) gives each of its `.asice` entries as
-/// `FILE:ENTRY`; anything else is one container.
-fn containers(path: &Path) -> Vec<(String, Result<Container, crate::sign::error::SignError>)> {
+/// Each container `path` names, to `each` with its name as it is read: a zip of containers (a
+/// bundle of the message log, a `GET /asic` download, an archive) gives each of its `.asice`
+/// entries as `FILE:ENTRY`, one in memory at a time; anything else is one container.
+fn each_container(path: &Path, each: &mut dyn FnMut(&str, Result<Container, SignError>)) {
     let shown = path.display().to_string();
     if path.extension().is_none_or(|e| e != "zip") {
-        return vec![(shown, load_container(path))];
+        return each(&shown, load_container(path));
     }
-    let bundled = std::fs::File::open(path)
-        .map_err(|e| crate::sign::error::SignError::malformed(format!("{shown}: {e}")))
-        .and_then(|f| asic::read_bundle(f, &|_| true));
-    match bundled {
-        Ok(entries) if entries.is_empty() => vec![(
-            shown,
-            Err(crate::sign::error::SignError::malformed(
-                "the zip holds no .asice container",
-            )),
-        )],
-        Ok(entries) => entries
-            .into_iter()
-            .map(|(name, bytes)| (format!("{shown}:{name}"), asic::read(&bytes)))
-            .collect(),
-        Err(e) => vec![(shown, Err(e))],
+    let mut found = 0;
+    let read = std::fs::File::open(path)
+        .map_err(|e| SignError::malformed(format!("{shown}: {e}")))
+        .and_then(|f| {
+            asic::each_in_bundle(f, &|_| true, &mut |name, bytes| {
+                found += 1;
+                each(&format!("{shown}:{name}"), asic::read(&bytes));
+                Ok(())
+            })
+        });
+    match read {
+        Err(e) => each(&shown, Err(e)),
+        Ok(()) if found == 0 => each(
+            &shown,
+            Err(SignError::malformed("the zip holds no .asice container")),
+        ),
+        Ok(()) => {}
     }
 }
 
 /// An `.asice` file, or the loose files of one.
-fn load_container(path: &Path) -> Result<Container, crate::sign::error::SignError> {
-    use crate::sign::error::SignError;
+fn load_container(path: &Path) -> Result<Container, SignError> {
     let io = |p: &Path, e: std::io::Error| SignError::malformed(format!("{}: {e}", p.display()));
     if path.is_file()
         && path

@@ -22,8 +22,8 @@ const TIMESTAMP: &str = "META-INF/timestamp.tst";
 /// Containers are small; these bound what a hostile zip can make us inflate.
 const MAX_ENTRIES: usize = 1000;
 const MAX_TOTAL: u64 = 256 * 1024 * 1024;
-/// What the containers read out of one bundle may add up to.
-const MAX_BUNDLE: u64 = 4 * 1024 * 1024 * 1024;
+/// A bundle holds what a zip without zip64 holds.
+const MAX_BUNDLE_ENTRIES: usize = u16::MAX as usize;
 
 /// The files of a container that verification reads.
 #[derive(Clone, Debug, Default)]
@@ -356,15 +356,18 @@ pub fn bundle<W: Write>(out: W) -> StoredZip<W> {
 }
 
 /// The `.asice` entries of a zip of containers (a bundle, a `GET /asic` download, an archive)
-/// whose names `keep` accepts, in the zip's order: name, bytes. Only those entries are read;
-/// bounded as [`read`] is.
-pub fn read_bundle<R: Read + std::io::Seek>(
+/// whose names `keep` accepts, in the zip's order, each given to `each` (name, bytes) as it is
+/// read: memory holds one container at a time, at most what [`read`] accepts of one, and a zip
+/// of more entries than a zip without zip64 holds is refused.
+pub fn each_in_bundle<R: Read + std::io::Seek>(
     from: R,
     keep: &dyn Fn(&str) -> bool,
-) -> Result<Vec<(String, Vec<u8>)>, SignError> {
+    each: &mut dyn FnMut(String, Vec<u8>) -> Result<(), SignError>,
+) -> Result<(), SignError> {
     let mut zip = zip::ZipArchive::new(from).map_err(|e| structure(format!("not a zip: {e}")))?;
-    let mut out = Vec::new();
-    let mut total = 0u64;
+    if zip.len() > MAX_BUNDLE_ENTRIES {
+        return Err(structure("too many entries"));
+    }
     for i in 0..zip.len() {
         let mut f = zip
             .by_index(i)
@@ -375,15 +378,27 @@ pub fn read_bundle<R: Read + std::io::Seek>(
         }
         let mut buf = Vec::new();
         (&mut f)
-            .take(MAX_BUNDLE - total + 1)
+            .take(MAX_TOTAL + 1)
             .read_to_end(&mut buf)
             .map_err(|e| structure(format!("{name}: {e}")))?;
-        total += buf.len() as u64;
-        if total > MAX_BUNDLE {
-            return Err(structure("the bundle is too large"));
+        if buf.len() as u64 > MAX_TOTAL {
+            return Err(structure(format!("{name} is too large")));
         }
-        out.push((name, buf));
+        each(name, buf)?;
     }
+    Ok(())
+}
+
+/// [`each_in_bundle`], the containers collected (the records of one query, one bundle).
+pub fn read_bundle<R: Read + std::io::Seek>(
+    from: R,
+    keep: &dyn Fn(&str) -> bool,
+) -> Result<Vec<(String, Vec<u8>)>, SignError> {
+    let mut out = Vec::new();
+    each_in_bundle(from, keep, &mut |name, bytes| {
+        out.push((name, bytes));
+        Ok(())
+    })?;
     Ok(out)
 }
 
@@ -600,4 +615,45 @@ pub fn verify_container(c: &Container, trust: &TrustStore) -> Result<Verified, S
     )?;
     verified.time_stamped_at = stamped.map(|s| s.gen_time);
     Ok(verified)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bundled(entries: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut zip = bundle(Vec::new());
+        for (name, bytes) in entries {
+            zip.put(name, bytes).unwrap();
+        }
+        zip.finish().unwrap()
+    }
+
+    #[test]
+    fn a_bundle_gives_its_containers_and_refuses_what_is_not_one() {
+        let z = bundled(&[
+            ("a.asice", b"one"),
+            ("linkinginfo", b"x"),
+            ("b.asice", b"two"),
+        ]);
+        let all = read_bundle(std::io::Cursor::new(&z), &|_| true).unwrap();
+        assert_eq!(
+            all,
+            [
+                ("a.asice".into(), b"one".to_vec()),
+                ("b.asice".into(), b"two".to_vec())
+            ]
+        );
+        let some = read_bundle(std::io::Cursor::new(&z), &|n| n.starts_with('b')).unwrap();
+        assert_eq!(some.len(), 1);
+
+        // Not a zip, a cut zip, an entry larger than a container may be: refused, no panic.
+        for bad in [b"garbage".to_vec(), z[..z.len() - 5].to_vec()] {
+            assert!(read_bundle(std::io::Cursor::new(bad), &|_| true).is_err());
+        }
+        let big = vec![0u8; MAX_TOTAL as usize + 1];
+        let z = bundled(&[("big.asice", &big)]);
+        let e = read_bundle(std::io::Cursor::new(&z), &|_| true).unwrap_err();
+        assert!(e.message.contains("too large"), "{e}");
+    }
 }

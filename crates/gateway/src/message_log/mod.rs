@@ -303,12 +303,32 @@ pub(crate) fn safe(id: &str) -> String {
 
 /// Writes `name` in `dir` whole and synced, or not at all: a temporary file, synced, renamed.
 fn write_synced(dir: &Path, name: &str, data: &[u8]) -> std::io::Result<()> {
+    write_whole(
+        dir,
+        name,
+        |p| std::fs::File::create(p),
+        |f| write_all(f, data, true),
+    )
+}
+
+/// Writes `name` in `dir` whole or not at all (a temporary file renamed); durable once a
+/// [`GroupSync`] that began after it returns.
+fn write_renamed(dir: &Path, name: &str, data: &[u8]) -> std::io::Result<()> {
+    write_whole(
+        dir,
+        name,
+        |p| std::fs::File::create(p),
+        |f| write_all(f, data, false),
+    )
+}
+
+fn write_all(mut f: std::fs::File, data: &[u8], sync: bool) -> std::io::Result<std::fs::File> {
     use std::io::Write;
-    let tmp = dir.join(format!(".{name}.tmp"));
-    let mut f = std::fs::File::create(&tmp)?;
     f.write_all(data)?;
-    f.sync_data()?;
-    std::fs::rename(&tmp, dir.join(name))
+    if sync {
+        f.sync_data()?;
+    }
+    Ok(f)
 }
 
 /// Writes a container with a streamed body into `dir/name`, synced before it is renamed into
@@ -321,36 +341,22 @@ fn write_streamed(
     ts_listed: bool,
 ) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
-    let tmp = dir.join(format!(".{name}.tmp"));
-    let written = std::fs::File::create(&tmp)
-        .and_then(|f| asic::write_streaming(f, c, &mut body, ts_listed))
-        .and_then(|f| f.sync_all());
-    if let Err(e) = written {
-        // A full disk: no half container is left behind.
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e);
-    }
-    std::fs::rename(&tmp, dir.join(name))?;
-    std::fs::File::open(dir)?.sync_all()
-}
-
-/// Writes `name` in `dir` whole or not at all (a temporary file renamed); durable once a
-/// [`GroupSync`] that began after it returns.
-fn write_renamed(dir: &Path, name: &str, data: &[u8]) -> std::io::Result<()> {
-    write_renamed_with(
+    write_whole(
         dir,
         name,
         |p| std::fs::File::create(p),
-        |mut f| {
-            use std::io::Write;
-            f.write_all(data)?;
+        |f| {
+            let f = asic::write_streaming(f, c, &mut body, ts_listed)?;
+            f.sync_all()?;
             Ok(f)
         },
-    )
+    )?;
+    std::fs::File::open(dir)?.sync_all()
 }
 
-/// [`write_renamed`] of what `write` writes into the file (which it returns).
-pub(crate) fn write_renamed_with<F>(
+/// Writes `name` in `dir` whole or not at all: `write` fills the temporary file `create` makes
+/// (and returns it), which is then renamed into place. Durable as `write` makes it.
+pub(crate) fn write_whole<F>(
     dir: &Path,
     name: &str,
     create: impl FnOnce(&Path) -> std::io::Result<F>,

@@ -161,7 +161,7 @@ async fn stamp_chunk(
             // The round's records into one bundle, a container at a time.
             let name = super::bundle_name(first);
             // Past the page cache, and synced as it is finished.
-            super::write_renamed_with(&log.dir, &name, super::direct::DirectFile::create, |out| {
+            super::write_whole(&log.dir, &name, super::direct::DirectFile::create, |out| {
                 let mut zip = asic::bundle(out);
                 for (frame, chain) in bundled.by_ref() {
                     let bytes = log.queue.read(frame)?;
