@@ -193,7 +193,7 @@ pub fn write(c: &Container) -> std::io::Result<Vec<u8>> {
     write_parts(&c.parts())
 }
 
-/// [`write`] from borrowed parts.
+/// [`write()`] from borrowed parts.
 pub fn write_parts(p: &Parts) -> std::io::Result<Vec<u8>> {
     write_listing(p, p.ts_hash_chain_result.is_some(), Vec::new())
 }
