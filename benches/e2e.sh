@@ -300,12 +300,16 @@ fi
 if [ "$LOG" != 0 ]; then
   # The time-stamper after the load: everything logged must be stamped within one interval.
   metric() { curl -s "http://127.0.0.1:$SS1_ADMIN/metrics" | sed -n "s/^$1 //p"; }
-  # Loose containers and those in the rounds' bundles (stamped-*.zip).
+  # Loose containers and the records of the rounds' files (stamped-*.stamps: magic, token
+  # length and token, then the record count).
   containers() {
-    python3 -c 'import glob, sys, zipfile
+    python3 -c 'import glob, struct, sys
 d = sys.argv[1]
 n = len(glob.glob(d + "/*.asice"))
-n += sum(sum(e.endswith(".asice") for e in zipfile.ZipFile(z).namelist()) for z in glob.glob(d + "/stamped-*.zip"))
+for f in glob.glob(d + "/stamped-*.stamps"):
+    b = open(f, "rb").read()[15:]
+    t = struct.unpack_from("<I", b)[0]
+    n += struct.unpack_from("<I", b, 4 + t)[0]
 print(n)' "$1"
   }
   waited=0

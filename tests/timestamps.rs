@@ -34,22 +34,11 @@ async fn ask(p: &Pair) -> Option<String> {
     fault_code(&r.body)
 }
 
-/// ss1's logged containers, loose or bundled, as files.
+/// ss1's logged containers, loose or of rounds, as files.
 fn containers(p: &Pair) -> Vec<PathBuf> {
     let out = p.net.path().join("logged");
     let _ = std::fs::remove_dir_all(&out);
     common::logged_containers(&p.net.path().join("messages"), &out)
-}
-
-/// The bundles of stamped records in ss1's log.
-fn bundles(p: &Pair) -> Vec<PathBuf> {
-    let mut out: Vec<PathBuf> = std::fs::read_dir(p.net.path().join("messages"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "zip"))
-        .collect();
-    out.sort();
-    out
 }
 
 async fn stamped(p: &Pair) {
@@ -72,7 +61,7 @@ async fn brama_verify_with(globalconf: &std::path::Path, files: &[PathBuf]) {
     brama_verify_counting(globalconf, files, files.len()).await
 }
 
-/// The same, `containers` of them in `files` (a bundle holds several).
+/// The same, `containers` of them in `files` (a log directory holds several).
 async fn brama_verify_counting(globalconf: &std::path::Path, files: &[PathBuf], containers: usize) {
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_brama"))
         .arg("verify")
@@ -109,10 +98,48 @@ async fn logged_exchanges_are_stamped_and_verify_everywhere() {
         assert!(v.time_stamped_at.is_some());
     }
     brama_verify(&p, &files).await;
-    // The bundles themselves, as the time-stamper wrote them.
-    let bundled = bundles(&p);
-    assert!(!bundled.is_empty());
-    brama_verify_counting(&p.net.path().join("globalconf"), &bundled, 6).await;
+    // The log directory itself, as an operator checks it.
+    let messages = p.net.path().join("messages");
+    let rounds = brama::message_log::stamps::files_in(&messages).unwrap();
+    assert!(!rounds.is_empty());
+    brama_verify_counting(
+        &p.net.path().join("globalconf"),
+        std::slice::from_ref(&messages),
+        6,
+    )
+    .await;
+    // Written out as files, all of them or one exchange's.
+    let export = |query: Option<&str>| {
+        let out = p.net.path().join(format!("export-{}", query.is_some()));
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_brama"));
+        cmd.args(["archive", "export"])
+            .arg(&messages)
+            .arg("--out")
+            .arg(&out);
+        if let Some(q) = query {
+            cmd.args(["--query-id", q]);
+        }
+        let run = cmd.output().unwrap();
+        assert!(run.status.success(), "{run:?}");
+        let mut names: Vec<String> = std::fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    let all = export(None);
+    let logged: Vec<String> = files
+        .iter()
+        .map(|f| f.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(all, logged);
+    let one = all[0].split('-').next().unwrap().to_string();
+    assert_eq!(
+        export(Some(&one)).len(),
+        2,
+        "{one}: a request and its response"
+    );
     let requests: Vec<PathBuf> = files
         .iter()
         .filter(|f| f.to_string_lossy().ends_with("-request.asice"))
@@ -341,7 +368,7 @@ async fn archives_chain_and_tampering_is_found() {
         ids.push(query_id(&m));
         let r = post_xml(p.ss1.client_http.unwrap(), m).await;
         assert_eq!(fault_code(&r.body), None, "{}", r.text());
-        // A round's bundle each: rotation is by whole bundles.
+        // A round each: rotation is by whole rounds.
         stamped(&p).await;
     }
     let archives = p.net.path().join("archives");

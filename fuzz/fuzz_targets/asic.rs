@@ -1,5 +1,5 @@
-//! ASiC-E containers given to `brama verify`, alone or in a zip of containers (a bundle of the
-//! message log, a `GET /asic` download).
+//! ASiC-E containers given to `brama verify`, alone or in a zip of containers (a `GET /asic`
+//! download, an archive).
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 

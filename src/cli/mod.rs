@@ -129,6 +129,9 @@ enum ArchiveCommand {
     /// Check archives (`mlog-*.zip`): each `linkinginfo` chain, each archive's link to the one
     /// before it, and every container with full trust (CA path, OCSP and time-stamp).
     Verify(sign::ArchiveVerifyArgs),
+    /// Write the containers a message log directory holds (loose, of time-stamping rounds,
+    /// archived) as `.asice` files, for any ASiC-E verifier.
+    Export(sign::ArchiveExportArgs),
 }
 
 #[derive(Subcommand)]
@@ -190,6 +193,9 @@ pub fn main() -> ExitCode {
         Command::Archive {
             command: ArchiveCommand::Verify(args),
         } => sign::archive_verify(args),
+        Command::Archive {
+            command: ArchiveCommand::Export(args),
+        } => sign::archive_export(args),
         Command::Keys { command } => keys::run(command),
         Command::Globalconf { command } => globalconf::run(command),
         Command::Ocsp { command } => globalconf::run_ocsp(command),

@@ -45,9 +45,10 @@ pub struct TrustArgs {
 pub struct VerifyArgs {
     #[command(flatten)]
     trust: TrustArgs,
-    /// `.asice` containers; zips of them (the message log's `stamped-*.zip`, a `GET /asic`
-    /// download, an archive), each container checked; or directories (or signature files) with
-    /// `signatures.xml`, `message.xml`, attachments and hash chain files side by side.
+    /// `.asice` containers; zips of them (a `GET /asic` download, an archive), each container
+    /// checked; a message log directory (`[log] messages_dir`), every container logged and
+    /// stamped in it checked; or directories (or signature files) with `signatures.xml`,
+    /// `message.xml`, attachments and hash chain files side by side.
     #[arg(required = true)]
     files: Vec<PathBuf>,
 }
@@ -138,6 +139,46 @@ pub struct ArchiveVerifyArgs {
     /// Archive files (`mlog-*.zip`), in chain order; a directory stands for its archives, by name.
     #[arg(required = true)]
     files: Vec<PathBuf>,
+}
+
+#[derive(clap::Args)]
+pub struct ArchiveExportArgs {
+    /// The message log directory (`[log] messages_dir`).
+    log_dir: PathBuf,
+    /// Where the containers are written, one `.asice` file each (created if missing).
+    #[arg(long)]
+    out: PathBuf,
+    /// Only the records of this X-Road id (`queryId`).
+    #[arg(long)]
+    query_id: Option<String>,
+}
+
+/// `brama archive export`: the containers a message log directory holds (loose, of
+/// time-stamping rounds, in `archived/`) written out as files, for any ASiC-E verifier.
+pub fn archive_export(a: ArchiveExportArgs) -> ExitCode {
+    let prefix = a
+        .query_id
+        .as_deref()
+        .map(|q| format!("{}-", crate::message_log::safe(q)));
+    let keep = |name: &str| prefix.as_deref().is_none_or(|p| name.starts_with(p));
+    let mut written = 0usize;
+    let done = std::fs::create_dir_all(&a.out).and_then(|()| {
+        crate::message_log::stamps::each_logged(&a.log_dir, &keep, &mut |name, bytes| {
+            std::fs::write(a.out.join(name), bytes)?;
+            written += 1;
+            Ok(())
+        })
+    });
+    match done {
+        Ok(()) => {
+            println!("{written} containers written to {}", a.out.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {}: {e}", a.log_dir.display());
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// `brama archive verify`: each archive's `linkinginfo` chain, its link to the archive before
@@ -325,10 +366,28 @@ pub fn verify(a: VerifyArgs) -> ExitCode {
 }
 
 /// Each container `path` names, to `each` with its name as it is read: a zip of containers (a
-/// bundle of the message log, a `GET /asic` download, an archive) gives each of its `.asice`
-/// entries as `FILE:ENTRY`, one in memory at a time; anything else is one container.
+/// `GET /asic` download, an archive) gives each of its `.asice` entries as `FILE:ENTRY`, one in
+/// memory at a time, and so does a message log directory; anything else is one container.
 fn each_container(path: &Path, each: &mut dyn FnMut(&str, Result<Container, SignError>)) {
     let shown = path.display().to_string();
+    let loose_parts = ["signatures.xml", "META-INF/signatures.xml"];
+    if path.is_dir() && !loose_parts.iter().any(|p| path.join(p).exists()) {
+        let mut found = 0;
+        let read = crate::message_log::stamps::each_logged(path, &|_| true, &mut |name, bytes| {
+            found += 1;
+            each(&format!("{shown}:{name}"), asic::read(&bytes));
+            Ok(())
+        });
+        match read {
+            Err(e) => each(&shown, Err(SignError::malformed(format!("{shown}: {e}")))),
+            Ok(()) if found == 0 => each(
+                &shown,
+                Err(SignError::malformed("no logged container in the directory")),
+            ),
+            Ok(()) => {}
+        }
+        return;
+    }
     if path.extension().is_none_or(|e| e != "zip") {
         return each(&shown, load_container(path));
     }

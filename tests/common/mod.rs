@@ -598,29 +598,19 @@ pub async fn until(what: &str, mut done: impl FnMut() -> bool) {
 }
 
 /// The containers a message log directory holds, each as a file: the loose `.asice` files, and
-/// the records of each time-stamping round's bundle (`stamped-*.zip`) written out into `out`
-/// under their own names (for verifiers that take files). Sorted by file name.
+/// the records of each time-stamping round (put together from their segment) written out into
+/// `out` under their own names (for verifiers that take files). Sorted by file name.
 pub fn logged_containers(dir: &Path, out: &Path) -> Vec<PathBuf> {
     std::fs::create_dir_all(out).unwrap();
     let mut files = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap() {
-        let path = e.unwrap().path();
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        if name.ends_with(".asice") {
-            files.push(path);
-        } else if name.starts_with("stamped-") && name.ends_with(".zip") {
-            // The directory is live: the archiver may have moved the bundle since it was listed.
-            let f = match std::fs::File::open(&path) {
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                f => f.unwrap(),
-            };
-            for (entry, bytes) in brama::sign::asic::read_bundle(f, &|_| true).unwrap() {
-                let to = out.join(entry);
-                std::fs::write(&to, bytes).unwrap();
-                files.push(to);
-            }
-        }
-    }
+    // This directory's, not those moved to `archived/`.
+    brama::message_log::stamps::each_logged_in(dir, dir, &|_| true, &mut |name, bytes| {
+        let to = out.join(name);
+        std::fs::write(&to, bytes)?;
+        files.push(to);
+        Ok(())
+    })
+    .unwrap();
     files.sort_by_key(|p| p.file_name().map(|n| n.to_owned()));
     files
 }

@@ -346,16 +346,7 @@ fn timestamp_entries<'a>(
     ]
 }
 
-/// A bundle: containers (file name, bytes) in one stored zip, as the message log keeps a round
-/// of time-stamped records in one file rather than a file each (a file costs the filesystem far
-/// more than its bytes). Written into `out` one container at a time ([`StoredZip::put`], then
-/// [`StoredZip::finish`]); `brama verify`, `GET /asic` and the archiver read the containers out
-/// ([`read_bundle`]).
-pub fn bundle<W: Write>(out: W) -> StoredZip<W> {
-    StoredZip::new(out)
-}
-
-/// The `.asice` entries of a zip of containers (a bundle, a `GET /asic` download, an archive)
+/// The `.asice` entries of a zip of containers (a `GET /asic` download, an archive)
 /// whose names `keep` accepts, in the zip's order, each given to `each` (name, bytes) as it is
 /// read: memory holds one container at a time, at most what [`read`] accepts of one, and a zip
 /// of more entries than a zip without zip64 holds is refused.
@@ -622,7 +613,7 @@ mod tests {
     use super::*;
 
     fn bundled(entries: &[(&str, &[u8])]) -> Vec<u8> {
-        let mut zip = bundle(Vec::new());
+        let mut zip = StoredZip::new(Vec::new());
         for (name, bytes) in entries {
             zip.put(name, bytes).unwrap();
         }

@@ -164,11 +164,83 @@ fn build_covering<P: AsRef<[Vec<u8>]>>(
     alg: DigestAlgorithm,
     inputs: &[P],
 ) -> BuiltChains {
+    let (root_node, leaves, root) = tree(alg, inputs);
+    let result = result_xml(covers, alg, &root);
+    let chains = (0..inputs.len())
+        .map(|i| {
+            chain_xml(
+                covers,
+                alg,
+                &root_node,
+                &leaves,
+                inputs[i].as_ref(),
+                i,
+                inputs.len(),
+            )
+        })
+        .collect();
+    BuiltChains {
+        root,
+        result,
+        chains,
+    }
+}
+
+/// A batch time-stamp's tree, each record's chain written when asked for: a round needs only
+/// the result it sends to the TSA, a reader only the chains of the records it reads.
+pub struct TimestampTree {
+    alg: DigestAlgorithm,
+    root_node: Node,
+    leaves: Vec<Vec<u8>>,
+    digests: Vec<[Vec<u8>; 1]>,
+    /// `ts-hashchainresult.xml`, what the TSA stamps.
+    pub result: Vec<u8>,
+}
+
+/// [`build_timestamp`]'s tree, its chains written one at a time ([`TimestampTree::chain`]), the
+/// same bytes. Panics on an empty batch.
+pub fn timestamp_tree(alg: DigestAlgorithm, signature_digests: &[Vec<u8>]) -> TimestampTree {
+    let digests: Vec<[Vec<u8>; 1]> = signature_digests.iter().map(|d| [d.clone()]).collect();
+    let (root_node, leaves, root) = tree(alg, &digests);
+    TimestampTree {
+        alg,
+        root_node,
+        leaves,
+        result: result_xml(Covers::Signatures, alg, &root),
+        digests,
+    }
+}
+
+impl TimestampTree {
+    /// Records in the batch.
+    pub fn len(&self) -> usize {
+        self.digests.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.digests.is_empty()
+    }
+
+    /// Record `i`'s `ts-hashchain.xml`.
+    pub fn chain(&self, i: usize) -> Vec<u8> {
+        chain_xml(
+            Covers::Signatures,
+            self.alg,
+            &self.root_node,
+            &self.leaves,
+            &self.digests[i],
+            i,
+            self.digests.len(),
+        )
+    }
+}
+
+/// The tree over `inputs`, its leaves' values and its root's.
+fn tree<P: AsRef<[Vec<u8>]>>(alg: DigestAlgorithm, inputs: &[P]) -> (Node, Vec<Vec<u8>>, Vec<u8>) {
     assert!(
         !inputs.is_empty() && inputs.iter().all(|p| !p.as_ref().is_empty()),
         "hash chains need inputs with parts"
     );
-    let uri = alg.uri();
     let leaf_value = |parts: &P| -> Vec<u8> {
         let parts = parts.as_ref();
         if parts.len() == 1 && inputs.len() > 1 {
@@ -202,7 +274,10 @@ fn build_covering<P: AsRef<[Vec<u8>]>>(
     }
     let root_node = level.pop().expect("one node remains");
     let root = node_value(&root_node, &leaves).to_vec();
+    (root_node, leaves, root)
+}
 
+fn result_xml(covers: Covers, alg: DigestAlgorithm, root: &[u8]) -> Vec<u8> {
     let mut result = Vec::with_capacity(400);
     result.extend_from_slice(
         br#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?><ns2:HashChainResult URI=""#,
@@ -211,29 +286,11 @@ fn build_covering<P: AsRef<[Vec<u8>]>>(
     result.extend_from_slice(
         br#"#STEP0" xmlns="http://www.w3.org/2000/09/xmldsig#" xmlns:ns2="http://cyber.ee/hashchain"><DigestMethod Algorithm=""#,
     );
-    result.extend_from_slice(uri.as_bytes());
+    result.extend_from_slice(alg.uri().as_bytes());
     result.extend_from_slice(br#""/><DigestValue>"#);
-    result.extend_from_slice(B64.encode(&root).as_bytes());
+    result.extend_from_slice(B64.encode(root).as_bytes());
     result.extend_from_slice(b"</DigestValue></ns2:HashChainResult>");
-
-    let chains = (0..inputs.len())
-        .map(|i| {
-            chain_xml(
-                covers,
-                alg,
-                &root_node,
-                &leaves,
-                inputs[i].as_ref(),
-                i,
-                inputs.len(),
-            )
-        })
-        .collect();
-    BuiltChains {
-        root,
-        result,
-        chains,
-    }
+    result
 }
 
 fn node_value<'a>(n: &'a Node, leaves: &'a [Vec<u8>]) -> &'a [u8] {

@@ -1,5 +1,5 @@
 //! Archiving the message log (reference §6.5): every interval, the time-stamped containers (loose,
-//! and the bundles of a time-stamping round) are written into zip archives in `[log] archive_dir`, each with a `linkinginfo` chaining its
+//! and the records of each time-stamping round) are written into zip archives in `[log] archive_dir`, each with a `linkinginfo` chaining its
 //! containers and the archive before it (`brama_sign::archive`), rotated at
 //! `archive_max_file_bytes`, named as X-Road names them. An archive is written whole and synced
 //! before its containers' files move to `archived/` (still served by `GET /asic`), where they are
@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use super::{is_bundle, write_synced};
+use super::{queue, stamps, write_synced};
 use crate::proxy::Gateway;
 use brama_sign::archive::{self, Link};
 use brama_sign::{asic, tsp};
@@ -114,7 +114,7 @@ pub fn archive_once(log_dir: &Path, s: &ArchiveSettings) -> Result<Vec<PathBuf>,
         Ok(())
     };
     for c in stamped {
-        // A bundle stays whole in one archive: it moves to `archived/` as one file.
+        // A round stays whole in one archive: its file moves to `archived/` as one.
         let len: u64 = c.containers.iter().map(|(_, b)| b.len() as u64).sum();
         if !chunk.is_empty() && size + len > s.max_file_bytes {
             flush(&mut chunk, &mut link)?;
@@ -127,7 +127,7 @@ pub fn archive_once(log_dir: &Path, s: &ArchiveSettings) -> Result<Vec<PathBuf>,
     Ok(written)
 }
 
-/// A stamped container's file, or a bundle of them (one round's records).
+/// A stamped container's file, or a round's file (its records).
 struct Stamped {
     path: PathBuf,
     /// Entry name, bytes.
@@ -136,8 +136,8 @@ struct Stamped {
     at: i64,
 }
 
-/// The time-stamped containers directly in `dir`, loose and in bundles, by time-stamp then
-/// file name.
+/// The time-stamped containers directly in `dir`, loose and of rounds, by time-stamp then file
+/// name.
 fn stamped_containers(dir: &Path) -> std::io::Result<Vec<Stamped>> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir)? {
@@ -149,26 +149,36 @@ fn stamped_containers(dir: &Path) -> std::io::Result<Vec<Stamped>> {
         if !path.is_file() {
             continue;
         }
-        let containers = if is_bundle(&name) {
-            let f = std::fs::File::open(&path)?;
-            match asic::read_bundle(f, &|_| true) {
-                Ok(c) => c,
+        let (containers, at) = if stamps::segment_of(&name).is_some() {
+            // A round: its records put together from their segment, its token's time.
+            let mut containers = Vec::new();
+            let round = stamps::read(&path).and_then(|round| {
+                round.each_container(dir, &|_| true, &mut |name, bytes| {
+                    containers.push((name.to_string(), bytes));
+                    Ok(())
+                })?;
+                Ok(round)
+            });
+            match round {
+                Ok(round) => {
+                    let at = tsp::parse_token(&round.token).ok().map(|t| t.gen_time);
+                    (containers, at)
+                }
                 Err(e) => {
-                    tracing::error!(file = %path.display(), error = %e, "a message log bundle does not read; it is left where it is");
+                    tracing::error!(file = %path.display(), error = %e, "a message log round does not read; it is left where it is");
                     continue;
                 }
             }
         } else if name.ends_with(".asice") {
-            vec![(name, std::fs::read(&path)?)]
+            let bytes = std::fs::read(&path)?;
+            let at = asic::read(&bytes).ok().and_then(|c| {
+                let t = tsp::parse_token(c.timestamp.as_deref()?).ok()?;
+                Some(t.gen_time)
+            });
+            (vec![(name, bytes)], at)
         } else {
             continue;
         };
-        // One token stamps a whole bundle: its first container tells the time.
-        let at = containers.first().and_then(|(_, bytes)| {
-            let c = asic::read(bytes).ok()?;
-            let t = tsp::parse_token(c.timestamp.as_deref()?).ok()?;
-            Some(t.gen_time)
-        });
         let Some(at) = at else {
             continue;
         };
@@ -202,9 +212,24 @@ fn sync_dir(dir: &Path) -> Result<(), String> {
         .map_err(|e| format!("{}: {e}", dir.display()))
 }
 
-/// Deletes archived containers older than `keep`.
+/// Deletes archived containers and rounds older than `keep`, then the stamped segments no round
+/// reads from any more.
 fn clean_archived(log_dir: &Path, keep: Duration) {
-    let Ok(entries) = std::fs::read_dir(log_dir.join(ARCHIVED)) else {
+    delete_old(&log_dir.join(ARCHIVED), keep);
+    let mut used = std::collections::HashSet::new();
+    for dir in [log_dir.to_path_buf(), log_dir.join(ARCHIVED)] {
+        for path in stamps::files_in(&dir).unwrap_or_default() {
+            let name = path.file_name().unwrap_or_default().to_string_lossy();
+            used.extend(stamps::segment_of(&name));
+        }
+    }
+    if let Err(e) = queue::delete_unused(log_dir, &|seq| used.contains(&seq)) {
+        tracing::error!(dir = %log_dir.display(), error = %e, "deleting archived segments failed");
+    }
+}
+
+fn delete_old(dir: &Path, keep: Duration) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
     for entry in entries.flatten() {
@@ -240,5 +265,57 @@ async fn run_command(cmd: &str, dir: &Path, written: &[PathBuf]) {
             "archive_command failed"
         ),
         Err(e) => tracing::error!(command = %cmd, error = %e, "archive_command did not run"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A stamped segment goes once the last round reading from it has passed its retention.
+    #[tokio::test]
+    async fn retention_deletes_a_segment_with_its_last_round() {
+        let dir = tempfile::tempdir().unwrap();
+        let q = queue::Queue::open(dir.path(), &|c| Some(c.to_vec())).unwrap();
+        q.append("a.asice", b"first", vec![1]).unwrap();
+        q.commit().await.unwrap();
+        q.roll(1).unwrap();
+        let frames = q.frames();
+        q.remove_first(1).unwrap();
+        let records: Vec<stamps::Stamped> = frames
+            .iter()
+            .map(|f| stamps::Stamped {
+                name: f.name.clone(),
+                offset: f.offset,
+                len: f.len,
+                external: false,
+                digest: f.digest.clone(),
+            })
+            .collect();
+        let archived = dir.path().join(ARCHIVED);
+        std::fs::create_dir_all(&archived).unwrap();
+        let round = archived.join(stamps::file_name(0, 0));
+        std::fs::write(&round, stamps::encode(b"token", &records).unwrap()).unwrap();
+        let segments = || {
+            let mut v: Vec<String> = std::fs::read_dir(dir.path())
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .filter(|n| n.ends_with(".queue"))
+                .collect();
+            v.sort();
+            v
+        };
+        clean_archived(dir.path(), Duration::from_secs(3600));
+        assert_eq!(segments(), ["pending.0.queue", "pending.1.queue"]);
+        let old = SystemTime::now() - Duration::from_secs(7200);
+        std::fs::File::options()
+            .write(true)
+            .open(&round)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        clean_archived(dir.path(), Duration::from_secs(3600));
+        assert!(!round.exists());
+        assert_eq!(segments(), ["pending.1.queue"], "the live segment stays");
     }
 }

@@ -11,12 +11,12 @@
 //!   (`verificationconf/instance-identifier`, `verificationconf/<INSTANCE>/shared-params.xml`);
 //!   `brama verify --globalconf` reads it unzipped.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::{is_bundle, safe, timestamper};
+use super::{safe, stamps, timestamper};
 use crate::proxy::listener::Response;
 use crate::proxy::wire;
 use crate::proxy::Gateway;
@@ -111,12 +111,7 @@ async fn find(
             ),
         ));
     }
-    let mut found = matching(log.dir(), query_id, &wanted)?;
-    found.extend(matching(
-        &log.dir().join(super::archiver::ARCHIVED),
-        query_id,
-        &wanted,
-    )?);
+    let found = matching(log.dir(), query_id, &wanted)?;
     if found.is_empty() {
         let waiting = queued(log, query_id, &wanted);
         return Err(client_error(
@@ -193,68 +188,31 @@ fn authorise(gw: &Gateway, client: &ClientId, conn: &ConnInfo) -> Result<(), Fau
     Err(last.expect("at least one hosted client"))
 }
 
-/// The containers in `dir`, loose or in bundles, whose file name starts with the query id and
-/// whose message is one `wanted`, oldest first.
+/// The containers in the log (loose, stamped in rounds, archived) whose name starts with the
+/// query id and whose message is one `wanted`.
 fn matching(
-    dir: &Path,
+    log_dir: &Path,
     query_id: &str,
     wanted: &dyn Fn(&MessageIds) -> bool,
 ) -> Result<Vec<(MessageIds, Bytes)>, Fault> {
-    let io = |e: std::io::Error| {
+    let prefix = format!("{}-", safe(query_id));
+    let mut out = Vec::new();
+    stamps::each_logged(log_dir, &|n| n.starts_with(&prefix), &mut |_, bytes| {
+        let ids = asic::read(&bytes)
+            .ok()
+            .and_then(|c| MessageIds::of(&c.message).ok());
+        if let Some(ids) = ids.filter(|ids| wanted(ids)) {
+            out.push((ids, Bytes::from(bytes)));
+        }
+        Ok(())
+    })
+    .map_err(|e| {
         Fault::new(
             Prefix::ClientProxy,
             ErrorCode::IoError,
-            format!("message log {}: {e}", dir.display()),
+            format!("message log {}: {e}", log_dir.display()),
         )
-    };
-    let prefix = format!("{}-", safe(query_id));
-    let mut files: Vec<(std::time::SystemTime, PathBuf)> = Vec::new();
-    let entries = match std::fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(io(e)),
-    };
-    for entry in entries {
-        let entry = entry.map_err(io)?;
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        let loose = name.starts_with(&prefix) && name.ends_with(".asice");
-        if !loose && !is_bundle(&name) {
-            continue;
-        }
-        let modified = entry.metadata().and_then(|m| m.modified()).map_err(io)?;
-        files.push((modified, entry.path()));
-    }
-    files.sort();
-    let mut out = Vec::new();
-    for (_, path) in files {
-        let named = path.file_name().map(|n| n.to_string_lossy().into_owned());
-        // Moved to `archived/` since it was listed: found there, listed after this directory.
-        let gone = |e: &std::io::Error| e.kind() == std::io::ErrorKind::NotFound;
-        let containers: Vec<Bytes> = match named.as_deref().is_some_and(is_bundle) {
-            // A bundle's directory names its records: only theirs are read.
-            true => {
-                let f = match std::fs::File::open(&path) {
-                    Err(e) if gone(&e) => continue,
-                    f => f.map_err(io)?,
-                };
-                let bundled = asic::read_bundle(f, &|n| n.starts_with(&prefix));
-                let bundled = bundled.map_err(|e| io(std::io::Error::other(e.message)))?;
-                bundled.into_iter().map(|(_, b)| Bytes::from(b)).collect()
-            }
-            false => match std::fs::read(&path) {
-                Err(e) if gone(&e) => continue,
-                bytes => vec![Bytes::from(bytes.map_err(io)?)],
-            },
-        };
-        for bytes in containers {
-            let Ok(c) = asic::read(&bytes) else { continue };
-            match MessageIds::of(&c.message) {
-                Ok(ids) if wanted(&ids) => out.push((ids, bytes)),
-                _ => {}
-            }
-        }
-    }
+    })?;
     Ok(out)
 }
 

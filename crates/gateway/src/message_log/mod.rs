@@ -5,23 +5,27 @@
 //! sent.
 //!
 //! Records are time-stamped (§6.3, [`timestamper`]) when the global configuration approves a
-//! TSA: a record is appended to the queue of records waiting for a stamp (`queue`,
-//! `pending.<n>.queue`) and is written out as its container, time-stamped, at the next batch,
-//! into that batch's bundle (`stamped-*.zip`, the containers as entries of a stored zip). A
-//! queued record survives a crash or a restart and is stamped then. Without an approved TSA (a
-//! test network) records are written straight into the directory as containers, unstamped.
+//! TSA: a record is appended, as its container, to the queue's newest segment file (`queue`,
+//! `pending.<n>.queue`), and stays there; each time-stamping round writes the token and where its
+//! records are ([`stamps`], `stamped-*.stamps`), and a record's container is put together,
+//! stamped, when it is read (`GET /asic`, the archiver, `brama verify DIR`). A queued record
+//! survives a crash or a restart and is stamped then. Without an approved TSA (a test network)
+//! records are written straight into the directory as containers, unstamped.
 //!
 //! A record is durable before the message goes on (`GroupSync`): concurrent records share one
 //! flush, as a database's group commit shares one log flush.
 
 pub mod archiver;
-mod direct;
 pub mod download;
+mod group_sync;
 pub(crate) mod queue;
+pub mod stamps;
 pub mod timestamper;
 
+pub(crate) use group_sync::GroupSync;
+
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -288,7 +292,7 @@ fn final_name(query_id: &str, request_id: &str, direction: Direction) -> String 
 
 /// An id as part of a file name: ASCII letters, digits and `-`, anything else `_`, at most 100
 /// characters (a query id is the information system's choice).
-pub(crate) fn safe(id: &str) -> String {
+pub fn safe(id: &str) -> String {
     id.chars()
         .take(100)
         .map(|c| {
@@ -303,23 +307,13 @@ pub(crate) fn safe(id: &str) -> String {
 
 /// Writes `name` in `dir` whole and synced, or not at all: a temporary file, synced, renamed.
 fn write_synced(dir: &Path, name: &str, data: &[u8]) -> std::io::Result<()> {
-    write_whole(
-        dir,
-        name,
-        |p| std::fs::File::create(p),
-        |f| write_all(f, data, true),
-    )
+    write_whole(dir, name, |f| write_all(f, data, true))
 }
 
 /// Writes `name` in `dir` whole or not at all (a temporary file renamed); durable once a
 /// [`GroupSync`] that began after it returns.
 fn write_renamed(dir: &Path, name: &str, data: &[u8]) -> std::io::Result<()> {
-    write_whole(
-        dir,
-        name,
-        |p| std::fs::File::create(p),
-        |f| write_all(f, data, false),
-    )
+    write_whole(dir, name, |f| write_all(f, data, false))
 }
 
 fn write_all(mut f: std::fs::File, data: &[u8], sync: bool) -> std::io::Result<std::fs::File> {
@@ -341,52 +335,29 @@ fn write_streamed(
     ts_listed: bool,
 ) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
-    write_whole(
-        dir,
-        name,
-        |p| std::fs::File::create(p),
-        |f| {
-            let f = asic::write_streaming(f, c, &mut body, ts_listed)?;
-            f.sync_all()?;
-            Ok(f)
-        },
-    )?;
+    write_whole(dir, name, |f| {
+        let f = asic::write_streaming(f, c, &mut body, ts_listed)?;
+        f.sync_all()?;
+        Ok(f)
+    })?;
     std::fs::File::open(dir)?.sync_all()
 }
 
-/// Writes `name` in `dir` whole or not at all: `write` fills the temporary file `create` makes
-/// (and returns it), which is then renamed into place. Durable as `write` makes it.
-pub(crate) fn write_whole<F>(
+/// Writes `name` in `dir` whole or not at all: `write` fills a temporary file (and returns it),
+/// which is then renamed into place. Durable as `write` makes it.
+fn write_whole(
     dir: &Path,
     name: &str,
-    create: impl FnOnce(&Path) -> std::io::Result<F>,
-    write: impl FnOnce(F) -> std::io::Result<std::fs::File>,
+    write: impl FnOnce(std::fs::File) -> std::io::Result<std::fs::File>,
 ) -> std::io::Result<()> {
     let tmp = dir.join(format!(".{name}.tmp"));
-    if let Err(e) = create(&tmp).and_then(write) {
+    if let Err(e) = std::fs::File::create(&tmp).and_then(write) {
         // A full disk: no half file is left behind.
         let _ = std::fs::remove_file(&tmp);
         return Err(e);
     }
     std::fs::rename(&tmp, dir.join(name))
 }
-
-/// A round's stamped records, one file ([`asic::bundle`]): `stamped-<segment>-<offset>.zip`
-/// after its first record's place in the queue, so a round repeated after a crash writes the
-/// same file again rather than a second copy.
-pub(crate) fn bundle_name(first: &queue::Frame) -> String {
-    format!(
-        "{BUNDLE_PREFIX}{:010}-{:012}.zip",
-        first.segment, first.offset
-    )
-}
-
-/// Whether a file in the log's directory is a bundle of stamped records.
-pub(crate) fn is_bundle(name: &str) -> bool {
-    name.starts_with(BUNDLE_PREFIX) && name.ends_with(".zip")
-}
-
-const BUNDLE_PREFIX: &str = "stamped-";
 
 /// The message log's digests of the signature documents logged last, by content: the messages
 /// of one signing batch share their signature document (the same bytes, whether they come from
@@ -416,71 +387,6 @@ impl SignatureDigests {
         }
         recent.push_back((signature.clone(), digest.clone()));
         digest
-    }
-}
-
-/// Durability in groups: a writer writes, then waits here; one flush covers every write
-/// finished before it began, so concurrent records share a flush instead of each paying for
-/// its own: `fdatasync` of one file (the queue), or `syncfs` of a directory's filesystem.
-pub(crate) struct GroupSync {
-    target: Mutex<std::fs::File>,
-    whole_fs: bool,
-    /// Tickets handed out, one per finished write.
-    written: AtomicU64,
-    /// Tickets covered by a finished flush; the lock makes one flush at a time.
-    synced: tokio::sync::Mutex<u64>,
-}
-
-impl GroupSync {
-    /// Flushes the whole filesystem of `dir`.
-    fn filesystem(dir: &Path) -> std::io::Result<GroupSync> {
-        Ok(Self::on(std::fs::File::open(dir)?, true))
-    }
-
-    /// Flushes the data of one file.
-    pub(crate) fn data(file: std::fs::File) -> GroupSync {
-        Self::on(file, false)
-    }
-
-    fn on(target: std::fs::File, whole_fs: bool) -> GroupSync {
-        GroupSync {
-            target: Mutex::new(target),
-            whole_fs,
-            written: AtomicU64::new(0),
-            synced: tokio::sync::Mutex::new(0),
-        }
-    }
-
-    /// Flushes `file` from now on (the queue after it was rewritten).
-    pub(crate) fn replace(&self, file: std::fs::File) {
-        *self.target.lock().unwrap_or_else(|p| p.into_inner()) = file;
-    }
-
-    /// Returns once everything written before the call is on disk.
-    pub(crate) async fn wait(&self) -> std::io::Result<()> {
-        let ticket = self.written.fetch_add(1, Ordering::SeqCst) + 1;
-        let mut synced = self.synced.lock().await;
-        if *synced >= ticket {
-            return Ok(());
-        }
-        // The other tasks ready now run first: the records they are writing join this flush
-        // instead of waiting for the next (fewer flushes, no timer, no added wait when idle).
-        tokio::task::yield_now().await;
-        let upto = self.written.load(Ordering::SeqCst);
-        let target = self
-            .target
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .try_clone()?;
-        let whole_fs = self.whole_fs;
-        tokio::task::spawn_blocking(move || match whole_fs {
-            true => rustix::fs::syncfs(&target).map_err(std::io::Error::from),
-            false => target.sync_data(),
-        })
-        .await
-        .map_err(std::io::Error::other)??;
-        *synced = upto;
-        Ok(())
     }
 }
 

@@ -1,12 +1,13 @@
-//! The records waiting for a time-stamp, in append-only segment files (`pending.<n>.queue`): a
-//! record is appended to the newest segment as a frame and made durable by a group commit (one
+//! The message log's records, in append-only segment files (`pending.<n>.queue`): a record is
+//! appended to the newest segment as a frame and made durable by a group commit (one
 //! `fdatasync` of that one file for every record appended before it began), which costs a
-//! message far less than a file of its own. The time-stamper reads the oldest frames back,
-//! writes each container out stamped, and then moves the mark of what is stamped
-//! (`pending.done`, the segment and offset of the first frame still waiting) past them; a
-//! segment wholly behind the mark is deleted. Nothing is copied: a round costs its records, not
-//! the backlog. The time-stamper starts a new segment at the start of a round once the newest
-//! one holds [`ROLL_AT`] bytes, so that stamped segments can go.
+//! message far less than a file of its own. A time-stamping round takes the oldest frames
+//! waiting, records the token and where they are (`super::stamps`), and then moves the mark of
+//! what is stamped (`pending.done`, the segment and offset of the first frame still waiting)
+//! past them. The records stay where they are: a segment behind the mark holds stamped records,
+//! read through the rounds' files, and goes when no round's file names it any more (the
+//! archiver's clean-up). The time-stamper starts a new segment at the start of a round once the
+//! newest one holds [`ROLL_AT`] bytes.
 //!
 //! A frame is `len u32 LE, crc32 u32 LE, written_at i64 LE, kind u8, name_len u16 LE, name,
 //! payload`; the CRC covers everything after it. The payload is the container (kind 0), or for a
@@ -88,7 +89,7 @@ struct Segment {
     end: u64,
 }
 
-fn segment_path(dir: &Path, seq: u64) -> PathBuf {
+pub(crate) fn segment_path(dir: &Path, seq: u64) -> PathBuf {
     dir.join(format!("pending.{seq}.queue"))
 }
 
@@ -143,8 +144,7 @@ impl Queue {
         for seq in segments_in(dir)? {
             let path = segment_path(dir, seq);
             if seq < mark_seq {
-                std::fs::remove_file(&path)?; // stamped; a crash came before it was deleted
-                continue;
+                continue; // stamped: read through the rounds' files
             }
             let file = File::options().read(true).append(true).open(&path)?;
             let len = file.metadata()?.len();
@@ -297,13 +297,15 @@ impl Queue {
         self.lock().frames.iter().cloned().collect()
     }
 
-    /// The `n` oldest records waiting, as many of them as fit `max_bytes` (at least one).
+    /// The `n` oldest records waiting, of one segment, as many of them as fit `max_bytes` (at
+    /// least one).
     pub(crate) fn first(&self, n: usize, max_bytes: u64) -> Vec<Frame> {
         let mut bytes = 0u64;
         let inner = self.lock();
+        let segment = inner.frames.front().map(|f| f.segment);
         let fits = inner.frames.iter().take(n).take_while(|f| {
             bytes += u64::from(f.len);
-            bytes <= max_bytes
+            bytes <= max_bytes && Some(f.segment) == segment
         });
         let mut out: Vec<Frame> = fits.cloned().collect();
         if out.is_empty() {
@@ -359,8 +361,8 @@ impl Queue {
         Ok(())
     }
 
-    /// Forgets the `n` oldest records (stamped and written out; blocking): the mark moves past
-    /// them, durably, and the segments wholly behind it are deleted.
+    /// Forgets the `n` oldest records (stamped; blocking): the mark moves past them, durably.
+    /// The segments wholly behind it stay on disk, stamped ([`delete_unused`]).
     pub(crate) fn remove_first(&self, n: usize) -> std::io::Result<()> {
         let mut inner = self.lock();
         let n = n.min(inner.frames.len());
@@ -377,18 +379,66 @@ impl Queue {
         bytes[16..].copy_from_slice(&crc.to_le_bytes());
         self.mark.write_all_at(&bytes, 0)?;
         self.mark.sync_data()?;
-        let mut deleted = false;
         while inner.segments.front().is_some_and(|s| s.seq < mark.0) {
-            if let Some(s) = inner.segments.pop_front() {
-                std::fs::remove_file(segment_path(&self.dir, s.seq))?;
-                deleted = true;
-            }
-        }
-        if deleted {
-            File::open(&self.dir)?.sync_all()?;
+            inner.segments.pop_front();
         }
         Ok(())
     }
+}
+
+/// Deletes the stamped segments of `dir` that `used` does not name (the segments the rounds'
+/// files still read from); returns how many went.
+pub(crate) fn delete_unused(dir: &Path, used: &dyn Fn(u64) -> bool) -> std::io::Result<usize> {
+    let mark = File::open(dir.join(MARK))
+        .map_err(|e| e.to_string())
+        .and_then(|f| read_mark(&f));
+    let Ok(Some((stamped_below, _))) = mark else {
+        return Ok(0); // nothing stamped yet, or a damaged mark: nothing is known to be stamped
+    };
+    let mut deleted = 0;
+    for seq in segments_in(dir)? {
+        if seq < stamped_below && !used(seq) {
+            std::fs::remove_file(segment_path(dir, seq))?;
+            deleted += 1;
+        }
+    }
+    if deleted > 0 {
+        File::open(dir)?.sync_all()?;
+    }
+    Ok(deleted)
+}
+
+/// A stamped record's container from its segment, its frame checked: the frame that starts
+/// `name`'s payload at `offset` must read whole with a good checksum.
+pub(crate) fn read_checked(
+    segment: &File,
+    offset: u64,
+    len: u32,
+    name: &str,
+) -> std::io::Result<Vec<u8>> {
+    let head = (HEADER + PREFIX + name.len()) as u64;
+    let damaged = || {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("the record {name} at byte {offset} of its segment is damaged"),
+        )
+    };
+    let start = offset.checked_sub(head).ok_or_else(damaged)?;
+    let total = head as usize + len as usize;
+    // Room for the time-stamp the reader adds, so that the container grows in place.
+    let mut frame = Vec::with_capacity(total + 16 * 1024);
+    frame.resize(total, 0);
+    segment
+        .read_exact_at(&mut frame, start)
+        .map_err(|_| damaged())?;
+    let body_len = u32::from_le_bytes(frame[..4].try_into().unwrap_or_default()) as usize;
+    let crc = u32::from_le_bytes(frame[4..HEADER].try_into().unwrap_or_default());
+    let named = frame.get(HEADER + PREFIX..head as usize) == Some(name.as_bytes());
+    if body_len != total - HEADER || crc32fast::hash(&frame[HEADER..]) != crc || !named {
+        return Err(damaged());
+    }
+    frame.drain(..head as usize);
+    Ok(frame)
 }
 
 fn create_segment(dir: &Path, seq: u64) -> std::io::Result<File> {
@@ -540,6 +590,16 @@ mod tests {
         assert_eq!(q.read(&frames[0]).unwrap(), vec![2; 102]);
         assert_eq!(q.read(&frames[3]).unwrap(), b"five");
         assert!(frames[4].external && frames[4].digest == vec![9; 64]);
+        // Read as a stamped record is: the frame checked whole.
+        let seg = File::open(segment_path(dir.path(), 0)).unwrap();
+        let f = &frames[1];
+        assert_eq!(
+            read_checked(&seg, f.offset, f.len, &f.name).unwrap(),
+            vec![3; 103]
+        );
+        assert!(read_checked(&seg, f.offset, f.len, "r4.asice").is_err());
+        assert!(read_checked(&seg, f.offset + 1, f.len, &f.name).is_err());
+        assert!(read_checked(&seg, f.offset, f.len + 1, &f.name).is_err());
 
         // A new segment; once everything in the first is stamped, its file goes.
         q.roll(ROLL_AT).unwrap(); // too small to roll
@@ -550,6 +610,12 @@ mod tests {
         q.remove_first(4).unwrap();
         assert_eq!(files(dir.path()).len(), 3);
         q.remove_first(1).unwrap();
+        // Stamped, the first segment stays while a round's file reads from it.
+        let both = ["pending.0.queue", "pending.1.queue", "pending.done"];
+        assert_eq!(files(dir.path()), both);
+        assert_eq!(delete_unused(dir.path(), &|s| s == 0).unwrap(), 0);
+        assert_eq!(files(dir.path()), both);
+        assert_eq!(delete_unused(dir.path(), &|_| false).unwrap(), 1);
         assert_eq!(files(dir.path()), ["pending.1.queue", "pending.done"]);
         assert_eq!(names(&q), ["r6.asice"]);
         for i in 7..10u8 {

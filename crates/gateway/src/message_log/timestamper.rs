@@ -2,11 +2,11 @@
 //! interval, the records waiting in the queue are stamped with one RFC 3161 request over their
 //! time-stamp hash chain (leaf `/META-INF/signatures.xml`, result `/ts-hashchain.xml#STEP0`).
 //! The global configuration's approved TSAs are asked in its order until one gives a reply that
-//! checks (against the request and the TSA's certificate). Each record then gets the shared
-//! result, its own chain and the token, and its container is written into the round's bundle
-//! (one file per token, `super::bundle_name`; a streamed record stays a file of its own). A
-//! round stamps whatever waits (`timestamp_records_per_token` records per token, to bound the
-//! chains held at once), so stamping cannot fall behind the message rate.
+//! checks (against the request and the TSA's certificate). The round then writes the token and
+//! where its records are (`super::stamps`, one file per token); each record's container is
+//! put together, stamped, when it is read (a streamed record, a file of its own, is stamped in
+//! place). A round stamps whatever waits (`timestamp_records_per_token` records per token, to
+//! bound the chains held at once), so stamping cannot fall behind the message rate.
 //!
 //! While stamping fails, records keep queueing on disk; the message log refuses new messages
 //! once the oldest has waited longer than the acceptable period ([`super::MessageLog::refusal`]),
@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
+use super::stamps::{self, Stamped};
 use super::MessageLog;
 use crate::proxy::Gateway;
 use brama_sign::asic;
@@ -140,39 +141,23 @@ pub async fn stamp_pending(gw: &Arc<Gateway>, log: &MessageLog) -> Result<usize,
     Ok(done)
 }
 
-/// Records stamped with one token, written out, flushed, and forgotten by the queue.
+/// Records stamped with one token: the round's file written and flushed, then the queue
+/// forgets them.
 async fn stamp_chunk(
     gw: &Arc<Gateway>,
     log: &MessageLog,
     waiting: Vec<super::queue::Frame>,
 ) -> Result<usize, String> {
     let digests: Vec<Vec<u8>> = waiting.iter().map(|f| f.digest.clone()).collect();
-    let built = hashchain::build_timestamp(ALG, &digests);
-    let (tsa, token) = token_for(gw, log, &built.result).await?;
-    // The containers written out stamped, then one flush, then the queue forgets them.
+    let tree = hashchain::timestamp_tree(ALG, &digests);
+    let (tsa, token) = token_for(gw, log, &tree.result).await?;
+    // The records are on disk before a round's file names them.
+    log.queue.commit().await.map_err(|e| e.to_string())?;
     let n = waiting.len();
-    let result = built.result;
-    let chains = built.chains;
     let g = gw.clone();
     tokio::task::spawn_blocking(move || -> Result<(), String> {
         let log = g.message_log.as_ref().ok_or("no message log")?;
-        let mut bundled = waiting.iter().zip(&chains).filter(|(f, _)| !f.external);
-        if let Some((first, _)) = bundled.clone().next() {
-            // The round's records into one bundle, a container at a time.
-            let name = super::bundle_name(first);
-            // Past the page cache, and synced as it is finished.
-            super::write_whole(&log.dir, &name, super::direct::DirectFile::create, |out| {
-                let mut zip = asic::bundle(out);
-                for (frame, chain) in bundled.by_ref() {
-                    let bytes = log.queue.read(frame)?;
-                    let stamped = asic::with_timestamp(bytes, &result, chain, &token)?;
-                    zip.put(&frame.name, &stamped)?;
-                }
-                zip.finish()?.finish()
-            })
-            .map_err(|e| format!("{}: {e}", log.dir.join(&name).display()))?;
-        }
-        for (frame, chain) in waiting.iter().zip(&chains).filter(|(f, _)| f.external) {
+        for (i, frame) in waiting.iter().enumerate().filter(|(_, f)| f.external) {
             // A streamed record: its container gets the time-stamp in place, then moves.
             let from = log.dir.join(super::INCOMING).join(&frame.name);
             if !from.exists() && log.dir.join(&frame.name).exists() {
@@ -184,14 +169,30 @@ async fn stamp_chunk(
                 .write(true)
                 .open(&from)
                 .map_err(|e| format!("{}: {e}", from.display()))?;
-            asic::append_timestamp(&mut f, &result, chain, &token)
+            asic::append_timestamp(&mut f, &tree.result, &tree.chain(i), &token)
                 .and_then(|()| f.sync_data())
                 .map_err(|e| format!("{}: {e}", frame.name))?;
             std::fs::rename(&from, log.dir.join(&frame.name))
                 .map_err(|e| format!("{}: {e}", from.display()))?;
         }
-        // The files are synced as written; their names now. Durable before the queue forgets
-        // them: a crash before that has the round written again, under the same bundle name.
+        // The round's file: the token and where each record is, not the records again.
+        let records: Vec<Stamped> = waiting
+            .iter()
+            .map(|f| Stamped {
+                name: f.name.clone(),
+                offset: f.offset,
+                len: f.len,
+                external: f.external,
+                digest: f.digest.clone(),
+            })
+            .collect();
+        let first = waiting.first().ok_or("an empty round")?;
+        let name = stamps::file_name(first.segment, first.offset);
+        stamps::encode(&token, &records)
+            .and_then(|bytes| super::write_synced(&log.dir, &name, &bytes))
+            .map_err(|e| format!("{}: {e}", log.dir.join(&name).display()))?;
+        // Durable before the queue forgets the records: a crash before that has the round
+        // written again, under the same name.
         std::fs::File::open(&log.dir)
             .and_then(|d| d.sync_all())
             .map_err(|e| format!("{}: {e}", log.dir.display()))

@@ -224,6 +224,13 @@ fn time_stamp_chains_verify_for_every_batch_size() {
             .map(|i| DigestAlgorithm::Sha512.digest(format!("<signature {i}/>").as_bytes()))
             .collect();
         let built = build_timestamp(DigestAlgorithm::Sha512, &sigs);
+        // The tree that writes chains one at a time writes the same bytes.
+        let tree = timestamp_tree(DigestAlgorithm::Sha512, &sigs);
+        assert_eq!(tree.result, built.result);
+        assert_eq!(tree.len(), sigs.len());
+        for (i, chain) in built.chains.iter().enumerate() {
+            assert_eq!(&tree.chain(i), chain, "chain {i}");
+        }
         assert!(String::from_utf8_lossy(&built.result).contains(r#"URI="/ts-hashchain.xml#STEP0""#));
         for (i, chain) in built.chains.iter().enumerate() {
             assert!(String::from_utf8_lossy(chain)
