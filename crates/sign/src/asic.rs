@@ -195,22 +195,26 @@ pub fn write(c: &Container) -> std::io::Result<Vec<u8>> {
 
 /// [`write()`] from borrowed parts.
 pub fn write_parts(p: &Parts) -> std::io::Result<Vec<u8>> {
-    write_listing(p, p.ts_hash_chain_result.is_some(), Vec::new())
+    write_listing(
+        p,
+        p.ts_hash_chain_result.is_some(),
+        Vec::with_capacity(p.size_hint()),
+    )
 }
 
 /// Appends to `out` a container whose batch time-stamp is added later ([`append_timestamp`]):
 /// its manifest already lists the time-stamp hash-chain files, as the finished container has
 /// them. What `out` held before (a frame header) stays in front.
-pub fn append_for_stamping(p: &Parts, out: Vec<u8>) -> std::io::Result<Vec<u8>> {
-    write_listing(p, true, out)
+pub fn append_for_stamping(p: &Parts, out: &mut Vec<u8>) -> std::io::Result<()> {
+    out.reserve(p.size_hint());
+    write_listing(p, true, out).map(drop)
 }
 
 /// Refused only past the zip limits (65,534 entries, 4 GiB): larger bodies stream
 /// ([`write_streaming`]).
-fn write_listing(c: &Parts, ts_listed: bool, mut out: Vec<u8>) -> std::io::Result<Vec<u8>> {
+fn write_listing<W: Write>(c: &Parts, ts_listed: bool, out: W) -> std::io::Result<W> {
     // Logged on the hot path: stored, not deflated (deflating costs more CPU than the
     // signature, and a compressor's state per container).
-    out.reserve(c.size_hint());
     let mut zip = StoredZip::new(out);
     zip.put("mimetype", MIMETYPE.as_bytes())?;
     zip.put("message.xml", c.message)?;

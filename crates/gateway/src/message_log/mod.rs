@@ -19,6 +19,7 @@ pub mod archiver;
 pub mod download;
 mod group_sync;
 pub(crate) mod queue;
+mod segment_writer;
 pub mod stamps;
 pub mod timestamper;
 
@@ -44,8 +45,10 @@ pub struct MessageLog {
     pub stamping: Stamping,
     /// The records waiting for a time-stamp.
     pub(crate) queue: queue::Queue,
-    /// Flushes the directory's filesystem: unstamped records, stamped containers written out.
+    /// Flushes the directory's filesystem (`syncfs`): records written as files of their own.
     sync: GroupSync,
+    /// The directory, open for `syncfs`.
+    dir_file: std::sync::Arc<std::fs::File>,
     settings: Settings,
     /// Where and how records are archived (`[log] archive_dir`), when they are.
     pub(crate) archive: Option<archiver::ArchiveSettings>,
@@ -110,7 +113,8 @@ impl MessageLog {
         })?;
         let log = MessageLog {
             stamping: Stamping::default(),
-            sync: GroupSync::filesystem(&dir)?,
+            sync: GroupSync::default(),
+            dir_file: std::sync::Arc::new(std::fs::File::open(&dir)?),
             queue,
             dir,
             settings,
@@ -239,10 +243,10 @@ impl MessageLog {
                 (None, Some(signature)) => self.digests.of(signature),
                 _ => timestamper::ALG.digest(parts.signature),
             };
-            // The container written behind its frame's header, then a short write into the
-            // page cache; the flush is shared (commit).
+            // The container written straight into the queue's waiting bytes, behind its
+            // frame's header; the write and the flush are shared (commit).
             self.queue
-                .append_with(&name, digest, false, parts.size_hint(), |frame| {
+                .append_with(&name, digest, false, |frame| {
                     asic::append_for_stamping(&parts, frame)
                 })
                 .map_err(io)?;
@@ -255,7 +259,9 @@ impl MessageLog {
                 .await
                 .map_err(|e| fail(ErrorCode::LoggingFailed, e.to_string()))?
                 .map_err(io)?;
-            self.sync.wait().await.map_err(io)?;
+            let dir = self.dir_file.clone();
+            let flush = move || Ok(rustix::fs::syncfs(&*dir).map_err(std::io::Error::from)?);
+            self.sync.wait(flush).await.map_err(io)?;
         }
         Ok(())
     }
@@ -373,10 +379,11 @@ impl SignatureDigests {
 
     fn of(&self, signature: &bytes::Bytes) -> Vec<u8> {
         let lock = || self.recent.lock().unwrap_or_else(|p| p.into_inner());
-        let known = lock()
-            .iter()
-            .find(|(s, _)| s == signature)
-            .map(|(_, d)| d.clone());
+        // The same allocation (our own batch's signature) is found without reading it.
+        let same = |s: &bytes::Bytes| {
+            (s.as_ptr() == signature.as_ptr() && s.len() == signature.len()) || s == signature
+        };
+        let known = lock().iter().find(|(s, _)| same(s)).map(|(_, d)| d.clone());
         if let Some(d) = known {
             return d;
         }

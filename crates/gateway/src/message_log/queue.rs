@@ -21,12 +21,12 @@
 
 use std::collections::VecDeque;
 use std::fs::File;
-use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use super::GroupSync;
+use super::group_sync::{Failed, GroupSync};
+use super::segment_writer::{SegmentWriter, BLOCK};
 
 const HEADER: usize = 8;
 /// `written_at`, `kind` and `name_len`, before the name.
@@ -69,7 +69,10 @@ impl Frame {
 
 pub(crate) struct Queue {
     dir: PathBuf,
-    inner: Mutex<Inner>,
+    inner: Arc<Mutex<Inner>>,
+    /// Writes the waiting frames to the newest segment, one flush at a time (lock order: the
+    /// writer, then `inner`).
+    writer: Arc<Mutex<SegmentWriter>>,
     sync: GroupSync,
     /// The mark, rewritten in place.
     mark: File,
@@ -81,13 +84,26 @@ struct Inner {
     /// Oldest first; the last takes appends.
     segments: VecDeque<Segment>,
     frames: VecDeque<Frame>,
+    /// Frames appended to the newest segment and not yet written: the next flush writes them
+    /// all with one write.
+    pending: Vec<u8>,
+    /// The buffer of the last flush, emptied, for `pending` to take next: appends write into
+    /// memory that is there already.
+    spare: Option<Vec<u8>>,
 }
 
 struct Segment {
     seq: u64,
     file: Arc<File>,
+    /// Where the next frame goes (its written bytes and `pending`).
     end: u64,
 }
+
+/// What the waiting frames may add up to while they cannot be written (a full disk): past it,
+/// records are refused at once.
+const MAX_PENDING: usize = 64 << 20;
+/// A flushed buffer larger than this is freed rather than kept for the next appends.
+const MAX_SPARE: usize = 8 << 20;
 
 pub(crate) fn segment_path(dir: &Path, seq: u64) -> PathBuf {
     dir.join(format!("pending.{seq}.queue"))
@@ -192,11 +208,22 @@ impl Queue {
             tracing::error!("{msg}");
             msg
         });
-        let newest = segments.back().map(|s| s.file.clone());
+        let writer = match segments.back() {
+            Some(s) => {
+                SegmentWriter::open(&segment_path(dir, s.seq), s.seq, s.file.clone(), s.end)?
+            }
+            None => return Err(std::io::Error::other("the queue has no segment")),
+        };
         Ok(Queue {
             dir: dir.to_path_buf(),
-            sync: GroupSync::data(newest.map_or_else(|| File::open(dir), |f| f.try_clone())?),
-            inner: Mutex::new(Inner { segments, frames }),
+            sync: GroupSync::default(),
+            writer: Arc::new(Mutex::new(writer)),
+            inner: Arc::new(Mutex::new(Inner {
+                segments,
+                frames,
+                pending: Vec::new(),
+                spare: None,
+            })),
             mark: mark_file,
             damaged,
         })
@@ -214,68 +241,76 @@ impl Queue {
         container: &[u8],
         digest: Vec<u8>,
     ) -> std::io::Result<()> {
-        self.append_with(name, digest, false, container.len(), |mut frame| {
+        self.append_with(name, digest, false, |frame| {
             frame.extend_from_slice(container);
-            Ok(frame)
+            Ok(())
         })
     }
 
     /// Appends a record whose container was written, synced, into `incoming/<name>`.
     pub(crate) fn append_external(&self, name: &str, digest: Vec<u8>) -> std::io::Result<()> {
         let payload = digest.clone();
-        self.append_with(name, digest, true, payload.len(), |mut frame| {
+        self.append_with(name, digest, true, |frame| {
             frame.extend_from_slice(&payload);
-            Ok(frame)
+            Ok(())
         })
     }
 
-    /// Appends a record, not yet durable: see [`Queue::commit`]. A short write into the page
-    /// cache. `write` appends the payload to the frame it is given (the container written
-    /// straight behind the frame's header, not copied there).
+    /// Appends a record, not yet durable nor written: see [`Queue::commit`]. `write` appends
+    /// the payload to the bytes it is given: the frames waiting to be written, behind this
+    /// frame's header (the container is written once, where it is written from).
     pub(crate) fn append_with(
         &self,
         name: &str,
         digest: Vec<u8>,
         external: bool,
-        size_hint: usize,
-        write: impl FnOnce(Vec<u8>) -> std::io::Result<Vec<u8>>,
+        write: impl FnOnce(&mut Vec<u8>) -> std::io::Result<()>,
     ) -> std::io::Result<()> {
-        if name.len() > usize::from(u16::MAX) {
+        let Ok(name_len) = u16::try_from(name.len()) else {
             return Err(std::io::Error::other("the record's name is too long"));
-        }
+        };
         let written_at = crate::ocsp::now();
-        // One buffer: the header's length and CRC are filled in once the body is behind them.
-        let mut frame = Vec::with_capacity(HEADER + PREFIX + name.len() + size_hint);
-        frame.extend_from_slice(&[0; HEADER]);
-        frame.extend_from_slice(&written_at.to_le_bytes());
-        frame.push(u8::from(external));
-        frame.extend_from_slice(&(name.len() as u16).to_le_bytes());
-        frame.extend_from_slice(name.as_bytes());
-        let before = frame.len();
-        let mut frame = write(frame)?;
-        let payload_len = frame.len() - before;
-        if payload_len > MAX_FRAME {
+        let mut inner = self.lock();
+        let Inner {
+            segments,
+            pending,
+            frames,
+            ..
+        } = &mut *inner;
+        if pending.len() > MAX_PENDING {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::StorageFull,
+                "the message log's queue cannot be written (is the disk full?)",
+            ));
+        }
+        let Some(seg) = segments.back_mut() else {
+            return Err(std::io::Error::other("the queue has no segment"));
+        };
+        // The header's length and CRC are filled in once the body is behind them.
+        let start = pending.len();
+        pending.extend_from_slice(&[0; HEADER]);
+        pending.extend_from_slice(&written_at.to_le_bytes());
+        pending.push(u8::from(external));
+        pending.extend_from_slice(&name_len.to_le_bytes());
+        pending.extend_from_slice(name.as_bytes());
+        let before = pending.len();
+        let written = write(pending);
+        let payload_len = pending.len() - before;
+        if written.is_err() || payload_len > MAX_FRAME {
+            pending.truncate(start);
+            written?;
             return Err(std::io::Error::other(
                 "the record is too large for the queue",
             ));
         }
+        let frame = &mut pending[start..];
         let body_len = (frame.len() - HEADER) as u32;
         let crc = crc32fast::hash(&frame[HEADER..]);
         frame[..4].copy_from_slice(&body_len.to_le_bytes());
         frame[4..HEADER].copy_from_slice(&crc.to_le_bytes());
-        let mut inner = self.lock();
-        let Some(seg) = inner.segments.back_mut() else {
-            return Err(std::io::Error::other("the queue has no segment"));
-        };
-        if let Err(e) = (&*seg.file).write_all(&frame) {
-            // A full disk may have taken part of the frame: cut it off, so the next frame
-            // starts where the index says (appends go to the end of the file).
-            seg.file.set_len(seg.end)?;
-            return Err(e);
-        }
-        let (segment, offset) = (seg.seq, seg.end + before as u64);
-        seg.end += frame.len() as u64;
-        inner.frames.push_back(Frame {
+        let (segment, offset) = (seg.seq, seg.end + (before - start) as u64);
+        seg.end += (pending.len() - start) as u64;
+        frames.push_back(Frame {
             name: name.to_string(),
             segment,
             offset,
@@ -287,9 +322,27 @@ impl Queue {
         Ok(())
     }
 
-    /// Returns once every record appended before the call is on disk.
+    /// Returns once every record appended before the call is on disk: the frames waiting are
+    /// written with one write and the segment synced, once for every writer waiting then.
     pub(crate) async fn commit(&self) -> std::io::Result<()> {
-        self.sync.wait().await
+        let (inner, writer) = (self.inner.clone(), self.writer.clone());
+        self.sync
+            .wait(move || {
+                let mut w = writer.lock().unwrap_or_else(|p| p.into_inner());
+                write_pending(&mut w, &inner)
+            })
+            .await
+    }
+
+    /// Whether `chunk` (from [`Queue::first`]) is still the oldest records, where they were: a
+    /// failed write moves the records appended after it.
+    pub(crate) fn still_first(&self, chunk: &[Frame]) -> bool {
+        let inner = self.lock();
+        chunk.len() <= inner.frames.len()
+            && chunk
+                .iter()
+                .zip(&inner.frames)
+                .all(|(a, b)| (a.segment, a.offset) == (b.segment, b.offset))
     }
 
     /// The records waiting now, oldest first.
@@ -338,27 +391,31 @@ impl Queue {
         Ok(buf)
     }
 
-    /// Starts a new segment for appends if the newest holds `at_least` bytes (blocking): the
-    /// newest is synced first, so a group commit that flushes the new one misses nothing.
+    /// Starts a new segment for appends if the newest holds `at_least` bytes (blocking): what
+    /// waits for the old one is written there first, and synced.
     pub(crate) fn roll(&self, at_least: u64) -> std::io::Result<()> {
-        let mut inner = self.lock();
-        let Some(last) = inner.segments.back() else {
-            return Ok(());
+        let mut w = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let taken = {
+            let mut inner = self.lock();
+            let Some(last) = inner.segments.back() else {
+                return Ok(());
+            };
+            if last.end < at_least.max(1) {
+                return Ok(());
+            }
+            let seq = last.seq + 1;
+            let file = Arc::new(create_segment(&self.dir, seq)?);
+            inner.segments.push_back(Segment { seq, file, end: 0 });
+            std::mem::take(&mut inner.pending)
         };
-        if last.end < at_least.max(1) {
-            return Ok(());
+        // The old segment's last frames; the new one takes the writes whatever came of that.
+        let written = write_taken(&mut w, &self.inner, taken);
+        let newest = self.lock().segments.back().map(|s| (s.seq, s.file.clone()));
+        if let Some((seq, file)) = newest {
+            *w = SegmentWriter::open(&segment_path(&self.dir, seq), seq, file, 0)?;
         }
-        last.file.sync_data()?;
-        let seq = last.seq + 1;
-        let file = create_segment(&self.dir, seq)?;
-        File::open(&self.dir)?.sync_all()?;
-        self.sync.replace(file.try_clone()?);
-        inner.segments.push_back(Segment {
-            seq,
-            file: Arc::new(file),
-            end: 0,
-        });
-        Ok(())
+        written.map_err(|f| f.error)?;
+        File::open(&self.dir)?.sync_all()
     }
 
     /// Forgets the `n` oldest records (stamped; blocking): the mark moves past them, durably.
@@ -441,6 +498,66 @@ pub(crate) fn read_checked(
     Ok(frame)
 }
 
+/// Writes the frames waiting (blocking) and syncs them.
+fn write_pending(w: &mut SegmentWriter, inner: &Mutex<Inner>) -> Result<(), Failed> {
+    let taken = {
+        let mut i = inner.lock().unwrap_or_else(|p| p.into_inner());
+        let spare = i.spare.take().unwrap_or_default();
+        std::mem::replace(&mut i.pending, spare)
+    };
+    write_taken(w, inner, taken)
+}
+
+/// Writes frames taken from `pending` at the end of the writer's segment and syncs them. A
+/// failed write is cut off the file and its records are forgotten (their writers are refused);
+/// the records appended since move down into their place.
+fn write_taken(
+    w: &mut SegmentWriter,
+    inner: &Mutex<Inner>,
+    mut taken: Vec<u8>,
+) -> Result<(), Failed> {
+    if taken.is_empty() {
+        return Ok(()); // everything was written and synced by the flush before
+    }
+    let written = write_and_sync(w, inner, &taken);
+    // The buffer serves the appends again (kept unless a backlog made it large).
+    if taken.capacity() <= MAX_SPARE {
+        taken.clear();
+        inner.lock().unwrap_or_else(|p| p.into_inner()).spare = Some(taken);
+    }
+    written
+}
+
+fn write_and_sync(w: &mut SegmentWriter, inner: &Mutex<Inner>, taken: &[u8]) -> Result<(), Failed> {
+    let start = w.written;
+    if let Err(error) = w.write(taken) {
+        // Cut back, so the file ends where the index says; failing that, nothing is sure.
+        w.file.set_len(start)?;
+        let cut = taken.len() as u64;
+        let mut inner = inner.lock().unwrap_or_else(|p| p.into_inner());
+        let seq = w.seq;
+        inner
+            .frames
+            .retain(|f| f.segment != seq || f.offset < start || f.offset >= start + cut);
+        for f in inner
+            .frames
+            .iter_mut()
+            .filter(|f| f.segment == seq && f.offset > start)
+        {
+            f.offset -= cut;
+        }
+        if let Some(seg) = inner.segments.iter_mut().find(|s| s.seq == seq) {
+            seg.end -= cut;
+        }
+        return Err(Failed {
+            error,
+            durability_lost: false,
+        });
+    }
+    w.file.sync_data()?;
+    Ok(())
+}
+
 fn create_segment(dir: &Path, seq: u64) -> std::io::Result<File> {
     File::options()
         .create_new(true)
@@ -486,6 +603,15 @@ fn scan(
         }
         let mut header = [0u8; HEADER];
         file.read_exact_at(&mut header, at)?;
+        if header == [0; HEADER] && file_len - at < BLOCK as u64 {
+            // Past the last frame, the zeros of a block written whole: a torn tail when they
+            // are zeros to the end.
+            let mut rest = vec![0u8; (file_len - at) as usize];
+            file.read_exact_at(&mut rest, at)?;
+            if rest.iter().all(|b| *b == 0) {
+                return Ok((frames, at, None));
+            }
+        }
         let len = u32::from_le_bytes(header[..4].try_into().unwrap_or_default()) as u64;
         let crc = u32::from_le_bytes(header[4..].try_into().unwrap_or_default());
         if at + HEADER as u64 + len > file_len {
@@ -647,13 +773,28 @@ mod tests {
                 .unwrap();
         }
         q.commit().await.unwrap();
+        let last = q.frames().pop().unwrap();
+        let end = last.offset + u64::from(last.len);
         drop(q);
         let path = segment_path(dir.path(), 0);
 
-        // A torn last frame is cut off quietly.
+        // The zeros of a block written whole past the last frame are no frame.
         let len = std::fs::metadata(&path).unwrap().len();
+        if len > end {
+            let q = Queue::open(dir.path(), &digest).unwrap();
+            assert!(q.damaged.is_none());
+            assert_eq!(q.len(), 4);
+            assert_eq!(
+                std::fs::metadata(&path).unwrap().len(),
+                end,
+                "cut at the last frame"
+            );
+            drop(q);
+        }
+
+        // A torn last frame is cut off quietly.
         let f = File::options().write(true).open(&path).unwrap();
-        f.set_len(len - 2).unwrap();
+        f.set_len(end - 2).unwrap();
         let q = Queue::open(dir.path(), &digest).unwrap();
         assert!(q.damaged.is_none());
         assert_eq!(q.len(), 3);

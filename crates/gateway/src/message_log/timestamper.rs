@@ -151,8 +151,12 @@ async fn stamp_chunk(
     let digests: Vec<Vec<u8>> = waiting.iter().map(|f| f.digest.clone()).collect();
     let tree = hashchain::timestamp_tree(ALG, &digests);
     let (tsa, token) = token_for(gw, log, &tree.result).await?;
-    // The records are on disk before a round's file names them.
+    // The records are on disk before a round's file names them, where they were found (a
+    // failed write since moves the records after it: the round is done again).
     log.queue.commit().await.map_err(|e| e.to_string())?;
+    if !log.queue.still_first(&waiting) {
+        return Err("the queue changed under the round (a failed write); it is repeated".into());
+    }
     let n = waiting.len();
     let g = gw.clone();
     tokio::task::spawn_blocking(move || -> Result<(), String> {
