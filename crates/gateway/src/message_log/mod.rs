@@ -299,16 +299,15 @@ fn final_name(query_id: &str, request_id: &str, direction: Direction) -> String 
 /// An id as part of a file name: ASCII letters, digits and `-`, anything else `_`, at most 100
 /// characters (a query id is the information system's choice).
 pub fn safe(id: &str) -> String {
-    id.chars()
-        .take(100)
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
+    let mut out = String::with_capacity(id.len().min(100));
+    out.extend(id.chars().take(100).map(|c| {
+        if c.is_ascii_alphanumeric() || c == '-' {
+            c
+        } else {
+            '_'
+        }
+    }));
+    out
 }
 
 /// Writes `name` in `dir` whole and synced, or not at all: a temporary file, synced, renamed.

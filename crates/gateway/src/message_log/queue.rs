@@ -1,7 +1,8 @@
 //! The message log's records, in append-only segment files (`pending.<n>.queue`): a record is
-//! appended to the newest segment as a frame and made durable by a group commit (one
-//! `fdatasync` of that one file for every record appended before it began), which costs a
-//! message far less than a file of its own. A time-stamping round takes the oldest frames
+//! appended as a frame to the bytes waiting for the newest segment, in memory, and made durable
+//! by a group commit: one write of everything waiting, past the page cache
+//! (`super::segment_writer`), and one `fdatasync`, for every record appended before it began.
+//! That costs a message far less than a file, or a write, of its own. A time-stamping round takes the oldest frames
 //! waiting, records the token and where they are (`super::stamps`), and then moves the mark of
 //! what is stamped (`pending.done`, the segment and offset of the first frame still waiting)
 //! past them. The records stay where they are: a segment behind the mark holds stamped records,
