@@ -149,10 +149,20 @@ impl Queue {
         let mark = match read_mark(&mark_file) {
             Ok(m) => m,
             Err(why) => {
+                // The rounds' files name the segments stamped: the newest of them is stamped
+                // again from its start (a record stamped twice rather than lost), the older
+                // ones are not read at all (a log kept for years is not loaded into memory).
+                let newest = [dir.to_path_buf(), dir.join(super::archiver::ARCHIVED)]
+                    .iter()
+                    .flat_map(|d| super::stamps::files_in(d).unwrap_or_default())
+                    .filter_map(|p| super::stamps::segment_of(&p.file_name()?.to_string_lossy()))
+                    .max();
                 damage.push(format!(
-                    "its mark {MARK} was damaged ({why}); every record is stamped again"
+                    "its mark {MARK} was damaged ({why}); the records from segment {} on are \
+                     stamped again",
+                    newest.unwrap_or(0)
                 ));
-                None
+                newest.map(|seq| (seq, 0))
             }
         };
         let (mark_seq, mark_offset) = mark.unwrap_or((0, 0));
@@ -482,6 +492,9 @@ pub(crate) fn read_checked(
         )
     };
     let start = offset.checked_sub(head).ok_or_else(damaged)?;
+    if len as usize > MAX_FRAME {
+        return Err(damaged());
+    }
     let total = head as usize + len as usize;
     // Room for the time-stamp the reader adds, so that the container grows in place.
     let mut frame = Vec::with_capacity(total + 16 * 1024);
@@ -822,6 +835,26 @@ mod tests {
         let q = Queue::open(dir.path(), &digest).unwrap();
         assert!(q.damaged.as_deref().unwrap().contains("mark"));
         assert_eq!(names(&q), ["r0.asice", "r4.asice"]);
+    }
+
+    #[tokio::test]
+    async fn a_damaged_mark_reloads_from_the_newest_stamped_segment_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let q = Queue::open(dir.path(), &digest).unwrap();
+        q.append("r0.asice", b"zero", vec![0]).unwrap();
+        q.commit().await.unwrap();
+        q.roll(1).unwrap();
+        q.append("r1.asice", b"one", vec![1]).unwrap();
+        q.commit().await.unwrap();
+        q.remove_first(2).unwrap();
+        drop(q);
+        // Segment 1's round was written; the mark then damaged.
+        let round = super::super::stamps::file_name(1, 0);
+        std::fs::write(dir.path().join(round), b"a round").unwrap();
+        std::fs::write(dir.path().join(MARK), [7u8; 20]).unwrap();
+        let q = Queue::open(dir.path(), &digest).unwrap();
+        assert!(q.damaged.as_deref().unwrap().contains("from segment 1 on"));
+        assert_eq!(names(&q), ["r1.asice"], "segment 0 is not read again");
     }
 
     #[tokio::test]
