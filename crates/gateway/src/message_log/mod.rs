@@ -293,13 +293,25 @@ fn final_name(query_id: &str, request_id: &str, direction: Direction) -> String 
         Direction::Request => "request",
         Direction::Response => "response",
     };
-    format!("{}-{}-{suffix}.asice", safe(query_id), safe(request_id))
+    let mut name = String::with_capacity(query_id.len() + request_id.len() + 20);
+    push_safe(&mut name, query_id);
+    name.push('-');
+    push_safe(&mut name, request_id);
+    name.push('-');
+    name.push_str(suffix);
+    name.push_str(".asice");
+    name
 }
 
 /// An id as part of a file name: ASCII letters, digits and `-`, anything else `_`, at most 100
 /// characters (a query id is the information system's choice).
 pub fn safe(id: &str) -> String {
     let mut out = String::with_capacity(id.len().min(100));
+    push_safe(&mut out, id);
+    out
+}
+
+fn push_safe(out: &mut String, id: &str) {
     out.extend(id.chars().take(100).map(|c| {
         if c.is_ascii_alphanumeric() || c == '-' {
             c
@@ -307,7 +319,6 @@ pub fn safe(id: &str) -> String {
             '_'
         }
     }));
-    out
 }
 
 /// Writes `name` in `dir` whole and synced, or not at all: a temporary file, synced, renamed.
