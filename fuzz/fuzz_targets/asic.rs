@@ -10,9 +10,8 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(c) = asic::read(data) {
         let _ = asic::verify_container(&c, &TrustStore::default());
     }
-    if let Ok(entries) = asic::read_bundle(std::io::Cursor::new(data), &|_| true) {
-        for (_, bytes) in entries {
-            let _ = asic::read(&bytes);
-        }
-    }
+    let _ = asic::each_in_zip(std::io::Cursor::new(data), &|_| true, &mut |_, bytes| {
+        let _ = asic::read(&bytes);
+        Ok(())
+    });
 });

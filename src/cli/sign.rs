@@ -371,42 +371,39 @@ pub fn verify(a: VerifyArgs) -> ExitCode {
 fn each_container(path: &Path, each: &mut dyn FnMut(&str, Result<Container, SignError>)) {
     let shown = path.display().to_string();
     let loose_parts = ["signatures.xml", "META-INF/signatures.xml"];
-    if path.is_dir() && !loose_parts.iter().any(|p| path.join(p).exists()) {
-        let mut found = 0;
-        let read = crate::message_log::stamps::each_logged(path, &|_| true, &mut |name, bytes| {
-            found += 1;
-            each(&format!("{shown}:{name}"), asic::read(&bytes));
-            Ok(())
-        });
-        match read {
-            Err(e) => each(&shown, Err(SignError::malformed(format!("{shown}: {e}")))),
-            Ok(()) if found == 0 => each(
-                &shown,
-                Err(SignError::malformed("no logged container in the directory")),
-            ),
-            Ok(()) => {}
-        }
-        return;
-    }
-    if path.extension().is_none_or(|e| e != "zip") {
+    let log_dir = path.is_dir() && !loose_parts.iter().any(|p| path.join(p).exists());
+    if !log_dir && path.extension().is_none_or(|e| e != "zip") {
         return each(&shown, load_container(path));
     }
     let mut found = 0;
-    let read = std::fs::File::open(path)
-        .map_err(|e| SignError::malformed(format!("{shown}: {e}")))
-        .and_then(|f| {
-            asic::each_in_bundle(f, &|_| true, &mut |name, bytes| {
-                found += 1;
-                each(&format!("{shown}:{name}"), asic::read(&bytes));
-                Ok(())
-            })
+    let mut one = |name: &str, bytes: Vec<u8>| {
+        found += 1;
+        each(&format!("{shown}:{name}"), asic::read(&bytes));
+    };
+    let malformed = |e: &dyn std::fmt::Display| SignError::malformed(format!("{shown}: {e}"));
+    let (read, none) = if log_dir {
+        let read = crate::message_log::stamps::each_logged(path, &|_| true, &mut |name, bytes| {
+            one(name, bytes);
+            Ok(())
         });
+        (
+            read.map_err(|e| malformed(&e)),
+            "no logged container in the directory",
+        )
+    } else {
+        let read = std::fs::File::open(path)
+            .map_err(|e| malformed(&e))
+            .and_then(|f| {
+                asic::each_in_zip(f, &|_| true, &mut |name, bytes| {
+                    one(&name, bytes);
+                    Ok(())
+                })
+            });
+        (read, "the zip holds no .asice container")
+    };
     match read {
         Err(e) => each(&shown, Err(e)),
-        Ok(()) if found == 0 => each(
-            &shown,
-            Err(SignError::malformed("the zip holds no .asice container")),
-        ),
+        Ok(()) if found == 0 => each(&shown, Err(SignError::malformed(none))),
         Ok(()) => {}
     }
 }

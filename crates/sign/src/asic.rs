@@ -22,8 +22,8 @@ const TIMESTAMP: &str = "META-INF/timestamp.tst";
 /// Containers are small; these bound what a hostile zip can make us inflate.
 const MAX_ENTRIES: usize = 1000;
 const MAX_TOTAL: u64 = 256 * 1024 * 1024;
-/// A bundle holds what a zip without zip64 holds.
-const MAX_BUNDLE_ENTRIES: usize = u16::MAX as usize;
+/// A zip of containers holds at most what a zip without zip64 holds.
+const MAX_ZIP_ENTRIES: usize = u16::MAX as usize;
 
 /// The files of a container that verification reads.
 #[derive(Clone, Debug, Default)]
@@ -354,13 +354,13 @@ fn timestamp_entries<'a>(
 /// whose names `keep` accepts, in the zip's order, each given to `each` (name, bytes) as it is
 /// read: memory holds one container at a time, at most what [`read`] accepts of one, and a zip
 /// of more entries than a zip without zip64 holds is refused.
-pub fn each_in_bundle<R: Read + std::io::Seek>(
+pub fn each_in_zip<R: Read + std::io::Seek>(
     from: R,
     keep: &dyn Fn(&str) -> bool,
     each: &mut dyn FnMut(String, Vec<u8>) -> Result<(), SignError>,
 ) -> Result<(), SignError> {
     let mut zip = zip::ZipArchive::new(from).map_err(|e| structure(format!("not a zip: {e}")))?;
-    if zip.len() > MAX_BUNDLE_ENTRIES {
+    if zip.len() > MAX_ZIP_ENTRIES {
         return Err(structure("too many entries"));
     }
     for i in 0..zip.len() {
@@ -382,19 +382,6 @@ pub fn each_in_bundle<R: Read + std::io::Seek>(
         each(name, buf)?;
     }
     Ok(())
-}
-
-/// [`each_in_bundle`], the containers collected (the records of one query, one bundle).
-pub fn read_bundle<R: Read + std::io::Seek>(
-    from: R,
-    keep: &dyn Fn(&str) -> bool,
-) -> Result<Vec<(String, Vec<u8>)>, SignError> {
-    let mut out = Vec::new();
-    each_in_bundle(from, keep, &mut |name, bytes| {
-        out.push((name, bytes));
-        Ok(())
-    })?;
-    Ok(out)
 }
 
 /// The signature document of a container, read alone (the time-stamper needs only its digest).
@@ -616,7 +603,19 @@ pub fn verify_container(c: &Container, trust: &TrustStore) -> Result<Verified, S
 mod tests {
     use super::*;
 
-    fn bundled(entries: &[(&str, &[u8])]) -> Vec<u8> {
+    fn read_all(
+        zip: &[u8],
+        keep: &dyn Fn(&str) -> bool,
+    ) -> Result<Vec<(String, Vec<u8>)>, SignError> {
+        let mut out = Vec::new();
+        each_in_zip(std::io::Cursor::new(zip), keep, &mut |name, bytes| {
+            out.push((name, bytes));
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    fn zipped(entries: &[(&str, &[u8])]) -> Vec<u8> {
         let mut zip = StoredZip::new(Vec::new());
         for (name, bytes) in entries {
             zip.put(name, bytes).unwrap();
@@ -625,13 +624,13 @@ mod tests {
     }
 
     #[test]
-    fn a_bundle_gives_its_containers_and_refuses_what_is_not_one() {
-        let z = bundled(&[
+    fn a_zip_of_containers_gives_them_and_refuses_what_is_not_one() {
+        let z = zipped(&[
             ("a.asice", b"one"),
             ("linkinginfo", b"x"),
             ("b.asice", b"two"),
         ]);
-        let all = read_bundle(std::io::Cursor::new(&z), &|_| true).unwrap();
+        let all = read_all(&z, &|_| true).unwrap();
         assert_eq!(
             all,
             [
@@ -639,16 +638,16 @@ mod tests {
                 ("b.asice".into(), b"two".to_vec())
             ]
         );
-        let some = read_bundle(std::io::Cursor::new(&z), &|n| n.starts_with('b')).unwrap();
+        let some = read_all(&z, &|n| n.starts_with('b')).unwrap();
         assert_eq!(some.len(), 1);
 
         // Not a zip, a cut zip, an entry larger than a container may be: refused, no panic.
         for bad in [b"garbage".to_vec(), z[..z.len() - 5].to_vec()] {
-            assert!(read_bundle(std::io::Cursor::new(bad), &|_| true).is_err());
+            assert!(read_all(&bad, &|_| true).is_err());
         }
         let big = vec![0u8; MAX_TOTAL as usize + 1];
-        let z = bundled(&[("big.asice", &big)]);
-        let e = read_bundle(std::io::Cursor::new(&z), &|_| true).unwrap_err();
+        let z = zipped(&[("big.asice", &big)]);
+        let e = read_all(&z, &|_| true).unwrap_err();
         assert!(e.message.contains("too large"), "{e}");
     }
 }

@@ -1,8 +1,7 @@
 //! A zip writer for entries that are stored, not compressed: what the message log writes for
-//! every message, so it is a copy and a CRC per entry, with no allocation per entry (the
-//! general zip writer costs several times more on that path), and what it writes a round of
-//! time-stamped records into, streamed to a file. Readers are the general zip reader and any
-//! ASiC verifier.
+//! every message, so it is a copy and a CRC per entry with no allocation of its own (the general
+//! zip writer costs several times more on that path), and what continues a container in memory
+//! to add its time-stamp. Readers are the general zip reader and any ASiC verifier.
 
 /// Local file header, central directory header, end of central directory.
 const LOCAL: u32 = 0x0403_4b50;
@@ -15,7 +14,7 @@ const VERSION: u16 = 20;
 const DOS_TIME: u16 = 0;
 const DOS_DATE: u16 = (1 << 5) | 1;
 
-/// A zip being written into `W` (memory, or a file for a bundle of many containers).
+/// A zip being written into `W`.
 pub struct StoredZip<W = Vec<u8>> {
     out: W,
     written: u64,
@@ -36,11 +35,6 @@ fn too_large(what: &str) -> std::io::Error {
 }
 
 impl StoredZip<Vec<u8>> {
-    /// A new zip in memory, its buffer sized for `capacity` bytes of entries.
-    pub fn with_capacity(capacity: usize) -> StoredZip {
-        StoredZip::new(Vec::with_capacity(capacity + 1024))
-    }
-
     /// Continues a zip whose last bytes are its central directory and a plain end record (no
     /// comment, no zip64), as [`StoredZip::finish`] and the general writer leave it: new
     /// entries go where the central directory was. Any other zip is given back.
@@ -82,31 +76,31 @@ impl<W: std::io::Write> StoredZip<W> {
         if self.entries >= u16::MAX - 1 {
             return Err(too_large("the entries"));
         }
+        // The fields the local and the central header share, from "version needed" to the extra
+        // field's length.
+        let mut fields = [0u8; 26];
         let crc = crc32fast::hash(data);
-        let header = |v: &mut Vec<u8>| {
-            u16le(v, VERSION); // version needed
-            u16le(v, 0); // flags
-            u16le(v, 0); // stored
-            u16le(v, DOS_TIME);
-            u16le(v, DOS_DATE);
-            u32le(v, crc);
-            u32le(v, size);
-            u32le(v, size);
-            u16le(v, name_len);
-            u16le(v, 0); // extra field length
-        };
-        let mut local = Vec::with_capacity(30 + name.len());
-        u32le(&mut local, LOCAL);
-        header(&mut local);
-        local.extend_from_slice(name.as_bytes());
-        self.out.write_all(&local)?;
+        for (at, bytes) in [
+            (0, &VERSION.to_le_bytes()[..]), // version needed; flags 0; stored
+            (6, &DOS_TIME.to_le_bytes()),
+            (8, &DOS_DATE.to_le_bytes()),
+            (10, &crc.to_le_bytes()),
+            (14, &size.to_le_bytes()),
+            (18, &size.to_le_bytes()),
+            (22, &name_len.to_le_bytes()), // extra field length 0
+        ] {
+            fields[at..at + bytes.len()].copy_from_slice(bytes);
+        }
+        self.out.write_all(&LOCAL.to_le_bytes())?;
+        self.out.write_all(&fields)?;
+        self.out.write_all(name.as_bytes())?;
         self.out.write_all(data)?;
-        self.written += (local.len() + data.len()) as u64;
+        self.written += (4 + fields.len() + name.len() + data.len()) as u64;
 
         let c = &mut self.central;
         u32le(c, CENTRAL);
         u16le(c, VERSION); // made by: MS-DOS, 2.0
-        header(c);
+        c.extend_from_slice(&fields);
         u16le(c, 0); // comment length
         u16le(c, 0); // disk
         u16le(c, 0); // internal attributes
@@ -175,7 +169,7 @@ mod tests {
 
     #[test]
     fn the_general_reader_reads_it_and_it_continues() {
-        let mut z = StoredZip::with_capacity(0);
+        let mut z = StoredZip::new(Vec::new());
         z.put("mimetype", b"application/vnd.etsi.asic-e+zip")
             .unwrap();
         z.put("message.xml", b"<a/>").unwrap();
@@ -195,7 +189,7 @@ mod tests {
 
         // Not a zip of this form: refused, never misread.
         assert!(StoredZip::reopen(b"not a zip at all, long enough".to_vec()).is_err());
-        let mut commented = StoredZip::with_capacity(0).finish().unwrap();
+        let mut commented = StoredZip::new(Vec::new()).finish().unwrap();
         commented[END_LEN - 2] = 1;
         commented.push(b'x');
         assert!(StoredZip::reopen(commented).is_err());

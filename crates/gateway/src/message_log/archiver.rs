@@ -79,9 +79,9 @@ pub fn archive_once(log_dir: &Path, s: &ArchiveSettings) -> Result<Vec<PathBuf>,
     }
     let mut link = read_link(&s.dir);
     let mut written = Vec::new();
-    let mut chunk: Vec<Stamped> = Vec::new();
+    let mut chunk: Vec<Unit> = Vec::new();
     let mut size = 0u64;
-    let mut flush = |chunk: &mut Vec<Stamped>, link: &mut Link| -> Result<(), String> {
+    let mut flush = |chunk: &mut Vec<Unit>, link: &mut Link| -> Result<(), String> {
         if chunk.is_empty() {
             return Ok(());
         }
@@ -128,7 +128,7 @@ pub fn archive_once(log_dir: &Path, s: &ArchiveSettings) -> Result<Vec<PathBuf>,
 }
 
 /// A stamped container's file, or a round's file (its records).
-struct Stamped {
+struct Unit {
     path: PathBuf,
     /// Entry name, bytes.
     containers: Vec<(String, Vec<u8>)>,
@@ -138,7 +138,7 @@ struct Stamped {
 
 /// The time-stamped containers directly in `dir`, loose and of rounds, by time-stamp then file
 /// name.
-fn stamped_containers(dir: &Path) -> std::io::Result<Vec<Stamped>> {
+fn stamped_containers(dir: &Path) -> std::io::Result<Vec<Unit>> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();
@@ -182,7 +182,7 @@ fn stamped_containers(dir: &Path) -> std::io::Result<Vec<Stamped>> {
         let Some(at) = at else {
             continue;
         };
-        out.push(Stamped {
+        out.push(Unit {
             path,
             containers,
             at,

@@ -217,9 +217,15 @@ impl MessageLog {
             hash_chain: sig.hash_chain.as_deref(),
             ..Parts::default()
         };
+        // A record waiting for a batch time-stamp: the digest its chain covers, that of its
+        // signature document (one per signing batch, digested once).
         let waits = stamped && single.is_none();
+        let digest = match (waits, &sig.signature) {
+            (false, _) => None,
+            (true, Some(signature)) => Some(self.digests.of(signature)),
+            (true, None) => Some(timestamper::ALG.digest(parts.signature)),
+        };
         if let Some(b) = streamed {
-            let digest = timestamper::ALG.digest(parts.signature);
             let dir = match waits {
                 true => self.dir.join(INCOMING),
                 false => self.dir.clone(),
@@ -233,16 +239,10 @@ impl MessageLog {
             .await
             .map_err(|e| fail(ErrorCode::LoggingFailed, e.to_string()))?
             .map_err(io)?;
-            if waits {
+            if let Some(digest) = digest {
                 self.queue.append_external(&name, digest).map_err(io)?;
-                self.queue.commit().await.map_err(io)?;
-                self.stamping.set_oldest_if_none(crate::ocsp::now());
             }
-        } else if waits {
-            let digest = match (&single, &sig.signature) {
-                (None, Some(signature)) => self.digests.of(signature),
-                _ => timestamper::ALG.digest(parts.signature),
-            };
+        } else if let Some(digest) = digest {
             // The container written straight into the queue's waiting bytes, behind its
             // frame's header; the write and the flush are shared (commit).
             self.queue
@@ -250,8 +250,6 @@ impl MessageLog {
                     asic::append_for_stamping(&parts, frame)
                 })
                 .map_err(io)?;
-            self.queue.commit().await.map_err(io)?;
-            self.stamping.set_oldest_if_none(crate::ocsp::now());
         } else {
             let dir = self.dir.clone();
             let bytes = asic::write_parts(&parts).map_err(io)?;
@@ -262,6 +260,10 @@ impl MessageLog {
             let dir = self.dir_file.clone();
             let flush = move || Ok(rustix::fs::syncfs(&*dir).map_err(std::io::Error::from)?);
             self.sync.wait(flush).await.map_err(io)?;
+        }
+        if waits {
+            self.queue.commit().await.map_err(io)?;
+            self.stamping.set_oldest_if_none(crate::ocsp::now());
         }
         Ok(())
     }
