@@ -162,13 +162,15 @@ pub fn archive_export(a: ArchiveExportArgs) -> ExitCode {
         .map(|q| format!("{}-", crate::message_log::safe(q)));
     let keep = |name: &str| prefix.as_deref().is_none_or(|p| name.starts_with(p));
     let mut written = 0usize;
-    let done = std::fs::create_dir_all(&a.out).and_then(|()| {
-        crate::message_log::stamps::each_logged(&a.log_dir, &keep, &mut |name, bytes| {
-            std::fs::write(a.out.join(name), bytes)?;
-            written += 1;
-            Ok(())
-        })
-    });
+    let done = std::fs::read_dir(&a.log_dir)
+        .and_then(|_| std::fs::create_dir_all(&a.out))
+        .and_then(|()| {
+            crate::message_log::stamps::each_logged(&a.log_dir, &keep, &mut |name, bytes| {
+                std::fs::write(a.out.join(name), bytes)?;
+                written += 1;
+                Ok(())
+            })
+        });
     match done {
         Ok(()) => {
             println!("{written} containers written to {}", a.out.display());
