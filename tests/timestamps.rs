@@ -140,6 +140,15 @@ async fn logged_exchanges_are_stamped_and_verify_everywhere() {
         2,
         "{one}: a request and its response"
     );
+    let missing = std::process::Command::new(env!("CARGO_BIN_EXE_brama"))
+        .args(["archive", "export", "no-such-log", "--out"])
+        .arg(p.net.path().join("export-missing"))
+        .output()
+        .unwrap();
+    assert!(
+        !missing.status.success(),
+        "a mistyped log directory is an error"
+    );
     let requests: Vec<PathBuf> = files
         .iter()
         .filter(|f| f.to_string_lossy().ends_with("-request.asice"))
