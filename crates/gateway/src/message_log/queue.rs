@@ -15,7 +15,8 @@
 //! record too large to pass through memory (kind 1, a streamed REST body) the digest of its
 //! signature, the container itself written beside the queue in `incoming/`. The mark is `seq u64
 //! LE, offset u64 LE, crc32 u32 LE`. At open, a torn last frame (a crash in the middle of an
-//! append) is cut off; a frame whose CRC does not match is damage: the segment is copied aside
+//! append: cut short, or followed by nothing but the zeros the file was grown by) is cut off;
+//! any other frame whose CRC does not match is damage: the segment is copied aside
 //! whole (`….damaged-<unix>`), the frames before the damage are kept, and the damage is
 //! reported, never silently used. A damaged mark is reported too, and every segment is stamped
 //! again (a record is stamped twice rather than lost).
@@ -27,7 +28,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use super::group_sync::{Failed, GroupSync};
-use super::segment_writer::{SegmentWriter, BLOCK};
+use super::segment_writer::SegmentWriter;
 
 const HEADER: usize = 8;
 /// `written_at`, `kind` and `name_len`, before the name.
@@ -180,7 +181,7 @@ impl Queue {
             } else {
                 0
             };
-            let (found, good_end, bad) = scan(&file, seq, from, len, digest)?;
+            let (found, good_end, bad) = scan(&file, &path, seq, from, len, digest)?;
             if let Some(why) = bad {
                 let aside = path.with_extension(format!("queue.damaged-{}", crate::ocsp::now()));
                 std::fs::copy(&path, &aside)?;
@@ -421,6 +422,12 @@ impl Queue {
         };
         // The old segment's last frames; the new one takes the writes whatever came of that.
         let written = write_taken(&mut w, &self.inner, taken);
+        if written.is_ok() {
+            // Its zeros grown ahead are not needed any more (they read as its end anyway).
+            if let Err(e) = w.trim() {
+                tracing::warn!(segment = w.seq, error = %e, "trimming a message log segment failed");
+            }
+        }
         let newest = self.lock().segments.back().map(|s| (s.seq, s.file.clone()));
         if let Some((seq, file)) = newest {
             *w = SegmentWriter::open(&segment_path(&self.dir, seq), seq, file, 0)?;
@@ -546,7 +553,7 @@ fn write_and_sync(w: &mut SegmentWriter, inner: &Mutex<Inner>, taken: &[u8]) -> 
     let start = w.written;
     if let Err(error) = w.write(taken) {
         // Cut back, so the file ends where the index says; failing that, nothing is sure.
-        w.file.set_len(start)?;
+        w.trim()?;
         let cut = taken.len() as u64;
         let mut inner = inner.lock().unwrap_or_else(|p| p.into_inner());
         let seq = w.seq;
@@ -604,6 +611,7 @@ fn read_mark(file: &File) -> Result<Option<(u64, u64)>, String> {
 /// by one frame, however long the backlog.
 fn scan(
     file: &File,
+    path: &Path,
     seq: u64,
     mut at: u64,
     file_len: u64,
@@ -617,14 +625,9 @@ fn scan(
         }
         let mut header = [0u8; HEADER];
         file.read_exact_at(&mut header, at)?;
-        if header == [0; HEADER] && file_len - at < BLOCK as u64 {
-            // Past the last frame, the zeros of a block written whole: a torn tail when they
-            // are zeros to the end.
-            let mut rest = vec![0u8; (file_len - at) as usize];
-            file.read_exact_at(&mut rest, at)?;
-            if rest.iter().all(|b| *b == 0) {
-                return Ok((frames, at, None));
-            }
+        if header == [0; HEADER] && zeros_to_end(file, at + HEADER as u64, file_len)? {
+            // Past the last frame: the zeros the file was grown by, or a block's padding.
+            return Ok((frames, at, None));
         }
         let len = u32::from_le_bytes(header[..4].try_into().unwrap_or_default()) as u64;
         let crc = u32::from_le_bytes(header[4..].try_into().unwrap_or_default());
@@ -637,6 +640,23 @@ fn scan(
         let mut body = vec![0u8; len as usize];
         file.read_exact_at(&mut body, at + HEADER as u64)?;
         if crc32fast::hash(&body) != crc {
+            let end = at + HEADER as u64 + len;
+            if zeros_to_end(file, end, file_len)? {
+                // Nothing written after it: the last write, torn by a crash before its flush
+                // ended (as a database's log ends at its first bad record). Its records were
+                // never acknowledged; its bytes are kept aside for whoever wants to look.
+                let aside = path.with_extension(format!("queue.torn-{at}"));
+                let mut bytes = header.to_vec();
+                bytes.extend_from_slice(&body);
+                std::fs::write(&aside, bytes)?;
+                tracing::warn!(
+                    segment = %path.display(),
+                    at,
+                    kept = %aside.display(),
+                    "the message log's last write before the stop was torn: it is cut off"
+                );
+                return Ok((frames, at, None));
+            }
             return Ok((frames, at, bad(at)));
         }
         let written_at = i64::from_le_bytes(body[..8].try_into().unwrap_or_default());
@@ -675,6 +695,20 @@ fn scan(
         at += HEADER as u64 + len;
     }
     Ok((frames, at, None))
+}
+
+/// Whether the file holds only zeros from `at` to `file_len` (read a piece at a time).
+fn zeros_to_end(file: &File, mut at: u64, file_len: u64) -> std::io::Result<bool> {
+    let mut piece = vec![0u8; 64 << 10];
+    while at < file_len {
+        let n = (file_len - at).min(piece.len() as u64) as usize;
+        file.read_exact_at(&mut piece[..n], at)?;
+        if piece[..n].iter().any(|b| *b != 0) {
+            return Ok(false);
+        }
+        at += n as u64;
+    }
+    Ok(true)
 }
 
 #[cfg(test)]
@@ -814,7 +848,21 @@ mod tests {
         assert_eq!(q.len(), 3);
         drop(q);
 
-        // A changed byte in the middle is damage: reported, set aside, the frames before kept.
+        // A last frame with a wrong byte and nothing but zeros after it (the file grown ahead):
+        // a torn last write, cut off, its bytes kept aside.
+        let end = std::fs::metadata(&path).unwrap().len();
+        let f = File::options().write(true).open(&path).unwrap();
+        f.write_all_at(&[0xff], end - 10).unwrap();
+        f.set_len(end + 3 * 4096).unwrap();
+        let q = Queue::open(dir.path(), &digest).unwrap();
+        assert!(q.damaged.is_none());
+        assert_eq!(q.len(), 2);
+        assert!(files(dir.path()).iter().any(|f| f.contains("torn")));
+        q.append("r5.asice", &[5; 200], vec![5]).unwrap();
+        q.commit().await.unwrap();
+        drop(q);
+
+        // A changed byte with frames after it is damage: reported, set aside, the frames before kept.
         let mut bytes = std::fs::read(&path).unwrap();
         bytes[HEADER + PREFIX + 8 + 200 + 50] ^= 1; // inside the second frame
         std::fs::write(&path, &bytes).unwrap();
