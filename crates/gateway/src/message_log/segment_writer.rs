@@ -24,6 +24,8 @@ use std::sync::Arc;
 pub(crate) const BLOCK: usize = 4096;
 /// How far ahead of the frames the file is grown with zeros.
 const GROW_BY: u64 = 8 << 20;
+/// Free space below which the file is not grown.
+const ROOM: u64 = 64 << 20;
 /// The zeros written at a time when it grows.
 const ZEROS: usize = 1 << 20;
 
@@ -135,11 +137,23 @@ impl SegmentWriter {
         tail.extend_from_slice(&out[content - kept..content]);
         let end = at + padded as u64;
         if end > *allocated {
-            grow(direct, zeros, end, end + GROW_BY)?;
-            *allocated = end + GROW_BY;
+            *allocated = match roomy(direct) && grow(direct, zeros, end, end + GROW_BY).is_ok() {
+                true => end + GROW_BY,
+                // Appended, as without growing: what a failed growth took is given back.
+                false => {
+                    direct.set_len(end)?;
+                    end
+                }
+            };
         }
         Ok(())
     }
+}
+
+/// Whether the disk has room to spare for growing: growth only makes commits cheaper, so it
+/// never takes a disk's last [`ROOM`] (the records themselves may).
+fn roomy(file: &File) -> bool {
+    rustix::fs::fstatvfs(file).is_ok_and(|s| s.f_bavail.saturating_mul(s.f_frsize) > ROOM)
 }
 
 /// Writes zeros over `from..to` (block-aligned).
