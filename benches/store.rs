@@ -1,4 +1,4 @@
-//! sled delivery writes, the router's durable store: one delivery's state change applied (in
+//! Delivery writes to the router's durable store (redb): one delivery's state change applied (in
 //! memory), and applied then made durable by the group-committed flush with 1 to 64 writers at
 //! once (what an attempt costs before its request may leave).
 
@@ -51,11 +51,7 @@ fn writes(c: &mut Criterion) {
         .build()
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let store = rt.block_on(async {
-        let s = Store::open(dir.path(), 16 << 20).unwrap();
-        s.start_flusher();
-        s
-    });
+    let store = rt.block_on(async { Store::open(dir.path(), 16 << 20).unwrap() });
     let mut g = c.benchmark_group("store_delivery_write");
     g.throughput(Throughput::Elements(1));
     let mut i = 0usize;

@@ -1,5 +1,5 @@
 //! The Diia router end to end: applications through ss1 (router) and ss2 (registries) over the
-//! real signed path to the registry simulator, with a real sled store on disk.
+//! real signed path to the registry simulator, with a real store on disk.
 
 mod common;
 
@@ -32,6 +32,15 @@ async fn deploy(
     sim_settings: impl FnOnce(&mut brama::sim::SimConfig),
     router_extra: &str,
 ) -> Deployment {
+    deploy_with(sim_settings, router_extra, |t| t).await
+}
+
+/// As [`deploy`], with ss1's configuration changed by `edit` (per-registry settings).
+async fn deploy_with(
+    sim_settings: impl FnOnce(&mut brama::sim::SimConfig),
+    router_extra: &str,
+    edit: impl FnOnce(String) -> String,
+) -> Deployment {
     let mut net = Net::new();
     let sim = start_sim(sim_settings).await;
     let dir = net.path();
@@ -41,7 +50,7 @@ async fn deploy(
     let ss1 = start_node(
         &dir,
         "ss1",
-        &ss1_toml(&dir.join("store"), router_extra),
+        &edit(ss1_toml(&dir.join("store"), router_extra)),
         Some(ss1_l),
     )
     .await;
@@ -117,7 +126,9 @@ async fn invalid_applications_are_refused_with_every_field_named() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_registry_in_an_outage_is_retried_until_it_comes_back() {
     let d = deploy(|_| {}, "").await;
-    outage(d.sim.addr, "dps", 1500).await;
+    // Longer than any fixed number of attempts would last (backoff capped at 400 ms here):
+    // attempts are no limit by default, only the maximum age.
+    outage(d.sim.addr, "dps", 4000).await;
     let (code, v) = submit(d.client(), &example("birth-and-tax.json")).await;
     assert_eq!(code, 202, "{v}");
     let id = v["id"].as_str().unwrap().to_string();
@@ -151,7 +162,7 @@ async fn a_registry_in_an_outage_is_retried_until_it_comes_back() {
     let done = wait_done(d.client(), &id, Duration::from_secs(30)).await;
     assert_eq!(done["status"], "completed", "{done:#}");
     let tax = service(&done, "registerTaxpayer");
-    assert!(tax["attempts"].as_u64().unwrap() >= 2, "{tax}");
+    assert!(tax["attempts"].as_u64().unwrap() > 8, "{tax}");
     // Every attempt carried the same X-Road id.
     let ids: Vec<&str> = tax["history"]
         .as_array()
@@ -253,6 +264,110 @@ async fn a_final_error_fails_at_once_and_support_is_notified() {
         .unwrap()
         .ends_with("CertificateNotFound"));
     assert_eq!(n["alsoFailed"].as_array().unwrap().len(), 4, "{n}");
+}
+
+async fn submit_keyed(ss1: SocketAddr, body: &[u8], key: &str) -> (u16, serde_json::Value, bool) {
+    let r = http::request(
+        ss1,
+        "POST",
+        "/api/v1/applications",
+        &[
+            ("content-type", "application/json"),
+            ("idempotency-key", key),
+        ],
+        Bytes::copy_from_slice(body),
+    )
+    .await;
+    let replayed = r
+        .headers
+        .get("idempotent-replayed")
+        .is_some_and(|v| v == "true");
+    (
+        r.status.as_u16(),
+        serde_json::from_slice(&r.body).unwrap_or_default(),
+        replayed,
+    )
+}
+
+/// The same submission sent again with its `Idempotency-Key` (a portal retrying after a
+/// timeout) gets the first application back, and the registries see one fan-out; at once,
+/// concurrently, the same. The key with another body is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeated_submission_with_its_idempotency_key_is_one_application() {
+    let d = deploy(|_| {}, "").await;
+    let body = application(1);
+    let (code, v, replayed) = submit_keyed(d.client(), &body, "portal-7f3a-0001").await;
+    assert_eq!(code, 202, "{v}");
+    assert!(!replayed);
+    let id = v["id"].as_str().unwrap().to_string();
+    let (code, again, replayed) = submit_keyed(d.client(), &body, "portal-7f3a-0001").await;
+    assert_eq!(code, 202, "{again}");
+    assert!(replayed, "the repeat is marked");
+    assert_eq!(again["id"], id.as_str());
+
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let (client, body) = (d.client(), application(2));
+        tasks.spawn(async move { submit_keyed(client, &body, "portal-7f3a-0002").await });
+    }
+    let mut ids = std::collections::HashSet::new();
+    while let Some(r) = tasks.join_next().await {
+        let (code, v, _) = r.unwrap();
+        assert_eq!(code, 202, "{v}");
+        ids.insert(v["id"].as_str().unwrap().to_string());
+    }
+    assert_eq!(ids.len(), 1, "concurrent repeats: {ids:?}");
+    let concurrent = ids.into_iter().next().unwrap();
+    assert_ne!(concurrent, id);
+
+    let (code, v, _) = submit_keyed(d.client(), &application(3), "portal-7f3a-0001").await;
+    assert_eq!(code, 422, "{v}");
+    assert_eq!(v["type"], "IdempotencyKeyReused", "{v}");
+    let (code, v, _) = submit_keyed(d.client(), &body, "bad key with spaces").await;
+    assert_eq!(code, 400, "{v}");
+
+    for id in [&id, &concurrent] {
+        let done = wait_done(d.client(), id, Duration::from_secs(30)).await;
+        assert_eq!(done["status"], "completed", "{done:#}");
+    }
+    // Two applications' worth of registry calls, none sent under two X-Road ids.
+    assert_eq!(d.sim.stats.max_ids_per_request(), 1);
+    assert_eq!(d.sim.stats.distinct_requests("registerTaxpayer"), 2);
+}
+
+/// A registry down for longer than its deliveries' maximum age: they fail then, whatever the
+/// number of attempts, and support is told.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_older_than_its_maximum_age_fails_and_support_is_notified() {
+    let (hook, got) = webhook().await;
+    let d = deploy_with(
+        |_| {},
+        &format!("webhook_url = \"http://{hook}/support\""),
+        |t| {
+            t.replace(
+                "[router.registries.dps]\n",
+                "[router.registries.dps]\nmax_age_s = 1\n",
+            )
+        },
+    )
+    .await;
+    outage(d.sim.addr, "dps", 60_000).await;
+    let (code, v) = submit(d.client(), &example("birth-and-tax.json")).await;
+    assert_eq!(code, 202, "{v}");
+    let id = v["id"].as_str().unwrap().to_string();
+    let done = wait_done(d.client(), &id, Duration::from_secs(20)).await;
+    let tax = service(&done, "registerTaxpayer");
+    assert_eq!(tax["state"], "failed", "{done:#}");
+    let message = tax["lastError"]["message"].as_str().unwrap();
+    assert!(message.starts_with("gave up after"), "{tax}");
+    assert!(tax["attempts"].as_u64().unwrap() >= 2, "{tax}");
+    let start = std::time::Instant::now();
+    while got.lock().unwrap().is_empty() {
+        assert!(start.elapsed() < Duration::from_secs(10), "no notification");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(got.lock().unwrap()[0]["service"], "registerTaxpayer");
+    outage(d.sim.addr, "dps", 0).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -9,6 +9,7 @@ mod queue;
 mod rest_args;
 mod send;
 mod sign;
+mod store;
 mod submit;
 mod wsdl;
 
@@ -80,6 +81,11 @@ enum Command {
     Submit(submit::SubmitArgs),
     /// The router's delivery queue: list, show, retry, purge (works while the server runs).
     Queue(queue::QueueArgs),
+    /// The router's store, offline.
+    Store {
+        #[command(subcommand)]
+        command: StoreCommand,
+    },
     /// Registry operations from the WSDLs: list, show one, print the generated code.
     Wsdl {
         #[command(subcommand)]
@@ -122,6 +128,13 @@ enum Command {
         #[arg(long, requires = "tsa_cert")]
         tsa_key: Option<PathBuf>,
     },
+}
+
+#[derive(Subcommand)]
+enum StoreCommand {
+    /// Verify the store with the server stopped: every page against its checksum, every
+    /// record read. Exits 1 naming what is damaged.
+    Check(store::StoreCheckArgs),
 }
 
 #[derive(Subcommand)]
@@ -188,6 +201,9 @@ pub fn main() -> ExitCode {
         Command::Submit(args) => runtime().block_on(submit::run(args)),
         Command::Load(args) => load::run(args),
         Command::Queue(args) => runtime().block_on(queue::run(args)),
+        Command::Store {
+            command: StoreCommand::Check(args),
+        } => store::check(args),
         Command::Sign(args) => sign::sign(args),
         Command::Verify(args) => sign::verify(args),
         Command::Archive {

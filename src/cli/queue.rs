@@ -1,5 +1,5 @@
 //! `brama queue list|show|retry|purge`: the router's store. While the server runs they go
-//! through its admin listener (sled allows one process per store); when it does not, they open
+//! through its admin listener (the store allows one process at a time); when it does not, they open
 //! the store directly.
 
 use std::path::PathBuf;
@@ -165,7 +165,6 @@ async fn local(conf: &ServerConf, cmd: &QueueCommand) -> Result<Value, String> {
             rc.store_dir.display()
         )
     })?;
-    store.start_flusher();
     let rc = Arc::new(rc);
     let router = Router {
         engine: Engine::new(store, rc.clone(), Weak::new()),

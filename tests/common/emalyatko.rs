@@ -147,7 +147,6 @@ poll_interval_ms = 50
 [router.retry]
 initial_backoff_ms = 50
 max_backoff_ms = 400
-max_attempts = 30
 timeout_ms = 10000
 concurrency = 32
 

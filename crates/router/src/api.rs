@@ -5,8 +5,11 @@ use bytes::Bytes;
 use hyper::body::Incoming;
 use serde_json::{json, Value};
 
+use sha2::Digest;
+
 use super::application;
 use super::auth;
+use super::engine::{Accepted, Idempotency};
 use super::model::{AppRecord, Delivery, Millis, State};
 use super::{Router, RouterError};
 use brama_gateway::proxy::wire;
@@ -36,10 +39,19 @@ pub async fn submit(
         Err(e) => Err(e),
     };
     match accepted {
-        Ok(id) => wire::json(
-            202,
-            &json!({ "id": id, "status": format!("/api/v1/applications/{id}") }),
-        ),
+        Ok(Accepted { id, replayed }) => {
+            let mut r = wire::json(
+                202,
+                &json!({ "id": id, "status": format!("/api/v1/applications/{id}") }),
+            );
+            if replayed {
+                r.headers_mut().insert(
+                    "idempotent-replayed",
+                    http::HeaderValue::from_static("true"),
+                );
+            }
+            r
+        }
         Err(e) => super::routes::error(&e),
     }
 }
@@ -49,7 +61,11 @@ async fn accept(
     req: http::Request<Incoming>,
     intake: &Intake,
     submitter: &ClientId,
-) -> Result<String, RouterError> {
+) -> Result<Accepted, RouterError> {
+    let idempotency_key = match req.headers().get("idempotency-key") {
+        None => None,
+        Some(v) => Some(idempotency_key(v.as_bytes())?),
+    };
     if let Some(ct) = req.headers().get(http::header::CONTENT_TYPE) {
         let ct = ct.to_str().unwrap_or_default().to_ascii_lowercase();
         if !ct.starts_with("application/json") {
@@ -61,7 +77,28 @@ async fn accept(
     let max = router.conf.max_application_bytes;
     let body = read(req.into_body(), max, intake).await?;
     let app = application::parse(&body).map_err(RouterError::Invalid)?;
-    router.engine.accept(&app, submitter).await
+    let idempotency = idempotency_key.map(|key| Idempotency {
+        key,
+        body_sha256: sha2::Sha256::digest(&body)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect(),
+    });
+    router
+        .engine
+        .accept(&app, submitter, idempotency.as_ref())
+        .await
+}
+
+/// An `Idempotency-Key`: 1 to 255 visible ASCII characters (it names a store record).
+fn idempotency_key(v: &[u8]) -> Result<String, RouterError> {
+    let ok = !v.is_empty() && v.len() <= 255 && v.iter().all(|b| (0x21..=0x7e).contains(b));
+    match ok {
+        true => Ok(String::from_utf8_lossy(v).into_owned()),
+        false => Err(RouterError::BadRequest(
+            "Idempotency-Key must be 1 to 255 visible ASCII characters".into(),
+        )),
+    }
 }
 
 /// Reads a body of at most `max` bytes within the intake's limits.

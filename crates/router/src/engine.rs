@@ -25,6 +25,18 @@ use brama_xroad::identifiers::ClientId;
 use brama_xroad::message::soap::{SoapLimits, SoapMessage};
 use brama_xroad::message::SoapEnvelope;
 
+/// A submission's `Idempotency-Key` and the SHA-256 of its body (hex).
+pub struct Idempotency {
+    pub key: String,
+    pub body_sha256: String,
+}
+
+/// An accepted application: stored now, or found as the first of an idempotency key's repeats.
+pub struct Accepted {
+    pub id: String,
+    pub replayed: bool,
+}
+
 /// Counters for `/metrics`.
 #[derive(Default)]
 pub struct EngineStats {
@@ -117,12 +129,43 @@ impl Engine {
         &self.stripes[h % STRIPES]
     }
 
-    /// Stores a new application with its plan, durably, and schedules what can start.
+    /// Stores a new application with its plan, durably, and schedules what can start. With
+    /// an idempotency key seen from this submitter within the window, nothing new is stored:
+    /// the first application's id comes back, `replayed`.
     pub async fn accept(
         &self,
         app: &Application,
         submitter: &ClientId,
-    ) -> Result<String, RouterError> {
+        idempotency: Option<&Idempotency>,
+    ) -> Result<Accepted, RouterError> {
+        // Nothing is taken that cannot be stored now: refused at once, not after a wait.
+        if let Some(why) = self.store.failing() {
+            return Err(StoreError::Unavailable(why).into());
+        }
+        let submitter_id = submitter.to_string();
+        // Repeats of one key wait for each other: the first stores, the others find it.
+        let _same_key = match idempotency {
+            Some(k) => Some(self.stripe(&k.key).lock().await),
+            None => None,
+        };
+        if let Some(k) = idempotency {
+            if let Some(first) = self.store.idempotency(&submitter_id, &k.key)? {
+                let fresh = now_ms().saturating_sub(first.at)
+                    <= self.conf.idempotency_window.as_millis() as u64;
+                if fresh && self.store.has_app(&first.application)? {
+                    if first.body_sha256 != k.body_sha256 {
+                        return Err(RouterError::Conflict(format!(
+                            "Idempotency-Key '{}' was used for application {} with a different body",
+                            k.key, first.application
+                        )));
+                    }
+                    return Ok(Accepted {
+                        id: first.application,
+                        replayed: true,
+                    });
+                }
+            }
+        }
         let id = uuid::Uuid::now_v7().to_string();
         let now = now_ms();
         let plan = flow::plan(app);
@@ -131,7 +174,8 @@ impl Engine {
             received_at: now,
             application: app.json.clone(),
             services: plan.iter().map(|s| s.name.to_string()).collect(),
-            submitter: Some(submitter.to_string()),
+            submitter: Some(submitter_id.clone()),
+            idempotency_key: idempotency.map(|k| k.key.clone()),
         };
         let mut deliveries = Vec::with_capacity(plan.len());
         for spec in &plan {
@@ -167,20 +211,39 @@ impl Engine {
             }
             deliveries.push(d);
         }
-        // In order, the application record last: until it is written the deliveries are orphans
-        // that recovery removes (nobody was told the application was accepted).
-        let mut b = Batch::in_order();
+        // One batch, committed whole: the deliveries and the application record together.
+        let mut b = Batch::default();
         for d in &deliveries {
             b.put_delivery(d);
         }
         b.put_app(&record);
+        if let Some(k) = idempotency {
+            let r = IdempotencyRecord {
+                application: id.clone(),
+                body_sha256: k.body_sha256.clone(),
+                at: now,
+            };
+            b.put_idempotency(&submitter_id, &k.key, &r);
+        }
         self.store.apply(b)?;
-        self.store.durable().await?;
+        if let Err(e) = self.store.durable().await {
+            // Refused, so withdrawn: committed later, once the store can, it would be an
+            // application nobody was told about (and that the caller sends again).
+            let mut undo = Batch::default();
+            undo.remove_app(&record);
+            if let Err(again) = self.store.apply(undo) {
+                tracing::error!(application = %record.id, error = %again, "a refused application could not be withdrawn");
+            }
+            return Err(e.into());
+        }
         self.stats.accepted.fetch_add(1, Ordering::Relaxed);
         for d in &deliveries {
             self.schedule(d);
         }
-        Ok(id)
+        Ok(Accepted {
+            id,
+            replayed: false,
+        })
     }
 
     /// Builds the request of a delivery whose inputs are all known, and makes it due now.
@@ -225,12 +288,11 @@ impl Engine {
         self.lock_running().remove(&key);
         drop(permit);
         if let Err(e) = res {
-            // The store failed: leave the record as it is and look again shortly.
+            // The store failed (it may not even read now): look again shortly; an attempt left
+            // in flight is taken up again then, as after a restart.
             tracing::error!(application = %key.0, service = %key.1, error = %e, "delivery attempt not recorded");
-            if let Ok(Some(d)) = self.store.delivery(&key.0, &key.1) {
-                if let Some(lane) = self.lanes.get(&d.registry) {
-                    lane.schedule(now_ms() + 1000, key);
-                }
+            if let Some(lane) = flow::spec(&key.1).and_then(|s| self.lanes.get(s.registry)) {
+                lane.schedule(now_ms() + 1000, key);
             }
         }
     }
@@ -245,6 +307,16 @@ impl Engine {
         let Some(mut d) = self.store.delivery(app, svc)? else {
             return Ok(());
         };
+        // In flight with nobody running it (`running` says who does): its outcome could not be
+        // stored. Interrupted, as after a restart, and sent again under the same X-Road id.
+        if d.state == State::InFlight {
+            if let Some(a) = d.attempts.last_mut() {
+                a.outcome = Outcome::Interrupted;
+                a.message = Some("the store could not record the attempt's outcome".into());
+            }
+            d.state = State::Retrying;
+            d.next_attempt_at = Some(now);
+        }
         // A stale heap entry (rescheduled, retried by hand, finished) is dropped here.
         let due = d.next_attempt_at.is_some_and(|t| t <= now + 5);
         let Some(request) = d.request.clone() else {
@@ -257,6 +329,7 @@ impl Engine {
             return Ok(());
         };
         let policy = reg.policy.clone();
+        let before = d.clone();
         let number = d.attempts.last().map_or(1, |a| a.number + 1);
         d.state = State::InFlight;
         d.attempt_count += 1;
@@ -272,7 +345,15 @@ impl Engine {
         });
         self.write(&d)?;
         drop(guard);
-        self.store.durable().await?;
+        if let Err(e) = self.store.durable().await {
+            // Not sent: the attempt never began. Back as it was, due again once the store can
+            // take it (`attempt` looks again shortly).
+            let _g = self.stripe(app).lock().await;
+            let mut back = before;
+            back.request_dirty = false;
+            self.write(&back)?;
+            return Err(e);
+        }
         self.stats.attempts.fetch_add(1, Ordering::Relaxed);
 
         let started = Instant::now();
@@ -308,8 +389,8 @@ impl Engine {
         last.latency_ms = Some(latency);
         // In order: this delivery's outcome, then the services it releases (see `Batch`); a
         // failure makes it atomic.
-        let mut batch = Batch::in_order();
-        let mut release_batch = Batch::in_order();
+        let mut batch = Batch::default();
+        let mut release_batch = Batch::default();
         let mut wake_notifier = false;
         let mut released = Vec::new();
         match verdict {
@@ -350,7 +431,7 @@ impl Engine {
                     code: e.code(),
                     message: e.message(),
                 };
-                let exhausted = d.attempt_count >= policy.max_attempts;
+                let exhausted = policy.max_attempts.is_some_and(|n| d.attempt_count >= n);
                 if e.retryable() && !exhausted && !too_old(&d, &policy, now) {
                     let delay = backoff(&policy, d.attempt_count, rand::random::<f64>());
                     d.state = State::Retrying;
@@ -361,8 +442,10 @@ impl Engine {
                     let info = if e.retryable() {
                         ErrorInfo {
                             message: format!(
-                                "gave up after {} attempts: {}",
-                                d.attempt_count, info.message
+                                "gave up after {} attempts in {} s: {}",
+                                d.attempt_count,
+                                d.ready_at.map_or(0, |r| now.saturating_sub(r) / 1000),
+                                info.message
                             ),
                             ..info
                         }
@@ -377,11 +460,9 @@ impl Engine {
         batch.append(release_batch);
         self.store.apply(batch)?;
         drop(_guard);
-        // Not awaited: sled keeps writes in order, so the next flush anybody waits for (the
-        // released services' "started" records, at the latest) carries this outcome to disk
-        // first. Lost in a crash before that, the attempt shows as interrupted and is sent again
-        // under the same X-Road id.
-        self.store.request_flush();
+        // Not awaited: the store commits batches in order, and at once, so this outcome is on
+        // disk before any later one. Lost in a crash before that, the attempt shows as
+        // interrupted and is sent again under the same X-Road id.
         self.schedule(&d);
         for r in &released {
             self.schedule(r);
@@ -393,7 +474,7 @@ impl Engine {
     }
 
     fn write(&self, d: &Delivery) -> Result<(), StoreError> {
-        let mut b = Batch::in_order();
+        let mut b = Batch::default();
         b.put_delivery(d);
         self.store.apply(b)
     }
@@ -548,7 +629,6 @@ impl Engine {
     /// Marks `d` failed, fails what waits for it, and queues a support notification. Returns
     /// whether one was queued.
     fn fail(&self, d: &mut Delivery, e: ErrorInfo, batch: &mut Batch) -> Result<bool, StoreError> {
-        batch.make_atomic();
         let now = now_ms();
         d.state = State::Failed;
         d.next_attempt_at = None;

@@ -1,5 +1,5 @@
 //! The Diia router: accepts eMalyatko applications, turns each into one signed X-Road request
-//! per registry service, and delivers them durably (sled), in the order the flow needs, with
+//! per registry service, and delivers them durably (redb), in the order the flow needs, with
 //! retries; also wrap mode (`POST /route/{name}`), which forwards a plain SOAP body under a
 //! configured X-Road header.
 //!
@@ -48,6 +48,9 @@ pub enum RouterError {
     TooLarge(usize),
     #[error("no application or route '{0}'")]
     NotFound(String),
+    /// An idempotency key sent again with a different application (caller's side, final).
+    #[error("{0}")]
+    Conflict(String),
     /// The flow could not build a request (our side, final).
     #[error("cannot plan the application: {0}")]
     Plan(String),
@@ -68,6 +71,7 @@ impl RouterError {
             RouterError::Invalid(_) | RouterError::BadRequest(_) => 400,
             RouterError::TooLarge(_) => 413,
             RouterError::NotFound(_) => 404,
+            RouterError::Conflict(_) => 422,
             RouterError::Plan(_) => 500,
             RouterError::Store(_) | RouterError::Disabled => 503,
             RouterError::Refused(f) => f.rest_status(),
@@ -90,6 +94,7 @@ impl RouterError {
             RouterError::BadRequest(_) => "BadRequest",
             RouterError::TooLarge(_) => "TooLarge",
             RouterError::NotFound(_) => "NotFound",
+            RouterError::Conflict(_) => "IdempotencyKeyReused",
             RouterError::Plan(_) => "CannotPlan",
             RouterError::Store(_) => "StoreUnavailable",
             RouterError::Disabled => "RouterDisabled",
@@ -133,13 +138,8 @@ impl Router {
         check(&conf)?;
         std::fs::create_dir_all(&conf.store_dir)
             .map_err(|e| format!("router store {}: {e}", conf.store_dir.display()))?;
-        let store = Store::open(&conf.store_dir, conf.store_cache_bytes).map_err(|e| {
-            format!(
-                "router store {}: {e} (is another brama using it?)",
-                conf.store_dir.display()
-            )
-        })?;
-        store.start_flusher();
+        let store = Store::open(&conf.store_dir, conf.store_cache_bytes)
+            .map_err(|e| format!("router store {}: {e}", conf.store_dir.display()))?;
         let conf = Arc::new(conf);
         let engine = Engine::new(store, conf.clone(), Arc::downgrade(gw));
         let resumed = engine.recover().await.map_err(|e| e.to_string())?;

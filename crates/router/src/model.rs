@@ -28,6 +28,18 @@ pub struct AppRecord {
     /// client's.)
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub submitter: Option<String>,
+    /// The submission's `Idempotency-Key`, if it had one (removed with the application).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
+}
+
+/// A submission's `Idempotency-Key`, as its submitter sent it: the application it made, and the
+/// digest of the body, so a repeat with a different body is told apart.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct IdempotencyRecord {
+    pub application: String,
+    pub body_sha256: String,
+    pub at: Millis,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -68,7 +68,7 @@ mod tests {
 
     fn policy() -> RetryPolicy {
         RetryPolicy {
-            max_attempts: 5,
+            max_attempts: Some(5),
             max_age: Duration::from_secs(60),
             initial_backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(1),

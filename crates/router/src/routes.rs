@@ -34,6 +34,13 @@ pub fn of(gw: &Gateway) -> Option<Arc<Router>> {
 const APPLICATIONS: &str = "/api/v1/applications";
 
 impl Mount for Routes {
+    fn health(&self) -> Result<(), String> {
+        match self.router.as_ref().and_then(|r| r.engine.store.failing()) {
+            Some(why) => Err(format!("router store: {why}")),
+            None => Ok(()),
+        }
+    }
+
     fn owns_client(&self, method: &http::Method, path: &str) -> bool {
         (method == http::Method::POST && path == APPLICATIONS)
             || (method == http::Method::GET && path.starts_with("/api/v1/applications/"))

@@ -13,10 +13,10 @@ use brama_xroad::identifiers::{ClientId, ServiceId};
 #[serde(deny_unknown_fields, default)]
 pub struct RouterSection {
     pub enabled: bool,
-    /// The sled store. Relative to the config file, or to the working directory for the
+    /// The store's directory (`router.redb`). Relative to the config file, or to the working directory for the
     /// embedded default.
     pub store_dir: String,
-    /// Memory sled may use for its page cache.
+    /// Memory the store may use for its page cache.
     pub store_cache_mb: u64,
     /// The X-Road client of every delivery (`INSTANCE/CLASS/CODE/SUBSYSTEM`), hosted here.
     pub client: String,
@@ -27,6 +27,8 @@ pub struct RouterSection {
     pub submitters: Vec<String>,
     /// Largest application accepted (bytes of JSON).
     pub max_application_bytes: usize,
+    /// How long a submission's `Idempotency-Key` answers a repeat with the first application.
+    pub idempotency_window_s: u64,
     /// How often an asynchronous registry (DRACS registration status) is asked again.
     pub poll_interval_ms: u64,
     /// Support notification for deliveries that failed for good; retried until it lands.
@@ -51,6 +53,7 @@ impl Default for RouterSection {
             authentication: Authentication::Certificate,
             submitters: Vec::new(),
             max_application_bytes: 64 * 1024,
+            idempotency_window_s: 24 * 3600,
             poll_interval_ms: 1_000,
             webhook_url: None,
             webhook_timeout_ms: 5_000,
@@ -97,6 +100,8 @@ pub enum Protocol {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RetrySection {
+    /// Attempts before a delivery fails; 0 (the default) sets no limit: a delivery is retried
+    /// until `max_age_s`, so a registry's maintenance window does not fail applications.
     pub max_attempts: u32,
     /// A delivery still not done this long after it became ready fails.
     pub max_age_s: u64,
@@ -115,7 +120,7 @@ pub struct RetrySection {
 impl Default for RetrySection {
     fn default() -> Self {
         RetrySection {
-            max_attempts: 8,
+            max_attempts: 0,
             max_age_s: 24 * 3600,
             initial_backoff_ms: 1_000,
             max_backoff_ms: 10 * 60_000,
@@ -167,6 +172,7 @@ pub struct RouterConf {
     /// Who may submit applications: `client` unless `submitters` names others.
     pub submitters: Vec<ClientId>,
     pub max_application_bytes: usize,
+    pub idempotency_window: Duration,
     pub poll_interval: Duration,
     pub webhook_url: Option<hyper::Uri>,
     pub webhook_timeout: Duration,
@@ -189,7 +195,8 @@ pub struct RegistryConf {
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct RetryPolicy {
-    pub max_attempts: u32,
+    /// `None`: no limit but `max_age`.
+    pub max_attempts: Option<u32>,
     pub max_age: Duration,
     pub initial_backoff: Duration,
     pub max_backoff: Duration,
@@ -261,7 +268,7 @@ pub fn resolve(
             }
         };
         let policy = RetryPolicy {
-            max_attempts: reg.max_attempts.unwrap_or(r.max_attempts),
+            max_attempts: Some(reg.max_attempts.unwrap_or(r.max_attempts)).filter(|n| *n > 0),
             max_age: Duration::from_secs(reg.max_age_s.unwrap_or(r.max_age_s)),
             initial_backoff: Duration::from_millis(r.initial_backoff_ms),
             max_backoff: Duration::from_millis(r.max_backoff_ms),
@@ -270,9 +277,6 @@ pub fn resolve(
             timeout: Duration::from_millis(reg.timeout_ms.unwrap_or(r.timeout_ms)),
         };
         let concurrency = reg.concurrency.unwrap_or(r.concurrency);
-        if policy.max_attempts == 0 {
-            fail(&format!("{key}.max_attempts"), "must be at least 1".into());
-        }
         if concurrency == 0 {
             fail(&format!("{key}.concurrency"), "must be at least 1".into());
         }
@@ -380,6 +384,7 @@ pub fn resolve(
         authentication: s.authentication,
         submitters,
         max_application_bytes: s.max_application_bytes,
+        idempotency_window: Duration::from_secs(s.idempotency_window_s),
         poll_interval: Duration::from_millis(s.poll_interval_ms.max(1)),
         webhook_url,
         webhook_timeout: Duration::from_millis(s.webhook_timeout_ms),
@@ -391,9 +396,6 @@ pub fn resolve(
 }
 
 fn check_retry(r: &RetrySection, key: &str, fail: &mut impl FnMut(&str, String)) {
-    if r.max_attempts == 0 {
-        fail(&format!("{key}.max_attempts"), "must be at least 1".into());
-    }
     if r.initial_backoff_ms == 0 || r.max_backoff_ms < r.initial_backoff_ms {
         fail(
             &format!("{key}.max_backoff_ms"),

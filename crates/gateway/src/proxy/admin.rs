@@ -146,6 +146,9 @@ fn health(gw: &Gateway) -> Response {
             return wire::plain(503, &format!("{name}: {reason}"));
         }
     }
+    if let Some(Err(reason)) = gw.mounted().map(|m| m.health()) {
+        return wire::plain(503, &reason);
+    }
     wire::plain(200, "OK")
 }
 

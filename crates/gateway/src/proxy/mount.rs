@@ -36,6 +36,11 @@ pub trait Mount: Send + Sync + 'static {
     /// Lines appended to `/metrics` (Prometheus text format).
     fn metrics(&self) -> String;
 
+    /// Why the layer cannot do its work now (`/health` answers 503 with it), if it cannot.
+    fn health(&self) -> Result<(), String> {
+        Ok(())
+    }
+
     /// For the layer that mounted itself to find its own state again.
     fn as_any(&self) -> &dyn std::any::Any;
 }
