@@ -36,6 +36,34 @@ fn spawn_with(config: &std::path::Path, log: &std::path::Path, crash_after: Opti
     cmd.spawn().unwrap()
 }
 
+/// The provider side in this process (the simulator answering after `latency`, ss2), and ss1's
+/// configuration for a process of its own.
+struct Setup {
+    _net: Net,
+    sim: common::Sim,
+    dir: std::path::PathBuf,
+    _ss2: brama::proxy::Running,
+    config: std::path::PathBuf,
+    client: SocketAddr,
+}
+
+async fn setup(latency: Duration) -> Setup {
+    let mut net = Net::new();
+    let sim = start_sim(|s| s.latency = latency).await;
+    let dir = net.path();
+    let ss2_l = std::mem::replace(&mut net.ss2_server, common::bind());
+    let ss2 = start_node(&dir, "ss2", &ss2_toml(sim.addr), Some(ss2_l)).await;
+    let (config, client) = ss1_process(&mut net, &dir);
+    Setup {
+        _net: net,
+        sim,
+        dir,
+        _ss2: ss2,
+        config,
+        client,
+    }
+}
+
 /// ss1's configuration as a process of its own: its client port, and the server port the
 /// global configuration names.
 fn ss1_process(net: &mut Net, dir: &std::path::Path) -> (std::path::PathBuf, SocketAddr) {
@@ -75,15 +103,16 @@ async fn wait_listening(addr: SocketAddr, child: &mut Child) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_with_500_applications_in_flight_loses_nothing() {
-    let mut net = Net::new();
     // Slow enough that many deliveries are in flight at the kill.
-    let sim = start_sim(|s| s.latency = Duration::from_millis(20)).await;
-    let dir = net.path();
-    let ss2_l = std::mem::replace(&mut net.ss2_server, common::bind());
-    let _ss2 = start_node(&dir, "ss2", &ss2_toml(sim.addr), Some(ss2_l)).await;
-
-    // ss1 runs as its own process, on the server port the global configuration names.
-    let (config, client) = ss1_process(&mut net, &dir);
+    // The guards are bound by name: they live to the end of the test.
+    let Setup {
+        _net,
+        sim,
+        dir,
+        _ss2,
+        config,
+        client,
+    } = setup(Duration::from_millis(20)).await;
     let mut child = spawn(&config, &dir.join("ss1-first.log"));
     wait_listening(client, &mut child).await;
 
@@ -165,13 +194,16 @@ async fn wait_completed(client: SocketAddr, ids: Vec<String>) {
 async fn crashes_at_random_points_of_the_store_write_path_lose_nothing_acknowledged() {
     const ROUNDS: usize = 8;
     const PER_ROUND: usize = 400;
-    let mut net = Net::new();
     // Slow registries: most of the store's writes in a round are acceptances.
-    let sim = start_sim(|s| s.latency = Duration::from_millis(300)).await;
-    let dir = net.path();
-    let ss2_l = std::mem::replace(&mut net.ss2_server, common::bind());
-    let _ss2 = start_node(&dir, "ss2", &ss2_toml(sim.addr), Some(ss2_l)).await;
-    let (config, client) = ss1_process(&mut net, &dir);
+    // The guards are bound by name: they live to the end of the test.
+    let Setup {
+        _net,
+        sim,
+        dir,
+        _ss2,
+        config,
+        client,
+    } = setup(Duration::from_millis(300)).await;
 
     let mut accepted = Vec::new();
     let mut crashed = 0;
