@@ -518,7 +518,11 @@ async fn a_crash_between_a_delivery_and_what_it_releases_is_completed_on_restart
     let dir = net.path();
     let store_dir = dir.join("store");
     let store = open_store(&store_dir).await;
-    let mut d = store.delivery(&id, "registerTaxpayer").unwrap().unwrap();
+    let mut d = store
+        .delivery(&id, "registerTaxpayer")
+        .await
+        .unwrap()
+        .unwrap();
     d.state = brama::router::model::State::Pending;
     d.waiting_for = vec!["assignUnzr".into()];
     d.request = None;
@@ -553,9 +557,10 @@ async fn a_crash_between_a_delivery_and_what_it_releases_is_completed_on_restart
     assert_eq!(sim.stats.max_ids_per_request(), 1);
     ss1.shutdown().await;
     let store = open_store(&store_dir).await;
-    assert!(store.active().unwrap().is_empty());
+    assert!(store.active().await.unwrap().is_empty());
     assert!(store
         .delivery(&orphan.application, "registerTaxpayer")
+        .await
         .unwrap()
         .is_none());
 }

@@ -171,8 +171,8 @@ async fn local(conf: &ServerConf, cmd: &QueueCommand) -> Result<Value, String> {
         conf: rc,
     };
     let r = match cmd {
-        QueueCommand::List { state, limit } => api::list(&router, state.as_deref(), *limit),
-        QueueCommand::Show { id } => api::describe(&router, id, None),
+        QueueCommand::List { state, limit } => api::list(&router, state.as_deref(), *limit).await,
+        QueueCommand::Show { id } => api::describe(&router, id, None).await,
         QueueCommand::Retry { id, service } => router
             .engine
             .retry(id, service.as_deref())

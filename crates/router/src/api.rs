@@ -113,17 +113,27 @@ pub async fn read(body: Incoming, max: usize, intake: &Intake) -> Result<Bytes, 
 }
 
 /// `GET /api/v1/applications/{id}`: only to the subsystem that submitted it.
-pub fn status(gw: &Gateway, router: &Router, id: &str, conn: &ConnInfo) -> Response {
+pub async fn status(gw: &Gateway, router: &Router, id: &str, conn: &ConnInfo) -> Response {
     let candidates: Vec<&ClientId> = router.conf.submitters.iter().collect();
-    let shown = auth::caller(gw, &router.conf, conn, &candidates, "reading applications").and_then(|caller| {
-        let shown = describe(router, id, Some(&caller));
-        if matches!(shown, Err(RouterError::NotFound(_))) && router.engine.store.has_app(id)? {
-            // Someone else's: answered as if it did not exist, and counted.
-            gw.metrics().security_event("access_denied");
-            tracing::warn!(target: "security", caller = %caller, "an application submitted by another subsystem was asked for");
+    let shown = match auth::caller(gw, &router.conf, conn, &candidates, "reading applications") {
+        Err(e) => Err(e),
+        Ok(caller) => {
+            let shown = describe(router, id, Some(&caller)).await;
+            match shown {
+                Err(RouterError::NotFound(_)) => match router.engine.store.has_app(id).await {
+                    Err(e) => Err(e.into()),
+                    Ok(true) => {
+                        // Someone else's: answered as if it did not exist, and counted.
+                        gw.metrics().security_event("access_denied");
+                        tracing::warn!(target: "security", caller = %caller, "an application submitted by another subsystem was asked for");
+                        shown
+                    }
+                    Ok(false) => shown,
+                },
+                _ => shown,
+            }
         }
-        shown
-    });
+    };
     match shown {
         Ok(v) => wire::json(200, &v),
         Err(e) => super::routes::error(&e),
@@ -132,7 +142,7 @@ pub fn status(gw: &Gateway, router: &Router, id: &str, conn: &ConnInfo) -> Respo
 
 /// An application and the state of each of its services; with `caller`, only when that
 /// subsystem submitted it.
-pub fn describe(
+pub async fn describe(
     router: &Router,
     id: &str,
     caller: Option<&ClientId>,
@@ -142,7 +152,8 @@ pub fn describe(
     }
     let store = &router.engine.store;
     let app = store
-        .app(id)?
+        .app(id)
+        .await?
         .ok_or_else(|| RouterError::NotFound(id.into()))?;
     if let Some(caller) = caller {
         // Records from before callers were authenticated are the router client's.
@@ -151,7 +162,7 @@ pub fn describe(
             return Err(RouterError::NotFound(id.into()));
         }
     }
-    let deliveries = store.deliveries(id)?;
+    let deliveries = store.deliveries(id).await?;
     Ok(app_json(&app, &deliveries, true))
 }
 
@@ -228,7 +239,7 @@ pub async fn admin(router: &Router, req: http::Request<Incoming>) -> Response {
     let res = match (req.method().clone(), rest) {
         (http::Method::GET, "") => {
             let limit = q("limit").and_then(|l| l.parse().ok()).unwrap_or(1000);
-            list(router, q("state"), limit)
+            list(router, q("state"), limit).await
         }
         (http::Method::POST, "/purge") => purge(router, q("id"), q("force") == Some("1")).await,
         (http::Method::POST, r) if r.ends_with("/retry") => {
@@ -239,7 +250,7 @@ pub async fn admin(router: &Router, req: http::Request<Incoming>) -> Response {
                 .await
                 .map(|n| json!({ "id": id, "restarted": n }))
         }
-        (http::Method::GET, r) => describe(router, r.trim_start_matches('/'), None),
+        (http::Method::GET, r) => describe(router, r.trim_start_matches('/'), None).await,
         _ => Err(RouterError::NotFound(path.clone())),
     };
     match res {
@@ -251,14 +262,18 @@ pub async fn admin(router: &Router, req: http::Request<Incoming>) -> Response {
 /// Applications with their services, oldest first; `state` keeps the applications that have a
 /// service in that state (`pending`, `in_flight`, `retrying`, `delivered`, `failed`) or whose
 /// overall status is `completed` / `in_progress`.
-pub fn list(router: &Router, state: Option<&str>, limit: usize) -> Result<Value, RouterError> {
+pub async fn list(
+    router: &Router,
+    state: Option<&str>,
+    limit: usize,
+) -> Result<Value, RouterError> {
     let store = &router.engine.store;
     let mut out = Vec::new();
-    for app in store.apps(usize::MAX)? {
+    for app in store.apps(usize::MAX).await? {
         if out.len() >= limit {
             break;
         }
-        let ds = store.deliveries(&app.id)?;
+        let ds = store.deliveries(&app.id).await?;
         let v = app_json(&app, &ds, false);
         let keep = match state {
             None => true,
@@ -283,13 +298,14 @@ pub async fn purge(router: &Router, id: Option<&str>, force: bool) -> Result<Val
     let store = &router.engine.store;
     let apps = match id {
         Some(id) => vec![store
-            .app(id)?
+            .app(id)
+            .await?
             .ok_or_else(|| RouterError::NotFound(id.into()))?],
-        None => store.apps(usize::MAX)?,
+        None => store.apps(usize::MAX).await?,
     };
     let mut purged = Vec::new();
     for app in apps {
-        let ds = store.deliveries(&app.id)?;
+        let ds = store.deliveries(&app.id).await?;
         let finished = ds.iter().all(|d| d.state.is_terminal());
         if !finished && !force {
             if id.is_some() {

@@ -149,10 +149,10 @@ impl Engine {
             None => None,
         };
         if let Some(k) = idempotency {
-            if let Some(first) = self.store.idempotency(&submitter_id, &k.key)? {
+            if let Some(first) = self.store.idempotency(&submitter_id, &k.key).await? {
                 let fresh = now_ms().saturating_sub(first.at)
                     <= self.conf.idempotency_window.as_millis() as u64;
-                if fresh && self.store.has_app(&first.application)? {
+                if fresh && self.store.has_app(&first.application).await? {
                     if first.body_sha256 != k.body_sha256 {
                         return Err(RouterError::Conflict(format!(
                             "Idempotency-Key '{}' was used for application {} with a different body",
@@ -304,7 +304,7 @@ impl Engine {
     async fn run_attempt(&self, (app, svc): &Key) -> Result<(), StoreError> {
         let now = now_ms();
         let guard = self.stripe(app).lock().await;
-        let Some(mut d) = self.store.delivery(app, svc)? else {
+        let Some(mut d) = self.store.delivery(app, svc).await? else {
             return Ok(());
         };
         // In flight with nobody running it (`running` says who does): its outcome could not be
@@ -378,7 +378,7 @@ impl Engine {
 
         let _guard = self.stripe(app).lock().await;
         // Reloaded: an operator may have purged it meanwhile. The request stays as stored.
-        let Some(mut d) = self.store.delivery_record(app, svc)? else {
+        let Some(mut d) = self.store.delivery_record(app, svc).await? else {
             return Ok(());
         };
         if d.state != State::InFlight {
@@ -401,7 +401,7 @@ impl Engine {
                 d.last_error = None;
                 d.finished_at = Some(now);
                 self.stats.delivered.fetch_add(1, Ordering::Relaxed);
-                released = self.release(&d, &mut release_batch)?;
+                released = self.release(&d, &mut release_batch).await?;
             }
             Ok(Verdict::NotYet(answer)) => {
                 last.outcome = Outcome::NotYet;
@@ -413,7 +413,7 @@ impl Engine {
                         code: "Router.MaxAgeExceeded".into(),
                         message: "the registry did not finish the work in time".into(),
                     };
-                    wake_notifier = self.fail(&mut d, e, &mut batch)?;
+                    wake_notifier = self.fail(&mut d, e, &mut batch).await?;
                 } else {
                     d.state = State::Pending;
                     d.next_attempt_at = Some(now + self.conf.poll_interval.as_millis() as u64);
@@ -452,7 +452,7 @@ impl Engine {
                     } else {
                         info
                     };
-                    wake_notifier = self.fail(&mut d, info, &mut batch)?;
+                    wake_notifier = self.fail(&mut d, info, &mut batch).await?;
                 }
             }
         }
@@ -574,8 +574,8 @@ impl Engine {
 
     /// The deliveries of `d`'s application that were waiting only for `d` get their request
     /// built (into `batch`); returned so they can be scheduled once written.
-    fn release(&self, d: &Delivery, batch: &mut Batch) -> Result<Vec<Delivery>, StoreError> {
-        let mut all = self.store.deliveries(&d.application)?;
+    async fn release(&self, d: &Delivery, batch: &mut Batch) -> Result<Vec<Delivery>, StoreError> {
+        let mut all = self.store.deliveries(&d.application).await?;
         for e in all.iter_mut() {
             if e.service == d.service {
                 *e = d.clone();
@@ -587,7 +587,7 @@ impl Engine {
         if waiting.is_empty() {
             return Ok(Vec::new());
         }
-        let app = match self.application(&d.application)? {
+        let app = match self.application(&d.application).await? {
             Some(a) => a,
             None => return Ok(Vec::new()),
         };
@@ -601,7 +601,7 @@ impl Engine {
                         code: "Router.CannotBuildRequest".into(),
                         message: m,
                     };
-                    if self.fail(&mut e, info, batch)? {
+                    if self.fail(&mut e, info, batch).await? {
                         self.notify.notify_one();
                     }
                     batch.put_delivery(&e);
@@ -614,8 +614,8 @@ impl Engine {
         Ok(out)
     }
 
-    fn application(&self, id: &str) -> Result<Option<Application>, StoreError> {
-        let Some(rec) = self.store.app(id)? else {
+    async fn application(&self, id: &str) -> Result<Option<Application>, StoreError> {
+        let Some(rec) = self.store.app(id).await? else {
             return Ok(None);
         };
         Application::from_stored(rec.application)
@@ -628,7 +628,12 @@ impl Engine {
 
     /// Marks `d` failed, fails what waits for it, and queues a support notification. Returns
     /// whether one was queued.
-    fn fail(&self, d: &mut Delivery, e: ErrorInfo, batch: &mut Batch) -> Result<bool, StoreError> {
+    async fn fail(
+        &self,
+        d: &mut Delivery,
+        e: ErrorInfo,
+        batch: &mut Batch,
+    ) -> Result<bool, StoreError> {
         let now = now_ms();
         d.state = State::Failed;
         d.next_attempt_at = None;
@@ -636,7 +641,7 @@ impl Engine {
         d.last_error = Some(e.clone());
         self.stats.failed.fetch_add(1, Ordering::Relaxed);
         // Everything that needs it, directly or not, cannot happen now.
-        let mut all = self.store.deliveries(&d.application)?;
+        let mut all = self.store.deliveries(&d.application).await?;
         let mut failed = vec![d.service.clone()];
         let mut cascaded = Vec::new();
         loop {
@@ -689,15 +694,15 @@ impl Engine {
     /// After a restart: interrupted attempts are marked and retried under the same X-Road id,
     /// and everything unfinished is scheduled again.
     pub(crate) async fn recover(&self) -> Result<usize, StoreError> {
-        let active = self.store.active()?;
+        let active = self.store.active().await?;
         let now = now_ms();
         let mut count = 0;
         for (app, svc) in active {
             let _g = self.stripe(&app).lock().await;
-            let found = match self.store.delivery(&app, &svc)? {
+            let found = match self.store.delivery(&app, &svc).await? {
                 // Without its application record: written by an `accept` that did not finish,
                 // so never acknowledged and never sent.
-                Some(d) if self.store.has_app(&app)? => Some(d),
+                Some(d) if self.store.has_app(&app).await? => Some(d),
                 _ => None,
             };
             let Some(mut d) = found else {
@@ -715,20 +720,20 @@ impl Engine {
                 d.state = State::Retrying;
                 d.next_attempt_at = Some(now);
             } else if d.state == State::Pending && !d.has_request {
-                let all = self.store.deliveries(&app)?;
+                let all = self.store.deliveries(&app).await?;
                 // What it waited for may have been delivered just before the crash, ahead of the
                 // write that released it.
                 let delivered = delivered_answers(&all);
                 d.waiting_for
                     .retain(|w| !delivered.contains_key(w.as_str()));
                 if d.waiting_for.is_empty() {
-                    if let Some(application) = self.application(&app)? {
+                    if let Some(application) = self.application(&app).await? {
                         if let Err(m) = self.prepare(&mut d, &application, &delivered) {
                             let info = ErrorInfo {
                                 code: "Router.CannotBuildRequest".into(),
                                 message: m,
                             };
-                            self.fail(&mut d, info, &mut batch)?;
+                            self.fail(&mut d, info, &mut batch).await?;
                         }
                     }
                 }
@@ -746,12 +751,13 @@ impl Engine {
     /// attempt budget, under their X-Road id; services that failed because of them wait again.
     pub async fn retry(&self, app: &str, service: Option<&str>) -> Result<usize, RouterError> {
         let _g = self.stripe(app).lock().await;
-        let all = self.store.deliveries(app)?;
+        let all = self.store.deliveries(app).await?;
         if all.is_empty() {
             return Err(RouterError::NotFound(app.to_string()));
         }
         let application = self
-            .application(app)?
+            .application(app)
+            .await?
             .ok_or_else(|| RouterError::NotFound(app.to_string()))?;
         let now = now_ms();
         let mut batch = Batch::default();

@@ -60,7 +60,7 @@ impl Mount for Routes {
         Box::pin(async move {
             let path = req.uri().path().to_string();
             if let Some(id) = path.strip_prefix("/api/v1/applications/") {
-                return api::status(&gw, &router, id, &conn);
+                return api::status(&gw, &router, id, &conn).await;
             }
             if let Some(name) = path.strip_prefix("/route/") {
                 return match router.conf.routes.get(name) {

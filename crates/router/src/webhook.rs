@@ -48,7 +48,7 @@ async fn send_due(
     url: &hyper::Uri,
 ) -> Result<Option<u64>, super::store::StoreError> {
     let mut next = None;
-    for mut n in engine.store.notifications()? {
+    for mut n in engine.store.notifications().await? {
         if n.next_attempt_at > now_ms() {
             next = Some(next.map_or(n.next_attempt_at, |t: u64| t.min(n.next_attempt_at)));
             continue;

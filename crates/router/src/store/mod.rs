@@ -20,6 +20,9 @@
 //! or panics. redb commits with checksums and one `fsync`, checks them when it opens a file not
 //! closed cleanly, and can verify a whole file ([`Store::check`]). See docs/ARCHITECTURE.md.
 //!
+//! Reads are `async`: the engine and the API already await them as they will a store across
+//! the network (PostgreSQL, for several nodes); here they are served from memory and the file.
+//!
 //! Failures: a commit that fails (a full disk) is retried every 500 ms with the same batches
 //! until it succeeds; meanwhile [`Store::durable`] answers [`StoreError::Unavailable`], and
 //! [`Store::failing`] says why, for the health check and for refusing new applications. Nothing
@@ -444,15 +447,15 @@ impl Store {
         self.shared.lock().progress.failure.clone()
     }
 
-    pub(crate) fn has_app(&self, id: &str) -> Result<bool, StoreError> {
+    pub(crate) async fn has_app(&self, id: &str) -> Result<bool, StoreError> {
         Ok(self.raw_get(&app_key(id))?.is_some())
     }
 
-    pub fn app(&self, id: &str) -> Result<Option<AppRecord>, StoreError> {
+    pub async fn app(&self, id: &str) -> Result<Option<AppRecord>, StoreError> {
         self.get(&app_key(id))
     }
 
-    pub(crate) fn idempotency(
+    pub(crate) async fn idempotency(
         &self,
         submitter: &str,
         key: &str,
@@ -461,7 +464,7 @@ impl Store {
     }
 
     /// One delivery, without its request.
-    pub(crate) fn delivery_record(
+    pub(crate) async fn delivery_record(
         &self,
         app: &str,
         service: &str,
@@ -470,8 +473,8 @@ impl Store {
     }
 
     /// One delivery, with its request.
-    pub fn delivery(&self, app: &str, service: &str) -> Result<Option<Delivery>, StoreError> {
-        let Some(mut d) = self.delivery_record(app, service)? else {
+    pub async fn delivery(&self, app: &str, service: &str) -> Result<Option<Delivery>, StoreError> {
+        let Some(mut d) = self.delivery_record(app, service).await? else {
             return Ok(None);
         };
         if d.has_request {
@@ -491,12 +494,12 @@ impl Store {
     }
 
     /// The deliveries of one application, in key order.
-    pub fn deliveries(&self, app: &str) -> Result<Vec<Delivery>, StoreError> {
+    pub async fn deliveries(&self, app: &str) -> Result<Vec<Delivery>, StoreError> {
         self.scan(&format!("d/{app}/"), usize::MAX)
     }
 
     /// `(application, service)` of every unfinished delivery.
-    pub fn active(&self) -> Result<Vec<(String, String)>, StoreError> {
+    pub async fn active(&self) -> Result<Vec<(String, String)>, StoreError> {
         Ok(self
             .raw_scan("x/", usize::MAX)?
             .into_keys()
@@ -508,11 +511,11 @@ impl Store {
     }
 
     /// Applications, oldest first (ids are time-ordered), at most `limit`.
-    pub fn apps(&self, limit: usize) -> Result<Vec<AppRecord>, StoreError> {
+    pub async fn apps(&self, limit: usize) -> Result<Vec<AppRecord>, StoreError> {
         self.scan("a/", limit)
     }
 
-    pub(crate) fn notifications(&self) -> Result<Vec<Notification>, StoreError> {
+    pub(crate) async fn notifications(&self) -> Result<Vec<Notification>, StoreError> {
         self.scan("n/", usize::MAX)
     }
 
