@@ -104,16 +104,9 @@ async fn wait_listening(addr: SocketAddr, child: &mut Child) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_with_500_applications_in_flight_loses_nothing() {
     // Slow enough that many deliveries are in flight at the kill.
-    // The guards are bound by name: they live to the end of the test.
-    let Setup {
-        _net,
-        sim,
-        dir,
-        _ss2,
-        config,
-        client,
-    } = setup(Duration::from_millis(20)).await;
-    let mut child = spawn(&config, &dir.join("ss1-first.log"));
+    let s = setup(Duration::from_millis(20)).await;
+    let (sim, dir, config, client) = (&s.sim, &s.dir, &s.config, s.client);
+    let mut child = spawn(config, &dir.join("ss1-first.log"));
     wait_listening(client, &mut child).await;
 
     // Submit concurrently; an id counts as accepted only with its 202.
@@ -136,7 +129,7 @@ async fn kill_9_with_500_applications_in_flight_loses_nothing() {
     child.wait().unwrap();
     assert!(before_kill > 0, "nothing was in flight at the kill");
 
-    let mut child = spawn(&config, &dir.join("ss1-second.log"));
+    let mut child = spawn(config, &dir.join("ss1-second.log"));
     wait_listening(client, &mut child).await;
     wait_completed(client, ids.clone()).await;
     let _ = child.kill();
@@ -195,15 +188,8 @@ async fn crashes_at_random_points_of_the_store_write_path_lose_nothing_acknowled
     const ROUNDS: usize = 8;
     const PER_ROUND: usize = 400;
     // Slow registries: most of the store's writes in a round are acceptances.
-    // The guards are bound by name: they live to the end of the test.
-    let Setup {
-        _net,
-        sim,
-        dir,
-        _ss2,
-        config,
-        client,
-    } = setup(Duration::from_millis(300)).await;
+    let s = setup(Duration::from_millis(300)).await;
+    let (sim, dir, config, client) = (&s.sim, &s.dir, &s.config, s.client);
 
     let mut accepted = Vec::new();
     let mut crashed = 0;
@@ -213,7 +199,7 @@ async fn crashes_at_random_points_of_the_store_write_path_lose_nothing_acknowled
             std::collections::hash_map::RandomState::new().hash_one(round) % 3000 + 20;
         eprintln!("round {round}: the store aborts at its write number {crash_after}");
         let log = dir.join(format!("ss1-round-{round}.log"));
-        let mut child = spawn_with(&config, &log, Some(crash_after));
+        let mut child = spawn_with(config, &log, Some(crash_after));
         // It may die while it starts (recovery writes too): that is a round as well.
         let start = Instant::now();
         while tokio::net::TcpStream::connect(client).await.is_err() {
@@ -267,7 +253,7 @@ async fn crashes_at_random_points_of_the_store_write_path_lose_nothing_acknowled
     );
     assert!(!accepted.is_empty(), "nothing was accepted");
 
-    let mut child = spawn(&config, &dir.join("ss1-last.log"));
+    let mut child = spawn(config, &dir.join("ss1-last.log"));
     wait_listening(client, &mut child).await;
     wait_completed(client, accepted.clone()).await;
     let _ = child.kill();

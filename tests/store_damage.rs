@@ -56,6 +56,14 @@ fn check(dir: &Path) -> (bool, String) {
     (out.status.success(), text)
 }
 
+/// The server refuses the store and `brama store check` fails, both naming the data file.
+fn refused_by_name(dir: &Path) {
+    let why = refused(dir);
+    assert!(why.contains(DATA_FILE), "{why}");
+    let (ok, text) = check(dir);
+    assert!(!ok && text.contains(DATA_FILE), "{text}");
+}
+
 fn refused(dir: &Path) -> String {
     match Store::open(dir, 16 << 20) {
         Ok(_) => panic!("a damaged store was opened"),
@@ -90,10 +98,7 @@ fn a_data_file_cut_short_is_refused_by_name() {
     let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
     f.set_len(len / 2).unwrap();
     drop(f);
-    let why = refused(dir.path());
-    assert!(why.contains(DATA_FILE), "{why}");
-    let (ok, text) = check(dir.path());
-    assert!(!ok && text.contains(DATA_FILE), "{text}");
+    refused_by_name(dir.path());
 }
 
 #[test]
@@ -107,10 +112,7 @@ fn a_data_file_changed_in_the_middle_is_refused_by_name() {
         *b = (i as u8).wrapping_mul(31) ^ 0x5a;
     }
     std::fs::write(&path, &bytes).unwrap();
-    let why = refused(dir.path());
-    assert!(why.contains(DATA_FILE), "{why}");
-    let (ok, text) = check(dir.path());
-    assert!(!ok && text.contains(DATA_FILE), "{text}");
+    refused_by_name(dir.path());
 }
 
 #[test]

@@ -79,10 +79,7 @@ async fn accept(
     let app = application::parse(&body).map_err(RouterError::Invalid)?;
     let idempotency = idempotency_key.map(|key| Idempotency {
         key,
-        body_sha256: sha2::Sha256::digest(&body)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect(),
+        body_sha256: hex::encode(sha2::Sha256::digest(&body)),
     });
     router
         .engine

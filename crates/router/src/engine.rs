@@ -310,12 +310,7 @@ impl Engine {
         // In flight with nobody running it (`running` says who does): its outcome could not be
         // stored. Interrupted, as after a restart, and sent again under the same X-Road id.
         if d.state == State::InFlight {
-            if let Some(a) = d.attempts.last_mut() {
-                a.outcome = Outcome::Interrupted;
-                a.message = Some("the store could not record the attempt's outcome".into());
-            }
-            d.state = State::Retrying;
-            d.next_attempt_at = Some(now);
+            d.interrupt(now, "the store could not record the attempt's outcome");
         }
         // A stale heap entry (rescheduled, retried by hand, finished) is dropped here.
         let due = d.next_attempt_at.is_some_and(|t| t <= now + 5);
@@ -713,12 +708,7 @@ impl Engine {
             };
             let mut batch = Batch::default();
             if d.state == State::InFlight {
-                if let Some(a) = d.attempts.last_mut() {
-                    a.outcome = Outcome::Interrupted;
-                    a.message = Some("brama stopped while the attempt was in flight".into());
-                }
-                d.state = State::Retrying;
-                d.next_attempt_at = Some(now);
+                d.interrupt(now, "brama stopped while the attempt was in flight");
             } else if d.state == State::Pending && !d.has_request {
                 let all = self.store.deliveries(&app).await?;
                 // What it waited for may have been delivered just before the crash, ahead of the

@@ -114,6 +114,17 @@ pub struct Delivery {
 pub(crate) const MAX_KEPT_ATTEMPTS: usize = 32;
 
 impl Delivery {
+    /// An attempt in flight whose outcome is unknown (a restart, or a store that could not
+    /// record it): marked interrupted, and due again at once under the same X-Road id.
+    pub(crate) fn interrupt(&mut self, now: Millis, why: &str) {
+        if let Some(a) = self.attempts.last_mut() {
+            a.outcome = Outcome::Interrupted;
+            a.message = Some(why.into());
+        }
+        self.state = State::Retrying;
+        self.next_attempt_at = Some(now);
+    }
+
     pub fn push_attempt(&mut self, a: Attempt) {
         if self.attempts.len() >= MAX_KEPT_ATTEMPTS {
             self.attempts.remove(0);

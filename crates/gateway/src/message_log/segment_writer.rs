@@ -137,14 +137,14 @@ impl SegmentWriter {
         tail.extend_from_slice(&out[content - kept..content]);
         let end = at + padded as u64;
         if end > *allocated {
-            *allocated = match roomy(direct) && grow(direct, zeros, end, end + GROW_BY).is_ok() {
-                true => end + GROW_BY,
-                // Appended, as without growing: what a failed growth took is given back.
-                false => {
-                    direct.set_len(end)?;
-                    end
+            *allocated = end;
+            if roomy(direct) {
+                match grow(direct, zeros, end, end + GROW_BY) {
+                    Ok(()) => *allocated = end + GROW_BY,
+                    // Appended, as without growing: what the failed growth took is given back.
+                    Err(_) => direct.set_len(end)?,
                 }
-            };
+            }
         }
         Ok(())
     }

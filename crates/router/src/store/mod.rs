@@ -274,6 +274,7 @@ struct State {
     overlay: BTreeMap<String, (u64, Value)>,
     /// Batches waiting for the committer, oldest first.
     waiting: Vec<(u64, Ops)>,
+    /// Bytes of `waiting`, and of the batches the committer is trying.
     waiting_bytes: u64,
     /// The last batch number given out.
     applied: u64,
@@ -402,7 +403,7 @@ impl Store {
         for (k, v) in &b.ops {
             st.overlay.insert(k.clone(), (n, v.clone()));
         }
-        st.waiting_bytes += b.bytes;
+        st.waiting_bytes += ops_bytes(&b.ops);
         st.waiting.push((n, b.ops));
         drop(st);
         self.shared.work.notify_one();
@@ -653,10 +654,11 @@ fn commit_loop(db: &Db, shared: &Shared) {
                         }
                     }
                 }
-                st.waiting_bytes = st.waiting.iter().map(|(_, ops)| ops_bytes(ops)).sum();
                 if st.progress.failure.take().is_some() {
                     tracing::info!("router store: writes are durable again");
                 }
+                let done: u64 = batches.iter().map(|(_, ops)| ops_bytes(ops)).sum();
+                st.waiting_bytes -= done;
                 st.progress.committed = last;
                 shared.done.send_replace(st.progress.clone());
                 shared.committed.notify_all();
