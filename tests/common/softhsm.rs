@@ -3,7 +3,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-pub const PIN: &str = "1234";
+// Distinctive, so a test can tell it never appears in output (random ids contain "1234").
+pub const PIN: &str = "pin-never-shown";
 
 /// Creates the token `brama` (PIN [`PIN`]) in `dir/hsm`, importing each (PKCS#8 key file,
 /// label, hex id), and writes the PIN to `dir/pin`. Returns the `softhsm2.conf` path.
