@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 
 use brama::router::model::{Attempt, Delivery, Outcome, State};
-use brama::router::store::{Batch, Store};
+use brama::router::store::{Batch, Embedded as Store};
 
 fn delivery(app: usize, n: u32) -> Delivery {
     let mut d = Delivery {
@@ -31,6 +31,7 @@ fn delivery(app: usize, n: u32) -> Delivery {
         created_at: 1_763_800_000_000,
         ready_at: Some(1_763_800_000_000),
         finished_at: None,
+        lease: None,
     };
     d.push_attempt(Attempt {
         number: n,

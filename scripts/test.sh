@@ -15,6 +15,12 @@ if [ ! -e /usr/lib/softhsm/libsofthsm2.so ] || ! command -v softhsm2-util >/dev/
   apt_install softhsm2
 fi
 
+# PostgreSQL: the shared store of several nodes (tests/cluster.rs starts a throwaway cluster of
+# its own with scripts/pg-throwaway.sh, as a non-root user, on loopback).
+if ! command -v initdb >/dev/null && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  apt_install postgresql
+fi
+
 # curl: a plain HTTP client calling a REST service through brama (tests/rest.rs).
 command -v curl >/dev/null || apt_install curl
 

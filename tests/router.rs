@@ -518,11 +518,7 @@ async fn a_crash_between_a_delivery_and_what_it_releases_is_completed_on_restart
     let dir = net.path();
     let store_dir = dir.join("store");
     let store = open_store(&store_dir).await;
-    let mut d = store
-        .delivery(&id, "registerTaxpayer")
-        .await
-        .unwrap()
-        .unwrap();
+    let mut d = store.delivery(&id, "registerTaxpayer").unwrap().unwrap();
     d.state = brama::router::model::State::Pending;
     d.waiting_for = vec!["assignUnzr".into()];
     d.request = None;
@@ -557,19 +553,18 @@ async fn a_crash_between_a_delivery_and_what_it_releases_is_completed_on_restart
     assert_eq!(sim.stats.max_ids_per_request(), 1);
     ss1.shutdown().await;
     let store = open_store(&store_dir).await;
-    assert!(store.active().await.unwrap().is_empty());
+    assert!(store.active().unwrap().is_empty());
     assert!(store
         .delivery(&orphan.application, "registerTaxpayer")
-        .await
         .unwrap()
         .is_none());
 }
 
 /// The stopped server's store, once its last handle is gone.
-async fn open_store(dir: &std::path::Path) -> Arc<brama::router::store::Store> {
+async fn open_store(dir: &std::path::Path) -> Arc<brama::router::store::Embedded> {
     let start = std::time::Instant::now();
     loop {
-        match brama::router::store::Store::open(dir, 16 << 20) {
+        match brama::router::store::Embedded::open(dir, 16 << 20) {
             Ok(s) => return s,
             Err(e) if start.elapsed() > Duration::from_secs(10) => panic!("store: {e}"),
             Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,

@@ -5,107 +5,46 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use common::emalyatko::*;
-use common::{start_node, until};
+use common::processes::{self, wait_completed, wait_listening, Provider};
+use common::until;
 
 const APPLICATIONS: usize = 500;
 
-fn free_port() -> SocketAddr {
-    common::bind().local_addr().unwrap()
+/// `crash_after`: the process aborts at that write, resize or sync of its store (the store's
+/// fault hook).
+fn spawn_with(config: &std::path::Path, log: &std::path::Path, crash_after: Option<u64>) -> Child {
+    let env: Vec<(&str, String)> = crash_after
+        .map(|n| ("BRAMA_STORE_FAULT_CRASH_AFTER", n.to_string()))
+        .into_iter()
+        .collect();
+    processes::spawn(config, log, &env)
 }
 
 fn spawn(config: &std::path::Path, log: &std::path::Path) -> Child {
     spawn_with(config, log, None)
 }
 
-/// `crash_after`: the process aborts at that write, resize or sync of its store (the store's
-/// fault hook).
-fn spawn_with(config: &std::path::Path, log: &std::path::Path, crash_after: Option<u64>) -> Child {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_brama"));
-    cmd.args(["serve", "--config"])
-        .arg(config)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(log).unwrap());
-    if let Some(n) = crash_after {
-        cmd.env("BRAMA_STORE_FAULT_CRASH_AFTER", n.to_string());
-    }
-    cmd.spawn().unwrap()
-}
-
-/// The provider side in this process (the simulator answering after `latency`, ss2), and ss1's
-/// configuration for a process of its own.
 struct Setup {
-    _net: Net,
-    sim: common::Sim,
-    dir: std::path::PathBuf,
-    _ss2: brama::proxy::Running,
+    p: Provider,
     config: std::path::PathBuf,
     client: SocketAddr,
 }
 
 async fn setup(latency: Duration) -> Setup {
-    let mut net = Net::new();
-    let sim = start_sim(|s| s.latency = latency).await;
-    let dir = net.path();
-    let ss2_l = std::mem::replace(&mut net.ss2_server, common::bind());
-    let ss2 = start_node(&dir, "ss2", &ss2_toml(sim.addr), Some(ss2_l)).await;
-    let (config, client) = ss1_process(&mut net, &dir);
-    Setup {
-        _net: net,
-        sim,
-        dir,
-        _ss2: ss2,
-        config,
-        client,
-    }
-}
-
-/// ss1's configuration as a process of its own: its client port, and the server port the
-/// global configuration names.
-fn ss1_process(net: &mut Net, dir: &std::path::Path) -> (std::path::PathBuf, SocketAddr) {
-    let ss1_server = net.ss1_server.local_addr().unwrap();
-    drop(std::mem::replace(&mut net.ss1_server, common::bind()));
-    let client = free_port();
-    let toml = ss1_toml(&dir.join("store"), "")
-        .replace(
-            "client_http = \"127.0.0.1:0\"",
-            &format!("client_http = \"{client}\""),
-        )
-        .replace(
-            "server = \"127.0.0.1:0\"",
-            &format!("server = \"{ss1_server}\""),
-        )
-        .replace("client_https = \"127.0.0.1:0\"\n", "")
-        .replace(
-            "admin = \"127.0.0.1:0\"",
-            &format!("admin = \"{}\"", free_port()),
-        );
-    let config = dir.join("ss1.toml");
-    std::fs::write(&config, toml).unwrap();
-    (config, client)
-}
-
-async fn wait_listening(addr: SocketAddr, child: &mut Child) {
-    let start = Instant::now();
-    while tokio::net::TcpStream::connect(addr).await.is_err() {
-        assert!(child.try_wait().unwrap().is_none(), "brama exited at start");
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "brama did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let p = Provider::start(latency).await;
+    let (config, client) = p.ss1_config("ss1", &p.dir.join("store"), "");
+    Setup { p, config, client }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_with_500_applications_in_flight_loses_nothing() {
     // Slow enough that many deliveries are in flight at the kill.
     let s = setup(Duration::from_millis(20)).await;
-    let (sim, dir, config, client) = (&s.sim, &s.dir, &s.config, s.client);
+    let (sim, dir, config, client) = (&s.p.sim, &s.p.dir, &s.config, s.client);
     let mut child = spawn(config, &dir.join("ss1-first.log"));
     wait_listening(client, &mut child).await;
 
@@ -153,32 +92,6 @@ async fn kill_9_with_500_applications_in_flight_loses_nothing() {
     );
 }
 
-/// Waits until every application of `ids` is completed; any other end fails the test.
-async fn wait_completed(client: SocketAddr, ids: Vec<String>) {
-    let start = Instant::now();
-    let mut pending = ids;
-    while !pending.is_empty() {
-        let mut still = Vec::new();
-        for id in pending {
-            let v = status(client, &id).await;
-            match v["status"].as_str().unwrap() {
-                "completed" => {}
-                "in_progress" => still.push(id),
-                other => panic!("application {id} ended {other}: {v:#}"),
-            }
-        }
-        pending = still;
-        assert!(
-            start.elapsed() < Duration::from_secs(240),
-            "{} applications not completed",
-            pending.len()
-        );
-        if !pending.is_empty() {
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-}
-
 /// The store's write path cut at random points: each round ss1 starts with its store set to
 /// abort the process at a random write, resize or sync, and takes applications until it dies.
 /// After the rounds, every application that was answered 202 completes, and no delivery reached
@@ -189,7 +102,7 @@ async fn crashes_at_random_points_of_the_store_write_path_lose_nothing_acknowled
     const PER_ROUND: usize = 400;
     // Slow registries: most of the store's writes in a round are acceptances.
     let s = setup(Duration::from_millis(300)).await;
-    let (sim, dir, config, client) = (&s.sim, &s.dir, &s.config, s.client);
+    let (sim, dir, config, client) = (&s.p.sim, &s.p.dir, &s.config, s.client);
 
     let mut accepted = Vec::new();
     let mut crashed = 0;

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::Command;
 
 use brama::router::model::{Delivery, State};
-use brama::router::store::{Batch, Store, DATA_FILE};
+use brama::router::store::{Batch, Embedded as Store, DATA_FILE};
 
 fn delivery(i: usize) -> Delivery {
     Delivery {
@@ -28,6 +28,7 @@ fn delivery(i: usize) -> Delivery {
         created_at: 0,
         ready_at: None,
         finished_at: None,
+        lease: None,
     }
 }
 
@@ -79,13 +80,9 @@ async fn a_whole_store_checks_and_reopens_with_everything() {
     assert!(ok, "{text}");
     assert!(text.contains("6000 records"), "{text}");
     let store = Store::open(dir.path(), 16 << 20).unwrap();
-    assert_eq!(store.active().await.unwrap().len(), 2000);
+    assert_eq!(store.active().unwrap().len(), 2000);
     let app = delivery(1234).application;
-    let d = store
-        .delivery(&app, "registerTaxpayer")
-        .await
-        .unwrap()
-        .unwrap();
+    let d = store.delivery(&app, "registerTaxpayer").unwrap().unwrap();
     assert_eq!(d.request, delivery(1234).request);
 }
 

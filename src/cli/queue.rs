@@ -156,15 +156,21 @@ async fn local(conf: &ServerConf, cmd: &QueueCommand) -> Result<Value, String> {
         .router
         .clone()
         .ok_or("the configuration has no enabled [router]")?;
-    if !rc.store_dir.exists() {
-        return Err(format!("no store at {}", rc.store_dir.display()));
-    }
-    let store = Store::open(&rc.store_dir, rc.store_cache_bytes).map_err(|e| {
-        format!(
-            "{}: {e} (a running server holds it: is its admin listener reachable?)",
-            rc.store_dir.display()
-        )
-    })?;
+    let store = match &rc.shared_store {
+        // PostgreSQL: read and written beside the running nodes, as they do.
+        Some(_) => crate::router::open_store(&rc).await?,
+        None => {
+            if !rc.store_dir.exists() {
+                return Err(format!("no store at {}", rc.store_dir.display()));
+            }
+            Store::open(&rc.store_dir, rc.store_cache_bytes).map_err(|e| {
+                format!(
+                    "{}: {e} (a running server holds it: is its admin listener reachable?)",
+                    rc.store_dir.display()
+                )
+            })?
+        }
+    };
     let rc = Arc::new(rc);
     let router = Router {
         engine: Engine::new(store, rc.clone(), Weak::new()),

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::Args;
 
 use crate::config::ServerConf;
-use crate::router::store::Store;
+use crate::router::store::Embedded;
 
 #[derive(Args)]
 pub struct StoreCheckArgs {
@@ -23,6 +23,13 @@ pub fn check(a: StoreCheckArgs) -> ExitCode {
         Some(d) => d,
         None => match ServerConf::load(a.config.as_deref()) {
             Ok(conf) => match conf.router {
+                Some(rc) if rc.shared_store.is_some() => {
+                    eprintln!(
+                        "brama store check: the store is PostgreSQL ([store] url); the database \
+                         checks its own pages (initdb --data-checksums) and pg_amcheck verifies them"
+                    );
+                    return ExitCode::from(2);
+                }
                 Some(rc) => rc.store_dir,
                 None => {
                     eprintln!("brama store check: the configuration has no enabled [router]");
@@ -35,7 +42,7 @@ pub fn check(a: StoreCheckArgs) -> ExitCode {
             }
         },
     };
-    match Store::check(&dir) {
+    match Embedded::check(&dir) {
         Ok(summary) => {
             println!("ok: {summary}");
             ExitCode::SUCCESS

@@ -3,6 +3,8 @@
 
 pub mod emalyatko;
 pub mod http;
+pub mod pg;
+pub mod processes;
 pub mod rest;
 pub mod softhsm;
 

@@ -315,7 +315,7 @@ pub async fn purge(router: &Router, id: Option<&str>, force: bool) -> Result<Val
         }
         let mut b = super::store::Batch::default();
         b.remove_app(&app);
-        store.apply(b)?;
+        store.write(b).await?;
         purged.push(app.id);
     }
     store.durable().await?;

@@ -16,7 +16,7 @@ use super::flow::{self, Verdict};
 use super::lanes::{Key, Lane};
 use super::model::*;
 use super::retry::{backoff, AttemptError};
-use super::store::{Batch, Store, StoreError};
+use super::store::{Batch, Store, StoreError, Txn};
 use super::RouterError;
 use brama_gateway::config::router::RouterConf;
 use brama_gateway::proxy::{client, Gateway};
@@ -54,14 +54,10 @@ pub struct Engine {
     gw: Weak<Gateway>,
     lanes: HashMap<String, Arc<Lane>>,
     running: Mutex<HashSet<Key>>,
-    /// Read-modify-write of one application's records is serialised by a stripe of these.
-    stripes: Vec<tokio::sync::Mutex<()>>,
     pub stats: EngineStats,
     /// Wakes the support notifier.
     pub notify: tokio::sync::Notify,
 }
-
-const STRIPES: usize = 256;
 
 impl Engine {
     /// The gateway deliveries and notifications go through, while it runs.
@@ -82,7 +78,6 @@ impl Engine {
             gw,
             lanes,
             running: Mutex::new(HashSet::new()),
-            stripes: (0..STRIPES).map(|_| tokio::sync::Mutex::new(())).collect(),
             stats: EngineStats::default(),
             notify: tokio::sync::Notify::new(),
         })
@@ -122,13 +117,6 @@ impl Engine {
         }
     }
 
-    fn stripe(&self, app: &str) -> &tokio::sync::Mutex<()> {
-        let h = app
-            .bytes()
-            .fold(0usize, |h, b| h.wrapping_mul(31).wrapping_add(b as usize));
-        &self.stripes[h % STRIPES]
-    }
-
     /// Stores a new application with its plan, durably, and schedules what can start. With
     /// an idempotency key seen from this submitter within the window, nothing new is stored:
     /// the first application's id comes back, `replayed`.
@@ -143,16 +131,15 @@ impl Engine {
             return Err(StoreError::Unavailable(why).into());
         }
         let submitter_id = submitter.to_string();
-        // Repeats of one key wait for each other: the first stores, the others find it.
-        let _same_key = match idempotency {
-            Some(k) => Some(self.stripe(&k.key).lock().await),
-            None => None,
-        };
+        // Repeats of one key wait for each other, on any node: the first stores, the others
+        // find it.
+        let lock = idempotency.map(|k| format!("k/{submitter_id}/{}", k.key));
+        let mut tx = self.store.begin(lock.as_deref()).await?;
         if let Some(k) = idempotency {
-            if let Some(first) = self.store.idempotency(&submitter_id, &k.key).await? {
+            if let Some(first) = tx.idempotency(&submitter_id, &k.key).await? {
                 let fresh = now_ms().saturating_sub(first.at)
                     <= self.conf.idempotency_window.as_millis() as u64;
-                if fresh && self.store.has_app(&first.application).await? {
+                if fresh && tx.has_app(&first.application).await? {
                     if first.body_sha256 != k.body_sha256 {
                         return Err(RouterError::Conflict(format!(
                             "Idempotency-Key '{}' was used for application {} with a different body",
@@ -204,6 +191,7 @@ impl Engine {
                 created_at: now,
                 ready_at: None,
                 finished_at: None,
+                lease: None,
             };
             if d.waiting_for.is_empty() {
                 self.prepare(&mut d, app, &BTreeMap::new())
@@ -225,13 +213,13 @@ impl Engine {
             };
             b.put_idempotency(&submitter_id, &k.key, &r);
         }
-        self.store.apply(b)?;
-        if let Err(e) = self.store.durable().await {
+        tx.apply(b)?;
+        if let Err(e) = tx.commit_durable().await {
             // Refused, so withdrawn: committed later, once the store can, it would be an
             // application nobody was told about (and that the caller sends again).
             let mut undo = Batch::default();
             undo.remove_app(&record);
-            if let Err(again) = self.store.apply(undo) {
+            if let Err(again) = self.store.write(undo).await {
                 tracing::error!(application = %record.id, error = %again, "a refused application could not be withdrawn");
             }
             return Err(e.into());
@@ -303,14 +291,24 @@ impl Engine {
 
     async fn run_attempt(&self, (app, svc): &Key) -> Result<(), StoreError> {
         let now = now_ms();
-        let guard = self.stripe(app).lock().await;
-        let Some(mut d) = self.store.delivery(app, svc).await? else {
+        let me = self.store.node();
+        let mut tx = self.store.begin(Some(app)).await?;
+        let Some(mut d) = tx.delivery(app, svc).await? else {
             return Ok(());
         };
-        // In flight with nobody running it (`running` says who does): its outcome could not be
-        // stored. Interrupted, as after a restart, and sent again under the same X-Road id.
+        // Another node sends it (or will): not this one.
+        if d.held_by_other(me, now) {
+            return Ok(());
+        }
+        // In flight with nobody running it (`running` says who does here; a lease that ran out
+        // says its node stopped): its outcome is unknown. Interrupted, as after a restart, and
+        // sent again under the same X-Road id.
         if d.state == State::InFlight {
-            d.interrupt(now, "the store could not record the attempt's outcome");
+            let why = match &d.lease {
+                Some(l) if Some(l.owner.as_str()) != me => "the node sending it stopped",
+                _ => "the store could not record the attempt's outcome",
+            };
+            d.interrupt(now, why);
         }
         // A stale heap entry (rescheduled, retried by hand, finished) is dropped here.
         let due = d.next_attempt_at.is_some_and(|t| t <= now + 5);
@@ -338,15 +336,23 @@ impl Engine {
             message: None,
             latency_ms: None,
         });
-        self.write(&d)?;
-        drop(guard);
-        if let Err(e) = self.store.durable().await {
+        let mut b = Batch::default();
+        b.put_delivery(&d);
+        tx.apply(b)?;
+        let recorded = match tx.commit().await {
+            Ok(()) => self.store.durable().await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = recorded {
             // Not sent: the attempt never began. Back as it was, due again once the store can
             // take it (`attempt` looks again shortly).
-            let _g = self.stripe(app).lock().await;
             let mut back = before;
             back.request_dirty = false;
-            self.write(&back)?;
+            let mut b = Batch::default();
+            b.put_delivery(&back);
+            let mut tx = self.store.begin(Some(app)).await?;
+            tx.apply(b)?;
+            tx.commit().await?;
             return Err(e);
         }
         self.stats.attempts.fetch_add(1, Ordering::Relaxed);
@@ -371,12 +377,14 @@ impl Engine {
         let verdict = sent;
         let latency = started.elapsed().as_millis() as u64;
 
-        let _guard = self.stripe(app).lock().await;
+        let mut tx = self.store.begin(Some(app)).await?;
         // Reloaded: an operator may have purged it meanwhile. The request stays as stored.
-        let Some(mut d) = self.store.delivery_record(app, svc).await? else {
+        let Some(mut d) = tx.delivery_record(app, svc).await? else {
             return Ok(());
         };
-        if d.state != State::InFlight {
+        // Taken over by another node meanwhile (this one stalled past its lease): its attempt
+        // is the one that counts.
+        if d.state != State::InFlight || d.held_by_other(me, now_ms()) {
             return Ok(());
         }
         let now = now_ms();
@@ -396,7 +404,7 @@ impl Engine {
                 d.last_error = None;
                 d.finished_at = Some(now);
                 self.stats.delivered.fetch_add(1, Ordering::Relaxed);
-                released = self.release(&d, &mut release_batch).await?;
+                released = self.release(&mut tx, &d, &mut release_batch).await?;
             }
             Ok(Verdict::NotYet(answer)) => {
                 last.outcome = Outcome::NotYet;
@@ -408,7 +416,7 @@ impl Engine {
                         code: "Router.MaxAgeExceeded".into(),
                         message: "the registry did not finish the work in time".into(),
                     };
-                    wake_notifier = self.fail(&mut d, e, &mut batch).await?;
+                    wake_notifier = self.fail(&mut tx, &mut d, e, &mut batch).await?;
                 } else {
                     d.state = State::Pending;
                     d.next_attempt_at = Some(now + self.conf.poll_interval.as_millis() as u64);
@@ -447,14 +455,14 @@ impl Engine {
                     } else {
                         info
                     };
-                    wake_notifier = self.fail(&mut d, info, &mut batch).await?;
+                    wake_notifier = self.fail(&mut tx, &mut d, info, &mut batch).await?;
                 }
             }
         }
         batch.put_delivery(&d);
         batch.append(release_batch);
-        self.store.apply(batch)?;
-        drop(_guard);
+        tx.apply(batch)?;
+        tx.commit().await?;
         // Not awaited: the store commits batches in order, and at once, so this outcome is on
         // disk before any later one. Lost in a crash before that, the attempt shows as
         // interrupted and is sent again under the same X-Road id.
@@ -466,12 +474,6 @@ impl Engine {
             self.notify.notify_one();
         }
         Ok(())
-    }
-
-    fn write(&self, d: &Delivery) -> Result<(), StoreError> {
-        let mut b = Batch::default();
-        b.put_delivery(d);
-        self.store.apply(b)
     }
 
     /// Sends a SOAP delivery through the client proxy: its stored Body element in an envelope
@@ -569,8 +571,13 @@ impl Engine {
 
     /// The deliveries of `d`'s application that were waiting only for `d` get their request
     /// built (into `batch`); returned so they can be scheduled once written.
-    async fn release(&self, d: &Delivery, batch: &mut Batch) -> Result<Vec<Delivery>, StoreError> {
-        let mut all = self.store.deliveries(&d.application).await?;
+    async fn release(
+        &self,
+        tx: &mut Txn<'_>,
+        d: &Delivery,
+        batch: &mut Batch,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        let mut all = tx.deliveries(&d.application).await?;
         for e in all.iter_mut() {
             if e.service == d.service {
                 *e = d.clone();
@@ -582,7 +589,7 @@ impl Engine {
         if waiting.is_empty() {
             return Ok(Vec::new());
         }
-        let app = match self.application(&d.application).await? {
+        let app = match application(tx, &d.application).await? {
             Some(a) => a,
             None => return Ok(Vec::new()),
         };
@@ -596,7 +603,7 @@ impl Engine {
                         code: "Router.CannotBuildRequest".into(),
                         message: m,
                     };
-                    if self.fail(&mut e, info, batch).await? {
+                    if self.fail(tx, &mut e, info, batch).await? {
                         self.notify.notify_one();
                     }
                     batch.put_delivery(&e);
@@ -609,22 +616,11 @@ impl Engine {
         Ok(out)
     }
 
-    async fn application(&self, id: &str) -> Result<Option<Application>, StoreError> {
-        let Some(rec) = self.store.app(id).await? else {
-            return Ok(None);
-        };
-        Application::from_stored(rec.application)
-            .map(Some)
-            .map_err(|e| StoreError::Corrupt {
-                key: format!("a/{id}"),
-                reason: format!("stored application no longer valid: {e:?}"),
-            })
-    }
-
     /// Marks `d` failed, fails what waits for it, and queues a support notification. Returns
     /// whether one was queued.
     async fn fail(
         &self,
+        tx: &mut Txn<'_>,
         d: &mut Delivery,
         e: ErrorInfo,
         batch: &mut Batch,
@@ -636,7 +632,7 @@ impl Engine {
         d.last_error = Some(e.clone());
         self.stats.failed.fetch_add(1, Ordering::Relaxed);
         // Everything that needs it, directly or not, cannot happen now.
-        let mut all = self.store.deliveries(&d.application).await?;
+        let mut all = tx.deliveries(&d.application).await?;
         let mut failed = vec![d.service.clone()];
         let mut cascaded = Vec::new();
         loop {
@@ -687,49 +683,56 @@ impl Engine {
     }
 
     /// After a restart: interrupted attempts are marked and retried under the same X-Road id,
-    /// and everything unfinished is scheduled again.
+    /// and everything unfinished is scheduled again (in a shared store: what this node held, and
+    /// what nobody holds).
     pub(crate) async fn recover(&self) -> Result<usize, StoreError> {
-        let active = self.store.active().await?;
+        let resumable = self.store.resumable().await?;
+        let me = self.store.node();
         let now = now_ms();
         let mut count = 0;
-        for (app, svc) in active {
-            let _g = self.stripe(&app).lock().await;
-            let found = match self.store.delivery(&app, &svc).await? {
+        for (app, svc) in resumable {
+            let mut tx = self.store.begin(Some(&app)).await?;
+            let found = match tx.delivery(&app, &svc).await? {
                 // Without its application record: written by an `accept` that did not finish,
                 // so never acknowledged and never sent.
-                Some(d) if self.store.has_app(&app).await? => Some(d),
+                Some(d) if tx.has_app(&app).await? => Some(d),
                 _ => None,
             };
             let Some(mut d) = found else {
                 let mut b = Batch::default();
                 b.remove_delivery(&app, &svc);
-                self.store.apply(b)?;
+                tx.apply(b)?;
+                tx.commit().await?;
                 continue;
             };
+            if d.held_by_other(me, now) || d.state.is_terminal() {
+                continue;
+            }
             let mut batch = Batch::default();
             if d.state == State::InFlight {
                 d.interrupt(now, "brama stopped while the attempt was in flight");
             } else if d.state == State::Pending && !d.has_request {
-                let all = self.store.deliveries(&app).await?;
+                let all = tx.deliveries(&app).await?;
                 // What it waited for may have been delivered just before the crash, ahead of the
                 // write that released it.
                 let delivered = delivered_answers(&all);
                 d.waiting_for
                     .retain(|w| !delivered.contains_key(w.as_str()));
                 if d.waiting_for.is_empty() {
-                    if let Some(application) = self.application(&app).await? {
+                    if let Some(application) = application(&mut tx, &app).await? {
                         if let Err(m) = self.prepare(&mut d, &application, &delivered) {
                             let info = ErrorInfo {
                                 code: "Router.CannotBuildRequest".into(),
                                 message: m,
                             };
-                            self.fail(&mut d, info, &mut batch).await?;
+                            self.fail(&mut tx, &mut d, info, &mut batch).await?;
                         }
                     }
                 }
             }
             batch.put_delivery(&d);
-            self.store.apply(batch)?;
+            tx.apply(batch)?;
+            tx.commit().await?;
             self.schedule(&d);
             count += 1;
         }
@@ -737,16 +740,54 @@ impl Engine {
         Ok(count)
     }
 
+    /// In a shared store, every `every`: deliveries whose node's lease ran out are claimed and
+    /// scheduled here.
+    pub(crate) fn start_orphan_scan(
+        self: &Arc<Self>,
+        every: std::time::Duration,
+        mut stop: watch::Receiver<bool>,
+    ) {
+        let engine = Arc::downgrade(self);
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(every) => {}
+                    _ = stop.changed() => return,
+                }
+                let Some(e) = engine.upgrade() else { return };
+                match e.store.claim_orphans(1000).await {
+                    Ok(claimed) => {
+                        if !claimed.is_empty() {
+                            tracing::info!(
+                                deliveries = claimed.len(),
+                                "took over deliveries whose node stopped"
+                            );
+                        }
+                        for (app, svc, due) in claimed {
+                            if let Some(lane) =
+                                flow::spec(&svc).and_then(|s| e.lanes.get(s.registry))
+                            {
+                                lane.schedule(due, (app, svc));
+                            }
+                        }
+                    }
+                    Err(err) => {
+                        tracing::warn!(error = %err, "looking for deliveries to take over failed")
+                    }
+                }
+            }
+        });
+    }
+
     /// Operator retry: failed deliveries of `app` (or only `service`) start over with a fresh
     /// attempt budget, under their X-Road id; services that failed because of them wait again.
     pub async fn retry(&self, app: &str, service: Option<&str>) -> Result<usize, RouterError> {
-        let _g = self.stripe(app).lock().await;
-        let all = self.store.deliveries(app).await?;
+        let mut tx = self.store.begin(Some(app)).await?;
+        let all = tx.deliveries(app).await?;
         if all.is_empty() {
             return Err(RouterError::NotFound(app.to_string()));
         }
-        let application = self
-            .application(app)
+        let application = application(&mut tx, app)
             .await?
             .ok_or_else(|| RouterError::NotFound(app.to_string()))?;
         let now = now_ms();
@@ -785,8 +826,8 @@ impl Engine {
             batch.put_delivery(&d);
             restarted.push(d);
         }
-        self.store.apply(batch)?;
-        drop(_g);
+        tx.apply(batch)?;
+        tx.commit().await?;
         self.store.durable().await?;
         for d in &restarted {
             self.schedule(d);
@@ -807,6 +848,18 @@ fn legacy_body(stored: &str, limits: &SoapLimits) -> Option<Result<String, Strin
         soap.map_err(|e| e.to_string())
             .map(|m| String::from_utf8_lossy(m.body_content()).trim().to_string()),
     )
+}
+
+async fn application(tx: &mut Txn<'_>, id: &str) -> Result<Option<Application>, StoreError> {
+    let Some(rec) = tx.app(id).await? else {
+        return Ok(None);
+    };
+    Application::from_stored(rec.application)
+        .map(Some)
+        .map_err(|e| StoreError::Corrupt {
+            key: format!("a/{id}"),
+            reason: format!("stored application no longer valid: {e:?}"),
+        })
 }
 
 /// The answers of an application's delivered services, by service: what later requests are built

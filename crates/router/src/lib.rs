@@ -1,6 +1,6 @@
 //! The Diia router: accepts eMalyatko applications, turns each into one signed X-Road request
 //! per registry service, and delivers them durably (redb), in the order the flow needs, with
-//! retries; also wrap mode (`POST /route/{name}`), which forwards a plain SOAP body under a
+//! retries (in the embedded store, or in PostgreSQL shared by several nodes); also wrap mode (`POST /route/{name}`), which forwards a plain SOAP body under a
 //! configured X-Road header.
 //!
 //! Lifecycle of one application: `api` validates and [`engine::Engine::accept`]s it (stored and
@@ -102,6 +102,34 @@ impl RouterError {
     }
 }
 
+/// The store `conf` names: PostgreSQL when `[store] url` is set, else the embedded one in
+/// `store_dir` (created on first use).
+pub async fn open_store(conf: &RouterConf) -> Result<Arc<Store>, String> {
+    match &conf.shared_store {
+        Some(shared) => {
+            let longest_attempt = conf
+                .registries
+                .values()
+                .map(|r| r.policy.timeout)
+                .max()
+                .unwrap_or_default();
+            let pg = store::PgConf {
+                store: shared.clone(),
+                longest_attempt,
+            };
+            Store::connect(&pg)
+                .await
+                .map_err(|e| format!("router store: {e}"))
+        }
+        None => {
+            std::fs::create_dir_all(&conf.store_dir)
+                .map_err(|e| format!("router store {}: {e}", conf.store_dir.display()))?;
+            Store::open(&conf.store_dir, conf.store_cache_bytes)
+                .map_err(|e| format!("router store {}: {e}", conf.store_dir.display()))
+        }
+    }
+}
+
 /// A running router.
 pub struct Router {
     pub conf: Arc<RouterConf>,
@@ -136,16 +164,16 @@ impl Router {
         stop: watch::Receiver<bool>,
     ) -> Result<Arc<Router>, String> {
         check(&conf)?;
-        std::fs::create_dir_all(&conf.store_dir)
-            .map_err(|e| format!("router store {}: {e}", conf.store_dir.display()))?;
-        let store = Store::open(&conf.store_dir, conf.store_cache_bytes)
-            .map_err(|e| format!("router store {}: {e}", conf.store_dir.display()))?;
+        let store = open_store(&conf).await?;
         let conf = Arc::new(conf);
         let engine = Engine::new(store, conf.clone(), Arc::downgrade(gw));
         let resumed = engine.recover().await.map_err(|e| e.to_string())?;
         engine.start(stop.clone());
+        if let Some(shared) = &conf.shared_store {
+            engine.start_orphan_scan(shared.orphan_scan, stop.clone());
+        }
         webhook::start(engine.clone(), stop);
-        tracing::info!(store = %conf.store_dir.display(), resumed, "router started");
+        tracing::info!(store = %engine.store.describe(), node = engine.store.node().unwrap_or("-"), resumed, "router started");
         Ok(Arc::new(Router { conf, engine }))
     }
 }

@@ -107,6 +107,18 @@ pub struct Delivery {
     pub ready_at: Option<Millis>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<Millis>,
+    /// In a shared store, the node that holds it (read from the store, which sets it on each
+    /// write: the writer holds what it will send or schedule).
+    #[serde(skip)]
+    pub lease: Option<Lease>,
+}
+
+/// A delivery's lease in a shared store: the node sending it, or about to, and until when no
+/// other node may take it over.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Lease {
+    pub owner: String,
+    pub until: Millis,
 }
 
 /// Attempts kept per delivery; polling an asynchronous registry for a day must not grow a record
@@ -123,6 +135,13 @@ impl Delivery {
         }
         self.state = State::Retrying;
         self.next_attempt_at = Some(now);
+    }
+
+    /// Whether another node than `me` holds it now (never, in the embedded store).
+    pub fn held_by_other(&self, me: Option<&str>, now: Millis) -> bool {
+        self.lease
+            .as_ref()
+            .is_some_and(|l| Some(l.owner.as_str()) != me && l.until > now)
     }
 
     pub fn push_attempt(&mut self, a: Attempt) {

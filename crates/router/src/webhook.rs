@@ -47,12 +47,8 @@ async fn send_due(
     engine: &Engine,
     url: &hyper::Uri,
 ) -> Result<Option<u64>, super::store::StoreError> {
-    let mut next = None;
-    for mut n in engine.store.notifications().await? {
-        if n.next_attempt_at > now_ms() {
-            next = Some(next.map_or(n.next_attempt_at, |t: u64| t.min(n.next_attempt_at)));
-            continue;
-        }
+    let (due, mut next) = engine.store.due_notifications(now_ms()).await?;
+    for mut n in due {
         let mut b = Batch::default();
         let sent = match engine.gateway() {
             Some(gw) => post(&gw, url, &n, engine.conf.webhook_timeout).await,
@@ -73,7 +69,7 @@ async fn send_due(
                 b.put_notification(&n);
             }
         }
-        engine.store.apply(b)?;
+        engine.store.write(b).await?;
         engine.store.durable().await?;
     }
     Ok(next)

@@ -224,6 +224,27 @@ const EMBEDDED_WSDLS: &[&str] = &[
     "rtg.wsdl",
 ];
 
+struct Answering {
+    stats: Arc<SimStats>,
+    id: String,
+}
+
+impl Drop for Answering {
+    fn drop(&mut self) {
+        let mut a = self
+            .stats
+            .answering
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = a.get_mut(&self.id) {
+            *n -= 1;
+            if *n == 0 {
+                a.remove(&self.id);
+            }
+        }
+    }
+}
+
 /// What the simulator has seen; shared with the caller so tests and benchmarks can check that
 /// every message reached the registry exactly once.
 #[derive(Debug, Default)]
@@ -233,6 +254,14 @@ pub struct SimStats {
     wsdl_requests: AtomicU64,
     rest_requests: AtomicU64,
     ids: Mutex<HashSet<String>>,
+    /// Requests whose X-Road id had been seen before: a delivery sent again (its sender could
+    /// not know it had arrived), recognisable by its id.
+    repeats: AtomicU64,
+    /// X-Road ids of SOAP requests being answered now (within the latency), and how many times
+    /// a request arrived while another with its id was still being answered: two senders at
+    /// once, which leases must prevent.
+    answering: Mutex<HashMap<String, u32>>,
+    overlapping: AtomicU64,
     /// Per operation: requests, and X-Road ids per distinct request content.
     ops: Mutex<HashMap<String, OpStats>>,
 }
@@ -277,6 +306,28 @@ impl SimStats {
     /// header of REST requests), counting at most the first `MAX_TRACKED_IDS`.
     pub fn distinct_ids(&self) -> usize {
         self.lock_ids().len()
+    }
+
+    /// Requests that came again under an X-Road id already seen.
+    pub fn repeats(&self) -> u64 {
+        self.repeats.load(Ordering::Relaxed)
+    }
+
+    /// Requests that arrived while another with the same X-Road id was still being answered.
+    pub fn overlapping(&self) -> u64 {
+        self.overlapping.load(Ordering::Relaxed)
+    }
+
+    /// Deliveries the registry saw more than once as separate deliveries: the same request under
+    /// two X-Road ids (not recognisable as a repeat), or one id sent twice at once.
+    pub fn duplicated(&self) -> u64 {
+        let under_two_ids = self
+            .lock_ops()
+            .values()
+            .flat_map(|o| o.ids_by_content.values())
+            .filter(|ids| ids.len() > 1)
+            .count() as u64;
+        under_two_ids + self.overlapping()
     }
 
     /// Whether a message with this X-Road id has arrived.
@@ -329,8 +380,24 @@ impl SimStats {
 
     fn record_id(&self, id: &str) {
         let mut ids = self.lock_ids();
-        if ids.len() < MAX_TRACKED_IDS && !ids.contains(id) {
+        if ids.contains(id) {
+            self.repeats.fetch_add(1, Ordering::Relaxed);
+        } else if ids.len() < MAX_TRACKED_IDS {
             ids.insert(id.to_string());
+        }
+    }
+
+    /// A SOAP request with `id` is being answered until the guard is dropped.
+    fn answering(self: &Arc<Self>, id: String) -> Answering {
+        let mut a = self.answering.lock().unwrap_or_else(|e| e.into_inner());
+        let n = a.entry(id.clone()).or_default();
+        if *n > 0 {
+            self.overlapping.fetch_add(1, Ordering::Relaxed);
+        }
+        *n += 1;
+        Answering {
+            stats: self.clone(),
+            id,
         }
     }
 
@@ -500,6 +567,9 @@ fn control(req: &Request<Incoming>, ctx: &Ctx) -> Response<Body> {
             "faults": s.faults(),
             "distinctIds": s.distinct_ids(),
             "maxIdsPerRequest": s.max_ids_per_request(),
+            "repeats": s.repeats(),
+            "overlapping": s.overlapping(),
+            "duplicated": s.duplicated(),
             "operations": ops,
         });
         let mut resp = response(StatusCode::OK, TEXT_PLAIN, v.to_string());
@@ -611,7 +681,8 @@ async fn soap(req: Request<Incoming>, ctx: &Ctx) -> Response<Body> {
         }
     };
 
-    let (registry, answer) = answer(&content_type, &body, ctx);
+    let (registry, id, answer) = answer(&content_type, &body, ctx);
+    let _answering = id.map(|id| ctx.stats.answering(id));
     let (latency, rate) = ctx.behaviour(registry);
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
@@ -664,14 +735,18 @@ struct Reply {
 /// The reply to a request body, or the sentence of a `Client` fault. A `multipart/related`
 /// request gets a `multipart/related` reply in the same style (SwA or MTOM) carrying its
 /// attachments back unchanged, so attachments can be seen to travel both ways.
-fn answer(
-    content_type: &str,
-    body: &Bytes,
-    ctx: &Ctx,
-) -> (Option<&'static str>, Result<Reply, (&'static str, String)>) {
+/// The registry a request went to, its X-Road id, and the reply or a fault's sentence.
+type Answered = (
+    Option<&'static str>,
+    Option<String>,
+    Result<Reply, (&'static str, String)>,
+);
+
+fn answer(content_type: &str, body: &Bytes, ctx: &Ctx) -> Answered {
     let mut registry = None;
-    let res = parse_and_answer(content_type, body, ctx, &mut registry);
-    (registry, res)
+    let mut id = None;
+    let res = parse_and_answer(content_type, body, ctx, &mut registry, &mut id);
+    (registry, id, res)
 }
 
 fn parse_and_answer(
@@ -679,6 +754,7 @@ fn parse_and_answer(
     body: &Bytes,
     ctx: &Ctx,
     registry: &mut Option<&'static str>,
+    xroad_id: &mut Option<String>,
 ) -> Result<Reply, (&'static str, String)> {
     let client = |m: String| ("Client", m);
     let stats = &ctx.stats;
@@ -738,6 +814,7 @@ fn parse_and_answer(
     stats.record_request(wrapper.local, wrapper.inner, env.xroad_id());
     if let Some(id) = env.xroad_id() {
         stats.record_id(id);
+        *xroad_id = Some(id.to_string());
     }
     let xml = envelope::reply(&env, &body_content(&wrapper, ctx)?);
     match multipart {

@@ -1,6 +1,7 @@
 //! Turns the TOML file into a [`ServerConf`], collecting every problem instead of stopping at the
 //! first, so one `brama config check` run lists them all.
 
+use super::router::RouterConf;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -223,7 +224,15 @@ pub(super) fn check(
                 if let Some(rc) = &conf {
                     check_router_callers(rc, &file, &clients, &mut e);
                 }
-                conf
+                let shared = super::router::resolve_store(
+                    &file.store,
+                    &file.listeners.server,
+                    &mut |k, m| e.add(k, m),
+                );
+                conf.map(|rc| RouterConf {
+                    shared_store: shared,
+                    ..rc
+                })
             }
         }
         None => None,

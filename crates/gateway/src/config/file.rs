@@ -25,6 +25,9 @@ pub struct ConfigFile {
     #[serde(default)]
     pub globalconf: GlobalconfSection,
     pub router: Option<super::router::RouterSection>,
+    /// Where the router keeps its records: embedded (the default) or PostgreSQL, shared by nodes.
+    #[serde(default)]
+    pub store: super::router::StoreSection,
 }
 
 /// Downloading the global configuration (reference §8.1).

@@ -65,6 +65,98 @@ impl Default for RouterSection {
     }
 }
 
+/// `[store]`: without `url`, the router's store is embedded in `[router] store_dir`; with it,
+/// PostgreSQL, which any number of nodes share.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreSection {
+    /// `postgres://user[:password]@host[:port]/database`.
+    pub url: Option<String>,
+    /// This node's name in delivery leases: unique among the nodes, the same across its
+    /// restarts (so it takes back at once what it held). Default: the host name and the port of
+    /// `[listeners] server`.
+    pub node: Option<String>,
+    /// Connections to the database this node keeps at most.
+    pub pool_size: usize,
+    /// Time to connect, and to wait for a free connection.
+    pub connect_timeout_ms: u64,
+    /// Longest a statement may run.
+    pub statement_timeout_ms: u64,
+    /// How long past its due time (or past its attempt's timeout, in flight) a delivery stays
+    /// with its node; then any node takes it over.
+    pub lease_margin_s: u64,
+    /// How often each node looks for deliveries no node holds.
+    pub orphan_scan_ms: u64,
+}
+
+impl Default for StoreSection {
+    fn default() -> Self {
+        StoreSection {
+            url: None,
+            node: None,
+            pool_size: 16,
+            connect_timeout_ms: 5_000,
+            statement_timeout_ms: 30_000,
+            lease_margin_s: 30,
+            orphan_scan_ms: 1_000,
+        }
+    }
+}
+
+/// The checked `[store]` of a shared store.
+#[derive(Clone, Debug)]
+pub struct SharedStore {
+    pub url: String,
+    pub node: String,
+    pub pool_size: usize,
+    pub connect_timeout: Duration,
+    pub statement_timeout: Duration,
+    pub lease_margin: Duration,
+    pub orphan_scan: Duration,
+}
+
+/// Checks `[store]`; `None` without a `url` (the embedded store).
+pub fn resolve_store(
+    s: &StoreSection,
+    server_listener: &str,
+    err: &mut dyn FnMut(String, String),
+) -> Option<SharedStore> {
+    let url = s.url.as_ref()?;
+    let mut ok = true;
+    let mut fail = |k: &str, m: String| {
+        ok = false;
+        err(format!("store.{k}"), m);
+    };
+    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        fail("url", "must be a postgres:// URL".into());
+    }
+    if s.pool_size == 0 {
+        fail("pool_size", "must be positive".into());
+    }
+    if s.lease_margin_s == 0 {
+        fail("lease_margin_s", "must be positive".into());
+    }
+    let node = s.node.clone().unwrap_or_else(|| {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_string())
+            .unwrap_or_else(|_| "brama".into());
+        let port = server_listener.rsplit(':').next().unwrap_or("");
+        format!("{host}:{port}")
+    });
+    if node.is_empty() || node.len() > 200 {
+        fail("node", "must be 1 to 200 characters".into());
+    }
+    ok.then(|| SharedStore {
+        url: url.clone(),
+        node,
+        pool_size: s.pool_size,
+        connect_timeout: Duration::from_millis(s.connect_timeout_ms.max(1)),
+        statement_timeout: Duration::from_millis(s.statement_timeout_ms.max(1)),
+        lease_margin: Duration::from_secs(s.lease_margin_s),
+        orphan_scan: Duration::from_millis(s.orphan_scan_ms.max(10)),
+    })
+}
+
 /// How the router's endpoints (`/api/v1/applications`, `/route/{name}`) know their caller.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -165,7 +257,10 @@ fn default_user_id_header() -> String {
 /// The checked `[router]` section.
 #[derive(Clone, Debug)]
 pub struct RouterConf {
+    /// The embedded store's directory (unused with a shared store).
     pub store_dir: PathBuf,
+    /// PostgreSQL, shared by nodes, when `[store] url` is set.
+    pub shared_store: Option<SharedStore>,
     pub store_cache_bytes: u64,
     pub client: ClientId,
     pub authentication: Authentication,
@@ -379,6 +474,7 @@ pub fn resolve(
     let client = client?;
     ok.then(|| RouterConf {
         store_dir,
+        shared_store: None,
         store_cache_bytes: s.store_cache_mb * 1024 * 1024,
         client,
         authentication: s.authentication,

@@ -1,59 +1,29 @@
-//! The durable store of the router, embedded: one redb table (`router.redb`), keys prefixed by
-//! kind.
+//! The router's durable store, behind one boundary with two implementations:
 //!
-//! - `a/<app>`: [`AppRecord`]
-//! - `d/<app>/<service>`: [`Delivery`]
-//! - `r/<app>/<service>`: the delivery's X-Road request (written once)
-//! - `x/<app>/<service>`: empty; present while the delivery is not finished (restart scans only
-//!   these)
-//! - `n/<id>`: [`Notification`] not yet delivered
-//! - `k/<submitter>/<idempotency key>`: [`IdempotencyRecord`]
+//! - [`embedded`]: redb in the store directory, the default (`brama serve` needs nothing else);
+//!   one process.
+//! - [`postgres`]: PostgreSQL (`[store] url = "postgres://…"`), shared by any number of nodes;
+//!   deliveries are claimed with leases so each is sent by one node at a time.
 //!
-//! Changes go in a [`Batch`], applied whole. [`Store::apply`] takes a batch into memory (reads
-//! see it at once) and hands it to the committer, a thread that writes every batch waiting into
-//! one transaction and commits it with an `fsync` (`fdatasync`): a group commit, as a database
-//! shares one log flush between its clients. [`Store::durable`] waits until everything applied
-//! before it is committed so; nothing is acknowledged before that.
-//!
-//! Why redb and not sled (the first choice): sled's flush ends in `sync_file_range`, which
-//! neither flushes the disk's cache nor the file's size, and a damaged sled file starts empty
-//! or panics. redb commits with checksums and one `fsync`, checks them when it opens a file not
-//! closed cleanly, and can verify a whole file ([`Store::check`]). See docs/ARCHITECTURE.md.
-//!
-//! Reads are `async`: the engine and the API already await them as they will a store across
-//! the network (PostgreSQL, for several nodes); here they are served from memory and the file.
-//!
-//! Failures: a commit that fails (a full disk) is retried every 500 ms with the same batches
-//! until it succeeds; meanwhile [`Store::durable`] answers [`StoreError::Unavailable`], and
-//! [`Store::failing`] says why, for the health check and for refusing new applications. Nothing
-//! is lost: the batches stay in memory, then on disk once there is room, without a restart.
+//! Writes go in a [`Batch`], applied whole. Read-modify-write of one application's records
+//! happens in a [`Txn`] that holds the application's lock (a mutex stripe here, an advisory
+//! lock across nodes in PostgreSQL), so two services finishing at once on two nodes cannot
+//! overwrite each other's changes to a third. [`Store::durable`] returns once everything this
+//! node wrote before it is on disk; nothing is acknowledged before that.
 //!
 //! Must not depend on the engine or the API above it.
 
+pub mod embedded;
 mod faults;
+pub mod postgres;
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::time::Duration;
+use std::sync::Arc;
 
-use redb::{ReadableDatabase, ReadableTable, TableDefinition};
-use serde::de::DeserializeOwned;
 use serde::Serialize;
-use tokio::sync::watch;
 
-use super::model::{AppRecord, Delivery, IdempotencyRecord, Notification};
-
-const TABLE: TableDefinition<&str, &[u8]> = TableDefinition::new("records");
-/// The data file, in the store directory.
-pub const DATA_FILE: &str = "router.redb";
-/// Written when the store is created: a directory that has it and no data file lost its data.
-const CREATED: &str = "router.created";
-/// How often a failed commit is tried again.
-const RETRY: Duration = Duration::from_millis(500);
-/// What batches waiting for a commit may add up to while commits fail; past it, `apply` refuses.
-const MAX_WAITING: u64 = 64 << 20;
+use super::model::{AppRecord, Delivery, IdempotencyRecord, Millis, Notification, State};
+pub use embedded::{Embedded, DATA_FILE};
+pub use postgres::PgConf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -61,76 +31,113 @@ pub enum StoreError {
     Engine(String),
     #[error("store record {key} is unreadable: {reason}")]
     Corrupt { key: String, reason: String },
-    /// Writes cannot be made durable now (a full disk); retried until they can.
+    /// Writes cannot be made durable now (a full disk, an unreachable database); the node
+    /// refuses new work until they can.
     #[error("store unavailable: {0}")]
     Unavailable(String),
     #[error("store closed")]
     Closed,
 }
 
-macro_rules! from_redb {
-    ($($t:ty),*) => {$(
-        impl From<$t> for StoreError {
-            fn from(e: $t) -> Self {
-                StoreError::Engine(e.to_string())
-            }
-        }
-    )*};
+/// One change, its record already serialised (JSON, readable by `brama queue show` and an
+/// operator), with the fields a store indexes beside it.
+pub(crate) enum Op {
+    App {
+        id: String,
+        received_at: Millis,
+        json: String,
+    },
+    RemoveApp(String),
+    Delivery {
+        application: String,
+        service: String,
+        registry: String,
+        state: State,
+        next_attempt_at: Option<Millis>,
+        json: String,
+        /// The request, when just built (it is written once).
+        request: Option<String>,
+    },
+    RemoveDelivery(String, String),
+    Notification {
+        id: String,
+        next_attempt_at: Millis,
+        json: String,
+    },
+    RemoveNotification(String),
+    Idempotency {
+        submitter: String,
+        key: String,
+        json: String,
+    },
+    RemoveIdempotency(String, String),
 }
-from_redb!(
-    redb::Error,
-    redb::StorageError,
-    redb::TableError,
-    redb::TransactionError,
-    redb::CommitError,
-    redb::SetDurabilityError
-);
-
-/// A value, or `None` for a removed key.
-type Value = Option<Arc<[u8]>>;
-type Ops = Vec<(String, Value)>;
 
 /// Changes applied together: every one or (after a crash) none.
 #[derive(Default)]
 pub struct Batch {
-    ops: Ops,
-    bytes: u64,
+    pub(crate) ops: Vec<Op>,
+    /// Bytes of records written, for write amplification (bytes on disk / these).
+    pub(crate) bytes: u64,
 }
 
 impl Batch {
     pub(crate) fn put_app(&mut self, app: &AppRecord) {
-        self.put(app_key(&app.id), app);
+        let json = self.json(app);
+        self.ops.push(Op::App {
+            id: app.id.clone(),
+            received_at: app.received_at,
+            json,
+        });
     }
 
-    /// Writes the delivery and keeps the active index in step with its state.
+    /// Writes the delivery, and its request if it was just built.
     pub fn put_delivery(&mut self, d: &Delivery) {
-        if let (true, Some(r)) = (d.request_dirty, &d.request) {
-            self.raw(request_key(&d.application, &d.service), r.as_bytes());
-        }
-        let idx = index_key(&d.application, &d.service);
-        match d.state.is_terminal() {
-            true => self.ops.push((idx, None)),
-            false => self.raw(idx, b""),
-        }
-        self.put(delivery_key(&d.application, &d.service), d);
+        let request = match (d.request_dirty, &d.request) {
+            (true, Some(r)) => {
+                self.bytes += r.len() as u64;
+                Some(r.clone())
+            }
+            _ => None,
+        };
+        let json = self.json(d);
+        self.ops.push(Op::Delivery {
+            application: d.application.clone(),
+            service: d.service.clone(),
+            registry: d.registry.clone(),
+            state: d.state,
+            next_attempt_at: d.next_attempt_at,
+            json,
+            request,
+        });
     }
 
     pub(crate) fn put_notification(&mut self, n: &Notification) {
-        self.put(format!("n/{}", n.id), n);
+        let json = self.json(n);
+        self.ops.push(Op::Notification {
+            id: n.id.clone(),
+            next_attempt_at: n.next_attempt_at,
+            json,
+        });
     }
 
     pub(crate) fn remove_notification(&mut self, id: &str) {
-        self.ops.push((format!("n/{id}"), None));
+        self.ops.push(Op::RemoveNotification(id.into()));
     }
 
     pub(crate) fn put_idempotency(&mut self, submitter: &str, key: &str, r: &IdempotencyRecord) {
-        self.put(idempotency_key(submitter, key), r);
+        let json = self.json(r);
+        self.ops.push(Op::Idempotency {
+            submitter: submitter.into(),
+            key: key.into(),
+            json,
+        });
     }
 
     pub(crate) fn remove_app(&mut self, app: &AppRecord) {
-        self.ops.push((app_key(&app.id), None));
+        self.ops.push(Op::RemoveApp(app.id.clone()));
         if let (Some(s), Some(k)) = (&app.submitter, &app.idempotency_key) {
-            self.ops.push((idempotency_key(s, k), None));
+            self.ops.push(Op::RemoveIdempotency(s.clone(), k.clone()));
         }
         for s in &app.services {
             self.remove_delivery(&app.id, s);
@@ -138,9 +145,8 @@ impl Batch {
     }
 
     pub(crate) fn remove_delivery(&mut self, app: &str, service: &str) {
-        self.ops.push((delivery_key(app, service), None));
-        self.ops.push((index_key(app, service), None));
-        self.ops.push((request_key(app, service), None));
+        self.ops
+            .push(Op::RemoveDelivery(app.to_string(), service.to_string()));
     }
 
     /// Appends `other`'s changes after this batch's.
@@ -149,621 +155,300 @@ impl Batch {
         self.bytes += other.bytes;
     }
 
-    fn put(&mut self, key: String, value: &impl Serialize) {
-        let v = serde_json::to_vec(value).expect("store records serialize");
-        self.raw(key, &v);
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
     }
 
-    fn raw(&mut self, key: String, value: &[u8]) {
-        self.bytes += (key.len() + value.len()) as u64;
-        self.ops.push((key, Some(value.into())));
+    fn json(&mut self, value: &impl Serialize) -> String {
+        let v = serde_json::to_string(value).expect("store records serialize");
+        self.bytes += v.len() as u64;
+        v
     }
 }
 
 pub struct Store {
-    db: Arc<Db>,
-    shared: Arc<Shared>,
-    path: PathBuf,
-    committer: Mutex<Option<std::thread::JoinHandle<()>>>,
-    /// Bytes of keys and values written, for write amplification (disk bytes / these).
-    logical_bytes: AtomicU64,
+    backend: Backend,
 }
 
-/// The redb database, reopened by the committer after a failed write: redb refuses every
-/// operation after an I/O error until it is closed and opened again.
-struct Db {
-    current: std::sync::RwLock<Option<Arc<redb::Database>>>,
-    path: PathBuf,
-    cache: usize,
-    /// The file's last failed write, resize or sync.
-    last_error: Arc<Mutex<Option<String>>>,
-}
-
-impl Db {
-    fn open(path: &Path, cache: usize) -> Result<Arc<Db>, StoreError> {
-        let last_error = Arc::new(Mutex::new(None));
-        let db = Db::create(path, cache, &last_error, true)?;
-        Ok(Arc::new(Db {
-            current: std::sync::RwLock::new(Some(Arc::new(db))),
-            path: path.to_path_buf(),
-            cache,
-            last_error,
-        }))
-    }
-
-    /// `verify`: every page's checksum, as at each start: a file changed or cut short behind
-    /// redb's back fails to open, naming it, rather than being trusted. A reopen after a failed
-    /// write skips it (redb repairs what it left unfinished itself).
-    fn create(
-        path: &Path,
-        cache: usize,
-        last_error: &Arc<Mutex<Option<String>>>,
-        verify: bool,
-    ) -> Result<redb::Database, StoreError> {
-        redb::Database::builder()
-            .set_cache_size(cache)
-            .set_check_integrity_on_open(verify)
-            .create_with_backend(faults::Backend::open(path, last_error.clone())?)
-            .map_err(|e| damaged(path, e))
-    }
-
-    /// What the file's last failed operation was, once (taken).
-    fn take_error(&self) -> Option<String> {
-        self.last_error
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take()
-    }
-
-    fn get(&self) -> Result<Arc<redb::Database>, StoreError> {
-        self.current
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-            .ok_or_else(|| StoreError::Unavailable("the store is being reopened".into()))
-    }
-
-    /// Closes the database (once no read holds it) and opens it again, which repairs it to its
-    /// last durable commit.
-    fn reopen(&self) -> Result<(), StoreError> {
-        let mut current = self.current.write().unwrap_or_else(|p| p.into_inner());
-        if let Some(mut db) = current.take() {
-            // Reads hold it for moments.
-            let deadline = std::time::Instant::now() + Duration::from_secs(5);
-            loop {
-                match Arc::try_unwrap(db) {
-                    Ok(db) => break drop(db),
-                    Err(still) if std::time::Instant::now() < deadline => {
-                        db = still;
-                        std::thread::sleep(Duration::from_millis(1));
-                    }
-                    Err(still) => {
-                        *current = Some(still);
-                        return Err(StoreError::Unavailable("the store is in use".into()));
-                    }
-                }
-            }
-        }
-        *current = Some(Arc::new(Db::create(
-            &self.path,
-            self.cache,
-            &self.last_error,
-            false,
-        )?));
-        Ok(())
-    }
-}
-
-/// What the writers and the committer share.
-struct Shared {
-    state: Mutex<State>,
-    /// Wakes the committer (work, or closing).
-    work: Condvar,
-    /// Wakes synchronous waiters after each commit attempt.
-    committed: Condvar,
-    /// The last committed batch, for asynchronous waiters; and each failed attempt.
-    done: watch::Sender<Progress>,
-    /// Commits made.
-    commits: AtomicU64,
-}
-
-#[derive(Default)]
-struct State {
-    /// What reads see before it is committed: the newest value of each key in a batch not yet
-    /// committed, with that batch's number (`None`: removed).
-    overlay: BTreeMap<String, (u64, Value)>,
-    /// Batches waiting for the committer, oldest first.
-    waiting: Vec<(u64, Ops)>,
-    /// Bytes of `waiting`, and of the batches the committer is trying.
-    waiting_bytes: u64,
-    /// The last batch number given out.
-    applied: u64,
-    progress: Progress,
-    closing: bool,
-}
-
-#[derive(Clone, Default)]
-struct Progress {
-    /// Batches up to this one are committed.
-    committed: u64,
-    /// Why the last commit failed, while commits fail.
-    failure: Option<String>,
+enum Backend {
+    Embedded(Arc<Embedded>),
+    Postgres(postgres::Pg),
 }
 
 impl Store {
-    /// Opens the store in `dir`, created on first use (blocking: every page of the file is
-    /// checked against its checksum). Refuses a directory whose data file is missing or
-    /// damaged, naming the file.
-    pub fn open(dir: &Path, cache_bytes: u64) -> Result<Arc<Store>, StoreError> {
-        let path = dir.join(DATA_FILE);
-        let created = dir.join(CREATED);
-        if !path.exists() {
-            if created.exists() {
-                return Err(StoreError::Engine(format!(
-                    "{} is missing, but {} says the store was made here: its data is lost or \
-                     moved; restore the file, or move the directory aside to start empty",
-                    path.display(),
-                    created.display()
-                )));
-            }
-            if dir.join("conf").exists() && dir.join("db").exists() {
-                return Err(StoreError::Engine(format!(
-                    "{} holds a store of an earlier brama (sled); finish its applications \
-                     with that version, or move the directory aside to start empty",
-                    dir.display()
-                )));
-            }
-        }
-        let db = Db::open(&path, cache_bytes as usize)?;
-        if !created.exists() {
-            std::fs::write(&created, b"brama router store\n")
-                .and_then(|()| std::fs::File::open(&created)?.sync_all())
-                .and_then(|()| std::fs::File::open(dir)?.sync_all())
-                .map_err(|e| StoreError::Engine(format!("{}: {e}", created.display())))?;
-        }
-        let (done, _) = watch::channel(Progress::default());
-        let shared = Arc::new(Shared {
-            state: Mutex::new(State::default()),
-            work: Condvar::new(),
-            committed: Condvar::new(),
-            done,
-            commits: AtomicU64::new(0),
-        });
-        let committer = {
-            let (db, shared) = (db.clone(), shared.clone());
-            std::thread::Builder::new()
-                .name("store-commit".into())
-                .spawn(move || commit_loop(&db, &shared))
-                .map_err(|e| StoreError::Engine(e.to_string()))?
-        };
+    /// The embedded store in `dir` (see [`Embedded::open`]).
+    pub fn open(dir: &std::path::Path, cache_bytes: u64) -> Result<Arc<Store>, StoreError> {
         Ok(Arc::new(Store {
-            db,
-            shared,
-            path,
-            committer: Mutex::new(Some(committer)),
-            logical_bytes: AtomicU64::new(0),
+            backend: Backend::Embedded(Embedded::open(dir, cache_bytes)?),
         }))
     }
 
-    /// Verifies every page of the store's file against its checksum and reads every record
-    /// (`brama store check`; blocking, with the store closed elsewhere).
-    pub fn check(dir: &Path) -> Result<String, StoreError> {
-        let path = dir.join(DATA_FILE);
-        if !path.exists() {
-            return Err(StoreError::Engine(format!(
-                "{} is not there",
-                path.display()
-            )));
-        }
-        // Opening checks every page against its checksum.
-        let db = Db::create(&path, 16 << 20, &Arc::new(Mutex::new(None)), true)?;
-        let txn = db.begin_read()?;
-        let (mut records, mut unreadable) = (0u64, Vec::new());
-        if let Ok(table) = txn.open_table(TABLE) {
-            for kv in table.iter()? {
-                let (k, v) = kv?;
-                records += 1;
-                let key = k.value();
-                if !key.starts_with("r/") && !key.starts_with("x/") {
-                    if let Err(e) = serde_json::from_slice::<serde_json::Value>(v.value()) {
-                        unreadable.push(format!("{key}: {e}"));
-                    }
-                }
-            }
-        }
-        if !unreadable.is_empty() {
-            return Err(StoreError::Corrupt {
-                key: unreadable.join("; "),
-                reason: "not a record".into(),
-            });
-        }
-        Ok(format!(
-            "{}: {records} records, every page's checksum and every record read",
-            path.display()
-        ))
+    /// The shared store in PostgreSQL, its schema created or migrated first.
+    pub async fn connect(conf: &PgConf) -> Result<Arc<Store>, StoreError> {
+        Ok(Arc::new(Store {
+            backend: Backend::Postgres(postgres::Pg::connect(conf).await?),
+        }))
     }
 
-    /// Takes `b` (reads see it at once) for the next commit; see [`Store::durable`].
-    pub fn apply(&self, b: Batch) -> Result<(), StoreError> {
-        if b.ops.is_empty() {
-            return Ok(());
+    /// The embedded store, when this is one (tools and tests that work on its file).
+    pub fn embedded(&self) -> Option<&Arc<Embedded>> {
+        match &self.backend {
+            Backend::Embedded(e) => Some(e),
+            Backend::Postgres(_) => None,
         }
-        self.logical_bytes.fetch_add(b.bytes, Ordering::Relaxed);
-        let mut st = self.shared.lock();
-        if st.closing {
-            return Err(StoreError::Closed);
-        }
-        if let Some(why) = &st.progress.failure {
-            if st.waiting_bytes > MAX_WAITING {
-                return Err(StoreError::Unavailable(why.clone()));
-            }
-        }
-        st.applied += 1;
-        let n = st.applied;
-        for (k, v) in &b.ops {
-            st.overlay.insert(k.clone(), (n, v.clone()));
-        }
-        st.waiting_bytes += ops_bytes(&b.ops);
-        st.waiting.push((n, b.ops));
-        drop(st);
-        self.shared.work.notify_one();
-        Ok(())
     }
 
-    /// Returns once everything applied before the call is committed and synced; an error while
-    /// commits fail (the batches stay, and are committed once they can be).
+    /// This node's name in leases, when the store is shared.
+    pub fn node(&self) -> Option<&str> {
+        match &self.backend {
+            Backend::Embedded(_) => None,
+            Backend::Postgres(p) => Some(p.node()),
+        }
+    }
+
+    /// What the store is, for logs: its directory or its database (without a password).
+    pub fn describe(&self) -> String {
+        match &self.backend {
+            Backend::Embedded(e) => e.path().display().to_string(),
+            Backend::Postgres(p) => p.describe(),
+        }
+    }
+
+    /// Starts a transaction holding the lock named `lock` (an application id, an idempotency
+    /// key), if any: another transaction with the same lock waits, on any node.
+    pub async fn begin(&self, lock: Option<&str>) -> Result<Txn<'_>, StoreError> {
+        Ok(Txn {
+            inner: match &self.backend {
+                Backend::Embedded(e) => TxnInner::Embedded(e, e.lock(lock).await),
+                Backend::Postgres(p) => TxnInner::Postgres(Box::new(p.begin(lock).await?)),
+            },
+        })
+    }
+
+    /// Writes `b` on its own (no lock).
+    pub async fn write(&self, b: Batch) -> Result<(), StoreError> {
+        let mut tx = self.begin(None).await?;
+        tx.apply(b)?;
+        tx.commit().await
+    }
+
+    /// Returns once everything this node wrote before the call is durable.
     pub async fn durable(&self) -> Result<(), StoreError> {
-        let mine = self.shared.lock().applied;
-        let mut rx = self.shared.done.subscribe();
-        let p = rx
-            .wait_for(|p| p.committed >= mine || p.failure.is_some())
-            .await
-            .map_err(|_| StoreError::Closed)?
-            .clone();
-        match p.failure {
-            Some(why) if p.committed < mine => Err(StoreError::Unavailable(why)),
-            _ => Ok(()),
+        match &self.backend {
+            Backend::Embedded(e) => e.durable().await,
+            // Each transaction's commit is.
+            Backend::Postgres(_) => Ok(()),
         }
-    }
-
-    /// As [`Store::durable`], blocking (tools that open the store directly).
-    pub fn flush_sync(&self) -> Result<(), StoreError> {
-        let mut st = self.shared.lock();
-        let mine = st.applied;
-        while st.progress.committed < mine {
-            if let Some(why) = &st.progress.failure {
-                return Err(StoreError::Unavailable(why.clone()));
-            }
-            st = self
-                .shared
-                .committed
-                .wait(st)
-                .unwrap_or_else(|p| p.into_inner());
-        }
-        Ok(())
     }
 
     /// Why writes cannot be made durable now, while they cannot.
     pub fn failing(&self) -> Option<String> {
-        self.shared.lock().progress.failure.clone()
+        match &self.backend {
+            Backend::Embedded(e) => e.failing(),
+            Backend::Postgres(p) => p.failing(),
+        }
     }
 
-    pub(crate) async fn has_app(&self, id: &str) -> Result<bool, StoreError> {
-        Ok(self.raw_get(&app_key(id))?.is_some())
+    pub async fn has_app(&self, id: &str) -> Result<bool, StoreError> {
+        Ok(self.app(id).await?.is_some())
     }
 
     pub async fn app(&self, id: &str) -> Result<Option<AppRecord>, StoreError> {
-        self.get(&app_key(id))
-    }
-
-    pub(crate) async fn idempotency(
-        &self,
-        submitter: &str,
-        key: &str,
-    ) -> Result<Option<IdempotencyRecord>, StoreError> {
-        self.get(&idempotency_key(submitter, key))
-    }
-
-    /// One delivery, without its request.
-    pub(crate) async fn delivery_record(
-        &self,
-        app: &str,
-        service: &str,
-    ) -> Result<Option<Delivery>, StoreError> {
-        self.get::<Delivery>(&delivery_key(app, service))
+        match &self.backend {
+            Backend::Embedded(e) => e.app(id),
+            Backend::Postgres(p) => p.app(id).await,
+        }
     }
 
     /// One delivery, with its request.
     pub async fn delivery(&self, app: &str, service: &str) -> Result<Option<Delivery>, StoreError> {
-        let Some(mut d) = self.delivery_record(app, service).await? else {
-            return Ok(None);
-        };
-        if d.has_request {
-            let key = request_key(app, service);
-            let raw = self.raw_get(&key)?.ok_or_else(|| StoreError::Corrupt {
-                key: key.clone(),
-                reason: "the delivery's request is missing".into(),
-            })?;
-            d.request = Some(
-                String::from_utf8(raw.to_vec()).map_err(|_| StoreError::Corrupt {
-                    key,
-                    reason: "not UTF-8".into(),
-                })?,
-            );
+        match &self.backend {
+            Backend::Embedded(e) => e.delivery(app, service),
+            Backend::Postgres(p) => p.delivery(app, service).await,
         }
-        Ok(Some(d))
     }
 
-    /// The deliveries of one application, in key order.
+    /// The deliveries of one application, by service name.
     pub async fn deliveries(&self, app: &str) -> Result<Vec<Delivery>, StoreError> {
-        self.scan(&format!("d/{app}/"), usize::MAX)
-    }
-
-    /// `(application, service)` of every unfinished delivery.
-    pub async fn active(&self) -> Result<Vec<(String, String)>, StoreError> {
-        Ok(self
-            .raw_scan("x/", usize::MAX)?
-            .into_keys()
-            .filter_map(|k| {
-                let (a, s) = k[2..].split_once('/')?;
-                Some((a.to_string(), s.to_string()))
-            })
-            .collect())
+        match &self.backend {
+            Backend::Embedded(e) => e.deliveries(app),
+            Backend::Postgres(p) => p.deliveries(app).await,
+        }
     }
 
     /// Applications, oldest first (ids are time-ordered), at most `limit`.
     pub async fn apps(&self, limit: usize) -> Result<Vec<AppRecord>, StoreError> {
-        self.scan("a/", limit)
-    }
-
-    pub(crate) async fn notifications(&self) -> Result<Vec<Notification>, StoreError> {
-        self.scan("n/", usize::MAX)
-    }
-
-    pub fn logical_bytes(&self) -> u64 {
-        self.logical_bytes.load(Ordering::Relaxed)
-    }
-
-    /// Commits made (each one `fsync`).
-    pub fn flushes(&self) -> u64 {
-        self.shared.commits.load(Ordering::Relaxed)
-    }
-
-    pub fn size_on_disk(&self) -> u64 {
-        std::fs::metadata(&self.path).map_or(0, |m| m.len())
-    }
-
-    fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, StoreError> {
-        match self.raw_get(key)? {
-            None => Ok(None),
-            Some(v) => decode(key, &v).map(Some),
+        match &self.backend {
+            Backend::Embedded(e) => e.apps(limit),
+            Backend::Postgres(p) => p.apps(limit).await,
         }
     }
 
-    fn raw_get(&self, key: &str) -> Result<Value, StoreError> {
-        // The snapshot is taken under the lock: a key missing from the overlay is committed in
-        // it (the committer empties the overlay under the lock, after its commit).
-        let txn = {
-            let st = self.shared.lock();
-            if let Some((_, v)) = st.overlay.get(key) {
-                return Ok(v.clone());
-            }
-            self.db.get()?.begin_read()?
-        };
-        let table = match txn.open_table(TABLE) {
-            Ok(t) => t,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
-            Err(e) => return Err(e.into()),
-        };
-        let value = table.get(key)?.map(|v| Arc::from(v.value()));
-        Ok(value)
+    /// `(application, service)` of the unfinished deliveries this node should resume at its
+    /// start: every one here; in a shared store, those its earlier run held and those nobody
+    /// holds (claimed for this node).
+    pub async fn resumable(&self) -> Result<Vec<(String, String)>, StoreError> {
+        match &self.backend {
+            Backend::Embedded(e) => e.active(),
+            Backend::Postgres(p) => p.resumable().await,
+        }
     }
 
-    fn scan<T: DeserializeOwned>(&self, prefix: &str, limit: usize) -> Result<Vec<T>, StoreError> {
-        self.raw_scan(prefix, limit)?
-            .iter()
-            .map(|(k, v)| decode(k, v))
-            .collect()
-    }
-
-    /// The records under `prefix`, the overlay over the committed ones, at most `limit`.
-    fn raw_scan(
+    /// Due deliveries nobody holds (their node died, or fell behind), claimed for this node
+    /// with their next attempt times; none in a store of one node.
+    pub async fn claim_orphans(
         &self,
-        prefix: &str,
         limit: usize,
-    ) -> Result<BTreeMap<String, Arc<[u8]>>, StoreError> {
-        let (txn, recent) = {
-            let st = self.shared.lock();
-            let recent: Ops = st
-                .overlay
-                .range(prefix.to_string()..)
-                .take_while(|(k, _)| k.starts_with(prefix))
-                .map(|(k, (_, v))| (k.clone(), v.clone()))
-                .collect();
-            (self.db.get()?.begin_read()?, recent)
-        };
-        let mut out = BTreeMap::new();
-        let removed = recent.iter().filter(|(_, v)| v.is_none()).count();
-        match txn.open_table(TABLE) {
-            Ok(table) => {
-                for kv in table.range(prefix..)? {
-                    let (k, v) = kv?;
-                    let k = k.value();
-                    if !k.starts_with(prefix) || out.len() >= limit.saturating_add(removed) {
-                        break;
-                    }
-                    out.insert(k.to_string(), Arc::from(v.value()));
-                }
-            }
-            Err(redb::TableError::TableDoesNotExist(_)) => {}
-            Err(e) => return Err(e.into()),
-        }
-        for (k, v) in recent {
-            match v {
-                Some(v) => out.insert(k, v),
-                None => out.remove(&k),
-            };
-        }
-        while out.len() > limit {
-            out.pop_last();
-        }
-        Ok(out)
-    }
-}
-
-impl Drop for Store {
-    /// Commits what is waiting, then stops the committer.
-    fn drop(&mut self) {
-        self.shared.lock().closing = true;
-        self.shared.work.notify_one();
-        if let Some(t) = self.committer.lock().ok().and_then(|mut c| c.take()) {
-            let _ = t.join();
+    ) -> Result<Vec<(String, String, Millis)>, StoreError> {
+        match &self.backend {
+            Backend::Embedded(_) => Ok(Vec::new()),
+            Backend::Postgres(p) => p.claim_orphans(limit).await,
         }
     }
-}
 
-impl Shared {
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    /// Support notifications due now, each claimed for this node (in a shared store, no other
+    /// node sends it while the claim lasts), and when the next is due.
+    pub(crate) async fn due_notifications(
+        &self,
+        now: Millis,
+    ) -> Result<(Vec<Notification>, Option<Millis>), StoreError> {
+        match &self.backend {
+            Backend::Embedded(e) => {
+                let (due, later): (Vec<_>, Vec<_>) = e
+                    .notifications()?
+                    .into_iter()
+                    .partition(|n| n.next_attempt_at <= now);
+                Ok((due, later.iter().map(|n| n.next_attempt_at).min()))
+            }
+            Backend::Postgres(p) => p.due_notifications(now).await,
+        }
     }
-}
 
-/// The committer: everything waiting, one transaction, one `fsync`; again and again.
-fn commit_loop(db: &Db, shared: &Shared) {
-    loop {
-        let batches = {
-            let mut st = shared.lock();
-            while st.waiting.is_empty() && !st.closing {
-                st = shared.work.wait(st).unwrap_or_else(|p| p.into_inner());
-            }
-            if st.waiting.is_empty() {
-                return; // closing, and nothing left
-            }
-            std::mem::take(&mut st.waiting)
-        };
-        let last = batches.last().map_or(0, |(n, _)| *n);
-        match db.get().and_then(|d| commit(&d, &batches)) {
-            Ok(()) => {
-                shared.commits.fetch_add(1, Ordering::Relaxed);
-                let mut st = shared.lock();
-                // Committed values leave the overlay unless a later batch changed them again.
-                for (_, ops) in &batches {
-                    for (k, _) in ops {
-                        if st.overlay.get(k).is_some_and(|(n, _)| *n <= last) {
-                            st.overlay.remove(k);
-                        }
-                    }
-                }
-                if st.progress.failure.take().is_some() {
-                    tracing::info!("router store: writes are durable again");
-                }
-                let done: u64 = batches.iter().map(|(_, ops)| ops_bytes(ops)).sum();
-                st.waiting_bytes -= done;
-                st.progress.committed = last;
-                shared.done.send_replace(st.progress.clone());
-                shared.committed.notify_all();
-            }
-            Err(e) => {
-                // redb answers every later call with "previous I/O error" until reopened: the
-                // first error is the one worth telling.
-                let cause = db.take_error().unwrap_or_else(|| e.to_string());
-                let reopened = db.reopen();
-                let mut st = shared.lock();
-                let why = match &st.progress.failure {
-                    Some(first) => first.clone(),
-                    None => {
-                        tracing::error!(error = %cause, "router store: commit failed; retrying until it succeeds");
-                        format!("the store cannot commit: {cause}")
-                    }
-                };
-                if let Err(e) = reopened {
-                    tracing::debug!(error = %e, "router store: reopening failed; tried again");
-                }
-                // Back in front of what came since, in order, for the next try.
-                let mut again = batches;
-                again.append(&mut st.waiting);
-                st.waiting = again;
-                st.progress.failure = Some(why);
-                shared.done.send_replace(st.progress.clone());
-                shared.committed.notify_all();
-                if st.closing {
-                    tracing::error!(
-                        "router store: closing with writes that could not be made durable"
-                    );
-                    return;
-                }
-                // The full pause, whatever is applied meanwhile.
-                let until = std::time::Instant::now() + RETRY;
-                while !st.closing {
-                    let Some(left) = until.checked_duration_since(std::time::Instant::now()) else {
-                        break;
-                    };
-                    st = shared
-                        .work
-                        .wait_timeout(st, left)
-                        .unwrap_or_else(|p| p.into_inner())
-                        .0;
-                }
-            }
+    /// Bytes of records written.
+    pub fn logical_bytes(&self) -> u64 {
+        match &self.backend {
+            Backend::Embedded(e) => e.logical_bytes(),
+            Backend::Postgres(p) => p.logical_bytes(),
+        }
+    }
+
+    /// Commits made (each one `fsync` of the data file or of the database's log).
+    pub fn flushes(&self) -> u64 {
+        match &self.backend {
+            Backend::Embedded(e) => e.flushes(),
+            Backend::Postgres(p) => p.commits(),
+        }
+    }
+
+    /// Bytes the store has on disk, as far as it can tell: the data file's size here; in
+    /// PostgreSQL, the write-ahead log written since this node connected (measured each second).
+    pub fn size_on_disk(&self) -> u64 {
+        match &self.backend {
+            Backend::Embedded(e) => e.size_on_disk(),
+            Backend::Postgres(p) => p.wal_bytes(),
         }
     }
 }
 
-fn commit(db: &redb::Database, batches: &[(u64, Ops)]) -> Result<(), StoreError> {
-    let mut txn = db.begin_write()?;
-    txn.set_durability(redb::Durability::Immediate)?;
-    {
-        let mut table = txn.open_table(TABLE)?;
-        for (_, ops) in batches {
-            for (k, v) in ops {
-                match v {
-                    Some(v) => drop(table.insert(k.as_str(), &v[..])?),
-                    None => drop(table.remove(k.as_str())?),
-                }
+/// A unit of read-modify-write: reads see the store and this transaction's own writes are
+/// applied at [`Txn::commit`], all or none.
+pub struct Txn<'a> {
+    inner: TxnInner<'a>,
+}
+
+enum TxnInner<'a> {
+    /// The application's stripe lock; batches go to the store as they are applied (reads see
+    /// them at once, the committer makes them durable in order).
+    Embedded(&'a Embedded, Option<tokio::sync::MutexGuard<'a, ()>>),
+    Postgres(Box<postgres::PgTxn>),
+}
+
+impl Txn<'_> {
+    pub fn apply(&mut self, b: Batch) -> Result<(), StoreError> {
+        match &mut self.inner {
+            TxnInner::Embedded(e, _) => e.apply(b),
+            TxnInner::Postgres(t) => {
+                t.apply(b);
+                Ok(())
             }
         }
     }
-    txn.commit()?;
-    Ok(())
+
+    /// Ends the transaction and releases its lock. In PostgreSQL the writes are durable when it
+    /// returns; in the embedded store they are once [`Store::durable`] returns.
+    pub async fn commit(self) -> Result<(), StoreError> {
+        match self.inner {
+            TxnInner::Embedded(..) => Ok(()),
+            TxnInner::Postgres(t) => t.commit().await,
+        }
+    }
+
+    /// As [`Txn::commit`], returning once the writes are durable, the lock held until then.
+    pub async fn commit_durable(self) -> Result<(), StoreError> {
+        match self.inner {
+            TxnInner::Embedded(e, _guard) => e.durable().await,
+            TxnInner::Postgres(t) => t.commit().await,
+        }
+    }
+
+    pub async fn app(&mut self, id: &str) -> Result<Option<AppRecord>, StoreError> {
+        match &mut self.inner {
+            TxnInner::Embedded(e, _) => e.app(id),
+            TxnInner::Postgres(t) => t.app(id).await,
+        }
+    }
+
+    pub async fn has_app(&mut self, id: &str) -> Result<bool, StoreError> {
+        Ok(self.app(id).await?.is_some())
+    }
+
+    pub(crate) async fn idempotency(
+        &mut self,
+        submitter: &str,
+        key: &str,
+    ) -> Result<Option<IdempotencyRecord>, StoreError> {
+        match &mut self.inner {
+            TxnInner::Embedded(e, _) => e.idempotency(submitter, key),
+            TxnInner::Postgres(t) => t.idempotency(submitter, key).await,
+        }
+    }
+
+    /// One delivery, with its request.
+    pub async fn delivery(
+        &mut self,
+        app: &str,
+        service: &str,
+    ) -> Result<Option<Delivery>, StoreError> {
+        match &mut self.inner {
+            TxnInner::Embedded(e, _) => e.delivery(app, service),
+            TxnInner::Postgres(t) => t.delivery(app, service, true).await,
+        }
+    }
+
+    /// One delivery, without its request.
+    pub async fn delivery_record(
+        &mut self,
+        app: &str,
+        service: &str,
+    ) -> Result<Option<Delivery>, StoreError> {
+        match &mut self.inner {
+            TxnInner::Embedded(e, _) => e.delivery_record(app, service),
+            TxnInner::Postgres(t) => t.delivery(app, service, false).await,
+        }
+    }
+
+    pub async fn deliveries(&mut self, app: &str) -> Result<Vec<Delivery>, StoreError> {
+        match &mut self.inner {
+            TxnInner::Embedded(e, _) => e.deliveries(app),
+            TxnInner::Postgres(t) => t.deliveries(app).await,
+        }
+    }
 }
 
-fn ops_bytes(ops: &Ops) -> u64 {
-    ops.iter()
-        .map(|(k, v)| (k.len() + v.as_ref().map_or(0, |v| v.len())) as u64)
-        .sum()
-}
-
-/// A data file redb could not open: named, with redb's reason.
-fn damaged(path: &Path, e: impl std::fmt::Display) -> StoreError {
-    StoreError::Engine(format!(
-        "{} is damaged or unreadable ({e}); `brama store check` verifies it",
-        path.display()
-    ))
-}
-
-fn decode<T: DeserializeOwned>(key: &str, v: &[u8]) -> Result<T, StoreError> {
-    serde_json::from_slice(v).map_err(|e| StoreError::Corrupt {
-        key: key.to_string(),
-        reason: e.to_string(),
-    })
-}
-
-fn idempotency_key(submitter: &str, key: &str) -> String {
-    format!("k/{submitter}/{key}")
-}
-
-fn app_key(id: &str) -> String {
-    format!("a/{id}")
-}
-
-fn delivery_key(app: &str, service: &str) -> String {
-    format!("d/{app}/{service}")
-}
-
-fn request_key(app: &str, service: &str) -> String {
-    format!("r/{app}/{service}")
-}
-
-fn index_key(app: &str, service: &str) -> String {
-    format!("x/{app}/{service}")
+/// A stable 64-bit name for a lock (PostgreSQL's advisory locks take a number; the embedded
+/// store picks a stripe with it).
+pub(crate) fn lock_hash(name: &str) -> i64 {
+    use sha2::Digest;
+    let d = sha2::Sha256::digest(name.as_bytes());
+    i64::from_be_bytes(d[..8].try_into().expect("8 bytes"))
 }

@@ -1,0 +1,116 @@
+//! The router's brama as separate processes (to be killed with SIGKILL), in front of a provider
+//! side in the test's process: the registry simulator and ss2.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::emalyatko::*;
+use super::start_node;
+
+pub fn free_port() -> SocketAddr {
+    super::bind().local_addr().unwrap()
+}
+
+/// `brama serve --config CONFIG`, its log in `log`, with `env` set.
+pub fn spawn(config: &Path, log: &Path, env: &[(&str, String)]) -> Child {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_brama"));
+    cmd.args(["serve", "--config"])
+        .arg(config)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log).unwrap());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.spawn().unwrap()
+}
+
+/// The provider side in this process: the simulator answering after `latency`, and ss2.
+pub struct Provider {
+    pub net: Net,
+    pub sim: super::Sim,
+    pub dir: PathBuf,
+    _ss2: brama::proxy::Running,
+}
+
+impl Provider {
+    pub async fn start(latency: Duration) -> Provider {
+        let mut net = Net::new();
+        let sim = start_sim(|s| s.latency = latency).await;
+        let dir = net.path();
+        let ss2_l = std::mem::replace(&mut net.ss2_server, super::bind());
+        let ss2 = start_node(&dir, "ss2", &ss2_toml(sim.addr), Some(ss2_l)).await;
+        Provider {
+            net,
+            sim,
+            dir,
+            _ss2: ss2,
+        }
+    }
+
+    /// A configuration of ss1 for a process of its own, written as `name.toml`: its store in
+    /// `store`, `top_extra` appended at the top level (after every `[router]` table). Returns
+    /// the file and the client port.
+    pub fn ss1_config(&self, name: &str, store: &Path, top_extra: &str) -> (PathBuf, SocketAddr) {
+        let client = free_port();
+        let toml = ss1_toml(store, "")
+            .replace(
+                "client_http = \"127.0.0.1:0\"",
+                &format!("client_http = \"{client}\""),
+            )
+            .replace(
+                "server = \"127.0.0.1:0\"",
+                &format!("server = \"{}\"", free_port()),
+            )
+            .replace("client_https = \"127.0.0.1:0\"\n", "")
+            .replace(
+                "admin = \"127.0.0.1:0\"",
+                &format!("admin = \"{}\"", free_port()),
+            )
+            + top_extra;
+        let config = self.dir.join(format!("{name}.toml"));
+        std::fs::write(&config, toml).unwrap();
+        (config, client)
+    }
+}
+
+pub async fn wait_listening(addr: SocketAddr, child: &mut Child) {
+    let start = Instant::now();
+    while tokio::net::TcpStream::connect(addr).await.is_err() {
+        assert!(child.try_wait().unwrap().is_none(), "brama exited at start");
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "brama did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits until every application of `ids` is completed, asking `client`; any other end fails
+/// the test.
+pub async fn wait_completed(client: SocketAddr, ids: Vec<String>) {
+    let start = Instant::now();
+    let mut pending = ids;
+    while !pending.is_empty() {
+        let mut still = Vec::new();
+        for id in pending {
+            let v = status(client, &id).await;
+            match v["status"].as_str().unwrap() {
+                "completed" => {}
+                "in_progress" => still.push(id),
+                other => panic!("application {id} ended {other}: {v:#}"),
+            }
+        }
+        pending = still;
+        assert!(
+            start.elapsed() < Duration::from_secs(240),
+            "{} applications not completed",
+            pending.len()
+        );
+        if !pending.is_empty() {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
