@@ -7,6 +7,9 @@
 //! `all` (10 registry calls per application) or `six` (certificate, birth, status, UNZR, tax,
 //! patient: 6 calls). `BATCH_WAIT_US` sets both servers' `signer.batch_wait_us` (default 1000).
 //! It also prints the signing batch sizes and the connections each server opened.
+//! `STORE=postgres` keeps the router's store in a throwaway PostgreSQL (`scripts/pg-throwaway.sh`)
+//! instead of the embedded one, and prints the database's WAL syncs and bytes; `bash
+//! benches/cluster.sh` measures several nodes, each a process of its own.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -72,9 +75,15 @@ async fn run(n: usize, conc: usize, six: bool) {
         .replace("pool_idle_timeout_ms = 300", "pool_idle_timeout_ms = 5000")
     };
     let ss2 = start_node(&dir, "ss2", &bench_conf(ss2_toml(sim.addr)), Some(ss2_l)).await;
+    let pg = (std::env::var("STORE").as_deref() == Ok("postgres"))
+        .then(|| common::pg::Pg::start().expect("PostgreSQL (apt-get install postgresql)"));
+    let shared = pg.as_ref().map_or(String::new(), |pg| {
+        format!("\n[store]\nurl = \"{}\"\nnode = \"bench\"\n", pg.url)
+    });
     let ss1_toml = ss1_toml(&dir.join("store"), "")
         .replace("concurrency = 32", "concurrency = 128")
-        .replace("poll_interval_ms = 50", "poll_interval_ms = 20");
+        .replace("poll_interval_ms = 50", "poll_interval_ms = 20")
+        + &shared;
     let ss1 = start_node(&dir, "ss1", &bench_conf(ss1_toml), Some(ss1_l)).await;
     let client = ss1.client_http.unwrap();
     let router = brama::router::routes::of(&ss1.gateway).unwrap();
@@ -93,6 +102,7 @@ async fn run(n: usize, conc: usize, six: bool) {
     );
     let calls_per_app = if six { 6 } else { 10 };
 
+    let wal0 = pg.as_ref().map(wal_stats);
     let disk0 = disk_writes();
     let logical0 = router.engine.store.logical_bytes();
     let start = Instant::now();
@@ -164,6 +174,16 @@ async fn run(n: usize, conc: usize, six: bool) {
             / router.engine.store.flushes().max(1) as f64,
         router.engine.store.size_on_disk() as f64 / 1048576.0
     );
+    if let (Some(pg), Some((syncs0, bytes0))) = (&pg, wal0) {
+        let (syncs, bytes) = wal_stats(pg);
+        println!(
+            "postgresql: {} WAL syncs ({:.2} per application), {:.1} MiB of WAL: write amplification {:.2} (WAL bytes / bytes of records)",
+            syncs - syncs0,
+            (syncs - syncs0) as f64 / n as f64,
+            (bytes - bytes0) as f64 / 1048576.0,
+            (bytes - bytes0) as f64 / logical.max(1) as f64
+        );
+    }
     for (who, node) in [("ss1 (requests)", &ss1), ("ss2 (responses)", &ss2)] {
         let (calls, messages) = node.gateway.signer().keys().fold((0, 0), |(c, m), k| {
             (
@@ -195,4 +215,22 @@ async fn run(n: usize, conc: usize, six: bool) {
         sim.stats.requests(),
         sim.stats.max_ids_per_request()
     );
+}
+
+/// The database's WAL syncs and bytes so far (`pg_stat_wal`), read with `psql`.
+fn wal_stats(pg: &common::pg::Pg) -> (u64, u64) {
+    let out = std::process::Command::new("psql")
+        .args([
+            &pg.url,
+            "-Atc",
+            "SELECT wal_sync, wal_bytes FROM pg_stat_wal",
+        ])
+        .output()
+        .expect("psql");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut f = text
+        .trim()
+        .split('|')
+        .map(|v| v.parse::<f64>().unwrap_or(0.0) as u64);
+    (f.next().unwrap_or(0), f.next().unwrap_or(0))
 }

@@ -73,3 +73,13 @@ impl Drop for Pg {
             .output();
     }
 }
+
+impl Pg {
+    /// The server's main process (its backends are its children), from `postmaster.pid`.
+    pub fn postmaster_pid(&self) -> Option<u32> {
+        let home = std::fs::read_to_string(self.dir.path().join("cluster")).ok()?;
+        let pid =
+            std::fs::read_to_string(PathBuf::from(home.trim()).join("data/postmaster.pid")).ok()?;
+        pid.lines().next()?.trim().parse().ok()
+    }
+}

@@ -364,6 +364,8 @@ enum TxnInner<'a> {
 }
 
 impl Txn<'_> {
+    /// Adds `b` to the transaction. Reads in the same transaction are not promised to see it
+    /// (PostgreSQL sends the writes at commit): read first, then write.
     pub fn apply(&mut self, b: Batch) -> Result<(), StoreError> {
         match &mut self.inner {
             TxnInner::Embedded(e, _) => e.apply(b),

@@ -625,8 +625,15 @@ fn state_name(s: State) -> &'static str {
 
 impl Shared {
     async fn client(&self) -> Result<Object, StoreError> {
+        use deadpool_postgres::{PoolError, TimeoutType};
         match self.pool.get().await {
             Ok(c) => Ok(c),
+            // Every connection busy: this node is loaded, the database is fine.
+            Err(PoolError::Timeout(TimeoutType::Wait)) => Err(StoreError::Unavailable(format!(
+                "{}: all {} connections busy",
+                self.describe,
+                self.pool.status().max_size
+            ))),
             Err(e) => {
                 let why = format!("{}: {e}", self.describe);
                 self.set_failure(&why);
