@@ -93,7 +93,8 @@ async fn run(n: usize, count: usize, conc: usize, kill: bool, latency: Duration)
             "\n[store]\nurl = \"{}\"\nnode = \"node-{i}\"\nlease_margin_s = 5\norphan_scan_ms = 500\n",
             pg.url
         );
-        let (config, client) = p.ss1_config(&format!("node-{i}"), &p.dir.join("unused"), &store);
+        let c = p.ss1_config(&format!("node-{i}"), &p.dir.join("unused"), &store);
+        let (config, client) = (c.path, c.client);
         let log = p.dir.join(format!("node-{i}.log"));
         let mut child = processes::spawn(&config, &log, &[]);
         wait_listening(client, &mut child).await;
@@ -141,8 +142,10 @@ async fn run(n: usize, count: usize, conc: usize, kill: bool, latency: Duration)
                 let mut k = i + t;
                 let id = loop {
                     let client = clients[k % clients.len()];
-                    match submit_keyed(client, &bodies[i], &format!("app-{i}")).await {
-                        Some((202, v)) => break v["id"].as_str().unwrap().to_string(),
+                    let key = format!("app-{i}");
+                    let sent = submit_with(client, &bodies[i], Some(&key));
+                    match tokio::time::timeout(Duration::from_secs(30), sent).await {
+                        Ok(Ok((202, v))) => break v["id"].as_str().unwrap().to_string(),
                         _ => {
                             k += 1;
                             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -251,39 +254,6 @@ async fn run(n: usize, count: usize, conc: usize, kill: bool, latency: Duration)
     println!("{json}");
     assert_eq!(lost, 0, "applications acknowledged and not delivered");
     assert_eq!(stats.duplicated(), 0, "deliveries a registry saw twice");
-}
-
-/// `Some((status, body))`, or `None` when the node cannot be reached or the exchange breaks.
-async fn submit_keyed(
-    client: SocketAddr,
-    body: &[u8],
-    key: &str,
-) -> Option<(u16, serde_json::Value)> {
-    let send = async {
-        let tcp = tokio::net::TcpStream::connect(client).await.ok()?;
-        let io = hyper_util::rt::TokioIo::new(tcp);
-        let (mut tx, conn) = hyper::client::conn::http1::handshake(io).await.ok()?;
-        tokio::spawn(conn);
-        let req = hyper::Request::post("/api/v1/applications")
-            .header("host", client.to_string())
-            .header("content-type", "application/json")
-            .header("idempotency-key", key)
-            .body(http_body_util::Full::new(bytes::Bytes::copy_from_slice(
-                body,
-            )))
-            .ok()?;
-        let resp = tx.send_request(req).await.ok()?;
-        let status = resp.status().as_u16();
-        let body = http_body_util::BodyExt::collect(resp.into_body())
-            .await
-            .ok()?
-            .to_bytes();
-        Some((status, serde_json::from_slice(&body).unwrap_or_default()))
-    };
-    tokio::time::timeout(Duration::from_secs(30), send)
-        .await
-        .ok()
-        .flatten()
 }
 
 /// User and system CPU seconds of a process (and its threads).

@@ -31,15 +31,8 @@ impl Node {
             "\n[store]\nurl = \"{}\"\nnode = \"node-{i}\"\nlease_margin_s = 2\norphan_scan_ms = 200\n",
             pg.url
         );
-        let (config, client) = p.ss1_config(&format!("node-{i}"), &p.dir.join("unused"), &store);
-        let text = std::fs::read_to_string(&config).unwrap();
-        let admin = text
-            .lines()
-            .find_map(|l| l.strip_prefix("admin = \""))
-            .and_then(|l| l.strip_suffix('"'))
-            .unwrap()
-            .parse()
-            .unwrap();
+        let c = p.ss1_config(&format!("node-{i}"), &p.dir.join("unused"), &store);
+        let (config, client, admin) = (c.path, c.client, c.admin);
         let log = p.dir.join(format!("node-{i}.log"));
         let mut child = processes::spawn(&config, &log, &[]);
         wait_listening(client, &mut child).await;
@@ -70,24 +63,6 @@ impl Drop for Node {
     }
 }
 
-async fn submit_keyed(client: SocketAddr, body: &[u8], key: &str) -> (u16, serde_json::Value) {
-    let r = http::request(
-        client,
-        "POST",
-        "/api/v1/applications",
-        &[
-            ("content-type", "application/json"),
-            ("idempotency-key", key),
-        ],
-        bytes::Bytes::copy_from_slice(body),
-    )
-    .await;
-    (
-        r.status.as_u16(),
-        serde_json::from_slice(&r.body).unwrap_or_default(),
-    )
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_nodes_lose_nothing_and_double_nothing_when_one_is_killed() {
     let Some(pg) = Pg::start() else { return };
@@ -102,9 +77,10 @@ async fn three_nodes_lose_nothing_and_double_nothing_when_one_is_killed() {
     // The same submission on two nodes at once: one application.
     let body = application(10_000);
     let (a, b) = tokio::join!(
-        submit_keyed(clients[0], &body, "portal-req-1"),
-        submit_keyed(clients[2], &body, "portal-req-1")
+        submit_with(clients[0], &body, Some("portal-req-1")),
+        submit_with(clients[2], &body, Some("portal-req-1"))
     );
+    let (a, b) = (a.unwrap(), b.unwrap());
     assert_eq!((a.0, b.0), (202, 202), "{a:?} {b:?}");
     assert_eq!(
         a.1["id"], b.1["id"],

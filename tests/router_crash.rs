@@ -36,8 +36,12 @@ struct Setup {
 
 async fn setup(latency: Duration) -> Setup {
     let p = Provider::start(latency).await;
-    let (config, client) = p.ss1_config("ss1", &p.dir.join("store"), "");
-    Setup { p, config, client }
+    let c = p.ss1_config("ss1", &p.dir.join("store"), "");
+    Setup {
+        p,
+        config: c.path,
+        client: c.client,
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -203,18 +203,32 @@ pub async fn outage(sim: SocketAddr, registry: &str, ms: u64) {
 
 /// Posts an application; returns (status, JSON answer).
 pub async fn submit(ss1: SocketAddr, body: &[u8]) -> (u16, serde_json::Value) {
-    let r = super::http::request(
+    submit_with(ss1, body, None)
+        .await
+        .unwrap_or_else(|e| panic!("submit to {ss1}: {e}"))
+}
+
+/// POSTs an application, with an `Idempotency-Key` if given; a node that cannot be reached or
+/// breaks the exchange is an error.
+pub async fn submit_with(
+    ss1: SocketAddr,
+    body: &[u8],
+    key: Option<&str>,
+) -> Result<(u16, serde_json::Value), String> {
+    let mut headers = vec![("content-type", "application/json")];
+    headers.extend(key.map(|k| ("idempotency-key", k)));
+    let r = super::http::try_request(
         ss1,
         "POST",
         "/api/v1/applications",
-        &[("content-type", "application/json")],
+        &headers,
         bytes::Bytes::copy_from_slice(body),
     )
-    .await;
-    (
+    .await?;
+    Ok((
         r.status.as_u16(),
         serde_json::from_slice(&r.body).unwrap_or_default(),
-    )
+    ))
 }
 
 pub async fn status(ss1: SocketAddr, id: &str) -> serde_json::Value {

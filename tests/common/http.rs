@@ -32,10 +32,23 @@ pub async fn request(
     headers: &[(&str, &str)],
     body: Bytes,
 ) -> Reply {
-    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-    exchange(TokioIo::new(tcp), addr, method, path, headers, body)
+    try_request(addr, method, path, headers, body)
         .await
         .unwrap()
+}
+
+/// [`request`], with a refused or broken connection as an error (a node that was killed).
+pub async fn try_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Bytes,
+) -> Result<Reply, String> {
+    let tcp = tokio::net::TcpStream::connect(addr)
+        .await
+        .map_err(|e| e.to_string())?;
+    exchange(TokioIo::new(tcp), addr, method, path, headers, body).await
 }
 
 pub async fn post_xml(addr: SocketAddr, body: impl Into<Bytes>) -> Reply {

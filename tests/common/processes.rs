@@ -51,10 +51,9 @@ impl Provider {
     }
 
     /// A configuration of ss1 for a process of its own, written as `name.toml`: its store in
-    /// `store`, `top_extra` appended at the top level (after every `[router]` table). Returns
-    /// the file and the client port.
-    pub fn ss1_config(&self, name: &str, store: &Path, top_extra: &str) -> (PathBuf, SocketAddr) {
-        let client = free_port();
+    /// `store`, `top_extra` appended at the top level (after every `[router]` table).
+    pub fn ss1_config(&self, name: &str, store: &Path, top_extra: &str) -> Ss1Config {
+        let (client, admin) = (free_port(), free_port());
         let toml = ss1_toml(store, "")
             .replace(
                 "client_http = \"127.0.0.1:0\"",
@@ -65,15 +64,23 @@ impl Provider {
                 &format!("server = \"{}\"", free_port()),
             )
             .replace("client_https = \"127.0.0.1:0\"\n", "")
-            .replace(
-                "admin = \"127.0.0.1:0\"",
-                &format!("admin = \"{}\"", free_port()),
-            )
+            .replace("admin = \"127.0.0.1:0\"", &format!("admin = \"{admin}\""))
             + top_extra;
-        let config = self.dir.join(format!("{name}.toml"));
-        std::fs::write(&config, toml).unwrap();
-        (config, client)
+        let path = self.dir.join(format!("{name}.toml"));
+        std::fs::write(&path, toml).unwrap();
+        Ss1Config {
+            path,
+            client,
+            admin,
+        }
     }
+}
+
+/// A configuration file of ss1 and its listeners.
+pub struct Ss1Config {
+    pub path: PathBuf,
+    pub client: SocketAddr,
+    pub admin: SocketAddr,
 }
 
 pub async fn wait_listening(addr: SocketAddr, child: &mut Child) {

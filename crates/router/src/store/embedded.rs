@@ -377,6 +377,11 @@ impl Embedded {
         self.shared.lock().progress.failure.clone()
     }
 
+    /// Whether the application's record is there (not read).
+    pub fn has_app(&self, id: &str) -> Result<bool, StoreError> {
+        Ok(self.raw_get(&app_key(id))?.is_some())
+    }
+
     pub fn app(&self, id: &str) -> Result<Option<AppRecord>, StoreError> {
         self.get(&app_key(id))
     }

@@ -25,6 +25,7 @@ use std::time::Duration;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
 use futures_util::future::try_join_all;
 use serde::de::DeserializeOwned;
+use tokio_postgres::types::ToSql;
 use tokio_postgres::NoTls;
 
 use super::super::model::{
@@ -377,165 +378,163 @@ impl PgTxn {
         }
     }
 
-    /// Every change of the batch, pipelined: one round trip. Leases follow each delivery's state.
+    /// Every change of the batch, pipelined; the deliveries in one statement. Leases follow each
+    /// delivery's state.
     async fn write(&self, c: &Object, batch: Batch) -> Result<(), tokio_postgres::Error> {
         let now = now_ms();
-        let node = self.shared.node.as_str();
-        let mut deliveries = DeliveryRows::default();
+        let mut deliveries: Vec<DeliveryRow> = Vec::new();
         let mut others = Vec::new();
         for op in batch.ops {
-            match op {
-                Op::Delivery {
-                    application,
-                    service,
-                    registry,
-                    state,
-                    next_attempt_at,
-                    json,
-                    request,
-                } => {
-                    let until = match (state, next_attempt_at) {
-                        (State::InFlight, _) => Some(now + self.shared.in_flight_ms),
-                        (State::Pending | State::Retrying, Some(t)) => {
-                            Some(t.max(now) + self.shared.margin_ms)
-                        }
-                        _ => None,
-                    };
-                    // A later write of the same delivery in this batch replaces the earlier.
-                    let earlier = deliveries.remove(&application, &service);
-                    deliveries.push(
-                        application,
-                        service,
-                        registry,
-                        state,
-                        next_attempt_at,
-                        until.map(|u| (node.to_string(), u)),
-                        json,
-                        request.or(earlier),
-                    );
-                }
-                other => others.push(other),
-            }
-        }
-        let mut statements = Vec::new();
-        // Removals and records in batch order, before the deliveries written after them.
-        for op in &others {
-            statements.push(self.statement(c, op));
-        }
-        try_join_all(statements).await?;
-        if !deliveries.application.is_empty() {
-            let stmt = c
-                .prepare_cached(
-                    "INSERT INTO router_deliveries AS d (application, service, registry, state, \
-                       next_attempt_at, lease_owner, lease_until, record, request) \
-                     SELECT a, s, r, st, n, lo, lu, j::json, q FROM unnest( \
-                       $1::text[], $2::text[], $3::text[], $4::text[], $5::int8[], $6::text[], \
-                       $7::int8[], $8::text[], $9::text[]) AS t(a, s, r, st, n, lo, lu, j, q) \
-                     ON CONFLICT (application, service) DO UPDATE SET \
-                       registry = EXCLUDED.registry, state = EXCLUDED.state, \
-                       next_attempt_at = EXCLUDED.next_attempt_at, \
-                       lease_owner = EXCLUDED.lease_owner, lease_until = EXCLUDED.lease_until, \
-                       record = EXCLUDED.record, request = COALESCE(EXCLUDED.request, d.request)",
-                )
-                .await?;
-            let d = &deliveries;
-            c.execute(
-                &stmt,
-                &[
-                    &d.application,
-                    &d.service,
-                    &d.registry,
-                    &d.state,
-                    &d.next_attempt_at,
-                    &d.lease_owner,
-                    &d.lease_until,
-                    &d.json,
-                    &d.request,
-                ],
-            )
-            .await?;
-        }
-        Ok(())
-    }
-
-    async fn statement(&self, c: &Object, op: &Op) -> Result<u64, tokio_postgres::Error> {
-        async fn exec(
-            c: &Object,
-            sql: &str,
-            params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
-        ) -> Result<u64, tokio_postgres::Error> {
-            let stmt = c.prepare_cached(sql).await?;
-            c.execute(&stmt, params).await
-        }
-        match op {
-            Op::App {
-                id,
-                received_at,
-                json,
-            } => {
-                exec(
-                    c,
-                    "INSERT INTO router_applications (id, received_at, record) \
-                     VALUES ($1, $2, $3::text::json) \
-                     ON CONFLICT (id) DO UPDATE SET record = EXCLUDED.record",
-                    &[id, &(*received_at as i64), json],
-                )
-                .await
-            }
-            Op::RemoveApp(id) => {
-                exec(c, "DELETE FROM router_applications WHERE id = $1", &[id]).await
-            }
-            Op::RemoveDelivery(a, s) => {
-                exec(
-                    c,
-                    "DELETE FROM router_deliveries WHERE application = $1 AND service = $2",
-                    &[a, s],
-                )
-                .await
-            }
-            Op::Notification {
-                id,
+            let Op::Delivery {
+                application,
+                service,
+                registry,
+                state,
                 next_attempt_at,
                 json,
-            } => {
-                exec(
-                    c,
-                    "INSERT INTO router_notifications (id, next_attempt_at, record) \
-                     VALUES ($1, $2, $3::text::json) ON CONFLICT (id) DO UPDATE SET \
-                     next_attempt_at = EXCLUDED.next_attempt_at, record = EXCLUDED.record, \
-                     lease_owner = NULL, lease_until = NULL",
-                    &[id, &(*next_attempt_at as i64), json],
-                )
-                .await
-            }
-            Op::RemoveNotification(id) => {
-                exec(c, "DELETE FROM router_notifications WHERE id = $1", &[id]).await
-            }
-            Op::Idempotency {
-                submitter,
-                key,
+                request,
+            } = op
+            else {
+                others.push(op);
+                continue;
+            };
+            let lease_until = match (state, next_attempt_at) {
+                (State::InFlight, _) => Some(now + self.shared.in_flight_ms),
+                (State::Pending | State::Retrying, Some(t)) => {
+                    Some(t.max(now) + self.shared.margin_ms)
+                }
+                _ => None,
+            };
+            let row = DeliveryRow {
+                application,
+                service,
+                registry,
+                state: state_name(state),
+                next_attempt_at: next_attempt_at.map(|t| t as i64),
+                lease_owner: lease_until.map(|_| self.shared.node.clone()),
+                lease_until: lease_until.map(|t| t as i64),
                 json,
-            } => {
-                exec(
-                    c,
-                    "INSERT INTO router_idempotency (submitter, key, record) \
-                     VALUES ($1, $2, $3::text::json) \
-                     ON CONFLICT (submitter, key) DO UPDATE SET record = EXCLUDED.record",
-                    &[submitter, key, json],
-                )
-                .await
+                request,
+            };
+            // A later write of the same delivery in this batch replaces the earlier one, and
+            // carries its request (written once, with the write that built it).
+            match deliveries
+                .iter_mut()
+                .find(|d| d.application == row.application && d.service == row.service)
+            {
+                Some(earlier) => {
+                    let request = row.request.clone().or(earlier.request.take());
+                    *earlier = DeliveryRow { request, ..row };
+                }
+                None => deliveries.push(row),
             }
-            Op::RemoveIdempotency(s, k) => {
-                exec(
-                    c,
-                    "DELETE FROM router_idempotency WHERE submitter = $1 AND key = $2",
-                    &[s, k],
-                )
-                .await
-            }
-            Op::Delivery { .. } => Ok(0), // written together, in `write`
         }
+        // Removals and records in batch order, before the deliveries.
+        try_join_all(others.iter().map(|op| statement(c, op))).await?;
+        if deliveries.is_empty() {
+            return Ok(());
+        }
+        let column = |f: fn(&DeliveryRow) -> &str| deliveries.iter().map(f).collect::<Vec<_>>();
+        let (apps, services, registries, states, jsons) = (
+            column(|d| &d.application),
+            column(|d| &d.service),
+            column(|d| &d.registry),
+            column(|d| d.state),
+            column(|d| &d.json),
+        );
+        let next: Vec<Option<i64>> = deliveries.iter().map(|d| d.next_attempt_at).collect();
+        let owners: Vec<Option<&str>> = deliveries
+            .iter()
+            .map(|d| d.lease_owner.as_deref())
+            .collect();
+        let untils: Vec<Option<i64>> = deliveries.iter().map(|d| d.lease_until).collect();
+        let requests: Vec<Option<&str>> = deliveries.iter().map(|d| d.request.as_deref()).collect();
+        exec(
+            c,
+            "INSERT INTO router_deliveries AS d (application, service, registry, state, \
+               next_attempt_at, lease_owner, lease_until, record, request) \
+             SELECT a, s, r, st, n, lo, lu, j::json, q FROM unnest( \
+               $1::text[], $2::text[], $3::text[], $4::text[], $5::int8[], $6::text[], \
+               $7::int8[], $8::text[], $9::text[]) AS t(a, s, r, st, n, lo, lu, j, q) \
+             ON CONFLICT (application, service) DO UPDATE SET \
+               registry = EXCLUDED.registry, state = EXCLUDED.state, \
+               next_attempt_at = EXCLUDED.next_attempt_at, \
+               lease_owner = EXCLUDED.lease_owner, lease_until = EXCLUDED.lease_until, \
+               record = EXCLUDED.record, request = COALESCE(EXCLUDED.request, d.request)",
+            &[
+                &apps,
+                &services,
+                &registries,
+                &states,
+                &next,
+                &owners,
+                &untils,
+                &jsons,
+                &requests,
+            ],
+        )
+        .await?;
+        Ok(())
     }
+}
+
+/// One change other than a delivery's.
+async fn statement(c: &Object, op: &Op) -> Result<u64, tokio_postgres::Error> {
+    // The one time a record carries, as PostgreSQL's int8 (it has no unsigned type).
+    let at: i64 = match op {
+        Op::App { received_at, .. } => *received_at as i64,
+        Op::Notification {
+            next_attempt_at, ..
+        } => *next_attempt_at as i64,
+        _ => 0,
+    };
+    let (sql, params): (&str, Vec<&(dyn ToSql + Sync)>) = match op {
+        Op::App { id, json, .. } => (
+            "INSERT INTO router_applications (id, received_at, record) \
+             VALUES ($1, $2, $3::text::json) \
+             ON CONFLICT (id) DO UPDATE SET record = EXCLUDED.record",
+            vec![id, &at, json],
+        ),
+        Op::RemoveApp(id) => ("DELETE FROM router_applications WHERE id = $1", vec![id]),
+        Op::RemoveDelivery(a, s) => (
+            "DELETE FROM router_deliveries WHERE application = $1 AND service = $2",
+            vec![a, s],
+        ),
+        Op::Notification { id, json, .. } => (
+            "INSERT INTO router_notifications (id, next_attempt_at, record) \
+             VALUES ($1, $2, $3::text::json) ON CONFLICT (id) DO UPDATE SET \
+             next_attempt_at = EXCLUDED.next_attempt_at, record = EXCLUDED.record, \
+             lease_owner = NULL, lease_until = NULL",
+            vec![id, &at, json],
+        ),
+        Op::RemoveNotification(id) => ("DELETE FROM router_notifications WHERE id = $1", vec![id]),
+        Op::Idempotency {
+            submitter,
+            key,
+            json,
+        } => (
+            "INSERT INTO router_idempotency (submitter, key, record) \
+             VALUES ($1, $2, $3::text::json) \
+             ON CONFLICT (submitter, key) DO UPDATE SET record = EXCLUDED.record",
+            vec![submitter, key, json],
+        ),
+        Op::RemoveIdempotency(s, k) => (
+            "DELETE FROM router_idempotency WHERE submitter = $1 AND key = $2",
+            vec![s, k],
+        ),
+        Op::Delivery { .. } => return Ok(0), // written together, in `write`
+    };
+    exec(c, sql, &params).await
+}
+
+/// A statement, prepared once per connection.
+async fn exec(
+    c: &Object,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<u64, tokio_postgres::Error> {
+    let stmt = c.prepare_cached(sql).await?;
+    c.execute(&stmt, params).await
 }
 
 impl Drop for PgTxn {
@@ -557,60 +556,17 @@ impl Drop for PgTxn {
     }
 }
 
-/// The deliveries of a batch as columns, for one `unnest` insert.
-#[derive(Default)]
-struct DeliveryRows {
-    application: Vec<String>,
-    service: Vec<String>,
-    registry: Vec<String>,
-    state: Vec<&'static str>,
-    next_attempt_at: Vec<Option<i64>>,
-    lease_owner: Vec<Option<String>>,
-    lease_until: Vec<Option<i64>>,
-    json: Vec<String>,
-    request: Vec<Option<String>>,
-}
-
-impl DeliveryRows {
-    /// Drops an earlier write of the delivery; returns its request, which the later write
-    /// carries (a request is written once, with the write that built it).
-    fn remove(&mut self, app: &str, service: &str) -> Option<String> {
-        let i = (0..self.application.len())
-            .find(|&i| self.application[i] == app && self.service[i] == service)?;
-        self.application.remove(i);
-        self.service.remove(i);
-        self.registry.remove(i);
-        self.state.remove(i);
-        self.next_attempt_at.remove(i);
-        self.lease_owner.remove(i);
-        self.lease_until.remove(i);
-        self.json.remove(i);
-        self.request.remove(i)
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn push(
-        &mut self,
-        application: String,
-        service: String,
-        registry: String,
-        state: State,
-        next_attempt_at: Option<Millis>,
-        lease: Option<(String, Millis)>,
-        json: String,
-        request: Option<String>,
-    ) {
-        self.application.push(application);
-        self.service.push(service);
-        self.registry.push(registry);
-        self.state.push(state_name(state));
-        self.next_attempt_at.push(next_attempt_at.map(|t| t as i64));
-        let (owner, until) = lease.map_or((None, None), |(o, u)| (Some(o), Some(u as i64)));
-        self.lease_owner.push(owner);
-        self.lease_until.push(until);
-        self.json.push(json);
-        self.request.push(request);
-    }
+/// A delivery as its columns.
+struct DeliveryRow {
+    application: String,
+    service: String,
+    registry: String,
+    state: &'static str,
+    next_attempt_at: Option<i64>,
+    lease_owner: Option<String>,
+    lease_until: Option<i64>,
+    json: String,
+    request: Option<String>,
 }
 
 fn state_name(s: State) -> &'static str {
@@ -646,7 +602,7 @@ impl Shared {
         &self,
         c: &Object,
         sql: &str,
-        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+        params: &[&(dyn ToSql + Sync)],
     ) -> Result<Vec<tokio_postgres::Row>, StoreError> {
         let result = async {
             let stmt = c.prepare_cached(sql).await?;
