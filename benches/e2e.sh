@@ -21,7 +21,8 @@
 # and samples each brama process's VmRSS every 10 s), LOAD_THREADS (1: brama load's runtime
 # threads), BUILD (1; 0 skips `cargo build`), OUT (/tmp/brama-e2e.json: the summary as JSON),
 # LOG (0; 1 turns ss1's message log on, time-stamped by the simulator's TSA every LOG_INTERVAL
-# seconds, 60; the backlog and stamped counts are printed at the end).
+# seconds, 60; the backlog and stamped counts are printed at the end; LOG=postgres keeps the
+# records in a throwaway PostgreSQL, `[store] url`, instead of files).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -143,6 +144,7 @@ cleanup() {
   for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
   rm -f benches/e2e/.ss1-log.toml
+  [ -z "${pg_dir:-}" ] || bash scripts/pg-throwaway.sh stop "$pg_dir" || true
   if [ $rc = 0 ]; then rm -rf "$tmp"; else log "logs kept in $tmp"; fi
   exit $rc
 }
@@ -178,6 +180,11 @@ if [ "$LOG" != 0 ]; then
   ss1_conf=benches/e2e/.ss1-log.toml
   sed "s#^\[log\]#[log]\nmessages_dir = \"$tmp/messages\"\ntimestamp_interval_s = $LOG_INTERVAL#" \
     benches/e2e/ss1.toml >"$ss1_conf"
+fi
+if [ "$LOG" = postgres ]; then
+  pg_dir=$(mktemp -d /tmp/brama-e2e-pg.XXXXXX)
+  pg_url=$(bash scripts/pg-throwaway.sh start "$pg_dir") || die "PostgreSQL did not start (apt-get install postgresql)"
+  printf '\n[store]\nurl = "%s"\nnode = "ss1"\n' "$pg_url" >>"$ss1_conf"
 fi
 "$bin" serve --config "$ss1_conf" >"$tmp/ss1.log" 2>&1 &
 ss1_pid=$!
@@ -317,7 +324,12 @@ print(n)' "$1"
     sleep 1
     waited=$((waited + 1))
   done
-  log "message log: $(metric brama_timestamped_records_total) records time-stamped, backlog $(metric brama_timestamp_backlog) ${waited} s after the load, $(metric brama_timestamp_failures_total) failed rounds; $(containers "$tmp/messages") containers"
+  if [ "$LOG" = postgres ]; then
+    kept="$(psql "$pg_url" -tAc 'SELECT count(*) FROM messagelog_records') records in PostgreSQL"
+  else
+    kept="$(containers "$tmp/messages") containers"
+  fi
+  log "message log: $(metric brama_timestamped_records_total) records time-stamped, backlog $(metric brama_timestamp_backlog) ${waited} s after the load, $(metric brama_timestamp_failures_total) failed rounds; $kept"
 fi
 
 # --- report ------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 
 pub mod emalyatko;
 pub mod http;
+pub mod large;
 pub mod pg;
 pub mod processes;
 pub mod rest;

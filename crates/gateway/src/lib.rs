@@ -6,7 +6,7 @@
 //! Owns: what happens to a message between two listeners. Must not depend on: the router, the
 //! simulator, the load generator or test tooling; layers above mount their routes on its
 //! listeners through [`proxy::mount::Mount`]. Below it: `brama-transport`, `brama-sign`,
-//! `brama-xroad`.
+//! `brama-xroad`, and `brama-pg` for the message log's records in a shared database.
 
 pub mod confclient;
 pub mod config;

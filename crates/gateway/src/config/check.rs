@@ -211,6 +211,8 @@ pub(super) fn check(
     }
     let hosted: Vec<ClientId> = clients.keys().cloned().collect();
     let signer = super::signer::resolve(&file, &source, &hosted, &mut |k, m| e.add(k, m));
+    let shared_store =
+        super::router::resolve_store(&file.store, &file.listeners.server, &mut |k, m| e.add(k, m));
     let router = match file.router.as_ref().filter(|r| r.enabled) {
         Some(r) => {
             let mut failed = false;
@@ -224,13 +226,8 @@ pub(super) fn check(
                 if let Some(rc) = &conf {
                     check_router_callers(rc, &file, &clients, &mut e);
                 }
-                let shared = super::router::resolve_store(
-                    &file.store,
-                    &file.listeners.server,
-                    &mut |k, m| e.add(k, m),
-                );
                 conf.map(|rc| RouterConf {
-                    shared_store: shared,
+                    shared_store: shared_store.clone(),
                     ..rc
                 })
             }
@@ -240,6 +237,7 @@ pub(super) fn check(
 
     Some(ServerConf {
         router,
+        shared_store,
         server_id: server_id?,
         globalconf: globalconf?,
         auth_certs: auth_certs?,

@@ -248,6 +248,9 @@ pub struct ServerConf {
     pub signer: signer::SignerConf,
     /// `[router]`, when enabled.
     pub router: Option<router::RouterConf>,
+    /// `[store] url`: the PostgreSQL database the router's store and the message log's records
+    /// share with the other nodes; `None` keeps both on this machine.
+    pub shared_store: Option<router::SharedStore>,
 }
 
 impl fmt::Debug for ServerConf {

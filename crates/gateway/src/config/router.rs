@@ -115,6 +115,19 @@ pub struct SharedStore {
     pub orphan_scan: Duration,
 }
 
+impl SharedStore {
+    /// How this node connects to the database.
+    pub fn pg(&self) -> brama_pg::Settings {
+        brama_pg::Settings {
+            url: self.url.clone(),
+            node: self.node.clone(),
+            pool_size: self.pool_size,
+            connect_timeout: self.connect_timeout,
+            statement_timeout: self.statement_timeout,
+        }
+    }
+}
+
 /// Checks `[store]`; `None` without a `url` (the embedded store).
 pub fn resolve_store(
     s: &StoreSection,

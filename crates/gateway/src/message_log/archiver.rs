@@ -4,7 +4,8 @@
 //! `archive_max_file_bytes`, named as X-Road names them. An archive is written whole and synced
 //! before its containers' files move to `archived/` (still served by `GET /asic`), where they are
 //! deleted `keep_archived_s` later. `archive_command`, when set, runs after each run that wrote
-//! archives, with `BRAMA_ARCHIVES` naming them.
+//! archives, with `BRAMA_ARCHIVES` naming them. In a shared database the records are archived
+//! from there by one node at a time (`super::shared`).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -45,15 +46,20 @@ pub async fn run(gw: Arc<Gateway>, mut stop: tokio::sync::watch::Receiver<bool>)
         if *stop.borrow() {
             return;
         }
-        let dir = log.dir.clone();
-        let s = settings.clone();
-        let done = tokio::task::spawn_blocking(move || {
-            let written = archive_once(&dir, &s)?;
-            clean_archived(&dir, s.keep_archived);
-            Ok::<_, String>(written)
-        })
-        .await
-        .unwrap_or_else(|e| Err(e.to_string()));
+        let done = match &log.shared {
+            Some(db) => db.archive(&settings).await,
+            None => {
+                let dir = log.dir.clone();
+                let s = settings.clone();
+                tokio::task::spawn_blocking(move || {
+                    let written = archive_once(&dir, &s)?;
+                    clean_archived(&dir, s.keep_archived);
+                    Ok::<_, String>(written)
+                })
+                .await
+                .unwrap_or_else(|e| Err(e.to_string()))
+            }
+        };
         match done {
             Ok(written) if !written.is_empty() => {
                 tracing::info!(archives = written.len(), "message log archived");

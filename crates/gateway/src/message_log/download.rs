@@ -11,7 +11,6 @@
 //!   (`verificationconf/instance-identifier`, `verificationconf/<INSTANCE>/shared-params.xml`);
 //!   `brama verify --globalconf` reads it unzipped.
 
-use std::path::Path;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -100,7 +99,7 @@ async fn find(
                 false => !response_only,
             }
     };
-    let forced = has("force") && queued(log, query_id, &wanted);
+    let forced = has("force") && queued(log, query_id, &wanted).await;
     if forced && !timestamper::until_stamped(log, FORCE_WAIT).await {
         return Err(Fault::new(
             Prefix::ClientProxy,
@@ -111,9 +110,9 @@ async fn find(
             ),
         ));
     }
-    let found = matching(log.dir(), query_id, &wanted)?;
+    let found = matching(log, query_id, &wanted).await?;
     if found.is_empty() {
-        let waiting = queued(log, query_id, &wanted);
+        let waiting = queued(log, query_id, &wanted).await;
         return Err(client_error(
             ErrorCode::NotFound,
             match waiting {
@@ -188,44 +187,70 @@ fn authorise(gw: &Gateway, client: &ClientId, conn: &ConnInfo) -> Result<(), Fau
     Err(last.expect("at least one hosted client"))
 }
 
-/// The containers in the log (loose, stamped in rounds, archived) whose name starts with the
-/// query id and whose message is one `wanted`.
-fn matching(
-    log_dir: &Path,
+/// The containers in the log (loose, stamped in rounds, archived, or in the shared database)
+/// whose name starts with the query id and whose message is one `wanted`.
+async fn matching(
+    log: &super::MessageLog,
     query_id: &str,
-    wanted: &dyn Fn(&MessageIds) -> bool,
+    wanted: &(dyn Fn(&MessageIds) -> bool + Sync),
 ) -> Result<Vec<(MessageIds, Bytes)>, Fault> {
     let prefix = format!("{}-", safe(query_id));
-    let mut out = Vec::new();
-    stamps::each_logged(log_dir, &|n| n.starts_with(&prefix), &mut |_, bytes| {
-        let ids = asic::read(&bytes)
+    let ids_of = |bytes: &[u8]| {
+        asic::read(bytes)
             .ok()
-            .and_then(|c| MessageIds::of(&c.message).ok());
-        if let Some(ids) = ids.filter(|ids| wanted(ids)) {
+            .and_then(|c| MessageIds::of(&c.message).ok())
+            .filter(|ids| wanted(ids))
+    };
+    let failed = |e: String| {
+        Fault::new(
+            Prefix::ClientProxy,
+            ErrorCode::IoError,
+            format!("message log: {e}"),
+        )
+    };
+    if let Some(db) = &log.shared {
+        let found = db.find(&prefix).await.map_err(failed)?;
+        return Ok(found
+            .into_iter()
+            .filter(|f| !f.waits)
+            .filter_map(|f| Some((ids_of(&f.bytes)?, Bytes::from(f.bytes))))
+            .collect());
+    }
+    let mut out = Vec::new();
+    stamps::each_logged(log.dir(), &|n| n.starts_with(&prefix), &mut |_, bytes| {
+        if let Some(ids) = ids_of(&bytes) {
             out.push((ids, Bytes::from(bytes)));
         }
         Ok(())
     })
-    .map_err(|e| {
-        Fault::new(
-            Prefix::ClientProxy,
-            ErrorCode::IoError,
-            format!("message log {}: {e}", log_dir.display()),
-        )
-    })?;
+    .map_err(|e| failed(format!("{}: {e}", log.dir().display())))?;
     Ok(out)
 }
 
-/// Whether a record `wanted` waits in the queue for its time-stamp.
-fn queued(log: &super::MessageLog, query_id: &str, wanted: &dyn Fn(&MessageIds) -> bool) -> bool {
+/// Whether a record `wanted` waits for its time-stamp.
+async fn queued(
+    log: &super::MessageLog,
+    query_id: &str,
+    wanted: &(dyn Fn(&MessageIds) -> bool + Sync),
+) -> bool {
     let prefix = format!("{}-", safe(query_id));
+    let wanted_container = |b: &[u8]| {
+        asic::read(b)
+            .ok()
+            .is_some_and(|c| MessageIds::of(&c.message).is_ok_and(|ids| wanted(&ids)))
+    };
+    if let Some(db) = &log.shared {
+        return db
+            .find(&prefix)
+            .await
+            .is_ok_and(|found| found.iter().any(|f| f.waits && wanted_container(&f.bytes)));
+    }
     log.queue
         .frames()
         .iter()
         .filter(|f| f.name.starts_with(&prefix))
         .filter_map(|f| log.read_waiting(f).ok())
-        .filter_map(|b| asic::read(&b).ok())
-        .any(|c| MessageIds::of(&c.message).is_ok_and(|ids| wanted(&ids)))
+        .any(|b| wanted_container(&b))
 }
 
 fn download(content_type: &str, name: &str, body: Bytes) -> Response {

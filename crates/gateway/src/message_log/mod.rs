@@ -14,12 +14,17 @@
 //!
 //! A record is durable before the message goes on (`GroupSync`): concurrent records share one
 //! flush, as a database's group commit shares one log flush.
+//!
+//! Those are the records' own files, the default. With `[store] url` the records are rows of
+//! the database the nodes share instead (`shared`), behind the same operations: logged,
+//! stamped in rounds, put together when read, archived.
 
 pub mod archiver;
 pub mod download;
 mod group_sync;
 pub(crate) mod queue;
 mod segment_writer;
+pub(crate) mod shared;
 pub mod stamps;
 pub mod timestamper;
 
@@ -55,6 +60,9 @@ pub struct MessageLog {
     /// The digests of the last signatures logged: a batch signature is one document for all
     /// the messages of its batch, digested once.
     digests: SignatureDigests,
+    /// The records' store when the nodes share a database (`[store] url`); the directory then
+    /// holds only bodies on their way into it.
+    pub(crate) shared: Option<shared::SharedRecords>,
 }
 
 /// How records are time-stamped, and whose bodies are logged (`[log]`).
@@ -103,23 +111,28 @@ impl MessageLog {
         dir: PathBuf,
         settings: Settings,
         archive: Option<archiver::ArchiveSettings>,
-    ) -> std::io::Result<MessageLog> {
-        std::fs::create_dir_all(&dir)?;
+        shared: Option<&brama_pg::Settings>,
+    ) -> Result<MessageLog, String> {
+        let shared = shared.map(shared::SharedRecords::new).transpose()?;
+        let io = |e: std::io::Error| format!("{}: {e}", dir.display());
+        std::fs::create_dir_all(&dir).map_err(io)?;
         // A backlog left by an earlier run is stamped first, and counts from its oldest record.
         let queue = queue::Queue::open(&dir, &|c| {
             asic::read_signature(c)
                 .ok()
                 .map(|s| timestamper::ALG.digest(&s))
-        })?;
+        })
+        .map_err(io)?;
         let log = MessageLog {
             stamping: Stamping::default(),
             sync: GroupSync::default(),
-            dir_file: std::sync::Arc::new(std::fs::File::open(&dir)?),
+            dir_file: std::sync::Arc::new(std::fs::File::open(&dir).map_err(io)?),
             queue,
             dir,
             settings,
             archive,
             digests: SignatureDigests::default(),
+            shared,
         };
         log.stamping.set_oldest(log.queue.oldest());
         Ok(log)
@@ -152,9 +165,12 @@ impl MessageLog {
         }
     }
 
-    /// Records waiting for a time-stamp.
+    /// Records waiting for a time-stamp (in a shared database: at the last count).
     pub fn waiting(&self) -> usize {
-        self.queue.len()
+        match &self.shared {
+            Some(_) => self.stamping.state().backlog,
+            None => self.queue.len(),
+        }
     }
 
     pub fn dir(&self) -> &Path {
@@ -225,7 +241,32 @@ impl MessageLog {
             (true, Some(signature)) => Some(self.digests.of(signature)),
             (true, None) => Some(timestamper::ALG.digest(parts.signature)),
         };
-        if let Some(b) = streamed {
+        if let Some(db) = &self.shared {
+            let logged = match streamed {
+                Some(b) => {
+                    self.insert_streamed(db, &name, digest.as_deref(), &parts, b, waits)
+                        .await
+                }
+                None => {
+                    let container = match waits {
+                        true => {
+                            let mut out = Vec::new();
+                            asic::append_for_stamping(&parts, &mut out).map(|()| out)
+                        }
+                        false => asic::write_parts(&parts),
+                    }
+                    .map_err(io)?;
+                    db.insert(
+                        &name,
+                        digest.as_deref(),
+                        shared::Content::Bytes(&container),
+                        single.is_some(),
+                    )
+                    .await
+                }
+            };
+            logged.map_err(|e| fail(ErrorCode::LoggingFailed, e))?;
+        } else if let Some(b) = streamed {
             let dir = match waits {
                 true => self.dir.join(INCOMING),
                 false => self.dir.clone(),
@@ -261,11 +302,42 @@ impl MessageLog {
             let flush = move || Ok(rustix::fs::syncfs(&*dir).map_err(std::io::Error::from)?);
             self.sync.wait(flush).await.map_err(io)?;
         }
-        if waits {
+        if waits && self.shared.is_none() {
             self.queue.commit().await.map_err(io)?;
+        }
+        if waits {
             self.stamping.set_oldest_if_none(crate::ocsp::now());
         }
         Ok(())
+    }
+
+    /// A record whose body streams from disk, into the shared database through a file of its
+    /// own (never whole in memory), which goes once the database has it.
+    async fn insert_streamed(
+        &self,
+        db: &shared::SharedRecords,
+        name: &str,
+        digest: Option<&[u8]>,
+        parts: &Parts<'_>,
+        body: &Spooled,
+        waits: bool,
+    ) -> Result<(), String> {
+        let path = self.dir.join(INCOMING).join(format!(".{name}.upload"));
+        let (container, reader, to) = (parts.to_container(), body.reader(), path.clone());
+        tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+            std::fs::create_dir_all(to.parent().unwrap_or(Path::new(".")))?;
+            let mut reader = reader;
+            asic::write_streaming(std::fs::File::create(&to)?, &container, &mut reader, waits)
+                .map(drop)
+        })
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+        let done = db
+            .insert(name, digest, shared::Content::File(&path), false)
+            .await;
+        let _ = tokio::fs::remove_file(&path).await;
+        done
     }
 
     /// Why new messages are refused now, if they are.

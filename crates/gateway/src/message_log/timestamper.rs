@@ -112,6 +112,9 @@ pub async fn run(gw: Arc<Gateway>, mut stop: tokio::sync::watch::Receiver<bool>)
 /// at a time (the oldest first; the chains held at once stay bounded whatever the backlog);
 /// stops at the first failure.
 pub async fn stamp_pending(gw: &Arc<Gateway>, log: &MessageLog) -> Result<usize, String> {
+    if let Some(db) = &log.shared {
+        return stamp_shared(gw, log, db).await;
+    }
     // Appends go to a new segment, so that the one this round stamps can go once stamped.
     let g = gw.clone();
     tokio::task::spawn_blocking(move || match g.message_log.as_ref() {
@@ -138,6 +141,49 @@ pub async fn stamp_pending(gw: &Arc<Gateway>, log: &MessageLog) -> Result<usize,
         }
         done += stamp_chunk(gw, log, chunk).await?;
     }
+    Ok(done)
+}
+
+/// A round in the database the nodes share: whatever waits, from any node, `per_token` records
+/// per token, claimed so that nodes stamping at once take different records.
+async fn stamp_shared(
+    gw: &Arc<Gateway>,
+    log: &MessageLog,
+    db: &super::shared::SharedRecords,
+) -> Result<usize, String> {
+    let (total, oldest) = db.backlog().await?;
+    log.stamping.update(|s| {
+        s.backlog = total;
+        s.oldest = oldest;
+    });
+    let mut done = 0;
+    let mut tsa = None;
+    while done < total {
+        let round = db
+            .stamp_round(
+                log.settings.per_token.max(1),
+                log.settings.timeout,
+                async |digests: &[Vec<u8>]| {
+                    let tree = hashchain::timestamp_tree(ALG, digests);
+                    token_for(gw, log, &tree.result).await
+                },
+            )
+            .await?;
+        let Some((n, by)) = round else { break };
+        done += n;
+        tsa = Some(by);
+        log.stamping.stamped.fetch_add(n as u64, Ordering::Relaxed);
+    }
+    let (left, oldest) = db.backlog().await?;
+    log.stamping.update(|s| {
+        s.backlog = left;
+        s.oldest = oldest;
+        if done > 0 {
+            s.last_success = Some(crate::ocsp::now());
+            s.last_error = None;
+            s.tsa = tsa;
+        }
+    });
     Ok(done)
 }
 
@@ -318,7 +364,11 @@ async fn ask(gw: &Gateway, log: &MessageLog, url: &str, q: &Query<'_>) -> Result
 pub async fn until_stamped(log: &MessageLog, d: Duration) -> bool {
     let deadline = tokio::time::Instant::now() + d;
     loop {
-        if log.queue.len() == 0 {
+        let waiting = match &log.shared {
+            Some(db) => db.backlog().await.map_or(usize::MAX, |(n, _)| n),
+            None => log.queue.len(),
+        };
+        if waiting == 0 {
             return true;
         }
         if tokio::time::Instant::now() >= deadline {

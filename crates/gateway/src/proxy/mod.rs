@@ -147,6 +147,7 @@ impl Gateway {
                             keep_archived: Duration::from_secs(log.keep_archived_s),
                         }
                     }),
+                    conf.shared_store.as_ref().map(|s| s.pg()).as_ref(),
                 )
                 .map_err(|e| format!("log.messages_dir {d}: {e}"))?,
             ),

@@ -1,6 +1,6 @@
 //! The router's store in PostgreSQL, shared by any number of nodes.
 //!
-//! Tables (`migrations.rs`): applications, deliveries, notifications and idempotency keys, each
+//! Tables (`brama_pg::migrations`): applications, deliveries, notifications and idempotency keys, each
 //! record as JSON beside the columns the nodes query. A transaction of the engine is a database
 //! transaction holding an advisory lock on its application; its writes go in one round trip at
 //! commit. A commit is durable (PostgreSQL's `synchronous_commit`), so an acknowledgement waits
@@ -15,18 +15,14 @@
 //! An unreachable database makes `failing` say why (the node refuses new applications,
 //! its health check fails) until a probe reaches it again.
 
-mod migrations;
-
-use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
+use deadpool_postgres::{Object, Pool};
 use futures_util::future::try_join_all;
 use serde::de::DeserializeOwned;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::NoTls;
 
 use super::super::model::{
     now_ms, AppRecord, Delivery, IdempotencyRecord, Lease, Millis, Notification, State,
@@ -64,37 +60,12 @@ struct Shared {
 impl Pg {
     pub(super) async fn connect(conf: &PgConf) -> Result<Pg, StoreError> {
         let s = &conf.store;
-        let mut pg = tokio_postgres::Config::from_str(&s.url)
-            .map_err(|e| StoreError::Engine(format!("store.url: {e}")))?;
-        pg.connect_timeout(s.connect_timeout)
-            .application_name(format!("brama {}", s.node))
-            // A node that stops mid-transaction (frozen, cut off) must not hold its locks.
-            .options(format!(
-                "-c statement_timeout={} -c idle_in_transaction_session_timeout={}",
-                s.statement_timeout.as_millis(),
-                s.statement_timeout.as_millis().max(10_000)
-            ));
-        let describe = describe(&pg);
-        let manager = Manager::from_config(
-            pg,
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        let pool = Pool::builder(manager)
-            .max_size(s.pool_size)
-            .wait_timeout(Some(s.connect_timeout))
-            .create_timeout(Some(s.connect_timeout))
-            .recycle_timeout(Some(s.connect_timeout))
-            .runtime(Runtime::Tokio1)
-            .build()
-            .map_err(|e| StoreError::Engine(e.to_string()))?;
+        let (pool, describe) = brama_pg::pool(&s.pg(), "router").map_err(StoreError::Engine)?;
         let client = pool
             .get()
             .await
             .map_err(|e| StoreError::Unavailable(format!("{describe}: {e}")))?;
-        migrations::run(&client)
+        brama_pg::migrations::run(&client)
             .await
             .map_err(|e| StoreError::Engine(format!("{describe}: {e}")))?;
         let wal_start = wal_position(&client).await.unwrap_or(0);
@@ -729,22 +700,4 @@ async fn wal_position(c: &Object) -> Result<u64, tokio_postgres::Error> {
         )
         .await?;
     Ok(row.get::<_, i64>(0) as u64)
-}
-
-/// The database's address without its password, for messages.
-fn describe(c: &tokio_postgres::Config) -> String {
-    let host = c
-        .get_hosts()
-        .first()
-        .map(|h| match h {
-            tokio_postgres::config::Host::Tcp(h) => h.clone(),
-            tokio_postgres::config::Host::Unix(p) => p.display().to_string(),
-        })
-        .unwrap_or_default();
-    let port = c.get_ports().first().copied().unwrap_or(5432);
-    format!(
-        "postgres://{}@{host}:{port}/{}",
-        c.get_user().unwrap_or(""),
-        c.get_dbname().unwrap_or("")
-    )
 }

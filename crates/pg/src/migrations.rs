@@ -6,10 +6,11 @@
 use deadpool_postgres::Object;
 
 /// (version, what it does, SQL). Append only: a step that shipped never changes.
-const STEPS: &[(i32, &str, &str)] = &[(
-    1,
-    "router applications, deliveries, notifications, idempotency keys",
-    "CREATE TABLE router_applications (
+const STEPS: &[(i32, &str, &str)] = &[
+    (
+        1,
+        "router applications, deliveries, notifications, idempotency keys",
+        "CREATE TABLE router_applications (
         id text PRIMARY KEY,
         received_at int8 NOT NULL,
         record json NOT NULL
@@ -43,12 +44,50 @@ const STEPS: &[(i32, &str, &str)] = &[(
         record json NOT NULL,
         PRIMARY KEY (submitter, key)
     );",
-)];
+    ),
+    (
+        2,
+        "message log records, time-stamping rounds, the archives' chain",
+        "CREATE TABLE messagelog_rounds (
+        id bigserial PRIMARY KEY,
+        tsa text NOT NULL,
+        token bytea NOT NULL,
+        digests bytea[] NOT NULL
+    );
+    CREATE TABLE messagelog_records (
+        id bigserial PRIMARY KEY,
+        name text NOT NULL,
+        node text NOT NULL,
+        written_at int8 NOT NULL,
+        waits bool NOT NULL,
+        digest bytea,
+        size int8 NOT NULL,
+        container bytea,
+        blob oid,
+        round int8 REFERENCES messagelog_rounds,
+        place int4,
+        stamped_at int8,
+        archived_at int8
+    );
+    CREATE INDEX messagelog_records_waiting ON messagelog_records (id) WHERE waits;
+    CREATE INDEX messagelog_records_name ON messagelog_records (name text_pattern_ops);
+    CREATE INDEX messagelog_records_round ON messagelog_records (round);
+    CREATE INDEX messagelog_records_to_archive ON messagelog_records (stamped_at, id)
+        WHERE archived_at IS NULL AND stamped_at IS NOT NULL;
+    CREATE INDEX messagelog_records_archived ON messagelog_records (archived_at)
+        WHERE archived_at IS NOT NULL;
+    CREATE TABLE messagelog_archive_link (
+        one bool PRIMARY KEY DEFAULT true CHECK (one),
+        digest text NOT NULL,
+        file_name text NOT NULL
+    );",
+    ),
+];
 
 /// Any number that other users of the database are unlikely to lock.
 const MIGRATION_LOCK: i64 = 0x6272_616d_615f_6d67; // "brama_mg"
 
-pub(super) async fn run(c: &Object) -> Result<(), String> {
+pub async fn run(c: &Object) -> Result<(), String> {
     let e = |e: tokio_postgres::Error| format!("migrating the schema: {e}");
     c.batch_execute(&format!(
         "SELECT pg_advisory_lock({MIGRATION_LOCK});

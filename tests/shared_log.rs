@@ -1,0 +1,187 @@
+//! The message log's records in the PostgreSQL database the nodes share (`[store] url`), with a
+//! real PostgreSQL: a record is a row, durable before the message goes on; any node time-stamps
+//! the records another node wrote and serves them on `GET /asic`; one node archives them into a
+//! chain `brama archive verify` accepts; an unreachable database refuses messages with X-Road's
+//! `LoggingFailed`, and the node recovers by itself.
+
+mod common;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use common::http::{get, post_xml};
+use common::*;
+
+const DIIA: &str = "SEVDEIR-TEST/GOV/00000001/DIIA";
+const BIRTH: &str = "SEVDEIR-TEST/GOV/00000002/DRACS/getBirthRecord/v1";
+const BIRTH_BODY: &str = "<d:getBirthRecord xmlns:d=\"http://minjust.gov.ua/dracs/v1\"><recordNumber>№ 5</recordNumber></d:getBirthRecord>";
+
+/// `[log]` in `messages_dir`, stamping every `interval_s`, and `[store]` in the database at
+/// `url` as `node`.
+fn shared_log(url: &str, node: &str, messages_dir: &str, interval_s: u64, extra: &str) -> String {
+    format!(
+        "\n[log]\nmessages_dir = \"{messages_dir}\"\ntimestamp_interval_s = {interval_s}\n{extra}\n\
+         [store]\nurl = \"{url}\"\nnode = \"{node}\"\nconnect_timeout_ms = 1000\n"
+    )
+}
+
+fn query_id(message: &str) -> String {
+    let start = message.find("<xroad:id>").unwrap() + "<xroad:id>".len();
+    let end = start + message[start..].find('<').unwrap();
+    message[start..end].to_string()
+}
+
+fn asic_path(q: &str) -> String {
+    format!(
+        "/asic?queryId={q}&xRoadInstance=SEVDEIR-TEST&memberClass=GOV&memberCode=00000001&subsystemCode=DIIA"
+    )
+}
+
+/// The `.asice` entries of the archives in `dir`.
+fn archived_containers(dir: &std::path::Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().extension().is_some_and(|x| x == "zip"))
+        .filter_map(|e| std::fs::read(e.path()).ok())
+        .filter_map(|b| zip::ZipArchive::new(std::io::Cursor::new(b)).ok())
+        .map(|z| z.file_names().filter(|n| n.ends_with(".asice")).count())
+        .sum()
+}
+
+#[tokio::test]
+async fn records_are_stamped_served_and_archived_by_any_node() {
+    let Some(pg) = pg::Pg::start() else { return };
+    // Node a logs, and would stamp only in an hour: node b stamps a's records.
+    let p = start_pair_with(Duration::ZERO, |name, toml| match name {
+        "ss1" => toml + &shared_log(&pg.url, "a", "messages-a", 3600, ""),
+        _ => toml,
+    })
+    .await;
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let m = msg(DIIA, BIRTH, BIRTH_BODY);
+        ids.push(query_id(&m));
+        let r = post_xml(p.ss1.client_http.unwrap(), m).await;
+        assert_eq!(fault_code(&r.body), None, "{}", r.text());
+    }
+    // Nothing in files: the records are the database's.
+    let out = p.net.path().join("logged");
+    assert!(logged_containers(&p.net.path().join("messages-a"), &out).is_empty());
+    let a = p.ss1.gateway.message_log().unwrap();
+    let r = get(p.ss1.client_http.unwrap(), &asic_path(&ids[0]), &[]).await;
+    assert_eq!(
+        fault_code(&r.body).as_deref(),
+        Some("Client.NotFound"),
+        "waiting for a time-stamp: {}",
+        r.text()
+    );
+    assert!(a.stamping.state().oldest.is_some(), "a counts its backlog");
+
+    // Node b, another client proxy of ss1 on the same database, stamping every second and
+    // archiving every second.
+    let archives = p.net.path().join("archives");
+    let b_toml = ss1_toml()
+        + &shared_log(
+            &pg.url,
+            "b",
+            "messages-b",
+            1,
+            "archive_dir = \"archives\"\narchive_interval_s = 1\narchive_max_file_bytes = 30000\n",
+        );
+    let b = start_node(&p.net.path(), "ss1b", &b_toml, None).await;
+    let log_b = b.gateway.message_log().unwrap();
+    assert!(
+        brama::message_log::timestamper::until_stamped(log_b, Duration::from_secs(30)).await,
+        "{:?}",
+        log_b.stamping.state()
+    );
+
+    // a's records, stamped by b, served by either node, and verified.
+    let dir = tempfile::tempdir().unwrap();
+    let mut files: Vec<PathBuf> = Vec::new();
+    for (i, q) in ids.iter().enumerate() {
+        let node = [p.ss1.client_http.unwrap(), b.client_http.unwrap()][i % 2];
+        let r = get(node, &format!("{}&unique&requestOnly", asic_path(q)), &[]).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(r.content_type(), "application/vnd.etsi.asic-e+zip");
+        let f = dir.path().join(format!("{q}.asice"));
+        std::fs::write(&f, &r.body).unwrap();
+        files.push(f);
+    }
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_brama"))
+        .arg("verify")
+        .arg("--globalconf")
+        .arg(p.net.path().join("globalconf"))
+        .args(&files)
+        .output()
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert_eq!(
+        text.matches("time-stamped by an approved TSA").count(),
+        3,
+        "{text}"
+    );
+
+    // Archived by b, the only node that archives: every record, in a chain that verifies.
+    until("the six records archived", || {
+        archived_containers(&archives) == 6
+    })
+    .await;
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_brama"))
+        .args(["archive", "verify", "--globalconf"])
+        .arg(p.net.path().join("globalconf"))
+        .arg(&archives)
+        .output()
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("as the first archive"), "{text}");
+    // Still served once archived (retention keeps them).
+    let r = get(
+        b.client_http.unwrap(),
+        &format!("{}&unique&responseOnly", asic_path(&ids[2])),
+        &[],
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    b.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_unreachable_database_refuses_messages_until_it_is_back() {
+    let Some(pg) = pg::Pg::start() else { return };
+    let p = start_pair_with(Duration::ZERO, |name, toml| match name {
+        "ss1" => toml + &shared_log(&pg.url, "a", "messages", 1, ""),
+        _ => toml,
+    })
+    .await;
+    let ss1 = p.ss1.client_http.unwrap();
+    let r = post_xml(ss1, msg(DIIA, BIRTH, BIRTH_BODY)).await;
+    assert_eq!(fault_code(&r.body), None, "{}", r.text());
+    pg.halt();
+    let started = std::time::Instant::now();
+    let r = post_xml(ss1, msg(DIIA, BIRTH, BIRTH_BODY)).await;
+    assert_eq!(
+        fault_code(&r.body).as_deref(),
+        Some("Server.ClientProxy.LoggingFailed"),
+        "{}",
+        r.text()
+    );
+    assert!(started.elapsed() < Duration::from_secs(10));
+    // Not sent: a message that cannot be logged does not go on.
+    let sent = p.sim.stats.requests();
+    pg.resume();
+    eventually!(
+        "the node logging again",
+        fault_code(&post_xml(ss1, msg(DIIA, BIRTH, BIRTH_BODY)).await.body).is_none()
+    );
+    assert_eq!(p.sim.stats.requests(), sent + 1);
+    let log = p.ss1.gateway.message_log().unwrap();
+    assert!(brama::message_log::timestamper::until_stamped(log, Duration::from_secs(30)).await);
+}
