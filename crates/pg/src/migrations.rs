@@ -69,6 +69,8 @@ const STEPS: &[(i32, &str, &str)] = &[
         stamped_at int8,
         archived_at int8
     );
+    -- Containers are zips: compressing them again costs the database CPU for nothing.
+    ALTER TABLE messagelog_records ALTER COLUMN container SET STORAGE EXTERNAL;
     CREATE INDEX messagelog_records_waiting ON messagelog_records (id) WHERE waits;
     CREATE INDEX messagelog_records_name ON messagelog_records (name text_pattern_ops);
     CREATE INDEX messagelog_records_round ON messagelog_records (round);

@@ -259,7 +259,7 @@ impl MessageLog {
                     db.insert(
                         &name,
                         digest.as_deref(),
-                        shared::Content::Bytes(&container),
+                        shared::Content::Bytes(container),
                         single.is_some(),
                     )
                     .await

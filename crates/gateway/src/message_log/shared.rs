@@ -14,9 +14,11 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use deadpool_postgres::{Object, Pool};
+use tokio::sync::{mpsc, oneshot};
 
 use super::archiver::ArchiveSettings;
 use super::timestamper::ALG;
@@ -35,11 +37,26 @@ pub(crate) struct SharedRecords {
     describe: String,
     node: String,
     migrated: AtomicBool,
+    /// Records on their way to the group insert ([`write_groups`]), started at the first.
+    group: OnceLock<mpsc::Sender<Waiting>>,
 }
+
+/// A record in memory waiting for the next group insert, and who waits for it.
+struct Waiting {
+    name: String,
+    written_at: i64,
+    digest: Option<Vec<u8>>,
+    container: Vec<u8>,
+    stamped_at: Option<i64>,
+    done: oneshot::Sender<Result<(), String>>,
+}
+
+/// Records one group insert takes at most.
+const MAX_GROUP: usize = 512;
 
 /// A record's container as it is logged: in memory, or a file (a streamed body).
 pub(crate) enum Content<'a> {
-    Bytes(&'a [u8]),
+    Bytes(Vec<u8>),
     File(&'a Path),
 }
 
@@ -65,6 +82,7 @@ impl SharedRecords {
             describe,
             node: settings.node.clone(),
             migrated: AtomicBool::new(false),
+            group: OnceLock::new(),
         })
     }
 
@@ -96,35 +114,43 @@ impl SharedRecords {
         let now = crate::ocsp::now();
         let stamped_at = stamped.then_some(now);
         let waits = digest.is_some();
-        let c = self.client().await?;
-        let e = |e: tokio_postgres::Error| self.error(e);
         let insert = "INSERT INTO messagelog_records \
              (name, node, written_at, waits, digest, size, container, blob, stamped_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
         match content {
-            Content::Bytes(bytes) => {
-                let size = bytes.len() as i64;
-                let none: Option<u32> = None;
-                c.execute(
-                    insert,
-                    &[
-                        &name,
-                        &self.node,
-                        &now,
-                        &waits,
-                        &digest,
-                        &size,
-                        &bytes,
-                        &none,
-                        &stamped_at,
-                    ],
-                )
-                .await
-                .map_err(e)?;
+            Content::Bytes(container) => {
+                // Concurrent records share one insert and one commit, as the file-based log's
+                // records share one flush.
+                if !self.migrated.load(Ordering::Acquire) {
+                    drop(self.client().await?);
+                }
+                let group = self.group.get_or_init(|| {
+                    let (tx, rx) = mpsc::channel(MAX_GROUP * 4);
+                    tokio::spawn(write_groups(
+                        self.pool.clone(),
+                        self.node.clone(),
+                        self.describe.clone(),
+                        rx,
+                    ));
+                    tx
+                });
+                let (done, answer) = oneshot::channel();
+                let waiting = Waiting {
+                    name: name.to_string(),
+                    written_at: now,
+                    digest: digest.map(<[u8]>::to_vec),
+                    container,
+                    stamped_at,
+                    done,
+                };
+                let gone = || self.error("the message log's writer stopped");
+                group.send(waiting).await.map_err(|_| gone())?;
+                answer.await.map_err(|_| gone())??;
             }
             Content::File(path) => {
                 // One transaction: the large object exists only with its row.
-                c.batch_execute("BEGIN").await.map_err(e)?;
+                let c = self.client().await?;
+                c.batch_execute("BEGIN").await.map_err(|e| self.error(e))?;
                 let done = async {
                     let oid: u32 = c
                         .query_one("SELECT lo_create(0)", &[])
@@ -448,6 +474,41 @@ impl SharedRecords {
         }
         Ok(())
     }
+}
+
+/// The group insert: whatever records wait when the last insert committed go in one statement
+/// and one commit, and each waiter gets the outcome.
+async fn write_groups(pool: Pool, node: String, describe: String, mut rx: mpsc::Receiver<Waiting>) {
+    let mut group = Vec::with_capacity(MAX_GROUP);
+    while rx.recv_many(&mut group, MAX_GROUP).await > 0 {
+        let outcome = insert_group(&pool, &node, &group)
+            .await
+            .map_err(|e| format!("{describe}: {e}"));
+        for w in group.drain(..) {
+            let _ = w.done.send(outcome.clone());
+        }
+    }
+}
+
+async fn insert_group(pool: &Pool, node: &str, group: &[Waiting]) -> Result<(), String> {
+    let c = pool.get().await.map_err(|e| e.to_string())?;
+    let names: Vec<&str> = group.iter().map(|w| w.name.as_str()).collect();
+    let written: Vec<i64> = group.iter().map(|w| w.written_at).collect();
+    let digests: Vec<Option<&[u8]>> = group.iter().map(|w| w.digest.as_deref()).collect();
+    let containers: Vec<&[u8]> = group.iter().map(|w| w.container.as_slice()).collect();
+    let stamped: Vec<Option<i64>> = group.iter().map(|w| w.stamped_at).collect();
+    c.execute(
+        "INSERT INTO messagelog_records \
+           (name, node, written_at, waits, digest, size, container, stamped_at) \
+         SELECT u.name, $1, u.written_at, u.digest IS NOT NULL, u.digest, \
+           octet_length(u.container), u.container, u.stamped_at \
+         FROM unnest($2::text[], $3::int8[], $4::bytea[], $5::bytea[], $6::int8[]) \
+           AS u(name, written_at, digest, container, stamped_at)",
+        &[&node, &names, &written, &digests, &containers, &stamped],
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    Ok(())
 }
 
 /// A record with what its container needs: id, name, waits, place, bytes, the round's token
