@@ -2,7 +2,7 @@
 //! real PostgreSQL: a record is a row, durable before the message goes on; any node time-stamps
 //! the records another node wrote and serves them on `GET /asic`; one node archives them into a
 //! chain `brama archive verify` accepts; an unreachable database refuses messages with X-Road's
-//! `LoggingFailed`, and the node recovers by itself.
+//! `LoggingFailed` and fails the health check, and the node recovers by itself.
 
 mod common;
 
@@ -174,6 +174,10 @@ async fn an_unreachable_database_refuses_messages_until_it_is_back() {
         r.text()
     );
     assert!(started.elapsed() < Duration::from_secs(10));
+    let admin = p.ss1.admin.unwrap();
+    let health = get(admin, "/health", &[]).await;
+    assert_eq!(health.status, 503);
+    assert!(health.text().contains("message log"), "{}", health.text());
     // Not sent: a message that cannot be logged does not go on.
     let sent = p.sim.stats.requests();
     pg.resume();
@@ -182,6 +186,7 @@ async fn an_unreachable_database_refuses_messages_until_it_is_back() {
         fault_code(&post_xml(ss1, msg(DIIA, BIRTH, BIRTH_BODY)).await.body).is_none()
     );
     assert_eq!(p.sim.stats.requests(), sent + 1);
+    assert_eq!(get(admin, "/health", &[]).await.status, 200);
     let log = p.ss1.gateway.message_log().unwrap();
     assert!(brama::message_log::timestamper::until_stamped(log, Duration::from_secs(30)).await);
 }

@@ -67,7 +67,9 @@ const STEPS: &[(i32, &str, &str)] = &[
         round int8 REFERENCES messagelog_rounds,
         place int4,
         stamped_at int8,
-        archived_at int8
+        archived_at int8,
+        CHECK ((container IS NULL) <> (blob IS NULL)),
+        CHECK (NOT waits OR digest IS NOT NULL)
     );
     -- Containers are zips: compressing them again costs the database CPU for nothing.
     ALTER TABLE messagelog_records ALTER COLUMN container SET STORAGE EXTERNAL;

@@ -37,6 +37,8 @@ pub(crate) struct SharedRecords {
     describe: String,
     node: String,
     migrated: AtomicBool,
+    /// Why the last write or count failed, until one succeeds (`/health`).
+    failure: std::sync::Mutex<Option<String>>,
     /// Records on their way to the group insert ([`write_groups`]), started at the first.
     group: OnceLock<mpsc::Sender<Waiting>>,
 }
@@ -51,8 +53,10 @@ struct Waiting {
     done: oneshot::Sender<Result<(), String>>,
 }
 
-/// Records one group insert takes at most.
+/// Records one group insert takes at most, and their containers' bytes (a record larger than
+/// that goes alone).
 const MAX_GROUP: usize = 512;
+const MAX_GROUP_BYTES: usize = 64 << 20;
 
 /// A record's container as it is logged: in memory, or a file (a streamed body).
 pub(crate) enum Content<'a> {
@@ -82,6 +86,7 @@ impl SharedRecords {
             describe,
             node: settings.node.clone(),
             migrated: AtomicBool::new(false),
+            failure: std::sync::Mutex::new(None),
             group: OnceLock::new(),
         })
     }
@@ -102,6 +107,20 @@ impl SharedRecords {
         format!("{}: {e}", self.describe)
     }
 
+    /// Why the database could not be used the last time, until it could again.
+    pub(crate) fn failing(&self) -> Option<String> {
+        self.failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn note<T>(&self, r: Result<T, String>) -> Result<T, String> {
+        let now = r.as_ref().err().cloned();
+        *self.failure.lock().unwrap_or_else(|p| p.into_inner()) = now;
+        r
+    }
+
     /// Logs a record: waiting for a batch time-stamp over `digest` when there is one;
     /// `stamped` when its container carries its own (single mode).
     pub(crate) async fn insert(
@@ -111,12 +130,19 @@ impl SharedRecords {
         content: Content<'_>,
         stamped: bool,
     ) -> Result<(), String> {
+        let r = self.write(name, digest, content, stamped).await;
+        self.note(r)
+    }
+
+    async fn write(
+        &self,
+        name: &str,
+        digest: Option<&[u8]>,
+        content: Content<'_>,
+        stamped: bool,
+    ) -> Result<(), String> {
         let now = crate::ocsp::now();
         let stamped_at = stamped.then_some(now);
-        let waits = digest.is_some();
-        let insert = "INSERT INTO messagelog_records \
-             (name, node, written_at, waits, digest, size, container, blob, stamped_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
         match content {
             Content::Bytes(container) => {
                 // Concurrent records share one insert and one commit, as the file-based log's
@@ -158,18 +184,18 @@ impl SharedRecords {
                         .map_err(|e| e.to_string())?
                         .get(0);
                     let size = put_file(&c, oid, path).await?;
-                    let none: Option<&[u8]> = None;
                     c.execute(
-                        insert,
+                        "INSERT INTO messagelog_records \
+                           (name, node, written_at, waits, digest, size, blob, stamped_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                         &[
                             &name,
                             &self.node,
                             &now,
-                            &waits,
+                            &digest.is_some(),
                             &digest,
                             &size,
-                            &none,
-                            &Some(oid),
+                            &oid,
                             &stamped_at,
                         ],
                     )
@@ -189,6 +215,11 @@ impl SharedRecords {
 
     /// Records waiting for a time-stamp, and when the oldest was written.
     pub(crate) async fn backlog(&self) -> Result<(usize, Option<i64>), String> {
+        let r = self.count_waiting().await;
+        self.note(r)
+    }
+
+    async fn count_waiting(&self) -> Result<(usize, Option<i64>), String> {
         let c = self.client().await?;
         let row = c
             .query_one(
@@ -481,11 +512,20 @@ impl SharedRecords {
 async fn write_groups(pool: Pool, node: String, describe: String, mut rx: mpsc::Receiver<Waiting>) {
     let mut group = Vec::with_capacity(MAX_GROUP);
     while rx.recv_many(&mut group, MAX_GROUP).await > 0 {
-        let outcome = insert_group(&pool, &node, &group)
-            .await
-            .map_err(|e| format!("{describe}: {e}"));
-        for w in group.drain(..) {
-            let _ = w.done.send(outcome.clone());
+        while !group.is_empty() {
+            // One statement stays far below PostgreSQL's 1 GB message.
+            let mut n = 1;
+            let mut bytes = group[0].container.len();
+            while n < group.len() && bytes + group[n].container.len() <= MAX_GROUP_BYTES {
+                bytes += group[n].container.len();
+                n += 1;
+            }
+            let outcome = insert_group(&pool, &node, &group[..n])
+                .await
+                .map_err(|e| format!("{describe}: {e}"));
+            for w in group.drain(..n) {
+                let _ = w.done.send(outcome.clone());
+            }
         }
     }
 }

@@ -128,6 +128,9 @@ fn health(gw: &Gateway) -> Response {
             if let Some(p) = log.refusal() {
                 return Err(format!("new messages are refused: {p}"));
             }
+            if let Some(p) = log.shared.as_ref().and_then(|db| db.failing()) {
+                return Err(format!("its database cannot be used: {p}"));
+            }
             match &log.queue.damaged {
                 Some(d) => Err(d.clone()),
                 None => Ok(()),
