@@ -6,6 +6,9 @@
 #   bash scripts/pg-throwaway.sh halt DIR           # stops it, keeping its data (an outage)
 #   bash scripts/pg-throwaway.sh resume DIR         # starts it again after `halt`
 #
+# With PG_TLS_DIR set (holding server.crt and server.key, PEM), `start` serves TLS too
+# (ssl = on); clients choose it with `?sslmode=require`.
+#
 # Uses Debian's `postgresql` packages (any version under /usr/lib/postgresql, or initdb on PATH).
 # PostgreSQL refuses to run as root: under root the cluster belongs to `nobody`. Trust
 # authentication, loopback only; fsync stays on, so commits cost what they cost in production.
@@ -51,8 +54,15 @@ case "$cmd" in
     echo "$port" >"$dir/port"
     as_owner "$bindir/initdb" -D "$home/data" -U brama -A trust -E UTF8 --no-locale -k >"$dir/initdb.log" 2>&1 \
       || { cat "$dir/initdb.log" >&2; exit 1; }
+    opts="-h 127.0.0.1 -p $port -k $home -c max_connections=200 -c shared_buffers=128MB"
+    if [ -n "${PG_TLS_DIR:-}" ]; then
+      install -m 600 "$PG_TLS_DIR/server.crt" "$PG_TLS_DIR/server.key" "$home/data/"
+      [ "$(id -u)" -ne 0 ] || chown nobody:nogroup "$home/data/server.crt" "$home/data/server.key"
+      opts="$opts -c ssl=on"
+    fi
+    echo "$opts" >"$dir/opts"
     as_owner "$bindir/pg_ctl" -D "$home/data" -l "$home/server.log" -w -t 60 \
-      -o "-h 127.0.0.1 -p $port -k $home -c max_connections=200 -c shared_buffers=128MB" start >/dev/null \
+      -o "$opts" start >/dev/null \
       || { cat "$home/server.log" >&2; exit 1; }
     as_owner "$bindir/createdb" -h 127.0.0.1 -p "$port" -U brama brama
     echo "postgres://brama@127.0.0.1:$port/brama"
@@ -63,9 +73,8 @@ case "$cmd" in
     ;;
   resume)
     home=$(cat "$dir/cluster")
-    port=$(cat "$dir/port")
     as_owner "$bindir/pg_ctl" -D "$home/data" -l "$home/server.log" -w -t 60 \
-      -o "-h 127.0.0.1 -p $port -k $home -c max_connections=200 -c shared_buffers=128MB" start >/dev/null \
+      -o "$(cat "$dir/opts")" start >/dev/null \
       || { cat "$home/server.log" >&2; exit 1; }
     ;;
   stop)

@@ -45,6 +45,8 @@ subjects = ["SUBSYSTEM:SEVDEIR-TEST/GOV/00000001", "LOCALGROUP:none"]
 [log]
 timestamping = "sometimes"
 body_logging_except = ["not an id"]
+[store]
+url = "postgres://brama@db.internal/brama?sslmode=require"
 "#,
     )
     .unwrap();
@@ -66,6 +68,7 @@ body_logging_except = ["not an id"]
         "clients[0].access[0].subjects[1]",
         "log.timestamping",
         "log.body_logging_except[0]",
+        "store.tls_ca_file",
         "nowhere",
     ] {
         assert!(err.contains(key), "{key} not named in:\n{err}");

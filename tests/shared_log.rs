@@ -190,3 +190,74 @@ async fn an_unreachable_database_refuses_messages_until_it_is_back() {
     let log = p.ss1.gateway.message_log().unwrap();
     assert!(brama::message_log::timestamper::until_stamped(log, Duration::from_secs(30)).await);
 }
+
+/// `[store] tls_ca_file`: every connection is TLS (rustls), the database's certificate checked
+/// against the CA and the URL's host; a database whose certificate another CA issued is refused.
+#[tokio::test]
+async fn the_database_is_reached_over_tls_checked_against_its_ca() {
+    // The database serves the test network's ss1 certificate (its names: localhost, 127.0.0.1).
+    let net = TwoServers::new();
+    let certs = net.path().join("certs");
+    let tls = tempfile::tempdir().unwrap();
+    std::fs::copy(certs.join("ss1-auth.pem"), tls.path().join("server.crt")).unwrap();
+    std::fs::copy(certs.join("ss1-auth.key"), tls.path().join("server.key")).unwrap();
+    let Some(pg) = pg::Pg::start_tls(tls.path()) else {
+        return;
+    };
+    let url = format!("{}?sslmode=require", pg.url);
+    let ca = certs.join("ca.pem");
+    let store = |ca: &std::path::Path| {
+        format!(
+            "\n[log]\nmessages_dir = \"messages\"\ntimestamp_interval_s = 1\n\
+             [store]\nurl = \"{url}\"\nnode = \"a\"\nconnect_timeout_ms = 1000\n\
+             tls_ca_file = \"{}\"\n",
+            ca.display()
+        )
+    };
+    let p = start_pair_on(net, Duration::ZERO, |name, toml| match name {
+        "ss1" => toml + &store(&ca),
+        _ => toml,
+    })
+    .await;
+    let r = post_xml(p.ss1.client_http.unwrap(), msg(DIIA, BIRTH, BIRTH_BODY)).await;
+    assert_eq!(fault_code(&r.body), None, "{}", r.text());
+    let log = p.ss1.gateway.message_log().unwrap();
+    assert!(brama::message_log::timestamper::until_stamped(log, Duration::from_secs(30)).await);
+    // Every connection of brama's is encrypted, as the database sees it.
+    let out = std::process::Command::new("psql")
+        .arg(&pg.url)
+        .args([
+            "-tAc",
+            "SELECT count(*) FILTER (WHERE s.ssl), count(*) FILTER (WHERE NOT s.ssl) \
+             FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
+             WHERE a.application_name LIKE 'brama %'",
+        ])
+        .output()
+        .unwrap();
+    let counts = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let (tls_conns, plain) = counts.split_once('|').unwrap_or(("0", "?"));
+    assert!(
+        tls_conns.parse::<u32>().unwrap_or(0) > 0 && plain == "0",
+        "{counts}"
+    );
+
+    // A node trusting another CA does not talk to this database.
+    let other = tempfile::tempdir().unwrap();
+    let other_ca = other.path().join("other-ca.pem");
+    std::fs::write(
+        &other_ca,
+        brama::pki::generate_ca("another CA").unwrap().cert_pem,
+    )
+    .unwrap();
+    let toml = ss1_toml() + &store(&other_ca).replace("\"messages\"", "\"messages-b\"");
+    let b = start_node(&p.net.path(), "ss1b", &toml, None).await;
+    let r = post_xml(b.client_http.unwrap(), msg(DIIA, BIRTH, BIRTH_BODY)).await;
+    assert_eq!(
+        fault_code(&r.body).as_deref(),
+        Some("Server.ClientProxy.LoggingFailed"),
+        "{}",
+        r.text()
+    );
+    assert!(r.text().contains("certificate"), "{}", r.text());
+    b.shutdown().await;
+}

@@ -15,12 +15,22 @@ impl Pg {
     /// `None` (the caller skips, saying so) only where PostgreSQL is not installed; the test
     /// script installs it, so under `CI` its absence fails instead.
     pub fn start() -> Option<Pg> {
+        Pg::start_with(None)
+    }
+
+    /// [`Pg::start`] serving TLS too, with `server.crt` and `server.key` of `tls_dir`.
+    pub fn start_tls(tls_dir: &std::path::Path) -> Option<Pg> {
+        Pg::start_with(Some(tls_dir))
+    }
+
+    fn start_with(tls_dir: Option<&std::path::Path>) -> Option<Pg> {
         let dir = tempfile::tempdir().unwrap();
-        let out = Command::new("bash")
-            .args([SCRIPT, "start"])
-            .arg(dir.path())
-            .output()
-            .unwrap();
+        let mut cmd = Command::new("bash");
+        cmd.args([SCRIPT, "start"]).arg(dir.path());
+        if let Some(tls) = tls_dir {
+            cmd.env("PG_TLS_DIR", tls);
+        }
+        let out = cmd.output().unwrap();
         if out.status.code() == Some(3) && std::env::var_os("CI").is_none() {
             eprintln!(
                 "SKIPPED: PostgreSQL is not installed (bash scripts/test.sh installs it): {}",

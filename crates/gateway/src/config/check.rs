@@ -212,7 +212,9 @@ pub(super) fn check(
     let hosted: Vec<ClientId> = clients.keys().cloned().collect();
     let signer = super::signer::resolve(&file, &source, &hosted, &mut |k, m| e.add(k, m));
     let shared_store =
-        super::router::resolve_store(&file.store, &file.listeners.server, &mut |k, m| e.add(k, m));
+        super::router::resolve_store(&file.store, &source, &file.listeners.server, &mut |k, m| {
+            e.add(k, m)
+        });
     let router = match file.router.as_ref().filter(|r| r.enabled) {
         Some(r) => {
             let mut failed = false;

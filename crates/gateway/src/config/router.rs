@@ -87,6 +87,9 @@ pub struct StoreSection {
     pub lease_margin_s: u64,
     /// How often each node looks for deliveries no node holds.
     pub orphan_scan_ms: u64,
+    /// PEM: the CA(s) the database's certificate chains to. Set, every connection is TLS
+    /// (rustls), the certificate checked against them and the URL's host.
+    pub tls_ca_file: Option<String>,
 }
 
 impl Default for StoreSection {
@@ -99,6 +102,7 @@ impl Default for StoreSection {
             statement_timeout_ms: 30_000,
             lease_margin_s: 30,
             orphan_scan_ms: 1_000,
+            tls_ca_file: None,
         }
     }
 }
@@ -113,6 +117,8 @@ pub struct SharedStore {
     pub statement_timeout: Duration,
     pub lease_margin: Duration,
     pub orphan_scan: Duration,
+    /// `tls_ca_file`'s certificates (DER); empty without TLS.
+    pub tls_roots: Vec<rustls_pki_types::CertificateDer<'static>>,
 }
 
 impl SharedStore {
@@ -124,6 +130,7 @@ impl SharedStore {
             pool_size: self.pool_size,
             connect_timeout: self.connect_timeout,
             statement_timeout: self.statement_timeout,
+            tls_roots: self.tls_roots.clone(),
         }
     }
 }
@@ -131,6 +138,7 @@ impl SharedStore {
 /// Checks `[store]`; `None` without a `url` (the embedded store).
 pub fn resolve_store(
     s: &StoreSection,
+    source: &super::ConfigSource,
     server_listener: &str,
     err: &mut dyn FnMut(String, String),
 ) -> Option<SharedStore> {
@@ -159,6 +167,33 @@ pub fn resolve_store(
     if node.is_empty() || node.len() > 200 {
         fail("node", "must be 1 to 200 characters".into());
     }
+    let mut tls_roots = Vec::new();
+    if let Some(path) = &s.tls_ca_file {
+        match source.read(path) {
+            Ok(pem) => {
+                use rustls_pki_types::pem::PemObject;
+                tls_roots = rustls_pki_types::CertificateDer::pem_slice_iter(&pem)
+                    .filter_map(Result::ok)
+                    .collect();
+                if tls_roots.is_empty() {
+                    fail(
+                        "tls_ca_file",
+                        format!("{} holds no PEM certificate", source.display(path)),
+                    );
+                }
+            }
+            Err(e) => fail(
+                "tls_ca_file",
+                format!("cannot read {}: {e}", source.display(path)),
+            ),
+        }
+    } else if url.contains("sslmode=require") {
+        fail(
+            "tls_ca_file",
+            "the url asks for TLS (sslmode=require): name the CA of the database's certificate"
+                .into(),
+        );
+    }
     ok.then(|| SharedStore {
         url: url.clone(),
         node,
@@ -167,6 +202,7 @@ pub fn resolve_store(
         statement_timeout: Duration::from_millis(s.statement_timeout_ms.max(1)),
         lease_margin: Duration::from_secs(s.lease_margin_s),
         orphan_scan: Duration::from_millis(s.orphan_scan_ms.max(10)),
+        tls_roots,
     })
 }
 

@@ -93,7 +93,11 @@ impl SharedRecords {
 
     /// A connection, the schema migrated on the first.
     async fn client(&self) -> Result<Object, String> {
-        let c = self.pool.get().await.map_err(|e| self.error(e))?;
+        let c = self
+            .pool
+            .get()
+            .await
+            .map_err(|e| self.error(brama_pg::with_causes(&e)))?;
         if !self.migrated.load(Ordering::Acquire) {
             brama_pg::migrations::run(&c)
                 .await
@@ -531,7 +535,7 @@ async fn write_groups(pool: Pool, node: String, describe: String, mut rx: mpsc::
 }
 
 async fn insert_group(pool: &Pool, node: &str, group: &[Waiting]) -> Result<(), String> {
-    let c = pool.get().await.map_err(|e| e.to_string())?;
+    let c = pool.get().await.map_err(|e| brama_pg::with_causes(&e))?;
     let names: Vec<&str> = group.iter().map(|w| w.name.as_str()).collect();
     let written: Vec<i64> = group.iter().map(|w| w.written_at).collect();
     let digests: Vec<Option<&[u8]>> = group.iter().map(|w| w.digest.as_deref()).collect();

@@ -562,7 +562,7 @@ impl Shared {
                 self.pool.status().max_size
             ))),
             Err(e) => {
-                let why = format!("{}: {e}", self.describe);
+                let why = format!("{}: {}", self.describe, brama_pg::with_causes(&e));
                 self.set_failure(&why);
                 Err(StoreError::Unavailable(why))
             }
@@ -589,7 +589,7 @@ impl Shared {
         match e.as_db_error() {
             Some(db) => StoreError::Engine(format!("{}: {}", self.describe, db)),
             None => {
-                let why = format!("{}: {e}", self.describe);
+                let why = format!("{}: {}", self.describe, brama_pg::with_causes(&e));
                 self.set_failure(&why);
                 StoreError::Unavailable(why)
             }
