@@ -25,12 +25,6 @@ fn shared_log(url: &str, node: &str, messages_dir: &str, interval_s: u64, extra:
     )
 }
 
-fn query_id(message: &str) -> String {
-    let start = message.find("<xroad:id>").unwrap() + "<xroad:id>".len();
-    let end = start + message[start..].find('<').unwrap();
-    message[start..end].to_string()
-}
-
 fn asic_path(q: &str) -> String {
     format!(
         "/asic?queryId={q}&xRoadInstance=SEVDEIR-TEST&memberClass=GOV&memberCode=00000001&subsystemCode=DIIA"
@@ -111,21 +105,7 @@ async fn records_are_stamped_served_and_archived_by_any_node() {
         std::fs::write(&f, &r.body).unwrap();
         files.push(f);
     }
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_brama"))
-        .arg("verify")
-        .arg("--globalconf")
-        .arg(p.net.path().join("globalconf"))
-        .args(&files)
-        .output()
-        .await
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{text}");
-    assert_eq!(
-        text.matches("time-stamped by an approved TSA").count(),
-        3,
-        "{text}"
-    );
+    brama_verify(&p, &files).await;
 
     // Archived by b, the only node that archives: every record, in a chain that verifies.
     until("the six records archived", || {

@@ -50,36 +50,6 @@ async fn stamped(p: &Pair) {
     );
 }
 
-/// `brama verify` on `files` with the test network's global configuration: every one VALID and
-/// time-stamped.
-async fn brama_verify(p: &Pair, files: &[PathBuf]) {
-    brama_verify_with(&p.net.path().join("globalconf"), files).await
-}
-
-/// The same with the global configuration in `globalconf`.
-async fn brama_verify_with(globalconf: &std::path::Path, files: &[PathBuf]) {
-    brama_verify_counting(globalconf, files, files.len()).await
-}
-
-/// The same, `containers` of them in `files` (a log directory holds several).
-async fn brama_verify_counting(globalconf: &std::path::Path, files: &[PathBuf], containers: usize) {
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_brama"))
-        .arg("verify")
-        .arg("--globalconf")
-        .arg(globalconf)
-        .args(files)
-        .output()
-        .await
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{text}");
-    assert_eq!(
-        text.matches("time-stamped by an approved TSA").count(),
-        containers,
-        "{text}"
-    );
-}
-
 #[tokio::test]
 async fn logged_exchanges_are_stamped_and_verify_everywhere() {
     let p = start_pair_with(Duration::ZERO, log_on_ss1).await;
@@ -168,12 +138,6 @@ async fn logged_exchanges_are_stamped_and_verify_everywhere() {
 }
 
 /// The X-Road id (`<xroad:id>`) of a message `msg` built.
-fn query_id(message: &str) -> String {
-    let start = message.find("<xroad:id>").unwrap() + "<xroad:id>".len();
-    let end = start + message[start..].find('<').unwrap();
-    message[start..end].to_string()
-}
-
 /// Every entry of a zip.
 fn unzip(bytes: &[u8]) -> Vec<(String, Vec<u8>)> {
     use std::io::Read;

@@ -617,3 +617,44 @@ pub fn logged_containers(dir: &Path, out: &Path) -> Vec<PathBuf> {
     files.sort_by_key(|p| p.file_name().map(|n| n.to_owned()));
     files
 }
+
+/// The X-Road `id` of a SOAP message (the information system's query id).
+pub fn query_id(message: &str) -> String {
+    let start = message.find("<xroad:id>").unwrap() + "<xroad:id>".len();
+    let end = start + message[start..].find('<').unwrap();
+    message[start..end].to_string()
+}
+
+/// `brama verify` on `files` with the test network's global configuration: every one VALID and
+/// time-stamped.
+pub async fn brama_verify(p: &Pair, files: &[std::path::PathBuf]) {
+    brama_verify_with(&p.net.path().join("globalconf"), files).await
+}
+
+/// The same with the global configuration in `globalconf`.
+pub async fn brama_verify_with(globalconf: &std::path::Path, files: &[std::path::PathBuf]) {
+    brama_verify_counting(globalconf, files, files.len()).await
+}
+
+/// The same, `containers` of them in `files` (a log directory holds several).
+pub async fn brama_verify_counting(
+    globalconf: &std::path::Path,
+    files: &[std::path::PathBuf],
+    containers: usize,
+) {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_brama"))
+        .arg("verify")
+        .arg("--globalconf")
+        .arg(globalconf)
+        .args(files)
+        .output()
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert_eq!(
+        text.matches("time-stamped by an approved TSA").count(),
+        containers,
+        "{text}"
+    );
+}

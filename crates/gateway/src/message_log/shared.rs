@@ -457,8 +457,7 @@ impl SharedRecords {
         .map_err(|err| format!("{}: {err}", s.dir.display()))?;
         let archived: Vec<i64> = records.iter().map(|r| r.id).collect();
         let now = crate::ocsp::now();
-        let commit = async {
-            c.batch_execute("BEGIN").await?;
+        transaction(c, async |c: &Object| {
             c.execute(
                 "INSERT INTO messagelog_archive_link (digest, file_name) VALUES ($1, $2) \
                  ON CONFLICT (one) DO UPDATE SET digest = $1, file_name = $2",
@@ -469,14 +468,10 @@ impl SharedRecords {
                 "UPDATE messagelog_records SET archived_at = $1 WHERE id = ANY($2)",
                 &[&now, &archived],
             )
-            .await?;
-            c.batch_execute("COMMIT").await
-        }
-        .await;
-        if let Err(err) = commit {
-            let _ = c.batch_execute("ROLLBACK").await;
-            return Err(self.error(err));
-        }
+            .await
+        })
+        .await
+        .map_err(|e| self.error(e))?;
         Ok(Some(s.dir.join(name)))
     }
 
@@ -484,9 +479,7 @@ impl SharedRecords {
     /// record names any more.
     async fn delete_archived(&self, c: &Object, keep: Duration) -> Result<(), String> {
         let before = crate::ocsp::now() - keep.as_secs().min(i64::MAX as u64) as i64;
-        let e = |e: tokio_postgres::Error| self.error(e);
-        c.batch_execute("BEGIN").await.map_err(e)?;
-        let done = async {
+        transaction(c, async |c: &Object| {
             c.execute(
                 "WITH gone AS (DELETE FROM messagelog_records WHERE archived_at < $1 \
                    RETURNING blob, round) \
@@ -499,15 +492,26 @@ impl SharedRecords {
                  (SELECT 1 FROM messagelog_records r WHERE r.round = o.id)",
                 &[],
             )
-            .await?;
-            c.batch_execute("COMMIT").await
-        }
-        .await;
-        if let Err(err) = done {
+            .await
+        })
+        .await
+        .map(drop)
+        .map_err(|e| self.error(e))
+    }
+}
+
+/// Runs `work` between `BEGIN` and `COMMIT` on `c`, and rolls back when it fails.
+async fn transaction<T>(
+    c: &Object,
+    work: impl AsyncFnOnce(&Object) -> Result<T, tokio_postgres::Error>,
+) -> Result<T, tokio_postgres::Error> {
+    c.batch_execute("BEGIN").await?;
+    match work(c).await {
+        Ok(t) => c.batch_execute("COMMIT").await.map(|()| t),
+        Err(e) => {
             let _ = c.batch_execute("ROLLBACK").await;
-            return Err(self.error(err));
+            Err(e)
         }
-        Ok(())
     }
 }
 
