@@ -316,14 +316,22 @@ impl SharedRecords {
         }
     }
 
-    /// The records whose name starts with `prefix`, oldest first, at most [`MAX_FOUND`].
+    /// The records whose name starts with `prefix` (ASCII, as [`super::safe`] makes names),
+    /// oldest first, at most [`MAX_FOUND`].
     pub(crate) async fn find(&self, prefix: &str) -> Result<Vec<Found>, String> {
+        // A byte range, not `LIKE $1`: a prepared statement's generic plan uses the
+        // `text_pattern_ops` index for the range operators, and for `LIKE` never.
+        let Some(end) = prefix_end(prefix) else {
+            return Ok(Vec::new());
+        };
         let c = self.client().await?;
-        let pattern = format!("{}%", prefix.replace('\\', "\\\\").replace('_', "\\_"));
         let rows = c
             .query(
-                &format!("{SELECT_RECORDS} WHERE r.name LIKE $1 ORDER BY r.id LIMIT $2"),
-                &[&pattern, &MAX_FOUND],
+                &format!(
+                    "{SELECT_RECORDS} WHERE r.name ~>=~ $1 AND r.name ~<~ $2 \
+                     ORDER BY r.id LIMIT $3"
+                ),
+                &[&prefix, &end, &MAX_FOUND],
             )
             .await
             .map_err(|e| self.error(e))?;
@@ -500,6 +508,15 @@ impl SharedRecords {
     }
 }
 
+/// The least string after every string that starts with `prefix` (its last character the
+/// next one); `None` when there is none to give (empty, or ending in the last ASCII character).
+fn prefix_end(prefix: &str) -> Option<String> {
+    let last = prefix.chars().last().filter(|c| (*c as u32) < 0x7f)?;
+    let mut end = prefix[..prefix.len() - 1].to_string();
+    end.push(char::from_u32(last as u32 + 1)?);
+    Some(end)
+}
+
 /// Runs `work` between `BEGIN` and `COMMIT` on `c`, and rolls back when it fails.
 async fn transaction<T>(
     c: &Object,
@@ -613,4 +630,21 @@ async fn put_file(c: &Object, oid: u32, path: &Path) -> Result<i64, String> {
 async fn discard(c: Object) {
     let _ = c.batch_execute("ROLLBACK").await;
     let _ = Object::take(c);
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_prefix_range_ends_after_every_name_with_the_prefix() {
+        let end = super::prefix_end("q-1-").unwrap();
+        assert_eq!(end, "q-1.");
+        for name in ["q-1-", "q-1-a-request.asice", "q-1-~~~~"] {
+            assert!(name >= "q-1-" && name < end.as_str(), "{name}");
+        }
+        for name in ["q-1.", "q-10-x", "q-1"] {
+            assert!(!(name >= "q-1-" && name < end.as_str()), "{name}");
+        }
+        assert_eq!(super::prefix_end(""), None);
+        assert_eq!(super::prefix_end("a\u{7f}"), None);
+    }
 }
