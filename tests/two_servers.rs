@@ -395,7 +395,30 @@ async fn hostile_input_gets_quick_faults_and_the_server_keeps_serving() {
         fault_code(&r.body).as_deref(),
         Some("Client.InvalidContentType")
     );
-    assert_eq!(get(a, "/", &[]).await.status, 405);
+    // Any other method, on any path: X-Road's SOAP fault, not a plain-text status.
+    for (method, path) in [("GET", "/"), ("PUT", "/anything"), ("DELETE", "/cgi-bin/x")] {
+        let r = request(a, method, path, &[], Bytes::new()).await;
+        assert_eq!(r.status, 200, "{method} {path}");
+        assert_eq!(
+            fault_code(&r.body).as_deref(),
+            Some("Client.InvalidHttpMethod"),
+            "{method} {path}: {}",
+            r.text()
+        );
+        assert!(r.text().contains(&format!("instead of {method}")));
+    }
+    // A SOAP message is taken on any path, as X-Road takes it (UXP clients post to the address
+    // of the WSDL they downloaded).
+    let r = request(
+        a,
+        "POST",
+        "/cgi-bin/consumer_proxy",
+        &[("content-type", "text/xml; charset=UTF-8")],
+        Bytes::from(msg(DIIA, BIRTH, BIRTH_BODY)),
+    )
+    .await;
+    assert_eq!(fault_code(&r.body), None, "{}", r.text());
+    assert!(r.text().contains("getBirthRecordResponse"), "{}", r.text());
 
     // A client that connects and sends nothing is cut off after header_read_timeout_ms.
     use tokio::io::AsyncReadExt;

@@ -46,7 +46,9 @@ pub async fn handle(
         (&http::Method::GET, "/verificationconf") => {
             crate::message_log::download::verificationconf(&gw)
         }
-        (&http::Method::POST, "/") => {
+        // A SOAP message on any path, as X-Road's client proxy takes it (UXP-style clients post
+        // to the address in the WSDL they downloaded).
+        (&http::Method::POST, _) => {
             let _in_flight = gw.metrics.start(Proxy::Client);
             let span = tracing::info_span!(
                 "message",
@@ -60,8 +62,15 @@ pub async fn handle(
                 Err(fault) => wire::soap_fault(&fault, Proxy::Client, &gw.metrics),
             }
         }
-        (_, "/") => wire::plain(405, "Only POST is supported for X-Road messages"),
-        _ => wire::plain(404, "Not found: X-Road messages are posted to /"),
+        (method, _) => wire::soap_fault(
+            &Fault::new(
+                Prefix::Client,
+                ErrorCode::InvalidHttpMethod,
+                format!("Must use POST request method instead of {method}"),
+            ),
+            Proxy::Client,
+            &gw.metrics,
+        ),
     }
 }
 
