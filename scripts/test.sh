@@ -27,15 +27,16 @@ command -v curl >/dev/null || apt_install curl
 # openssl: an independent signer of ECDSA signatures brama verifies (crates/sign/src/ecdsa.rs).
 command -v openssl >/dev/null || apt_install openssl
 
-# Python: zeep (a real SOAP client loading the WSDL getWsdl returns, tests/zeep.rs); lxml and
+# Python: zeep (a real SOAP client loading the WSDL getWsdl returns, tests/zeep.rs), pyxroad (a
+# Trembita client downloading it from GET /wsdl, the same file); lxml and
 # cryptography (the independent signature verifier, tests/independent/verify_xroad.py). Installed
 # into a virtual environment, since Debian's system Python refuses pip installs; the tests call the
 # `python3` first on PATH, which is then the environment's.
 VENV=${BRAMA_TEST_VENV:-$PWD/.venv}
-if ! "$VENV/bin/python3" -c 'import zeep, lxml, cryptography' >/dev/null 2>&1; then
+if ! "$VENV/bin/python3" -c 'import zeep, lxml, cryptography, XRoad' >/dev/null 2>&1; then
   rm -rf "$VENV"
   python3 -m venv "$VENV" >/dev/null 2>&1 || { rm -rf "$VENV"; apt_install python3-venv; python3 -m venv "$VENV"; }
-  "$VENV/bin/python3" -m pip install --quiet --disable-pip-version-check zeep lxml 'cryptography>=40'
+  "$VENV/bin/python3" -m pip install --quiet --disable-pip-version-check zeep lxml 'cryptography>=40' pyxroad
 fi
 export PATH="$VENV/bin:$PATH"
 

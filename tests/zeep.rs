@@ -1,11 +1,12 @@
 //! A real SOAP client (Python zeep) loads the WSDL that brama's `getWsdl` metaservice returns and
-//! calls the service through brama. `scripts/test.sh` installs zeep.
+//! calls the service through brama; `pyxroad`, a Trembita client built on zeep, does the same
+//! through brama's `GET /wsdl`, unmodified. `scripts/test.sh` installs both.
 
 mod common;
 
 use std::time::Duration;
 
-use common::http::post_xml;
+use common::http::{self, post_xml};
 use common::*;
 
 use brama::identifiers::{ClientId, ServiceId};
@@ -95,4 +96,61 @@ async fn zeep_calls_every_registry_through_brama_from_the_wsdls() {
         stdout.contains("determineCitizenship") && stdout.contains(" UKR"),
         "{stdout}"
     );
+}
+
+/// `pyxroad` (PyPI), unmodified: `GET /wsdl?…` on the client proxy, then the SOAP request posted
+/// through the client proxy as its HTTP proxy, to the address in the WSDL.
+#[tokio::test]
+async fn pyxroad_downloads_the_wsdl_and_calls_the_service() {
+    let Pair { ss1, ss2, sim, .. } = start_pair(Duration::ZERO).await;
+    let proxy = ss1.client_http.unwrap();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/pyxroad_client.py");
+    let out = tokio::process::Command::new("python3")
+        .args([
+            script,
+            &format!("http://{proxy}"),
+            "SEVDEIR-TEST/GOV/00000001/DIIA",
+            "SEVDEIR-TEST/GOV/00000002/DRACS/getBirthRecord/v1",
+        ])
+        .output()
+        .await
+        .expect("python3 runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "pyxroad failed (is it installed? run scripts/test.sh):\n{stdout}\n{stderr}"
+    );
+    assert!(stdout.contains("№ 2026"), "{stdout}");
+    let id = stdout.lines().find_map(|l| l.strip_prefix("id=")).unwrap();
+    assert!(
+        sim.stats.saw_id(id),
+        "the call went through brama to the registry"
+    );
+
+    // The WSDL download itself, and its faults.
+    let q = "xRoadInstance=SEVDEIR-TEST&memberClass=GOV&memberCode=00000002&subsystemCode=DRACS";
+    let r = http::get(
+        proxy,
+        &format!("/wsdl?{q}&serviceCode=getBirthRecord&version=v1"),
+        &[],
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    assert!(r.content_type().starts_with("text/xml"));
+    assert!(r.text().contains("getBirthRecord") && r.text().contains("definitions"));
+    let r = http::get(proxy, &format!("/wsdl?{q}"), &[]).await;
+    assert_eq!(
+        fault_code(&r.body).as_deref(),
+        Some("Client.InvalidRequest")
+    );
+    let r = http::get(proxy, &format!("/wsdl?{q}&serviceCode=noSuchService"), &[]).await;
+    assert_eq!(
+        fault_code(&r.body).as_deref(),
+        Some("Server.ServerProxy.UnknownService"),
+        "{}",
+        r.text()
+    );
+    ss1.shutdown().await;
+    ss2.shutdown().await;
 }

@@ -281,7 +281,7 @@ pub fn verificationconf(gw: &Gateway) -> Response {
 }
 
 /// `name=value` pairs of a query string, percent-decoded; a bare `name` has an empty value.
-fn query(q: &str) -> Vec<(String, String)> {
+pub(crate) fn query(q: &str) -> Vec<(String, String)> {
     let decode = |s: &str| {
         percent_encoding::percent_decode_str(&s.replace('+', " "))
             .decode_utf8_lossy()

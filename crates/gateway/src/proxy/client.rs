@@ -42,6 +42,7 @@ pub async fn handle(
     }
     match (req.method(), path.as_str()) {
         (&http::Method::GET, "/listClients") => meta::list_clients(&gw, &req),
+        (&http::Method::GET, "/wsdl") => meta::wsdl(&gw, &req).await,
         (&http::Method::GET, "/asic") => crate::message_log::download::asic(&gw, &req, &conn).await,
         (&http::Method::GET, "/verificationconf") => {
             crate::message_log::download::verificationconf(&gw)

@@ -77,6 +77,100 @@ pub(crate) fn list_clients(gw: &Gateway, req: &http::Request<Incoming>) -> Respo
     wire::ok("text/xml; charset=UTF-8", Bytes::from(xml))
 }
 
+/// `GET /wsdl?xRoadInstance=…&memberClass=…&memberCode=…[&subsystemCode=…]&serviceCode=…
+/// [&version=…]`: the service's WSDL, as the client proxies of X-Road 6 and UXP serve it (and
+/// Trembita's clients, `pyxroad` among them, download it): a `getWsdl` request from this
+/// server's owner (user `wsdl-request`), exchanged through the client proxy in-process, and the
+/// WSDL its answer carries. The provider's server proxy has pointed its addresses elsewhere.
+pub async fn wsdl(gw: &Gateway, req: &http::Request<Incoming>) -> Response {
+    match service_wsdl(gw, req.uri().query().unwrap_or_default()).await {
+        Ok(wsdl) => wire::ok("text/xml; charset=UTF-8", wsdl),
+        Err(fault) => {
+            wire::soap_fault(&fault, brama_transport::metrics::Proxy::Client, &gw.metrics)
+        }
+    }
+}
+
+async fn service_wsdl(gw: &Gateway, query: &str) -> Result<Bytes, Fault> {
+    let params = crate::message_log::download::query(query);
+    let get = |k: &str| {
+        params
+            .iter()
+            .find(|(n, v)| n == k && !v.is_empty())
+            .map(|(_, v)| v.as_str())
+    };
+    let need = |k: &str| {
+        get(k).ok_or_else(|| {
+            Fault::new(
+                Prefix::Client,
+                ErrorCode::InvalidRequest,
+                format!("the '{k}' parameter is missing"),
+            )
+        })
+    };
+    let (instance, class, code) = (
+        need("xRoadInstance")?,
+        need("memberClass")?,
+        need("memberCode")?,
+    );
+    let provider = match get("subsystemCode") {
+        Some(sub) => ClientId::subsystem(instance, class, code, sub),
+        None => ClientId::member(instance, class, code),
+    };
+    let service_code = need("serviceCode")?;
+    let getwsdl = ServiceId {
+        provider,
+        service_code: "getWsdl".into(),
+        service_version: None,
+    };
+    let mut xml = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><SOAP-ENV:Envelope \
+         xmlns:SOAP-ENV=\"http://schemas.xmlsoap.org/soap/envelope/\" xmlns:xrd=\"{NS_XROAD}\" \
+         xmlns:id=\"{NS_IDENTIFIERS}\"><SOAP-ENV:Header>"
+    );
+    write_client_id(&mut xml, "xrd:client", &gw.conf.server_id.owner);
+    write_service_id(&mut xml, &getwsdl);
+    let _ = write!(
+        xml,
+        "<xrd:id>{}</xrd:id><xrd:userId>wsdl-request</xrd:userId>\
+         <xrd:protocolVersion>4.0</xrd:protocolVersion></SOAP-ENV:Header><SOAP-ENV:Body>\
+         <xrd:getWsdl><xrd:serviceCode>{}</xrd:serviceCode>",
+        uuid::Uuid::new_v4(),
+        escape(service_code)
+    );
+    if let Some(v) = get("version") {
+        let _ = write!(
+            xml,
+            "<xrd:serviceVersion>{}</xrd:serviceVersion>",
+            escape(v)
+        );
+    }
+    xml.push_str("</xrd:getWsdl></SOAP-ENV:Body></SOAP-ENV:Envelope>");
+    let soap =
+        brama_xroad::message::soap::SoapMessage::parse(Bytes::from(xml), None, &gw.soap_limits)
+            .map_err(|e| Fault::new(Prefix::Client, ErrorCode::InvalidRequest, e.message))?;
+    let request = SoapEnvelope {
+        soap,
+        soap_content_type: "text/xml; charset=UTF-8".into(),
+        soap_part_headers: None,
+        attachments: Vec::new(),
+        content_type: "text/xml; charset=UTF-8".into(),
+    };
+    let answer = super::client::exchange(gw, request, None).await?;
+    answer
+        .attachments
+        .into_iter()
+        .next()
+        .map(|part| part.body)
+        .ok_or_else(|| {
+            Fault::new(
+                Prefix::ClientProxy,
+                ErrorCode::InvalidResponse,
+                "the getWsdl answer carries no WSDL",
+            )
+        })
+}
+
 fn write_client_id(out: &mut String, element: &str, id: &ClientId) {
     let _ = write!(
         out,
