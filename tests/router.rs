@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use common::emalyatko::*;
-use common::{http, start_node};
+use common::{assert_metrics_described, http, start_node};
 use http_body_util::{BodyExt, Full};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -97,6 +97,12 @@ async fn an_application_fans_out_to_every_registry_and_is_delivered() {
     // The answer to the status query is JSON with the history of every attempt.
     let history = &done["services"][0]["history"];
     assert_eq!(history[0]["outcome"], "delivered", "{history}");
+    // Every family of the router's metrics, and the gateway's, is described.
+    let m = http::get(d.ss1.admin.unwrap(), "/metrics", &[])
+        .await
+        .text();
+    assert!(m.contains("brama_router_delivered_total 10"), "{m}");
+    assert_metrics_described(&m);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

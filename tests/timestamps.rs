@@ -133,6 +133,7 @@ async fn logged_exchanges_are_stamped_and_verify_everywhere() {
         &["--tsa", tsa.to_str().unwrap()],
     );
     let m = get(p.ss1.admin.unwrap(), "/metrics", &[]).await.text();
+    assert_metrics_described(&m);
     assert!(m.contains("brama_timestamped_records_total 6"), "{m}");
     assert!(m.contains("brama_timestamp_backlog 0"), "{m}");
 }

@@ -658,3 +658,30 @@ pub async fn brama_verify_counting(
         "{text}"
     );
 }
+
+/// Checks a `/metrics` page as a Prometheus scraper reads it: every sample's family has its
+/// `# HELP` and `# TYPE`, and every line starts at its first column.
+pub fn assert_metrics_described(text: &str) {
+    let described = |kind: &str| -> std::collections::HashSet<String> {
+        text.lines()
+            .filter_map(|l| l.strip_prefix(kind))
+            .filter_map(|l| l.split_whitespace().next())
+            .map(str::to_string)
+            .collect()
+    };
+    let (helps, types) = (described("# HELP "), described("# TYPE "));
+    for line in text.lines().filter(|l| !l.is_empty()) {
+        assert!(!line.starts_with(char::is_whitespace), "indented: {line:?}");
+        if line.starts_with('#') {
+            continue;
+        }
+        let name = line.split(['{', ' ']).next().unwrap_or_default();
+        let family = ["_bucket", "_sum", "_count", "_created"]
+            .iter()
+            .find_map(|s| name.strip_suffix(s))
+            .filter(|f| types.contains(*f))
+            .unwrap_or(name);
+        assert!(types.contains(family), "no # TYPE for {name}");
+        assert!(helps.contains(family), "no # HELP for {name}");
+    }
+}

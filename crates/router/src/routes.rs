@@ -119,22 +119,43 @@ fn metrics(r: &Router) -> String {
     use std::fmt::Write;
     let s = &r.engine.stats;
     let mut out = String::new();
-    for (name, v) in [
-        ("applications_accepted", &s.accepted),
-        ("attempts", &s.attempts),
-        ("delivered", &s.delivered),
-        ("retries", &s.retries),
-        ("failed", &s.failed),
-        ("polls", &s.polls),
+    for (name, help, v) in [
+        (
+            "applications_accepted",
+            "Applications accepted (202)",
+            &s.accepted,
+        ),
+        ("attempts", "Delivery attempts started", &s.attempts),
+        (
+            "delivered",
+            "Deliveries a registry answered for good",
+            &s.delivered,
+        ),
+        (
+            "retries",
+            "Delivery attempts scheduled again after a failure",
+            &s.retries,
+        ),
+        (
+            "failed",
+            "Deliveries that failed for good (support notified)",
+            &s.failed,
+        ),
+        ("polls", "Asynchronous answers asked for again", &s.polls),
     ] {
         let _ = writeln!(
             out,
-            "# TYPE brama_router_{name}_total counter\nbrama_router_{name}_total {}",
+            "# HELP brama_router_{name}_total {help}\n\
+             # TYPE brama_router_{name}_total counter\nbrama_router_{name}_total {}",
             v.load(Ordering::Relaxed)
         );
     }
     let lanes = r.engine.lanes();
-    let _ = writeln!(out, "# TYPE brama_router_scheduled gauge");
+    let _ = writeln!(
+        out,
+        "# HELP brama_router_scheduled Deliveries waiting for their registry's lane\n\
+         # TYPE brama_router_scheduled gauge"
+    );
     for (reg, queued, _) in &lanes {
         let _ = writeln!(
             out,
@@ -142,7 +163,11 @@ fn metrics(r: &Router) -> String {
             label(reg)
         );
     }
-    let _ = writeln!(out, "# TYPE brama_router_in_flight gauge");
+    let _ = writeln!(
+        out,
+        "# HELP brama_router_in_flight Delivery attempts in flight, per registry\n\
+         # TYPE brama_router_in_flight gauge"
+    );
     for (reg, _, in_flight) in &lanes {
         let _ = writeln!(
             out,
@@ -153,7 +178,15 @@ fn metrics(r: &Router) -> String {
     let st = &r.engine.store;
     let _ = writeln!(
         out,
-        "# TYPE brama_store_logical_bytes_written_total counter\nbrama_store_logical_bytes_written_total {}\n# TYPE brama_store_flushes_total counter\nbrama_store_flushes_total {}\n# TYPE brama_store_size_bytes gauge\nbrama_store_size_bytes {}",
+        "# HELP brama_store_logical_bytes_written_total Bytes of records the router's store was \
+         given to write\n\
+         # TYPE brama_store_logical_bytes_written_total counter\n\
+         brama_store_logical_bytes_written_total {}\n\
+         # HELP brama_store_flushes_total Commits of the router's store (group commits or \
+         database transactions)\n\
+         # TYPE brama_store_flushes_total counter\nbrama_store_flushes_total {}\n\
+         # HELP brama_store_size_bytes Size of the router's store on disk (in a database: write-ahead log written since this node connected)\n\
+         # TYPE brama_store_size_bytes gauge\nbrama_store_size_bytes {}",
         st.logical_bytes(),
         st.flushes(),
         st.size_on_disk()

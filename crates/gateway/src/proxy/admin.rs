@@ -281,19 +281,20 @@ fn message_log_metrics(gw: &Gateway) -> String {
     let s = log.stamping.state();
     let age = s.oldest.map_or(0, |o| crate::ocsp::now() - o);
     format!(
-        "# HELP brama_timestamp_backlog Message log records waiting for a time-stamp
-         # TYPE brama_timestamp_backlog gauge
-brama_timestamp_backlog {}
-         # HELP brama_timestamp_oldest_age_seconds Age of the oldest record waiting for a time-stamp (0: none waits)
-         # TYPE brama_timestamp_oldest_age_seconds gauge
-brama_timestamp_oldest_age_seconds {age}
-         # HELP brama_timestamped_records_total Message log records time-stamped
-         # TYPE brama_timestamped_records_total counter
-brama_timestamped_records_total {}
-         # HELP brama_timestamp_failures_total Time-stamping rounds that no approved TSA answered usably
-         # TYPE brama_timestamp_failures_total counter
-brama_timestamp_failures_total {}
-",
+        "# HELP brama_timestamp_backlog Message log records waiting for a time-stamp\n\
+         # TYPE brama_timestamp_backlog gauge\n\
+         brama_timestamp_backlog {}\n\
+         # HELP brama_timestamp_oldest_age_seconds Age of the oldest record waiting for a \
+         time-stamp (0: none waits)\n\
+         # TYPE brama_timestamp_oldest_age_seconds gauge\n\
+         brama_timestamp_oldest_age_seconds {age}\n\
+         # HELP brama_timestamped_records_total Message log records time-stamped\n\
+         # TYPE brama_timestamped_records_total counter\n\
+         brama_timestamped_records_total {}\n\
+         # HELP brama_timestamp_failures_total Time-stamping rounds that no approved TSA \
+         answered usably\n\
+         # TYPE brama_timestamp_failures_total counter\n\
+         brama_timestamp_failures_total {}\n",
         s.backlog,
         log.stamping.stamped.load(Ordering::Relaxed),
         log.stamping.failures.load(Ordering::Relaxed),
