@@ -40,17 +40,7 @@ async fn zeep_calls_the_service_from_the_wsdl_brama_served() {
 
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/zeep_client.py");
     let url = format!("http://{proxy}/");
-    let out = tokio::process::Command::new("python3")
-        .args([script, wsdl_path.to_str().unwrap(), &url])
-        .output()
-        .await
-        .expect("python3 runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "zeep failed (is zeep installed? run scripts/test.sh):\n{stdout}\n{stderr}"
-    );
+    let stdout = python(&[script, wsdl_path.to_str().unwrap(), &url], "zeep").await;
     assert!(stdout.contains("actRecordNumber=№ 4321"), "{stdout}");
     let id = stdout.lines().find_map(|l| l.strip_prefix("id=")).unwrap();
     assert!(
@@ -76,14 +66,7 @@ async fn zeep_calls_every_registry_through_brama_from_the_wsdls() {
     let url = format!("http://{}/", ss1.client_http.unwrap());
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/zeep_emalyatko.py");
     let wsdl_dir = concat!(env!("CARGO_MANIFEST_DIR"), "/wsdl");
-    let out = tokio::process::Command::new("python3")
-        .args([script, wsdl_dir, &url])
-        .output()
-        .await
-        .expect("python3 runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "zeep failed:\n{stdout}\n{stderr}");
+    let stdout = python(&[script, wsdl_dir, &url], "zeep").await;
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines.len(), 10, "{stdout}");
     for line in lines {
@@ -105,22 +88,16 @@ async fn pyxroad_downloads_the_wsdl_and_calls_the_service() {
     let Pair { ss1, ss2, sim, .. } = start_pair(Duration::ZERO).await;
     let proxy = ss1.client_http.unwrap();
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/pyxroad_client.py");
-    let out = tokio::process::Command::new("python3")
-        .args([
+    let stdout = python(
+        &[
             script,
             &format!("http://{proxy}"),
             "SEVDEIR-TEST/GOV/00000001/DIIA",
             "SEVDEIR-TEST/GOV/00000002/DRACS/getBirthRecord/v1",
-        ])
-        .output()
-        .await
-        .expect("python3 runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "pyxroad failed (is it installed? run scripts/test.sh):\n{stdout}\n{stderr}"
-    );
+        ],
+        "pyxroad",
+    )
+    .await;
     assert!(stdout.contains("№ 2026"), "{stdout}");
     let id = stdout.lines().find_map(|l| l.strip_prefix("id=")).unwrap();
     assert!(
@@ -151,6 +128,43 @@ async fn pyxroad_downloads_the_wsdl_and_calls_the_service() {
         "{}",
         r.text()
     );
+    // Hostile values are text, never markup: an escaped name is an unknown service.
+    let r = http::get(
+        proxy,
+        &format!("/wsdl?{q}&serviceCode=x%3C%2Fxrd%3AserviceCode%3E%3Cy"),
+        &[],
+    )
+    .await;
+    assert_eq!(
+        fault_code(&r.body).as_deref(),
+        Some("Server.ServerProxy.UnknownService"),
+        "{}",
+        r.text()
+    );
+    let r = http::get(
+        proxy,
+        "/wsdl?xRoadInstance=SEVDEIR-TEST&memberClass=GOV&memberCode=99999999&serviceCode=a",
+        &[],
+    )
+    .await;
+    assert!(fault_code(&r.body).is_some(), "{}", r.text());
     ss1.shutdown().await;
     ss2.shutdown().await;
+}
+
+/// Runs `python3 args…`, which must succeed (its package, `what`, installed by
+/// `scripts/test.sh`); returns its standard output.
+async fn python(args: &[&str], what: &str) -> String {
+    let out = tokio::process::Command::new("python3")
+        .args(args)
+        .output()
+        .await
+        .expect("python3 runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "{what} failed (is it installed? run scripts/test.sh):\n{stdout}\n{stderr}"
+    );
+    stdout
 }
