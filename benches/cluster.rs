@@ -97,7 +97,7 @@ async fn run(n: usize, count: usize, conc: usize, kill: bool, latency: Duration)
         let (config, client) = (c.path, c.client);
         let log = p.dir.join(format!("node-{i}.log"));
         let mut child = processes::spawn(&config, &log, &[]);
-        wait_listening(client, &mut child).await;
+        wait_listening(client, &mut child, &log).await;
         nodes.push(Node {
             config,
             client,
@@ -181,7 +181,7 @@ async fn run(n: usize, count: usize, conc: usize, kill: bool, latency: Duration)
         tokio::time::sleep((at + Duration::from_secs(2)).saturating_sub(start.elapsed())).await;
         let node = &mut nodes[1];
         let mut child = processes::spawn(&node.config, &node.log, &[]);
-        wait_listening(node.client, &mut child).await;
+        wait_listening(node.client, &mut child, &node.log).await;
         node.child = Some(child);
         eprintln!("node-1 restarted at {:.1} s", start.elapsed().as_secs_f64());
     }

@@ -309,3 +309,43 @@ fn the_embedded_anchor_names_the_test_central_server() {
         "http://127.0.0.1:8091/internalconf"
     );
 }
+
+/// brama's test keys (their private keys are in this repository) serve test instances only: a
+/// configuration of a production instance that uses them is refused, naming each key.
+#[test]
+fn a_production_instance_with_the_test_keys_is_refused() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("prod.toml");
+    std::fs::write(
+        &conf,
+        format!(
+            r#"
+[server]
+id = "SEVDEIR/GOV/00000001/ss1"
+globalconf_dir = "{root}/config/globalconf"
+[tls]
+auth_cert = "{root}/certs-test/ss1-auth.pem"
+auth_key = "{root}/certs-test/ss1-auth.key"
+[[signer.tokens]]
+name = "soft"
+kind = "software"
+keys_dir = "{root}/certs-test"
+[[clients]]
+id = "SEVDEIR/GOV/00000001/DIIA"
+"#
+        ),
+    )
+    .unwrap();
+    let out = brama()
+        .args(["config", "check", "--config"])
+        .arg(&conf)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("tls.auth_cert: is issued by brama's test PKI"),
+        "{err}"
+    );
+}

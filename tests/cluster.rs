@@ -27,15 +27,23 @@ struct Node {
 
 impl Node {
     async fn start(p: &Provider, pg: &Pg, i: usize) -> Node {
+        // Node 0 reads the URL from a file, as from a mounted secret.
+        let url = match i {
+            0 => {
+                let file = p.dir.join("store-url");
+                std::fs::write(&file, format!("{}\n", pg.url)).unwrap();
+                format!("url_file = \"{}\"", file.display())
+            }
+            _ => format!("url = \"{}\"", pg.url),
+        };
         let store = format!(
-            "\n[store]\nurl = \"{}\"\nnode = \"node-{i}\"\nlease_margin_s = 2\norphan_scan_ms = 200\n",
-            pg.url
+            "\n[store]\n{url}\nnode = \"node-{i}\"\nlease_margin_s = 2\norphan_scan_ms = 200\n"
         );
         let c = p.ss1_config(&format!("node-{i}"), &p.dir.join("unused"), &store);
         let (config, client, admin) = (c.path, c.client, c.admin);
         let log = p.dir.join(format!("node-{i}.log"));
         let mut child = processes::spawn(&config, &log, &[]);
-        wait_listening(client, &mut child).await;
+        wait_listening(client, &mut child, &log).await;
         Node {
             config,
             client,
@@ -52,7 +60,7 @@ impl Node {
 
     async fn restart(&mut self) {
         self.child = processes::spawn(&self.config, &self.log, &[]);
-        wait_listening(self.client, &mut self.child).await;
+        wait_listening(self.client, &mut self.child, &self.log).await;
     }
 }
 

@@ -49,8 +49,9 @@ async fn kill_9_with_500_applications_in_flight_loses_nothing() {
     // Slow enough that many deliveries are in flight at the kill.
     let s = setup(Duration::from_millis(20)).await;
     let (sim, dir, config, client) = (&s.p.sim, &s.p.dir, &s.config, s.client);
-    let mut child = spawn(config, &dir.join("ss1-first.log"));
-    wait_listening(client, &mut child).await;
+    let log = dir.join("ss1-first.log");
+    let mut child = spawn(config, &log);
+    wait_listening(client, &mut child, &log).await;
 
     // Submit concurrently; an id counts as accepted only with its 202.
     let mut tasks = tokio::task::JoinSet::new();
@@ -72,8 +73,9 @@ async fn kill_9_with_500_applications_in_flight_loses_nothing() {
     child.wait().unwrap();
     assert!(before_kill > 0, "nothing was in flight at the kill");
 
-    let mut child = spawn(config, &dir.join("ss1-second.log"));
-    wait_listening(client, &mut child).await;
+    let log = dir.join("ss1-second.log");
+    let mut child = spawn(config, &log);
+    wait_listening(client, &mut child, &log).await;
     wait_completed(client, ids.clone()).await;
     let _ = child.kill();
     let _ = child.wait();
@@ -170,8 +172,9 @@ async fn crashes_at_random_points_of_the_store_write_path_lose_nothing_acknowled
     );
     assert!(!accepted.is_empty(), "nothing was accepted");
 
-    let mut child = spawn(config, &dir.join("ss1-last.log"));
-    wait_listening(client, &mut child).await;
+    let log = dir.join("ss1-last.log");
+    let mut child = spawn(config, &log);
+    wait_listening(client, &mut child, &log).await;
     wait_completed(client, accepted.clone()).await;
     let _ = child.kill();
     let _ = child.wait();

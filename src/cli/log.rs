@@ -7,26 +7,76 @@ use std::fmt::Write as _;
 
 use tracing_subscriber::field::MakeExt;
 
-pub fn init(format: &str, level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+/// Installs the process's log on stderr: `format` `text` or `json`, `level` a filter such as
+/// `info` or `warn,access=info` (`RUST_LOG`, when set, wins). Colour only on a terminal.
+/// A level that is not a filter is refused, naming why.
+pub fn init(format: &str, level: &str) -> Result<(), String> {
+    use std::io::IsTerminal;
+    let filter = match tracing_subscriber::EnvFilter::try_from_default_env() {
+        Ok(f) => f,
+        Err(_) => tracing_subscriber::EnvFilter::try_new(level)
+            .map_err(|e| format!("log level {level:?}: {e}"))?,
+    };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
-    let _ = if format == "json" {
-        builder.json().with_current_span(true).try_init()
+    if format == "json" {
+        let b = builder
+            .json()
+            .with_current_span(true)
+            .with_filter_reloading();
+        let handle = b.reload_handle();
+        keep_reloader(move |f| handle.reload(f).map_err(|e| e.to_string()));
+        let _ = b.try_init();
     } else {
         let fields = tracing_subscriber::fmt::format::debug_fn(|w, field, value| {
             let text = format!("{value:?}");
+            let text = plain(&text);
             if field.name() == "message" {
-                w.write_str(&escape_controls(&text))
+                w.write_str(&escape_controls(text))
             } else {
-                write!(w, "{}={}", field.name(), escape_controls(&text))
+                write!(w, "{}={}", field.name(), escape_controls(text))
             }
         })
         .delimited(" ");
-        builder.fmt_fields(fields).try_init()
-    };
+        let b = builder.fmt_fields(fields).with_filter_reloading();
+        let handle = b.reload_handle();
+        keep_reloader(move |f| handle.reload(f).map_err(|e| e.to_string()));
+        let _ = b.try_init();
+    }
+    Ok(())
+}
+
+type SetFilter = Box<dyn Fn(tracing_subscriber::EnvFilter) -> Result<(), String> + Send + Sync>;
+
+/// How the log's filter is replaced, once the log is installed.
+static RELOADER: std::sync::OnceLock<SetFilter> = std::sync::OnceLock::new();
+
+fn keep_reloader(
+    f: impl Fn(tracing_subscriber::EnvFilter) -> Result<(), String> + Send + Sync + 'static,
+) {
+    let _ = RELOADER.set(Box::new(f));
+}
+
+/// Puts `level` in force for the next event (a configuration reload).
+pub fn set_level(level: &str) -> Result<(), String> {
+    let filter = tracing_subscriber::EnvFilter::try_new(level)
+        .map_err(|e| format!("log level {level:?}: {e}"))?;
+    match RELOADER.get() {
+        Some(set) => set(filter),
+        None => Err("the log is not installed".into()),
+    }
+}
+
+/// A string field as its plain value, `node=a-1` rather than `node="a-1"`; quoted still when the
+/// value could otherwise pass for more than one field (space, `=`, quote, escape).
+fn plain(debug: &str) -> &str {
+    let ambiguous = |c: char| c.is_whitespace() || matches!(c, '=' | '"' | '\\');
+    match debug.strip_prefix('"').and_then(|t| t.strip_suffix('"')) {
+        Some(inner) if !inner.is_empty() && !inner.contains(ambiguous) => inner,
+        _ => debug,
+    }
 }
 
 /// `text` with every control character (C0, DEL, C1) and Unicode line or paragraph separator
@@ -63,5 +113,14 @@ mod tests {
             "x\\n2026-12-06T00:00:00Z  WARN security: FORGED\\r\\u{1b}[31m\\u{2028}"
         );
         assert_eq!(escape_controls("Олена\u{85}"), "Олена\\u{85}");
+    }
+
+    #[test]
+    fn string_fields_lose_their_quotes_only() {
+        assert_eq!(plain("\"a-1\""), "a-1");
+        assert_eq!(plain("\"\""), "\"\"");
+        assert_eq!(plain("42"), "42");
+        assert_eq!(plain("\"a code=X\""), "\"a code=X\"");
+        assert_eq!(plain("\"say\\\"hi\\\"\""), "\"say\\\"hi\\\"\"");
     }
 }

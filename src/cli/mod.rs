@@ -6,6 +6,7 @@ mod keys;
 mod load;
 mod log;
 mod queue;
+mod reload;
 mod rest_args;
 mod send;
 mod sign;
@@ -17,13 +18,14 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use tokio::signal::unix::{signal, SignalKind};
 
 use crate::config::ServerConf;
 
 #[derive(Parser)]
 #[command(
     name = "brama",
-    version,
+    version = brama_gateway::LONG_VERSION,
     about = "X-Road / Trembita security server and integration gateway"
 )]
 struct Cli {
@@ -35,9 +37,22 @@ struct Cli {
 enum Command {
     /// Run the security server (the embedded default configuration unless --config is given).
     Serve {
+        /// The configuration file (the embedded default when left out).
         #[arg(long, short)]
         config: Option<PathBuf>,
+        /// What to log, over the configuration's `[log] level`: `error`, `warn`, `info`,
+        /// `debug`, or a filter such as `warn,access=info` (`RUST_LOG` wins over both).
+        #[arg(long, value_name = "LEVEL")]
+        log_level: Option<String>,
+        /// How to log, over the configuration's `[log] format`: one line of text per event, or
+        /// one JSON object per line.
+        #[arg(long, value_name = "FORMAT")]
+        log_format: Option<LogFormat>,
     },
+    /// Re-read a running server's configuration: hosted clients and the log level go into
+    /// force, other changes wait for a restart; a file with errors is refused and the one in
+    /// force stays (the same as `kill -HUP`).
+    Reload(reload::ReloadArgs),
     /// Configuration tools.
     Config {
         #[command(subcommand)]
@@ -130,6 +145,21 @@ enum Command {
     },
 }
 
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+impl LogFormat {
+    fn name(self) -> &'static str {
+        match self {
+            LogFormat::Text => "text",
+            LogFormat::Json => "json",
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum StoreCommand {
     /// Verify the store with the server stopped: every page against its checksum, every
@@ -190,12 +220,26 @@ pub fn main() -> ExitCode {
                 ExitCode::from(1)
             }
         },
-        Command::Serve { config } => {
-            if let Ok((file, _)) = crate::config::read_file(config.as_deref()) {
-                log::init(&file.log.format, &file.log.level);
+        Command::Serve {
+            config,
+            log_level,
+            log_format,
+        } => {
+            let file = crate::config::read_file(config.as_deref()).ok();
+            let format = log_format
+                .map(LogFormat::name)
+                .or(file.as_ref().map(|(f, _)| f.log.format.as_str()));
+            let level = log_level
+                .as_deref()
+                .or(file.as_ref().map(|(f, _)| f.log.level.as_str()));
+            if let Err(e) = log::init(format.unwrap_or("text"), level.unwrap_or("info")) {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
             }
-            runtime().block_on(serve(config.as_deref()))
+            let level_overridden = log_level.is_some() || std::env::var_os("RUST_LOG").is_some();
+            runtime().block_on(serve(config.as_deref(), level_overridden))
         }
+        Command::Reload(args) => reload::run(args),
         Command::Send(args) => runtime().block_on(send::run(args)),
         Command::Wsdl { command } => wsdl::run(command),
         Command::Submit(args) => runtime().block_on(submit::run(args)),
@@ -232,7 +276,7 @@ pub fn main() -> ExitCode {
             tsa_cert,
             tsa_key,
         } => {
-            log::init("text", "info");
+            let _ = log::init("text", "info");
             let tsa: Option<std::sync::Arc<dyn brama_testkit::tsa::TimeStampAuthority>> =
                 match (&tsa_cert, &tsa_key) {
                     (Some(cert), Some(key)) => {
@@ -339,7 +383,7 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("the tokio runtime starts")
 }
 
-async fn serve(path: Option<&std::path::Path>) -> ExitCode {
+async fn serve(path: Option<&std::path::Path>, level_overridden: bool) -> ExitCode {
     // A configuration downloaded from an anchor must be there before it is read; the test
     // central server it comes from, if this process runs it, keeps serving until shutdown.
     let central = match crate::serve::prepare(path, std::time::Duration::from_secs(120)).await {
@@ -358,6 +402,8 @@ async fn serve(path: Option<&std::path::Path>) -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    warn_if_test_keys(&conf);
+    let mut reloader = reload::Reloader::new(path, &conf, level_overridden);
     let running = match crate::serve::start(conf, Default::default()).await {
         Ok(r) => r,
         Err(e) => {
@@ -365,25 +411,63 @@ async fn serve(path: Option<&std::path::Path>) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    shutdown_signal().await;
+    let gw = running.gateway.clone();
+    let mut asked = gw.reload_requests();
+    let mut hangup = match signal(SignalKind::hangup()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: SIGHUP handler: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let stop = shutdown_signal();
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            _ = &mut stop => break,
+            _ = hangup.recv() => {
+                tracing::info!("SIGHUP: reloading the configuration");
+                reloader.reload(&gw).await;
+            }
+            Some(ask) = asked.recv() => {
+                let _ = ask.send(reloader.reload(&gw).await);
+            }
+        }
+    }
     tracing::info!("shutting down: draining in-flight requests");
+    drop(gw);
     running.shutdown().await;
     drop(central);
     ExitCode::SUCCESS
 }
 
+/// Says at start when the server runs on keys whose private halves are public.
+fn warn_if_test_keys(conf: &ServerConf) {
+    if matches!(conf.source, crate::config::ConfigSource::Embedded) {
+        tracing::warn!(
+            "running the embedded default configuration: a TEST network ({}) with brama's test \
+             keys, whose private keys are public, and the registry simulator, on loopback only; \
+             a real server runs with --config and keys of its own (config/README.md)",
+            conf.server_id.owner.instance
+        );
+    } else if conf
+        .auth_certs
+        .first()
+        .is_some_and(|c| crate::config::check::issued_by_test_pki(c))
+    {
+        tracing::warn!(
+            "this server's keys come from brama's test PKI, whose private keys are public: for \
+             tests only"
+        );
+    }
+}
+
 /// Ctrl-C or SIGTERM.
 async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("SIGTERM handler installs");
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
-        }
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler installs");
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term.recv() => {}
     }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
 }

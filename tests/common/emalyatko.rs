@@ -64,7 +64,8 @@ impl Net {
             name: name.into(),
             subsystems: subs.iter().map(|s| s.to_string()).collect(),
         };
-        let mut members = vec![member("00000001", "Мінцифри", &["DIIA"])];
+        // DIIA2: registered, hosted nowhere until a test's configuration hosts it.
+        let mut members = vec![member("00000001", "Мінцифри", &["DIIA", "DIIA2"])];
         for (code, subsystem, _, _) in REGISTRIES {
             members.push(member(code, &format!("Реєстр {subsystem}"), &[subsystem]));
         }
@@ -76,7 +77,7 @@ impl Net {
                     owner_code: "00000001".into(),
                     code: "ss1".into(),
                     address: ss1_server.local_addr().unwrap().to_string(),
-                    clients: vec![sub("00000001", "DIIA")],
+                    clients: vec![sub("00000001", "DIIA"), sub("00000001", "DIIA2")],
                 },
                 ServerDef {
                     owner_code: "00000002".into(),

@@ -9,8 +9,20 @@ use std::time::{Duration, Instant};
 use super::emalyatko::*;
 use super::start_node;
 
+/// A free port for a process that is killed and started again on it. Below Linux's ephemeral
+/// range (32768 and up): there, between two runs, an outgoing connection of this test could take
+/// the port as its own local one, so the restart cannot bind it, or a connection to the port
+/// could connect to itself and pass for the server listening.
 pub fn free_port() -> SocketAddr {
-    super::bind().local_addr().unwrap()
+    use std::hash::BuildHasher;
+    let seed = std::collections::hash_map::RandomState::new().hash_one(std::process::id());
+    for i in 0..2000u64 {
+        let port = 20_000 + (seed.wrapping_add(i * 7919) % 12_000) as u16;
+        if let Ok(l) = std::net::TcpListener::bind(("127.0.0.1", port)) {
+            return l.local_addr().unwrap();
+        }
+    }
+    panic!("no free port in 20000..32000")
 }
 
 /// `brama serve --config CONFIG`, its log in `log`, with `env` set.
@@ -83,14 +95,24 @@ pub struct Ss1Config {
     pub admin: SocketAddr,
 }
 
-pub async fn wait_listening(addr: SocketAddr, child: &mut Child) {
+/// Waits until `child` listens on `addr`; if it exits or does not start, fails with the end of its
+/// `log`.
+pub async fn wait_listening(addr: SocketAddr, child: &mut Child, log: &Path) {
     let start = Instant::now();
     while tokio::net::TcpStream::connect(addr).await.is_err() {
-        assert!(child.try_wait().unwrap().is_none(), "brama exited at start");
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "brama did not start"
-        );
+        let failed = match child.try_wait().unwrap() {
+            Some(status) => Some(format!("brama exited at start ({status})")),
+            None if start.elapsed() > Duration::from_secs(30) => {
+                Some("brama did not start in 30 s".to_string())
+            }
+            None => None,
+        };
+        if let Some(why) = failed {
+            let text = std::fs::read_to_string(log).unwrap_or_default();
+            let tail: Vec<&str> = text.lines().rev().take(30).collect();
+            let tail: Vec<&str> = tail.into_iter().rev().collect();
+            panic!("{why}; the end of its log:\n{}", tail.join("\n"));
+        }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

@@ -8,6 +8,18 @@
 //! listeners through [`proxy::mount::Mount`]. Below it: `brama-transport`, `brama-sign`,
 //! `brama-xroad`, and `brama-pg` for the message log's records in a shared database.
 
+/// This build's version and the commit it was built from (`unknown` without git or
+/// `BRAMA_COMMIT`).
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+pub const COMMIT: &str = env!("BRAMA_COMMIT");
+/// What `brama --version` prints after the program's name.
+pub const LONG_VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("BRAMA_COMMIT"),
+    ")"
+);
+
 pub mod confclient;
 pub mod config;
 pub mod message_log;

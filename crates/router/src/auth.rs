@@ -37,8 +37,8 @@ pub fn caller(
     };
     let hash = Sha256::digest(cert).to_vec();
     let found = candidates.iter().find(|id| {
-        gw.conf()
-            .client(id)
+        gw.hosted()
+            .get(id)
             .is_some_and(|c| c.is_cert_hashes.contains(&hash))
     });
     match found {

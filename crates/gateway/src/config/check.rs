@@ -211,6 +211,9 @@ pub(super) fn check(
     }
     let hosted: Vec<ClientId> = clients.keys().cloned().collect();
     let signer = super::signer::resolve(&file, &source, &hosted, &mut |k, m| e.add(k, m));
+    if let (Some(id), Some(certs)) = (&server_id, &auth_certs) {
+        refuse_test_pki_outside_test(id, certs, &signer, &mut e);
+    }
     let shared_store =
         super::router::resolve_store(&file.store, &source, &file.listeners.server, &mut |k, m| {
             e.add(k, m)
@@ -249,7 +252,43 @@ pub(super) fn check(
         clients,
         source,
         file,
+        raw: toml::Table::new(),
     })
+}
+
+/// The organisation of brama's checked-in and generated test PKI, whose private keys are public.
+pub const TEST_PKI_ORGANISATION: &str = "brama test PKI";
+
+/// Whether `der` was issued by brama's test PKI.
+pub fn issued_by_test_pki(der: &[u8]) -> bool {
+    x509_parser::parse_x509_certificate(der).is_ok_and(|(_, c)| {
+        c.issuer()
+            .iter_organization()
+            .any(|o| o.as_str() == Ok(TEST_PKI_ORGANISATION))
+    })
+}
+
+/// Test keys (brama's test PKI, whose private keys are in the repository) are for test
+/// instances only: a server of any other instance must have keys of its own.
+fn refuse_test_pki_outside_test(
+    id: &SecurityServerId,
+    auth_certs: &[CertificateDer<'static>],
+    signer: &brama_sign::conf::SignerConf,
+    e: &mut Errors,
+) {
+    if id.owner.instance.to_ascii_uppercase().ends_with("TEST") {
+        return;
+    }
+    let why = "is issued by brama's test PKI, whose private keys are public; a server of a \
+               production instance needs keys of its own (brama keys generate, brama keys csr)";
+    if auth_certs.first().is_some_and(|c| issued_by_test_pki(c)) {
+        e.add("tls.auth_cert", why);
+    }
+    for k in &signer.keys {
+        if k.cert_chain.first().is_some_and(|c| issued_by_test_pki(c)) {
+            e.add("signer", format!("the signing key of {} {why}", k.member));
+        }
+    }
 }
 
 /// The router's endpoints serve whoever reaches a client listener: they must authenticate their

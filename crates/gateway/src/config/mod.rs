@@ -251,6 +251,8 @@ pub struct ServerConf {
     /// `[store] url`: the PostgreSQL database the router's store and the message log's records
     /// share with the other nodes; `None` keeps both on this machine.
     pub shared_store: Option<router::SharedStore>,
+    /// The file as parsed TOML, to tell what a reload changes ([`changed_keys`]).
+    pub raw: toml::Table,
 }
 
 impl fmt::Debug for ServerConf {
@@ -288,14 +290,39 @@ impl ServerConf {
         let mut errors = Vec::new();
         let conf = check::check(file, source, file_name, &mut errors);
         match conf {
-            Some(c) if errors.is_empty() => Ok(c),
+            Some(mut c) if errors.is_empty() => {
+                c.raw = toml::from_str(text).unwrap_or_default();
+                Ok(c)
+            }
             _ => Err(ConfigErrors(errors)),
         }
     }
 
+    /// The hosted client `id` as this configuration has it (a running server's are
+    /// `Gateway::hosted`, which a reload replaces).
     pub fn client(&self, id: &ClientId) -> Option<&HostedClient> {
         self.clients.get(id)
     }
+}
+
+/// The keys whose values differ between two configuration files: a table's keys one level down
+/// (`listeners.admin`, `log.level`), anything else whole (`clients`).
+pub fn changed_keys(old: &toml::Table, new: &toml::Table) -> Vec<String> {
+    let mut changed = Vec::new();
+    let keys: std::collections::BTreeSet<&String> = old.keys().chain(new.keys()).collect();
+    for key in keys {
+        match (old.get(key), new.get(key)) {
+            (a, b) if a == b => {}
+            (Some(toml::Value::Table(a)), Some(toml::Value::Table(b))) => {
+                let inner: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+                for k in inner.into_iter().filter(|k| a.get(*k) != b.get(*k)) {
+                    changed.push(format!("{key}.{k}"));
+                }
+            }
+            _ => changed.push(key.clone()),
+        }
+    }
+    changed
 }
 
 /// The configuration file `path` (the embedded default when `None`): where its relative paths
@@ -329,6 +356,13 @@ fn read_text(path: Option<&Path>) -> Result<(ConfigSource, String, String), Conf
 
 /// The configuration file `path` (the embedded default when `None`) parsed but not checked:
 /// what is needed before its global configuration is there (downloading it, logging).
+/// The configuration file as plain TOML, unchecked: what `brama reload` reads to find the admin
+/// listener of a server whose new configuration may not pass its checks.
+pub fn read_table(path: Option<&Path>) -> Result<toml::Table, ConfigErrors> {
+    let (_, file_name, text) = read_text(path)?;
+    toml::from_str(&text).map_err(|e| one(&file_name, "", e.message().to_string()))
+}
+
 pub fn read_file(path: Option<&Path>) -> Result<(ConfigFile, ConfigSource), ConfigErrors> {
     let (source, file_name, text) = read_text(path)?;
     let file = toml::from_str(&text).map_err(|e| one(&file_name, "", e.message().to_string()))?;
@@ -376,4 +410,4 @@ pub(crate) fn load_globalconf(
     }
 }
 
-mod check;
+pub mod check;

@@ -72,6 +72,9 @@ impl Default for RouterSection {
 pub struct StoreSection {
     /// `postgres://user[:password]@host[:port]/database`.
     pub url: Option<String>,
+    /// A file holding the URL instead (its content, trimmed): a mounted secret, so the password
+    /// stays out of the configuration file. Not with `url`.
+    pub url_file: Option<String>,
     /// This node's name in delivery leases: unique among the nodes, the same across its
     /// restarts (so it takes back at once what it held). Default: the host name and the port of
     /// `[listeners] server`.
@@ -96,6 +99,7 @@ impl Default for StoreSection {
     fn default() -> Self {
         StoreSection {
             url: None,
+            url_file: None,
             node: None,
             pool_size: 16,
             connect_timeout_ms: 5_000,
@@ -142,12 +146,30 @@ pub fn resolve_store(
     server_listener: &str,
     err: &mut dyn FnMut(String, String),
 ) -> Option<SharedStore> {
-    let url = s.url.as_ref()?;
     let mut ok = true;
     let mut fail = |k: &str, m: String| {
         ok = false;
         err(format!("store.{k}"), m);
     };
+    let url = match (&s.url, &s.url_file) {
+        (None, None) => return None,
+        (Some(u), None) => u.clone(),
+        (Some(_), Some(_)) => {
+            fail("url_file", "set url or url_file, not both".into());
+            return None;
+        }
+        (None, Some(path)) => match source.read(path) {
+            Ok(b) => String::from_utf8_lossy(&b).trim().to_string(),
+            Err(e) => {
+                fail(
+                    "url_file",
+                    format!("cannot read {}: {e}", source.display(path)),
+                );
+                return None;
+            }
+        },
+    };
+    let url = &url;
     if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
         fail("url", "must be a postgres:// URL".into());
     }

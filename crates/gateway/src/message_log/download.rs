@@ -159,9 +159,8 @@ async fn find(
 
 /// The client must be hosted here, and the caller one of its information systems.
 fn authorise(gw: &Gateway, client: &ClientId, conn: &ConnInfo) -> Result<(), Fault> {
-    let hosted: Vec<_> = gw
-        .conf
-        .clients
+    let clients = gw.hosted();
+    let hosted: Vec<_> = clients
         .values()
         .filter(|c| &c.id == client || (client.subsystem.is_none() && c.id.member_id() == *client))
         .collect();

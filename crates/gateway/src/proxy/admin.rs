@@ -18,6 +18,9 @@ pub async fn handle(gw: Arc<Gateway>, req: http::Request<Incoming>) -> Response 
             return m.admin(&gw, req).await;
         }
     }
+    if req.uri().path() == "/reload" {
+        return reload(&gw, req.method()).await;
+    }
     if req.method() != http::Method::GET {
         return wire::plain(405, "Only GET is supported here");
     }
@@ -33,7 +36,8 @@ pub async fn handle(gw: Arc<Gateway>, req: http::Request<Incoming>) -> Response 
                     + &ocsp_metrics(&gw)
                     + &globalconf_metrics(&gw)
                     + &message_log_metrics(&gw)
-                    + &gw.mounted.get().map(|m| m.metrics()).unwrap_or_default(),
+                    + &gw.mounted.get().map(|m| m.metrics()).unwrap_or_default()
+                    + &super::process_metrics::render(),
             ),
         ),
         // For `brama ocsp status` and `brama globalconf show`.
@@ -64,7 +68,7 @@ pub async fn handle(gw: Arc<Gateway>, req: http::Request<Incoming>) -> Response 
         }
         _ => wire::plain(
             404,
-            "Not found: /health, /metrics, /ocsp, /globalconf or /maintenance",
+            "Not found: /health, /metrics, /ocsp, /globalconf, /maintenance or /reload",
         ),
     }
 }
@@ -137,7 +141,7 @@ fn health(gw: &Gateway) -> Response {
             }
         }),
         ("hosted clients", |gw| {
-            if gw.conf.clients.is_empty() {
+            if gw.hosted().is_empty() {
                 Err("no clients are configured".into())
             } else {
                 Ok(())
@@ -153,6 +157,24 @@ fn health(gw: &Gateway) -> Response {
         return wire::plain(503, &reason);
     }
     wire::plain(200, "OK")
+}
+
+/// `POST /reload` (`brama reload`): the configuration file read again and applied; 200 with
+/// what was applied and what waits for a restart, 422 with every error when it is refused.
+async fn reload(gw: &Gateway, method: &http::Method) -> Response {
+    if method != http::Method::POST {
+        return wire::plain(405, "Use POST /reload");
+    }
+    let Some(report) = gw.ask_reload().await else {
+        return wire::plain(503, "this server does not reload its configuration");
+    };
+    let status = if report.errors.is_empty() { 200 } else { 422 };
+    let body = serde_json::to_vec(&report).unwrap_or_default();
+    http::Response::builder()
+        .status(status)
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(brama_transport::body::full(Bytes::from(body)))
+        .expect("static response parts are valid")
 }
 
 /// Incoming connections per listener and the request-body memory budget.

@@ -54,13 +54,21 @@ pub async fn handle(
             let span = tracing::info_span!(
                 "message",
                 proxy = "client",
+                remote = %conn.remote,
                 id = tracing::field::Empty,
                 client = tracing::field::Empty,
                 service = tracing::field::Empty
             );
-            match process(&gw, req, &conn).instrument(span).await {
-                Ok(resp) => resp,
-                Err(fault) => wire::soap_fault(&fault, Proxy::Client, &gw.metrics),
+            let started = std::time::Instant::now();
+            match process(&gw, req, &conn).instrument(span.clone()).await {
+                Ok(resp) => {
+                    wire::access(&span, started, Ok(resp.status().as_u16()));
+                    resp
+                }
+                Err(fault) => {
+                    wire::access(&span, started, Err(&fault.code.to_wire()));
+                    wire::soap_fault(&fault, Proxy::Client, &gw.metrics)
+                }
             }
         }
         (method, _) => wire::soap_fault(
@@ -121,7 +129,8 @@ async fn process(
     span.record("client", client.to_string());
     span.record("service", service.to_string());
 
-    let hosted = gw.conf.client(client).ok_or_else(|| {
+    let clients = gw.hosted();
+    let hosted = clients.get(client).ok_or_else(|| {
         HERE.fault(
             ErrorCode::UnknownMember,
             format!("Client '{client}' is not hosted on this security server"),

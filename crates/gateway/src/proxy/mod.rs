@@ -5,6 +5,8 @@ pub mod admin;
 pub mod client;
 pub mod meta;
 pub mod mount;
+mod process_metrics;
+pub mod reload;
 pub mod rest_client;
 pub mod rest_server;
 pub mod server;
@@ -73,6 +75,10 @@ impl Trusted {
 /// Shared state of one running server.
 pub struct Gateway {
     pub(crate) conf: ServerConf,
+    /// The hosted clients in force: `conf.clients` at start, then each reload's.
+    hosted: Live<HashMap<ClientId, crate::config::HostedClient>>,
+    /// Reload requests of the admin listener, for whoever re-reads the file.
+    reloads: reload::Requests,
     /// The global configuration in force, for the proxies and signatures.
     pub(crate) trusted: Live<Trusted>,
     /// The same, for the TLS verifiers.
@@ -227,6 +233,8 @@ impl Gateway {
             own_ocsp,
             peer_ocsp,
             confclient,
+            hosted: Live::new(conf.clients.clone()),
+            reloads: Default::default(),
             conf,
         });
         // Responses kept on disk by an earlier run go into signatures at once.
@@ -323,7 +331,14 @@ impl Gateway {
         Ok(config)
     }
 
-    /// The server's configuration, for in-process callers (the router).
+    /// The hosted clients in force (a reload replaces them): requests look their clients up
+    /// here; one that started keeps the set it took.
+    pub fn hosted(&self) -> Arc<HashMap<ClientId, crate::config::HostedClient>> {
+        self.hosted.current()
+    }
+
+    /// The server's configuration as it started, for in-process callers (the router); its
+    /// hosted clients are [`Gateway::hosted`].
     pub fn conf(&self) -> &ServerConf {
         &self.conf
     }
@@ -511,6 +526,11 @@ impl Running {
     }
 }
 
+/// A listener's address for the log, `off` when it is not configured.
+fn off_or(addr: Option<std::net::SocketAddr>) -> String {
+    addr.map_or_else(|| "off".to_string(), |a| a.to_string())
+}
+
 async fn take_or_bind(
     pre: Option<std::net::TcpListener>,
     addr: &str,
@@ -649,10 +669,10 @@ where
     tracing::info!(
         server_id = %gw.conf.server_id,
         server = %server,
-        client_http = ?client_http,
-        client_https = ?client_https,
-        admin = ?admin,
-        ocsp = ?ocsp,
+        client_http = %off_or(client_http),
+        client_https = %off_or(client_https),
+        admin = %off_or(admin),
+        ocsp = %off_or(ocsp),
         "brama is serving"
     );
     Ok(Running {

@@ -59,22 +59,30 @@ pub async fn handle(
         "message",
         proxy = "client",
         protocol = "rest",
+        remote = %conn.remote,
         id = tracing::field::Empty,
         client = tracing::field::Empty,
         service = tracing::field::Empty
     );
+    let started = std::time::Instant::now();
     match process(&gw, req, headers, dialect, &conn)
-        .instrument(span)
+        .instrument(span.clone())
         .await
     {
-        Ok(resp) => resp,
-        Err(fault) => wire::rest_error(
-            &fault,
-            dialect,
-            accept.as_deref(),
-            Proxy::Client,
-            &gw.metrics,
-        ),
+        Ok(resp) => {
+            wire::access(&span, started, Ok(resp.status().as_u16()));
+            resp
+        }
+        Err(fault) => {
+            wire::access(&span, started, Err(&fault.code.to_wire()));
+            wire::rest_error(
+                &fault,
+                dialect,
+                accept.as_deref(),
+                Proxy::Client,
+                &gw.metrics,
+            )
+        }
     }
 }
 
@@ -83,8 +91,8 @@ fn setting_of(gw: &Gateway, headers: &[Header]) -> DialectSetting {
     crate::rest::find(headers, HDR_CLIENT)
         .or_else(|| crate::rest::find(headers, "uxp-client"))
         .and_then(|v| target::parse_client(v).ok())
-        .and_then(|id| gw.conf.client(&id))
-        .map_or(DialectSetting::Auto, |c| c.rest_dialect)
+        .and_then(|id| gw.hosted().get(&id).map(|c| c.rest_dialect))
+        .unwrap_or(DialectSetting::Auto)
 }
 
 async fn process(
@@ -111,7 +119,8 @@ async fn process(
     span.record("client", request.client.to_string());
     span.record("service", request.service().to_string());
 
-    let hosted = gw.conf.client(&request.client).ok_or_else(|| {
+    let clients = gw.hosted();
+    let hosted = clients.get(&request.client).ok_or_else(|| {
         HERE.fault(
             ErrorCode::UnknownMember,
             format!(

@@ -102,7 +102,8 @@ pub async fn process(
         ));
     }
     let service_id = request.service().clone();
-    let provider = gw.conf.client(&service_id.provider).ok_or_else(|| {
+    let hosted = gw.hosted();
+    let provider = hosted.get(&service_id.provider).ok_or_else(|| {
         HERE.fault(
             ErrorCode::UnknownMember,
             format!(

@@ -27,19 +27,34 @@ pub async fn handle(
     conn: Arc<ConnInfo>,
 ) -> Response {
     if req.method() != http::Method::POST {
-        return wire::plain(405, "Only POST is supported between security servers");
+        // As X-Road's server proxy answers it: a SOAP fault, after the TLS handshake proved
+        // the peer.
+        let fault = Fault::new(
+            HERE,
+            ErrorCode::InvalidHttpMethod,
+            format!("Must use POST request method instead of {}", req.method()),
+        );
+        return wire::soap_fault(&fault, Proxy::Server, &gw.metrics);
     }
     let _in_flight = gw.metrics.start(Proxy::Server);
     let span = tracing::info_span!(
         "message",
         proxy = "server",
+        remote = %conn.remote,
         id = tracing::field::Empty,
         client = tracing::field::Empty,
         service = tracing::field::Empty
     );
-    match process(&gw, req, &conn).instrument(span).await {
-        Ok(resp) => resp,
-        Err(f) => wire::soap_fault(&f, Proxy::Server, &gw.metrics),
+    let started = std::time::Instant::now();
+    match process(&gw, req, &conn).instrument(span.clone()).await {
+        Ok(resp) => {
+            wire::access(&span, started, Ok(resp.status().as_u16()));
+            resp
+        }
+        Err(f) => {
+            wire::access(&span, started, Err(&f.code.to_wire()));
+            wire::soap_fault(&f, Proxy::Server, &gw.metrics)
+        }
     }
 }
 
@@ -113,7 +128,8 @@ async fn process(
             ),
         ));
     }
-    let provider = gw.conf.client(&service.provider).ok_or_else(|| {
+    let hosted = gw.hosted();
+    let provider = hosted.get(&service.provider).ok_or_else(|| {
         HERE.fault(
             ErrorCode::UnknownMember,
             format!(

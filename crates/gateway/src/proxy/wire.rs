@@ -44,6 +44,17 @@ fn log_fault(fault: &Fault, proxy: Proxy, metrics: &Metrics) {
     }
 }
 
+/// The access log: one line per exchange (target `access`), inside the exchange's span, which
+/// names the proxy, the client, the service and the X-Road id: the outcome (the HTTP status
+/// answered, or the fault code) and the time to the answer's head. Never a body.
+pub fn access(span: &tracing::Span, started: std::time::Instant, outcome: Result<u16, &str>) {
+    let ms = format_args!("{:.1}", started.elapsed().as_secs_f64() * 1e3);
+    span.in_scope(|| match outcome {
+        Ok(status) => tracing::info!(target: "access", status, ms, "exchange"),
+        Err(fault) => tracing::info!(target: "access", fault, ms, "exchange"),
+    });
+}
+
 /// A plain-text answer for requests that are not X-Road messages at all (wrong method or path).
 pub fn plain(status: u16, text: &str) -> Response {
     http::Response::builder()
