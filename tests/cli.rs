@@ -182,8 +182,8 @@ fn the_embedded_default_serves_the_readme_flow_to_diia_only() {
             .args([
                 "submit",
                 "examples/applications/all-services.json",
-                "--timeout-s",
-                "60",
+                "--timeout",
+                "60s",
             ])
             .current_dir(repo)
             .output()
@@ -195,6 +195,18 @@ fn the_embedded_default_serves_the_readme_flow_to_diia_only() {
             String::from_utf8_lossy(&out.stderr)
         );
         assert!(stdout.contains("delivered"), "{stdout}");
+        // Not a terminal: a progress line when something changed, not one per poll.
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let progress: Vec<&str> = stderr
+            .lines()
+            .filter(|l| l.starts_with('['))
+            .map(|l| l.rsplit_once(" · ").map_or(l, |(p, _)| p))
+            .collect();
+        assert!(!progress.is_empty(), "{stderr}");
+        assert!(
+            progress.windows(2).all(|w| w[0] != w[1]) && !stderr.contains('\r'),
+            "{stderr}"
+        );
         // The same application without the certificate, over plain HTTP: refused.
         let rt = tokio::runtime::Runtime::new().unwrap();
         let r = rt.block_on(common::http::request(
@@ -348,4 +360,14 @@ id = "SEVDEIR/GOV/00000001/DIIA"
         err.contains("tls.auth_cert: is issued by brama's test PKI"),
         "{err}"
     );
+}
+
+/// A file that is not there is said to be unreadable, not an invalid signature.
+#[test]
+fn verify_says_when_it_cannot_read_a_file() {
+    let out = brama().args(["verify", "nope.asice"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("cannot read nope.asice"), "{err}");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("MalformedSignature"));
 }

@@ -185,4 +185,44 @@ fn keys_on_a_software_token() {
         line(&listing, "sign-new").contains("CN=00000001"),
         "{listing}"
     );
+
+    // Any label is listed once generated, not only `sign-*` ones.
+    ok(&config, &with(&["generate", "--label", "hsm-migration"]));
+    let listing = ok(&config, &with(&["list"]));
+    assert!(
+        line(&listing, "hsm-migration").contains("EC P-256"),
+        "{listing}"
+    );
+    // A CA certificate is not a signing certificate.
+    let ca = dir.join("certs/ca.pem");
+    let refused = brama(&config, &with(&["import-cert", ca.to_str().unwrap()]));
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(1), "{err}");
+    assert!(err.contains("is a CA certificate"), "{err}");
+}
+
+/// Without --config: the embedded default's keys, listed; writing to them is refused.
+#[test]
+fn keys_of_the_embedded_default() {
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_brama"))
+            .arg("keys")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["list"]);
+    let listing = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        line(&listing, "sign-GOV-00000001").contains("CN=00000001"),
+        "{listing}"
+    );
+    let out = run(&["generate", "--label", "x"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("read-only"));
 }

@@ -20,12 +20,13 @@ const DIIA: &str = "SEVDEIR-TEST/GOV/00000001/DIIA";
 const OTHER: &str = "SEVDEIR-TEST/GOV/00000009/OTHER";
 const DRACS: &str = "SEVDEIR-TEST/GOV/00000002/DRACS";
 
-/// Runs `brama load ARGS --json --quiet`; returns the summary.
+/// Runs `brama load ARGS --json --quiet`; returns the summary. Errors do not fail the run
+/// (`--max-error-rate 1`): the tests count them themselves.
 async fn load(args: &[&str]) -> Value {
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_brama"))
         .arg("load")
         .args(args)
-        .args(["--json", "--quiet"])
+        .args(["--json", "--quiet", "--max-error-rate", "1"])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .await
@@ -362,6 +363,43 @@ async fn soap_rest_and_https_runs_are_measured_and_faults_counted_by_code() {
     ])
     .await;
     assert_eq!(v["errors_by_kind"]["connect"], 5, "{v}");
+}
+
+/// Past `--max-error-rate` (1% unless given) the run fails with exit code 1, its summary
+/// printed all the same.
+#[tokio::test]
+async fn an_error_rate_above_the_threshold_fails_the_run() {
+    let dead = format!("http://{}", bind().local_addr().unwrap());
+    for (extra, code) in [
+        (vec![], 1),
+        (vec!["--max-error-rate", "0.5"], 1),
+        (vec!["--max-error-rate", "1"], 0),
+    ] {
+        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_brama"))
+            .args([
+                "load",
+                "--url",
+                &dead,
+                "--request",
+                "examples/soap/getBirthRecord.xml",
+            ])
+            .args(["--requests", "3", "--concurrency", "1", "--json", "--quiet"])
+            .args(&extra)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .await
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{extra:?}: {err}");
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["errors"], 3, "{v}");
+        if code == 1 {
+            assert!(
+                err.contains("error rate 100.0% is above --max-error-rate"),
+                "{err}"
+            );
+        }
+    }
 }
 
 #[tokio::test]

@@ -435,17 +435,45 @@ async fn the_queue_cli_works_while_the_server_runs() {
     let id = v["id"].as_str().unwrap().to_string();
     wait_done(d.client(), &id, Duration::from_secs(20)).await;
     let admin = format!("http://{}", d.ss1.admin.unwrap());
-    let run = |args: Vec<String>| {
+    let run_coded = |args: Vec<String>| {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_brama"))
             .args(["queue", "--admin", &admin])
             .args(args)
             .output()
             .unwrap();
         (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
         )
     };
+    let run = |args: Vec<String>| {
+        let (code, out) = run_coded(args);
+        (code == Some(0), out)
+    };
+    // What cannot be done says so and fails: 2 for a usage error, 1 when nothing was done.
+    let (code, out) = run_coded(vec!["list".into(), "--state".into(), "bogus".into()]);
+    assert_eq!(code, Some(2), "{out}");
+    assert!(
+        out.contains("bogus") && out.contains("in_progress"),
+        "{out}"
+    );
+    let (code, out) = run_coded(vec!["purge".into()]);
+    assert_eq!(code, Some(2), "purge without an id or --all: {out}");
+    let retry = |service: &str| {
+        vec![
+            "retry".into(),
+            id.clone(),
+            "--service".into(),
+            service.into(),
+        ]
+    };
+    let (code, out) = run_coded(retry("nope"));
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("has no service 'nope'"), "{out}");
+    let (code, out) = run_coded(retry("registerTaxpayer"));
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("nothing restarted"), "{out}");
     let (ok, out) = run(vec!["list".into()]);
     assert!(ok, "{out}");
     assert!(out.contains(&id) && out.contains("completed"), "{out}");
@@ -454,7 +482,7 @@ async fn the_queue_cli_works_while_the_server_runs() {
         ok && out.contains("registerTaxpayer") && out.contains("delivered"),
         "{out}"
     );
-    let (ok, out) = run(vec!["--json".into(), "purge".into()]);
+    let (ok, out) = run(vec!["--json".into(), "purge".into(), "--all".into()]);
     assert!(ok && out.contains(&id), "{out}");
     let r = http::get(d.client(), &format!("/api/v1/applications/{id}"), &[]).await;
     assert_eq!(r.status, 404);

@@ -16,17 +16,22 @@ pub enum GlobalconfCommand {
     /// Download the global configuration from an anchor's sources, check it (directory
     /// signature, every file's hash, expiry) and store it in DIR/current.
     Download {
+        /// The configuration anchor (XML) naming the sources and their signing certificates.
         #[arg(long)]
         anchor: PathBuf,
+        /// The directory it is stored in (the version in force goes to DIR/current).
         #[arg(long)]
         out: PathBuf,
-        /// Time for a source to answer one request, in milliseconds.
-        #[arg(long, default_value_t = 30_000)]
-        timeout_ms: u64,
+        /// Time for a source to answer one request (30s, 500ms).
+        #[arg(long, value_parser = crate::load::parse_duration, default_value = "30s")]
+        timeout: Duration,
     },
     /// Read a stored global configuration (DIR, or DIR/current when downloaded) and say whether
     /// it is usable now.
-    Verify { dir: PathBuf },
+    Verify {
+        /// The stored configuration's directory.
+        dir: PathBuf,
+    },
     /// The global configuration a running server has in force, and its downloads.
     Show {
         /// The server's configuration (for its admin address); the embedded default when absent.
@@ -35,6 +40,7 @@ pub enum GlobalconfCommand {
         /// Admin listener URL; defaults to the configuration's `listeners.admin`.
         #[arg(long)]
         admin: Option<String>,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -49,8 +55,10 @@ pub enum GlobalconfCommand {
         /// The signing certificate and its P-256 key (PEM). TEST ONLY defaults.
         #[arg(long, default_value = "certs-test/ca.pem")]
         cert: PathBuf,
+        /// The signing certificate's key (PKCS#8 PEM).
         #[arg(long, default_value = "certs-test/ca.key")]
         key: PathBuf,
+        /// The address it serves on.
         #[arg(long, default_value = "127.0.0.1:8000")]
         listen: String,
         /// Where the configuration anchor is written.
@@ -67,10 +75,13 @@ pub enum OcspCommand {
     /// Each of a running server's own certificates: its responder, the age of its response,
     /// the next refresh and the freshness left.
     Status {
+        /// The server's configuration (for its admin address); the embedded default when absent.
         #[arg(long, short)]
         config: Option<PathBuf>,
+        /// Admin listener URL; defaults to the configuration's `listeners.admin`.
         #[arg(long)]
         admin: Option<String>,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -81,8 +92,8 @@ pub fn run(cmd: GlobalconfCommand) -> ExitCode {
         GlobalconfCommand::Download {
             anchor,
             out,
-            timeout_ms,
-        } => super::runtime().block_on(download(&anchor, &out, timeout_ms)),
+            timeout,
+        } => super::runtime().block_on(download(&anchor, &out, timeout)),
         GlobalconfCommand::Verify { dir } => verify(&dir),
         GlobalconfCommand::Show {
             config,
@@ -135,11 +146,10 @@ fn finish(result: Result<(), String>) -> ExitCode {
     }
 }
 
-async fn download(anchor: &Path, out: &Path, timeout_ms: u64) -> Result<(), String> {
+async fn download(anchor: &Path, out: &Path, timeout: Duration) -> Result<(), String> {
     let anchor = ConfigurationAnchor::load(anchor).map_err(|e| e.to_string())?;
     let pool = crate::transport::Pool::new(4, Duration::from_secs(5), Duration::from_secs(5));
-    let d =
-        crate::confclient::download(&pool, &anchor, &[], Duration::from_millis(timeout_ms)).await?;
+    let d = crate::confclient::download(&pool, &anchor, &[], timeout).await?;
     let gc = crate::confclient::store::store(out, &d)?;
     println!(
         "downloaded {} from {} (version {}, expires {}): {} file(s), {} instance(s); in force at {}",

@@ -42,6 +42,7 @@ pub enum KeysCommand {
         /// Label of the new key (software tokens: `<keys_dir>/<LABEL>.key`).
         #[arg(long)]
         label: String,
+        /// The key's algorithm: EC P-256 (Trembita's) or RSA 2048.
         #[arg(long = "type", value_enum, default_value = "ec")]
         key_type: KeyKind,
     },
@@ -88,7 +89,14 @@ enum Token {
     Software {
         dir: PathBuf,
     },
+    /// The embedded default's software keys: listed, never written.
+    Embedded {
+        keys: Vec<crate::sign::conf::SigningKeyConf>,
+    },
 }
+
+const EMBEDDED_READ_ONLY: &str =
+    "the embedded default configuration is read-only: pass --config FILE";
 
 fn dispatch(command: KeysCommand) -> Result<(), String> {
     match command {
@@ -164,7 +172,12 @@ fn open(args: &TokenArgs) -> Result<(ServerConf, Token), String> {
             .or_else(|| tokens.first())
             .ok_or("the configuration has no [[signer.tokens]]")?,
     };
-    let token = open_section(section, &conf.source)?;
+    let token = match (&conf.source, section.kind.as_str()) {
+        (ConfigSource::Embedded, "software") => Token::Embedded {
+            keys: conf.signer.keys.clone(),
+        },
+        _ => open_section(section, &conf.source)?,
+    };
     Ok((conf, token))
 }
 
@@ -197,14 +210,9 @@ fn open_section(t: &TokenSection, source: &ConfigSource) -> Result<Token, String
                 .keys_dir
                 .as_deref()
                 .ok_or_else(|| format!("software token '{}' has no keys_dir", t.name))?;
-            match source {
-                ConfigSource::Dir(_) => Ok(Token::Software {
-                    dir: source.path(rel),
-                }),
-                ConfigSource::Embedded => Err(
-                    "software keys live next to a configuration file: pass --config FILE".into(),
-                ),
-            }
+            Ok(Token::Software {
+                dir: source.path(rel),
+            })
         }
         other => Err(format!("token '{}' has unknown kind '{other}'", t.name)),
     }
@@ -249,16 +257,12 @@ fn list(token: &Token) -> Result<(), String> {
             keys.iter().for_each(print_key);
         }
         Token::Software { dir } => {
-            let mut stems: Vec<String> = std::fs::read_dir(dir)
-                .map_err(|e| format!("{}: {e}", dir.display()))?
-                .filter_map(Result::ok)
-                .filter_map(|e| e.file_name().into_string().ok())
-                .filter(|n| n.starts_with("sign-") && n.ends_with(".key"))
-                .map(|n| n.trim_end_matches(".key").to_string())
-                .collect();
-            stems.sort();
+            // Every key in the directory: `keys generate` may name one anything, and a
+            // `[[signer.keys]]` entry may use it; `sign-<CLASS>-<CODE>` keys sign for their
+            // member without one.
+            let stems = key_stems(dir)?;
             if stems.is_empty() {
-                println!("no sign-*.key files in {}", dir.display());
+                println!("no .key files in {}", dir.display());
             }
             for stem in stems {
                 let kind = read_key(dir, &stem)
@@ -270,8 +274,44 @@ fn list(token: &Token) -> Result<(), String> {
                 println!("{stem}  {kind}  {}", cert_text(subject.as_deref()));
             }
         }
+        Token::Embedded { keys } => {
+            let mut keys: Vec<_> = keys.iter().collect();
+            keys.sort_by_key(|k| k.member.to_string());
+            for k in keys {
+                let name = match &k.location {
+                    crate::sign::conf::KeyLocation::Software { name, .. } => name.as_str(),
+                    crate::sign::conf::KeyLocation::Pkcs11 { .. } => continue,
+                };
+                let subject = k.cert_chain.first().and_then(|der| {
+                    x509_parser::parse_x509_certificate(der)
+                        .ok()
+                        .map(|(_, c)| c.subject().to_string())
+                });
+                println!(
+                    "{}  EC P-256  {}  (embedded, signs for {})",
+                    name.rsplit('/')
+                        .next()
+                        .unwrap_or(name)
+                        .trim_end_matches(".key"),
+                    cert_text(subject.as_deref()),
+                    k.member
+                );
+            }
+        }
     }
     Ok(())
+}
+
+/// The names (without `.key`) of the key files in `dir`, sorted.
+fn key_stems(dir: &Path) -> Result<Vec<String>, String> {
+    let mut stems: Vec<String> = std::fs::read_dir(dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))?
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter_map(|n| n.strip_suffix(".key").map(str::to_string))
+        .collect();
+    stems.sort();
+    Ok(stems)
 }
 
 fn software_type(k: &rcgen::KeyPair) -> &'static str {
@@ -345,6 +385,7 @@ fn generate(token: &Token, label: &str, kind: KeyKind) -> Result<(), String> {
             write_new_private(&path, key.serialize_pem().as_bytes())?;
             println!("generated EC P-256 key {label} in {}", path.display());
         }
+        Token::Embedded { .. } => return Err(EMBEDDED_READ_ONLY.into()),
     }
     Ok(())
 }
@@ -390,6 +431,7 @@ fn csr(token: &Token, label: &str, subject: &[(String, String)]) -> Result<Strin
                 .and_then(|r| r.pem())
                 .map_err(|e| format!("build CSR: {e}"))
         }
+        Token::Embedded { .. } => Err(EMBEDDED_READ_ONLY.into()),
     }
 }
 
@@ -416,6 +458,7 @@ fn distinguished_name(subject: &[(String, String)]) -> Result<rcgen::Distinguish
 
 fn import_cert(token: &Token, pem: &[u8]) -> Result<(), String> {
     let der = first_cert(pem).ok_or("the file holds no PEM certificate")?;
+    refuse_ca(&der)?;
     match token {
         Token::Pkcs11 { module, token, pin } => {
             let k = pkcs11::import_cert(module, token, pin, &der).map_err(|e| e.to_string())?;
@@ -430,14 +473,7 @@ fn import_cert(token: &Token, pem: &[u8]) -> Result<(), String> {
             let (_, cert) = x509_parser::parse_x509_certificate(&der)
                 .map_err(|e| format!("not an X.509 certificate: {e}"))?;
             let cert_key = cert.public_key().subject_public_key.data.to_vec();
-            let mut stems: Vec<String> = std::fs::read_dir(dir)
-                .map_err(|e| format!("{}: {e}", dir.display()))?
-                .filter_map(Result::ok)
-                .filter_map(|e| e.file_name().into_string().ok())
-                .filter_map(|n| n.strip_suffix(".key").map(str::to_string))
-                .collect();
-            stems.sort();
-            let stem = stems
+            let stem = key_stems(dir)?
                 .into_iter()
                 .find(|s| read_key(dir, s).is_ok_and(|k| k.public_key_raw() == cert_key))
                 .ok_or_else(|| {
@@ -454,6 +490,20 @@ fn import_cert(token: &Token, pem: &[u8]) -> Result<(), String> {
                 cert.subject()
             );
         }
+        Token::Embedded { .. } => return Err(EMBEDDED_READ_ONLY.into()),
+    }
+    Ok(())
+}
+
+/// A signing certificate is an end entity's: a CA certificate (basicConstraints CA) is refused.
+fn refuse_ca(der: &[u8]) -> Result<(), String> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der)
+        .map_err(|e| format!("not an X.509 certificate: {e}"))?;
+    if cert.is_ca() {
+        return Err(format!(
+            "{} is a CA certificate (basicConstraints CA), not a member's signing certificate",
+            cert.subject()
+        ));
     }
     Ok(())
 }

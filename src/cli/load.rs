@@ -28,6 +28,8 @@ pub enum ScenarioArg {
 
 #[derive(clap::Args)]
 pub struct LoadArgs {
+    /// What to send: X-Road SOAP requests, REST requests, or router applications followed to
+    /// the end.
     #[arg(long, value_enum, default_value = "soap")]
     scenario: ScenarioArg,
     /// Client proxy base URL (http:// or https://).
@@ -96,6 +98,10 @@ pub struct LoadArgs {
     /// application: how often to ask for an application's status.
     #[arg(long, value_parser = parse_duration, default_value = "100ms")]
     poll_interval: Duration,
+    /// Fail the run (exit code 1, after the summary) when more than this fraction of the
+    /// requests fail: 0.01 is 1%, 1 never fails.
+    #[arg(long, default_value_t = 0.01, value_name = "FRACTION")]
+    max_error_rate: f64,
     /// Print the summary as one JSON object.
     #[arg(long)]
     json: bool,
@@ -133,9 +139,17 @@ pub fn run(a: LoadArgs) -> ExitCode {
     };
     let rt = match rt {
         Ok(rt) => rt,
-        Err(e) => return fail(format!("cannot start the runtime: {e}")),
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
     };
-    let json = a.json;
+    let (json, max_error_rate) = (a.json, a.max_error_rate);
+    if !(0.0..=1.0).contains(&max_error_rate) {
+        return fail(LoadError::Usage(
+            "--max-error-rate is a fraction from 0 to 1".into(),
+        ));
+    }
     match rt.block_on(start(a, threads)) {
         Ok(summary) => {
             if json {
@@ -143,14 +157,24 @@ pub fn run(a: LoadArgs) -> ExitCode {
             } else {
                 print!("{}", summary.to_text());
             }
+            let rate = summary.errors as f64 / summary.requests.max(1) as f64;
+            if rate > max_error_rate {
+                eprintln!(
+                    "error: error rate {:.1}% is above --max-error-rate {}%",
+                    rate * 100.0,
+                    max_error_rate * 100.0
+                );
+                return ExitCode::FAILURE;
+            }
             ExitCode::SUCCESS
         }
         Err(e) => fail(e),
     }
 }
 
-fn fail(msg: impl std::fmt::Display) -> ExitCode {
-    eprintln!("error: {msg}");
+/// Exit code 2: what the command line gave cannot be used (flags, files, the target).
+fn fail(e: LoadError) -> ExitCode {
+    eprintln!("error: {e}");
     ExitCode::from(2)
 }
 

@@ -58,7 +58,8 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
-    /// Build one X-Road SOAP request and send it to a client proxy; print the response or fault.
+    /// Build one X-Road request (SOAP, or REST with --rest) and send it to a client proxy; print
+    /// the answer or the fault.
     Send(send::SendArgs),
     /// The global configuration: download, verify, show, publish (a test central server).
     Globalconf {
@@ -109,8 +110,10 @@ enum Command {
     /// Run the registry simulator alone.
     #[cfg(feature = "sim")]
     RegistrySim {
+        /// The address it serves on.
         #[arg(long, default_value = "127.0.0.1:8090")]
         listen: String,
+        /// Added to every answer, in milliseconds.
         #[arg(long, default_value_t = 0)]
         latency_ms: u64,
         /// Fraction of requests answered with a fault (0..1).
@@ -181,6 +184,7 @@ enum ArchiveCommand {
 enum ConfigCommand {
     /// Validate the server configuration and the global configuration; print every error.
     Check {
+        /// The configuration file (the embedded default when left out).
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
@@ -469,5 +473,32 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => {}
         _ = term.recv() => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every command and every flag and argument of every command says what it is for.
+    #[test]
+    fn every_flag_has_help() {
+        use clap::CommandFactory;
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            let path = format!("{path} {}", cmd.get_name());
+            if cmd.get_about().is_none() && !path.ends_with(" help") {
+                missing.push(format!("{path}: the command"));
+            }
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if !["help", "version"].contains(&id) && arg.get_help().is_none() {
+                    missing.push(format!("{path}: {id}"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                walk(sub, &path, missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&super::Cli::command(), "", &mut missing);
+        assert!(missing.is_empty(), "no help for:\n{}", missing.join("\n"));
     }
 }

@@ -35,22 +35,34 @@ pub enum QueueCommand {
     List {
         /// Only applications with a service in this state (pending, in_flight, retrying,
         /// delivered, failed) or with this overall status (in_progress, completed).
-        #[arg(long)]
+        #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(crate::router::api::LIST_STATES))]
         state: Option<String>,
+        /// At most this many applications.
         #[arg(long, default_value_t = 100)]
         limit: usize,
     },
     /// One application with every attempt of every service.
-    Show { id: String },
-    /// Start failed deliveries of an application again (all, or one service).
-    Retry {
+    Show {
+        /// The application's id (as `submit` printed it).
         id: String,
+    },
+    /// Start failed deliveries of an application again (all, or one service). Fails when
+    /// nothing was restarted.
+    Retry {
+        /// The application's id.
+        id: String,
+        /// Only this service (e.g. `dps`), which must be one of the application's.
         #[arg(long)]
         service: Option<String>,
     },
-    /// Remove finished applications, or one application by id.
+    /// Remove one application by id, or with --all every finished one.
+    #[command(group(clap::ArgGroup::new("which").required(true).args(["id", "all"])))]
     Purge {
+        /// The application's id.
         id: Option<String>,
+        /// Every finished application (every service delivered or failed).
+        #[arg(long)]
+        all: bool,
         /// Also purge an application that is still being delivered.
         #[arg(long)]
         force: bool,
@@ -85,6 +97,19 @@ pub async fn run(a: QueueArgs) -> ExitCode {
         },
         None => local(&conf, &a.command).await,
     };
+    // Nothing restarted is a retry that did not happen: say so, and fail.
+    let res = res.and_then(|v| match &a.command {
+        QueueCommand::Retry { id, .. } if v["restarted"] == 0 => Err(format!(
+            "nothing restarted: application {id} has no failed delivery{}",
+            match &a.command {
+                QueueCommand::Retry {
+                    service: Some(s), ..
+                } => format!(" of {s}"),
+                _ => String::new(),
+            }
+        )),
+        _ => Ok(v),
+    });
     match res {
         Ok(v) => {
             if a.json {
@@ -124,7 +149,7 @@ async fn remote(admin: &str, cmd: &QueueCommand) -> Result<Value, Remote> {
                 None => format!("{base}/{id}/retry"),
             },
         ),
-        QueueCommand::Purge { id, force } => {
+        QueueCommand::Purge { id, force, .. } => {
             let mut q = Vec::new();
             if let Some(id) = id {
                 q.push(format!("id={id}"));
@@ -184,7 +209,7 @@ async fn local(conf: &ServerConf, cmd: &QueueCommand) -> Result<Value, String> {
             .retry(id, service.as_deref())
             .await
             .map(|n| serde_json::json!({ "id": id, "restarted": n })),
-        QueueCommand::Purge { id, force } => api::purge(&router, id.as_deref(), *force).await,
+        QueueCommand::Purge { id, force, .. } => api::purge(&router, id.as_deref(), *force).await,
     };
     r.map_err(|e| e.to_string())
 }
@@ -235,12 +260,18 @@ fn print(cmd: &QueueCommand, v: &Value) {
                 v["status"].as_str().unwrap_or("")
             );
             for s in v["services"].as_array().into_iter().flatten() {
+                // Every attempt made; `attempts` counts those since the last retry.
+                let made = s["history"].as_array().map_or(0, Vec::len);
+                let since = s["attempts"].as_u64().unwrap_or(0) as usize;
+                let attempts = match since < made {
+                    true => format!("{made} ({since} since the last retry)"),
+                    false => made.max(since).to_string(),
+                };
                 println!(
-                    "  {:<26} {:<8} {:<10} attempts {}  x-road id {}",
+                    "  {:<26} {:<8} {:<10} attempts {attempts}  x-road id {}",
                     s["service"].as_str().unwrap_or(""),
                     s["registry"].as_str().unwrap_or(""),
                     s["state"].as_str().unwrap_or(""),
-                    s["attempts"],
                     s["xroadId"].as_str().unwrap_or("")
                 );
                 if let Some(w) = s["waitingFor"].as_array() {

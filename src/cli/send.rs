@@ -12,7 +12,7 @@ use crate::load::tls::TlsSettings;
 
 /// Largest answer read by the command line.
 const MAX_ANSWER: usize = 256 * 1024 * 1024;
-/// Upper bound on one call; the commands wait less (`--timeout-secs`).
+/// Upper bound on one call; the commands wait less (`--timeout`).
 const CALL_LIMIT: Duration = Duration::from_secs(3600);
 
 use crate::identifiers::{ClientId, SecurityServerId, ServiceId};
@@ -52,8 +52,10 @@ pub struct SendArgs {
     /// REST: speak Trembita 2.0's UXP headers (`Uxp-Client`, `Uxp-Service`, `/restapi`).
     #[arg(long)]
     uxp: bool,
+    /// The person behind the request (`xrd:userId`), e.g. the citizen's national id.
     #[arg(long)]
     user_id: Option<String>,
+    /// The case it belongs to (`xrd:issue`).
     #[arg(long)]
     issue: Option<String>,
     /// Message id; a fresh UUID by default.
@@ -62,8 +64,9 @@ pub struct SendArgs {
     /// Target one security server: INSTANCE/CLASS/CODE/SERVER.
     #[arg(long)]
     security_server: Option<String>,
-    #[arg(long, default_value_t = 60)]
-    timeout_secs: u64,
+    /// How long to wait for the answer (30s, 500ms, 2m).
+    #[arg(long, value_parser = crate::load::parse_duration, default_value = "60s")]
+    timeout: Duration,
 }
 
 fn fail(msg: impl std::fmt::Display) -> ExitCode {
@@ -110,17 +113,17 @@ pub async fn run(a: SendArgs) -> ExitCode {
     };
     let xml = build::request(&header, &body);
     let work = post(&a.url, Bytes::from(xml));
-    let (status, bytes) =
-        match tokio::time::timeout(Duration::from_secs(a.timeout_secs), work).await {
-            Err(_) => {
-                return fail(format!(
-                    "no answer from {} within {} s",
-                    a.url, a.timeout_secs
-                ))
-            }
-            Ok(Err(e)) => return fail(e),
-            Ok(Ok(r)) => r,
-        };
+    let (status, bytes) = match tokio::time::timeout(a.timeout, work).await {
+        Err(_) => {
+            return fail(format!(
+                "no answer from {} within {} s",
+                a.url,
+                a.timeout.as_secs_f64()
+            ))
+        }
+        Ok(Err(e)) => return fail(e),
+        Ok(Ok(r)) => r,
+    };
     println!("{}", String::from_utf8_lossy(&bytes));
     match SoapMessage::parse(bytes, None, &SoapLimits::default()) {
         Ok(m) => match m.body {
@@ -194,8 +197,13 @@ async fn rest(a: SendArgs) -> ExitCode {
     };
     let tls = TlsSettings::default();
     let work = http_call_with(method, &url, &headers, body, &tls);
-    let resp = match tokio::time::timeout(Duration::from_secs(a.timeout_secs), work).await {
-        Err(_) => return fail(format!("no answer from {url} within {} s", a.timeout_secs)),
+    let resp = match tokio::time::timeout(a.timeout, work).await {
+        Err(_) => {
+            return fail(format!(
+                "no answer from {url} within {} s",
+                a.timeout.as_secs_f64()
+            ))
+        }
         Ok(Err(e)) => return fail(e),
         Ok(Ok(r)) => r,
     };

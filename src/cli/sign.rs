@@ -37,6 +37,8 @@ pub struct TrustArgs {
     /// one when absent; `GET /verificationconf` gives it, zipped).
     #[arg(long)]
     globalconf: Option<PathBuf>,
+    /// The server configuration whose global configuration is trusted (the embedded default
+    /// when absent).
     #[arg(long, short)]
     config: Option<PathBuf>,
 }
@@ -357,10 +359,17 @@ pub fn verify(a: VerifyArgs) -> ExitCode {
             }
         }
     };
+    let mut unreadable = false;
     for f in &a.files {
+        // A name that is not there is a mistake of the command line, not an invalid container.
+        if let Err(e) = std::fs::metadata(f) {
+            eprintln!("error: cannot read {}: {e}", f.display());
+            unreadable = true;
+            continue;
+        }
         each_container(f, &mut report);
     }
-    if all_valid {
+    if all_valid && !unreadable {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

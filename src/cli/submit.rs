@@ -33,9 +33,9 @@ pub struct SubmitArgs {
     /// Print the id and stop, without following the application.
     #[arg(long)]
     pub no_follow: bool,
-    /// Stop following after this many seconds (exit code 2).
-    #[arg(long, default_value_t = 600)]
-    pub timeout_s: u64,
+    /// Stop following after this long (10m, 90s), with exit code 3: still in progress.
+    #[arg(long, value_parser = crate::load::parse_duration, default_value = "10m")]
+    pub timeout: Duration,
     /// Print the final status as JSON.
     #[arg(long)]
     pub json: bool,
@@ -89,7 +89,7 @@ pub async fn run(a: SubmitArgs) -> ExitCode {
         println!("{id}");
         return ExitCode::SUCCESS;
     }
-    follow(base, id, Duration::from_secs(a.timeout_s), a.json, &tls).await
+    follow(base, id, a.timeout, a.json, &tls).await
 }
 
 async fn follow(
@@ -119,11 +119,12 @@ async fn follow(
             return fail(format!("status query failed: {status}"));
         }
         let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-        let line = progress(&v, start.elapsed());
+        let line = progress(&v);
         if tty {
-            eprint!("\r\x1b[2K{line}");
+            eprint!("\r\x1b[2K{line} · {:.1} s", start.elapsed().as_secs_f64());
         } else if line != last_line {
-            eprintln!("{line}");
+            // Not a terminal (a log, a pipe): a line when something changed, not per poll.
+            eprintln!("{line} · {:.1} s", start.elapsed().as_secs_f64());
         }
         let _ = std::io::stderr().flush();
         last_line = line;
@@ -147,15 +148,15 @@ async fn follow(
             if tty {
                 eprintln!();
             }
-            eprintln!("still in progress after {} s", timeout.as_secs());
-            return ExitCode::from(2);
+            eprintln!("still in progress after {} s", timeout.as_secs_f64());
+            return ExitCode::from(3);
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
 }
 
-/// `[#####-----] 5/10 delivered · 1 retrying · 12.3 s`
-fn progress(v: &Value, elapsed: Duration) -> String {
+/// `[#####-----] 5/10 delivered · 1 retrying` (the caller adds the time)
+fn progress(v: &Value) -> String {
     let services = v["services"].as_array().cloned().unwrap_or_default();
     let count = |s: &str| services.iter().filter(|d| d["state"] == s).count();
     let done = count("delivered");
@@ -170,11 +171,10 @@ fn progress(v: &Value, elapsed: Duration) -> String {
         }
     }
     format!(
-        "[{}{}] {} · {:.1} s",
+        "[{}{}] {}",
         "#".repeat(filled),
         "-".repeat(width - filled),
-        parts.join(" · "),
-        elapsed.as_secs_f64()
+        parts.join(" · ")
     )
 }
 

@@ -22,6 +22,7 @@ pub enum WsdlCommand {
     /// Show one operation (`registerBirth` or `dracs/registerBirth`): titles, X-Road service,
     /// namespace, request and response fields, and a sample request envelope.
     Show {
+        /// The operation: `registerBirth` or `dracs/registerBirth`.
         operation: String,
         /// Read the WSDLs in this directory instead of the compiled-in registries.
         #[arg(long)]
@@ -37,7 +38,9 @@ pub enum WsdlCommand {
     /// Print the Rust code generated from one WSDL file, or from every WSDL in --dir
     /// (default `wsdl`): the same generator build.rs runs.
     Gen {
+        /// One WSDL file.
         file: Option<PathBuf>,
+        /// Every WSDL in this directory.
         #[arg(long, conflicts_with = "file")]
         dir: Option<PathBuf>,
         /// Path of brama's WSDL runtime as seen from where the code is used.

@@ -256,6 +256,17 @@ pub async fn admin(router: &Router, req: http::Request<Incoming>) -> Response {
     }
 }
 
+/// What `list` filters by: a service's state, or an application's overall status.
+pub const LIST_STATES: [&str; 7] = [
+    "pending",
+    "in_flight",
+    "retrying",
+    "delivered",
+    "failed",
+    "in_progress",
+    "completed",
+];
+
 /// Applications with their services, oldest first; `state` keeps the applications that have a
 /// service in that state (`pending`, `in_flight`, `retrying`, `delivered`, `failed`) or whose
 /// overall status is `completed` / `in_progress`.
@@ -264,6 +275,12 @@ pub async fn list(
     state: Option<&str>,
     limit: usize,
 ) -> Result<Value, RouterError> {
+    if let Some(s) = state.filter(|s| !LIST_STATES.contains(s)) {
+        return Err(RouterError::BadRequest(format!(
+            "state '{s}' is not one of {}",
+            LIST_STATES.join(", ")
+        )));
+    }
     let store = &router.engine.store;
     let mut out = Vec::new();
     for app in store.apps(usize::MAX).await? {

@@ -787,6 +787,13 @@ impl Engine {
         if all.is_empty() {
             return Err(RouterError::NotFound(app.to_string()));
         }
+        if let Some(s) = service.filter(|s| !all.iter().any(|d| d.service == *s)) {
+            let known: Vec<&str> = all.iter().map(|d| d.service.as_str()).collect();
+            return Err(RouterError::BadRequest(format!(
+                "application {app} has no service '{s}' (it has {})",
+                known.join(", ")
+            )));
+        }
         let application = application(&mut tx, app)
             .await?
             .ok_or_else(|| RouterError::NotFound(app.to_string()))?;
