@@ -78,11 +78,13 @@ def main():
                 return m, v
         return None, None
 
-    # Probes: GET /health on the admin port.
-    for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
+    # Probes on the admin port: readiness and start-up on /health (X-Road's health check),
+    # liveness on /health/live (alive while it serves; a restart mends nothing /health reports).
+    for probe, path in (("readinessProbe", "/health"), ("startupProbe", "/health"),
+                        ("livenessProbe", "/health/live")):
         get = c.get(probe, {}).get("httpGet")
         if check(get is not None, f"{probe}: no httpGet"):
-            check(get.get("path") == "/health", f"{probe}: path {get.get('path')!r}, not /health")
+            check(get.get("path") == path, f"{probe}: path {get.get('path')!r}, not {path}")
             check(port_number(get.get("port")) == ADMIN_PORT,
                   f"{probe}: port {get.get('port')!r} is not the admin port {ADMIN_PORT}")
 

@@ -158,6 +158,8 @@ async fn an_unreachable_database_refuses_messages_until_it_is_back() {
     let health = get(admin, "/health", &[]).await;
     assert_eq!(health.status, 503);
     assert!(health.text().contains("message log"), "{}", health.text());
+    // Alive all the same: a restart would not bring the database back.
+    assert_eq!(get(admin, "/health/live", &[]).await.status, 200);
     // Not sent: a message that cannot be logged does not go on.
     let sent = p.sim.stats.requests();
     pg.resume();

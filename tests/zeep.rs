@@ -85,7 +85,15 @@ async fn zeep_calls_every_registry_through_brama_from_the_wsdls() {
 /// through the client proxy as its HTTP proxy, to the address in the WSDL.
 #[tokio::test]
 async fn pyxroad_downloads_the_wsdl_and_calls_the_service() {
-    let Pair { ss1, ss2, sim, .. } = start_pair(Duration::ZERO).await;
+    // OTHER over plain HTTP, as DIIA: pyxroad speaks HTTP to the security server.
+    let Pair { ss1, ss2, sim, .. } = start_pair_with(Duration::ZERO, |name, toml| match name {
+        "ss1" => toml.replace(
+            "connection = \"https-auth\"\nis_certs = [\"certs/client-diia-is.pem\"]\n",
+            "",
+        ),
+        _ => toml,
+    })
+    .await;
     let proxy = ss1.client_http.unwrap();
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/pyxroad_client.py");
     let stdout = python(
@@ -104,6 +112,24 @@ async fn pyxroad_downloads_the_wsdl_and_calls_the_service() {
         sim.stats.saw_id(id),
         "the call went through brama to the registry"
     );
+
+    // OTHER has no right to the service: ss2 refuses it, and pyxroad reports X-Road's fault.
+    let stdout = python(
+        &[
+            script,
+            &format!("http://{proxy}"),
+            "SEVDEIR-TEST/GOV/00000009/OTHER",
+            "SEVDEIR-TEST/GOV/00000002/DRACS/getBirthRecord/v1",
+        ],
+        "pyxroad",
+    )
+    .await;
+    assert!(
+        stdout.contains("refused") && stdout.contains("Server.ServerProxy.AccessDenied"),
+        "{stdout}"
+    );
+    let id = stdout.lines().find_map(|l| l.strip_prefix("id=")).unwrap();
+    assert!(!sim.stats.saw_id(id), "a refused call reaches no registry");
 
     // The WSDL download itself, and its faults.
     let q = "xRoadInstance=SEVDEIR-TEST&memberClass=GOV&memberCode=00000002&subsystemCode=DRACS";

@@ -408,7 +408,7 @@ pub async fn start_node(
     running
 }
 
-/// ss1's configuration: DIIA (http), OTHER (http), DIIA-S (https-auth pinned) as clients.
+/// ss1's configuration: DIIA (http) and OTHER (https-auth, pinned to `client-diia-is`) as clients.
 pub fn ss1_toml() -> String {
     node_toml(
         "ss1",

@@ -1,5 +1,6 @@
 //! Admin listener (default 127.0.0.1:5588): `/health` for load balancers (X-Road's health check,
-//! reference §7.5), `/metrics` for Prometheus, `/maintenance?targetState=true|false`.
+//! reference §7.5), `/health/live` for liveness probes, `/metrics` for Prometheus,
+//! `/maintenance?targetState=true|false`, `POST /reload`.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -26,6 +27,9 @@ pub async fn handle(gw: Arc<Gateway>, req: http::Request<Incoming>) -> Response 
     }
     match req.uri().path() {
         "/health" => health(&gw),
+        // Liveness: the process serves. `/health` says whether it should get traffic, and a
+        // restart mends none of what it reports (a database outage, maintenance mode).
+        "/health/live" => wire::plain(200, "alive"),
         "/metrics" => wire::ok(
             "text/plain; version=0.0.4; charset=utf-8",
             Bytes::from(
@@ -68,7 +72,7 @@ pub async fn handle(gw: Arc<Gateway>, req: http::Request<Incoming>) -> Response 
         }
         _ => wire::plain(
             404,
-            "Not found: /health, /metrics, /ocsp, /globalconf, /maintenance or /reload",
+            "Not found: /health, /health/live, /metrics, /ocsp, /globalconf, /maintenance or /reload",
         ),
     }
 }
