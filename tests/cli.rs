@@ -278,6 +278,15 @@ fn the_embedded_default_serves_the_readme_flow_to_diia_only() {
             2,
             "{text}"
         );
+        // The README's next step, from where `serve` ran: the message log directory, by the
+        // path the embedded default names (relative to the working directory).
+        let out = brama()
+            .args(["verify", "brama-data/messages"])
+            .current_dir(data.path())
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success() && text.contains("VALID"), "{text}");
     });
     let _ = serve.kill();
     let _ = serve.wait();
@@ -370,4 +379,42 @@ fn verify_says_when_it_cannot_read_a_file() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("cannot read nope.asice"), "{err}");
     assert!(!String::from_utf8_lossy(&out.stdout).contains("MalformedSignature"));
+    // For scripts: one JSON object per file.
+    let out = brama()
+        .args(["verify", "--json", "nope.asice"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["valid"], false, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("cannot read"), "{v}");
+}
+
+/// `config check --json` and `keys list --json`: what a script reads.
+#[test]
+fn config_check_and_keys_list_speak_json() {
+    let out = brama()
+        .args(["config", "check", "--json"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["ok"], true, "{v}");
+    assert_eq!(v["server"], "SEVDEIR-TEST/GOV/00000001/ss1", "{v}");
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[server]\nid = \"SEVDEIR-TEST/GOV\"\n").unwrap();
+    let out = brama()
+        .args(["config", "check", "--json", "--config"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["ok"], false, "{v}");
+    assert!(!v["errors"].as_array().unwrap().is_empty(), "{v}");
+
+    let out = brama().args(["keys", "list", "--json"]).output().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let first = &v.as_array().unwrap()[0];
+    assert_eq!(first["label"], "sign-GOV-00000001", "{v}");
+    assert_eq!(first["type"], "EC P-256", "{v}");
 }

@@ -5,6 +5,9 @@ fault pyxroad logged (its README's logging set-up, on standard output).
 
     python3 pyxroad_client.py http://127.0.0.1:PORT SEVDEIR-TEST/GOV/00000001/DIIA \
         SEVDEIR-TEST/GOV/00000002/DRACS/getBirthRecord/v1
+
+A service ending in listMethods or allowedMethods (X-Road's metaservices) is called without
+arguments.
 """
 import logging
 import sys
@@ -22,8 +25,13 @@ _logger = logging.getLogger("XRoad")
 ssu, client, service = sys.argv[1:4]
 x = XClient(ssu=ssu, client=client, service=service)
 xroad_id = uuid.uuid4().hex
+# A metaservice (listMethods, allowedMethods) takes no arguments.
+meta = service.rsplit("/", 1)[-1] in ("listMethods", "allowedMethods")
 try:
-    answer = x.request(xroad_id=xroad_id, recordNumber="№ 2026")
+    if meta:
+        answer = x.request(xroad_id=xroad_id)
+    else:
+        answer = x.request(xroad_id=xroad_id, recordNumber="№ 2026")
     print("answer=%s" % answer)
 except Exception as err:
     _logger.error(f"Error: {err}")

@@ -131,6 +131,42 @@ async fn pyxroad_downloads_the_wsdl_and_calls_the_service() {
     let id = stdout.lines().find_map(|l| l.strip_prefix("id=")).unwrap();
     assert!(!sim.stats.saw_id(id), "a refused call reaches no registry");
 
+    // The metaservices, the same way: the WSDL brama serves for them, then the call.
+    for (meta, client) in [
+        ("listMethods", "DIIA"),
+        ("allowedMethods", "DIIA"),
+        ("allowedMethods", "OTHER"),
+    ] {
+        let client = format!(
+            "SEVDEIR-TEST/GOV/0000000{}/{client}",
+            if client == "DIIA" { 1 } else { 9 }
+        );
+        let stdout = python(
+            &[
+                script,
+                &format!("http://{proxy}"),
+                &client,
+                &format!("SEVDEIR-TEST/GOV/00000002/DRACS/{meta}"),
+            ],
+            "pyxroad",
+        )
+        .await;
+        let answer = stdout
+            .lines()
+            .find(|l| l.starts_with("answer="))
+            .unwrap_or_else(|| panic!("{stdout}"));
+        // DIIA may call getBirthRecord; OTHER, allowed nothing, is listed nothing.
+        let listed = answer.contains("('serviceCode', 'getBirthRecord')");
+        assert_eq!(
+            listed,
+            client.ends_with("DIIA"),
+            "{meta} as {client}: {stdout}"
+        );
+        if meta == "listMethods" {
+            assert!(answer.contains("('serviceCode', 'testQuery')"), "{stdout}");
+        }
+    }
+
     // The WSDL download itself, and its faults.
     let q = "xRoadInstance=SEVDEIR-TEST&memberClass=GOV&memberCode=00000002&subsystemCode=DRACS";
     let r = http::get(

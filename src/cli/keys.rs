@@ -9,7 +9,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use crate::config::file::TokenSection;
 use crate::config::{ConfigSource, ServerConf};
 use crate::identifiers::ClientId;
-use crate::sign::pkcs11::{self, KeyInfo, KeyRef, Module, ModuleSettings, TokenRef};
+use crate::sign::pkcs11::{self, KeyRef, Module, ModuleSettings, TokenRef};
 use crate::sign::token::KeyType;
 
 #[derive(Args)]
@@ -34,6 +34,9 @@ pub enum KeysCommand {
     List {
         #[command(flatten)]
         token: TokenArgs,
+        /// Print a JSON array instead of text.
+        #[arg(long)]
+        json: bool,
     },
     /// Generate a key pair (EC P-256 or RSA 2048) on the token.
     Generate {
@@ -100,9 +103,9 @@ const EMBEDDED_READ_ONLY: &str =
 
 fn dispatch(command: KeysCommand) -> Result<(), String> {
     match command {
-        KeysCommand::List { token } => {
+        KeysCommand::List { token, json } => {
             let (_, token) = open(&token)?;
-            list(&token)
+            list(&token, json)
         }
         KeysCommand::Generate {
             token,
@@ -232,74 +235,113 @@ fn cert_text(subject: Option<&str>) -> String {
     }
 }
 
-fn print_key(k: &KeyInfo) {
-    let subject = if k.has_cert {
-        Some(k.cert_subject.as_deref().unwrap_or("(unparsable)"))
-    } else {
-        None
-    };
-    println!(
-        "{}  id={}  {}  {}",
-        k.label,
-        hex::encode(&k.id),
-        type_name(k.key_type),
-        cert_text(subject)
-    );
+/// One key as `keys list` shows it.
+#[derive(serde::Serialize)]
+struct Listed {
+    label: String,
+    /// PKCS#11 `CKA_ID`, hex.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<String>,
+    #[serde(rename = "type")]
+    key_type: &'static str,
+    /// The certificate's subject; `None` without one.
+    certificate: Option<String>,
 }
 
-fn list(token: &Token) -> Result<(), String> {
-    match token {
-        Token::Pkcs11 { module, token, pin } => {
-            let keys = pkcs11::list_keys(module, token, pin).map_err(|e| e.to_string())?;
-            if keys.is_empty() {
-                println!("no keys on token {token}");
-            }
-            keys.iter().for_each(print_key);
-        }
-        Token::Software { dir } => {
-            // Every key in the directory: `keys generate` may name one anything, and a
-            // `[[signer.keys]]` entry may use it; `sign-<CLASS>-<CODE>` keys sign for their
-            // member without one.
-            let stems = key_stems(dir)?;
-            if stems.is_empty() {
-                println!("no .key files in {}", dir.display());
-            }
-            for stem in stems {
-                let kind = read_key(dir, &stem)
-                    .map(|k| software_type(&k))
-                    .unwrap_or("unreadable");
-                let subject = std::fs::read(dir.join(format!("{stem}.pem")))
-                    .ok()
-                    .and_then(|pem| cert_subject(&pem));
-                println!("{stem}  {kind}  {}", cert_text(subject.as_deref()));
-            }
-        }
-        Token::Embedded { keys } => {
-            let mut keys: Vec<_> = keys.iter().collect();
-            keys.sort_by_key(|k| k.member.to_string());
-            for k in keys {
-                let name = match &k.location {
-                    crate::sign::conf::KeyLocation::Software { name, .. } => name.as_str(),
-                    crate::sign::conf::KeyLocation::Pkcs11 { .. } => continue,
-                };
-                let subject = k.cert_chain.first().and_then(|der| {
-                    x509_parser::parse_x509_certificate(der)
-                        .ok()
-                        .map(|(_, c)| c.subject().to_string())
-                });
-                println!(
-                    "{}  EC P-256  {}  (embedded, signs for {})",
-                    name.rsplit('/')
-                        .next()
-                        .unwrap_or(name)
-                        .trim_end_matches(".key"),
-                    cert_text(subject.as_deref()),
-                    k.member
-                );
-            }
-        }
+impl Listed {
+    fn line(&self) -> String {
+        let id = self
+            .id
+            .as_ref()
+            .map(|i| format!("  id={i}"))
+            .unwrap_or_default();
+        format!(
+            "{}{id}  {}  {}",
+            self.label,
+            self.key_type,
+            cert_text(self.certificate.as_deref())
+        )
+    }
+}
+
+fn list(token: &Token, json: bool) -> Result<(), String> {
+    let (keys, none) = listed(token)?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&keys).unwrap_or_default()
+        );
+    } else if keys.is_empty() {
+        println!("{none}");
+    } else {
+        keys.iter().for_each(|k| println!("{}", k.line()));
     }
     Ok(())
+}
+
+/// The token's keys, and what to say when there is none.
+fn listed(token: &Token) -> Result<(Vec<Listed>, String), String> {
+    Ok(match token {
+        Token::Pkcs11 { module, token, pin } => {
+            let keys = pkcs11::list_keys(module, token, pin).map_err(|e| e.to_string())?;
+            let keys = keys
+                .iter()
+                .map(|k| Listed {
+                    label: k.label.clone(),
+                    id: Some(hex::encode(&k.id)),
+                    key_type: type_name(k.key_type),
+                    certificate: k
+                        .has_cert
+                        .then(|| k.cert_subject.clone().unwrap_or("(unparsable)".into())),
+                })
+                .collect();
+            (keys, format!("no keys on token {token}"))
+        }
+        // Every key in the directory: `keys generate` may name one anything, and a
+        // `[[signer.keys]]` entry may use it; `sign-<CLASS>-<CODE>` keys sign for their member
+        // without one.
+        Token::Software { dir } => {
+            let keys = key_stems(dir)?
+                .into_iter()
+                .map(|stem| Listed {
+                    key_type: read_key(dir, &stem)
+                        .map(|k| software_type(&k))
+                        .unwrap_or("unreadable"),
+                    certificate: std::fs::read(dir.join(format!("{stem}.pem")))
+                        .ok()
+                        .and_then(|pem| cert_subject(&pem)),
+                    id: None,
+                    label: stem,
+                })
+                .collect();
+            (keys, format!("no .key files in {}", dir.display()))
+        }
+        Token::Embedded { keys } => {
+            let mut listed: Vec<Listed> = keys
+                .iter()
+                .filter_map(|k| match &k.location {
+                    crate::sign::conf::KeyLocation::Software { name, .. } => Some(Listed {
+                        label: name
+                            .rsplit('/')
+                            .next()
+                            .unwrap_or(name)
+                            .trim_end_matches(".key")
+                            .to_string(),
+                        id: None,
+                        key_type: "EC P-256",
+                        certificate: k.cert_chain.first().and_then(|der| {
+                            x509_parser::parse_x509_certificate(der)
+                                .ok()
+                                .map(|(_, c)| c.subject().to_string())
+                        }),
+                    }),
+                    crate::sign::conf::KeyLocation::Pkcs11 { .. } => None,
+                })
+                .collect();
+            listed.sort_by(|a, b| a.label.cmp(&b.label));
+            (listed, "no keys in the embedded default".into())
+        }
+    })
 }
 
 /// The names (without `.key`) of the key files in `dir`, sorted.

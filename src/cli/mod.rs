@@ -187,6 +187,9 @@ enum ConfigCommand {
         /// The configuration file (the embedded default when left out).
         #[arg(long, short)]
         config: Option<PathBuf>,
+        /// Print one JSON object (`ok`, and `errors` or what was checked) instead of text.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -202,25 +205,38 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Config {
-            command: ConfigCommand::Check { config },
+            command: ConfigCommand::Check { config, json },
         } => match load_config(config.as_deref()) {
             Ok(conf) => {
-                println!(
-                    "configuration OK: server {}, {} hosted clients, {} services",
-                    conf.server_id,
-                    conf.clients.len(),
-                    conf.clients
-                        .values()
-                        .map(|c| c.services.len())
-                        .sum::<usize>()
-                );
+                let services: usize = conf.clients.values().map(|c| c.services.len()).sum();
+                match json {
+                    true => println!(
+                        "{}",
+                        serde_json::json!({
+                            "ok": true,
+                            "server": conf.server_id.to_string(),
+                            "clients": conf.clients.len(),
+                            "services": services,
+                        })
+                    ),
+                    false => println!(
+                        "configuration OK: server {}, {} hosted clients, {services} services",
+                        conf.server_id,
+                        conf.clients.len(),
+                    ),
+                }
                 ExitCode::SUCCESS
             }
             Err(errors) => {
-                for e in &errors {
-                    eprintln!("error: {e}");
+                match json {
+                    true => println!("{}", serde_json::json!({ "ok": false, "errors": errors })),
+                    false => {
+                        for e in &errors {
+                            eprintln!("error: {e}");
+                        }
+                        eprintln!("{} error(s)", errors.len());
+                    }
                 }
-                eprintln!("{} error(s)", errors.len());
                 ExitCode::from(1)
             }
         },

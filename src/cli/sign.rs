@@ -53,6 +53,9 @@ pub struct VerifyArgs {
     /// `message.xml`, attachments and hash chain files side by side.
     #[arg(required = true)]
     files: Vec<PathBuf>,
+    /// One JSON object per container and line, instead of text.
+    #[arg(long)]
+    json: bool,
 }
 
 fn read_parts(path: &Path) -> Result<(Vec<u8>, Vec<Vec<u8>>), String> {
@@ -324,8 +327,27 @@ pub fn verify(a: VerifyArgs) -> ExitCode {
         }
     };
     let mut all_valid = true;
+    let json = a.json;
     let mut report = |f: &str, container: Result<Container, SignError>| {
         let verdict = container.and_then(|c| asic::verify_container(&c, &trust));
+        all_valid &= verdict.is_ok();
+        if json {
+            let line = match &verdict {
+                Ok(v) => serde_json::json!({
+                    "file": f,
+                    "valid": true,
+                    "signer": v.signer.as_ref().map_or_else(|| v.cert_subject.clone(), |s| s.to_string()),
+                    "batch": v.batch,
+                    "signingTime": v.signing_time.as_ref().map(|t| t.to_string()),
+                    "timeStampedAt": v.time_stamped_at.map(crate::time::rfc3339),
+                }),
+                Err(e) => serde_json::json!({
+                    "file": f, "valid": false, "code": e.code_string(), "message": e.message,
+                }),
+            };
+            println!("{line}");
+            return;
+        }
         match verdict {
             Ok(v) => println!(
                 "VALID {}: signed by {} ({}){}{}",
@@ -348,22 +370,21 @@ pub fn verify(a: VerifyArgs) -> ExitCode {
                     None => "; not time-stamped, certificates and OCSP checked as of the signing time".into(),
                 }
             ),
-            Err(e) => {
-                all_valid = false;
-                println!(
-                    "INVALID {}: {}: {}",
-                    f,
-                    e.code_string(),
-                    e.message
-                );
-            }
+            Err(e) => println!("INVALID {}: {}: {}", f, e.code_string(), e.message),
         }
     };
     let mut unreadable = false;
     for f in &a.files {
         // A name that is not there is a mistake of the command line, not an invalid container.
         if let Err(e) = std::fs::metadata(f) {
-            eprintln!("error: cannot read {}: {e}", f.display());
+            let why = format!("cannot read {}: {e}", f.display());
+            match a.json {
+                true => println!(
+                    "{}",
+                    serde_json::json!({"file": f, "valid": false, "error": why})
+                ),
+                false => eprintln!("error: {why}"),
+            }
             unreadable = true;
             continue;
         }

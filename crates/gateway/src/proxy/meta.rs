@@ -91,6 +91,9 @@ pub async fn wsdl(gw: &Gateway, req: &http::Request<Incoming>) -> Response {
     }
 }
 
+/// listMethods and allowedMethods as a WSDL, for clients that build calls from one.
+const METASERVICES_WSDL: &str = include_str!("metaservices.wsdl");
+
 async fn service_wsdl(gw: &Gateway, query: &str) -> Result<Bytes, Fault> {
     let params = crate::message_log::download::query(query);
     let get = |k: &str| {
@@ -118,6 +121,10 @@ async fn service_wsdl(gw: &Gateway, query: &str) -> Result<Bytes, Fault> {
         None => ClientId::member(instance, class, code),
     };
     let service_code = need("serviceCode")?;
+    // The list metaservices are X-Road's own, the same for every provider: their WSDL is ours.
+    if matches!(service_code, "listMethods" | "allowedMethods") {
+        return Ok(Bytes::from_static(METASERVICES_WSDL.as_bytes()));
+    }
     let getwsdl = ServiceId {
         provider,
         service_code: "getWsdl".into(),
