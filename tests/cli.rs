@@ -287,6 +287,25 @@ fn the_embedded_default_serves_the_readme_flow_to_diia_only() {
             .unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(out.status.success() && text.contains("VALID"), "{text}");
+
+        // Its log, written to a file: no colour codes, plain values, a warning that this is the
+        // test configuration, and one access line per exchange on each proxy.
+        let logged = std::fs::read_to_string(&log).unwrap();
+        assert!(!logged.contains('\u{1b}') && !logged.contains("Some("), "{logged}");
+        assert!(logged.contains("WARN") && logged.contains("embedded default configuration"));
+        let access = logged
+            .lines()
+            .filter(|l| l.contains("access: exchange"))
+            .collect::<Vec<_>>();
+        assert!(
+            access.iter().any(|l| l.contains("proxy=client")
+                && l.contains("client=SEVDEIR-TEST/GOV/00000001/DIIA")
+                && l.contains("service=SEVDEIR-TEST/GOV/00000002/DRACS/getBirthRecord/v1")
+                && l.contains("status=200")
+                && l.contains(" ms=")),
+            "{logged}"
+        );
+        assert!(access.iter().any(|l| l.contains("proxy=server")), "{logged}");
     });
     let _ = serve.kill();
     let _ = serve.wait();

@@ -60,16 +60,8 @@ pub async fn handle(
                 service = tracing::field::Empty
             );
             let started = std::time::Instant::now();
-            match process(&gw, req, &conn).instrument(span.clone()).await {
-                Ok(resp) => {
-                    wire::access(&span, started, Ok(resp.status().as_u16()));
-                    resp
-                }
-                Err(fault) => {
-                    wire::access(&span, started, Err(&fault.code.to_wire()));
-                    wire::soap_fault(&fault, Proxy::Client, &gw.metrics)
-                }
-            }
+            let result = process(&gw, req, &conn).instrument(span.clone()).await;
+            wire::soap_answer(&span, started, result, Proxy::Client, &gw.metrics)
         }
         (method, _) => wire::soap_fault(
             &Fault::new(

@@ -65,25 +65,19 @@ pub async fn handle(
         service = tracing::field::Empty
     );
     let started = std::time::Instant::now();
-    match process(&gw, req, headers, dialect, &conn)
+    let result = process(&gw, req, headers, dialect, &conn)
         .instrument(span.clone())
-        .await
-    {
-        Ok(resp) => {
-            wire::access(&span, started, Ok(resp.status().as_u16()));
-            resp
-        }
-        Err(fault) => {
-            wire::access(&span, started, Err(&fault.code.to_wire()));
-            wire::rest_error(
-                &fault,
-                dialect,
-                accept.as_deref(),
-                Proxy::Client,
-                &gw.metrics,
-            )
-        }
-    }
+        .await;
+    wire::access(&span, started, &result);
+    result.unwrap_or_else(|fault| {
+        wire::rest_error(
+            &fault,
+            dialect,
+            accept.as_deref(),
+            Proxy::Client,
+            &gw.metrics,
+        )
+    })
 }
 
 /// The dialect configured for the client the request names (in either header set).

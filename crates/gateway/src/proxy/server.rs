@@ -46,16 +46,8 @@ pub async fn handle(
         service = tracing::field::Empty
     );
     let started = std::time::Instant::now();
-    match process(&gw, req, &conn).instrument(span.clone()).await {
-        Ok(resp) => {
-            wire::access(&span, started, Ok(resp.status().as_u16()));
-            resp
-        }
-        Err(f) => {
-            wire::access(&span, started, Err(&f.code.to_wire()));
-            wire::soap_fault(&f, Proxy::Server, &gw.metrics)
-        }
-    }
+    let result = process(&gw, req, &conn).instrument(span.clone()).await;
+    wire::soap_answer(&span, started, result, Proxy::Server, &gw.metrics)
 }
 
 async fn process(

@@ -47,12 +47,24 @@ fn log_fault(fault: &Fault, proxy: Proxy, metrics: &Metrics) {
 /// The access log: one line per exchange (target `access`), inside the exchange's span, which
 /// names the proxy, the client, the service and the X-Road id: the outcome (the HTTP status
 /// answered, or the fault code) and the time to the answer's head. Never a body.
-pub fn access(span: &tracing::Span, started: std::time::Instant, outcome: Result<u16, &str>) {
+pub fn access(span: &tracing::Span, started: std::time::Instant, result: &Result<Response, Fault>) {
     let ms = format_args!("{:.1}", started.elapsed().as_secs_f64() * 1e3);
-    span.in_scope(|| match outcome {
-        Ok(status) => tracing::info!(target: "access", status, ms, "exchange"),
-        Err(fault) => tracing::info!(target: "access", fault, ms, "exchange"),
+    span.in_scope(|| match result {
+        Ok(r) => tracing::info!(target: "access", status = r.status().as_u16(), ms, "exchange"),
+        Err(f) => tracing::info!(target: "access", fault = %f.code.to_wire(), ms, "exchange"),
     });
+}
+
+/// A SOAP exchange's end: written to the access log, a fault answered as X-Road answers it.
+pub fn soap_answer(
+    span: &tracing::Span,
+    started: std::time::Instant,
+    result: Result<Response, Fault>,
+    proxy: Proxy,
+    metrics: &Metrics,
+) -> Response {
+    access(span, started, &result);
+    result.unwrap_or_else(|f| soap_fault(&f, proxy, metrics))
 }
 
 /// A plain-text answer for requests that are not X-Road messages at all (wrong method or path).
