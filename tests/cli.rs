@@ -291,7 +291,10 @@ fn the_embedded_default_serves_the_readme_flow_to_diia_only() {
         // Its log, written to a file: no colour codes, plain values, a warning that this is the
         // test configuration, and one access line per exchange on each proxy.
         let logged = std::fs::read_to_string(&log).unwrap();
-        assert!(!logged.contains('\u{1b}') && !logged.contains("Some("), "{logged}");
+        assert!(
+            !logged.contains('\u{1b}') && !logged.contains("Some("),
+            "{logged}"
+        );
         assert!(logged.contains("WARN") && logged.contains("embedded default configuration"));
         let access = logged
             .lines()
@@ -305,7 +308,10 @@ fn the_embedded_default_serves_the_readme_flow_to_diia_only() {
                 && l.contains(" ms=")),
             "{logged}"
         );
-        assert!(access.iter().any(|l| l.contains("proxy=server")), "{logged}");
+        assert!(
+            access.iter().any(|l| l.contains("proxy=server")),
+            "{logged}"
+        );
     });
     let _ = serve.kill();
     let _ = serve.wait();

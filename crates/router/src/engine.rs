@@ -290,6 +290,9 @@ impl Engine {
     }
 
     async fn run_attempt(&self, (app, svc): &Key) -> Result<(), StoreError> {
+        // The lease taken below runs from about now: the attempt, its send included, must end
+        // within `policy.timeout` of it, whatever stalls this process meanwhile.
+        let claimed = Instant::now();
         let now = now_ms();
         let me = self.store.node();
         let mut tx = self.store.begin(Some(app)).await?;
@@ -358,17 +361,19 @@ impl Engine {
         self.stats.attempts.fetch_add(1, Ordering::Relaxed);
 
         let started = Instant::now();
+        let send_by = claimed + policy.timeout;
+        let left = send_by.saturating_duration_since(started);
         let sent = match &d.rest_path {
             Some(path) => {
-                let send = self.send_rest(path, &d.xroad_id, &d.application, request);
-                match tokio::time::timeout(policy.timeout, send).await {
+                let send = self.send_rest(path, &d.xroad_id, &d.application, request, send_by);
+                match tokio::time::timeout(left, send).await {
                     Err(_) => Err(AttemptError::Timeout),
                     Ok(r) => r.and_then(|json| flow::interpret_json(svc, &json)),
                 }
             }
             None => {
-                let send = self.send(&d, &reg.subsystem, &request);
-                match tokio::time::timeout(policy.timeout, send).await {
+                let send = self.send(&d, &reg.subsystem, &request, send_by);
+                match tokio::time::timeout(left, send).await {
                     Err(_) => Err(AttemptError::Timeout),
                     Ok(r) => r.and_then(|answer| flow::interpret(svc, &answer.soap)),
                 }
@@ -483,6 +488,7 @@ impl Engine {
         d: &Delivery,
         provider: &brama_xroad::identifiers::ClientId,
         body: &str,
+        send_by: Instant,
     ) -> Result<SoapEnvelope, AttemptError> {
         let gw = self
             .gw
@@ -499,7 +505,7 @@ impl Engine {
             None => flow::soap_request(&d.service, &header, body),
         }
         .map_err(|e| AttemptError::Malformed(format!("stored request: {e}")))?;
-        client::exchange(&gw, SoapEnvelope::plain(env), None)
+        client::exchange(&gw, SoapEnvelope::plain(env), None, Some(send_by))
             .await
             .map_err(AttemptError::Fault)
     }
@@ -513,6 +519,7 @@ impl Engine {
         xroad_id: &str,
         application: &str,
         body: String,
+        send_by: Instant,
     ) -> Result<Bytes, AttemptError> {
         let gw = self
             .gw
@@ -544,10 +551,15 @@ impl Engine {
         )
         .map_err(|e| AttemptError::Malformed(format!("stored request: {e}")))?;
         let body = brama_transport::spool::Spooled::from_bytes(Bytes::from(body), gw.digest());
-        let (resp, answer) =
-            brama_gateway::proxy::rest_client::exchange(&gw, &request, Some(&body), None)
-                .await
-                .map_err(AttemptError::Fault)?;
+        let (resp, answer) = brama_gateway::proxy::rest_client::exchange(
+            &gw,
+            &request,
+            Some(&body),
+            None,
+            Some(send_by),
+        )
+        .await
+        .map_err(AttemptError::Fault)?;
         let bytes = match answer {
             Some(b) => b
                 .to_bytes()

@@ -72,7 +72,7 @@ async fn forward(
     env.soap
         .validate_request()
         .map_err(|e| e.to_fault(Prefix::Client))?;
-    let answer = client::exchange(gw, env, None).await?;
+    let answer = client::exchange(gw, env, None, None).await?;
     let (ct, bytes) = answer.to_http();
     let mut resp = wire::ok(&ct, bytes);
     if let Ok(v) = http::HeaderValue::from_str(&id) {

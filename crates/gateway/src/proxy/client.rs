@@ -2,7 +2,7 @@
 //! to the provider's security server (§3) and returns the checked response.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use hyper::body::Incoming;
@@ -129,7 +129,7 @@ async fn process(
         )
     })?;
     authenticate_is(gw, hosted.connection, &hosted.is_cert_hashes, client, conn)?;
-    let answer = exchange(gw, env, soap_action.as_deref()).await?;
+    let answer = exchange(gw, env, soap_action.as_deref(), None).await?;
     let (ct, bytes) = answer.to_http();
     Ok(wire::ok(&ct, bytes))
 }
@@ -142,6 +142,7 @@ pub async fn exchange(
     gw: &Gateway,
     env: SoapEnvelope,
     soap_action: Option<&str>,
+    send_by: Option<Instant>,
 ) -> Result<SoapEnvelope, Fault> {
     let (client, service, _) = env.soap.route();
     let trusted = gw.check_globalconf(HERE)?;
@@ -201,6 +202,7 @@ pub async fn exchange(
             .body(brama_transport::body::full(transport_body.clone()))
             .map_err(|e| HERE.fault(ErrorCode::InternalError, e.to_string()))?;
         let timeout = Duration::from_millis(gw.conf.file.proxy.peer_timeout_ms);
+        too_late(send_by)?;
         match gw.pool.exchange(&dest, req, timeout, gw.max_body()).await {
             Ok((parts, body)) => {
                 let (decoded, sig) = response(gw, &env, parts, body)?;
@@ -252,6 +254,19 @@ pub(crate) fn message_parts(env: &SoapEnvelope) -> Vec<&[u8]> {
     parts.push(&env.soap.bytes[..]);
     parts.extend(env.attachments.iter().map(|a| &a.body[..]));
     parts
+}
+
+/// Refuses to send past `send_by`: a caller that holds a message under a lease (the router)
+/// must not send it once the lease may have passed to another node, as after the process was
+/// frozen between the claim and the send. Checked just before the request goes out.
+pub(crate) fn too_late(send_by: Option<Instant>) -> Result<(), Fault> {
+    match send_by {
+        Some(t) if Instant::now() >= t => Err(HERE.fault(
+            ErrorCode::Timeout,
+            "not sent: its time to be sent had passed (the sender's lease on it ran out)",
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// SSLAUTH: the information system must have presented one of the client's pinned certificates.

@@ -163,7 +163,7 @@ async fn service_wsdl(gw: &Gateway, query: &str) -> Result<Bytes, Fault> {
         attachments: Vec::new(),
         content_type: "text/xml; charset=UTF-8".into(),
     };
-    let answer = super::client::exchange(gw, request, None).await?;
+    let answer = super::client::exchange(gw, request, None, None).await?;
     answer
         .attachments
         .into_iter()

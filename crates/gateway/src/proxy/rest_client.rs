@@ -136,7 +136,7 @@ async fn process(
         .map_err(|e| e.to_fault(Prefix::Client))?;
 
     let body = read_body(gw, incoming).await?;
-    let exchange = exchange(gw, &request, body.as_ref(), target_server.as_ref());
+    let exchange = exchange(gw, &request, body.as_ref(), target_server.as_ref(), None);
     let (response, response_body) = exchange.await?;
     Ok(to_information_system(dialect, &response, response_body))
 }
@@ -162,6 +162,7 @@ pub async fn exchange(
     request: &RestRequest,
     body: Option<&Spooled>,
     target_server: Option<&brama_xroad::identifiers::SecurityServerId>,
+    send_by: Option<std::time::Instant>,
 ) -> Result<(RestResponse, Option<Spooled>), Fault> {
     let alg = gw.signer.digest;
     let provider = &request.service().provider;
@@ -217,6 +218,7 @@ pub async fn exchange(
             )
             .body(transport_body)
             .map_err(|e| HERE.fault(ErrorCode::InternalError, e.to_string()))?;
+        super::client::too_late(send_by)?;
         match gw.pool.send(&dest, req, timeout).await {
             Ok(resp) => {
                 let work = response(gw, request, body, resp);
