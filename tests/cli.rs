@@ -391,7 +391,7 @@ id = "SEVDEIR/GOV/00000001/DIIA"
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(
-        err.contains("tls.auth_cert: is issued by brama's test PKI"),
+        err.contains("tls.auth_cert: is issued by the test CA checked into brama's repository"),
         "{err}"
     );
 }

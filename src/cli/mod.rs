@@ -473,11 +473,11 @@ fn warn_if_test_keys(conf: &ServerConf) {
     } else if conf
         .auth_certs
         .first()
-        .is_some_and(|c| crate::config::check::issued_by_test_pki(c))
+        .is_some_and(|c| crate::config::check::issued_by_checked_in_test_ca(c))
     {
         tracing::warn!(
-            "this server's keys come from brama's test PKI, whose private keys are public: for \
-             tests only"
+            "this server's keys are brama's checked-in test keys (certs-test/), whose private \
+             keys are public: for tests only"
         );
     }
 }

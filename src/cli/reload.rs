@@ -84,11 +84,18 @@ impl Reloader {
         for key in changed {
             match key.as_str() {
                 "clients" => gw.replace_hosted(next.clients.clone()),
-                "log.level" => {
-                    if let Some(level) = new_level {
+                "log.level" => match new_level {
+                    Some(level) => {
                         let _ = super::log::set_level(level);
                     }
-                }
+                    // --log-level or RUST_LOG chose the level at start, over the file's.
+                    None => {
+                        report
+                            .needs_restart
+                            .push("log.level (--log-level or RUST_LOG wins)".into());
+                        continue;
+                    }
+                },
                 _ => {
                     report.needs_restart.push(key);
                     continue;

@@ -256,20 +256,29 @@ pub(super) fn check(
     })
 }
 
-/// The organisation of brama's checked-in and generated test PKI, whose private keys are public.
-pub const TEST_PKI_ORGANISATION: &str = "brama test PKI";
+/// The test CA checked into the repository (`certs-test/ca.pem`). Its certificate is public
+/// like any CA's; what matters is that the private keys of everything it issued there are too.
+const CHECKED_IN_TEST_CA: &[u8] = include_bytes!("../../../../certs-test/ca.pem");
 
-/// Whether `der` was issued by brama's test PKI.
-pub fn issued_by_test_pki(der: &[u8]) -> bool {
-    x509_parser::parse_x509_certificate(der).is_ok_and(|(_, c)| {
-        c.issuer()
-            .iter_organization()
-            .any(|o| o.as_str() == Ok(TEST_PKI_ORGANISATION))
-    })
+/// Whether `der` was issued by the checked-in test CA (its signature checks with that CA's key),
+/// so that its private key may be the public one in `certs-test/`. A test PKI made afresh with
+/// `brama certs init` elsewhere has keys of its own and is not this.
+pub fn issued_by_checked_in_test_ca(der: &[u8]) -> bool {
+    use rustls_pki_types::pem::PemObject;
+    let Ok(ca) = CertificateDer::from_pem_slice(CHECKED_IN_TEST_CA) else {
+        return false;
+    };
+    let (Ok((_, ca)), Ok((_, cert))) = (
+        x509_parser::parse_x509_certificate(&ca),
+        x509_parser::parse_x509_certificate(der),
+    ) else {
+        return false;
+    };
+    cert.verify_signature(Some(ca.public_key())).is_ok()
 }
 
-/// Test keys (brama's test PKI, whose private keys are in the repository) are for test
-/// instances only: a server of any other instance must have keys of its own.
+/// The checked-in test keys serve test instances only: a server of any other instance must have
+/// keys of its own.
 fn refuse_test_pki_outside_test(
     id: &SecurityServerId,
     auth_certs: &[CertificateDer<'static>],
@@ -279,13 +288,20 @@ fn refuse_test_pki_outside_test(
     if id.owner.instance.to_ascii_uppercase().ends_with("TEST") {
         return;
     }
-    let why = "is issued by brama's test PKI, whose private keys are public; a server of a \
-               production instance needs keys of its own (brama keys generate, brama keys csr)";
-    if auth_certs.first().is_some_and(|c| issued_by_test_pki(c)) {
+    let why = "is issued by the test CA checked into brama's repository (certs-test/), whose \
+               private keys are public; a server of a production instance needs keys of its own \
+               (brama keys generate, brama keys csr)";
+    if auth_certs
+        .first()
+        .is_some_and(|c| issued_by_checked_in_test_ca(c))
+    {
         e.add("tls.auth_cert", why);
     }
     for k in &signer.keys {
-        if k.cert_chain.first().is_some_and(|c| issued_by_test_pki(c)) {
+        if k.cert_chain
+            .first()
+            .is_some_and(|c| issued_by_checked_in_test_ca(c))
+        {
             e.add("signer", format!("the signing key of {} {why}", k.member));
         }
     }
