@@ -71,7 +71,7 @@ sed -e "s#/etc/brama#$etc#g; s#/var/lib/brama#$etc/var#g" \
 pid=$!
 admin=""
 for _ in $(seq 1 200); do
-  admin=$(sed -n 's/.*"admin":"Some(\([0-9.]*:[0-9]*\))".*/\1/p' "$etc/log" | head -1)
+  admin=$(sed -n 's/.*"admin":"\([0-9.]*:[0-9]*\)".*/\1/p' "$etc/log" | head -1)
   [ -n "$admin" ] && break
   kill -0 "$pid" 2>/dev/null || fail "serve exited: $(cat "$etc/log")"
   sleep 0.05
