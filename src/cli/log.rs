@@ -9,18 +9,28 @@ use tracing_subscriber::field::MakeExt;
 
 /// Installs the process's log on stderr: `format` `text` or `json`, `level` a filter such as
 /// `info` or `warn,access=info` (`RUST_LOG`, when set, wins). Colour only on a terminal.
-/// A level that is not a filter is refused, naming why.
-pub fn init(format: &str, level: &str) -> Result<(), String> {
+/// A level that is not a filter is refused, naming why. Lines are written by a thread of their
+/// own, batched (one `write` for all the lines waiting), never dropped: a full queue makes the
+/// logging task wait. Keep the returned guard until the process ends; dropping it writes out
+/// what is left.
+pub fn init(format: &str, level: &str) -> Result<LogGuard, String> {
     use std::io::IsTerminal;
     let filter = match tracing_subscriber::EnvFilter::try_from_default_env() {
         Ok(f) => f,
         Err(_) => tracing_subscriber::EnvFilter::try_new(level)
             .map_err(|e| format!("log level {level:?}: {e}"))?,
     };
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .thread_name("brama-log")
+        .finish(std::io::BufWriter::with_capacity(
+            64 * 1024,
+            std::io::stderr(),
+        ));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr);
+        .with_writer(writer);
     if format == "json" {
         let b = builder
             .json()
@@ -45,8 +55,11 @@ pub fn init(format: &str, level: &str) -> Result<(), String> {
         keep_reloader(move |f| handle.reload(f).map_err(|e| e.to_string()));
         let _ = b.try_init();
     }
-    Ok(())
+    Ok(LogGuard(guard))
 }
+
+/// Keeps the log's writer thread; dropped, it writes out the lines still queued.
+pub struct LogGuard(#[allow(dead_code)] tracing_appender::non_blocking::WorkerGuard);
 
 type SetFilter = Box<dyn Fn(tracing_subscriber::EnvFilter) -> Result<(), String> + Send + Sync>;
 

@@ -252,10 +252,13 @@ pub fn main() -> ExitCode {
             let level = log_level
                 .as_deref()
                 .or(file.as_ref().map(|(f, _)| f.log.level.as_str()));
-            if let Err(e) = log::init(format.unwrap_or("text"), level.unwrap_or("info")) {
-                eprintln!("error: {e}");
-                return ExitCode::from(2);
-            }
+            let _log = match log::init(format.unwrap_or("text"), level.unwrap_or("info")) {
+                Ok(guard) => guard,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+            };
             let level_overridden = log_level.is_some() || std::env::var_os("RUST_LOG").is_some();
             runtime().block_on(serve(config.as_deref(), level_overridden))
         }
@@ -296,7 +299,7 @@ pub fn main() -> ExitCode {
             tsa_cert,
             tsa_key,
         } => {
-            let _ = log::init("text", "info");
+            let _log = log::init("text", "info");
             let tsa: Option<std::sync::Arc<dyn brama_testkit::tsa::TimeStampAuthority>> =
                 match (&tsa_cert, &tsa_key) {
                     (Some(cert), Some(key)) => {
