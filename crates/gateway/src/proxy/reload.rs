@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
 use super::Gateway;
@@ -17,7 +17,7 @@ use brama_xroad::identifiers::ClientId;
 
 /// What a reload did: refused with `errors` (nothing changed), or `applied` keys in force and
 /// `needs_restart` keys read but waiting for a restart.
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 pub struct ReloadReport {
     pub errors: Vec<String>,
     pub applied: Vec<String>,
